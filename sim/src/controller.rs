@@ -1,0 +1,203 @@
+//! The controller seam: what every autoscaler sees at a control tick and what it may answer.
+//!
+//! At each tick the service model builds an [`Observation`] (busy server-seconds over the last interval,
+//! instances per lifecycle state, queue length, arrivals and completions) and asks its [`Controller`] for a
+//! [`ScaleDecision`]. The model, not the controller, carries the decision out (which instances to cancel or
+//! drain is a property of the cluster, REFERENCE_MODEL §4.5 step 7), so a controller is pure policy and the
+//! same controller can later drive a live system.
+//!
+//! Two controllers live here beside the trait: [`Static`], the simplest possible one, and
+//! [`ReferenceHpa`], the HPA-style rule of REFERENCE_MODEL §4.4–4.5. Richer autoscalers (the full
+//! Kubernetes HPA, predictive allocators) live in the `prescale-agents` crate and implement the same trait.
+
+use std::fmt;
+
+/// What a controller sees at a control tick.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Observation {
+    /// The tick's instant, seconds since the start of the run.
+    pub now_s: f64,
+    /// Length of the control interval that ends now.
+    pub interval_s: f64,
+    /// Busy server-seconds over `(now - interval, now]`, on READY and DRAINING instances.
+    pub busy_server_s: f64,
+    /// Instances taking requests.
+    pub ready_instances: u32,
+    /// Instances ordered but not yet ready.
+    pub provisioning_instances: u32,
+    /// Instances finishing their last requests before they go.
+    pub draining_instances: u32,
+    /// Servers (concurrent requests) per instance.
+    pub servers_per_instance: u32,
+    /// Requests waiting for a server now.
+    pub queue_len: usize,
+    /// Requests that arrived during the interval.
+    pub arrivals_in_interval: u64,
+    /// Requests that completed during the interval.
+    pub completions_in_interval: u64,
+}
+
+impl Observation {
+    /// READY + PROVISIONING: the allocation a decision is measured against (`N` in REFERENCE_MODEL §4.5).
+    pub fn allocated_instances(&self) -> u32 {
+        self.ready_instances + self.provisioning_instances
+    }
+}
+
+/// A controller's answer at a tick.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ScaleDecision {
+    /// Change nothing.
+    Hold,
+    /// Bring READY + PROVISIONING instances to this number.
+    To {
+        /// Desired allocated instances.
+        instances: u32,
+    },
+}
+
+/// An autoscaling policy: observation in, decision out.
+pub trait Controller: Send {
+    /// A short name for reports.
+    fn name(&self) -> &str;
+    /// The decision at one control tick.
+    fn decide(&mut self, obs: &Observation) -> ScaleDecision;
+}
+
+impl fmt::Debug for dyn Controller {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Controller({})", self.name())
+    }
+}
+
+/// A fixed allocation: keeps the cluster at `instances` (or, with `None`, never acts).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Static {
+    /// The allocation to keep; `None` leaves the cluster as it is.
+    pub instances: Option<u32>,
+}
+
+impl Static {
+    /// Never changes the cluster.
+    pub fn hold() -> Self {
+        Static { instances: None }
+    }
+
+    /// Keeps READY + PROVISIONING at `instances`.
+    pub fn at(instances: u32) -> Self {
+        Static { instances: Some(instances) }
+    }
+}
+
+impl Controller for Static {
+    fn name(&self) -> &str {
+        "static"
+    }
+
+    fn decide(&mut self, obs: &Observation) -> ScaleDecision {
+        match self.instances {
+            Some(n) if n != obs.allocated_instances() => ScaleDecision::To { instances: n },
+            _ => ScaleDecision::Hold,
+        }
+    }
+}
+
+/// The HPA-style controller of REFERENCE_MODEL §4.4–4.5 (not the full Kubernetes HPA: no stabilisation
+/// window, no rate policies; those are in `prescale-agents`).
+///
+/// With `B` busy server-seconds over the interval, `R` ready instances, `s` servers per instance and
+/// interval `Δ`: `util = B / (s · Δ · R)`; if `|util / target − 1| ≤ tolerance` hold; otherwise
+/// `desired = ceil(R · util / target)` clamped to `[min, max]`. Evaluated in this order in double precision,
+/// as the reference writes it, so that level-X results are bit-identical.
+///
+/// With no READY instance the utilisation is undefined: the controller then only enforces `min`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ReferenceHpa {
+    /// Target utilisation of ready servers, in (0, 1].
+    pub target_utilisation: f64,
+    /// Dead band around the target: no change while `|util / target − 1| ≤ tolerance`.
+    pub tolerance: f64,
+    /// Lower bound on desired instances.
+    pub min_instances: u32,
+    /// Upper bound on desired instances.
+    pub max_instances: u32,
+}
+
+impl ReferenceHpa {
+    /// The constants of REFERENCE_MODEL §4.4: target 0.6, tolerance 0.1, 1 to 1000 instances.
+    pub fn reference() -> Self {
+        ReferenceHpa { target_utilisation: 0.6, tolerance: 0.1, min_instances: 1, max_instances: 1000 }
+    }
+}
+
+impl Controller for ReferenceHpa {
+    fn name(&self) -> &str {
+        "reference-hpa"
+    }
+
+    fn decide(&mut self, obs: &Observation) -> ScaleDecision {
+        if obs.ready_instances == 0 {
+            return if obs.allocated_instances() < self.min_instances {
+                ScaleDecision::To { instances: self.min_instances }
+            } else {
+                ScaleDecision::Hold
+            };
+        }
+        let r = obs.ready_instances as f64;
+        let util = obs.busy_server_s / (obs.servers_per_instance as f64 * obs.interval_s * r);
+        let ratio = util / self.target_utilisation;
+        if (ratio - 1.0).abs() <= self.tolerance {
+            return ScaleDecision::Hold;
+        }
+        let desired = (r * util / self.target_utilisation)
+            .ceil()
+            .clamp(self.min_instances as f64, self.max_instances as f64);
+        ScaleDecision::To { instances: desired as u32 }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn obs(busy_server_s: f64, ready: u32, provisioning: u32) -> Observation {
+        Observation {
+            now_s: 15.0,
+            interval_s: 15.0,
+            busy_server_s,
+            ready_instances: ready,
+            provisioning_instances: provisioning,
+            draining_instances: 0,
+            servers_per_instance: 4,
+            queue_len: 0,
+            arrivals_in_interval: 0,
+            completions_in_interval: 0,
+        }
+    }
+
+    #[test]
+    fn reference_hpa_follows_section_4_5() {
+        let mut c = ReferenceHpa::reference();
+        // 10 ready, 60 % busy: inside the dead band.
+        assert_eq!(c.decide(&obs(0.6 * 60.0 * 10.0, 10, 0)), ScaleDecision::Hold);
+        // 66 % busy: ratio 1.1 exactly is still inside (<= tolerance)... up to rounding; 67 % is outside.
+        assert_eq!(c.decide(&obs(0.67 * 60.0 * 10.0, 10, 0)), ScaleDecision::To { instances: 12 });
+        // desired = ceil(B / 60 / 0.6) = ceil(300 / 36) = 9, whatever is provisioning.
+        assert_eq!(c.decide(&obs(300.0, 10, 5)), ScaleDecision::To { instances: 9 });
+        // Idle: clamp to min.
+        assert_eq!(c.decide(&obs(0.0, 10, 0)), ScaleDecision::To { instances: 1 });
+        // Saturated far beyond max: clamp to max.
+        let mut small = ReferenceHpa { max_instances: 3, ..ReferenceHpa::reference() };
+        assert_eq!(small.decide(&obs(60.0 * 10.0, 10, 0)), ScaleDecision::To { instances: 3 });
+        // No ready instance: only the minimum is enforced.
+        assert_eq!(c.decide(&obs(5.0, 0, 2)), ScaleDecision::Hold);
+        assert_eq!(c.decide(&obs(5.0, 0, 0)), ScaleDecision::To { instances: 1 });
+    }
+
+    #[test]
+    fn static_keeps_its_allocation() {
+        assert_eq!(Static::hold().decide(&obs(1e6, 3, 0)), ScaleDecision::Hold);
+        assert_eq!(Static::at(3).decide(&obs(1e6, 3, 0)), ScaleDecision::Hold);
+        assert_eq!(Static::at(5).decide(&obs(0.0, 3, 1)), ScaleDecision::To { instances: 5 });
+    }
+}

@@ -1,0 +1,24 @@
+//! prescale-sim: the discrete-event engine of prescale and its request-level service model.
+//!
+//! * [`engine`]: virtual time, the future-event list, [`engine::Model`] and [`engine::Simulation`].
+//! * [`rng`]: per-run seeds, named random streams, and the reference SplitMix64 streams.
+//! * [`workload`]: arrival processes and service-time samplers.
+//! * [`service`]: instances of N servers behind one queue, their lifecycle, cost and request statistics.
+//! * [`controller`]: the seam every autoscaler plugs into, with `Static` and the reference HPA rule.
+//! * [`reference`]: the two workloads of the peers' REFERENCE_MODEL.md, reproduced exactly.
+//!
+//! This crate is a leaf: it depends on no ML, GUI, plotting, CLI or thread-pool crate, and holds no global
+//! state, so any number of runs can proceed in parallel and a run is a function of its inputs and seed.
+
+pub mod controller;
+pub mod engine;
+pub mod queue;
+pub mod reference;
+pub mod rng;
+pub mod service;
+pub mod stats;
+pub mod time;
+pub mod workload;
+
+pub use engine::{Context, Model, Simulation, Stop};
+pub use time::SimTime;
