@@ -440,3 +440,69 @@ pub const AUTOSCALE_CHECKS: [AutoscaleCheck; 2] = [
         mean_wait: 2.54374108571e-5,
     },
 ];
+
+/// One compared metric of a conformance check.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct CheckLine {
+    /// Metric name.
+    pub metric: &'static str,
+    /// Value of this run.
+    pub got: f64,
+    /// Check value.
+    pub want: f64,
+    /// Whether the metric must match bit for bit (else: relative 1e-12, or 1e-10 for means that the
+    /// reference gives rounded).
+    pub exact: bool,
+    /// Whether it matches.
+    pub ok: bool,
+}
+
+fn line(metric: &'static str, got: f64, want: f64, tolerance: Option<f64>) -> CheckLine {
+    let ok = match tolerance {
+        None => got.to_bits() == want.to_bits(),
+        Some(rel) => ((got - want) / want).abs() < rel,
+    };
+    CheckLine { metric, got, want, exact: tolerance.is_none(), ok }
+}
+
+impl MmcCheck {
+    /// Compares a seed-1 run of this set with the check values.
+    pub fn compare(&self, r: &MmcResult) -> Vec<CheckLine> {
+        vec![
+            line("customers", r.customers as f64, self.customers as f64, None),
+            line("arrivals", r.arrivals as f64, self.arrivals as f64, None),
+            line("events", r.events as f64, self.events as f64, None),
+            line("p_wait", r.p_wait, self.p_wait, None),
+            line("p50_sojourn", r.p50_sojourn, self.p50_sojourn, None),
+            line("p95_sojourn", r.p95_sojourn, self.p95_sojourn, None),
+            line("p99_sojourn", r.p99_sojourn, self.p99_sojourn, None),
+            line("end_time", r.end_time, self.end_time, None),
+            line("mean_wait", r.mean_wait, self.mean_wait, Some(1e-12)),
+            line("mean_sojourn", r.mean_sojourn, self.mean_sojourn, Some(1e-12)),
+        ]
+    }
+}
+
+impl AutoscaleCheck {
+    /// Compares a seed-1 run with this horizon with the check values.
+    pub fn compare(&self, r: &AutoscaleResult) -> Vec<CheckLine> {
+        let mean_rel = if self.horizon_s == 7200.0 { 1e-12 } else { 1e-10 };
+        vec![
+            line("arrivals", r.arrivals as f64, self.arrivals as f64, None),
+            line("served", r.served as f64, self.served as f64, None),
+            line("ticks", r.ticks as f64, self.ticks as f64, None),
+            line("ready_events", r.ready_events as f64, self.ready_events as f64, None),
+            line("events", r.events as f64, self.events as f64, None),
+            line("p50_sojourn", r.p50_sojourn, self.p50_sojourn, None),
+            line("p99_sojourn", r.p99_sojourn, self.p99_sojourn, None),
+            line("instance_seconds", r.instance_seconds, self.instance_seconds, None),
+            line("max_instances", r.max_instances as f64, self.max_instances as f64, None),
+            line("final_instances", r.final_instances as f64, self.final_instances as f64, None),
+            line("launched", r.launched as f64, self.launched as f64, None),
+            line("cancelled", r.cancelled as f64, self.cancelled as f64, None),
+            line("drained", r.drained as f64, self.drained as f64, None),
+            line("mean_sojourn", r.mean_sojourn, self.mean_sojourn, Some(mean_rel)),
+            line("mean_wait", r.mean_wait, self.mean_wait, Some(mean_rel)),
+        ]
+    }
+}

@@ -1,0 +1,207 @@
+//! The command line: flags are parsed in two stages (clap's raw values, then checks across flags), and every
+//! error becomes one line naming the flag and what it accepts.
+
+use std::ffi::OsString;
+use std::process::ExitCode;
+
+use anyhow::{Result, bail};
+use clap::{Args, Parser, Subcommand};
+use prescale_sim::reference::{
+    AUTOSCALE_CHECKS, AutoscaleParams, CheckLine, MMC_CHECKS, MmcParams, run_autoscale, run_mmc,
+};
+use serde_json::Value;
+
+use crate::bench::{self, BenchArgs};
+use crate::output::{key_value_and_result, with_field};
+use crate::procinfo::peak_rss_mib;
+
+/// prescale: a discrete-event simulator and workbench for predictive autoscaling.
+#[derive(Parser, Debug)]
+#[command(name = "prescale", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run the default demo (what `prescale` with no command does): the reference workloads, checked
+    /// against REFERENCE_MODEL's check values.
+    Demo,
+    /// Run one reference workload of REFERENCE_MODEL.md and print its metrics as the peers do.
+    Reference {
+        #[command(subcommand)]
+        workload: ReferenceWorkload,
+    },
+    /// Benchmark canonical events/s and peak memory, optionally side by side with peer simulators.
+    Bench(BenchArgs),
+}
+
+#[derive(Subcommand, Debug)]
+enum ReferenceWorkload {
+    /// M/M/c queue (REFERENCE_MODEL §3).
+    MmcSteady(MmcArgs),
+    /// Autoscaled cluster under a sine load with the HPA-style controller (REFERENCE_MODEL §4).
+    AutoscaleSine(AutoscaleArgs),
+}
+
+#[derive(Args, Debug)]
+struct MmcArgs {
+    /// Arrival rate λ, requests per second (1e-9 to 1e9).
+    #[arg(long, value_name = "RATE", value_parser = rate, allow_hyphen_values = true)]
+    lambda: f64,
+    /// Service rate μ per server, per second (1e-9 to 1e9).
+    #[arg(long, value_name = "RATE", value_parser = rate, allow_hyphen_values = true)]
+    mu: f64,
+    /// Number of servers c (integer >= 1).
+    #[arg(long = "c", value_name = "SERVERS", value_parser = servers, allow_hyphen_values = true)]
+    c: u32,
+    /// Measurement window T, seconds (> 0).
+    #[arg(long = "T", value_name = "SECONDS", value_parser = positive_number, allow_hyphen_values = true)]
+    t: f64,
+    /// Warm-up W, seconds (>= 0; default T / 10).
+    #[arg(long, value_name = "SECONDS", value_parser = non_negative_number, allow_hyphen_values = true)]
+    warmup: Option<f64>,
+    /// Run seed (integer 0 ..= 2^64 - 1).
+    #[arg(long, value_name = "SEED", default_value_t = 1, value_parser = seed, allow_hyphen_values = true)]
+    seed: u64,
+}
+
+#[derive(Args, Debug)]
+struct AutoscaleArgs {
+    /// Run seed (integer 0 ..= 2^64 - 1).
+    #[arg(long, value_name = "SEED", default_value_t = 1, value_parser = seed, allow_hyphen_values = true)]
+    seed: u64,
+    /// Horizon H, seconds (> 0 and <= 604800, one week).
+    #[arg(long, value_name = "SECONDS", default_value_t = 7200.0, value_parser = horizon, allow_hyphen_values = true)]
+    horizon: f64,
+}
+
+/// Most customers `mmc-steady` may generate: every sojourn is kept for exact quantiles (8 bytes each).
+const MAX_MMC_CUSTOMERS: f64 = 5e8;
+
+fn number(s: &str) -> Result<f64, String> {
+    s.trim().parse::<f64>().map_err(|_| format!("expected a number, got '{s}'"))
+}
+
+fn positive_number(s: &str) -> Result<f64, String> {
+    let x = number(s)?;
+    if x.is_finite() && x > 0.0 { Ok(x) } else { Err(format!("must be a finite number > 0, got {s}")) }
+}
+
+fn rate(s: &str) -> Result<f64, String> {
+    let x = number(s)?;
+    if (1e-9..=1e9).contains(&x) { Ok(x) } else { Err(format!("must be a rate from 1e-9 to 1e9 per second, got {s}")) }
+}
+
+fn non_negative_number(s: &str) -> Result<f64, String> {
+    let x = number(s)?;
+    if x.is_finite() && x >= 0.0 { Ok(x) } else { Err(format!("must be a finite number >= 0, got {s}")) }
+}
+
+fn servers(s: &str) -> Result<u32, String> {
+    match s.trim().parse::<u64>() {
+        Ok(n) if (1..=1_000_000).contains(&n) => Ok(n as u32),
+        _ => Err(format!("must be an integer from 1 to 1000000, got '{s}'")),
+    }
+}
+
+fn seed(s: &str) -> Result<u64, String> {
+    s.trim().parse::<u64>().map_err(|_| format!("must be an integer from 0 to 18446744073709551615, got '{s}'"))
+}
+
+fn horizon(s: &str) -> Result<f64, String> {
+    let x = positive_number(s)?;
+    if x <= 604_800.0 { Ok(x) } else { Err(format!("must be at most 604800 s (one week), got {s}")) }
+}
+
+impl MmcArgs {
+    /// Second stage: checks that involve several flags.
+    fn validate(&self) -> Result<MmcParams> {
+        let p = MmcParams { lambda: self.lambda, mu: self.mu, c: self.c, t: self.t, warmup: self.warmup.unwrap_or(self.t / 10.0) };
+        let rho = p.rho();
+        if rho >= 1.0 {
+            bail!("--lambda / (--c × --mu) must be < 1 for a stable queue, got ρ = {rho}");
+        }
+        let customers = p.lambda * (p.t + p.warmup);
+        if customers > MAX_MMC_CUSTOMERS {
+            bail!("--lambda × (--T + --warmup) must be at most {MAX_MMC_CUSTOMERS:e} expected customers, got {customers:e}");
+        }
+        Ok(p)
+    }
+}
+
+/// Turns a clap error into one line: its message up to the usage block, on one line.
+fn one_line(e: &clap::Error) -> String {
+    let text = e.render().to_string();
+    let head = text.split("\n\n").next().unwrap_or(&text);
+    let head = head.strip_prefix("error: ").unwrap_or(head);
+    head.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// Runs the command line `args` (program name first) and returns the exit code.
+pub fn run<I: IntoIterator<Item = OsString>>(args: I) -> Result<ExitCode> {
+    let cli = match Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(e) => {
+            use clap::error::ErrorKind::*;
+            return match e.kind() {
+                DisplayHelp | DisplayVersion | DisplayHelpOnMissingArgumentOrSubcommand => {
+                    e.print()?;
+                    Ok(ExitCode::from(e.exit_code() as u8))
+                }
+                _ => bail!("{}", one_line(&e)),
+            };
+        }
+    };
+    match cli.command.unwrap_or(Command::Demo) {
+        Command::Demo => demo(),
+        Command::Reference { workload: ReferenceWorkload::MmcSteady(a) } => {
+            let params = a.validate()?;
+            let r = run_mmc(params, a.seed);
+            print!("{}", key_value_and_result(&with_peak_rss(&r)));
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Reference { workload: ReferenceWorkload::AutoscaleSine(a) } => {
+            let r = run_autoscale(AutoscaleParams { horizon_s: a.horizon, ..AutoscaleParams::default() }, a.seed);
+            print!("{}", key_value_and_result(&with_peak_rss(&r)));
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Bench(args) => bench::run(&args),
+    }
+}
+
+fn with_peak_rss<T: serde::Serialize>(r: &T) -> Value {
+    with_field(r, "peak_rss_mib", peak_rss_mib().map_or(Value::Null, Value::from))
+}
+
+/// The default demo: each reference workload, seed 1, against its check values.
+fn demo() -> Result<ExitCode> {
+    println!("prescale {}: reference workloads of REFERENCE_MODEL.md, seed 1, against the check values", env!("CARGO_PKG_VERSION"));
+    println!("(exact = bit-identical to SimPy, Ciw, nexosim and the hand-written loop; means: up to summation order)\n");
+    let mut all_ok = true;
+    let mut report = |title: String, lines: Vec<CheckLine>, events: u64, wall_s: f64| {
+        let ok = lines.iter().all(|l| l.ok);
+        all_ok &= ok;
+        println!("{title}: {} ({} canonical events in {:.3} s, {:.2} M events/s)", if ok { "MATCH" } else { "MISMATCH" }, events, wall_s, events as f64 / wall_s / 1e6);
+        for l in lines.iter().filter(|l| !l.ok) {
+            println!("    {}: got {:?}, want {:?}", l.metric, l.got, l.want);
+        }
+    };
+    for check in &MMC_CHECKS {
+        let p = MmcParams::set(check.set).expect("known set");
+        let r = run_mmc(p, 1);
+        report(
+            format!("mmc-steady {} (λ={}, μ={}, c={}, T={})", check.set, p.lambda, p.mu, p.c, p.t),
+            check.compare(&r),
+            r.events,
+            r.wall_s,
+        );
+    }
+    for check in &AUTOSCALE_CHECKS {
+        let r = run_autoscale(AutoscaleParams { horizon_s: check.horizon_s, ..AutoscaleParams::default() }, 1);
+        report(format!("autoscale-sine H={}", check.horizon_s), check.compare(&r), r.events, r.wall_s);
+    }
+    println!("\n{}", if all_ok { "All check values reproduced." } else { "Some check values differ: see above." });
+    Ok(if all_ok { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
