@@ -27,8 +27,9 @@ pub struct BenchArgs {
     /// Which workloads to run.
     #[arg(long, value_enum, default_value_t = Workloads::All)]
     workload: Workloads,
-    /// A peer to run beside prescale, as LABEL=COMMAND; the workload's arguments are appended to COMMAND
-    /// (e.g. `nexosim=path/to/nexosim_model`, `heap=path/to/nexosim_model --engine heap`). Repeatable.
+    /// A peer to run beside prescale, as LABEL=COMMAND. The workload's arguments (`mmc-steady --lambda …`)
+    /// replace `{}` in COMMAND, or are appended if it has none (e.g. `nexosim=path/to/nexosim_model`,
+    /// `heap=path/to/nexosim_model {} --engine heap`). Repeatable.
     #[arg(long = "peer", value_name = "LABEL=COMMAND", value_parser = peer)]
     peers: Vec<(String, String)>,
     /// Also write the table (Markdown) to this file.
@@ -80,9 +81,15 @@ struct RunResult {
 }
 
 fn run_once(p: &Program, w: &Workload) -> Result<RunResult> {
-    let child = Command::new(&p.argv[0])
-        .args(&p.argv[1..])
-        .args(w.args)
+    let mut argv: Vec<&str> = Vec::new();
+    for a in &p.argv {
+        if a == "{}" { argv.extend(w.args) } else { argv.push(a) }
+    }
+    if !p.argv.iter().any(|a| a == "{}") {
+        argv.extend(w.args);
+    }
+    let child = Command::new(argv[0])
+        .args(&argv[1..])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -136,7 +143,10 @@ pub fn run(args: &BenchArgs) -> Result<ExitCode> {
         Workloads::All => vec![&MMC_C, &AUTOSCALE],
     };
     let mut table = String::new();
-    writeln!(table, "| program | workload | runs | canonical events | median wall s (in-process) | events/s (median) | min..max wall s | peak RSS MiB | prescale speed-up | results identical to prescale |")?;
+    writeln!(
+        table,
+        "| program | workload | runs | canonical events | median wall s (in-process) | events/s (median) | min..max wall s | peak RSS MiB | prescale speed-up | results identical to prescale |"
+    )?;
     writeln!(table, "|---|---|---|---|---|---|---|---|---|---|")?;
     let mut verdicts = Vec::new();
     for w in workloads {
@@ -154,21 +164,35 @@ pub fn run(args: &BenchArgs) -> Result<ExitCode> {
         let own_rss = runs[0].iter().map(|r| r.peak_rss_mib).fold(0.0, f64::max);
         for (p, rs) in programs.iter().zip(&runs) {
             let mut walls: Vec<f64> = rs.iter().map(|r| r.wall_s).collect();
-            let (min, max) = (walls.iter().copied().fold(f64::INFINITY, f64::min), walls.iter().copied().fold(0.0, f64::max));
+            let (min, max) =
+                (walls.iter().copied().fold(f64::INFINITY, f64::min), walls.iter().copied().fold(0.0, f64::max));
             let med = median(&mut walls);
             let eps = rs[0].events as f64 / med;
             let rss = rs.iter().map(|r| r.peak_rss_mib).fold(0.0, f64::max);
             let same = same_results(&rs[0].result, &runs[0][0].result);
             writeln!(
                 table,
-                "| {} | {} | {} | {} | {:.3} | {:.2} M | {:.3}..{:.3} | {:.0} | {:.2}x | {} |",
-                p.label, w.name, rs.len(), rs[0].events, med, eps / 1e6, min, max, rss, own_events_per_s / eps,
+                "| {} | {} | {} | {} | {:.3} | {:.2} M | {:.3}..{:.3} | {:.1} | {:.2}x | {} |",
+                p.label,
+                w.name,
+                rs.len(),
+                rs[0].events,
+                med,
+                eps / 1e6,
+                min,
+                max,
+                rss,
+                own_events_per_s / eps,
                 if same { "yes" } else { "NO" }
             )?;
             if !std::ptr::eq(p, &programs[0]) && p.label.contains("nexosim") {
                 verdicts.push(format!(
-                    "{}: peak memory {:.0} MiB vs {} {:.0} MiB ({})",
-                    w.name, own_rss, p.label, rss, if own_rss <= rss { "not above: met" } else { "above: NOT met" }
+                    "{}: peak memory {:.1} MiB vs {} {:.1} MiB ({})",
+                    w.name,
+                    own_rss,
+                    p.label,
+                    rss,
+                    if own_rss <= rss { "not above: met" } else { "above: NOT met" }
                 ));
             }
         }
@@ -201,7 +225,8 @@ pub fn run(args: &BenchArgs) -> Result<ExitCode> {
 /// sees half a file.
 pub fn write_atomically(path: &std::path::Path, text: &str) -> Result<()> {
     let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
-    let tmp = dir.join(format!(".{}.tmp-{}", path.file_name().and_then(|n| n.to_str()).unwrap_or("out"), std::process::id()));
+    let tmp =
+        dir.join(format!(".{}.tmp-{}", path.file_name().and_then(|n| n.to_str()).unwrap_or("out"), std::process::id()));
     std::fs::write(&tmp, text).with_context(|| format!("writing {}", tmp.display()))?;
     std::fs::rename(&tmp, path).with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))?;
     Ok(())

@@ -118,14 +118,22 @@ fn horizon(s: &str) -> Result<f64, String> {
 impl MmcArgs {
     /// Second stage: checks that involve several flags.
     fn validate(&self) -> Result<MmcParams> {
-        let p = MmcParams { lambda: self.lambda, mu: self.mu, c: self.c, t: self.t, warmup: self.warmup.unwrap_or(self.t / 10.0) };
+        let p = MmcParams {
+            lambda: self.lambda,
+            mu: self.mu,
+            c: self.c,
+            t: self.t,
+            warmup: self.warmup.unwrap_or(self.t / 10.0),
+        };
         let rho = p.rho();
         if rho >= 1.0 {
             bail!("--lambda / (--c × --mu) must be < 1 for a stable queue, got ρ = {rho}");
         }
         let customers = p.lambda * (p.t + p.warmup);
         if customers > MAX_MMC_CUSTOMERS {
-            bail!("--lambda × (--T + --warmup) must be at most {MAX_MMC_CUSTOMERS:e} expected customers, got {customers:e}");
+            bail!(
+                "--lambda × (--T + --warmup) must be at most {MAX_MMC_CUSTOMERS:e} expected customers, got {customers:e}"
+            );
         }
         Ok(p)
     }
@@ -177,13 +185,24 @@ fn with_peak_rss<T: serde::Serialize>(r: &T) -> Value {
 
 /// The default demo: each reference workload, seed 1, against its check values.
 fn demo() -> Result<ExitCode> {
-    println!("prescale {}: reference workloads of REFERENCE_MODEL.md, seed 1, against the check values", env!("CARGO_PKG_VERSION"));
-    println!("(exact = bit-identical to SimPy, Ciw, nexosim and the hand-written loop; means: up to summation order)\n");
+    println!(
+        "prescale {}: reference workloads of REFERENCE_MODEL.md, seed 1, against the check values",
+        env!("CARGO_PKG_VERSION")
+    );
+    println!(
+        "(exact = bit-identical to SimPy, Ciw, nexosim and the hand-written loop; means: up to summation order)\n"
+    );
     let mut all_ok = true;
     let mut report = |title: String, lines: Vec<CheckLine>, events: u64, wall_s: f64| {
         let ok = lines.iter().all(|l| l.ok);
         all_ok &= ok;
-        println!("{title}: {} ({} canonical events in {:.3} s, {:.2} M events/s)", if ok { "MATCH" } else { "MISMATCH" }, events, wall_s, events as f64 / wall_s / 1e6);
+        println!(
+            "{title}: {} ({} canonical events in {:.3} s, {:.2} M events/s)",
+            if ok { "MATCH" } else { "MISMATCH" },
+            events,
+            wall_s,
+            events as f64 / wall_s / 1e6
+        );
         for l in lines.iter().filter(|l| !l.ok) {
             println!("    {}: got {:?}, want {:?}", l.metric, l.got, l.want);
         }

@@ -122,7 +122,9 @@ fn intervals(set: char, discipline: QueueDiscipline) -> Vec<(&'static str, f64, 
     let runs: Vec<MmcResult> = std::thread::scope(|s| {
         let halves: Vec<_> = seeds
             .chunks(seeds.len().div_ceil(2))
-            .map(|chunk| s.spawn(move || chunk.iter().map(|&seed| run_mmc_with(p, seed, discipline)).collect::<Vec<_>>()))
+            .map(|chunk| {
+                s.spawn(move || chunk.iter().map(|&seed| run_mmc_with(p, seed, discipline)).collect::<Vec<_>>())
+            })
             .collect();
         halves.into_iter().flat_map(|h| h.join().unwrap()).collect()
     });
@@ -144,7 +146,10 @@ fn misses(set: char, discipline: QueueDiscipline) -> Vec<String> {
     let rows = intervals(set, discipline);
     for (name, m, hw, want) in &rows {
         // Shown with `cargo test --release --test erlang_c -- --nocapture`.
-        eprintln!("{discipline:?} set {set} {name:>12}: {m:.6} ± {hw:.6}  theory {want:.6}  ({:+.2} half-widths)", (m - want) / hw);
+        eprintln!(
+            "{discipline:?} set {set} {name:>12}: {m:.6} ± {hw:.6}  theory {want:.6}  ({:+.2} half-widths)",
+            (m - want) / hw
+        );
     }
     rows.into_iter()
         .filter(|(_, m, hw, want)| (m - want).abs() > *hw)

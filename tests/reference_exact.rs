@@ -4,9 +4,7 @@
 //! SimPy 4.1.2, Ciw 3.2.7, nexosim 1.0.0 and the hand-written loop; means may differ by summation order
 //! only (relative difference below 1e-12).
 
-use prescale_sim::reference::{
-    AUTOSCALE_CHECKS, AutoscaleParams, MMC_CHECKS, MmcParams, run_autoscale, run_mmc,
-};
+use prescale_sim::reference::{AUTOSCALE_CHECKS, AutoscaleParams, MMC_CHECKS, MmcParams, run_autoscale, run_mmc};
 
 fn assert_mean(name: &str, got: f64, want: f64, rel: f64) {
     let d = ((got - want) / want).abs();

@@ -149,9 +149,8 @@ impl Controller for ReferenceHpa {
         if (ratio - 1.0).abs() <= self.tolerance {
             return ScaleDecision::Hold;
         }
-        let desired = (r * util / self.target_utilisation)
-            .ceil()
-            .clamp(self.min_instances as f64, self.max_instances as f64);
+        let desired =
+            (r * util / self.target_utilisation).ceil().clamp(self.min_instances as f64, self.max_instances as f64);
         ScaleDecision::To { instances: desired as u32 }
     }
 }

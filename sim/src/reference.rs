@@ -256,8 +256,7 @@ pub fn run_autoscale(params: AutoscaleParams, seed: u64) -> AutoscaleResult {
         record_until_s: f64::INFINITY,
     };
     let curve = SineRate { base_per_s: params.lambda_base, amplitude: params.lambda_amp, period_s: params.period_s };
-    let arrivals =
-        ThinnedArrivals::new(SplitMix64::reference(seed, SplitMix64::ARRIVALS), curve, params.lambda_max, h);
+    let arrivals = ThinnedArrivals::new(SplitMix64::reference(seed, SplitMix64::ARRIVALS), curve, params.lambda_max, h);
     let service = ExpServiceTimes::new(SplitMix64::reference(seed, SplitMix64::SERVICE), params.mu);
     let mut model = ServiceModel::new(cfg, arrivals, service, Box::new(ReferenceHpa::reference()))
         .expect("autoscale-sine parameters are validated by the caller");

@@ -365,7 +365,11 @@ impl<A: ArrivalProcess, S: ServiceTimes> ServiceModel<A, S> {
         }
         let live_states = self.instances.iter().filter(|i| i.state != InstanceState::Gone).count();
         if live_states != self.live.len() || self.alive as usize != self.live.len() {
-            return Err(format!("live list {} / alive {} / states {live_states} disagree", self.live.len(), self.alive));
+            return Err(format!(
+                "live list {} / alive {} / states {live_states} disagree",
+                self.live.len(),
+                self.alive
+            ));
         }
         if !self.live.windows(2).all(|w| w[0] < w[1]) {
             return Err("live list not ascending".to_string());

@@ -15,7 +15,7 @@ use std::ops::Add;
 ///
 /// Invariant: finite and `>= 0.0`, and never `-0.0` (normalised to `+0.0`), so that for two instants
 /// `a < b` exactly when `a.to_bits() < b.to_bits()`.
-#[derive(Clone, Copy, PartialEq, PartialOrd, Default)]
+#[derive(Clone, Copy, PartialEq, Default)]
 pub struct SimTime(f64);
 
 impl SimTime {
@@ -62,6 +62,13 @@ impl SimTime {
 }
 
 impl Eq for SimTime {}
+
+impl PartialOrd for SimTime {
+    #[inline]
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
 
 impl Ord for SimTime {
     #[inline]

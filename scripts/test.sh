@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Runs every check of prescale: formatting, lints, and all tests (unit, integration, property, conformance).
+# This is the README's test command; .ci/run runs exactly this.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if ! command -v cargo >/dev/null 2>&1; then
+    echo "error: cargo not found; install the Rust toolchain (https://rustup.rs) first" >&2
+    exit 1
+fi
+rustup component add rustfmt clippy >/dev/null 2>&1 || true
+
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets --release -- -D warnings
+# Release mode: the conformance tests simulate millions of events.
+cargo test --workspace --release
