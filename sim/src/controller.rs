@@ -27,8 +27,10 @@ pub struct Observation {
     pub provisioning_instances: u32,
     /// Instances finishing their last requests before they go.
     pub draining_instances: u32,
-    /// Servers (concurrent requests) per instance.
+    /// Servers (concurrent requests) per instance of the scaling type.
     pub servers_per_instance: u32,
+    /// Usable servers on all READY instances (warming ones count their reduced servers).
+    pub ready_servers: u32,
     /// Requests waiting for a server now.
     pub queue_len: usize,
     /// Requests that arrived during the interval.
@@ -168,6 +170,7 @@ mod tests {
             provisioning_instances: provisioning,
             draining_instances: 0,
             servers_per_instance: 4,
+            ready_servers: 4 * ready,
             queue_len: 0,
             arrivals_in_interval: 0,
             completions_in_interval: 0,

@@ -129,6 +129,13 @@ impl<M: Model> Simulation<M> {
         self.model
     }
 
+    /// Calls `f` with the model and a context at the current time, to schedule events from outside the
+    /// event loop (initial events, external inputs) through the model's own methods.
+    pub fn with_context<R>(&mut self, f: impl FnOnce(&mut M, &mut Context<'_, M::Event>) -> R) -> R {
+        let mut ctx = Context { now: self.now, queue: &mut self.queue };
+        f(&mut self.model, &mut ctx)
+    }
+
     /// Handles the next event; returns its instant, or `None` if no event was pending.
     #[inline]
     pub fn step(&mut self) -> Option<SimTime> {

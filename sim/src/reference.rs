@@ -11,8 +11,9 @@ use std::time::Instant;
 
 use serde::Serialize;
 
+use crate::cluster::ClusterConfig;
 use crate::controller::{ReferenceHpa, Static};
-use crate::rng::SplitMix64;
+use crate::rng::{RunSeed, SplitMix64};
 use crate::service::{QueueDiscipline, ServiceConfig, ServiceModel};
 use crate::workload::{ExpServiceTimes, PoissonArrivals, SineRate, ThinnedArrivals};
 
@@ -108,18 +109,18 @@ pub fn run_mmc_with(params: MmcParams, seed: u64, discipline: QueueDiscipline) -
     let t0 = Instant::now();
     let end = params.warmup + params.t;
     let cfg = ServiceConfig {
-        servers_per_instance: params.c,
-        initial_instances: 1,
-        provisioning_delay_s: 0.0,
+        cluster: ClusterConfig::homogeneous(params.c, 1, 0.0, 1),
+        cores_per_request: 1.0,
         control_interval_s: None,
         horizon_s: None,
         discipline,
         record_from_s: params.warmup,
         record_until_s: end,
+        step_stats_slo_s: None,
     };
     let arrivals = PoissonArrivals::new(SplitMix64::reference(seed, SplitMix64::ARRIVALS), params.lambda, end);
     let service = ExpServiceTimes::new(SplitMix64::reference(seed, SplitMix64::SERVICE), params.mu);
-    let mut model = ServiceModel::new(cfg, arrivals, service, Box::new(Static::hold()))
+    let mut model = ServiceModel::new(cfg, arrivals, service, Box::new(Static::hold()), RunSeed(seed))
         .expect("mmc-steady parameters are validated by the caller");
     let expected = params.lambda * params.t;
     model.reserve_samples((expected + 6.0 * expected.sqrt() + 16.0) as usize);
@@ -245,26 +246,33 @@ pub struct AutoscaleResult {
 pub fn run_autoscale(params: AutoscaleParams, seed: u64) -> AutoscaleResult {
     let t0 = Instant::now();
     let h = params.horizon_s;
+    let hpa = ReferenceHpa::reference();
     let cfg = ServiceConfig {
-        servers_per_instance: params.servers_per_instance,
-        initial_instances: params.initial_instances,
-        provisioning_delay_s: params.provisioning_delay_s,
+        cluster: ClusterConfig::homogeneous(
+            params.servers_per_instance,
+            params.initial_instances,
+            params.provisioning_delay_s,
+            hpa.max_instances,
+        ),
+        cores_per_request: 1.0,
         control_interval_s: Some(params.interval_s),
         horizon_s: Some(h),
         discipline: QueueDiscipline::Fifo,
         record_from_s: 0.0,
         record_until_s: f64::INFINITY,
+        step_stats_slo_s: None,
     };
     let curve = SineRate { base_per_s: params.lambda_base, amplitude: params.lambda_amp, period_s: params.period_s };
     let arrivals = ThinnedArrivals::new(SplitMix64::reference(seed, SplitMix64::ARRIVALS), curve, params.lambda_max, h);
     let service = ExpServiceTimes::new(SplitMix64::reference(seed, SplitMix64::SERVICE), params.mu);
-    let mut model = ServiceModel::new(cfg, arrivals, service, Box::new(ReferenceHpa::reference()))
+    let mut model = ServiceModel::new(cfg, arrivals, service, Box::new(hpa), RunSeed(seed))
         .expect("autoscale-sine parameters are validated by the caller");
     let expected = params.lambda_base * h;
     model.reserve_samples((expected + 6.0 * expected.sqrt() + 16.0) as usize);
     let rep = model.run();
     let wall_s = t0.elapsed().as_secs_f64();
-    let c = rep.counters;
+    let (c, f) = (rep.counters, rep.fleet);
+    let events = rep.canonical_events();
     AutoscaleResult {
         scenario: "autoscale-sine",
         seed,
@@ -277,18 +285,18 @@ pub fn run_autoscale(params: AutoscaleParams, seed: u64) -> AutoscaleResult {
         instance_seconds: rep.instance_seconds,
         max_instances: rep.max_instances,
         final_instances: rep.final_instances,
-        launched: c.launched,
-        cancelled: c.cancelled,
-        drained: c.drained,
+        launched: f.launched,
+        cancelled: f.cancelled,
+        drained: f.drained,
         arrivals: c.arrivals,
         departures: c.departures,
         ticks: c.ticks,
-        ready_events: c.ready_events,
-        events: c.canonical_events(),
+        ready_events: f.ready_events,
+        events,
         engine: engine_name(),
         threads: 1,
         wall_s,
-        events_per_s: c.canonical_events() as f64 / wall_s,
+        events_per_s: events as f64 / wall_s,
     }
 }
 

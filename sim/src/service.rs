@@ -1,30 +1,34 @@
-//! The request-level service model: instances of N servers behind one queue, scaled by a controller.
+//! The request-level service model: requests queue in front of the servers of a [`Fleet`], scaled by a
+//! controller.
 //!
 //! This is the model of REFERENCE_MODEL §4.2–4.7, made general: any arrival process, any service-time
-//! sampler, any [`Controller`], any number of servers per instance, a FIFO (or, for what-if studies and to
-//! show that tests can tell them apart, LIFO) queue, an optional arrival window for statistics (the warm-up of
-//! §3.3) and an optional horizon. `mmc-steady` is this model with one instance of `c` servers and no
+//! sampler, any [`Controller`], heterogeneous instance types with warm-up, termination delays and failures
+//! (the [`crate::cluster`] module), a FIFO (or, for what-if studies and to show that tests can tell them
+//! apart, LIFO) queue, an optional arrival window for statistics (the warm-up of §3.3), an optional horizon and
+//! optional per-control-step statistics. `mmc-steady` is this model with one instance of `c` servers and no
 //! controller; `autoscale-sine` is it with 4-server instances and [`crate::controller::ReferenceHpa`].
 //!
-//! Lifecycle: PROVISIONING → READY → DRAINING → gone. An instance costs from its creation until it is gone.
-//! Dispatch (§4.3): an arrival takes an idle server on the READY instance with the lowest number, else joins
-//! the queue; a freed server of a READY instance takes the head of the queue; a freed server of a DRAINING
-//! instance stays idle and the instance is gone when its last request completes; an instance that becomes
-//! READY takes requests from the queue, one per idle server. Controller ticks (§4.5): promote due
-//! PROVISIONING instances, observe, decide, then create instances or remove them (PROVISIONING first,
-//! highest number first; then READY ones, highest number first, which drain).
+//! Dispatch (§4.3): an arrival takes an idle usable server on the READY instance with the lowest number, else
+//! joins the queue; a freed server of a READY instance takes the head of the queue; a freed server of a
+//! DRAINING instance stays idle and the instance leaves when its last request completes; an instance that
+//! becomes READY (or finishes warming up) takes requests from the queue, one per idle usable server; requests
+//! in service on an instance that fails are lost (counted as failed). Controller ticks (§4.5): promote due
+//! PROVISIONING instances, observe, decide, act through the fleet.
 //!
-//! What it keeps: busy server-seconds (for the controller), instance-seconds (cost), and per request its wait
-//! and sojourn. It is not the cluster model of scenarios (instance types, resources, prices): that builds on
-//! this one.
+//! Invariant (checked by [`ServiceModel::check_invariants`] in property tests): requests are conserved
+//! (`arrivals = departures + failed + queued + in service`), busy servers never exceed usable servers, and no
+//! request waits while a READY server idles.
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
 
 use serde::Serialize;
 
+use crate::cluster::{ClusterConfig, Fleet, FleetChange, FleetCounters, FleetEvent, FleetOccupancy, InstanceState};
 use crate::controller::{Controller, Observation, ScaleDecision};
 use crate::engine::{Context, Model, Simulation};
+use crate::metrics::StepSample;
+use crate::rng::RunSeed;
 use crate::stats::{mean, nearest_rank, sort_samples};
 use crate::time::SimTime;
 use crate::workload::{ArrivalProcess, ServiceTimes};
@@ -42,12 +46,11 @@ pub enum QueueDiscipline {
 /// Plain parameters of a [`ServiceModel`].
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct ServiceConfig {
-    /// Servers (concurrent requests) per instance, ≥ 1.
-    pub servers_per_instance: u32,
-    /// Instances READY and idle at time zero.
-    pub initial_instances: u32,
-    /// Time from ordering an instance to it being READY.
-    pub provisioning_delay_s: f64,
+    /// The cluster.
+    pub cluster: ClusterConfig,
+    /// CPU cores one request occupies while in service: an instance has `floor(cpu_cores / cores_per_request)`
+    /// servers.
+    pub cores_per_request: f64,
     /// Control interval; `None` runs without controller ticks. Ticks are at `k · interval` for k = 1, 2, …
     /// while before the horizon.
     pub control_interval_s: Option<f64>,
@@ -55,22 +58,23 @@ pub struct ServiceConfig {
     pub horizon_s: Option<f64>,
     /// Queue discipline.
     pub discipline: QueueDiscipline,
-    /// Requests count in the statistics when `record_from_s <= arrival < record_until_s` (and they complete
-    /// before the horizon).
+    /// Requests count in the run statistics when `record_from_s <= arrival < record_until_s` (and they
+    /// complete before the horizon).
     pub record_from_s: f64,
     /// See `record_from_s`.
     pub record_until_s: f64,
+    /// Per-control-step statistics: `Some(slo_threshold_s)` records a [`StepSample`] per tick, counting
+    /// completions slower than the threshold.
+    pub step_stats_slo_s: Option<f64>,
 }
 
 impl ServiceConfig {
     /// Every problem with these parameters, each naming its field.
     pub fn problems(&self) -> Vec<String> {
-        let mut p = Vec::new();
-        if self.servers_per_instance == 0 {
-            p.push("servers_per_instance: must be >= 1, got 0".to_string());
-        }
-        if !(self.provisioning_delay_s.is_finite() && self.provisioning_delay_s >= 0.0) {
-            p.push(format!("provisioning_delay_s: must be a finite number >= 0, got {}", self.provisioning_delay_s));
+        let mut p: Vec<String> =
+            self.cluster.problems().into_iter().map(|(path, m)| format!("cluster.{path}: {m}")).collect();
+        if !(self.cores_per_request.is_finite() && self.cores_per_request > 0.0) {
+            p.push(format!("cores_per_request: must be a finite number > 0, got {}", self.cores_per_request));
         }
         if let Some(i) = self.control_interval_s {
             if !(i.is_finite() && i > 0.0) {
@@ -91,28 +95,11 @@ impl ServiceConfig {
         if self.record_until_s.is_nan() || self.record_until_s < self.record_from_s {
             p.push(format!("record_until_s: must be >= record_from_s, got {}", self.record_until_s));
         }
+        if self.step_stats_slo_s.is_some() && self.control_interval_s.is_none() {
+            p.push("step_stats_slo_s: per-step statistics need control_interval_s".to_string());
+        }
         p
     }
-}
-
-/// Lifecycle state of an instance.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-pub enum InstanceState {
-    /// Ordered, costs money, takes no request yet.
-    Provisioning,
-    /// Takes requests.
-    Ready,
-    /// Takes no new request; gone when its last request completes.
-    Draining,
-    /// No longer exists (cancelled, or drained empty).
-    Gone,
-}
-
-#[derive(Clone, Debug)]
-struct Instance {
-    state: InstanceState,
-    busy: u32,
-    ready_at_s: f64,
 }
 
 /// Events of the service model.
@@ -131,54 +118,48 @@ pub enum ServiceEvent {
     },
     /// A control tick.
     Tick,
-    /// `instance` reaches its ready time.
-    Ready {
-        /// Instance number.
-        instance: u32,
-    },
+    /// A lifecycle event of the fleet.
+    Fleet(FleetEvent),
 }
 
-/// Counters of canonical events and scaling actions.
+impl From<FleetEvent> for ServiceEvent {
+    fn from(e: FleetEvent) -> Self {
+        ServiceEvent::Fleet(e)
+    }
+}
+
+/// Counters of requests and ticks (the fleet counts its own events).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct Counters {
     /// Requests that arrived.
     pub arrivals: u64,
     /// Requests that completed (before the horizon).
     pub departures: u64,
+    /// Requests lost (in service on an instance that failed).
+    pub failed: u64,
     /// Controller ticks.
     pub ticks: u64,
-    /// PROVISIONING → READY changes.
-    pub ready_events: u64,
-    /// Instances ordered by the controller.
-    pub launched: u64,
-    /// PROVISIONING instances removed.
-    pub cancelled: u64,
-    /// READY instances switched to DRAINING.
-    pub drained: u64,
-}
-
-impl Counters {
-    /// Canonical events (REFERENCE_MODEL §1): arrivals + departures + ticks + ready events.
-    pub fn canonical_events(&self) -> u64 {
-        self.arrivals + self.departures + self.ticks + self.ready_events
-    }
 }
 
 /// A snapshot of the model's occupancy, for invariant checks and live views.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct Occupancy {
-    /// Instances by state.
-    pub provisioning: u32,
-    /// READY instances.
-    pub ready: u32,
-    /// DRAINING instances.
-    pub draining: u32,
-    /// Busy servers on READY instances.
-    pub busy_on_ready: u32,
-    /// Busy servers on DRAINING instances.
-    pub busy_on_draining: u32,
+    /// Instances and servers by state.
+    pub fleet: FleetOccupancy,
     /// Requests waiting.
     pub queued: usize,
+    /// Requests in service.
+    pub in_service: u32,
+}
+
+/// Per-step accumulators (only with step statistics on).
+#[derive(Default)]
+struct StepAcc {
+    arrivals: u64,
+    completions: u64,
+    failed: u64,
+    slo_violations: u64,
+    sojourn_s: Vec<f64>,
 }
 
 /// The request-level service model (see the module docs).
@@ -187,20 +168,14 @@ pub struct ServiceModel<A, S> {
     arrivals: A,
     service: S,
     controller: Box<dyn Controller>,
-    instances: Vec<Instance>,
-    /// Numbers of instances that are not gone, ascending.
-    live: Vec<u32>,
+    fleet: Fleet,
     /// Arrival instants of waiting requests.
     queue: VecDeque<f64>,
-    /// READY instances that may have an idle server (lazily cleaned), lowest number on top.
+    /// READY instances that may have an idle usable server (lazily cleaned), lowest number on top.
     idle: BinaryHeap<Reverse<u32>>,
     busy_total: u32,
     busy_acc_s: f64,
     busy_since_s: f64,
-    alive: u32,
-    max_alive: u32,
-    cost_acc_s: f64,
-    cost_since_s: f64,
     counters: Counters,
     arrivals_since_tick: u64,
     completions_since_tick: u64,
@@ -208,31 +183,35 @@ pub struct ServiceModel<A, S> {
     sojourn_s: Vec<f64>,
     wait_sum_s: f64,
     waited: u64,
+    step: Option<StepAcc>,
+    steps: Vec<StepSample>,
+    last_step_end_s: f64,
 }
 
 impl<A: ArrivalProcess, S: ServiceTimes> ServiceModel<A, S> {
-    /// A model in its state at time zero: `initial_instances` READY and idle, empty queue.
+    /// A model before time zero; [`ServiceModel::into_simulation`] creates the initial instances.
     ///
     /// # Errors
     /// Every problem of `cfg` (see [`ServiceConfig::problems`]), joined by newlines.
-    pub fn new(cfg: ServiceConfig, arrivals: A, service: S, controller: Box<dyn Controller>) -> Result<Self, String> {
+    pub fn new(
+        cfg: ServiceConfig,
+        arrivals: A,
+        service: S,
+        controller: Box<dyn Controller>,
+        seed: RunSeed,
+    ) -> Result<Self, String> {
         let problems = cfg.problems();
         if !problems.is_empty() {
             return Err(problems.join("\n"));
         }
-        let n0 = cfg.initial_instances;
-        let mut m = ServiceModel {
-            instances: Vec::with_capacity(n0 as usize),
-            live: Vec::with_capacity(n0 as usize),
+        let fleet = cfg.cluster.init(cfg.cores_per_request, seed)?;
+        Ok(ServiceModel {
+            fleet,
             queue: VecDeque::new(),
-            idle: BinaryHeap::with_capacity(n0 as usize),
+            idle: BinaryHeap::new(),
             busy_total: 0,
             busy_acc_s: 0.0,
             busy_since_s: 0.0,
-            alive: 0,
-            max_alive: 0,
-            cost_acc_s: 0.0,
-            cost_since_s: 0.0,
             counters: Counters::default(),
             arrivals_since_tick: 0,
             completions_since_tick: 0,
@@ -240,36 +219,35 @@ impl<A: ArrivalProcess, S: ServiceTimes> ServiceModel<A, S> {
             sojourn_s: Vec::new(),
             wait_sum_s: 0.0,
             waited: 0,
+            step: cfg.step_stats_slo_s.map(|_| StepAcc::default()),
+            steps: Vec::new(),
+            last_step_end_s: 0.0,
             cfg,
             arrivals,
             service,
             controller,
-        };
-        for id in 0..n0 {
-            m.instances.push(Instance { state: InstanceState::Ready, busy: 0, ready_at_s: 0.0 });
-            m.live.push(id);
-            m.alive_changed(0.0, true);
-            m.idle.push(Reverse(id));
-        }
-        Ok(m)
+        })
     }
 
     /// Reserves room for `n` recorded requests (avoids reallocation when the count is known roughly).
     pub fn reserve_samples(&mut self, n: usize) {
-        self.sojourn_s.reserve_exact(n);
+        self.sojourn_s.reserve_exact(n.min(1 << 28));
     }
 
-    /// A simulation of this model with its first arrival and first tick scheduled.
-    pub fn into_simulation(mut self) -> Simulation<Self> {
-        let first_arrival = self.arrivals.next_arrival_s();
-        let first_tick = self.cfg.control_interval_s.filter(|&i| self.cfg.horizon_s.is_some_and(|h| i < h));
+    /// A simulation of this model at time zero: initial instances READY, first arrival and first tick
+    /// scheduled.
+    pub fn into_simulation(self) -> Simulation<Self> {
         let mut sim = Simulation::new(self);
-        if let Some(t) = first_arrival {
-            sim.schedule_at(SimTime::from_secs(t), ServiceEvent::Arrival);
-        }
-        if let Some(t) = first_tick {
-            sim.schedule_at(SimTime::from_secs(t), ServiceEvent::Tick);
-        }
+        sim.with_context(|m: &mut Self, ctx| {
+            m.fleet.start(ctx);
+            m.idle.extend(m.fleet.live.iter().map(|&id| Reverse(id)));
+            if let Some(t) = m.arrivals.next_arrival_s() {
+                ctx.schedule_at(SimTime::from_secs(t), ServiceEvent::Arrival);
+            }
+            if let Some(i) = m.cfg.control_interval_s.filter(|&i| m.cfg.horizon_s.is_some_and(|h| i < h)) {
+                ctx.schedule_at(SimTime::from_secs(i), ServiceEvent::Tick);
+            }
+        });
         sim
     }
 
@@ -290,96 +268,59 @@ impl<A: ArrivalProcess, S: ServiceTimes> ServiceModel<A, S> {
         }
     }
 
-    /// Counters so far.
+    /// Request counters so far.
     pub fn counters(&self) -> &Counters {
         &self.counters
     }
 
-    /// Requests in service now.
-    pub fn in_service(&self) -> u32 {
-        self.busy_total
+    /// The fleet.
+    pub fn fleet(&self) -> &Fleet {
+        &self.fleet
     }
 
-    /// State of instance `id`.
-    pub fn instance_state(&self, id: u32) -> Option<InstanceState> {
-        self.instances.get(id as usize).map(|i| i.state)
+    /// Per-step samples so far (empty unless step statistics are on).
+    pub fn steps(&self) -> &[StepSample] {
+        &self.steps
     }
 
     /// Occupancy now.
     pub fn occupancy(&self) -> Occupancy {
-        let mut o = Occupancy { queued: self.queue.len(), ..Occupancy::default() };
-        for &id in &self.live {
-            let i = &self.instances[id as usize];
-            match i.state {
-                InstanceState::Provisioning => o.provisioning += 1,
-                InstanceState::Ready => {
-                    o.ready += 1;
-                    o.busy_on_ready += i.busy;
-                }
-                InstanceState::Draining => {
-                    o.draining += 1;
-                    o.busy_on_draining += i.busy;
-                }
-                InstanceState::Gone => {}
-            }
-        }
-        o
+        Occupancy { fleet: self.fleet.occupancy(), queued: self.queue.len(), in_service: self.busy_total }
     }
 
-    /// Checks the model's invariants; `Err` names the first one broken.
-    ///
-    /// Requests are conserved (`arrivals = departures + queued + in service`); busy servers never exceed the
-    /// servers of READY (resp. DRAINING) instances; a DRAINING instance always has a busy server (else it
-    /// would be gone); no server idles on a READY instance while requests wait; the live list holds exactly
-    /// the instances that are not gone; cost-accruing instances = live instances.
+    /// Checks the model's invariants; `Err` names the first one broken (see the module docs).
     pub fn check_invariants(&self) -> Result<(), String> {
+        self.fleet.check_invariants()?;
         let o = self.occupancy();
         let c = &self.counters;
-        let spi = self.cfg.servers_per_instance;
-        if c.arrivals != c.departures + o.queued as u64 + self.busy_total as u64 {
+        if c.arrivals != c.departures + c.failed + o.queued as u64 + self.busy_total as u64 {
             return Err(format!(
-                "requests not conserved: {} arrivals != {} departures + {} queued + {} in service",
-                c.arrivals, c.departures, o.queued, self.busy_total
+                "requests not conserved: {} arrivals != {} departures + {} failed + {} queued + {} in service",
+                c.arrivals, c.departures, c.failed, o.queued, self.busy_total
             ));
         }
-        if o.busy_on_ready + o.busy_on_draining != self.busy_total {
+        let f = o.fleet;
+        if f.busy_on_ready + f.busy_on_draining != self.busy_total {
             return Err(format!("busy total {} != per-instance sum", self.busy_total));
         }
-        if o.busy_on_ready > o.ready * spi {
-            return Err(format!("{} busy servers on {} ready instances of {spi}", o.busy_on_ready, o.ready));
-        }
-        if o.busy_on_draining > o.draining * spi {
-            return Err(format!("{} busy servers on {} draining instances", o.busy_on_draining, o.draining));
-        }
-        if o.queued > 0 && o.busy_on_ready < o.ready * spi {
-            return Err(format!("{} requests wait while a READY server is idle", o.queued));
-        }
-        for &id in &self.live {
-            let i = &self.instances[id as usize];
-            if i.state == InstanceState::Gone {
-                return Err(format!("instance {id} is gone but listed live"));
-            }
-            if i.state == InstanceState::Draining && i.busy == 0 {
-                return Err(format!("instance {id} drains with no busy server"));
-            }
-        }
-        let live_states = self.instances.iter().filter(|i| i.state != InstanceState::Gone).count();
-        if live_states != self.live.len() || self.alive as usize != self.live.len() {
+        if f.busy_on_ready > f.usable_on_ready {
             return Err(format!(
-                "live list {} / alive {} / states {live_states} disagree",
-                self.live.len(),
-                self.alive
+                "{} busy servers on READY instances with {} usable",
+                f.busy_on_ready, f.usable_on_ready
             ));
         }
-        if !self.live.windows(2).all(|w| w[0] < w[1]) {
-            return Err("live list not ascending".to_string());
+        if o.queued > 0 && f.busy_on_ready < f.usable_on_ready {
+            return Err(format!("{} requests wait while a READY server is idle", o.queued));
         }
         Ok(())
     }
 
-    /// Ends the run at `end_s` (closing the cost integral) and computes the statistics.
+    /// Ends the run at `end_s` and computes the statistics; with step statistics on, records the last
+    /// (possibly partial) step first.
     pub fn finish(mut self, end_s: f64) -> ServiceReport {
-        let instance_seconds = self.cost_acc_s + self.alive as f64 * (end_s - self.cost_since_s);
+        if self.step.is_some() && end_s > self.last_step_end_s {
+            self.record_step(end_s, 0);
+        }
         let n = self.sojourn_s.len();
         let mean_sojourn_s = mean(&self.sojourn_s);
         sort_samples(&mut self.sojourn_s);
@@ -392,12 +333,16 @@ impl<A: ArrivalProcess, S: ServiceTimes> ServiceModel<A, S> {
             p50_sojourn_s: q(0.50),
             p95_sojourn_s: q(0.95),
             p99_sojourn_s: q(0.99),
-            instance_seconds,
-            max_instances: self.max_alive,
-            final_instances: self.alive,
+            instance_seconds: self.fleet.instance_seconds(end_s),
+            cost_usd: self.fleet.cost_usd(end_s),
+            max_instances: self.fleet.max_alive(),
+            final_instances: self.fleet.alive(),
             counters: self.counters,
+            fleet: *self.fleet.counters(),
             last_departure_s: self.last_departure_s,
             end_s,
+            sorted_sojourn_s: self.sojourn_s,
+            steps: self.steps,
         }
     }
 
@@ -409,17 +354,6 @@ impl<A: ArrivalProcess, S: ServiceTimes> ServiceModel<A, S> {
             self.busy_total += 1;
         } else {
             self.busy_total -= 1;
-        }
-    }
-
-    fn alive_changed(&mut self, now_s: f64, up: bool) {
-        self.cost_acc_s += self.alive as f64 * (now_s - self.cost_since_s);
-        self.cost_since_s = now_s;
-        if up {
-            self.alive += 1;
-            self.max_alive = self.max_alive.max(self.alive);
-        } else {
-            self.alive -= 1;
         }
     }
 
@@ -437,27 +371,44 @@ impl<A: ArrivalProcess, S: ServiceTimes> ServiceModel<A, S> {
         }
     }
 
-    fn gone(&mut self, id: u32, now_s: f64) {
-        self.instances[id as usize].state = InstanceState::Gone;
-        if let Ok(pos) = self.live.binary_search(&id) {
-            self.live.remove(pos);
-        }
-        self.alive_changed(now_s, false);
-    }
-
-    fn promote(&mut self, id: u32, ctx: &mut Context<'_, ServiceEvent>) {
+    /// Moves waiting requests onto the idle usable servers of READY instance `id`; lists it as idle if a
+    /// server is left over and it was not listed (`was_listed`).
+    fn fill_from_queue(&mut self, id: u32, was_listed: bool, ctx: &mut Context<'_, ServiceEvent>) {
         let now = ctx.now();
-        let spi = self.cfg.servers_per_instance;
-        self.instances[id as usize].state = InstanceState::Ready;
-        self.counters.ready_events += 1;
-        while self.instances[id as usize].busy < spi {
+        loop {
+            let inst = &self.fleet.instances[id as usize];
+            if inst.busy >= inst.usable {
+                return;
+            }
             let Some(a) = self.pop_waiting() else { break };
             self.busy_changed(now.as_secs(), true);
-            self.instances[id as usize].busy += 1;
+            self.fleet.instances[id as usize].busy += 1;
             self.start_service(id, a, now, ctx);
         }
-        if self.instances[id as usize].busy < spi {
+        if !was_listed {
             self.idle.push(Reverse(id));
+        }
+    }
+
+    fn on_fleet_change(&mut self, change: FleetChange, ctx: &mut Context<'_, ServiceEvent>) {
+        match change {
+            FleetChange::Promoted(id) => self.fill_from_queue(id, false, ctx),
+            FleetChange::WarmedUp { id, usable_before } => {
+                // Listed already iff it had an idle server before (then nobody was waiting).
+                let was_listed = self.fleet.instances[id as usize].busy < usable_before;
+                self.fill_from_queue(id, was_listed, ctx);
+            }
+            FleetChange::Failed { lost, .. } => {
+                let now_s = ctx.now().as_secs();
+                self.busy_acc_s += self.busy_total as f64 * (now_s - self.busy_since_s);
+                self.busy_since_s = now_s;
+                self.busy_total -= lost;
+                self.counters.failed += lost as u64;
+                if let Some(s) = &mut self.step {
+                    s.failed += lost as u64;
+                }
+            }
+            FleetChange::Gone(_) | FleetChange::Nothing => {}
         }
     }
 
@@ -465,13 +416,15 @@ impl<A: ArrivalProcess, S: ServiceTimes> ServiceModel<A, S> {
         let now = ctx.now();
         self.counters.arrivals += 1;
         self.arrivals_since_tick += 1;
-        let spi = self.cfg.servers_per_instance;
+        if let Some(s) = &mut self.step {
+            s.arrivals += 1;
+        }
         let mut placed = false;
         while let Some(&Reverse(id)) = self.idle.peek() {
-            let inst = &mut self.instances[id as usize];
-            if inst.state == InstanceState::Ready && inst.busy < spi {
+            let inst = &mut self.fleet.instances[id as usize];
+            if inst.state == InstanceState::Ready && inst.busy < inst.usable {
                 inst.busy += 1;
-                if inst.busy == spi {
+                if inst.busy == inst.usable {
                     self.idle.pop();
                 }
                 self.busy_changed(now.as_secs(), true);
@@ -491,19 +444,31 @@ impl<A: ArrivalProcess, S: ServiceTimes> ServiceModel<A, S> {
     }
 
     fn on_departure(&mut self, id: u32, arrival_s: f64, start_s: f64, ctx: &mut Context<'_, ServiceEvent>) {
+        let state = self.fleet.instances[id as usize].state;
+        if state == InstanceState::Gone {
+            // The instance failed with this request in service: it was counted as failed then.
+            return;
+        }
         let now_s = ctx.now().as_secs();
         self.counters.departures += 1;
         self.completions_since_tick += 1;
         self.last_departure_s = now_s;
+        let sojourn = now_s - arrival_s;
         if arrival_s >= self.cfg.record_from_s && arrival_s < self.cfg.record_until_s {
             let wait = start_s - arrival_s;
             self.wait_sum_s += wait;
             if wait > 0.0 {
                 self.waited += 1;
             }
-            self.sojourn_s.push(now_s - arrival_s);
+            self.sojourn_s.push(sojourn);
         }
-        let state = self.instances[id as usize].state;
+        if let Some(s) = &mut self.step {
+            s.completions += 1;
+            s.sojourn_s.push(sojourn);
+            if sojourn > self.cfg.step_stats_slo_s.unwrap_or(f64::INFINITY) {
+                s.slo_violations += 1;
+            }
+        }
         if state == InstanceState::Ready
             && let Some(a) = self.pop_waiting()
         {
@@ -511,13 +476,11 @@ impl<A: ArrivalProcess, S: ServiceTimes> ServiceModel<A, S> {
             return;
         }
         self.busy_changed(now_s, false);
-        let spi = self.cfg.servers_per_instance;
-        let inst = &mut self.instances[id as usize];
-        let was_full = inst.busy == spi;
+        let inst = &mut self.fleet.instances[id as usize];
         inst.busy -= 1;
         match state {
-            InstanceState::Ready if was_full => self.idle.push(Reverse(id)),
-            InstanceState::Draining if inst.busy == 0 => self.gone(id, now_s),
+            InstanceState::Ready if inst.busy + 1 == inst.usable => self.idle.push(Reverse(id)),
+            InstanceState::Draining => self.fleet.drained_one(id, ctx),
             _ => {}
         }
     }
@@ -527,40 +490,37 @@ impl<A: ArrivalProcess, S: ServiceTimes> ServiceModel<A, S> {
         let interval_s = self.cfg.control_interval_s.expect("ticks only with an interval");
         self.counters.ticks += 1;
         // Step 1: due PROVISIONING instances become READY, in number order.
-        let due: Vec<u32> = self
-            .live
-            .iter()
-            .copied()
-            .filter(|&id| {
-                let i = &self.instances[id as usize];
-                i.state == InstanceState::Provisioning && i.ready_at_s <= now_s
-            })
-            .collect();
-        for id in due {
-            self.promote(id, ctx);
+        for id in self.fleet.due(now_s) {
+            self.fleet.promote(id, ctx);
+            self.fill_from_queue(id, false, ctx);
         }
         // Step 2: observe.
         let busy_server_s = self.busy_acc_s + self.busy_total as f64 * (now_s - self.busy_since_s);
         self.busy_acc_s = 0.0;
         self.busy_since_s = now_s;
-        let o = self.occupancy();
+        let f = self.fleet.occupancy();
         let obs = Observation {
             now_s,
             interval_s,
             busy_server_s,
-            ready_instances: o.ready,
-            provisioning_instances: o.provisioning,
-            draining_instances: o.draining,
-            servers_per_instance: self.cfg.servers_per_instance,
-            queue_len: o.queued,
+            ready_instances: f.scaling_ready,
+            provisioning_instances: f.scaling_provisioning,
+            draining_instances: f.draining,
+            servers_per_instance: self.fleet.scaling_servers(),
+            ready_servers: f.usable_on_ready,
+            queue_len: self.queue.len(),
             arrivals_in_interval: self.arrivals_since_tick,
             completions_in_interval: self.completions_since_tick,
         };
         self.arrivals_since_tick = 0;
         self.completions_since_tick = 0;
         // Steps 3-7: decide and act.
-        if let ScaleDecision::To { instances: desired } = self.controller.decide(&obs) {
-            self.scale_to(desired, &obs, ctx);
+        let mut actions = 0;
+        if let ScaleDecision::To { instances } = self.controller.decide(&obs) {
+            actions = self.fleet.scale_to(instances, ctx).unsigned_abs() as u32;
+        }
+        if self.step.is_some() {
+            self.record_step_with_busy(now_s, busy_server_s, actions);
         }
         let next_s = interval_s * (self.counters.ticks + 1) as f64;
         if self.cfg.horizon_s.is_some_and(|h| next_s < h) {
@@ -568,48 +528,46 @@ impl<A: ArrivalProcess, S: ServiceTimes> ServiceModel<A, S> {
         }
     }
 
-    fn scale_to(&mut self, desired: u32, obs: &Observation, ctx: &mut Context<'_, ServiceEvent>) {
-        let now = ctx.now();
-        let n = obs.allocated_instances();
-        if desired > n {
-            let ready_at = now + self.cfg.provisioning_delay_s;
-            for _ in n..desired {
-                let id = self.instances.len() as u32;
-                self.instances.push(Instance {
-                    state: InstanceState::Provisioning,
-                    busy: 0,
-                    ready_at_s: ready_at.as_secs(),
-                });
-                self.live.push(id);
-                self.alive_changed(now.as_secs(), true);
-                self.counters.launched += 1;
-                ctx.schedule_at(ready_at, ServiceEvent::Ready { instance: id });
-            }
-        } else if desired < n {
-            let mut k = n - desired;
-            let by_state = |m: &Self, s: InstanceState| -> Vec<u32> {
-                m.live.iter().rev().copied().filter(|&id| m.instances[id as usize].state == s).collect()
-            };
-            for id in by_state(self, InstanceState::Provisioning) {
-                if k == 0 {
-                    break;
-                }
-                self.counters.cancelled += 1;
-                self.gone(id, now.as_secs());
-                k -= 1;
-            }
-            for id in by_state(self, InstanceState::Ready) {
-                if k == 0 {
-                    break;
-                }
-                self.instances[id as usize].state = InstanceState::Draining;
-                self.counters.drained += 1;
-                if self.instances[id as usize].busy == 0 {
-                    self.gone(id, now.as_secs());
-                }
-                k -= 1;
-            }
+    fn record_step(&mut self, end_s: f64, actions: u32) {
+        let busy = self.busy_acc_s + self.busy_total as f64 * (end_s - self.busy_since_s);
+        self.busy_acc_s = 0.0;
+        self.busy_since_s = end_s;
+        self.record_step_with_busy(end_s, busy, actions);
+    }
+
+    fn record_step_with_busy(&mut self, end_s: f64, busy_server_s: f64, actions: u32) {
+        let mut acc = std::mem::take(self.step.as_mut().expect("step statistics on"));
+        let mut q = [f64::NAN; 3];
+        if !acc.sojourn_s.is_empty() {
+            sort_samples(&mut acc.sojourn_s);
+            q = [0.50, 0.95, 0.99].map(|p| nearest_rank(&acc.sojourn_s, p));
         }
+        let f = self.fleet.occupancy();
+        let (ready_capacity, provisioning_capacity) = self.fleet.capacity();
+        self.steps.push(StepSample {
+            start_s: self.last_step_end_s,
+            end_s,
+            arrivals: acc.arrivals,
+            completions: acc.completions,
+            failed: acc.failed,
+            slo_violations: acc.slo_violations,
+            busy_server_s,
+            ready_server_s: self.fleet.take_ready_server_s(end_s),
+            latency_p50_s: q[0],
+            latency_p95_s: q[1],
+            latency_p99_s: q[2],
+            queued: self.queue.len() as f64,
+            ready_instances: f.ready,
+            provisioning_instances: f.provisioning,
+            draining_instances: f.draining + f.terminating,
+            ready_capacity,
+            provisioning_capacity,
+            cost_usd: self.fleet.cost_usd(end_s),
+            scaling_actions: actions,
+        });
+        self.last_step_end_s = end_s;
+        acc.sojourn_s.clear();
+        *self.step.as_mut().expect("on") = StepAcc { sojourn_s: acc.sojourn_s, ..StepAcc::default() };
     }
 }
 
@@ -624,10 +582,9 @@ impl<A: ArrivalProcess, S: ServiceTimes> Model for ServiceModel<A, S> {
                 self.on_departure(instance, arrival_s, start_s, ctx)
             }
             ServiceEvent::Tick => self.on_tick(ctx),
-            ServiceEvent::Ready { instance } => {
-                if self.instances[instance as usize].state == InstanceState::Provisioning {
-                    self.promote(instance, ctx);
-                }
+            ServiceEvent::Fleet(ev) => {
+                let change = self.fleet.handle(ev, ctx);
+                self.on_fleet_change(change, ctx);
             }
         }
     }
@@ -650,16 +607,33 @@ pub struct ServiceReport {
     pub p95_sojourn_s: f64,
     /// See `p50_sojourn_s`.
     pub p99_sojourn_s: f64,
-    /// Integral of live (PROVISIONING + READY + DRAINING) instances over `[0, end]`.
+    /// Integral of live instances over `[0, end]`.
     pub instance_seconds: f64,
+    /// Billed cost, USD.
+    pub cost_usd: f64,
     /// Most live instances at once.
     pub max_instances: u32,
     /// Live instances at the end.
     pub final_instances: u32,
-    /// Event and action counters.
+    /// Request counters.
     pub counters: Counters,
+    /// Fleet counters.
+    pub fleet: FleetCounters,
     /// Instant of the last departure.
     pub last_departure_s: f64,
     /// Instant the run ended (horizon, or last event).
     pub end_s: f64,
+    /// Recorded sojourn times, ascending (for run-level quantiles and SLO fractions).
+    #[serde(skip)]
+    pub sorted_sojourn_s: Vec<f64>,
+    /// Per-step samples (empty unless step statistics were on).
+    #[serde(skip)]
+    pub steps: Vec<StepSample>,
+}
+
+impl ServiceReport {
+    /// Canonical events (REFERENCE_MODEL §1): arrivals + departures + ticks + ready events.
+    pub fn canonical_events(&self) -> u64 {
+        self.counters.arrivals + self.counters.departures + self.counters.ticks + self.fleet.ready_events
+    }
 }

@@ -2,6 +2,7 @@
 //! keep insertion order, requests are conserved at any stop, busy servers never exceed the capacity of their
 //! instances, and the same seed gives identical results.
 
+use prescale_sim::cluster::ClusterConfig;
 use prescale_sim::controller::{ReferenceHpa, Static};
 use prescale_sim::queue::EventQueue;
 use prescale_sim::rng::{RandDraws, RunSeed, StreamRng};
@@ -67,14 +68,14 @@ fn cases() -> impl Strategy<Value = Case> {
 fn model(c: &Case) -> Model {
     let seed = RunSeed(c.seed);
     let cfg = ServiceConfig {
-        servers_per_instance: c.servers_per_instance,
-        initial_instances: c.initial_instances,
-        provisioning_delay_s: c.provisioning_delay_s,
+        cluster: ClusterConfig::homogeneous(c.servers_per_instance, c.initial_instances, c.provisioning_delay_s, 1000),
+        cores_per_request: 1.0,
         control_interval_s: Some(c.interval_s),
         horizon_s: Some(c.horizon_s),
         discipline: if c.lifo { QueueDiscipline::Lifo } else { QueueDiscipline::Fifo },
         record_from_s: 0.0,
         record_until_s: f64::INFINITY,
+        step_stats_slo_s: None,
     };
     let curve = SineRate { base_per_s: c.base_rate_per_s, amplitude: c.amplitude, period_s: c.period_s };
     let max_rate = c.base_rate_per_s * (1.0 + c.amplitude);
@@ -90,7 +91,7 @@ fn model(c: &Case) -> Model {
     } else {
         Box::new(Static::at(c.max_instances.min(8)))
     };
-    ServiceModel::new(cfg, arrivals, service, controller).expect("valid case")
+    ServiceModel::new(cfg, arrivals, service, controller, seed).expect("valid case")
 }
 
 /// Steps a case event by event, checking the invariants after each; returns the report.
@@ -117,11 +118,11 @@ proptest! {
     #[test]
     fn invariants_hold_after_every_event(c in cases()) {
         let rep = stepped(&c)?;
-        let k = rep.counters;
+        let (k, f) = (rep.counters, rep.fleet);
         prop_assert!(k.departures <= k.arrivals);
         prop_assert!(rep.instance_seconds >= 0.0);
         prop_assert!(rep.max_instances >= rep.final_instances);
-        prop_assert!(k.launched >= k.cancelled + k.ready_events);
+        prop_assert!(f.launched >= f.cancelled + f.ready_events);
     }
 
     #[test]
