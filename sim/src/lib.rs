@@ -12,6 +12,7 @@
 
 pub mod cluster;
 pub mod controller;
+pub mod demand;
 pub mod engine;
 pub mod metrics;
 pub mod queue;
@@ -20,6 +21,7 @@ pub mod rng;
 pub mod service;
 pub mod stats;
 pub mod time;
+pub mod trace;
 pub mod workload;
 
 pub use engine::{Context, Model, Simulation, Stop};

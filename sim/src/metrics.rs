@@ -1,8 +1,8 @@
 //! Per-step measurements and the metrics derived from them.
 //!
 //! Both fidelities record one [`StepSample`] per control step: raw measurements over `(start_s, end_s]`.
-//! The definitions of every derived metric (time-series columns and run summary) live in
-//! [`crate::scenario::metrics`]-style code next to the scenario runner, in one place.
+//! The definitions of every derived metric (time-series columns and run summary) are in
+//! [`crate::scenario`], in one place.
 
 use serde::Serialize;
 
@@ -15,14 +15,14 @@ pub struct StepSample {
     pub start_s: f64,
     /// End of the step, seconds.
     pub end_s: f64,
-    /// Requests that arrived in the step.
-    pub arrivals: u64,
-    /// Requests that completed in the step.
-    pub completions: u64,
+    /// Requests that arrived in the step (fluid: expected number).
+    pub arrivals: f64,
+    /// Requests that completed in the step (fluid: expected number).
+    pub completions: f64,
     /// Requests that failed in the step (lost on a failed instance, or refused for lack of memory).
-    pub failed: u64,
+    pub failed: f64,
     /// Completions slower than the SLO threshold (fluid: expected number).
-    pub slo_violations: u64,
+    pub slo_violations: f64,
     /// Busy server-seconds in the step.
     pub busy_server_s: f64,
     /// Usable READY server-seconds in the step.

@@ -155,10 +155,10 @@ pub struct Occupancy {
 /// Per-step accumulators (only with step statistics on).
 #[derive(Default)]
 struct StepAcc {
-    arrivals: u64,
-    completions: u64,
-    failed: u64,
-    slo_violations: u64,
+    arrivals: f64,
+    completions: f64,
+    failed: f64,
+    slo_violations: f64,
     sojourn_s: Vec<f64>,
 }
 
@@ -405,7 +405,7 @@ impl<A: ArrivalProcess, S: ServiceTimes> ServiceModel<A, S> {
                 self.busy_total -= lost;
                 self.counters.failed += lost as u64;
                 if let Some(s) = &mut self.step {
-                    s.failed += lost as u64;
+                    s.failed += lost as f64;
                 }
             }
             FleetChange::Gone(_) | FleetChange::Nothing => {}
@@ -417,7 +417,7 @@ impl<A: ArrivalProcess, S: ServiceTimes> ServiceModel<A, S> {
         self.counters.arrivals += 1;
         self.arrivals_since_tick += 1;
         if let Some(s) = &mut self.step {
-            s.arrivals += 1;
+            s.arrivals += 1.0;
         }
         let mut placed = false;
         while let Some(&Reverse(id)) = self.idle.peek() {
@@ -463,10 +463,10 @@ impl<A: ArrivalProcess, S: ServiceTimes> ServiceModel<A, S> {
             self.sojourn_s.push(sojourn);
         }
         if let Some(s) = &mut self.step {
-            s.completions += 1;
+            s.completions += 1.0;
             s.sojourn_s.push(sojourn);
             if sojourn > self.cfg.step_stats_slo_s.unwrap_or(f64::INFINITY) {
-                s.slo_violations += 1;
+                s.slo_violations += 1.0;
             }
         }
         if state == InstanceState::Ready

@@ -1,0 +1,541 @@
+//! Trace replay: real time series (CSV) turned into demand at the simulation step.
+//!
+//! [`parse_csv`] reads a CSV text (the caller opens and, for `.gz`, decompresses the file: this crate does no
+//! I/O) with a header row, a timestamp column and metric columns. Timestamps may be ISO-8601
+//! (`YYYY-MM-DDTHH:MM:SS[.fff][Z|±HH:MM]`, or NAB's `YYYY-MM-DD HH:MM:SS`), unix seconds or relative seconds
+//! ([`TimestampFormat::Auto`] tells them apart: non-numeric → ISO-8601; numeric with the first value
+//! ≥ 1e8 → unix; else relative). Values must be finite and ≥ 0; an empty cell, NaN, inf or a negative value is
+//! an error naming the file, the line and the column.
+//!
+//! Irregularities are handled by declared policies and *counted*, never hidden ([`TraceReport`]):
+//! out-of-order rows ([`OrderPolicy`]), repeated timestamps ([`DuplicatePolicy`]) and gaps longer than 1.5
+//! nominal intervals ([`GapPolicy`]). The nominal interval is the (lower) median of the positive timestamp
+//! differences. Each row's value holds over its own nominal interval; [`resample`] averages this piecewise
+//! function (linear across gaps under `Interpolate`) exactly over each simulation step.
+
+use serde::{Deserialize, Serialize};
+
+/// How timestamps are written.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TimestampFormat {
+    /// Decide from the first row (see the module docs).
+    #[default]
+    Auto,
+    /// ISO-8601 date and time; without an offset, UTC is assumed.
+    Iso8601,
+    /// Seconds since 1970-01-01T00:00:00Z.
+    UnixSeconds,
+    /// Seconds since the start of the trace (or any origin).
+    RelativeSeconds,
+}
+
+/// What to do with a row whose timestamp is earlier than a previous row's.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum OrderPolicy {
+    /// Sort rows by time (stable): the row keeps its value (e.g. NAB's DST step-back).
+    #[default]
+    Sort,
+    /// Drop such rows.
+    Drop,
+    /// Refuse the trace.
+    Reject,
+}
+
+/// What to do with rows that share a timestamp.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum DuplicatePolicy {
+    /// Their mean.
+    #[default]
+    Mean,
+    /// Their sum (e.g. counts split over two rows).
+    Sum,
+    /// The first row.
+    First,
+    /// The last row.
+    Last,
+    /// Refuse the trace.
+    Reject,
+}
+
+/// How to fill a gap longer than 1.5 nominal intervals.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum GapPolicy {
+    /// The last value holds until the next row.
+    #[default]
+    Hold,
+    /// Linear from the last value to the next one.
+    Interpolate,
+    /// Zero demand in the gap.
+    Zero,
+    /// Refuse the trace.
+    Reject,
+}
+
+/// Policies for irregular traces.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TracePolicies {
+    /// Timestamp format.
+    #[serde(default)]
+    pub timestamp_format: TimestampFormat,
+    /// Out-of-order rows.
+    #[serde(default)]
+    pub out_of_order: OrderPolicy,
+    /// Repeated timestamps.
+    #[serde(default)]
+    pub duplicates: DuplicatePolicy,
+    /// Gaps.
+    #[serde(default)]
+    pub gaps: GapPolicy,
+}
+
+/// A parse or policy error, with its place.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TraceError {
+    /// 1-based line in the file (0 when the error concerns the whole file).
+    pub line: usize,
+    /// Column name, when one is concerned.
+    pub column: Option<String>,
+    /// What is wrong and what was expected.
+    pub message: String,
+}
+
+impl std::fmt::Display for TraceError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match (&self.column, self.line) {
+            (Some(c), 0) => write!(f, "column '{c}': {}", self.message),
+            (Some(c), l) => write!(f, "line {l}, column '{c}': {}", self.message),
+            (None, 0) => write!(f, "{}", self.message),
+            (None, l) => write!(f, "line {l}: {}", self.message),
+        }
+    }
+}
+
+/// What loading found and did: counts of every irregularity and the policy applied.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct TraceReport {
+    /// Data rows read (header excluded).
+    pub rows: usize,
+    /// Timestamp format found or used.
+    pub timestamp_format: String,
+    /// Median positive difference between consecutive timestamps, seconds.
+    pub nominal_interval_s: f64,
+    /// Time span covered (first timestamp to last + one interval), seconds.
+    pub span_s: f64,
+    /// First timestamp (seconds in the format's own origin: unix, or relative).
+    pub first_timestamp_s: f64,
+    /// Rows earlier than a previous row.
+    pub out_of_order_rows: usize,
+    /// Rows dropped by the order policy.
+    pub dropped_rows: usize,
+    /// Rows merged into another row with the same timestamp.
+    pub duplicate_rows: usize,
+    /// Gaps longer than 1.5 nominal intervals.
+    pub gaps: usize,
+    /// Longest gap, seconds.
+    pub longest_gap_s: f64,
+    /// Policies applied.
+    pub policies: String,
+}
+
+impl TraceReport {
+    /// One line for people: every irregularity and what was done about it.
+    pub fn summary(&self) -> String {
+        format!(
+            "{} rows, {} timestamps, nominal interval {} s, span {:.1} h; out-of-order rows {} (dropped {}), \
+             duplicate rows {}, gaps {} (longest {} s); policies: {}",
+            self.rows,
+            self.timestamp_format,
+            self.nominal_interval_s,
+            self.span_s / 3600.0,
+            self.out_of_order_rows,
+            self.dropped_rows,
+            self.duplicate_rows,
+            self.gaps,
+            self.longest_gap_s,
+            self.policies
+        )
+    }
+}
+
+/// A parsed trace: times ascending and unique, one value vector per requested column.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Trace {
+    /// Timestamps, seconds, strictly increasing.
+    pub times_s: Vec<f64>,
+    /// Values per requested column, same length as `times_s`.
+    pub columns: Vec<Vec<f64>>,
+    /// What loading found.
+    pub report: TraceReport,
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's `days_from_civil`).
+pub fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = if y >= 0 { y } else { y - 399 } / 400;
+    let yoe = y - era * 400;
+    let mp = (m as i64 + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d as i64 - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146097 + doe - 719468
+}
+
+/// The date `(year, month, day)` of a day count since 1970-01-01 (inverse of [`days_from_civil`]).
+pub fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719468;
+    let era = if z >= 0 { z } else { z - 146096 } / 146097;
+    let doe = z - era * 146097;
+    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (yoe + era * 400 + (m <= 2) as i64, m, d)
+}
+
+/// Parses an ISO-8601 date-time into unix seconds (UTC unless an offset is given).
+pub fn parse_iso8601(s: &str) -> Option<f64> {
+    let s = s.trim();
+    let b = s.as_bytes();
+    if b.len() < 19
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || !(b[10] == b'T' || b[10] == b' ')
+        || b[13] != b':'
+        || b[16] != b':'
+    {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| -> Option<i64> {
+        let t = &s[r];
+        t.bytes().all(|c| c.is_ascii_digit()).then(|| t.parse().ok()).flatten()
+    };
+    let (y, mo, d, h, mi, se) = (num(0..4)?, num(5..7)?, num(8..10)?, num(11..13)?, num(14..16)?, num(17..19)?);
+    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || se > 60 {
+        return None;
+    }
+    let mut rest = &s[19..];
+    let mut frac = 0.0;
+    if let Some(r) = rest.strip_prefix('.') {
+        let n = r.bytes().take_while(|c| c.is_ascii_digit()).count();
+        if n == 0 {
+            return None;
+        }
+        frac = format!("0.{}", &r[..n]).parse().ok()?;
+        rest = &r[n..];
+    }
+    let offset_s = match rest {
+        "" | "Z" | "z" => 0,
+        o if (o.starts_with('+') || o.starts_with('-')) && o.len() == 6 && o.as_bytes()[3] == b':' => {
+            let sign = if o.starts_with('-') { -1 } else { 1 };
+            let (oh, om): (i64, i64) = (o[1..3].parse().ok()?, o[4..6].parse().ok()?);
+            sign * (oh * 3600 + om * 60)
+        }
+        _ => return None,
+    };
+    let days = days_from_civil(y, mo as u32, d as u32);
+    // Reject dates like 2015-02-30 (they would silently roll over).
+    if civil_from_days(days) != (y, mo as u32, d as u32) {
+        return None;
+    }
+    Some((days * 86400 + h * 3600 + mi * 60 + se - offset_s) as f64 + frac)
+}
+
+fn split_csv_line(line: &str) -> Vec<&str> {
+    line.split(',').map(|f| f.trim().trim_matches('"')).collect()
+}
+
+/// Parses a CSV text: `time_column` and each of `columns`, with `policies`.
+///
+/// # Errors
+/// A [`TraceError`] naming the line and column of the first problem: no header, a missing column (listing
+/// the columns there are), an unparsable timestamp, an empty, non-numeric, NaN, infinite or negative value,
+/// no data rows, or an irregularity whose policy is `Reject`.
+pub fn parse_csv(
+    text: &str,
+    time_column: &str,
+    columns: &[String],
+    policies: &TracePolicies,
+) -> Result<Trace, TraceError> {
+    let err = |line: usize, column: Option<&str>, message: String| TraceError {
+        line,
+        column: column.map(String::from),
+        message,
+    };
+    let mut lines = text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty());
+    let (_, header) = lines.next().ok_or_else(|| err(0, None, "the file is empty (expected a header row)".into()))?;
+    let names = split_csv_line(header.trim_start_matches('\u{feff}'));
+    let find = |c: &str| -> Result<usize, TraceError> {
+        names
+            .iter()
+            .position(|n| *n == c)
+            .ok_or_else(|| err(1, Some(c), format!("no such column; the header has: {}", names.join(", "))))
+    };
+    let t_idx = find(time_column)?;
+    let idx: Vec<usize> = columns.iter().map(|c| find(c)).collect::<Result<_, _>>()?;
+    let mut format = policies.timestamp_format;
+    let mut rows: Vec<(f64, usize, Vec<f64>)> = Vec::new();
+    for (i, line) in lines {
+        let lineno = i + 1;
+        let fields = split_csv_line(line);
+        let cell = |j: usize, name: &str| -> Result<&str, TraceError> {
+            fields
+                .get(j)
+                .copied()
+                .ok_or_else(|| err(lineno, Some(name), format!("missing: the row has {} fields", fields.len())))
+        };
+        let ts = cell(t_idx, time_column)?;
+        if format == TimestampFormat::Auto {
+            format = match ts.parse::<f64>() {
+                Ok(x) if x >= 1e8 => TimestampFormat::UnixSeconds,
+                Ok(_) => TimestampFormat::RelativeSeconds,
+                Err(_) => TimestampFormat::Iso8601,
+            };
+        }
+        let t = match format {
+            TimestampFormat::Iso8601 => parse_iso8601(ts),
+            _ => ts.parse::<f64>().ok().filter(|x| x.is_finite()),
+        }
+        .ok_or_else(|| {
+            err(lineno, Some(time_column), format!("cannot parse timestamp '{ts}' as {}", format_name(format)))
+        })?;
+        let mut values = Vec::with_capacity(idx.len());
+        for (&j, name) in idx.iter().zip(columns) {
+            let c = cell(j, name)?;
+            if c.is_empty() {
+                return Err(err(lineno, Some(name), "empty value (expected a number >= 0)".into()));
+            }
+            let v: f64 = c.parse().map_err(|_| err(lineno, Some(name), format!("'{c}' is not a number")))?;
+            if !v.is_finite() || v < 0.0 {
+                return Err(err(lineno, Some(name), format!("value must be finite and >= 0, got {c}")));
+            }
+            values.push(v);
+        }
+        rows.push((t, lineno, values));
+    }
+    if rows.is_empty() {
+        return Err(err(0, None, "no data rows after the header".into()));
+    }
+    let mut report =
+        TraceReport { rows: rows.len(), timestamp_format: format_name(format).into(), ..Default::default() };
+    report.policies = format!(
+        "out_of_order: {:?}, duplicates: {:?}, gaps: {:?}",
+        policies.out_of_order, policies.duplicates, policies.gaps
+    );
+    // Out-of-order rows.
+    let mut max_t = f64::NEG_INFINITY;
+    let mut kept = Vec::with_capacity(rows.len());
+    for row in rows {
+        if row.0 < max_t {
+            report.out_of_order_rows += 1;
+            match policies.out_of_order {
+                OrderPolicy::Reject => {
+                    return Err(err(
+                        row.1,
+                        Some(time_column),
+                        format!("timestamp {} is earlier than a previous row's (policy Reject)", row.0),
+                    ));
+                }
+                OrderPolicy::Drop => {
+                    report.dropped_rows += 1;
+                    continue;
+                }
+                OrderPolicy::Sort => {}
+            }
+        }
+        max_t = max_t.max(row.0);
+        kept.push(row);
+    }
+    kept.sort_by(|a, b| a.0.total_cmp(&b.0));
+    // Duplicates.
+    let mut times: Vec<f64> = Vec::with_capacity(kept.len());
+    let mut cols: Vec<Vec<f64>> = vec![Vec::with_capacity(kept.len()); columns.len()];
+    let mut group = 1usize;
+    for (t, lineno, values) in kept {
+        if times.last() == Some(&t) {
+            report.duplicate_rows += 1;
+            group += 1;
+            for (c, v) in cols.iter_mut().zip(values) {
+                let last = c.last_mut().expect("a value");
+                match policies.duplicates {
+                    DuplicatePolicy::Reject => {
+                        return Err(err(
+                            lineno,
+                            Some(time_column),
+                            format!("timestamp {t} repeats a previous row's (policy Reject)"),
+                        ));
+                    }
+                    DuplicatePolicy::Mean => *last += (v - *last) / group as f64,
+                    DuplicatePolicy::Sum => *last += v,
+                    DuplicatePolicy::First => {}
+                    DuplicatePolicy::Last => *last = v,
+                }
+            }
+        } else {
+            group = 1;
+            times.push(t);
+            for (c, v) in cols.iter_mut().zip(values) {
+                c.push(v);
+            }
+        }
+    }
+    let mut diffs: Vec<f64> = times.windows(2).map(|w| w[1] - w[0]).collect();
+    diffs.sort_by(f64::total_cmp);
+    let nominal = if diffs.is_empty() { 1.0 } else { diffs[(diffs.len() - 1) / 2] };
+    for w in times.windows(2) {
+        let d = w[1] - w[0];
+        if d > 1.5 * nominal {
+            report.gaps += 1;
+            report.longest_gap_s = report.longest_gap_s.max(d);
+            if policies.gaps == GapPolicy::Reject {
+                return Err(err(0, Some(time_column), format!("gap of {d} s after t = {} (policy Reject)", w[0])));
+            }
+        }
+    }
+    report.nominal_interval_s = nominal;
+    report.first_timestamp_s = times[0];
+    report.span_s = times[times.len() - 1] + nominal - times[0];
+    Ok(Trace { times_s: times, columns: cols, report })
+}
+
+fn format_name(f: TimestampFormat) -> &'static str {
+    match f {
+        TimestampFormat::Auto => "auto",
+        TimestampFormat::Iso8601 => "ISO-8601",
+        TimestampFormat::UnixSeconds => "unix-seconds",
+        TimestampFormat::RelativeSeconds => "relative-seconds",
+    }
+}
+
+/// Averages column `col` of `trace` over `steps` consecutive steps of `step_s` simulated seconds, starting
+/// `start_offset_s` trace-seconds after the first row, with `time_scale` simulated seconds per trace second.
+/// Each row holds its value over one nominal interval; a longer gap is filled by `gaps`. Beyond the last
+/// row's interval the function is undefined: the caller keeps `steps` within the trace's span.
+pub fn resample(
+    trace: &Trace,
+    col: usize,
+    gaps: GapPolicy,
+    start_offset_s: f64,
+    time_scale: f64,
+    step_s: f64,
+    steps: usize,
+) -> Vec<f64> {
+    let t = &trace.times_s;
+    let v = &trace.columns[col];
+    let nominal = trace.report.nominal_interval_s;
+    // Segments of the piecewise function in simulated time: (start, end, value at start, value at end).
+    let origin = t[0] + start_offset_s;
+    let mut segs: Vec<(f64, f64, f64, f64)> = Vec::with_capacity(t.len() * 2);
+    for i in 0..t.len() {
+        let a = (t[i] - origin) * time_scale;
+        let next = if i + 1 < t.len() { t[i + 1] } else { t[i] + nominal };
+        let held_until = if next - t[i] > 1.5 * nominal { t[i] + nominal } else { next };
+        let b = (held_until - origin) * time_scale;
+        segs.push((a, b, v[i], v[i]));
+        if held_until < next {
+            let c = (next - origin) * time_scale;
+            let (x0, x1) = match gaps {
+                GapPolicy::Hold | GapPolicy::Reject => (v[i], v[i]),
+                GapPolicy::Zero => (0.0, 0.0),
+                GapPolicy::Interpolate => (v[i], v[i + 1]),
+            };
+            segs.push((b, c, x0, x1));
+        }
+    }
+    let mut out = Vec::with_capacity(steps);
+    let mut s = 0usize;
+    for k in 0..steps {
+        let (lo, hi) = (k as f64 * step_s, (k + 1) as f64 * step_s);
+        while s < segs.len() && segs[s].1 <= lo {
+            s += 1;
+        }
+        let mut integral = 0.0;
+        let mut j = s;
+        while j < segs.len() && segs[j].0 < hi {
+            let (a, b, x0, x1) = segs[j];
+            let (l, h) = (a.max(lo), b.min(hi));
+            if h > l && b > a {
+                // Integral of the linear piece between l and h.
+                let at = |x: f64| x0 + (x1 - x0) * (x - a) / (b - a);
+                integral += 0.5 * (at(l) + at(h)) * (h - l);
+            }
+            j += 1;
+        }
+        out.push(integral / step_s);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cols(c: &[&str]) -> Vec<String> {
+        c.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn iso8601_variants() {
+        assert_eq!(parse_iso8601("1970-01-01T00:00:00Z"), Some(0.0));
+        assert_eq!(parse_iso8601("1995-07-01T04:00:00Z"), Some(804571200.0));
+        assert_eq!(parse_iso8601("2014-02-14 14:30:00"), Some(1392388200.0));
+        assert_eq!(parse_iso8601("2014-02-14T15:30:00+01:00"), Some(1392388200.0));
+        assert_eq!(parse_iso8601("2014-02-14T14:30:00.25"), Some(1392388200.25));
+        assert_eq!(parse_iso8601("2015-02-30T00:00:00"), None);
+        assert_eq!(parse_iso8601("yesterday"), None);
+        assert_eq!(civil_from_days(days_from_civil(2016, 2, 29)), (2016, 2, 29));
+    }
+
+    #[test]
+    fn irregularities_are_counted_and_handled() {
+        let text = "timestamp,value\n0,1\n60,2\n60,4\n120,3\n90,9\n600,5\n";
+        let t = parse_csv(text, "timestamp", &cols(&["value"]), &TracePolicies::default()).unwrap();
+        assert_eq!(t.report.out_of_order_rows, 1);
+        assert_eq!(t.report.duplicate_rows, 1);
+        assert_eq!(t.times_s, vec![0.0, 60.0, 90.0, 120.0, 600.0]);
+        assert_eq!(t.columns[0], vec![1.0, 3.0, 9.0, 3.0, 5.0]);
+        assert_eq!(t.report.nominal_interval_s, 30.0);
+        assert_eq!(t.report.gaps, 2); // 0 -> 60 and 120 -> 600 exceed 1.5 · 30 s
+        let reject = TracePolicies { out_of_order: OrderPolicy::Reject, ..Default::default() };
+        let e = parse_csv(text, "timestamp", &cols(&["value"]), &reject).unwrap_err();
+        assert_eq!(e.line, 6);
+    }
+
+    #[test]
+    fn bad_cells_name_line_and_column() {
+        let p = TracePolicies::default();
+        for (text, line, needle) in [
+            ("timestamp,value\n0,1\n1,-2\n", 3, "finite and >= 0"),
+            ("timestamp,value\n0,1\n1,nan\n", 3, "finite and >= 0"),
+            ("timestamp,value\n0,1\n1,\n", 3, "empty value"),
+            ("timestamp,value\n0,abc\n", 2, "not a number"),
+            ("timestamp,value\n2014-13-01 00:00:00,1\n", 2, "cannot parse timestamp"),
+        ] {
+            let e = parse_csv(text, "timestamp", &cols(&["value"]), &p).unwrap_err();
+            assert_eq!(e.line, line, "{text}: {e}");
+            assert!(e.to_string().contains(needle), "{e}");
+        }
+        let e = parse_csv("timestamp,value\n", "timestamp", &cols(&["value"]), &p).unwrap_err();
+        assert!(e.message.contains("no data rows"));
+        let e = parse_csv("timestamp,value\n0,1\n", "timestamp", &cols(&["cpu"]), &p).unwrap_err();
+        assert!(e.to_string().contains("no such column; the header has: timestamp, value"), "{e}");
+    }
+
+    #[test]
+    fn resampling_averages_exactly() {
+        // 10-s rows resampled to 30-s steps: means of three rows.
+        let text = "t,v\n0,1\n10,2\n20,3\n30,4\n40,5\n50,6\n";
+        let t = parse_csv(text, "t", &cols(&["v"]), &TracePolicies::default()).unwrap();
+        assert_eq!(resample(&t, 0, GapPolicy::Hold, 0.0, 1.0, 30.0, 2), vec![2.0, 5.0]);
+        // Time scale 0.5: the trace plays twice as fast; 15-s steps cover 30 trace-seconds.
+        assert_eq!(resample(&t, 0, GapPolicy::Hold, 0.0, 0.5, 15.0, 2), vec![2.0, 5.0]);
+        // A gap of 40 s after t=10 (nominal 10): Zero fills it, Interpolate draws a line.
+        let g = parse_csv("t,v\n0,1\n10,1\n50,5\n60,5\n70,5\n", "t", &cols(&["v"]), &TracePolicies::default()).unwrap();
+        assert_eq!(g.report.gaps, 1);
+        assert_eq!(resample(&g, 0, GapPolicy::Zero, 0.0, 1.0, 10.0, 6), vec![1.0, 1.0, 0.0, 0.0, 0.0, 5.0]);
+        // The row at 10 holds for one interval (to 20), then a line to 5 at 50.
+        let lin = resample(&g, 0, GapPolicy::Interpolate, 0.0, 1.0, 10.0, 6);
+        let want = [1.0, 1.0, 1.0 + 4.0 * 5.0 / 30.0, 3.0, 1.0 + 4.0 * 25.0 / 30.0, 5.0];
+        assert!(lin.iter().zip(want).all(|(a, b)| (a - b).abs() < 1e-12), "{lin:?}");
+    }
+}
