@@ -389,24 +389,32 @@ impl ClusterConfig {
         p
     }
 
-    /// The runtime fleet (nothing created yet: call [`Fleet::start`] inside the simulation). Each instance
-    /// of type `t` gets `floor(capacity.cpu_cores / cores_per_request)` servers (at least 1).
+    /// Servers (concurrent requests) of one instance of type `t` when each request in service holds
+    /// `per_request`: the least over the resources a request uses of `floor(capacity / per_request)`, at
+    /// least 1.
+    pub fn servers_per_instance(t: &InstanceTypeConfig, per_request: &Resources) -> u32 {
+        let fit = |cap: f64, need: f64| if need > 0.0 { (cap / need).floor() } else { f64::INFINITY };
+        let n = fit(t.capacity.cpu_cores, per_request.cpu_cores)
+            .min(fit(t.capacity.memory_gib, per_request.memory_gib))
+            .min(fit(t.capacity.storage_gib, per_request.storage_gib))
+            .min(fit(t.capacity.network_gbps, per_request.network_gbps));
+        if n.is_finite() { (n as u32).max(1) } else { 1 }
+    }
+
+    /// The runtime fleet (nothing created yet: call [`Fleet::start`] inside the simulation), with servers
+    /// per instance from [`ClusterConfig::servers_per_instance`].
     ///
     /// # Errors
-    /// The problems of [`ClusterConfig::problems`], or `cores_per_request` not positive.
-    pub fn init(&self, cores_per_request: f64, seed: RunSeed) -> Result<Fleet, String> {
+    /// The problems of [`ClusterConfig::problems`], or a request that uses no CPU.
+    pub fn init(&self, per_request: &Resources, seed: RunSeed) -> Result<Fleet, String> {
         let problems = self.problems();
         if !problems.is_empty() {
             return Err(problems.iter().map(|(p, m)| format!("{p}: {m}")).collect::<Vec<_>>().join("\n"));
         }
-        if !(cores_per_request.is_finite() && cores_per_request > 0.0) {
-            return Err(format!("cores_per_request: must be > 0, got {cores_per_request}"));
+        if !(per_request.cpu_cores.is_finite() && per_request.cpu_cores > 0.0) {
+            return Err(format!("cores_per_request: must be > 0, got {}", per_request.cpu_cores));
         }
-        let servers = self
-            .instance_types
-            .iter()
-            .map(|t| ((t.capacity.cpu_cores / cores_per_request).floor() as u32).max(1))
-            .collect();
+        let servers = self.instance_types.iter().map(|t| Self::servers_per_instance(t, per_request)).collect();
         Ok(Fleet {
             types: self.instance_types.clone(),
             servers,
@@ -423,6 +431,7 @@ impl ClusterConfig {
             ready_servers: 0,
             ready_server_s_acc: 0.0,
             ready_since_s: 0.0,
+            ready_capacity: Resources::default(),
             allocated: Resources::default(),
             billed_gone_usd: 0.0,
             counters: FleetCounters::default(),
@@ -559,6 +568,8 @@ pub struct Fleet {
     ready_servers: u32,
     ready_server_s_acc: f64,
     ready_since_s: f64,
+    /// Effective capacity of READY instances (kept incrementally).
+    ready_capacity: Resources,
     /// Capacity of live instances (what the quota limits).
     allocated: Resources,
     billed_gone_usd: f64,
@@ -712,10 +723,18 @@ impl Fleet {
         }
     }
 
-    fn ready_servers_changed(&mut self, now_s: f64, new: u32) {
+    /// READY instance `id` of type `ty` gains (`+`) or loses (`-`) `delta` usable servers.
+    fn ready_servers_changed(&mut self, now_s: f64, ty: usize, delta: i64) {
         self.ready_server_s_acc += self.ready_servers as f64 * (now_s - self.ready_since_s);
         self.ready_since_s = now_s;
-        self.ready_servers = new;
+        self.ready_servers = (self.ready_servers as i64 + delta) as u32;
+        let share = delta as f64 / self.servers[ty] as f64;
+        self.ready_capacity.add_scaled(&self.types[ty].capacity, share);
+    }
+
+    /// Effective capacity of READY instances now (warming ones at their reduced share).
+    pub fn ready_capacity(&self) -> Resources {
+        self.ready_capacity
     }
 
     fn create<E: From<FleetEvent>>(
@@ -772,7 +791,7 @@ impl Fleet {
         let inst = &mut self.instances[id as usize];
         inst.state = InstanceState::Ready;
         inst.usable = usable;
-        self.ready_servers_changed(now.as_secs(), self.ready_servers + usable);
+        self.ready_servers_changed(now.as_secs(), ty, usable as i64);
     }
 
     /// Handles a lifecycle event and says what changed.
@@ -796,7 +815,7 @@ impl Fleet {
                 let usable_before = inst.usable;
                 inst.usable = full;
                 if inst.state == InstanceState::Ready {
-                    self.ready_servers_changed(now_s, self.ready_servers + full - usable_before);
+                    self.ready_servers_changed(now_s, ty, (full - usable_before) as i64);
                     FleetChange::WarmedUp { id, usable_before }
                 } else {
                     FleetChange::Nothing
@@ -816,8 +835,8 @@ impl Fleet {
                 }
                 let lost = self.instances[id as usize].busy;
                 if state == InstanceState::Ready {
-                    let usable = self.instances[id as usize].usable;
-                    self.ready_servers_changed(now_s, self.ready_servers - usable);
+                    let (usable, ty) = (self.instances[id as usize].usable, self.instances[id as usize].ty as usize);
+                    self.ready_servers_changed(now_s, ty, -(usable as i64));
                 }
                 self.instances[id as usize].busy = 0;
                 self.counters.failures += 1;
@@ -928,7 +947,7 @@ impl Fleet {
                     break;
                 }
                 let usable = self.instances[id as usize].usable;
-                self.ready_servers_changed(ctx.now().as_secs(), self.ready_servers - usable);
+                self.ready_servers_changed(ctx.now().as_secs(), st, -(usable as i64));
                 self.instances[id as usize].state = InstanceState::Draining;
                 self.counters.drained += 1;
                 if self.instances[id as usize].busy == 0 {

@@ -11,7 +11,7 @@ use std::time::Instant;
 
 use serde::Serialize;
 
-use crate::cluster::ClusterConfig;
+use crate::cluster::{ClusterConfig, Resources};
 use crate::controller::{ReferenceHpa, Static};
 use crate::rng::{RunSeed, SplitMix64};
 use crate::service::{QueueDiscipline, ServiceConfig, ServiceModel};
@@ -110,12 +110,13 @@ pub fn run_mmc_with(params: MmcParams, seed: u64, discipline: QueueDiscipline) -
     let end = params.warmup + params.t;
     let cfg = ServiceConfig {
         cluster: ClusterConfig::homogeneous(params.c, 1, 0.0, 1),
-        cores_per_request: 1.0,
+        per_request: Resources { cpu_cores: 1.0, ..Resources::default() },
         control_interval_s: None,
         horizon_s: None,
         discipline,
         record_from_s: params.warmup,
         record_until_s: end,
+        memory_demand_gib: None,
         step_stats_slo_s: None,
     };
     let arrivals = PoissonArrivals::new(SplitMix64::reference(seed, SplitMix64::ARRIVALS), params.lambda, end);
@@ -254,12 +255,13 @@ pub fn run_autoscale(params: AutoscaleParams, seed: u64) -> AutoscaleResult {
             params.provisioning_delay_s,
             hpa.max_instances,
         ),
-        cores_per_request: 1.0,
+        per_request: Resources { cpu_cores: 1.0, ..Resources::default() },
         control_interval_s: Some(params.interval_s),
         horizon_s: Some(h),
         discipline: QueueDiscipline::Fifo,
         record_from_s: 0.0,
         record_until_s: f64::INFINITY,
+        memory_demand_gib: None,
         step_stats_slo_s: None,
     };
     let curve = SineRate { base_per_s: params.lambda_base, amplitude: params.lambda_amp, period_s: params.period_s };

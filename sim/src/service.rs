@@ -24,11 +24,13 @@ use std::collections::{BinaryHeap, VecDeque};
 
 use serde::Serialize;
 
-use crate::cluster::{ClusterConfig, Fleet, FleetChange, FleetCounters, FleetEvent, FleetOccupancy, InstanceState};
+use crate::cluster::{
+    ClusterConfig, Fleet, FleetChange, FleetCounters, FleetEvent, FleetOccupancy, InstanceState, Resources,
+};
 use crate::controller::{Controller, Observation, ScaleDecision};
 use crate::engine::{Context, Model, Simulation};
 use crate::metrics::StepSample;
-use crate::rng::RunSeed;
+use crate::rng::{Draws, RandDraws, RunSeed, StreamRng};
 use crate::stats::{mean, nearest_rank, sort_samples};
 use crate::time::SimTime;
 use crate::workload::{ArrivalProcess, ServiceTimes};
@@ -48,9 +50,9 @@ pub enum QueueDiscipline {
 pub struct ServiceConfig {
     /// The cluster.
     pub cluster: ClusterConfig,
-    /// CPU cores one request occupies while in service: an instance has `floor(cpu_cores / cores_per_request)`
-    /// servers.
-    pub cores_per_request: f64,
+    /// Resources one request holds while in service (cpu_cores > 0): they set the servers per instance
+    /// ([`ClusterConfig::servers_per_instance`]).
+    pub per_request: Resources,
     /// Control interval; `None` runs without controller ticks. Ticks are at `k · interval` for k = 1, 2, …
     /// while before the horizon.
     pub control_interval_s: Option<f64>,
@@ -63,6 +65,10 @@ pub struct ServiceConfig {
     pub record_from_s: f64,
     /// See `record_from_s`.
     pub record_until_s: f64,
+    /// Explicit memory demand per step, GiB (`step_s`, values): while it exceeds the READY memory capacity,
+    /// an arriving request fails with probability `1 − capacity / demand` (stream `"memory"`), as in the
+    /// fluid model.
+    pub memory_demand_gib: Option<(f64, Vec<f64>)>,
     /// Per-control-step statistics: `Some(slo_threshold_s)` records a [`StepSample`] per tick, counting
     /// completions slower than the threshold.
     pub step_stats_slo_s: Option<f64>,
@@ -73,8 +79,8 @@ impl ServiceConfig {
     pub fn problems(&self) -> Vec<String> {
         let mut p: Vec<String> =
             self.cluster.problems().into_iter().map(|(path, m)| format!("cluster.{path}: {m}")).collect();
-        if !(self.cores_per_request.is_finite() && self.cores_per_request > 0.0) {
-            p.push(format!("cores_per_request: must be a finite number > 0, got {}", self.cores_per_request));
+        if !(self.per_request.cpu_cores.is_finite() && self.per_request.cpu_cores > 0.0) {
+            p.push(format!("per_request.cpu_cores: must be a finite number > 0, got {}", self.per_request.cpu_cores));
         }
         if let Some(i) = self.control_interval_s {
             if !(i.is_finite() && i > 0.0) {
@@ -94,6 +100,11 @@ impl ServiceConfig {
         }
         if self.record_until_s.is_nan() || self.record_until_s < self.record_from_s {
             p.push(format!("record_until_s: must be >= record_from_s, got {}", self.record_until_s));
+        }
+        if let Some((step_s, d)) = &self.memory_demand_gib
+            && (d.is_empty() || !(*step_s > 0.0))
+        {
+            p.push("memory_demand_gib: needs a step > 0 and at least one value".to_string());
         }
         if self.step_stats_slo_s.is_some() && self.control_interval_s.is_none() {
             p.push("step_stats_slo_s: per-step statistics need control_interval_s".to_string());
@@ -186,6 +197,7 @@ pub struct ServiceModel<A, S> {
     step: Option<StepAcc>,
     steps: Vec<StepSample>,
     last_step_end_s: f64,
+    memory_draws: RandDraws<StreamRng>,
 }
 
 impl<A: ArrivalProcess, S: ServiceTimes> ServiceModel<A, S> {
@@ -204,7 +216,7 @@ impl<A: ArrivalProcess, S: ServiceTimes> ServiceModel<A, S> {
         if !problems.is_empty() {
             return Err(problems.join("\n"));
         }
-        let fleet = cfg.cluster.init(cfg.cores_per_request, seed)?;
+        let fleet = cfg.cluster.init(&cfg.per_request, seed)?;
         Ok(ServiceModel {
             fleet,
             queue: VecDeque::new(),
@@ -222,6 +234,7 @@ impl<A: ArrivalProcess, S: ServiceTimes> ServiceModel<A, S> {
             step: cfg.step_stats_slo_s.map(|_| StepAcc::default()),
             steps: Vec::new(),
             last_step_end_s: 0.0,
+            memory_draws: seed.draws("memory"),
             cfg,
             arrivals,
             service,
@@ -418,6 +431,20 @@ impl<A: ArrivalProcess, S: ServiceTimes> ServiceModel<A, S> {
         self.arrivals_since_tick += 1;
         if let Some(s) = &mut self.step {
             s.arrivals += 1.0;
+        }
+        if let Some((step_s, demand)) = &self.cfg.memory_demand_gib {
+            let k = ((now.as_secs() / step_s) as usize).min(demand.len() - 1);
+            let capacity = self.fleet.ready_capacity().memory_gib;
+            if demand[k] > capacity && self.memory_draws.uniform() < 1.0 - capacity / demand[k] {
+                self.counters.failed += 1;
+                if let Some(s) = &mut self.step {
+                    s.failed += 1.0;
+                }
+                if let Some(t) = self.arrivals.next_arrival_s() {
+                    ctx.schedule_at(SimTime::from_secs(t), ServiceEvent::Arrival);
+                }
+                return;
+            }
         }
         let mut placed = false;
         while let Some(&Reverse(id)) = self.idle.peek() {

@@ -69,12 +69,13 @@ fn model(c: &Case) -> Model {
     let seed = RunSeed(c.seed);
     let cfg = ServiceConfig {
         cluster: ClusterConfig::homogeneous(c.servers_per_instance, c.initial_instances, c.provisioning_delay_s, 1000),
-        cores_per_request: 1.0,
+        per_request: prescale_sim::cluster::Resources { cpu_cores: 1.0, ..Default::default() },
         control_interval_s: Some(c.interval_s),
         horizon_s: Some(c.horizon_s),
         discipline: if c.lifo { QueueDiscipline::Lifo } else { QueueDiscipline::Fifo },
         record_from_s: 0.0,
         record_until_s: f64::INFINITY,
+        memory_demand_gib: None,
         step_stats_slo_s: None,
     };
     let curve = SineRate { base_per_s: c.base_rate_per_s, amplitude: c.amplitude, period_s: c.period_s };

@@ -1,0 +1,266 @@
+//! The fluid model: the same cluster and controller as the request-level model, with requests replaced by
+//! flows, for long traces (months at minute resolution) in milliseconds.
+//!
+//! Per control step of length Δ (the demand series' step): `λΔ` requests arrive (rate from the
+//! [`DemandSeries`]); a fraction `1 − cap/need` of them fails when an explicit memory demand exceeds the READY
+//! memory capacity; READY servers (their time-average `c̄` over the step, warm-up included) serve up to `c̄μΔ`
+//! requests; the excess waits as a backlog carried to the next step.
+//!
+//! Latency per step: with no backlog at either end of the step and `λ < cμ` (`c = ⌊c̄⌋`), the stationary M/M/c
+//! sojourn distribution (Erlang C, [`crate::queueing`]); otherwise the backlog ahead delays every request by
+//! `d = (B_start + B_end) / (2 c̄ μ)`, and latency is `d + Exp(μ)` (with no READY server at all, `d = Δ`).
+//! p50/p95/p99, the expected number of completions slower than the SLO, and the run's p99 (the quantile of the
+//! request-weighted mixture of the steps' distributions) follow from these distributions.
+//!
+//! Where it is not the request-level model (see the agreement test): it ignores the time the queue takes to
+//! reach steady state within a step, so after sudden changes it is optimistic for a few service times; it
+//! assumes exponential service; a drained instance stops serving at once (its last requests are assumed
+//! done within the step); requests lost on a failed instance are estimated as the last step's utilisation
+//! times its servers.
+
+use crate::cluster::{ClusterConfig, Fleet, FleetChange, FleetEvent, Resources};
+use crate::controller::{Controller, Observation, ScaleDecision};
+use crate::demand::DemandSeries;
+use crate::engine::{Context, Model, Simulation};
+use crate::metrics::StepSample;
+use crate::queueing::Latency;
+use crate::rng::RunSeed;
+use crate::time::SimTime;
+
+/// Events of the fluid model.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FluidEvent {
+    /// End of a control step.
+    Tick,
+    /// A lifecycle event of the fleet.
+    Fleet(FleetEvent),
+}
+
+impl From<FleetEvent> for FluidEvent {
+    fn from(e: FleetEvent) -> Self {
+        FluidEvent::Fleet(e)
+    }
+}
+
+/// Parameters of a fluid run besides the cluster and the demand.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct FluidParams {
+    /// Mean service time of one request on one server, seconds.
+    pub mean_service_s: f64,
+    /// Resources one request holds in service (they set the servers per instance).
+    pub per_request: Resources,
+    /// SLO latency threshold, seconds (for the count of slow requests).
+    pub slo_threshold_s: f64,
+}
+
+/// The fluid model (see the module docs).
+pub struct FluidModel {
+    fleet: Fleet,
+    params: FluidParams,
+    demand: DemandSeries,
+    controller: Box<dyn Controller>,
+    horizon_s: f64,
+    backlog: f64,
+    last_utilisation: f64,
+    lost_this_step: f64,
+    ticks: u64,
+    steps: Vec<StepSample>,
+    latencies: Vec<(f64, Latency)>,
+}
+
+impl FluidModel {
+    /// A model over `demand` (its steps define the control interval and the horizon).
+    ///
+    /// # Errors
+    /// Problems of the cluster or the parameters.
+    pub fn new(
+        cluster: &ClusterConfig,
+        params: FluidParams,
+        demand: DemandSeries,
+        controller: Box<dyn Controller>,
+        seed: RunSeed,
+    ) -> Result<Self, String> {
+        if !(params.mean_service_s.is_finite() && params.mean_service_s > 0.0) {
+            return Err(format!("mean_service_s: must be > 0, got {}", params.mean_service_s));
+        }
+        if demand.steps() == 0 || !(demand.step_s > 0.0) {
+            return Err("the demand series is empty".into());
+        }
+        let fleet = cluster.init(&params.per_request, seed)?;
+        let horizon_s = demand.steps() as f64 * demand.step_s;
+        Ok(FluidModel {
+            fleet,
+            params,
+            controller,
+            horizon_s,
+            backlog: 0.0,
+            last_utilisation: 0.0,
+            lost_this_step: 0.0,
+            ticks: 0,
+            steps: Vec::with_capacity(demand.steps()),
+            latencies: Vec::with_capacity(demand.steps()),
+            demand,
+        })
+    }
+
+    /// Runs the whole horizon, calling `progress(done_fraction)` now and then.
+    pub fn run(self, progress: &mut dyn FnMut(f64)) -> FluidReport {
+        let h = self.horizon_s;
+        let step = self.demand.step_s;
+        let n = self.demand.steps();
+        let mut sim = Simulation::new(self);
+        sim.with_context(|m: &mut Self, ctx| {
+            m.fleet.start(ctx);
+            if n > 1 {
+                ctx.schedule_at(SimTime::from_secs(step), FluidEvent::Tick);
+            }
+        });
+        let chunk = (n / 100).max(1);
+        for k in (chunk..n).step_by(chunk) {
+            sim.run_until(SimTime::from_secs(k as f64 * step));
+            progress(k as f64 / n as f64);
+        }
+        sim.run_until(SimTime::from_secs(h));
+        let mut m = sim.into_model();
+        m.close_step(h, 0);
+        progress(1.0);
+        FluidReport {
+            cost_usd: m.fleet.cost_usd(h),
+            instance_seconds: m.fleet.instance_seconds(h),
+            max_instances: m.fleet.max_alive(),
+            final_instances: m.fleet.alive(),
+            fleet: *m.fleet.counters(),
+            ticks: m.ticks,
+            steps: m.steps,
+            latencies: m.latencies,
+        }
+    }
+
+    /// The fleet.
+    pub fn fleet(&self) -> &Fleet {
+        &self.fleet
+    }
+
+    fn close_step(&mut self, end_s: f64, actions: u32) {
+        let k = self.steps.len();
+        let start_s = k as f64 * self.demand.step_s;
+        let dt = end_s - start_s;
+        let mu = 1.0 / self.params.mean_service_s;
+        let arrivals = self.demand.rate_per_s[k] * dt;
+        let ready_server_s = self.fleet.take_ready_server_s(end_s);
+        let c_bar = ready_server_s / dt;
+        let (ready_capacity, provisioning_capacity) = self.fleet.capacity();
+        let failed_memory = match &self.demand.memory_gib {
+            Some(mem) if mem[k] > ready_capacity.memory_gib => arrivals * (1.0 - ready_capacity.memory_gib / mem[k]),
+            _ => 0.0,
+        };
+        let admitted = arrivals - failed_memory;
+        let b0 = self.backlog;
+        let served = (b0 + admitted).min(c_bar * mu * dt);
+        let b1 = b0 + admitted - served;
+        let lambda = admitted / dt;
+        let c = c_bar.floor() as u32;
+        let latency = if b0 <= 1e-9 && b1 <= 1e-9 && lambda < c as f64 * mu {
+            Latency::mmc(lambda, mu, c)
+        } else {
+            let delay_s = if c_bar > 0.0 { (b0 + b1) / (2.0 * c_bar * mu) } else { dt };
+            Latency::Shifted { delay_s, mu }
+        };
+        self.backlog = b1;
+        let busy_server_s = served * self.params.mean_service_s;
+        self.last_utilisation = if ready_server_s > 0.0 { busy_server_s / ready_server_s } else { 0.0 };
+        let q = [0.50, 0.95, 0.99].map(|p| if served > 0.0 { latency.quantile(p) } else { f64::NAN });
+        let occ = self.fleet.occupancy();
+        self.steps.push(StepSample {
+            start_s,
+            end_s,
+            arrivals,
+            completions: served,
+            failed: failed_memory + std::mem::take(&mut self.lost_this_step),
+            slo_violations: served * latency.tail(self.params.slo_threshold_s),
+            busy_server_s,
+            ready_server_s,
+            latency_p50_s: q[0],
+            latency_p95_s: q[1],
+            latency_p99_s: q[2],
+            queued: b1,
+            ready_instances: occ.ready,
+            provisioning_instances: occ.provisioning,
+            draining_instances: occ.draining + occ.terminating,
+            ready_capacity,
+            provisioning_capacity,
+            cost_usd: self.fleet.cost_usd(end_s),
+            scaling_actions: actions,
+        });
+        self.latencies.push((served, latency));
+    }
+
+    fn on_tick(&mut self, ctx: &mut Context<'_, FluidEvent>) {
+        let now_s = ctx.now().as_secs();
+        self.ticks += 1;
+        for id in self.fleet.due(now_s) {
+            self.fleet.promote(id, ctx);
+        }
+        self.close_step(now_s, 0);
+        let s = self.steps.last().expect("just closed");
+        let occ = self.fleet.occupancy();
+        let obs = Observation {
+            now_s,
+            interval_s: self.demand.step_s,
+            busy_server_s: s.busy_server_s,
+            ready_instances: occ.scaling_ready,
+            provisioning_instances: occ.scaling_provisioning,
+            draining_instances: occ.draining,
+            servers_per_instance: self.fleet.scaling_servers(),
+            ready_servers: occ.usable_on_ready,
+            queue_len: s.queued as usize,
+            arrivals_in_interval: s.arrivals as u64,
+            completions_in_interval: s.completions as u64,
+        };
+        if let ScaleDecision::To { instances } = self.controller.decide(&obs) {
+            let actions = self.fleet.scale_to(instances, ctx).unsigned_abs() as u32;
+            self.steps.last_mut().expect("just closed").scaling_actions = actions;
+        }
+        let next = self.demand.step_s * (self.ticks + 1) as f64;
+        if next < self.horizon_s {
+            ctx.schedule_at(SimTime::from_secs(next), FluidEvent::Tick);
+        }
+    }
+}
+
+impl Model for FluidModel {
+    type Event = FluidEvent;
+
+    fn handle(&mut self, event: FluidEvent, ctx: &mut Context<'_, FluidEvent>) {
+        match event {
+            FluidEvent::Tick => self.on_tick(ctx),
+            FluidEvent::Fleet(ev) => {
+                if let FleetChange::Failed { id, .. } = self.fleet.handle(ev, ctx) {
+                    let usable = self.fleet.instances[id as usize].usable as f64;
+                    self.lost_this_step += self.last_utilisation * usable;
+                }
+            }
+        }
+    }
+}
+
+/// Results of a fluid run.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FluidReport {
+    /// Billed cost, USD.
+    pub cost_usd: f64,
+    /// Integral of live instances.
+    pub instance_seconds: f64,
+    /// Most live instances at once.
+    pub max_instances: u32,
+    /// Live instances at the end.
+    pub final_instances: u32,
+    /// Fleet counters.
+    pub fleet: crate::cluster::FleetCounters,
+    /// Controller ticks.
+    pub ticks: u64,
+    /// Per-step samples.
+    pub steps: Vec<StepSample>,
+    /// Per step: completions and their latency distribution (for run-level quantiles).
+    pub latencies: Vec<(f64, Latency)>,
+}
