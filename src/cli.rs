@@ -2,6 +2,7 @@
 //! error becomes one line naming the flag and what it accepts.
 
 use std::ffi::OsString;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Result, bail};
@@ -14,6 +15,9 @@ use serde_json::Value;
 use crate::bench::{self, BenchArgs};
 use crate::output::{key_value_and_result, with_field};
 use crate::procinfo::peak_rss_mib;
+use crate::results::write_run;
+use crate::scenario_io::{Loaded, load_scenario, load_scenario_text};
+use indicatif::{ProgressBar, ProgressStyle};
 
 /// prescale: a discrete-event simulator and workbench for predictive autoscaling.
 #[derive(Parser, Debug)]
@@ -25,9 +29,35 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Run the default demo (what `prescale` with no command does): the reference workloads, checked
-    /// against REFERENCE_MODEL's check values.
-    Demo,
+    /// Run the built-in default scenario (what `prescale` with no command does) and write its results.
+    Demo {
+        /// Results root folder.
+        #[arg(long, value_name = "DIR", default_value = "results")]
+        out: PathBuf,
+    },
+    /// Run one scenario file and write `<out>/<scenario>/<run-id>/` (scenario.ron, timeseries.csv,
+    /// summary.json).
+    Run {
+        /// Scenario file (RON).
+        scenario: PathBuf,
+        /// Run seed (integer 0 ..= 2^64 - 1; default: the scenario's).
+        #[arg(long, value_name = "SEED", value_parser = seed, allow_hyphen_values = true)]
+        seed: Option<u64>,
+        /// Results root folder.
+        #[arg(long, value_name = "DIR", default_value = "results")]
+        out: PathBuf,
+        /// No progress bar.
+        #[arg(long)]
+        quiet: bool,
+    },
+    /// Check scenario files: every problem, with its file, line and dotted path.
+    Validate {
+        /// Scenario files (RON).
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Run the reference workloads of REFERENCE_MODEL.md, seed 1, against their check values.
+    CheckReference,
     /// Run one reference workload of REFERENCE_MODEL.md and print its metrics as the peers do.
     Reference {
         #[command(subcommand)]
@@ -162,8 +192,26 @@ pub fn run<I: IntoIterator<Item = OsString>>(args: I) -> Result<ExitCode> {
             };
         }
     };
-    match cli.command.unwrap_or(Command::Demo) {
-        Command::Demo => demo(),
+    match cli.command.unwrap_or(Command::Demo { out: PathBuf::from("results") }) {
+        Command::Demo { out } => {
+            let loaded = load_scenario_text(Path::new(DEFAULT_SCENARIO_NAME), DEFAULT_SCENARIO)
+                .map_err(|d| anyhow::anyhow!("built-in scenario: {}", d[0]))?;
+            println!(
+                "prescale {}: built-in scenario '{}' ({})",
+                env!("CARGO_PKG_VERSION"),
+                loaded.config.name,
+                loaded.config.description
+            );
+            run_loaded(&loaded, None, &out, false)
+        }
+        Command::Run { scenario, seed, out, quiet } => match load_scenario(&scenario) {
+            Ok(loaded) => run_loaded(&loaded, seed, &out, quiet),
+            Err(diags) => {
+                Err(anyhow::anyhow!("{}", diags.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("\n")))
+            }
+        },
+        Command::Validate { files } => validate(&files),
+        Command::CheckReference => check_reference(),
         Command::Reference { workload: ReferenceWorkload::MmcSteady(a) } => {
             let params = a.validate()?;
             let r = run_mmc(params, a.seed);
@@ -183,8 +231,91 @@ fn with_peak_rss<T: serde::Serialize>(r: &T) -> Value {
     with_field(r, "peak_rss_mib", peak_rss_mib().map_or(Value::Null, Value::from))
 }
 
-/// The default demo: each reference workload, seed 1, against its check values.
-fn demo() -> Result<ExitCode> {
+/// The built-in default scenario (also `scenarios/flash-crowd.ron`).
+const DEFAULT_SCENARIO: &str = include_str!("../scenarios/flash-crowd.ron");
+const DEFAULT_SCENARIO_NAME: &str = "scenarios/flash-crowd.ron (built in)";
+
+fn validate(files: &[PathBuf]) -> Result<ExitCode> {
+    let mut bad = 0;
+    for f in files {
+        match load_scenario(f).and_then(|l| l.prepare(l.config.seed).map(|p| (l, p))) {
+            Ok((_, p)) => {
+                let trace = p.trace_report.as_ref().map(|t| format!("; trace: {}", t.summary())).unwrap_or_default();
+                println!(
+                    "{}: ok ({} steps of {} s, {:?}, controller {:?}{trace})",
+                    f.display(),
+                    p.demand.steps(),
+                    p.demand.step_s,
+                    p.config.fidelity,
+                    controller_name(&p.config.controller)
+                );
+            }
+            Err(diags) => {
+                bad += 1;
+                println!("{}: {} problem{}", f.display(), diags.len(), if diags.len() == 1 { "" } else { "s" });
+                for d in diags {
+                    println!("  {d}");
+                }
+            }
+        }
+    }
+    Ok(if bad == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
+fn controller_name(c: &prescale_sim::scenario::ControllerConfig) -> String {
+    c.init().name().to_string()
+}
+
+fn run_loaded(loaded: &Loaded, seed: Option<u64>, out: &Path, quiet: bool) -> Result<ExitCode> {
+    let seed = loaded.config.seed_or(seed);
+    let prepared = loaded
+        .prepare(seed)
+        .map_err(|d| anyhow::anyhow!("{}", d.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("\n")))?;
+    if let Some(t) = &prepared.trace_report {
+        println!("trace: {}", t.summary());
+    }
+    let bar = if quiet { ProgressBar::hidden() } else { ProgressBar::new(1000) };
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} {msg} [{bar:40}] {percent}% (eta {eta})")
+            .expect("valid template")
+            .progress_chars("=> "),
+    );
+    bar.set_message(format!("{} seed {seed}", prepared.config.name));
+    let t0 = std::time::Instant::now();
+    let output = prescale_sim::scenario::run(&prepared, seed, &mut |f| bar.set_position((f * 1000.0) as u64));
+    let wall_s = t0.elapsed().as_secs_f64();
+    bar.finish_and_clear();
+    let dir = write_run(out, &prepared, &output, seed, wall_s)?;
+    let s = &output.summary;
+    println!(
+        "{} ({:?}, {} steps of {} s, controller {}, seed {seed}) in {wall_s:.3} s",
+        s.scenario,
+        s.fidelity,
+        output.rows.len(),
+        s.step_s,
+        s.controller
+    );
+    println!(
+        "  requests {:.0}, failed {:.0}, p50 {:.4} s, p99 {:.4} s",
+        s.requests, s.failed_requests, s.latency_p50_s, s.latency_p99_s
+    );
+    println!(
+        "  SLO violated {:.1} min, {:.4} % of requests; cost {:.2} USD; mean utilisation {:.1} %",
+        s.slo_violation_minutes,
+        100.0 * s.slo_violation_request_fraction,
+        s.cost_usd,
+        100.0 * s.mean_utilisation
+    );
+    println!(
+        "  over-provisioning {:.1} core-h, under-provisioning {:.1} core-h, {} scaling actions, max {} instances",
+        s.over_provisioning_core_hours, s.under_provisioning_core_hours, s.scaling_actions, s.max_instances
+    );
+    println!("results: {}", dir.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Each reference workload, seed 1, against its check values.
+fn check_reference() -> Result<ExitCode> {
     println!(
         "prescale {}: reference workloads of REFERENCE_MODEL.md, seed 1, against the check values",
         env!("CARGO_PKG_VERSION")

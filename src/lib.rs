@@ -6,3 +6,6 @@ pub mod bench;
 pub mod cli;
 pub mod output;
 pub mod procinfo;
+pub mod results;
+pub mod ron_paths;
+pub mod scenario_io;

@@ -10,6 +10,9 @@
 //! This crate is a leaf: it depends on no ML, GUI, plotting, CLI or thread-pool crate, and holds no global
 //! state, so any number of runs can proceed in parallel and a run is a function of its inputs and seed.
 
+// Validation writes `!(x > 0.0)` on purpose: unlike `x <= 0.0`, it also rejects NaN.
+#![allow(clippy::neg_cmp_op_on_partial_ord)]
+
 pub mod cluster;
 pub mod controller;
 pub mod demand;
@@ -20,6 +23,7 @@ pub mod queue;
 pub mod queueing;
 pub mod reference;
 pub mod rng;
+pub mod scenario;
 pub mod service;
 pub mod stats;
 pub mod time;

@@ -114,7 +114,7 @@ impl Latency {
         let p = 1.0 - q;
         match *self {
             Latency::Shifted { delay_s, mu } => delay_s - p.ln() / mu,
-            Latency::Mmc { c_wait, mu, .. } if c_wait == 0.0 => -p.ln() / mu,
+            Latency::Mmc { c_wait: 0.0, mu, .. } => -p.ln() / mu,
             Latency::Mmc { c_wait, theta, mu } => {
                 // The service quantile is a lower bound; the sum of the service and wait quantiles is an upper
                 // bound in practice (checked and widened if not).

@@ -1,0 +1,815 @@
+//! Scenarios: the single description of a world to simulate, and how it is lived through.
+//!
+//! A [`ScenarioConfig`] (plain serde data, written in RON in `scenarios/`) names the workload, the service
+//! (what a request costs), the cluster, the SLO, the controller, the control step, the horizon, the fidelity
+//! and the seed. [`ScenarioConfig::problems`] lists *every* problem with its dotted path;
+//! [`prepare`] turns a valid config (and its loaded trace, if it replays one) into a [`Prepared`] scenario
+//! whose [`DemandSeries`] both fidelities share; [`run`] lives through it and derives the metrics.
+//!
+//! # Metrics (the one place they are defined)
+//! Per control step `(t_start, t_end]` ([`MetricsRow`]):
+//! * `demand_rate_per_s`: the workload's request rate; `demand_cpu_cores = rate · mean_service_s ·
+//!   cores_per_request` (the offered load in cores); memory, storage and network demand are the trace's
+//!   explicit columns where given, else `rate · mean_service_s · memory_gib_per_request`, 0, and
+//!   `rate · network_mbit_per_request / 1000`.
+//! * `ready_*`, `provisioning_*`: capacity of READY instances (warming ones at their reduced share) and of
+//!   PROVISIONING ones at the end of the step; `allocated_cpu_cores = ready + provisioning`.
+//! * `utilisation = busy server-seconds / READY server-seconds` over the step.
+//! * `latency_p50_s`, `latency_p95_s`, `latency_p99_s`: of the requests completing in the step
+//!   (request-level: nearest rank of their sojourns; fluid: of the step's latency distribution).
+//! * `slo_violated`: the latency at the SLO's quantile exceeds the threshold, or more than `1 − quantile` of
+//!   the step's requests failed; `slo_excess_s = max(0, latency at the quantile − threshold)`.
+//! * `cost_usd`: billed cost so far (billing granularity and minimum applied).
+//! * `over_provisioning_cores = max(0, allocated − demand_cpu)` (capacity paid for beyond the offered
+//!   load); `under_provisioning_cores = max(0, demand_cpu − ready)` (offered load beyond what can serve).
+//!   Both can be positive at once: capacity ordered but not yet ready.
+//! * `scaling_actions`: instances ordered or removed by the decision at the end of the step;
+//!   `failed_requests`: lost on failed instances or refused for lack of memory.
+//!
+//! Run summary ([`RunSummary`]): `slo_violation_minutes` (total length of violated steps),
+//! `slo_violation_request_fraction` ((slow completions + failed) / requests; fluid: expected numbers),
+//! `cost_usd`, `over_/under_provisioning_core_hours` (integrals of the per-step values),
+//! `scaling_actions`, `latency_p99_s` over the whole run (request-level: nearest rank of every completion;
+//! fluid: quantile of the request-weighted mixture of the step distributions) and mean utilisation.
+
+use serde::{Deserialize, Serialize};
+
+use crate::cluster::{ClusterConfig, FleetCounters, Resources};
+use crate::controller::{Controller, ReferenceHpa, Static};
+use crate::demand::{Component, DemandSeries, PiecewiseArrivals, arrival_draws, synthetic_rates};
+use crate::fluid::{FluidModel, FluidParams};
+use crate::metrics::StepSample;
+use crate::queueing::mixture_quantile;
+use crate::rng::RunSeed;
+use crate::service::{QueueDiscipline, ServiceConfig, ServiceModel};
+use crate::stats::nearest_rank;
+use crate::trace::{Trace, TracePolicies, TraceReport, resample};
+use crate::workload::ExpServiceTimes;
+
+fn one() -> f64 {
+    1.0
+}
+fn default_seed() -> u64 {
+    1
+}
+fn timestamp() -> String {
+    "timestamp".into()
+}
+fn default_tolerance() -> f64 {
+    0.1
+}
+fn default_min_instances() -> u32 {
+    1
+}
+
+/// How requests are simulated.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Fidelity {
+    /// Flows per control step with an Erlang C latency model (long traces).
+    #[default]
+    Fluid,
+    /// Every request an event (exact queueing; mid-sized runs).
+    RequestLevel,
+}
+
+/// What the workload is.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub enum WorkloadConfig {
+    /// A synthetic rate curve: `base_rate_per_s · Π components` (see [`Component`]).
+    Synthetic {
+        /// Base rate, requests per second.
+        base_rate_per_s: f64,
+        /// Multiplicative components.
+        #[serde(default)]
+        components: Vec<Component>,
+    },
+    /// A replayed CSV trace.
+    Trace(TraceWorkload),
+}
+
+/// A replayed trace and how its columns become demand.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TraceWorkload {
+    /// CSV file (plain or `.gz`), relative to the scenario file.
+    pub path: String,
+    /// Name of the timestamp column.
+    #[serde(default = "timestamp")]
+    pub timestamp_column: String,
+    /// Columns and what they mean.
+    pub metrics: Vec<TraceMetric>,
+    /// Timestamp format and irregularity policies.
+    #[serde(default)]
+    pub policies: TracePolicies,
+    /// Simulated seconds per trace second (0.5 plays a day in 12 hours; rates are unchanged).
+    #[serde(default = "one")]
+    pub time_scale: f64,
+    /// Multiplies every demand (what-if: "twice the traffic").
+    #[serde(default = "one")]
+    pub amplitude_scale: f64,
+    /// Trace-seconds skipped at the start.
+    #[serde(default)]
+    pub start_offset_s: f64,
+}
+
+/// One trace column and its meaning.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TraceMetric {
+    /// Column name.
+    pub column: String,
+    /// What its values are.
+    pub meaning: MetricMeaning,
+}
+
+/// A resource.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ResourceKind {
+    /// CPU cores.
+    Cpu,
+    /// Memory, GiB.
+    Memory,
+    /// Storage, GiB.
+    Storage,
+    /// Network, Gbit/s.
+    Network,
+}
+
+/// What a trace column's values are.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub enum MetricMeaning {
+    /// Requests counted per row (per nominal interval): rate = value / interval.
+    RequestsPerInterval,
+    /// Requests per second.
+    RequestsPerSecond,
+    /// Utilisation of a reference capacity: demand = value (÷ 100 if `percent`) · `reference_capacity`, in
+    /// the resource's unit. CPU demand sets the request rate (`cores / (mean_service_s · cores_per_request)`).
+    Utilisation {
+        /// Which resource.
+        resource: ResourceKind,
+        /// Values are percentages (0–100) rather than fractions.
+        percent: bool,
+        /// Capacity that 100 % means, in the resource's unit.
+        reference_capacity: f64,
+    },
+}
+
+/// What one request costs.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceSpec {
+    /// Mean service time on one server (exponential), seconds.
+    pub mean_service_s: f64,
+    /// CPU cores a request holds in service.
+    #[serde(default = "one")]
+    pub cores_per_request: f64,
+    /// Memory a request holds in service, GiB (0: memory does not limit concurrency).
+    #[serde(default)]
+    pub memory_gib_per_request: f64,
+    /// Network bandwidth per request per second of rate, Mbit.
+    #[serde(default)]
+    pub network_mbit_per_request: f64,
+}
+
+/// The service-level objective.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SloConfig {
+    /// Latency quantile the SLO is about: 0.5, 0.95 or 0.99.
+    pub latency_quantile: f64,
+    /// Latency that quantile must not exceed, seconds.
+    pub latency_threshold_s: f64,
+}
+
+/// The autoscaler, by name with its parameters.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub enum ControllerConfig {
+    /// A fixed allocation (`None`: leave the cluster as it starts).
+    Static {
+        /// Instances of the scaling type to keep.
+        #[serde(default)]
+        instances: Option<u32>,
+    },
+    /// The HPA-style rule of REFERENCE_MODEL §4.5.
+    ReferenceHpa {
+        /// Target utilisation of READY servers, in (0, 1].
+        target_utilisation: f64,
+        /// Dead band around the target, in [0, 1).
+        #[serde(default = "default_tolerance")]
+        tolerance: f64,
+        /// Fewest instances.
+        #[serde(default = "default_min_instances")]
+        min_instances: u32,
+        /// Most instances.
+        max_instances: u32,
+    },
+}
+
+impl ControllerConfig {
+    /// The runtime controller.
+    pub fn init(&self) -> Box<dyn Controller> {
+        match *self {
+            ControllerConfig::Static { instances } => Box::new(Static { instances }),
+            ControllerConfig::ReferenceHpa { target_utilisation, tolerance, min_instances, max_instances } => {
+                Box::new(ReferenceHpa { target_utilisation, tolerance, min_instances, max_instances })
+            }
+        }
+    }
+}
+
+/// A scenario file (`Scenario(…)` in RON).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename = "Scenario")]
+pub struct ScenarioConfig {
+    /// Name (letters, digits, `.`, `_`, `-`): results go to `results/<name>/`.
+    pub name: String,
+    /// What the scenario is about.
+    #[serde(default)]
+    pub description: String,
+    /// Default seed (`prescale run --seed` overrides it).
+    #[serde(default = "default_seed")]
+    pub seed: u64,
+    /// Length of the run, seconds (a multiple of `step_s`); for a trace, defaults to the trace's length.
+    #[serde(default)]
+    pub horizon_s: Option<f64>,
+    /// Control interval and metrics step, seconds.
+    pub step_s: f64,
+    /// Fluid or request-level.
+    #[serde(default)]
+    pub fidelity: Fidelity,
+    /// The workload.
+    pub workload: WorkloadConfig,
+    /// What a request costs.
+    pub service: ServiceSpec,
+    /// The cluster.
+    pub cluster: ClusterConfig,
+    /// The SLO.
+    pub slo: SloConfig,
+    /// The autoscaler.
+    pub controller: ControllerConfig,
+}
+
+/// One problem of a scenario, with its dotted path (`cluster.instance_types[1].price_usd_per_hour`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Problem {
+    /// Dotted path of the field.
+    pub path: String,
+    /// What is wrong and what was expected.
+    pub message: String,
+}
+
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.path, self.message)
+    }
+}
+
+/// Most requests a request-level run may simulate (each is an event pair; every sojourn is kept).
+pub const MAX_REQUEST_LEVEL_REQUESTS: f64 = 2e8;
+/// Longest horizon, seconds (400 days).
+pub const MAX_HORIZON_S: f64 = 400.0 * 86400.0;
+
+impl ScenarioConfig {
+    /// Every problem of the config itself (the trace file is checked by [`prepare`]).
+    pub fn problems(&self) -> Vec<Problem> {
+        let mut p = Vec::new();
+        let mut add = |path: &str, message: String| p.push(Problem { path: path.to_string(), message });
+        if self.name.is_empty() || !self.name.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c)) {
+            add(
+                "name",
+                format!("must be letters, digits, '.', '_' or '-' (it names the results folder), got '{}'", self.name),
+            );
+        }
+        let step_ok = self.step_s.is_finite() && self.step_s > 0.0 && self.step_s <= 86400.0;
+        if !step_ok {
+            add("step_s", format!("must be a number > 0 and <= 86400, got {}", self.step_s));
+        }
+        match self.horizon_s {
+            Some(h) if !(h.is_finite() && h > 0.0 && h <= MAX_HORIZON_S) => {
+                add("horizon_s", format!("must be a number > 0 and <= {MAX_HORIZON_S} (400 days), got {h}"))
+            }
+            Some(h) if step_ok && ((h / self.step_s).round() * self.step_s - h).abs() > 1e-9 * h => {
+                add("horizon_s", format!("must be a multiple of step_s ({}), got {h}", self.step_s))
+            }
+            Some(h) if step_ok && h < self.step_s => {
+                add("horizon_s", format!("must be at least step_s ({}), got {h}", self.step_s))
+            }
+            None if matches!(self.workload, WorkloadConfig::Synthetic { .. }) => {
+                add("horizon_s", "required for a synthetic workload".into())
+            }
+            _ => {}
+        }
+        match &self.workload {
+            WorkloadConfig::Synthetic { base_rate_per_s, components } => {
+                if !(base_rate_per_s.is_finite() && *base_rate_per_s >= 0.0) {
+                    add("workload.base_rate_per_s", format!("must be a finite number >= 0, got {base_rate_per_s}"));
+                }
+                for (i, c) in components.iter().enumerate() {
+                    for (f, m) in c.problems() {
+                        add(&format!("workload.components[{i}].{f}"), m);
+                    }
+                }
+            }
+            WorkloadConfig::Trace(t) => {
+                if t.path.trim().is_empty() {
+                    add("workload.path", "must name a CSV file".into());
+                }
+                if !(t.time_scale.is_finite() && t.time_scale > 0.0) {
+                    add("workload.time_scale", format!("must be a finite number > 0, got {}", t.time_scale));
+                }
+                if !(t.amplitude_scale.is_finite() && t.amplitude_scale >= 0.0) {
+                    add("workload.amplitude_scale", format!("must be a finite number >= 0, got {}", t.amplitude_scale));
+                }
+                if !(t.start_offset_s.is_finite() && t.start_offset_s >= 0.0) {
+                    add("workload.start_offset_s", format!("must be a finite number >= 0, got {}", t.start_offset_s));
+                }
+                let mut rate_setters = 0;
+                let mut seen = Vec::new();
+                for (i, m) in t.metrics.iter().enumerate() {
+                    let kind = match &m.meaning {
+                        MetricMeaning::RequestsPerInterval | MetricMeaning::RequestsPerSecond => ResourceKind::Cpu,
+                        MetricMeaning::Utilisation { resource, reference_capacity, .. } => {
+                            if !(reference_capacity.is_finite() && *reference_capacity > 0.0) {
+                                add(
+                                    &format!("workload.metrics[{i}].meaning.reference_capacity"),
+                                    format!("must be a finite number > 0, got {reference_capacity}"),
+                                );
+                            }
+                            *resource
+                        }
+                    };
+                    if kind == ResourceKind::Cpu {
+                        rate_setters += 1;
+                    }
+                    if seen.contains(&kind) {
+                        add(
+                            &format!("workload.metrics[{i}]"),
+                            format!("a second metric for {kind:?}: give each resource one column"),
+                        );
+                    }
+                    seen.push(kind);
+                }
+                if rate_setters != 1 {
+                    add(
+                        "workload.metrics",
+                        format!(
+                            "exactly one metric must set the request rate (RequestsPerInterval, RequestsPerSecond or \
+                             a Cpu Utilisation), found {rate_setters}"
+                        ),
+                    );
+                }
+            }
+        }
+        let s = &self.service;
+        if !(s.mean_service_s.is_finite() && s.mean_service_s > 0.0) {
+            add("service.mean_service_s", format!("must be a finite number > 0, got {}", s.mean_service_s));
+        }
+        if !(s.cores_per_request.is_finite() && s.cores_per_request > 0.0) {
+            add("service.cores_per_request", format!("must be a finite number > 0, got {}", s.cores_per_request));
+        }
+        if !(s.memory_gib_per_request.is_finite() && s.memory_gib_per_request >= 0.0) {
+            add(
+                "service.memory_gib_per_request",
+                format!("must be a finite number >= 0, got {}", s.memory_gib_per_request),
+            );
+        }
+        if !(s.network_mbit_per_request.is_finite() && s.network_mbit_per_request >= 0.0) {
+            add(
+                "service.network_mbit_per_request",
+                format!("must be a finite number >= 0, got {}", s.network_mbit_per_request),
+            );
+        }
+        for (path, m) in self.cluster.problems() {
+            add(&format!("cluster.{path}"), m);
+        }
+        if ![0.5, 0.95, 0.99].contains(&self.slo.latency_quantile) {
+            add("slo.latency_quantile", format!("must be 0.5, 0.95 or 0.99, got {}", self.slo.latency_quantile));
+        }
+        if !(self.slo.latency_threshold_s.is_finite() && self.slo.latency_threshold_s > 0.0) {
+            add(
+                "slo.latency_threshold_s",
+                format!("must be a finite number > 0, got {}", self.slo.latency_threshold_s),
+            );
+        }
+        let scaling_max = self.cluster.scaling_index().map(|i| self.cluster.instance_types[i].max_count);
+        match &self.controller {
+            ControllerConfig::Static { instances: Some(n) } => {
+                if let Some(max) = scaling_max.filter(|m| n > m) {
+                    add("controller.instances", format!("must be <= the scaling type's max_count ({max}), got {n}"));
+                }
+            }
+            ControllerConfig::Static { instances: None } => {}
+            ControllerConfig::ReferenceHpa { target_utilisation, tolerance, min_instances, max_instances } => {
+                if !(*target_utilisation > 0.0 && *target_utilisation <= 1.0) {
+                    add("controller.target_utilisation", format!("must be in (0, 1], got {target_utilisation}"));
+                }
+                if !(0.0..1.0).contains(tolerance) {
+                    add("controller.tolerance", format!("must be in [0, 1), got {tolerance}"));
+                }
+                if *max_instances == 0 {
+                    add("controller.max_instances", "must be >= 1, got 0".into());
+                }
+                if min_instances > max_instances {
+                    add(
+                        "controller.min_instances",
+                        format!("must be <= max_instances ({max_instances}), got {min_instances}"),
+                    );
+                }
+            }
+        }
+        p
+    }
+
+    /// The run seed: `override_seed` if given, else the file's.
+    pub fn seed_or(&self, override_seed: Option<u64>) -> u64 {
+        override_seed.unwrap_or(self.seed)
+    }
+
+    /// What one request holds in service.
+    pub fn per_request(&self) -> Resources {
+        Resources {
+            cpu_cores: self.service.cores_per_request,
+            memory_gib: self.service.memory_gib_per_request,
+            ..Resources::default()
+        }
+    }
+
+    /// The CSV columns a trace workload reads.
+    pub fn trace_columns(&self) -> Vec<String> {
+        match &self.workload {
+            WorkloadConfig::Trace(t) => t.metrics.iter().map(|m| m.column.clone()).collect(),
+            WorkloadConfig::Synthetic { .. } => Vec::new(),
+        }
+    }
+}
+
+/// A scenario ready to run: valid config and its demand series.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Prepared {
+    /// The config, with `horizon_s` resolved.
+    pub config: ScenarioConfig,
+    /// Demand per step (seed-dependent for random synthetic components).
+    pub demand: DemandSeries,
+    /// What loading the trace found, if the workload is a trace.
+    pub trace_report: Option<TraceReport>,
+}
+
+/// Validates `config` and builds its demand for run `seed`; `trace` must be the loaded trace for a trace
+/// workload (columns in the order of [`ScenarioConfig::trace_columns`]).
+///
+/// # Errors
+/// Every problem found, with its path.
+pub fn prepare(mut config: ScenarioConfig, trace: Option<&Trace>, seed: u64) -> Result<Prepared, Vec<Problem>> {
+    let mut problems = config.problems();
+    if !problems.is_empty() {
+        return Err(problems);
+    }
+    let step = config.step_s;
+    let demand = match (&config.workload, trace) {
+        (WorkloadConfig::Synthetic { base_rate_per_s, components }, _) => {
+            let steps = (config.horizon_s.expect("validated") / step).round() as usize;
+            DemandSeries {
+                step_s: step,
+                rate_per_s: synthetic_rates(*base_rate_per_s, components, step, steps, RunSeed(seed)),
+                ..DemandSeries::default()
+            }
+        }
+        (WorkloadConfig::Trace(t), Some(trace)) => {
+            let available_s = (trace.report.span_s - t.start_offset_s) * t.time_scale;
+            let max_steps = (available_s / step + 1e-9).floor().max(0.0) as usize;
+            let steps = match config.horizon_s {
+                Some(h) => {
+                    let want = (h / step).round() as usize;
+                    if want > max_steps {
+                        problems.push(Problem {
+                            path: "horizon_s".into(),
+                            message: format!(
+                                "{h} s exceeds the trace: {available_s} s available after start_offset_s and time_scale"
+                            ),
+                        });
+                    }
+                    want
+                }
+                None => max_steps,
+            };
+            if steps == 0 {
+                problems.push(Problem {
+                    path: "workload.path".into(),
+                    message: format!("the trace covers {available_s} s, less than one step of {step} s"),
+                });
+            }
+            if !problems.is_empty() {
+                return Err(problems);
+            }
+            config.horizon_s = Some(steps as f64 * step);
+            trace_demand(t, trace, &config.service, step, steps)
+        }
+        (WorkloadConfig::Trace(_), None) => {
+            return Err(vec![Problem { path: "workload.path".into(), message: "the trace was not loaded".into() }]);
+        }
+    };
+    if config.fidelity == Fidelity::RequestLevel && demand.expected_requests() > MAX_REQUEST_LEVEL_REQUESTS {
+        return Err(vec![Problem {
+            path: "fidelity".into(),
+            message: format!(
+                "RequestLevel would simulate about {:.2e} requests (at most {MAX_REQUEST_LEVEL_REQUESTS:e}); use Fluid \
+                 or a shorter horizon_s",
+                demand.expected_requests()
+            ),
+        }]);
+    }
+    Ok(Prepared { trace_report: trace.map(|t| t.report.clone()), config, demand })
+}
+
+fn trace_demand(t: &TraceWorkload, trace: &Trace, service: &ServiceSpec, step: f64, steps: usize) -> DemandSeries {
+    let mut d = DemandSeries { step_s: step, ..DemandSeries::default() };
+    for (col, m) in t.metrics.iter().enumerate() {
+        let mut v = resample(trace, col, t.policies.gaps, t.start_offset_s, t.time_scale, step, steps);
+        for x in v.iter_mut() {
+            *x *= t.amplitude_scale;
+        }
+        match &m.meaning {
+            MetricMeaning::RequestsPerInterval => {
+                let per = 1.0 / trace.report.nominal_interval_s;
+                d.rate_per_s = v.into_iter().map(|x| x * per).collect();
+            }
+            MetricMeaning::RequestsPerSecond => d.rate_per_s = v,
+            MetricMeaning::Utilisation { resource, percent, reference_capacity } => {
+                let k = reference_capacity / if *percent { 100.0 } else { 1.0 };
+                let amount: Vec<f64> = v.into_iter().map(|x| x * k).collect();
+                match resource {
+                    ResourceKind::Cpu => {
+                        let per_core = 1.0 / (service.mean_service_s * service.cores_per_request);
+                        d.rate_per_s = amount.into_iter().map(|c| c * per_core).collect();
+                    }
+                    ResourceKind::Memory => d.memory_gib = Some(amount),
+                    ResourceKind::Storage => d.storage_gib = Some(amount),
+                    ResourceKind::Network => d.network_gbps = Some(amount),
+                }
+            }
+        }
+    }
+    d
+}
+
+/// One row of `timeseries.csv` (definitions in the module docs).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct MetricsRow {
+    /// Step start, seconds.
+    pub t_start_s: f64,
+    /// Step end, seconds.
+    pub t_end_s: f64,
+    /// Request rate asked by the workload.
+    pub demand_rate_per_s: f64,
+    /// Offered load, cores.
+    pub demand_cpu_cores: f64,
+    /// Memory demand, GiB.
+    pub demand_memory_gib: f64,
+    /// Storage demand, GiB.
+    pub demand_storage_gib: f64,
+    /// Network demand, Gbit/s.
+    pub demand_network_gbps: f64,
+    /// Requests that arrived.
+    pub requests: f64,
+    /// Requests that completed.
+    pub completions: f64,
+    /// Requests that failed.
+    pub failed_requests: f64,
+    /// Requests waiting at the end of the step.
+    pub queued: f64,
+    /// READY instances.
+    pub ready_instances: u32,
+    /// PROVISIONING instances.
+    pub provisioning_instances: u32,
+    /// DRAINING or TERMINATING instances.
+    pub draining_instances: u32,
+    /// READY cores (effective).
+    pub ready_cpu_cores: f64,
+    /// PROVISIONING cores.
+    pub provisioning_cpu_cores: f64,
+    /// READY + PROVISIONING cores.
+    pub allocated_cpu_cores: f64,
+    /// READY memory (effective), GiB.
+    pub ready_memory_gib: f64,
+    /// Busy / READY server-seconds.
+    pub utilisation: f64,
+    /// Step latency quantiles, seconds.
+    pub latency_p50_s: f64,
+    /// See `latency_p50_s`.
+    pub latency_p95_s: f64,
+    /// See `latency_p50_s`.
+    pub latency_p99_s: f64,
+    /// 1 if the SLO was violated in the step.
+    pub slo_violated: u8,
+    /// How far the SLO quantile exceeded the threshold, seconds.
+    pub slo_excess_s: f64,
+    /// Billed cost so far, USD.
+    pub cost_usd: f64,
+    /// Capacity paid for beyond the offered load, cores.
+    pub over_provisioning_cores: f64,
+    /// Offered load beyond READY capacity, cores.
+    pub under_provisioning_cores: f64,
+    /// Instances ordered or removed at the end of the step.
+    pub scaling_actions: u32,
+}
+
+/// The summary of one run (definitions in the module docs).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct RunSummary {
+    /// Scenario name.
+    pub scenario: String,
+    /// Fidelity.
+    pub fidelity: Fidelity,
+    /// Run seed.
+    pub seed: u64,
+    /// Horizon, seconds.
+    pub horizon_s: f64,
+    /// Step, seconds.
+    pub step_s: f64,
+    /// Controller.
+    pub controller: String,
+    /// Requests that arrived.
+    pub requests: f64,
+    /// Requests that completed.
+    pub completions: f64,
+    /// Requests that failed.
+    pub failed_requests: f64,
+    /// Total length of steps that violated the SLO, minutes.
+    pub slo_violation_minutes: f64,
+    /// (Slow completions + failed requests) / requests.
+    pub slo_violation_request_fraction: f64,
+    /// Billed cost, USD.
+    pub cost_usd: f64,
+    /// Instance-hours (live instances integrated over the run).
+    pub instance_hours: f64,
+    /// Over-provisioning integral, core-hours.
+    pub over_provisioning_core_hours: f64,
+    /// Under-provisioning integral, core-hours.
+    pub under_provisioning_core_hours: f64,
+    /// Instances ordered or removed by the controller.
+    pub scaling_actions: u64,
+    /// Median latency over the run, seconds.
+    pub latency_p50_s: f64,
+    /// p99 latency over the run, seconds.
+    pub latency_p99_s: f64,
+    /// Busy / READY server-seconds over the run.
+    pub mean_utilisation: f64,
+    /// Most live instances at once.
+    pub max_instances: u32,
+    /// Live instances at the end.
+    pub final_instances: u32,
+    /// Fleet counters (launched, cancelled, drained, failures, replacements, clipped).
+    pub fleet: FleetCounters,
+}
+
+/// The outcome of a run.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct RunOutput {
+    /// One row per control step.
+    pub rows: Vec<MetricsRow>,
+    /// The run summary.
+    pub summary: RunSummary,
+}
+
+/// Lives through a prepared scenario with `seed`, calling `progress(fraction done)` now and then.
+pub fn run(p: &Prepared, seed: u64, progress: &mut dyn FnMut(f64)) -> RunOutput {
+    let cfg = &p.config;
+    let horizon_s = p.demand.steps() as f64 * p.demand.step_s;
+    let controller = cfg.controller.init();
+    let controller_name = controller.name().to_string();
+    let (steps, fleet, cost_usd, inst_s, max_i, final_i, p50, p99) = match cfg.fidelity {
+        Fidelity::Fluid => {
+            let params = FluidParams {
+                mean_service_s: cfg.service.mean_service_s,
+                per_request: cfg.per_request(),
+                slo_threshold_s: cfg.slo.latency_threshold_s,
+            };
+            let model = FluidModel::new(&cfg.cluster, params, p.demand.clone(), controller, RunSeed(seed))
+                .expect("prepared scenarios are valid");
+            let r = model.run(progress);
+            let (p50, p99) = (mixture_quantile(&r.latencies, 0.5), mixture_quantile(&r.latencies, 0.99));
+            (r.steps, r.fleet, r.cost_usd, r.instance_seconds, r.max_instances, r.final_instances, p50, p99)
+        }
+        Fidelity::RequestLevel => {
+            let seed = RunSeed(seed);
+            let scfg = ServiceConfig {
+                cluster: cfg.cluster.clone(),
+                per_request: cfg.per_request(),
+                control_interval_s: Some(p.demand.step_s),
+                horizon_s: Some(horizon_s),
+                discipline: QueueDiscipline::Fifo,
+                record_from_s: 0.0,
+                record_until_s: f64::INFINITY,
+                memory_demand_gib: p.demand.memory_gib.clone().map(|m| (p.demand.step_s, m)),
+                step_stats_slo_s: Some(cfg.slo.latency_threshold_s),
+            };
+            let arrivals = PiecewiseArrivals::new(arrival_draws(seed), p.demand.rate_per_s.clone(), p.demand.step_s);
+            let service = ExpServiceTimes::new(seed.draws("service"), 1.0 / cfg.service.mean_service_s);
+            let mut model =
+                ServiceModel::new(scfg, arrivals, service, controller, seed).expect("prepared scenarios are valid");
+            model.reserve_samples(p.demand.expected_requests() as usize);
+            let mut sim = model.into_simulation();
+            let n = p.demand.steps();
+            let chunk = (n / 100).max(1);
+            for k in (chunk..n).step_by(chunk) {
+                sim.run_until(crate::SimTime::from_secs(k as f64 * p.demand.step_s));
+                progress(k as f64 / n as f64);
+            }
+            sim.run_until(crate::SimTime::from_secs(horizon_s));
+            progress(1.0);
+            let r = sim.into_model().finish(horizon_s);
+            let s = &r.sorted_sojourn_s;
+            (
+                r.steps,
+                r.fleet,
+                r.cost_usd,
+                r.instance_seconds,
+                r.max_instances,
+                r.final_instances,
+                nearest_rank(s, 0.5),
+                nearest_rank(s, 0.99),
+            )
+        }
+    };
+    let rows: Vec<MetricsRow> = steps.iter().enumerate().map(|(k, s)| row(cfg, &p.demand, k, s)).collect();
+    let dt_h = |r: &MetricsRow| (r.t_end_s - r.t_start_s) / 3600.0;
+    let requests: f64 = steps.iter().map(|s| s.arrivals).sum();
+    let slow: f64 = steps.iter().map(|s| s.slo_violations).sum();
+    let failed: f64 = steps.iter().map(|s| s.failed).sum();
+    let busy: f64 = steps.iter().map(|s| s.busy_server_s).sum();
+    let ready: f64 = steps.iter().map(|s| s.ready_server_s).sum();
+    let summary = RunSummary {
+        scenario: cfg.name.clone(),
+        fidelity: cfg.fidelity,
+        seed,
+        horizon_s,
+        step_s: p.demand.step_s,
+        controller: controller_name,
+        requests,
+        completions: steps.iter().map(|s| s.completions).sum(),
+        failed_requests: failed,
+        slo_violation_minutes: rows.iter().filter(|r| r.slo_violated == 1).map(|r| dt_h(r) * 60.0).sum(),
+        slo_violation_request_fraction: if requests > 0.0 { (slow + failed) / requests } else { 0.0 },
+        cost_usd,
+        instance_hours: inst_s / 3600.0,
+        over_provisioning_core_hours: rows.iter().map(|r| r.over_provisioning_cores * dt_h(r)).sum(),
+        under_provisioning_core_hours: rows.iter().map(|r| r.under_provisioning_cores * dt_h(r)).sum(),
+        scaling_actions: rows.iter().map(|r| r.scaling_actions as u64).sum(),
+        latency_p50_s: p50,
+        latency_p99_s: p99,
+        mean_utilisation: if ready > 0.0 { busy / ready } else { 0.0 },
+        max_instances: max_i,
+        final_instances: final_i,
+        fleet,
+    };
+    RunOutput { rows, summary }
+}
+
+fn row(cfg: &ScenarioConfig, demand: &DemandSeries, k: usize, s: &StepSample) -> MetricsRow {
+    let rate = demand.rate_per_s[k];
+    let busy_per_s = rate * cfg.service.mean_service_s;
+    let pick = |o: &Option<Vec<f64>>, default: f64| o.as_ref().map_or(default, |v| v[k]);
+    let demand_cpu = busy_per_s * cfg.service.cores_per_request;
+    let q_latency = match cfg.slo.latency_quantile {
+        0.5 => s.latency_p50_s,
+        0.95 => s.latency_p95_s,
+        _ => s.latency_p99_s,
+    };
+    let threshold = cfg.slo.latency_threshold_s;
+    let failed_share = if s.arrivals > 0.0 { s.failed / s.arrivals } else { 0.0 };
+    let violated = q_latency > threshold || failed_share > 1.0 - cfg.slo.latency_quantile;
+    let allocated = s.ready_capacity.cpu_cores + s.provisioning_capacity.cpu_cores;
+    MetricsRow {
+        t_start_s: s.start_s,
+        t_end_s: s.end_s,
+        demand_rate_per_s: rate,
+        demand_cpu_cores: demand_cpu,
+        demand_memory_gib: pick(&demand.memory_gib, busy_per_s * cfg.service.memory_gib_per_request),
+        demand_storage_gib: pick(&demand.storage_gib, 0.0),
+        demand_network_gbps: pick(&demand.network_gbps, rate * cfg.service.network_mbit_per_request / 1000.0),
+        requests: s.arrivals,
+        completions: s.completions,
+        failed_requests: s.failed,
+        queued: s.queued,
+        ready_instances: s.ready_instances,
+        provisioning_instances: s.provisioning_instances,
+        draining_instances: s.draining_instances,
+        ready_cpu_cores: s.ready_capacity.cpu_cores,
+        provisioning_cpu_cores: s.provisioning_capacity.cpu_cores,
+        allocated_cpu_cores: allocated,
+        ready_memory_gib: s.ready_capacity.memory_gib,
+        utilisation: if s.ready_server_s > 0.0 { s.busy_server_s / s.ready_server_s } else { 0.0 },
+        latency_p50_s: s.latency_p50_s,
+        latency_p95_s: s.latency_p95_s,
+        latency_p99_s: s.latency_p99_s,
+        slo_violated: violated as u8,
+        slo_excess_s: if q_latency > threshold { q_latency - threshold } else { 0.0 },
+        cost_usd: s.cost_usd,
+        over_provisioning_cores: (allocated - demand_cpu).max(0.0),
+        under_provisioning_cores: (demand_cpu - s.ready_capacity.cpu_cores).max(0.0),
+        scaling_actions: s.scaling_actions,
+    }
+}

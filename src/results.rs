@@ -1,0 +1,113 @@
+//! Writing a run's results: `results/<scenario>/<run-id>/` with the resolved scenario (`scenario.ron`), the
+//! per-step metrics (`timeseries.csv`) and the summary (`summary.json`), all or nothing: files are written
+//! into a hidden temporary folder beside the target, which is renamed into place only when complete. An
+//! interrupted run leaves at most a `.tmp-…` folder, never a half folder that looks finished.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use prescale_sim::scenario::{Prepared, RunOutput};
+use serde::Serialize;
+use serde_json::{Value, json};
+
+/// prescale's version and the git revision it was built from.
+pub fn build_info() -> (String, String) {
+    (env!("CARGO_PKG_VERSION").to_string(), env!("PRESCALE_GIT_REVISION").to_string())
+}
+
+/// `YYYYMMDDTHHMMSSZ` for a unix time.
+pub fn utc_stamp(unix_s: u64) -> String {
+    let (days, secs) = ((unix_s / 86400) as i64, unix_s % 86400);
+    let (y, m, d) = prescale_sim::trace::civil_from_days(days);
+    format!("{y:04}{m:02}{d:02}T{:02}{:02}{:02}Z", secs / 3600, secs / 60 % 60, secs % 60)
+}
+
+/// Renders rows of a serialisable struct as CSV (header from the field names; NaN as an empty cell).
+pub fn to_csv<T: Serialize>(rows: &[T]) -> String {
+    let mut out = String::new();
+    for (i, r) in rows.iter().enumerate() {
+        let Value::Object(map) = serde_json::to_value(r).expect("rows serialise") else { continue };
+        if i == 0 {
+            out.push_str(&map.keys().cloned().collect::<Vec<_>>().join(","));
+            out.push('\n');
+        }
+        let cells: Vec<String> = map
+            .values()
+            .map(|v| match v {
+                Value::Null => String::new(),
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            })
+            .collect();
+        out.push_str(&cells.join(","));
+        out.push('\n');
+    }
+    out
+}
+
+/// Writes one run's results under `root` and returns the final folder.
+pub fn write_run(root: &Path, prepared: &Prepared, out: &RunOutput, seed: u64, wall_s: f64) -> Result<PathBuf> {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let scenario_dir = root.join(&prepared.config.name);
+    std::fs::create_dir_all(&scenario_dir).with_context(|| format!("creating {}", scenario_dir.display()))?;
+    let base = format!("seed{seed}-{}", utc_stamp(now));
+    let mut id = base.clone();
+    let mut n = 2;
+    while scenario_dir.join(&id).exists() {
+        id = format!("{base}-{n}");
+        n += 1;
+    }
+    let tmp = scenario_dir.join(format!(".tmp-{id}-{}", std::process::id()));
+    std::fs::create_dir_all(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
+    let write = |name: &str, text: &str| -> Result<()> {
+        let p = tmp.join(name);
+        let mut f = std::fs::File::create(&p).with_context(|| format!("creating {}", p.display()))?;
+        f.write_all(text.as_bytes()).with_context(|| format!("writing {}", p.display()))?;
+        f.sync_all().ok();
+        Ok(())
+    };
+    let result = (|| -> Result<()> {
+        let ron = ron::ser::to_string_pretty(&prepared.config, ron::ser::PrettyConfig::default())
+            .context("serialising the scenario")?;
+        write("scenario.ron", &ron)?;
+        write("timeseries.csv", &to_csv(&out.rows))?;
+        let (version, revision) = build_info();
+        let summary = json!({
+            "prescale_version": version,
+            "git_revision": revision,
+            "scenario": prepared.config.name,
+            "seed": seed,
+            "wall_time_s": wall_s,
+            "finished_utc": utc_stamp(now),
+            "summary": out.summary,
+            "trace": prepared.trace_report,
+        });
+        write("summary.json", &serde_json::to_string_pretty(&summary)?)?;
+        Ok(())
+    })();
+    if let Err(e) = result {
+        let _ = std::fs::remove_dir_all(&tmp);
+        return Err(e);
+    }
+    let dest = scenario_dir.join(&id);
+    std::fs::rename(&tmp, &dest).with_context(|| format!("renaming {} to {}", tmp.display(), dest.display()))?;
+    Ok(dest)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stamps_and_csv() {
+        assert_eq!(utc_stamp(0), "19700101T000000Z");
+        assert_eq!(utc_stamp(804571200), "19950701T040000Z");
+        #[derive(Serialize)]
+        struct R {
+            a: f64,
+            b: u32,
+        }
+        assert_eq!(to_csv(&[R { a: 0.5, b: 1 }, R { a: f64::NAN, b: 2 }]), "a,b\n0.5,1\n,2\n");
+    }
+}

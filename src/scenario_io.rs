@@ -1,0 +1,169 @@
+//! Scenario files on disk: reading RON (with line numbers for every problem), loading the trace a scenario
+//! replays (plain or gzip CSV), and preparing the run. All I/O of scenarios happens here, in the front end;
+//! `prescale-sim` receives text and values.
+
+use std::fmt;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use prescale_sim::scenario::{Prepared, Problem, ScenarioConfig, WorkloadConfig, prepare};
+use prescale_sim::trace::{Trace, parse_csv};
+
+use crate::ron_paths::{line_of, value_lines};
+
+/// One problem with a scenario or its trace, with its place.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Diagnostic {
+    /// The file concerned.
+    pub file: PathBuf,
+    /// 1-based line, when known.
+    pub line: Option<usize>,
+    /// Dotted path of the field, when one is concerned.
+    pub path: Option<String>,
+    /// What is wrong and what was expected.
+    pub message: String,
+}
+
+impl fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.file.display())?;
+        if let Some(l) = self.line {
+            write!(f, ":{l}")?;
+        }
+        if let Some(p) = &self.path {
+            write!(f, ": {p}")?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+/// A scenario read from a file (or embedded text), with its trace loaded if it replays one.
+#[derive(Clone, Debug)]
+pub struct Loaded {
+    /// Where it came from (for messages; a name for embedded scenarios).
+    pub file: PathBuf,
+    /// The config as written.
+    pub config: ScenarioConfig,
+    /// The trace, for a trace workload.
+    pub trace: Option<Trace>,
+    /// Line of each field, for later problems.
+    lines: std::collections::HashMap<String, usize>,
+}
+
+impl Loaded {
+    /// Prepares the run with `seed` (validation that needs the trace happens here).
+    pub fn prepare(&self, seed: u64) -> Result<Prepared, Vec<Diagnostic>> {
+        prepare(self.config.clone(), self.trace.as_ref(), seed).map_err(|ps| self.place(ps))
+    }
+
+    fn place(&self, problems: Vec<Problem>) -> Vec<Diagnostic> {
+        place(&self.file, &self.lines, problems)
+    }
+}
+
+fn place(file: &Path, lines: &std::collections::HashMap<String, usize>, problems: Vec<Problem>) -> Vec<Diagnostic> {
+    problems
+        .into_iter()
+        .map(|p| Diagnostic {
+            file: file.to_path_buf(),
+            line: line_of(lines, &p.path),
+            path: Some(p.path),
+            message: p.message,
+        })
+        .collect()
+}
+
+/// RON as prescale reads it: `Some(…)` may be left out around optional values, and a variant holding one
+/// struct may be written `Trace(path: …)` instead of `Trace((path: …))`.
+pub fn ron_options() -> ron::Options {
+    ron::Options::default().with_default_extension(
+        ron::extensions::Extensions::IMPLICIT_SOME | ron::extensions::Extensions::UNWRAP_VARIANT_NEWTYPES,
+    )
+}
+
+/// Reads and checks a scenario file, and loads its trace.
+///
+/// # Errors
+/// Every problem found: a syntax or type error (one, with its line: the parser stops there), or every
+/// validation problem with its path and line, or the trace's first problem with its file and line.
+pub fn load_scenario(file: &Path) -> Result<Loaded, Vec<Diagnostic>> {
+    let text = std::fs::read_to_string(file).map_err(|e| {
+        vec![Diagnostic { file: file.to_path_buf(), line: None, path: None, message: format!("cannot read: {e}") }]
+    })?;
+    load_scenario_text(file, &text)
+}
+
+/// Like [`load_scenario`], from text (`file` names it and anchors a relative trace path).
+pub fn load_scenario_text(file: &Path, text: &str) -> Result<Loaded, Vec<Diagnostic>> {
+    let config: ScenarioConfig = ron_options().from_str(text).map_err(|e| {
+        vec![Diagnostic {
+            file: file.to_path_buf(),
+            line: Some(e.span.start.line),
+            path: None,
+            message: format!("{} (column {})", e.code, e.span.start.col),
+        }]
+    })?;
+    let lines = value_lines(text);
+    let problems = config.problems();
+    if !problems.is_empty() {
+        return Err(place(file, &lines, problems));
+    }
+    let trace = match &config.workload {
+        WorkloadConfig::Trace(t) => {
+            let trace_file = file.parent().unwrap_or(Path::new(".")).join(&t.path);
+            let columns = config.trace_columns();
+            let loaded = read_trace(&trace_file, &t.timestamp_column, &columns, &t.policies).map_err(|mut d| {
+                d.message = format!(
+                    "{} (workload.path at {}:{})",
+                    d.message,
+                    file.display(),
+                    line_of(&lines, "workload.path").unwrap_or(0)
+                );
+                vec![d]
+            })?;
+            Some(loaded)
+        }
+        WorkloadConfig::Synthetic { .. } => None,
+    };
+    Ok(Loaded { file: file.to_path_buf(), config, trace, lines })
+}
+
+/// Reads a CSV trace (gzip-compressed if the name ends in `.gz`) and parses the given columns.
+///
+/// # Errors
+/// A diagnostic naming the trace file, and the line and column where the problem is.
+pub fn read_trace(
+    file: &Path,
+    time_column: &str,
+    columns: &[String],
+    policies: &prescale_sim::trace::TracePolicies,
+) -> Result<Trace, Diagnostic> {
+    let diag =
+        |line: Option<usize>, message: String| Diagnostic { file: file.to_path_buf(), line, path: None, message };
+    let raw = std::fs::read(file).map_err(|e| diag(None, format!("cannot read trace: {e}")))?;
+    let text = if file.extension().is_some_and(|e| e == "gz") {
+        let mut s = String::new();
+        flate2::read::GzDecoder::new(&raw[..])
+            .read_to_string(&mut s)
+            .map_err(|e| diag(None, format!("cannot decompress (gzip) or not UTF-8: {e}")))?;
+        s
+    } else {
+        String::from_utf8(raw).map_err(|e| diag(None, format!("not UTF-8 text: {e}")))?
+    };
+    parse_csv(&text, time_column, columns, policies)
+        .map_err(|e| diag((e.line > 0).then_some(e.line), e.to_string_without_line()))
+}
+
+/// Formats a trace error without its line (the diagnostic carries it).
+trait WithoutLine {
+    fn to_string_without_line(&self) -> String;
+}
+
+impl WithoutLine for prescale_sim::trace::TraceError {
+    fn to_string_without_line(&self) -> String {
+        match &self.column {
+            Some(c) => format!("column '{c}': {}", self.message),
+            None => self.message.clone(),
+        }
+    }
+}
