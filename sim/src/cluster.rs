@@ -546,6 +546,8 @@ pub struct FleetOccupancy {
     pub scaling_allocated: u32,
     /// READY instances of the scaling type.
     pub scaling_ready: u32,
+    /// Usable servers on READY instances of other types.
+    pub static_usable_on_ready: u32,
     /// PROVISIONING instances of the scaling type.
     pub scaling_provisioning: u32,
 }
@@ -687,6 +689,9 @@ impl Fleet {
                     o.busy_on_ready += i.busy;
                     o.usable_on_ready += i.usable;
                     o.scaling_ready += scaling as u32;
+                    if !scaling {
+                        o.static_usable_on_ready += i.usable;
+                    }
                 }
                 InstanceState::Draining => {
                     o.draining += 1;

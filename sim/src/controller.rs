@@ -31,6 +31,8 @@ pub struct Observation {
     pub servers_per_instance: u32,
     /// Usable servers on all READY instances (warming ones count their reduced servers).
     pub ready_servers: u32,
+    /// Usable servers on READY instances of types other than the scaling type (static pools).
+    pub static_ready_servers: u32,
     /// Requests waiting for a server now.
     pub queue_len: usize,
     /// Requests that arrived during the interval.
@@ -112,7 +114,12 @@ impl Controller for Static {
 /// `desired = ceil(R · util / target)` clamped to `[min, max]`. Evaluated in this order in double precision,
 /// as the reference writes it, so that level-X results are bit-identical.
 ///
-/// With no READY instance the utilisation is undefined: the controller then only enforces `min`.
+/// With no READY server at all the utilisation is undefined: the controller then only enforces `min`.
+///
+/// Beside static pools of other instance types (`S` usable servers, busy work spread over all READY
+/// servers): `util = B / (Δ (s R + S))` and the group is sized so that all READY servers would run at the
+/// target, `desired = ceil((B / (Δ · target) − S) / s)`. With `S = 0` the reference formulas above are used
+/// unchanged (bit-identical).
 #[derive(Clone, Debug, PartialEq)]
 pub struct ReferenceHpa {
     /// Target utilisation of ready servers, in (0, 1].
@@ -138,7 +145,7 @@ impl Controller for ReferenceHpa {
     }
 
     fn decide(&mut self, obs: &Observation) -> ScaleDecision {
-        if obs.ready_instances == 0 {
+        if obs.ready_instances == 0 && obs.static_ready_servers == 0 {
             return if obs.allocated_instances() < self.min_instances {
                 ScaleDecision::To { instances: self.min_instances }
             } else {
@@ -146,13 +153,23 @@ impl Controller for ReferenceHpa {
             };
         }
         let r = obs.ready_instances as f64;
-        let util = obs.busy_server_s / (obs.servers_per_instance as f64 * obs.interval_s * r);
+        let s = obs.servers_per_instance as f64;
+        let others = obs.static_ready_servers as f64;
+        let util = if others == 0.0 {
+            obs.busy_server_s / (s * obs.interval_s * r)
+        } else {
+            obs.busy_server_s / (obs.interval_s * (s * r + others))
+        };
         let ratio = util / self.target_utilisation;
         if (ratio - 1.0).abs() <= self.tolerance {
             return ScaleDecision::Hold;
         }
-        let desired =
-            (r * util / self.target_utilisation).ceil().clamp(self.min_instances as f64, self.max_instances as f64);
+        let wanted = if others == 0.0 {
+            r * util / self.target_utilisation
+        } else {
+            (obs.busy_server_s / (obs.interval_s * self.target_utilisation) - others) / s
+        };
+        let desired = wanted.ceil().clamp(self.min_instances as f64, self.max_instances as f64);
         ScaleDecision::To { instances: desired as u32 }
     }
 }
@@ -171,6 +188,7 @@ mod tests {
             draining_instances: 0,
             servers_per_instance: 4,
             ready_servers: 4 * ready,
+            static_ready_servers: 0,
             queue_len: 0,
             arrivals_in_interval: 0,
             completions_in_interval: 0,
@@ -194,6 +212,26 @@ mod tests {
         // No ready instance: only the minimum is enforced.
         assert_eq!(c.decide(&obs(5.0, 0, 2)), ScaleDecision::Hold);
         assert_eq!(c.decide(&obs(5.0, 0, 0)), ScaleDecision::To { instances: 1 });
+    }
+
+    #[test]
+    fn reference_hpa_sizes_the_group_beside_a_static_pool() {
+        let mut c = ReferenceHpa { min_instances: 0, ..ReferenceHpa::reference() };
+        // 128 static servers + 2 group instances of 8; 180 busy servers on average over 60 s.
+        let mut o = obs(180.0 * 60.0, 2, 0);
+        o.interval_s = 60.0;
+        o.servers_per_instance = 8;
+        o.static_ready_servers = 128;
+        o.ready_servers = 144;
+        // util = 180 / 144 > target: all READY servers at 60 % needs 300 servers: (300 - 128) / 8 = 21.5 -> 22.
+        assert_eq!(c.decide(&o), ScaleDecision::To { instances: 22 });
+        // No group instance READY: the static pool still tells the load.
+        o.ready_instances = 0;
+        o.ready_servers = 128;
+        o.busy_server_s = 30.0 * 60.0;
+        assert_eq!(c.decide(&o), ScaleDecision::To { instances: 0 });
+        o.busy_server_s = 120.0 * 60.0;
+        assert_eq!(c.decide(&o), ScaleDecision::To { instances: 9 });
     }
 
     #[test]

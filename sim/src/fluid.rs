@@ -213,6 +213,7 @@ impl FluidModel {
             draining_instances: occ.draining,
             servers_per_instance: self.fleet.scaling_servers(),
             ready_servers: occ.usable_on_ready,
+            static_ready_servers: occ.static_usable_on_ready,
             queue_len: s.queued as usize,
             arrivals_in_interval: s.arrivals as u64,
             completions_in_interval: s.completions as u64,

@@ -736,11 +736,11 @@ pub fn run(p: &Prepared, seed: u64, progress: &mut dyn FnMut(f64)) -> RunOutput 
     };
     let rows: Vec<MetricsRow> = steps.iter().enumerate().map(|(k, s)| row(cfg, &p.demand, k, s)).collect();
     let dt_h = |r: &MetricsRow| (r.t_end_s - r.t_start_s) / 3600.0;
-    let requests: f64 = steps.iter().map(|s| s.arrivals).sum();
-    let slow: f64 = steps.iter().map(|s| s.slo_violations).sum();
-    let failed: f64 = steps.iter().map(|s| s.failed).sum();
-    let busy: f64 = steps.iter().map(|s| s.busy_server_s).sum();
-    let ready: f64 = steps.iter().map(|s| s.ready_server_s).sum();
+    let requests = sum(steps.iter().map(|s| s.arrivals));
+    let slow = sum(steps.iter().map(|s| s.slo_violations));
+    let failed = sum(steps.iter().map(|s| s.failed));
+    let busy = sum(steps.iter().map(|s| s.busy_server_s));
+    let ready = sum(steps.iter().map(|s| s.ready_server_s));
     let summary = RunSummary {
         scenario: cfg.name.clone(),
         fidelity: cfg.fidelity,
@@ -749,14 +749,14 @@ pub fn run(p: &Prepared, seed: u64, progress: &mut dyn FnMut(f64)) -> RunOutput 
         step_s: p.demand.step_s,
         controller: controller_name,
         requests,
-        completions: steps.iter().map(|s| s.completions).sum(),
+        completions: sum(steps.iter().map(|s| s.completions)),
         failed_requests: failed,
-        slo_violation_minutes: rows.iter().filter(|r| r.slo_violated == 1).map(|r| dt_h(r) * 60.0).sum(),
+        slo_violation_minutes: sum(rows.iter().filter(|r| r.slo_violated == 1).map(|r| dt_h(r) * 60.0)),
         slo_violation_request_fraction: if requests > 0.0 { (slow + failed) / requests } else { 0.0 },
         cost_usd,
         instance_hours: inst_s / 3600.0,
-        over_provisioning_core_hours: rows.iter().map(|r| r.over_provisioning_cores * dt_h(r)).sum(),
-        under_provisioning_core_hours: rows.iter().map(|r| r.under_provisioning_cores * dt_h(r)).sum(),
+        over_provisioning_core_hours: sum(rows.iter().map(|r| r.over_provisioning_cores * dt_h(r))),
+        under_provisioning_core_hours: sum(rows.iter().map(|r| r.under_provisioning_cores * dt_h(r))),
         scaling_actions: rows.iter().map(|r| r.scaling_actions as u64).sum(),
         latency_p50_s: p50,
         latency_p99_s: p99,
@@ -766,6 +766,11 @@ pub fn run(p: &Prepared, seed: u64, progress: &mut dyn FnMut(f64)) -> RunOutput 
         fleet,
     };
     RunOutput { rows, summary }
+}
+
+/// Sum from +0.0 (std's float `sum` starts at −0.0, which would print as "-0").
+fn sum(xs: impl Iterator<Item = f64>) -> f64 {
+    xs.fold(0.0, |a, x| a + x)
 }
 
 fn row(cfg: &ScenarioConfig, demand: &DemandSeries, k: usize, s: &StepSample) -> MetricsRow {

@@ -535,6 +535,7 @@ impl<A: ArrivalProcess, S: ServiceTimes> ServiceModel<A, S> {
             draining_instances: f.draining,
             servers_per_instance: self.fleet.scaling_servers(),
             ready_servers: f.usable_on_ready,
+            static_ready_servers: f.static_usable_on_ready,
             queue_len: self.queue.len(),
             arrivals_in_interval: self.arrivals_since_tick,
             completions_in_interval: self.completions_since_tick,
