@@ -39,9 +39,69 @@ pub struct BenchArgs {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 enum Workloads {
+    /// mmc-steady set C (request-level, child processes).
     Mmc,
+    /// autoscale-sine (request-level, child processes).
     Autoscale,
+    /// Fluid mode: 30 days at 1-minute steps, in process.
+    Fluid,
+    /// All of the above.
     All,
+}
+
+/// The fluid benchmark scenario: 30 days at 1-minute steps, daily and weekly cycle with noise, 12 instances.
+fn fluid_scenario(controller: &str) -> String {
+    format!(
+        r#"Scenario(name: "bench-fluid-30d", horizon_s: 2592000, step_s: 60, fidelity: Fluid,
+          workload: Synthetic(base_rate_per_s: 200.0, components: [Daily(amplitude: 0.5, peak_hour: 14.0),
+                    Weekly(amplitude: 0.2, peak_day: 2.0), Noise(sd: 0.05, correlation_s: 600)]),
+          service: (mean_service_s: 0.1),
+          cluster: (instance_types: [(name: "m", capacity: (cpu_cores: 4, memory_gib: 16), price_usd_per_hour: 0.2,
+                    provisioning_delay: Constant(s: 120), initial_count: 12, max_count: 100)], scaling_type: "m"),
+          slo: (latency_quantile: 0.99, latency_threshold_s: 0.5),
+          controller: {controller})"#
+    )
+}
+
+/// Times the fluid runs in process: median of `runs` (simulation only: the demand series is prepared once).
+fn bench_fluid(runs: u32) -> Result<Vec<String>> {
+    let mut lines = Vec::new();
+    for (label, controller) in
+        [("Static", "Static()"), ("ReferenceHpa", "ReferenceHpa(target_utilisation: 0.6, max_instances: 100)")]
+    {
+        let loaded = crate::scenario_io::load_scenario_text(
+            std::path::Path::new("bench-fluid.ron"),
+            &fluid_scenario(controller),
+        )
+        .map_err(|d| anyhow::anyhow!("{d:?}"))?;
+        let t0 = std::time::Instant::now();
+        let prepared = loaded.prepare(1).map_err(|d| anyhow::anyhow!("{d:?}"))?;
+        let prepare_s = t0.elapsed().as_secs_f64();
+        let steps = prepared.demand.steps();
+        let mut walls: Vec<f64> = (0..runs.max(3))
+            .map(|_| {
+                let t = std::time::Instant::now();
+                let out = prescale_sim::scenario::run(&prepared, 1, &mut |_| {});
+                std::hint::black_box(out);
+                t.elapsed().as_secs_f64()
+            })
+            .collect();
+        let med = median(&mut walls);
+        lines.push(format!(
+            "fluid, 30 days at 1-minute steps ({steps} steps), {label}: {:.1} ms per run (median of {}; {:.2} µs per \
+             step; demand preparation {:.1} ms once){}",
+            med * 1e3,
+            walls.len(),
+            med / steps as f64 * 1e6,
+            prepare_s * 1e3,
+            if label == "Static" {
+                format!(" — target < 50 ms: {}", if med < 0.05 { "met" } else { "NOT met" })
+            } else {
+                String::new()
+            }
+        ));
+    }
+    Ok(lines)
 }
 
 fn peer(s: &str) -> Result<(String, String), String> {
@@ -140,6 +200,7 @@ pub fn run(args: &BenchArgs) -> Result<ExitCode> {
     let workloads: Vec<&Workload> = match args.workload {
         Workloads::Mmc => vec![&MMC_C],
         Workloads::Autoscale => vec![&AUTOSCALE],
+        Workloads::Fluid => vec![],
         Workloads::All => vec![&MMC_C, &AUTOSCALE],
     };
     let mut table = String::new();
@@ -149,7 +210,7 @@ pub fn run(args: &BenchArgs) -> Result<ExitCode> {
     )?;
     writeln!(table, "|---|---|---|---|---|---|---|---|---|---|")?;
     let mut verdicts = Vec::new();
-    for w in workloads {
+    for &w in &workloads {
         let mut runs: Vec<Vec<RunResult>> = programs.iter().map(|_| Vec::new()).collect();
         for r in 0..args.runs {
             for (p, out) in programs.iter().zip(runs.iter_mut()) {
@@ -205,7 +266,12 @@ pub fn run(args: &BenchArgs) -> Result<ExitCode> {
             if own_events_per_s >= w.target_events_per_s { "met" } else { "NOT met" }
         ));
     }
-    println!("{table}");
+    if matches!(args.workload, Workloads::Fluid | Workloads::All) {
+        verdicts.extend(bench_fluid(args.runs)?);
+    }
+    if !workloads.is_empty() {
+        println!("{table}");
+    }
     for v in &verdicts {
         println!("- {v}");
     }

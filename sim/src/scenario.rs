@@ -690,7 +690,11 @@ pub fn run(p: &Prepared, seed: u64, progress: &mut dyn FnMut(f64)) -> RunOutput 
             let model = FluidModel::new(&cfg.cluster, params, p.demand.clone(), controller, RunSeed(seed))
                 .expect("prepared scenarios are valid");
             let r = model.run(progress);
-            let (p50, p99) = (mixture_quantile(&r.latencies, 0.5), mixture_quantile(&r.latencies, 0.99));
+            // The steps' own quantiles bracket the run's and start the search.
+            let p50s: Vec<f64> = r.steps.iter().map(|s| s.latency_p50_s).collect();
+            let p99s: Vec<f64> = r.steps.iter().map(|s| s.latency_p99_s).collect();
+            let p50 = mixture_quantile(&r.latencies, 0.5, Some(&p50s));
+            let p99 = mixture_quantile(&r.latencies, 0.99, Some(&p99s));
             (r.steps, r.fleet, r.cost_usd, r.instance_seconds, r.max_instances, r.final_instances, p50, p99)
         }
         Fidelity::RequestLevel => {
