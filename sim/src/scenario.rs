@@ -14,7 +14,8 @@
 //!   `rate · network_mbit_per_request / 1000`.
 //! * `ready_*`, `provisioning_*`: capacity of READY instances (warming ones at their reduced share) and of
 //!   PROVISIONING ones at the end of the step; `allocated_cpu_cores = ready + provisioning`.
-//! * `utilisation = busy server-seconds / READY server-seconds` over the step.
+//! * `utilisation = busy server-seconds / READY server-seconds` over the step (busy time on DRAINING
+//!   instances counts, as in REFERENCE_MODEL §4.5, so it can exceed 1 briefly while they finish).
 //! * `latency_p50_s`, `latency_p95_s`, `latency_p99_s`: of the requests completing in the step
 //!   (request-level: nearest rank of their sojourns; fluid: of the step's latency distribution).
 //! * `slo_violated`: the latency at the SLO's quantile exceeds the threshold, or more than `1 − quantile` of

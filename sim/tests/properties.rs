@@ -4,6 +4,7 @@
 
 use prescale_sim::cluster::ClusterConfig;
 use prescale_sim::controller::{ReferenceHpa, Static};
+use prescale_sim::demand::PiecewiseArrivals;
 use prescale_sim::queue::EventQueue;
 use prescale_sim::rng::{RandDraws, RunSeed, StreamRng};
 use prescale_sim::service::{QueueDiscipline, ServiceConfig, ServiceModel, ServiceReport};
@@ -155,5 +156,123 @@ proptest! {
                 reference.insert(pos, (t, i));
             }
         }
+    }
+}
+
+/// Mixed fleets with warm-up, termination delays, random provisioning delays, failures and memory pressure.
+#[derive(Clone, Debug)]
+struct FleetCase {
+    seed: u64,
+    types: Vec<(f64, u32, f64, f64, f64)>, // cores, initial, warm-up s, warm-up fraction, termination s
+    scaling: usize,
+    mtbf_s: f64,
+    replacement_s: f64,
+    rates: Vec<f64>,
+    memory_gib: Option<Vec<f64>>,
+    hpa: bool,
+}
+
+fn fleet_cases() -> impl Strategy<Value = FleetCase> {
+    let ty = (1.0f64..9.0, 0u32..4, 0.0f64..60.0, 0.0f64..1.0, 0.0f64..40.0);
+    (
+        any::<u64>(),
+        prop::collection::vec(ty, 1..3),
+        any::<prop::sample::Index>(),
+        20.0f64..2000.0,
+        0.0f64..90.0,
+        prop::collection::vec(0.0f64..40.0, 3..10),
+        prop::option::of(prop::collection::vec(0.0f64..30.0, 10)),
+        any::<bool>(),
+    )
+        .prop_map(|(seed, types, idx, mtbf_s, replacement_s, rates, memory_gib, hpa)| FleetCase {
+            seed,
+            scaling: idx.index(types.len()),
+            types,
+            mtbf_s,
+            replacement_s,
+            rates,
+            memory_gib,
+            hpa,
+        })
+}
+
+type FleetModel = ServiceModel<PiecewiseArrivals<RandDraws<StreamRng>>, ExpServiceTimes<RandDraws<StreamRng>>>;
+
+fn fleet_model(c: &FleetCase) -> FleetModel {
+    use prescale_sim::cluster::{Billing, Delay, Failures, InstanceTypeConfig, Resources};
+    let step = 60.0;
+    let instance_types: Vec<InstanceTypeConfig> = c
+        .types
+        .iter()
+        .enumerate()
+        .map(|(i, &(cores, initial, warmup_s, frac, term))| InstanceTypeConfig {
+            name: format!("t{i}"),
+            capacity: Resources { cpu_cores: cores.floor(), memory_gib: 4.0 * cores.floor(), ..Resources::default() },
+            price_usd_per_hour: 0.1,
+            billing: Billing { granularity_s: 60.0, minimum_s: 60.0 },
+            provisioning_delay: Delay::Uniform { min_s: 10.0, max_s: 90.0 },
+            warmup_s,
+            warmup_capacity_fraction: frac,
+            termination_delay_s: term,
+            initial_count: initial,
+            min_count: 0,
+            max_count: 12,
+        })
+        .collect();
+    let cluster = ClusterConfig {
+        scaling_type: format!("t{}", c.scaling),
+        instance_types,
+        quota: Default::default(),
+        failures: Some(Failures { mean_time_between_failures_s: c.mtbf_s, replacement_delay_s: c.replacement_s }),
+    };
+    let horizon = step * c.rates.len() as f64;
+    let cfg = ServiceConfig {
+        cluster,
+        per_request: Resources { cpu_cores: 1.0, ..Resources::default() },
+        control_interval_s: Some(step),
+        horizon_s: Some(horizon),
+        discipline: QueueDiscipline::Fifo,
+        record_from_s: 0.0,
+        record_until_s: f64::INFINITY,
+        memory_demand_gib: c.memory_gib.clone().map(|m| (step, m)),
+        step_stats_slo_s: Some(0.5),
+    };
+    let seed = RunSeed(c.seed);
+    let arrivals = PiecewiseArrivals::new(seed.draws("arrivals"), c.rates.clone(), step);
+    let service = ExpServiceTimes::new(seed.draws("service"), 1.0);
+    let controller: Box<dyn prescale_sim::controller::Controller> = if c.hpa {
+        Box::new(ReferenceHpa { target_utilisation: 0.6, tolerance: 0.1, min_instances: 0, max_instances: 12 })
+    } else {
+        Box::new(Static::at(3))
+    };
+    ServiceModel::new(cfg, arrivals, service, controller, seed).expect("valid case")
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    #[test]
+    fn fleet_features_keep_the_invariants(c in fleet_cases()) {
+        let horizon = SimTime::from_secs(60.0 * c.rates.len() as f64);
+        let mut sim = fleet_model(&c).into_simulation();
+        let mut last = SimTime::ZERO;
+        while sim.peek_time().is_some_and(|t| t < horizon) {
+            let t = sim.step().expect("pending");
+            prop_assert!(t >= last);
+            last = t;
+            if let Err(e) = sim.model().check_invariants() {
+                return Err(TestCaseError::fail(format!("at {t:?}: {e}")));
+            }
+        }
+        let rep = sim.into_model().finish(horizon.as_secs());
+        let k = rep.counters;
+        prop_assert!(k.departures + k.failed <= k.arrivals);
+        prop_assert_eq!(rep.steps.len(), c.rates.len());
+        let failed_in_steps: f64 = rep.steps.iter().map(|s| s.failed).sum();
+        prop_assert_eq!(failed_in_steps, k.failed as f64);
+        prop_assert!(rep.steps.windows(2).all(|w| w[0].cost_usd <= w[1].cost_usd + 1e-12), "cost never decreases");
+        // Same seed, same bits.
+        let again = fleet_model(&c).run();
+        prop_assert_eq!(format!("{:?}", again), format!("{:?}", rep));
     }
 }
