@@ -288,12 +288,13 @@ fn run_loaded(loaded: &Loaded, seed: Option<u64>, out: &Path, quiet: bool) -> Re
     let dir = write_run(out, &prepared, &output, seed, wall_s)?;
     let s = &output.summary;
     println!(
-        "{} ({:?}, {} steps of {} s, controller {}, seed {seed}) in {wall_s:.3} s",
+        "{} ({:?}, {} steps of {} s, controller {}, seed {seed}) in {:.1} ms",
         s.scenario,
         s.fidelity,
         output.rows.len(),
         s.step_s,
-        s.controller
+        s.controller,
+        wall_s * 1e3
     );
     println!(
         "  requests {:.0}, failed {:.0}, p50 {:.4} s, p99 {:.4} s",
