@@ -262,8 +262,9 @@ fn validate(files: &[PathBuf]) -> Result<ExitCode> {
     Ok(if bad == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }
 
-fn controller_name(c: &prescale_sim::scenario::ControllerConfig) -> String {
-    c.init().name().to_string()
+fn controller_name(c: &prescale_agents::ControllerConfig) -> String {
+    use prescale_sim::scenario::ControllerSpec;
+    c.name()
 }
 
 fn run_loaded(loaded: &Loaded, seed: Option<u64>, out: &Path, quiet: bool) -> Result<ExitCode> {

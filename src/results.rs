@@ -7,7 +7,9 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use prescale_sim::scenario::{Prepared, RunOutput};
+use prescale_sim::scenario::RunOutput;
+
+use crate::scenario_io::Prepared;
 use serde::Serialize;
 use serde_json::{Value, json};
 

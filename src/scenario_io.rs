@@ -6,7 +6,13 @@ use std::fmt;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use prescale_sim::scenario::{Prepared, Problem, ScenarioConfig, WorkloadConfig, prepare};
+use prescale_agents::ControllerConfig;
+use prescale_sim::scenario::{self, Problem, WorkloadConfig, prepare};
+
+/// A scenario as prescale reads it: any controller of `prescale-agents`.
+pub type ScenarioConfig = scenario::ScenarioConfig<ControllerConfig>;
+/// A prepared scenario with any controller of `prescale-agents`.
+pub type Prepared = scenario::Prepared<ControllerConfig>;
 use prescale_sim::trace::{Trace, parse_csv};
 
 use crate::ron_paths::{line_of, value_lines};

@@ -1,10 +1,596 @@
-//! prescale-agents: the autoscaling agents that plug into the simulator's controller seam
-//! ([`prescale_sim::controller::Controller`]).
+//! prescale-agents: the autoscalers that plug into the simulator's controller seam
+//! ([`prescale_sim::controller::Controller`]): the predictive pipeline of the seed — predictors
+//! ([`predictor`]), variance controllers ([`variance`]), the resource prediction module ([`resource`]), the
+//! proactive allocator with its feedback loop ([`predictive`]) — and the reactive baselines it is measured
+//! against: the Kubernetes HPA ([`hpa`]), target tracking and step scaling ([`reactive`]), plus the
+//! simulator's own `Static` and `ReferenceHpa`.
 //!
-//! This crate will hold the predictors (classical and behavioural-cloning models on tch), the variance
-//! controllers that set safety margins, the resource prediction module and the proactive allocator, and the
-//! reactive baselines they are compared with (the full Kubernetes HPA, target tracking, step scaling).
-//! For now the controllers that exist are the simulator's own (`Static`, `ReferenceHpa`); nothing here
-//! pretends to be more.
+//! [`ControllerConfig`] is the `controller:` part of a scenario file: every controller by name with its
+//! parameters, validated with dotted paths, built with [`prescale_sim::scenario::ControllerSpec::init`].
+//! Unknown names are refused by the parser with the list of known ones.
 
-pub use prescale_sim::controller::{Controller, Observation, ScaleDecision};
+// Validation writes `!(x > 0.0)` on purpose: unlike `x <= 0.0`, it also rejects NaN.
+#![allow(clippy::neg_cmp_op_on_partial_ord)]
+
+pub mod hpa;
+pub mod predictive;
+pub mod predictor;
+pub mod reactive;
+pub mod resource;
+pub mod variance;
+
+use std::sync::Arc;
+
+use prescale_sim::cluster::ClusterConfig;
+use prescale_sim::controller::{Controller, ReferenceHpa, Static};
+use prescale_sim::scenario::{ControllerSpec, InitContext};
+use serde::{Deserialize, Serialize};
+
+pub use prescale_sim::controller::{Observation, ScaleDecision};
+
+use crate::hpa::{HpaConfig, HpaPolicy, KubernetesHpa, SelectPolicy};
+use crate::predictive::{AllocatorSetting, PredictiveController};
+use crate::predictor::Predictor;
+use crate::reactive::{StepScaling, StepScalingConfig, TargetTracking, TargetTrackingConfig};
+use crate::resource::ResourcePlanner;
+use crate::variance::VarianceController;
+
+/// A predictor by name (periods and windows in seconds; they become steps of the scenario's `step_s`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub enum PredictorConfig {
+    /// `ŷ = y(t)`.
+    LastValue,
+    /// The value one period ago (daily: 86400, weekly: 604800).
+    SeasonalNaive {
+        /// Period, seconds.
+        period_s: f64,
+    },
+    /// Mean of the last window.
+    MovingAverage {
+        /// Window, seconds.
+        window_s: f64,
+    },
+    /// Exponentially weighted moving average.
+    Ewma {
+        /// Smoothing in (0, 1].
+        alpha: f64,
+    },
+    /// Additive Holt-Winters.
+    HoltWinters {
+        /// Season, seconds.
+        period_s: f64,
+        /// Level smoothing in (0, 1).
+        #[serde(default = "hw_alpha")]
+        alpha: f64,
+        /// Trend smoothing in (0, 1).
+        #[serde(default = "hw_beta")]
+        beta: f64,
+        /// Seasonal smoothing in (0, 1).
+        #[serde(default = "hw_gamma")]
+        gamma: f64,
+        /// Choose the smoothing parameters from the first four seasons.
+        #[serde(default)]
+        fit: bool,
+    },
+    /// Autoregression by least squares.
+    Ar {
+        /// Order.
+        p: u32,
+        /// Fitting window, seconds.
+        window_s: f64,
+        /// Refit schedule, seconds.
+        refit_every_s: f64,
+    },
+    /// Reads the true future (upper bound).
+    Oracle,
+}
+
+fn hw_alpha() -> f64 {
+    0.2
+}
+fn hw_beta() -> f64 {
+    0.05
+}
+fn hw_gamma() -> f64 {
+    0.15
+}
+
+/// A variance controller by name (margins in requests per second or percent of the forecast).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub enum VarianceConfig {
+    /// `absolute_per_s + percent/100 · forecast`.
+    Fixed {
+        /// Absolute margin, requests per second.
+        #[serde(default)]
+        absolute_per_s: f64,
+        /// Relative margin, percent.
+        #[serde(default)]
+        percent: f64,
+    },
+    /// `k` standard deviations of recent residuals.
+    KSigma {
+        /// Multiplier.
+        k: f64,
+        /// Window, seconds.
+        window_s: f64,
+    },
+    /// The predicted quantile of a normal forecast.
+    PredictedQuantile {
+        /// Quantile in (0.5, 1).
+        quantile: f64,
+    },
+    /// Adaptive conformal inference (Gibbs & Candès 2021).
+    AdaptiveConformal {
+        /// Target miscoverage in (0, 1).
+        alpha: f64,
+        /// Step size > 0.
+        #[serde(default = "aci_gamma")]
+        gamma: f64,
+        /// Calibration window, seconds.
+        #[serde(default = "aci_window")]
+        window_s: f64,
+    },
+    /// Raised after SLO violations, lowered slowly.
+    SloFeedback {
+        /// Starting margin, percent.
+        #[serde(default = "ten")]
+        initial_percent: f64,
+        /// Raise after a violating step, percentage points.
+        #[serde(default = "five")]
+        raise_percent: f64,
+        /// Relative decay per quiet step.
+        #[serde(default = "decay")]
+        decay: f64,
+        /// Largest margin, percent.
+        #[serde(default = "hundred")]
+        max_percent: f64,
+    },
+}
+
+fn aci_gamma() -> f64 {
+    0.005
+}
+fn aci_window() -> f64 {
+    86400.0
+}
+fn ten() -> f64 {
+    10.0
+}
+fn five() -> f64 {
+    5.0
+}
+fn decay() -> f64 {
+    0.01
+}
+fn hundred() -> f64 {
+    100.0
+}
+
+/// The allocator's parameters.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AllocatorConfig {
+    /// Utilisation the ordered capacity should run at, in (0, 1].
+    pub target_utilisation: f64,
+    /// Scale-down stabilisation, seconds.
+    #[serde(default = "stab")]
+    pub scale_down_stabilisation_s: f64,
+    /// Cap on the fleet's price, USD per hour.
+    #[serde(default)]
+    pub cost_cap_usd_per_hour: Option<f64>,
+    /// Count the warm-up in the horizon.
+    #[serde(default = "yes")]
+    pub include_warmup: bool,
+}
+
+fn stab() -> f64 {
+    300.0
+}
+fn yes() -> bool {
+    true
+}
+
+/// The predictive pipeline: predictor, variance controller, allocator.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PredictiveConfig {
+    /// The predictor.
+    pub predictor: PredictorConfig,
+    /// The variance controller.
+    pub variance: VarianceConfig,
+    /// The allocator.
+    pub allocator: AllocatorConfig,
+}
+
+/// The `controller:` part of a scenario.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub enum ControllerConfig {
+    /// A fixed allocation of the scaling type.
+    Static {
+        /// Instances to keep (`None`: leave the cluster as it starts).
+        #[serde(default)]
+        instances: Option<u32>,
+    },
+    /// The HPA-style rule of REFERENCE_MODEL §4.5.
+    ReferenceHpa {
+        /// Target utilisation.
+        target_utilisation: f64,
+        /// Dead band.
+        #[serde(default = "tol")]
+        tolerance: f64,
+        /// Fewest instances.
+        #[serde(default = "one")]
+        min_instances: u32,
+        /// Most instances.
+        max_instances: u32,
+    },
+    /// The Kubernetes HPA (autoscaling/v2).
+    Hpa(HpaConfig),
+    /// AWS-style target tracking.
+    TargetTracking(TargetTrackingConfig),
+    /// AWS-style step scaling.
+    StepScaling(StepScalingConfig),
+    /// The predictive pipeline.
+    Predictive(PredictiveConfig),
+}
+
+fn tol() -> f64 {
+    0.1
+}
+fn one() -> u32 {
+    1
+}
+
+impl PredictorConfig {
+    /// History the predictor needs, seconds.
+    pub fn history_s(&self, step_s: f64) -> f64 {
+        match self {
+            PredictorConfig::LastValue | PredictorConfig::Ewma { .. } => step_s,
+            PredictorConfig::SeasonalNaive { period_s } => *period_s,
+            PredictorConfig::MovingAverage { window_s } => *window_s,
+            PredictorConfig::HoltWinters { period_s, .. } => 2.0 * period_s,
+            PredictorConfig::Ar { p, .. } => (3 * p + 2) as f64 * step_s,
+            PredictorConfig::Oracle => 0.0,
+        }
+    }
+
+    fn init(&self, step_s: f64, oracle_future: &Arc<Vec<f64>>) -> Box<dyn Predictor> {
+        let steps = |s: f64| ((s / step_s).round() as usize).max(1);
+        use crate::predictor::*;
+        match *self {
+            PredictorConfig::LastValue => Box::new(LastValue::new()),
+            PredictorConfig::SeasonalNaive { period_s } => Box::new(SeasonalNaive::new(steps(period_s))),
+            PredictorConfig::MovingAverage { window_s } => Box::new(MovingAverage::new(steps(window_s))),
+            PredictorConfig::Ewma { alpha } => Box::new(Ewma::new(alpha)),
+            PredictorConfig::HoltWinters { period_s, alpha, beta, gamma, fit } => {
+                Box::new(HoltWinters::new(steps(period_s), alpha, beta, gamma, fit))
+            }
+            PredictorConfig::Ar { p, window_s, refit_every_s } => {
+                Box::new(Ar::new(p as usize, steps(window_s), steps(refit_every_s)))
+            }
+            PredictorConfig::Oracle => Box::new(Oracle::new(oracle_future.clone())),
+        }
+    }
+
+    fn problems(&self, step_s: f64, horizon_s: Option<f64>) -> Vec<(String, String)> {
+        let mut p = Vec::new();
+        let mut need = |f: &str, ok: bool, msg: String| {
+            if !ok {
+                p.push((f.to_string(), msg));
+            }
+        };
+        let unit = |x: f64| x > 0.0 && x < 1.0;
+        match *self {
+            PredictorConfig::SeasonalNaive { period_s } => {
+                need("period_s", period_s >= step_s, format!("must be >= step_s ({step_s}), got {period_s}"))
+            }
+            PredictorConfig::MovingAverage { window_s } => {
+                need("window_s", window_s >= step_s, format!("must be >= step_s ({step_s}), got {window_s}"))
+            }
+            PredictorConfig::Ewma { alpha } => {
+                need("alpha", alpha > 0.0 && alpha <= 1.0, format!("must be in (0, 1], got {alpha}"))
+            }
+            PredictorConfig::HoltWinters { period_s, alpha, beta, gamma, .. } => {
+                need(
+                    "period_s",
+                    period_s >= 2.0 * step_s,
+                    format!("must be >= 2 steps ({}), got {period_s}", 2.0 * step_s),
+                );
+                need("alpha", unit(alpha), format!("must be in (0, 1), got {alpha}"));
+                need("beta", unit(beta), format!("must be in (0, 1), got {beta}"));
+                need("gamma", unit(gamma), format!("must be in (0, 1), got {gamma}"));
+            }
+            PredictorConfig::Ar { p: order, window_s, refit_every_s } => {
+                need("p", (1..=48).contains(&order), format!("must be from 1 to 48, got {order}"));
+                need(
+                    "window_s",
+                    window_s >= (3 * order + 2) as f64 * step_s,
+                    format!("must cover at least 3p + 2 steps ({} s), got {window_s}", (3 * order + 2) as f64 * step_s),
+                );
+                need(
+                    "refit_every_s",
+                    refit_every_s >= step_s,
+                    format!("must be >= step_s ({step_s}), got {refit_every_s}"),
+                );
+            }
+            PredictorConfig::LastValue | PredictorConfig::Oracle => {}
+        }
+        if let Some(h) = horizon_s {
+            let hist = self.history_s(step_s);
+            if hist >= h {
+                let field = match self {
+                    PredictorConfig::SeasonalNaive { .. } | PredictorConfig::HoltWinters { .. } => "period_s",
+                    PredictorConfig::MovingAverage { .. } | PredictorConfig::Ar { .. } => "window_s",
+                    _ => "",
+                };
+                p.push((
+                    field.trim_end_matches('.').to_string(),
+                    format!("needs {hist} s of history, but the run lasts {h} s: it would never forecast"),
+                ));
+            }
+        }
+        p
+    }
+}
+
+impl VarianceConfig {
+    fn init(&self, step_s: f64) -> Box<dyn VarianceController> {
+        use crate::variance::*;
+        let steps = |s: f64| ((s / step_s).round() as usize).max(2);
+        match *self {
+            VarianceConfig::Fixed { absolute_per_s, percent } => {
+                Box::new(FixedMargin { absolute: absolute_per_s, percent })
+            }
+            VarianceConfig::KSigma { k, window_s } => Box::new(KSigma::new(k, steps(window_s))),
+            VarianceConfig::PredictedQuantile { quantile } => Box::new(PredictedQuantile::new(quantile)),
+            VarianceConfig::AdaptiveConformal { alpha, gamma, window_s } => {
+                Box::new(AdaptiveConformal::new(alpha, gamma, steps(window_s)))
+            }
+            VarianceConfig::SloFeedback { initial_percent, raise_percent, decay, max_percent } => {
+                Box::new(SloFeedback::new(initial_percent, raise_percent, decay, 0.0, max_percent, 0.01))
+            }
+        }
+    }
+
+    fn problems(&self) -> Vec<(String, String)> {
+        let mut p = Vec::new();
+        let mut need = |f: &str, ok: bool, msg: String| {
+            if !ok {
+                p.push((f.to_string(), msg));
+            }
+        };
+        match *self {
+            VarianceConfig::Fixed { absolute_per_s, percent } => {
+                need(
+                    "absolute_per_s",
+                    absolute_per_s.is_finite() && absolute_per_s >= 0.0,
+                    format!("must be >= 0, got {absolute_per_s}"),
+                );
+                need("percent", percent.is_finite() && percent >= 0.0, format!("must be >= 0, got {percent}"));
+            }
+            VarianceConfig::KSigma { k, window_s } => {
+                need("k", k.is_finite() && k >= 0.0, format!("must be >= 0, got {k}"));
+                need("window_s", window_s > 0.0, format!("must be > 0, got {window_s}"));
+            }
+            VarianceConfig::PredictedQuantile { quantile } => {
+                need("quantile", quantile > 0.5 && quantile < 1.0, format!("must be in (0.5, 1), got {quantile}"))
+            }
+            VarianceConfig::AdaptiveConformal { alpha, gamma, window_s } => {
+                need("alpha", alpha > 0.0 && alpha < 1.0, format!("must be in (0, 1), got {alpha}"));
+                need("gamma", gamma > 0.0 && gamma.is_finite(), format!("must be > 0, got {gamma}"));
+                need("window_s", window_s > 0.0, format!("must be > 0, got {window_s}"));
+            }
+            VarianceConfig::SloFeedback { initial_percent, raise_percent, decay, max_percent } => {
+                need("initial_percent", initial_percent >= 0.0, format!("must be >= 0, got {initial_percent}"));
+                need("raise_percent", raise_percent >= 0.0, format!("must be >= 0, got {raise_percent}"));
+                need("decay", (0.0..1.0).contains(&decay), format!("must be in [0, 1), got {decay}"));
+                need(
+                    "max_percent",
+                    max_percent >= initial_percent,
+                    format!("must be >= initial_percent, got {max_percent}"),
+                );
+            }
+        }
+        p
+    }
+}
+
+fn hpa_problems(c: &HpaConfig) -> Vec<(String, String)> {
+    let mut p = Vec::new();
+    if !(c.target_utilisation > 0.0 && c.target_utilisation <= 1.0) {
+        p.push(("target_utilisation".into(), format!("must be in (0, 1], got {}", c.target_utilisation)));
+    }
+    if !(0.0..1.0).contains(&c.tolerance) {
+        p.push(("tolerance".into(), format!("must be in [0, 1), got {}", c.tolerance)));
+    }
+    if c.max_replicas == 0 || c.min_replicas > c.max_replicas {
+        p.push((
+            "max_replicas".into(),
+            format!("must be >= 1 and >= min_replicas ({}), got {}", c.min_replicas, c.max_replicas),
+        ));
+    }
+    for (dir, rules) in [("scale_up", &c.behavior.scale_up), ("scale_down", &c.behavior.scale_down)] {
+        if !(rules.stabilization_window_s >= 0.0 && rules.stabilization_window_s <= 3600.0) {
+            p.push((
+                format!("behavior.{dir}.stabilization_window_s"),
+                format!("must be from 0 to 3600, got {}", rules.stabilization_window_s),
+            ));
+        }
+        if rules.policies.is_empty() && rules.select_policy != SelectPolicy::Disabled {
+            p.push((
+                format!("behavior.{dir}.policies"),
+                "must list at least one policy (or select_policy: Disabled)".into(),
+            ));
+        }
+        for (i, pol) in rules.policies.iter().enumerate() {
+            let (value, period) = match *pol {
+                HpaPolicy::Pods { value, period_s } | HpaPolicy::Percent { value, period_s } => (value, period_s),
+            };
+            if value == 0 {
+                p.push((format!("behavior.{dir}.policies[{i}].value"), "must be > 0".into()));
+            }
+            if !(period > 0.0 && period <= 1800.0) {
+                p.push((
+                    format!("behavior.{dir}.policies[{i}].period_s"),
+                    format!("must be in (0, 1800], got {period}"),
+                ));
+            }
+        }
+    }
+    p
+}
+
+impl ControllerSpec for ControllerConfig {
+    fn name(&self) -> String {
+        match self {
+            ControllerConfig::Static { .. } => "static".into(),
+            ControllerConfig::ReferenceHpa { .. } => "reference-hpa".into(),
+            ControllerConfig::Hpa(_) => "kubernetes-hpa".into(),
+            ControllerConfig::TargetTracking(_) => "target-tracking".into(),
+            ControllerConfig::StepScaling(_) => "step-scaling".into(),
+            ControllerConfig::Predictive(p) => {
+                format!("predictive({} + {})", variant(&p.predictor), variant(&p.variance))
+            }
+        }
+    }
+
+    fn problems(&self, cluster: &ClusterConfig, step_s: f64, horizon_s: Option<f64>) -> Vec<(String, String)> {
+        let prefix = |pre: &str, v: Vec<(String, String)>| -> Vec<(String, String)> {
+            v.into_iter().map(|(f, m)| (if f.is_empty() { pre.to_string() } else { format!("{pre}.{f}") }, m)).collect()
+        };
+        match self {
+            ControllerConfig::Static { .. } | ControllerConfig::ReferenceHpa { .. } => {
+                let basic = match self {
+                    ControllerConfig::Static { instances } => {
+                        prescale_sim::scenario::ControllerConfig::Static { instances: *instances }
+                    }
+                    ControllerConfig::ReferenceHpa { target_utilisation, tolerance, min_instances, max_instances } => {
+                        prescale_sim::scenario::ControllerConfig::ReferenceHpa {
+                            target_utilisation: *target_utilisation,
+                            tolerance: *tolerance,
+                            min_instances: *min_instances,
+                            max_instances: *max_instances,
+                        }
+                    }
+                    _ => unreachable!(),
+                };
+                basic.problems(cluster, step_s, horizon_s)
+            }
+            ControllerConfig::Hpa(c) => hpa_problems(c),
+            ControllerConfig::TargetTracking(c) => {
+                let mut p = Vec::new();
+                if !(c.target_utilisation > 0.0 && c.target_utilisation <= 1.0) {
+                    p.push(("target_utilisation".into(), format!("must be in (0, 1], got {}", c.target_utilisation)));
+                }
+                if c.min_instances > c.max_instances || c.max_instances == 0 {
+                    p.push((
+                        "max_instances".into(),
+                        format!("must be >= 1 and >= min_instances, got {}", c.max_instances),
+                    ));
+                }
+                if !(0.0..=1.0).contains(&c.scale_in_fraction) {
+                    p.push(("scale_in_fraction".into(), format!("must be in [0, 1], got {}", c.scale_in_fraction)));
+                }
+                p
+            }
+            ControllerConfig::StepScaling(c) => {
+                let mut p = Vec::new();
+                if !(c.scale_in_threshold < c.scale_out_threshold) {
+                    p.push((
+                        "scale_in_threshold".into(),
+                        format!(
+                            "must be below scale_out_threshold ({}), got {}",
+                            c.scale_out_threshold, c.scale_in_threshold
+                        ),
+                    ));
+                }
+                if c.min_instances > c.max_instances || c.max_instances == 0 {
+                    p.push((
+                        "max_instances".into(),
+                        format!("must be >= 1 and >= min_instances, got {}", c.max_instances),
+                    ));
+                }
+                p
+            }
+            ControllerConfig::Predictive(c) => {
+                let mut p = prefix("predictor", c.predictor.problems(step_s, horizon_s));
+                p.extend(prefix("variance", c.variance.problems()));
+                let a = &c.allocator;
+                if !(a.target_utilisation > 0.0 && a.target_utilisation <= 1.0) {
+                    p.push((
+                        "allocator.target_utilisation".into(),
+                        format!("must be in (0, 1], got {}", a.target_utilisation),
+                    ));
+                }
+                if !(a.scale_down_stabilisation_s >= 0.0) {
+                    p.push((
+                        "allocator.scale_down_stabilisation_s".into(),
+                        format!("must be >= 0, got {}", a.scale_down_stabilisation_s),
+                    ));
+                }
+                if let Some(cap) = a.cost_cap_usd_per_hour {
+                    let min_price = ResourcePlanner::new(cluster, None).minimum_usd_per_hour();
+                    if !(cap >= min_price) {
+                        p.push((
+                            "allocator.cost_cap_usd_per_hour".into(),
+                            format!(
+                                "must be at least the price of the minimum fleet ({min_price:.4} USD/h), got {cap}"
+                            ),
+                        ));
+                    }
+                }
+                p
+            }
+        }
+    }
+
+    fn init(&self, ctx: &InitContext<'_>) -> Box<dyn Controller> {
+        match self {
+            ControllerConfig::Static { instances } => Box::new(Static { instances: *instances }),
+            ControllerConfig::ReferenceHpa { target_utilisation, tolerance, min_instances, max_instances } => {
+                Box::new(ReferenceHpa {
+                    target_utilisation: *target_utilisation,
+                    tolerance: *tolerance,
+                    min_instances: *min_instances,
+                    max_instances: *max_instances,
+                })
+            }
+            ControllerConfig::Hpa(c) => Box::new(KubernetesHpa::new(c.clone())),
+            ControllerConfig::TargetTracking(c) => Box::new(TargetTracking::new(c.clone())),
+            ControllerConfig::StepScaling(c) => Box::new(StepScaling::new(c.clone())),
+            ControllerConfig::Predictive(c) => {
+                let st = ctx.cluster.scaling_index().expect("validated");
+                let t = &ctx.cluster.instance_types[st];
+                let setting = AllocatorSetting {
+                    target_utilisation: c.allocator.target_utilisation,
+                    mean_service_s: ctx.service.mean_service_s,
+                    per_request: prescale_sim::cluster::Resources {
+                        cpu_cores: ctx.service.cores_per_request,
+                        memory_gib: ctx.service.memory_gib_per_request,
+                        ..Default::default()
+                    },
+                    step_s: ctx.step_s,
+                    provisioning_delay_s: t.provisioning_delay.mean_s(),
+                    warmup_s: if c.allocator.include_warmup { t.warmup_s } else { 0.0 },
+                    scale_down_stabilisation_s: c.allocator.scale_down_stabilisation_s,
+                };
+                let future = Arc::new(ctx.demand.rate_per_s.clone());
+                Box::new(PredictiveController::new(
+                    c.predictor.init(ctx.step_s, &future),
+                    c.variance.init(ctx.step_s),
+                    ResourcePlanner::new(ctx.cluster, c.allocator.cost_cap_usd_per_hour),
+                    setting,
+                ))
+            }
+        }
+    }
+}
+
+/// The variant name of a serialisable enum value (for report names).
+fn variant<T: Serialize>(v: &T) -> String {
+    let s = ron::to_string(v).unwrap_or_default();
+    s.split(['(', ' ']).next().unwrap_or("").to_string()
+}

@@ -891,13 +891,26 @@ impl Fleet {
         }
     }
 
-    /// Brings PROVISIONING + READY instances of the scaling type to `desired`, clipped to the type's
+    /// Brings PROVISIONING + READY instances of the scaling type to `desired` (see
+    /// [`Fleet::scale_type_to`]).
+    pub fn scale_to<E: From<FleetEvent>>(&mut self, desired: u32, ctx: &mut Context<'_, E>) -> i64 {
+        self.scale_type_to(self.scaling_type, desired, ctx)
+    }
+
+    /// PROVISIONING + READY instances of type `ty`.
+    pub fn allocated_of_type(&self, ty: usize) -> u32 {
+        self.live
+            .iter()
+            .map(|&id| &self.instances[id as usize])
+            .filter(|i| i.ty as usize == ty && matches!(i.state, InstanceState::Provisioning | InstanceState::Ready))
+            .count() as u32
+    }
+
+    /// Brings PROVISIONING + READY instances of type `ty` to `desired`, clipped to the type's
     /// `[min_count, max_count]` (counting its live instances) and to the quota. Scale-down order of
     /// REFERENCE_MODEL §4.5 step 7. Returns the number of instances ordered (> 0) or removed (< 0).
-    pub fn scale_to<E: From<FleetEvent>>(&mut self, desired: u32, ctx: &mut Context<'_, E>) -> i64 {
-        let st = self.scaling_type;
-        let o = self.occupancy();
-        let n = o.scaling_allocated;
+    pub fn scale_type_to<E: From<FleetEvent>>(&mut self, st: usize, desired: u32, ctx: &mut Context<'_, E>) -> i64 {
+        let n = self.allocated_of_type(st);
         let t = &self.types[st];
         if desired > n {
             let room_max = t.max_count.saturating_sub(self.live_per_type[st]);

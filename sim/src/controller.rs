@@ -39,6 +39,8 @@ pub struct Observation {
     pub arrivals_in_interval: u64,
     /// Requests that completed during the interval.
     pub completions_in_interval: u64,
+    /// Fraction of the interval's completions slower than the SLO threshold (0 when unknown).
+    pub slow_fraction: f64,
 }
 
 impl Observation {
@@ -49,15 +51,36 @@ impl Observation {
 }
 
 /// A controller's answer at a tick.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ScaleDecision {
     /// Change nothing.
     Hold,
-    /// Bring READY + PROVISIONING instances to this number.
+    /// Bring READY + PROVISIONING instances of the scaling type to this number.
     To {
         /// Desired allocated instances.
         instances: u32,
     },
+    /// Bring READY + PROVISIONING instances of every type to these numbers (one per instance type, in the
+    /// cluster's order): an instance mix.
+    Mix {
+        /// Desired allocated instances per type.
+        instances: Vec<u32>,
+    },
+}
+
+/// What a controller may report about its last decision, for the run's time series.
+#[derive(Clone, Copy, Debug, Default, PartialEq, serde::Serialize)]
+pub struct Diagnostics {
+    /// Demand (CPU cores) forecast for the step that just ended, when a forecast was made for it.
+    pub forecast_cpu_cores: f64,
+    /// Safety margin (CPU cores) added at the last decision.
+    pub margin_cpu_cores: f64,
+    /// Realised coverage so far: fraction of steps whose demand stayed within forecast + margin.
+    pub coverage: f64,
+    /// Whether the last decision fell back to a reactive rule (too little history).
+    pub fallback: bool,
+    /// Whether the last request was clipped (quota, max count or cost cap).
+    pub clipped: bool,
 }
 
 /// An autoscaling policy: observation in, decision out.
@@ -66,6 +89,10 @@ pub trait Controller: Send {
     fn name(&self) -> &str;
     /// The decision at one control tick.
     fn decide(&mut self, obs: &Observation) -> ScaleDecision;
+    /// What the controller can say about its last decision (forecasting controllers); `None` by default.
+    fn diagnostics(&self) -> Option<Diagnostics> {
+        None
+    }
 }
 
 impl fmt::Debug for dyn Controller {
@@ -192,6 +219,7 @@ mod tests {
             queue_len: 0,
             arrivals_in_interval: 0,
             completions_in_interval: 0,
+            slow_fraction: 0.0,
         }
     }
 

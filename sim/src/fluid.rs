@@ -19,7 +19,7 @@
 //! times its servers.
 
 use crate::cluster::{ClusterConfig, Fleet, FleetChange, FleetEvent, Resources};
-use crate::controller::{Controller, Observation, ScaleDecision};
+use crate::controller::{Controller, Observation};
 use crate::demand::DemandSeries;
 use crate::engine::{Context, Model, Simulation};
 use crate::metrics::StepSample;
@@ -191,6 +191,7 @@ impl FluidModel {
             provisioning_capacity,
             cost_usd: self.fleet.cost_usd(end_s),
             scaling_actions: actions,
+            diagnostics: None,
         });
         self.latencies.push((served, latency));
     }
@@ -217,11 +218,13 @@ impl FluidModel {
             queue_len: s.queued as usize,
             arrivals_in_interval: s.arrivals as u64,
             completions_in_interval: s.completions as u64,
+            slow_fraction: if s.completions > 0.0 { s.slo_violations / s.completions } else { 0.0 },
         };
-        if let ScaleDecision::To { instances } = self.controller.decide(&obs) {
-            let actions = self.fleet.scale_to(instances, ctx).unsigned_abs() as u32;
-            self.steps.last_mut().expect("just closed").scaling_actions = actions;
-        }
+        let actions = crate::service::apply(&mut self.fleet, self.controller.decide(&obs), ctx);
+        let diagnostics = self.controller.diagnostics();
+        let last = self.steps.last_mut().expect("just closed");
+        last.scaling_actions = actions;
+        last.diagnostics = diagnostics;
         let next = self.demand.step_s * (self.ticks + 1) as f64;
         if next < self.horizon_s {
             ctx.schedule_at(SimTime::from_secs(next), FluidEvent::Tick);

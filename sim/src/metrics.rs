@@ -49,4 +49,6 @@ pub struct StepSample {
     pub cost_usd: f64,
     /// Instances ordered or removed by the decision at the end of the step.
     pub scaling_actions: u32,
+    /// What the controller reported after its decision at the end of the step (forecasting controllers).
+    pub diagnostics: Option<crate::controller::Diagnostics>,
 }

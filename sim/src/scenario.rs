@@ -209,9 +209,73 @@ pub enum ControllerConfig {
     },
 }
 
-impl ControllerConfig {
+/// What a controller may know when it is built: the run's setting (and, for an oracle, the true demand).
+pub struct InitContext<'a> {
+    /// Control interval, seconds.
+    pub step_s: f64,
+    /// The demand series (the future: only an oracle may read it).
+    pub demand: &'a DemandSeries,
+    /// What a request costs.
+    pub service: &'a ServiceSpec,
+    /// The cluster.
+    pub cluster: &'a ClusterConfig,
+    /// The run seed.
+    pub seed: u64,
+}
+
+/// The controller part of a scenario: plain serde data that validates itself and builds the runtime
+/// controller. `prescale-sim` implements it for [`ControllerConfig`] (its own two controllers); the agents
+/// crate implements it for the full set, so that scenarios name any controller without this crate knowing
+/// them.
+pub trait ControllerSpec: Clone + std::fmt::Debug + PartialEq + Serialize + for<'de> Deserialize<'de> {
+    /// Problems as `(path below "controller", message)`; the cluster, step and horizon give the setting.
+    fn problems(&self, cluster: &ClusterConfig, step_s: f64, horizon_s: Option<f64>) -> Vec<(String, String)>;
+    /// A short name for reports.
+    fn name(&self) -> String;
     /// The runtime controller.
-    pub fn init(&self) -> Box<dyn Controller> {
+    fn init(&self, ctx: &InitContext<'_>) -> Box<dyn Controller>;
+}
+
+impl ControllerSpec for ControllerConfig {
+    fn name(&self) -> String {
+        match self {
+            ControllerConfig::Static { .. } => "static".into(),
+            ControllerConfig::ReferenceHpa { .. } => "reference-hpa".into(),
+        }
+    }
+
+    fn problems(&self, cluster: &ClusterConfig, _step_s: f64, _horizon_s: Option<f64>) -> Vec<(String, String)> {
+        let mut p = Vec::new();
+        let scaling_max = cluster.scaling_index().map(|i| cluster.instance_types[i].max_count);
+        match self {
+            ControllerConfig::Static { instances: Some(n) } => {
+                if let Some(max) = scaling_max.filter(|m| n > m) {
+                    p.push(("instances".into(), format!("must be <= the scaling type's max_count ({max}), got {n}")));
+                }
+            }
+            ControllerConfig::Static { instances: None } => {}
+            ControllerConfig::ReferenceHpa { target_utilisation, tolerance, min_instances, max_instances } => {
+                if !(*target_utilisation > 0.0 && *target_utilisation <= 1.0) {
+                    p.push(("target_utilisation".into(), format!("must be in (0, 1], got {target_utilisation}")));
+                }
+                if !(0.0..1.0).contains(tolerance) {
+                    p.push(("tolerance".into(), format!("must be in [0, 1), got {tolerance}")));
+                }
+                if *max_instances == 0 {
+                    p.push(("max_instances".into(), "must be >= 1, got 0".into()));
+                }
+                if min_instances > max_instances {
+                    p.push((
+                        "min_instances".into(),
+                        format!("must be <= max_instances ({max_instances}), got {min_instances}"),
+                    ));
+                }
+            }
+        }
+        p
+    }
+
+    fn init(&self, _ctx: &InitContext<'_>) -> Box<dyn Controller> {
         match *self {
             ControllerConfig::Static { instances } => Box::new(Static { instances }),
             ControllerConfig::ReferenceHpa { target_utilisation, tolerance, min_instances, max_instances } => {
@@ -221,10 +285,10 @@ impl ControllerConfig {
     }
 }
 
-/// A scenario file (`Scenario(…)` in RON).
+/// A scenario file (`Scenario(…)` in RON), generic over the controller part (see [`ControllerSpec`]).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, rename = "Scenario")]
-pub struct ScenarioConfig {
+#[serde(deny_unknown_fields, rename = "Scenario", bound(deserialize = "C: ControllerSpec"))]
+pub struct ScenarioConfig<C = ControllerConfig> {
     /// Name (letters, digits, `.`, `_`, `-`): results go to `results/<name>/`.
     pub name: String,
     /// What the scenario is about.
@@ -250,7 +314,7 @@ pub struct ScenarioConfig {
     /// The SLO.
     pub slo: SloConfig,
     /// The autoscaler.
-    pub controller: ControllerConfig,
+    pub controller: C,
 }
 
 /// One problem of a scenario, with its dotted path (`cluster.instance_types[1].price_usd_per_hour`).
@@ -273,7 +337,7 @@ pub const MAX_REQUEST_LEVEL_REQUESTS: f64 = 2e8;
 /// Longest horizon, seconds (400 days).
 pub const MAX_HORIZON_S: f64 = 400.0 * 86400.0;
 
-impl ScenarioConfig {
+impl<C: ControllerSpec> ScenarioConfig<C> {
     /// Every problem of the config itself (the trace file is checked by [`prepare`]).
     pub fn problems(&self) -> Vec<Problem> {
         let mut p = Vec::new();
@@ -395,31 +459,8 @@ impl ScenarioConfig {
                 format!("must be a finite number > 0, got {}", self.slo.latency_threshold_s),
             );
         }
-        let scaling_max = self.cluster.scaling_index().map(|i| self.cluster.instance_types[i].max_count);
-        match &self.controller {
-            ControllerConfig::Static { instances: Some(n) } => {
-                if let Some(max) = scaling_max.filter(|m| n > m) {
-                    add("controller.instances", format!("must be <= the scaling type's max_count ({max}), got {n}"));
-                }
-            }
-            ControllerConfig::Static { instances: None } => {}
-            ControllerConfig::ReferenceHpa { target_utilisation, tolerance, min_instances, max_instances } => {
-                if !(*target_utilisation > 0.0 && *target_utilisation <= 1.0) {
-                    add("controller.target_utilisation", format!("must be in (0, 1], got {target_utilisation}"));
-                }
-                if !(0.0..1.0).contains(tolerance) {
-                    add("controller.tolerance", format!("must be in [0, 1), got {tolerance}"));
-                }
-                if *max_instances == 0 {
-                    add("controller.max_instances", "must be >= 1, got 0".into());
-                }
-                if min_instances > max_instances {
-                    add(
-                        "controller.min_instances",
-                        format!("must be <= max_instances ({max_instances}), got {min_instances}"),
-                    );
-                }
-            }
+        for (path, m) in self.controller.problems(&self.cluster, self.step_s, self.horizon_s) {
+            add(&format!("controller.{path}"), m);
         }
         p
     }
@@ -449,9 +490,10 @@ impl ScenarioConfig {
 
 /// A scenario ready to run: valid config and its demand series.
 #[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct Prepared {
+#[serde(bound(serialize = "C: ControllerSpec"))]
+pub struct Prepared<C = ControllerConfig> {
     /// The config, with `horizon_s` resolved.
-    pub config: ScenarioConfig,
+    pub config: ScenarioConfig<C>,
     /// Demand per step (seed-dependent for random synthetic components).
     pub demand: DemandSeries,
     /// What loading the trace found, if the workload is a trace.
@@ -463,7 +505,11 @@ pub struct Prepared {
 ///
 /// # Errors
 /// Every problem found, with its path.
-pub fn prepare(mut config: ScenarioConfig, trace: Option<&Trace>, seed: u64) -> Result<Prepared, Vec<Problem>> {
+pub fn prepare<C: ControllerSpec>(
+    mut config: ScenarioConfig<C>,
+    trace: Option<&Trace>,
+    seed: u64,
+) -> Result<Prepared<C>, Vec<Problem>> {
     let mut problems = config.problems();
     if !problems.is_empty() {
         return Err(problems);
@@ -676,10 +722,16 @@ pub struct RunOutput {
 }
 
 /// Lives through a prepared scenario with `seed`, calling `progress(fraction done)` now and then.
-pub fn run(p: &Prepared, seed: u64, progress: &mut dyn FnMut(f64)) -> RunOutput {
+pub fn run<C: ControllerSpec>(p: &Prepared<C>, seed: u64, progress: &mut dyn FnMut(f64)) -> RunOutput {
     let cfg = &p.config;
     let horizon_s = p.demand.steps() as f64 * p.demand.step_s;
-    let controller = cfg.controller.init();
+    let controller = cfg.controller.init(&InitContext {
+        step_s: p.demand.step_s,
+        demand: &p.demand,
+        service: &cfg.service,
+        cluster: &cfg.cluster,
+        seed,
+    });
     let controller_name = controller.name().to_string();
     let (steps, fleet, cost_usd, inst_s, max_i, final_i, p50, p99) = match cfg.fidelity {
         Fidelity::Fluid => {
@@ -778,7 +830,7 @@ fn sum(xs: impl Iterator<Item = f64>) -> f64 {
     xs.fold(0.0, |a, x| a + x)
 }
 
-fn row(cfg: &ScenarioConfig, demand: &DemandSeries, k: usize, s: &StepSample) -> MetricsRow {
+fn row<C: ControllerSpec>(cfg: &ScenarioConfig<C>, demand: &DemandSeries, k: usize, s: &StepSample) -> MetricsRow {
     let rate = demand.rate_per_s[k];
     let busy_per_s = rate * cfg.service.mean_service_s;
     let pick = |o: &Option<Vec<f64>>, default: f64| o.as_ref().map_or(default, |v| v[k]);

@@ -539,16 +539,18 @@ impl<A: ArrivalProcess, S: ServiceTimes> ServiceModel<A, S> {
             queue_len: self.queue.len(),
             arrivals_in_interval: self.arrivals_since_tick,
             completions_in_interval: self.completions_since_tick,
+            slow_fraction: self
+                .step
+                .as_ref()
+                .map_or(0.0, |s| if s.completions > 0.0 { s.slo_violations / s.completions } else { 0.0 }),
         };
         self.arrivals_since_tick = 0;
         self.completions_since_tick = 0;
         // Steps 3-7: decide and act.
-        let mut actions = 0;
-        if let ScaleDecision::To { instances } = self.controller.decide(&obs) {
-            actions = self.fleet.scale_to(instances, ctx).unsigned_abs() as u32;
-        }
+        let actions = apply(&mut self.fleet, self.controller.decide(&obs), ctx);
         if self.step.is_some() {
             self.record_step_with_busy(now_s, busy_server_s, actions);
+            self.steps.last_mut().expect("just recorded").diagnostics = self.controller.diagnostics();
         }
         let next_s = interval_s * (self.counters.ticks + 1) as f64;
         if self.cfg.horizon_s.is_some_and(|h| next_s < h) {
@@ -592,10 +594,22 @@ impl<A: ArrivalProcess, S: ServiceTimes> ServiceModel<A, S> {
             provisioning_capacity,
             cost_usd: self.fleet.cost_usd(end_s),
             scaling_actions: actions,
+            diagnostics: None,
         });
         self.last_step_end_s = end_s;
         acc.sojourn_s.clear();
         *self.step.as_mut().expect("on") = StepAcc { sojourn_s: acc.sojourn_s, ..StepAcc::default() };
+    }
+}
+
+/// Carries a decision out on `fleet`; returns the number of instances ordered or removed.
+pub(crate) fn apply<E: From<FleetEvent>>(fleet: &mut Fleet, decision: ScaleDecision, ctx: &mut Context<'_, E>) -> u32 {
+    match decision {
+        ScaleDecision::Hold => 0,
+        ScaleDecision::To { instances } => fleet.scale_to(instances, ctx).unsigned_abs() as u32,
+        ScaleDecision::Mix { instances } => {
+            instances.iter().enumerate().map(|(ty, &n)| fleet.scale_type_to(ty, n, ctx).unsigned_abs() as u32).sum()
+        }
     }
 }
 

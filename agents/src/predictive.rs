@@ -1,0 +1,170 @@
+//! The proactive allocator (the seed's §3) with its feedback loop (§4): the predictive pipeline as one
+//! controller.
+//!
+//! At each control tick, in this order:
+//! 1. **Feedback.** The request rate of the step that just ended (`arrivals / Δ`) is compared with the
+//!    one-step forecast made for it; the variance controller learns the error (and the step's SLO misses), the
+//!    realised coverage is counted, and the predictor observes the value (online learning: EWMA/Holt-Winters
+//!    state, AR refits on schedule).
+//! 2. **Forecast** for horizons `1..=h_hi` steps, `h_lo = ⌈d / Δ⌉`, `h_hi = ⌈(d + Δ + w) / Δ⌉`, where `d` is the
+//!    scaling type's mean provisioning delay and `w` its warm-up: capacity ordered now serves from about
+//!    `t + d` on, and must carry the load until the next decision's capacity arrives.
+//! 3. **Need** per horizon = forecast + margin (variance controller); the order covers the largest need over
+//!    `[h_lo, h_hi]`, and nothing is removed that the largest need over `[1, h_lo]` still requires (it could
+//!    not come back in time). Needs become resources (`rate · mean_service_s · per-request resources /
+//!    target_utilisation`) and then an instance mix (resource prediction module, [`ResourcePlanner`]).
+//! 4. **Stabilisation.** A type's count only falls to the highest count asked within the last
+//!    `scale_down_stabilisation_s`.
+//!
+//! With too little history for the predictor, the controller falls back to a stated reactive rule: capacity
+//! for the busy servers seen over the last interval at the target utilisation (the HPA's rule), and reports
+//! `fallback` in its diagnostics.
+
+use std::collections::VecDeque;
+
+use prescale_sim::cluster::Resources;
+use prescale_sim::controller::{Controller, Diagnostics, Observation, ScaleDecision};
+
+use crate::predictor::Predictor;
+use crate::resource::ResourcePlanner;
+use crate::variance::VarianceController;
+
+/// Static facts the allocator needs about the service and cluster.
+#[derive(Clone, Debug)]
+pub struct AllocatorSetting {
+    /// Target utilisation of the capacity ordered, in (0, 1].
+    pub target_utilisation: f64,
+    /// Mean service time, seconds.
+    pub mean_service_s: f64,
+    /// Resources a request holds in service.
+    pub per_request: Resources,
+    /// Control interval, seconds.
+    pub step_s: f64,
+    /// Mean provisioning delay of the scaling type, seconds.
+    pub provisioning_delay_s: f64,
+    /// Warm-up of the scaling type, seconds (0 to ignore).
+    pub warmup_s: f64,
+    /// Scale-down stabilisation, seconds.
+    pub scale_down_stabilisation_s: f64,
+}
+
+/// The predictive controller (see the module docs).
+pub struct PredictiveController {
+    name: String,
+    predictor: Box<dyn Predictor>,
+    variance: Box<dyn VarianceController>,
+    planner: ResourcePlanner,
+    s: AllocatorSetting,
+    h_lo: usize,
+    h_hi: usize,
+    pending: Option<(f64, f64)>,
+    judged: u64,
+    covered: u64,
+    asked: VecDeque<(f64, Vec<u32>)>,
+    diag: Diagnostics,
+}
+
+impl PredictiveController {
+    /// Assembles the pipeline.
+    pub fn new(
+        predictor: Box<dyn Predictor>,
+        variance: Box<dyn VarianceController>,
+        planner: ResourcePlanner,
+        s: AllocatorSetting,
+    ) -> Self {
+        let h_lo = ((s.provisioning_delay_s / s.step_s).ceil() as usize).max(1);
+        let h_hi = (((s.provisioning_delay_s + s.step_s + s.warmup_s) / s.step_s).ceil() as usize).max(h_lo);
+        let name = format!("predictive({} + {})", predictor.name(), variance.name());
+        PredictiveController {
+            name,
+            predictor,
+            variance,
+            planner,
+            s,
+            h_lo,
+            h_hi,
+            pending: None,
+            judged: 0,
+            covered: 0,
+            asked: VecDeque::new(),
+            diag: Diagnostics::default(),
+        }
+    }
+
+    /// Horizons `(h_lo, h_hi)` in steps.
+    pub fn horizons(&self) -> (usize, usize) {
+        (self.h_lo, self.h_hi)
+    }
+
+    fn resources(&self, rate_per_s: f64) -> Resources {
+        let busy = rate_per_s.max(0.0) * self.s.mean_service_s / self.s.target_utilisation;
+        let r = &self.s.per_request;
+        Resources {
+            cpu_cores: busy * r.cpu_cores,
+            memory_gib: busy * r.memory_gib,
+            storage_gib: busy * r.storage_gib,
+            network_gbps: busy * r.network_gbps,
+        }
+    }
+}
+
+impl Controller for PredictiveController {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn decide(&mut self, obs: &Observation) -> ScaleDecision {
+        let y = obs.arrivals_in_interval as f64 / obs.interval_s;
+        let cores_per_rate = self.s.mean_service_s * self.s.per_request.cpu_cores;
+        // 1. Feedback.
+        self.diag.forecast_cpu_cores = f64::NAN;
+        if let Some((f, m)) = self.pending.take() {
+            self.variance.update(f, m, y, obs.slow_fraction);
+            self.judged += 1;
+            if y <= f + m {
+                self.covered += 1;
+            }
+            self.diag.forecast_cpu_cores = f * cores_per_rate;
+        }
+        self.predictor.observe(y);
+        self.diag.coverage = if self.judged > 0 { self.covered as f64 / self.judged as f64 } else { f64::NAN };
+        // 2–3. Forecast and needs.
+        let (far, near) = match self.predictor.forecast(self.h_hi) {
+            Ok(fc) => {
+                let need = |h: usize| fc.mean[h - 1] + self.variance.margin(fc.mean[h - 1], fc.sd[h - 1]);
+                let far = (self.h_lo..=self.h_hi).map(need).fold(0.0, f64::max);
+                let near = (1..=self.h_lo).map(need).fold(0.0, f64::max);
+                let m1 = self.variance.margin(fc.mean[0], fc.sd[0]);
+                self.pending = Some((fc.mean[0], m1));
+                self.diag.margin_cpu_cores = (need(self.h_hi) - fc.mean[self.h_hi - 1]) * cores_per_rate;
+                self.diag.fallback = false;
+                (far, near)
+            }
+            Err(_) => {
+                // Reactive rule: the rate the busy servers of the last interval were serving.
+                let served_rate = obs.busy_server_s / obs.interval_s / self.s.mean_service_s;
+                self.diag.fallback = true;
+                self.diag.margin_cpu_cores = 0.0;
+                (served_rate, served_rate)
+            }
+        };
+        let plan_far = self.planner.plan(&self.resources(far));
+        let plan_near = self.planner.plan(&self.resources(near));
+        self.diag.clipped = plan_far.clipped.is_some();
+        let mut counts: Vec<u32> = plan_far.counts.iter().zip(&plan_near.counts).map(|(a, b)| *a.max(b)).collect();
+        // 4. Scale-down stabilisation.
+        let now = obs.now_s;
+        self.asked.retain(|(t, _)| *t > now - self.s.scale_down_stabilisation_s);
+        self.asked.push_back((now, counts.clone()));
+        for (_, past) in &self.asked {
+            for (c, p) in counts.iter_mut().zip(past) {
+                *c = (*c).max(*p);
+            }
+        }
+        ScaleDecision::Mix { instances: counts }
+    }
+
+    fn diagnostics(&self) -> Option<Diagnostics> {
+        Some(self.diag)
+    }
+}
