@@ -589,8 +589,17 @@ impl ControllerSpec for ControllerConfig {
     }
 }
 
-/// The variant name of a serialisable enum value (for report names).
+/// The variant name of a serialisable enum value, in kebab case (`HoltWinters` → `holt-winters`), as the
+/// runtime parts name themselves.
 fn variant<T: Serialize>(v: &T) -> String {
     let s = ron::to_string(v).unwrap_or_default();
-    s.split(['(', ' ']).next().unwrap_or("").to_string()
+    let name = s.split(['(', ' ']).next().unwrap_or("");
+    let mut out = String::new();
+    for (i, c) in name.chars().enumerate() {
+        if c.is_ascii_uppercase() && i > 0 {
+            out.push('-');
+        }
+        out.push(c.to_ascii_lowercase());
+    }
+    out
 }

@@ -143,12 +143,21 @@ pub struct AdaptiveConformal {
     alpha_t: f64,
     window: usize,
     scores: VecDeque<f64>,
+    /// The same scores, kept sorted (insert and remove by binary search) so that a quantile is one lookup.
+    sorted: Vec<f64>,
 }
 
 impl AdaptiveConformal {
     /// Target miscoverage `alpha` in (0, 1), step `gamma` > 0, calibration window in steps.
     pub fn new(alpha: f64, gamma: f64, window: usize) -> Self {
-        AdaptiveConformal { alpha, gamma, alpha_t: alpha, window: window.max(10), scores: VecDeque::new() }
+        AdaptiveConformal {
+            alpha,
+            gamma,
+            alpha_t: alpha,
+            window: window.max(10),
+            scores: VecDeque::new(),
+            sorted: Vec::new(),
+        }
     }
 
     /// The current `α_t`.
@@ -165,8 +174,7 @@ impl VarianceController for AdaptiveConformal {
         if self.scores.is_empty() {
             return 2.0 * sd;
         }
-        let mut s: Vec<f64> = self.scores.iter().copied().collect();
-        s.sort_by(f64::total_cmp);
+        let s = &self.sorted;
         let n = s.len();
         if self.alpha_t <= 0.0 {
             return s[n - 1].max(0.0) * 1.5 + sd;
@@ -181,10 +189,16 @@ impl VarianceController for AdaptiveConformal {
     fn update(&mut self, forecast: f64, margin: f64, actual: f64, _s: f64) {
         let err = if actual > forecast + margin { 1.0 } else { 0.0 };
         self.alpha_t += self.gamma * (self.alpha - err);
-        if self.scores.len() == self.window {
-            self.scores.pop_front();
+        if self.scores.len() == self.window
+            && let Some(old) = self.scores.pop_front()
+        {
+            let i = self.sorted.partition_point(|x| x.total_cmp(&old).is_lt());
+            self.sorted.remove(i);
         }
-        self.scores.push_back(actual - forecast);
+        let score = actual - forecast;
+        self.scores.push_back(score);
+        let i = self.sorted.partition_point(|x| x.total_cmp(&score).is_lt());
+        self.sorted.insert(i, score);
     }
 }
 

@@ -26,12 +26,18 @@
 //!   Both can be positive at once: capacity ordered but not yet ready.
 //! * `scaling_actions`: instances ordered or removed by the decision at the end of the step;
 //!   `failed_requests`: lost on failed instances or refused for lack of memory.
+//! * Forecasting controllers only (NaN otherwise): `forecast_cpu_cores`, the one-step-ahead forecast made
+//!   for this step (as offered load in cores); `forecast_error_cores = demand_cpu_cores −
+//!   forecast_cpu_cores`; `margin_cpu_cores`, the margin added at the decision ending the step; `coverage`,
+//!   the fraction of steps so far whose demand stayed within forecast + margin.
 //!
 //! Run summary ([`RunSummary`]): `slo_violation_minutes` (total length of violated steps),
 //! `slo_violation_request_fraction` ((slow completions + failed) / requests; fluid: expected numbers),
 //! `cost_usd`, `over_/under_provisioning_core_hours` (integrals of the per-step values),
 //! `scaling_actions`, `latency_p99_s` over the whole run (request-level: nearest rank of every completion;
-//! fluid: quantile of the request-weighted mixture of the step distributions) and mean utilisation.
+//! fluid: quantile of the request-weighted mixture of the step distributions) and mean utilisation; for
+//! forecasting controllers `forecast_mae_cores`, the final `coverage` and `fallback_steps` (decided by the
+//! reactive fallback while history was short).
 
 use serde::{Deserialize, Serialize};
 
@@ -661,6 +667,14 @@ pub struct MetricsRow {
     pub under_provisioning_cores: f64,
     /// Instances ordered or removed at the end of the step.
     pub scaling_actions: u32,
+    /// Demand forecast for this step, cores (forecasting controllers; NaN otherwise).
+    pub forecast_cpu_cores: f64,
+    /// `demand_cpu_cores − forecast_cpu_cores`.
+    pub forecast_error_cores: f64,
+    /// Safety margin added at the decision that ended this step, cores.
+    pub margin_cpu_cores: f64,
+    /// Realised coverage so far (fraction of steps with demand ≤ forecast + margin).
+    pub coverage: f64,
 }
 
 /// The summary of one run (definitions in the module docs).
@@ -710,6 +724,12 @@ pub struct RunSummary {
     pub final_instances: u32,
     /// Fleet counters (launched, cancelled, drained, failures, replacements, clipped).
     pub fleet: FleetCounters,
+    /// Mean absolute one-step forecast error, cores (forecasting controllers; NaN otherwise).
+    pub forecast_mae_cores: f64,
+    /// Final realised coverage of forecast + margin (forecasting controllers; NaN otherwise).
+    pub coverage: f64,
+    /// Steps decided by the reactive fallback (too little history).
+    pub fallback_steps: u64,
 }
 
 /// The outcome of a run.
@@ -821,6 +841,12 @@ pub fn run<C: ControllerSpec>(p: &Prepared<C>, seed: u64, progress: &mut dyn FnM
         max_instances: max_i,
         final_instances: final_i,
         fleet,
+        forecast_mae_cores: {
+            let errs: Vec<f64> = rows.iter().map(|r| r.forecast_error_cores.abs()).filter(|e| e.is_finite()).collect();
+            if errs.is_empty() { f64::NAN } else { sum(errs.iter().copied()) / errs.len() as f64 }
+        },
+        coverage: steps.iter().rev().find_map(|s| s.diagnostics.map(|d| d.coverage)).unwrap_or(f64::NAN),
+        fallback_steps: steps.iter().filter(|s| s.diagnostics.is_some_and(|d| d.fallback)).count() as u64,
     };
     RunOutput { rows, summary }
 }
@@ -873,5 +899,9 @@ fn row<C: ControllerSpec>(cfg: &ScenarioConfig<C>, demand: &DemandSeries, k: usi
         over_provisioning_cores: (allocated - demand_cpu).max(0.0),
         under_provisioning_cores: (demand_cpu - s.ready_capacity.cpu_cores).max(0.0),
         scaling_actions: s.scaling_actions,
+        forecast_cpu_cores: s.diagnostics.map_or(f64::NAN, |d| d.forecast_cpu_cores),
+        forecast_error_cores: s.diagnostics.map_or(f64::NAN, |d| demand_cpu - d.forecast_cpu_cores),
+        margin_cpu_cores: s.diagnostics.map_or(f64::NAN, |d| d.margin_cpu_cores),
+        coverage: s.diagnostics.map_or(f64::NAN, |d| d.coverage),
     }
 }

@@ -1,0 +1,179 @@
+//! The Kubernetes HPA, case by case, from the Kubernetes documentation ("Horizontal Pod Autoscaling",
+//! kubernetes.io: algorithm details, readiness, stabilisation window, scaling policies and their example,
+//! default behaviour), not from this implementation's own output. One pod = one instance of 4 servers; the
+//! control interval is the HPA sync period, 15 s.
+
+use prescale_agents::hpa::{HpaBehavior, HpaConfig, HpaPolicy, HpaRules, KubernetesHpa, SelectPolicy};
+use prescale_sim::controller::{Controller, Observation, ScaleDecision};
+
+const SERVERS: u32 = 4;
+const SYNC_S: f64 = 15.0;
+
+fn hpa(target: f64, min: u32, max: u32, behavior: HpaBehavior) -> KubernetesHpa {
+    KubernetesHpa::new(HpaConfig {
+        target_utilisation: target,
+        tolerance: 0.1,
+        min_replicas: min,
+        max_replicas: max,
+        behavior,
+    })
+}
+
+/// An observation at `now_s`: `ready` pods at average utilisation `util`, `unready` pods provisioning.
+fn obs(now_s: f64, ready: u32, unready: u32, util: f64) -> Observation {
+    Observation {
+        now_s,
+        interval_s: SYNC_S,
+        busy_server_s: util * (ready * SERVERS) as f64 * SYNC_S,
+        ready_instances: ready,
+        provisioning_instances: unready,
+        draining_instances: 0,
+        servers_per_instance: SERVERS,
+        ready_servers: ready * SERVERS,
+        static_ready_servers: 0,
+        queue_len: 0,
+        arrivals_in_interval: 0,
+        completions_in_interval: 0,
+        slow_fraction: 0.0,
+    }
+}
+
+fn to(d: ScaleDecision) -> Option<u32> {
+    match d {
+        ScaleDecision::To { instances } => Some(instances),
+        ScaleDecision::Hold => None,
+        ScaleDecision::Mix { .. } => panic!("the HPA scales one group"),
+    }
+}
+
+/// "desiredReplicas = ceil[currentReplicas * ( currentMetricValue / desiredMetricValue )]": 200m against a
+/// target of 100m doubles the replicas; 50m halves them.
+#[test]
+fn the_ratio_rule() {
+    let mut h = hpa(0.5, 1, 100, HpaBehavior::default());
+    assert_eq!(to(h.decide(&obs(15.0, 4, 0, 1.0))), Some(8));
+    let mut h = hpa(0.5, 1, 100, HpaBehavior::default());
+    assert_eq!(to(h.decide(&obs(15.0, 4, 0, 0.25))), Some(2));
+    // ceil: 3 pods at 1.5x the target want 4.5 -> 5.
+    let mut h = hpa(0.4, 1, 100, HpaBehavior::default());
+    assert_eq!(to(h.decide(&obs(15.0, 3, 0, 0.6))), Some(5));
+}
+
+/// "the control plane skips any scaling action if the ratio is sufficiently close to 1.0 (within a
+/// globally-configurable tolerance, 0.1 by default)".
+#[test]
+fn the_tolerance() {
+    let mut h = hpa(0.5, 1, 100, HpaBehavior::default());
+    assert_eq!(to(h.decide(&obs(15.0, 10, 0, 0.5 * 1.09))), None);
+    assert_eq!(to(h.decide(&obs(30.0, 10, 0, 0.5 * 0.91))), None);
+    assert_eq!(to(h.decide(&obs(45.0, 10, 0, 0.5 * 1.12))), Some(12));
+}
+
+/// Readiness: when scaling up, pods that are not yet ready are treated as using 0 % of the target; the
+/// action is skipped if that reverses the direction or lands within tolerance.
+#[test]
+fn not_yet_ready_pods_count_at_zero_when_scaling_up() {
+    // 4 ready at twice the target, 4 unready: averaged over 8 pods the ratio is exactly 1 -> no change.
+    let mut h = hpa(0.4, 1, 100, HpaBehavior::default());
+    assert_eq!(to(h.decide(&obs(15.0, 4, 4, 0.8))), None);
+    // 4 ready at three times the target, 4 unready: ratio 1.5 over 8 pods -> ceil(12).
+    let mut h = hpa(0.3, 1, 100, HpaBehavior::default());
+    assert_eq!(to(h.decide(&obs(15.0, 4, 4, 0.9))), Some(12));
+    // Scaling down, unready pods do not change the ready pods' ratio: 4 ready at half the target -> 2.
+    let mut h = hpa(
+        0.5,
+        1,
+        100,
+        HpaBehavior { scale_down: rules(0.0, SelectPolicy::Max, vec![pct(100, 15.0)]), ..HpaBehavior::default() },
+    );
+    assert_eq!(to(h.decide(&obs(15.0, 4, 4, 0.25))), Some(2));
+}
+
+/// Default scale-down stabilisation: "the autoscaler ... chooses the highest recommendation from the last
+/// 300 seconds" before scaling down.
+#[test]
+fn scale_down_waits_for_the_stabilisation_window() {
+    let mut h = hpa(0.5, 1, 100, HpaBehavior::default());
+    // 8 pods at target: a recommendation of 8 is recorded at t = 15.
+    assert_eq!(to(h.decide(&obs(15.0, 8, 0, 0.5))), None);
+    // From t = 30 load halves: the raw recommendation is 4, but 8 was recommended within 300 s.
+    let mut t = 30.0;
+    while t <= 300.0 {
+        assert_eq!(to(h.decide(&obs(t, 8, 0, 0.25))), None, "scaled down at t = {t}");
+        t += SYNC_S;
+    }
+    // At t = 315 the 8 of t = 15 has left the window (only recommendations strictly after now - 300
+    // count): scale to 4.
+    assert_eq!(to(h.decide(&obs(315.0, 8, 0, 0.25))), Some(4));
+}
+
+/// Default scale-up behaviour: "Percent 100 every 15 seconds and Pods 4 every 15 seconds, selectPolicy
+/// Max", no stabilisation: at most doubling (or +4 pods, whichever is more) per 15 s.
+#[test]
+fn default_scale_up_rate() {
+    let mut h = hpa(0.1, 1, 1000, HpaBehavior::default());
+    // 10 pods at 5x: raw 50; 100 % -> 20, +4 -> 14; Max -> 20.
+    assert_eq!(to(h.decide(&obs(15.0, 10, 0, 0.5))), Some(20));
+    // 15 s later the earlier event has left the 15-s period: from 20 -> 40.
+    assert_eq!(to(h.decide(&obs(30.0, 20, 0, 0.25))), Some(40));
+    // A small group: 1 pod at 10x wants 10; 100 % -> 2, +4 -> 5; Max -> 5.
+    let mut h = hpa(0.1, 1, 1000, HpaBehavior::default());
+    assert_eq!(to(h.decide(&obs(15.0, 1, 0, 1.0))), Some(5));
+}
+
+fn pods(value: u32, period_s: f64) -> HpaPolicy {
+    HpaPolicy::Pods { value, period_s }
+}
+fn pct(value: u32, period_s: f64) -> HpaPolicy {
+    HpaPolicy::Percent { value, period_s }
+}
+fn rules(window: f64, select: SelectPolicy, policies: Vec<HpaPolicy>) -> HpaRules {
+    HpaRules { stabilization_window_s: window, select_policy: select, policies }
+}
+
+/// The documentation's policy example: scale-down with "Pods 4 per 60 s" and "Percent 10 per 60 s"; with
+/// selectPolicy Max the policy allowing the larger change wins (10 % once there are more than 40 pods),
+/// counted from the replicas at the start of the period; with Min the smaller; Disabled stops scale-down.
+#[test]
+fn documented_scale_down_policies() {
+    let down = |select| HpaBehavior {
+        scale_down: rules(0.0, select, vec![pods(4, 60.0), pct(10, 60.0)]),
+        ..HpaBehavior::default()
+    };
+    let mut h = hpa(0.5, 1, 100, down(SelectPolicy::Max));
+    // 80 pods far below target (raw 8): Pods -> 76, Percent -> 72; Max change -> 72.
+    assert_eq!(to(h.decide(&obs(60.0, 80, 0, 0.05))), Some(72));
+    // Within the same 60-s period the 8 removed count against it: start 80 again -> limit 72 = current.
+    assert_eq!(to(h.decide(&obs(75.0, 72, 0, 0.05))), None);
+    assert_eq!(to(h.decide(&obs(105.0, 72, 0, 0.05))), None);
+    // After the period: from 72, Pods -> 68, Percent -> int(64.8) = 64; Max -> 64.
+    assert_eq!(to(h.decide(&obs(120.0, 72, 0, 0.05))), Some(64));
+    // Below 40 pods the 4-pod policy allows more: 30 pods -> Pods 26, Percent 27 -> 26.
+    let mut h = hpa(0.5, 1, 100, down(SelectPolicy::Max));
+    assert_eq!(to(h.decide(&obs(60.0, 30, 0, 0.05))), Some(26));
+    // selectPolicy Min: the smaller change: 80 -> 76.
+    let mut h = hpa(0.5, 1, 100, down(SelectPolicy::Min));
+    assert_eq!(to(h.decide(&obs(60.0, 80, 0, 0.05))), Some(76));
+    // Disabled: no scale-down at all.
+    let mut h = hpa(0.5, 1, 100, down(SelectPolicy::Disabled));
+    assert_eq!(to(h.decide(&obs(60.0, 80, 0, 0.05))), None);
+}
+
+/// minReplicas and maxReplicas bound the result.
+#[test]
+fn replica_bounds() {
+    let mut h = hpa(
+        0.5,
+        3,
+        6,
+        HpaBehavior { scale_down: rules(0.0, SelectPolicy::Max, vec![pct(100, 15.0)]), ..HpaBehavior::default() },
+    );
+    assert_eq!(to(h.decide(&obs(15.0, 4, 0, 1.0))), Some(6));
+    let mut h = hpa(
+        0.5,
+        3,
+        6,
+        HpaBehavior { scale_down: rules(0.0, SelectPolicy::Max, vec![pct(100, 15.0)]), ..HpaBehavior::default() },
+    );
+    assert_eq!(to(h.decide(&obs(15.0, 5, 0, 0.05))), Some(3));
+}
