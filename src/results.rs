@@ -70,8 +70,10 @@ pub fn write_run(root: &Path, prepared: &Prepared, out: &RunOutput, seed: u64, w
         Ok(())
     };
     let result = (|| -> Result<()> {
-        let ron = ron::ser::to_string_pretty(&prepared.config, ron::ser::PrettyConfig::default())
-            .context("serialising the scenario")?;
+        let pretty = ron::ser::PrettyConfig::default().extensions(
+            ron::extensions::Extensions::IMPLICIT_SOME | ron::extensions::Extensions::UNWRAP_VARIANT_NEWTYPES,
+        );
+        let ron = ron::ser::to_string_pretty(&prepared.config, pretty).context("serialising the scenario")?;
         write("scenario.ron", &ron)?;
         write("timeseries.csv", &to_csv(&out.rows))?;
         let (version, revision) = build_info();

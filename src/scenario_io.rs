@@ -101,7 +101,7 @@ pub fn load_scenario(file: &Path) -> Result<Loaded, Vec<Diagnostic>> {
 
 /// Like [`load_scenario`], from text (`file` names it and anchors a relative trace path).
 pub fn load_scenario_text(file: &Path, text: &str) -> Result<Loaded, Vec<Diagnostic>> {
-    let config: ScenarioConfig = ron_options().from_str(text).map_err(|e| {
+    let mut config: ScenarioConfig = ron_options().from_str(text).map_err(|e| {
         vec![Diagnostic {
             file: file.to_path_buf(),
             line: Some(e.span.start.line),
@@ -131,6 +131,14 @@ pub fn load_scenario_text(file: &Path, text: &str) -> Result<Loaded, Vec<Diagnos
         }
         WorkloadConfig::Synthetic { .. } => None,
     };
+    // The resolved scenario (written beside results) names the trace by its absolute path, so that it
+    // replays from anywhere.
+    if let WorkloadConfig::Trace(t) = &mut config.workload {
+        let trace_file = file.parent().unwrap_or(Path::new(".")).join(&t.path);
+        if let Ok(abs) = trace_file.canonicalize() {
+            t.path = abs.display().to_string();
+        }
+    }
     Ok(Loaded { file: file.to_path_buf(), config, trace, lines })
 }
 

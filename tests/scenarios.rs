@@ -192,3 +192,27 @@ fn every_shared_trace_loads_and_runs_in_fluid_mode() {
         }
     }
 }
+
+/// The resolved scenario written beside the results replays the same run from anywhere (its trace path is
+/// absolute).
+#[test]
+fn a_resolved_trace_scenario_replays_identically() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = dir.path().join("first");
+    let out = prescale(&["run", "scenarios/nab-elb-replay.ron", "--out", first.to_str().unwrap(), "--quiet"]);
+    assert!(out.status.success(), "{}", text(&out).1);
+    let run_dir = std::fs::read_dir(first.join("nab-elb-replay")).unwrap().flatten().next().unwrap().path();
+    let second = dir.path().join("second");
+    let again = prescale(&[
+        "run",
+        run_dir.join("scenario.ron").to_str().unwrap(),
+        "--out",
+        second.to_str().unwrap(),
+        "--quiet",
+    ]);
+    assert!(again.status.success(), "{}", text(&again).1);
+    let run2 = std::fs::read_dir(second.join("nab-elb-replay")).unwrap().flatten().next().unwrap().path();
+    let a = std::fs::read_to_string(run_dir.join("timeseries.csv")).unwrap();
+    let b = std::fs::read_to_string(run2.join("timeseries.csv")).unwrap();
+    assert_eq!(a, b);
+}

@@ -208,25 +208,10 @@ pub struct PredictiveConfig {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub enum ControllerConfig {
-    /// A fixed allocation of the scaling type.
-    Static {
-        /// Instances to keep (`None`: leave the cluster as it starts).
-        #[serde(default)]
-        instances: Option<u32>,
-    },
+    /// A fixed allocation of the scaling type (`Static(instances: 10)`; `Static()` leaves the cluster as it starts).
+    Static(Static),
     /// The HPA-style rule of REFERENCE_MODEL §4.5.
-    ReferenceHpa {
-        /// Target utilisation.
-        target_utilisation: f64,
-        /// Dead band.
-        #[serde(default = "tol")]
-        tolerance: f64,
-        /// Fewest instances.
-        #[serde(default = "one")]
-        min_instances: u32,
-        /// Most instances.
-        max_instances: u32,
-    },
+    ReferenceHpa(ReferenceHpa),
     /// The Kubernetes HPA (autoscaling/v2).
     Hpa(HpaConfig),
     /// AWS-style target tracking.
@@ -235,13 +220,6 @@ pub enum ControllerConfig {
     StepScaling(StepScalingConfig),
     /// The predictive pipeline.
     Predictive(PredictiveConfig),
-}
-
-fn tol() -> f64 {
-    0.1
-}
-fn one() -> u32 {
-    1
 }
 
 impl PredictorConfig {
@@ -446,8 +424,8 @@ fn hpa_problems(c: &HpaConfig) -> Vec<(String, String)> {
 impl ControllerSpec for ControllerConfig {
     fn name(&self) -> String {
         match self {
-            ControllerConfig::Static { .. } => "static".into(),
-            ControllerConfig::ReferenceHpa { .. } => "reference-hpa".into(),
+            ControllerConfig::Static(_) => "static".into(),
+            ControllerConfig::ReferenceHpa(_) => "reference-hpa".into(),
             ControllerConfig::Hpa(_) => "kubernetes-hpa".into(),
             ControllerConfig::TargetTracking(_) => "target-tracking".into(),
             ControllerConfig::StepScaling(_) => "step-scaling".into(),
@@ -462,23 +440,10 @@ impl ControllerSpec for ControllerConfig {
             v.into_iter().map(|(f, m)| (if f.is_empty() { pre.to_string() } else { format!("{pre}.{f}") }, m)).collect()
         };
         match self {
-            ControllerConfig::Static { .. } | ControllerConfig::ReferenceHpa { .. } => {
-                let basic = match self {
-                    ControllerConfig::Static { instances } => {
-                        prescale_sim::scenario::ControllerConfig::Static { instances: *instances }
-                    }
-                    ControllerConfig::ReferenceHpa { target_utilisation, tolerance, min_instances, max_instances } => {
-                        prescale_sim::scenario::ControllerConfig::ReferenceHpa {
-                            target_utilisation: *target_utilisation,
-                            tolerance: *tolerance,
-                            min_instances: *min_instances,
-                            max_instances: *max_instances,
-                        }
-                    }
-                    _ => unreachable!(),
-                };
-                basic.problems(cluster, step_s, horizon_s)
+            ControllerConfig::Static(c) => {
+                c.problems(cluster.scaling_index().map(|i| cluster.instance_types[i].max_count))
             }
+            ControllerConfig::ReferenceHpa(c) => c.problems(),
             ControllerConfig::Hpa(c) => hpa_problems(c),
             ControllerConfig::TargetTracking(c) => {
                 let mut p = Vec::new();
@@ -549,15 +514,8 @@ impl ControllerSpec for ControllerConfig {
 
     fn init(&self, ctx: &InitContext<'_>) -> Box<dyn Controller> {
         match self {
-            ControllerConfig::Static { instances } => Box::new(Static { instances: *instances }),
-            ControllerConfig::ReferenceHpa { target_utilisation, tolerance, min_instances, max_instances } => {
-                Box::new(ReferenceHpa {
-                    target_utilisation: *target_utilisation,
-                    tolerance: *tolerance,
-                    min_instances: *min_instances,
-                    max_instances: *max_instances,
-                })
-            }
+            ControllerConfig::Static(c) => Box::new(c.clone()),
+            ControllerConfig::ReferenceHpa(c) => Box::new(c.clone()),
             ControllerConfig::Hpa(c) => Box::new(KubernetesHpa::new(c.clone())),
             ControllerConfig::TargetTracking(c) => Box::new(TargetTracking::new(c.clone())),
             ControllerConfig::StepScaling(c) => Box::new(StepScaling::new(c.clone())),

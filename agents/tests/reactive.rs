@@ -2,7 +2,9 @@
 //! consecutive breaching datapoints, cooldowns hold further activities, capacity follows the metric's ratio
 //! to the target (target tracking) or the breach's step (step scaling).
 
-use prescale_agents::reactive::{Adjustment, Step, StepScaling, StepScalingConfig, TargetTracking, TargetTrackingConfig};
+use prescale_agents::reactive::{
+    Adjustment, Step, StepScaling, StepScalingConfig, TargetTracking, TargetTrackingConfig,
+};
 use prescale_sim::controller::{Controller, Observation, ScaleDecision};
 
 fn obs(now_s: f64, ready: u32, util: f64) -> Observation {

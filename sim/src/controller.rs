@@ -101,10 +101,13 @@ impl fmt::Debug for dyn Controller {
     }
 }
 
-/// A fixed allocation: keeps the cluster at `instances` (or, with `None`, never acts).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+/// A fixed allocation: keeps the cluster at `instances` (or, with `None`, never acts). Stateless, so the same
+/// value is its scenario config (`Static(instances: 10)`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Static {
     /// The allocation to keep; `None` leaves the cluster as it is.
+    #[serde(default)]
     pub instances: Option<u32>,
 }
 
@@ -147,16 +150,64 @@ impl Controller for Static {
 /// servers): `util = B / (Δ (s R + S))` and the group is sized so that all READY servers would run at the
 /// target, `desired = ceil((B / (Δ · target) − S) / s)`. With `S = 0` the reference formulas above are used
 /// unchanged (bit-identical).
-#[derive(Clone, Debug, PartialEq)]
+///
+/// Stateless, so the same value is its scenario config (`ReferenceHpa(target_utilisation: 0.6,
+/// max_instances: 80)`; tolerance 0.1 and min 1 by default).
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ReferenceHpa {
     /// Target utilisation of ready servers, in (0, 1].
     pub target_utilisation: f64,
     /// Dead band around the target: no change while `|util / target − 1| ≤ tolerance`.
+    #[serde(default = "default_tolerance")]
     pub tolerance: f64,
     /// Lower bound on desired instances.
+    #[serde(default = "default_min")]
     pub min_instances: u32,
     /// Upper bound on desired instances.
     pub max_instances: u32,
+}
+
+fn default_tolerance() -> f64 {
+    0.1
+}
+fn default_min() -> u32 {
+    1
+}
+
+impl Static {
+    /// Problems as `(field, message)`, given the scaling type's `max_count`.
+    pub fn problems(&self, scaling_max: Option<u32>) -> Vec<(String, String)> {
+        match (self.instances, scaling_max) {
+            (Some(n), Some(max)) if n > max => {
+                vec![("instances".into(), format!("must be <= the scaling type's max_count ({max}), got {n}"))]
+            }
+            _ => Vec::new(),
+        }
+    }
+}
+
+impl ReferenceHpa {
+    /// Problems as `(field, message)`.
+    pub fn problems(&self) -> Vec<(String, String)> {
+        let mut p = Vec::new();
+        if !(self.target_utilisation > 0.0 && self.target_utilisation <= 1.0) {
+            p.push(("target_utilisation".into(), format!("must be in (0, 1], got {}", self.target_utilisation)));
+        }
+        if !(0.0..1.0).contains(&self.tolerance) {
+            p.push(("tolerance".into(), format!("must be in [0, 1), got {}", self.tolerance)));
+        }
+        if self.max_instances == 0 {
+            p.push(("max_instances".into(), "must be >= 1, got 0".into()));
+        }
+        if self.min_instances > self.max_instances {
+            p.push((
+                "min_instances".into(),
+                format!("must be <= max_instances ({}), got {}", self.max_instances, self.min_instances),
+            ));
+        }
+        p
+    }
 }
 
 impl ReferenceHpa {

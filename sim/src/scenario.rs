@@ -62,12 +62,6 @@ fn default_seed() -> u64 {
 fn timestamp() -> String {
     "timestamp".into()
 }
-fn default_tolerance() -> f64 {
-    0.1
-}
-fn default_min_instances() -> u32 {
-    1
-}
 
 /// How requests are simulated.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -190,29 +184,14 @@ pub struct SloConfig {
     pub latency_threshold_s: f64,
 }
 
-/// The autoscaler, by name with its parameters.
+/// The autoscaler, by name with its parameters: the simulator's own two (the agents crate has the full set).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub enum ControllerConfig {
-    /// A fixed allocation (`None`: leave the cluster as it starts).
-    Static {
-        /// Instances of the scaling type to keep.
-        #[serde(default)]
-        instances: Option<u32>,
-    },
+    /// A fixed allocation.
+    Static(Static),
     /// The HPA-style rule of REFERENCE_MODEL §4.5.
-    ReferenceHpa {
-        /// Target utilisation of READY servers, in (0, 1].
-        target_utilisation: f64,
-        /// Dead band around the target, in [0, 1).
-        #[serde(default = "default_tolerance")]
-        tolerance: f64,
-        /// Fewest instances.
-        #[serde(default = "default_min_instances")]
-        min_instances: u32,
-        /// Most instances.
-        max_instances: u32,
-    },
+    ReferenceHpa(ReferenceHpa),
 }
 
 /// What a controller may know when it is built: the run's setting (and, for an oracle, the true demand).
@@ -245,48 +224,24 @@ pub trait ControllerSpec: Clone + std::fmt::Debug + PartialEq + Serialize + for<
 impl ControllerSpec for ControllerConfig {
     fn name(&self) -> String {
         match self {
-            ControllerConfig::Static { .. } => "static".into(),
-            ControllerConfig::ReferenceHpa { .. } => "reference-hpa".into(),
+            ControllerConfig::Static(_) => "static".into(),
+            ControllerConfig::ReferenceHpa(_) => "reference-hpa".into(),
         }
     }
 
     fn problems(&self, cluster: &ClusterConfig, _step_s: f64, _horizon_s: Option<f64>) -> Vec<(String, String)> {
-        let mut p = Vec::new();
-        let scaling_max = cluster.scaling_index().map(|i| cluster.instance_types[i].max_count);
         match self {
-            ControllerConfig::Static { instances: Some(n) } => {
-                if let Some(max) = scaling_max.filter(|m| n > m) {
-                    p.push(("instances".into(), format!("must be <= the scaling type's max_count ({max}), got {n}")));
-                }
+            ControllerConfig::Static(c) => {
+                c.problems(cluster.scaling_index().map(|i| cluster.instance_types[i].max_count))
             }
-            ControllerConfig::Static { instances: None } => {}
-            ControllerConfig::ReferenceHpa { target_utilisation, tolerance, min_instances, max_instances } => {
-                if !(*target_utilisation > 0.0 && *target_utilisation <= 1.0) {
-                    p.push(("target_utilisation".into(), format!("must be in (0, 1], got {target_utilisation}")));
-                }
-                if !(0.0..1.0).contains(tolerance) {
-                    p.push(("tolerance".into(), format!("must be in [0, 1), got {tolerance}")));
-                }
-                if *max_instances == 0 {
-                    p.push(("max_instances".into(), "must be >= 1, got 0".into()));
-                }
-                if min_instances > max_instances {
-                    p.push((
-                        "min_instances".into(),
-                        format!("must be <= max_instances ({max_instances}), got {min_instances}"),
-                    ));
-                }
-            }
+            ControllerConfig::ReferenceHpa(c) => c.problems(),
         }
-        p
     }
 
     fn init(&self, _ctx: &InitContext<'_>) -> Box<dyn Controller> {
-        match *self {
-            ControllerConfig::Static { instances } => Box::new(Static { instances }),
-            ControllerConfig::ReferenceHpa { target_utilisation, tolerance, min_instances, max_instances } => {
-                Box::new(ReferenceHpa { target_utilisation, tolerance, min_instances, max_instances })
-            }
+        match self {
+            ControllerConfig::Static(c) => Box::new(c.clone()),
+            ControllerConfig::ReferenceHpa(c) => Box::new(c.clone()),
         }
     }
 }
