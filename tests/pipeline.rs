@@ -173,3 +173,45 @@ fn evidence_table() {
         assert!(oracle_min <= best_other + 1.0, "{wname}: the oracle ({oracle_min} min) lost to {best_other} min");
     }
 }
+
+/// A workload that states its memory demand (a trace's memory column): the predictive pipeline forecasts
+/// it as a second signal and provisions for it; a CPU-only controller does not, and requests fail for lack
+/// of memory.
+#[test]
+fn explicit_memory_demand_is_forecast_and_covered() {
+    let dir = tempfile::tempdir().unwrap();
+    // Two days of 5-minute rows: CPU flat at 20 % of 200 cores; memory swings daily between 100 and 700 GiB.
+    let mut csv = String::from("timestamp,cpu,mem\n");
+    for i in 0..576 {
+        let t = i * 300;
+        let mem = 400.0 + 300.0 * (2.0 * std::f64::consts::PI * t as f64 / 86400.0).sin();
+        csv.push_str(&format!("{t},20,{mem}\n"));
+    }
+    std::fs::write(dir.path().join("mem.csv"), csv).unwrap();
+    let workload = format!(
+        r#"Trace(path: "{}", metrics: [(column: "cpu", meaning: Utilisation(resource: Cpu, percent: true, reference_capacity: 200.0)),
+             (column: "mem", meaning: Utilisation(resource: Memory, percent: false, reference_capacity: 1.0))])"#,
+        dir.path().join("mem.csv").display()
+    );
+    let hpa = run(&scenario("mem", &workload, "", "Hpa(target_utilisation: 0.6, max_replicas: 400)"));
+    let pred = run(&scenario(
+        "mem",
+        &workload,
+        "",
+        "Predictive(predictor: LastValue, variance: AdaptiveConformal(alpha: 0.05), allocator: (target_utilisation: 0.8))",
+    ));
+    let oracle = run(&scenario(
+        "mem",
+        &workload,
+        "",
+        "Predictive(predictor: Oracle, variance: Fixed(), allocator: (target_utilisation: 0.9))",
+    ));
+    eprintln!(
+        "failed requests: HPA {:.0}, predictive {:.0}, oracle {:.0}",
+        hpa.failed_requests, pred.failed_requests, oracle.failed_requests
+    );
+    assert!(hpa.failed_requests > 0.01 * hpa.requests, "{hpa:?}");
+    assert!(pred.failed_requests < 0.01 * hpa.failed_requests, "{pred:?}");
+    // Only the start fails: 10 instances hold 160 GiB against 400 GiB wanted until the first order is ready.
+    assert!(oracle.failed_requests < 1e-3 * oracle.requests, "{oracle:?}");
+}

@@ -536,11 +536,14 @@ impl ControllerSpec for ControllerConfig {
                     scale_down_stabilisation_s: c.allocator.scale_down_stabilisation_s,
                 };
                 let future = Arc::new(ctx.demand.rate_per_s.clone());
+                let memory_future = Arc::new(ctx.demand.memory_gib.clone().unwrap_or_default());
+                let (pc, vc, step_s) = (c.predictor.clone(), c.variance.clone(), ctx.step_s);
                 Box::new(PredictiveController::new(
                     c.predictor.init(ctx.step_s, &future),
                     c.variance.init(ctx.step_s),
                     ResourcePlanner::new(ctx.cluster, c.allocator.cost_cap_usd_per_hour),
                     setting,
+                    Box::new(move || (pc.init(step_s, &memory_future), vc.init(step_s))),
                 ))
             }
         }

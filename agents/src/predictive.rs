@@ -62,15 +62,50 @@ pub struct PredictiveController {
     covered: u64,
     asked: VecDeque<(f64, Vec<u32>)>,
     diag: Diagnostics,
+    memory: Option<MemoryForecast>,
+    make_memory: MakeForecaster,
+}
+
+/// Builds a predictor and a variance controller (for a second forecast signal).
+pub type MakeForecaster = Box<dyn Fn() -> (Box<dyn Predictor>, Box<dyn VarianceController>) + Send>;
+
+/// The memory-demand forecaster, created at the first observation of an explicit memory demand.
+struct MemoryForecast {
+    predictor: Box<dyn Predictor>,
+    variance: Box<dyn VarianceController>,
+    pending: Option<(f64, f64)>,
+    last: f64,
+}
+
+impl MemoryForecast {
+    /// Learns `y`, then returns the largest need (forecast + margin, GiB) over horizons `lo..=hi` and
+    /// `1..=lo`.
+    fn step(&mut self, y: f64, lo: usize, hi: usize) -> (f64, f64) {
+        if let Some((f, m)) = self.pending.take() {
+            self.variance.update(f, m, y, 0.0);
+        }
+        self.predictor.observe(y);
+        self.last = y;
+        match self.predictor.forecast(hi) {
+            Ok(fc) => {
+                let need = |h: usize| fc.mean[h - 1] + self.variance.margin(fc.mean[h - 1], fc.sd[h - 1]);
+                self.pending = Some((fc.mean[0], self.variance.margin(fc.mean[0], fc.sd[0])));
+                ((lo..=hi).map(need).fold(0.0, f64::max), (1..=lo).map(need).fold(0.0, f64::max))
+            }
+            Err(_) => (y, y),
+        }
+    }
 }
 
 impl PredictiveController {
-    /// Assembles the pipeline.
+    /// Assembles the pipeline; `make_memory` builds the predictor and variance controller for an explicit
+    /// memory demand, should the workload state one.
     pub fn new(
         predictor: Box<dyn Predictor>,
         variance: Box<dyn VarianceController>,
         planner: ResourcePlanner,
         s: AllocatorSetting,
+        make_memory: MakeForecaster,
     ) -> Self {
         let h_lo = ((s.provisioning_delay_s / s.step_s).ceil() as usize).max(1);
         let h_hi = (((s.provisioning_delay_s + s.step_s + s.warmup_s) / s.step_s).ceil() as usize).max(h_lo);
@@ -88,6 +123,8 @@ impl PredictiveController {
             covered: 0,
             asked: VecDeque::new(),
             diag: Diagnostics::default(),
+            memory: None,
+            make_memory,
         }
     }
 
@@ -148,8 +185,21 @@ impl Controller for PredictiveController {
                 (served_rate, served_rate)
             }
         };
-        let plan_far = self.planner.plan(&self.resources(far));
-        let plan_near = self.planner.plan(&self.resources(near));
+        let (mut need_far, mut need_near) = (self.resources(far), self.resources(near));
+        if obs.memory_demand_gib.is_finite() {
+            let (lo, hi) = (self.h_lo, self.h_hi);
+            let make = &self.make_memory;
+            let m = self.memory.get_or_insert_with(|| {
+                let (predictor, variance) = make();
+                MemoryForecast { predictor, variance, pending: None, last: 0.0 }
+            });
+            let (mf, mn) = m.step(obs.memory_demand_gib, lo, hi);
+            let t = self.s.target_utilisation;
+            need_far.memory_gib = need_far.memory_gib.max(mf / t);
+            need_near.memory_gib = need_near.memory_gib.max(mn / t);
+        }
+        let plan_far = self.planner.plan(&need_far);
+        let plan_near = self.planner.plan(&need_near);
         self.diag.clipped = plan_far.clipped.is_some();
         let mut counts: Vec<u32> = plan_far.counts.iter().zip(&plan_near.counts).map(|(a, b)| *a.max(b)).collect();
         // 4. Scale-down stabilisation.

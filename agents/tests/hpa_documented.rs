@@ -35,6 +35,7 @@ fn obs(now_s: f64, ready: u32, unready: u32, util: f64) -> Observation {
         arrivals_in_interval: 0,
         completions_in_interval: 0,
         slow_fraction: 0.0,
+        memory_demand_gib: f64::NAN,
     }
 }
 

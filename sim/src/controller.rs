@@ -41,6 +41,9 @@ pub struct Observation {
     pub completions_in_interval: u64,
     /// Fraction of the interval's completions slower than the SLO threshold (0 when unknown).
     pub slow_fraction: f64,
+    /// Memory demand over the interval, GiB, when the workload states it (a trace's memory column);
+    /// NaN otherwise (memory then follows from requests in service).
+    pub memory_demand_gib: f64,
 }
 
 impl Observation {
@@ -271,6 +274,7 @@ mod tests {
             arrivals_in_interval: 0,
             completions_in_interval: 0,
             slow_fraction: 0.0,
+            memory_demand_gib: f64::NAN,
         }
     }
 

@@ -219,6 +219,7 @@ impl FluidModel {
             arrivals_in_interval: s.arrivals as u64,
             completions_in_interval: s.completions as u64,
             slow_fraction: if s.completions > 0.0 { s.slo_violations / s.completions } else { 0.0 },
+            memory_demand_gib: self.demand.memory_gib.as_ref().map_or(f64::NAN, |m| m[self.steps.len() - 1]),
         };
         let actions = crate::service::apply(&mut self.fleet, self.controller.decide(&obs), ctx);
         let diagnostics = self.controller.diagnostics();

@@ -543,6 +543,9 @@ impl<A: ArrivalProcess, S: ServiceTimes> ServiceModel<A, S> {
                 .step
                 .as_ref()
                 .map_or(0.0, |s| if s.completions > 0.0 { s.slo_violations / s.completions } else { 0.0 }),
+            memory_demand_gib: self.cfg.memory_demand_gib.as_ref().map_or(f64::NAN, |(step_s, d)| {
+                d[((now_s / step_s).round() as usize).saturating_sub(1).min(d.len() - 1)]
+            }),
         };
         self.arrivals_since_tick = 0;
         self.completions_since_tick = 0;
