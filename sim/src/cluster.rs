@@ -1015,6 +1015,18 @@ impl Fleet {
         if usable != self.ready_servers {
             return Err(format!("ready servers {} != sum of usable {usable}", self.ready_servers));
         }
+        for (ty, t) in self.types.iter().enumerate() {
+            let n = self.live.iter().filter(|&&id| self.instances[id as usize].ty as usize == ty).count() as u32;
+            if n != self.live_per_type[ty] {
+                return Err(format!("type {}: {n} live instances, counted {}", t.name, self.live_per_type[ty]));
+            }
+            if n > t.max_count.max(t.initial_count) {
+                return Err(format!("type {}: {n} live instances exceed max_count {}", t.name, t.max_count));
+            }
+        }
+        if !self.quota.admits(&self.allocated) {
+            return Err(format!("live capacity {:?} exceeds the quota {:?}", self.allocated, self.quota));
+        }
         Ok(())
     }
 }

@@ -170,6 +170,25 @@ struct FleetCase {
     rates: Vec<f64>,
     memory_gib: Option<Vec<f64>>,
     hpa: bool,
+    mixes: Vec<Vec<u32>>,
+    quota_extra_cores: Option<f64>,
+}
+
+/// A controller that orders a given sequence of instance mixes, one per tick (exercises `ScaleDecision::Mix`
+/// on every type).
+struct Mixes(Vec<Vec<u32>>, usize);
+
+impl prescale_sim::controller::Controller for Mixes {
+    fn name(&self) -> &str {
+        "mixes"
+    }
+    fn decide(&mut self, _obs: &prescale_sim::controller::Observation) -> prescale_sim::controller::ScaleDecision {
+        self.1 += 1;
+        match self.0.get(self.1 - 1) {
+            Some(m) => prescale_sim::controller::ScaleDecision::Mix { instances: m.clone() },
+            None => prescale_sim::controller::ScaleDecision::Hold,
+        }
+    }
 }
 
 fn fleet_cases() -> impl Strategy<Value = FleetCase> {
@@ -183,16 +202,22 @@ fn fleet_cases() -> impl Strategy<Value = FleetCase> {
         prop::collection::vec(0.0f64..40.0, 3..10),
         prop::option::of(prop::collection::vec(0.0f64..30.0, 10)),
         any::<bool>(),
+        prop::collection::vec(prop::collection::vec(0u32..14, 2), 0..10),
+        prop::option::of(0.0f64..30.0),
     )
-        .prop_map(|(seed, types, idx, mtbf_s, replacement_s, rates, memory_gib, hpa)| FleetCase {
-            seed,
-            scaling: idx.index(types.len()),
-            types,
-            mtbf_s,
-            replacement_s,
-            rates,
-            memory_gib,
-            hpa,
+        .prop_map(|(seed, types, idx, mtbf_s, replacement_s, rates, memory_gib, hpa, mixes, quota_extra_cores)| {
+            FleetCase {
+                seed,
+                scaling: idx.index(types.len()),
+                types,
+                mtbf_s,
+                replacement_s,
+                rates,
+                memory_gib,
+                hpa,
+                mixes,
+                quota_extra_cores,
+            }
         })
 }
 
@@ -219,10 +244,14 @@ fn fleet_model(c: &FleetCase) -> FleetModel {
             max_count: 12,
         })
         .collect();
+    let initial_cores: f64 = instance_types.iter().map(|t| t.capacity.cpu_cores * t.initial_count as f64).sum();
     let cluster = ClusterConfig {
         scaling_type: format!("t{}", c.scaling),
         instance_types,
-        quota: Default::default(),
+        quota: prescale_sim::cluster::Quota {
+            cpu_cores: c.quota_extra_cores.map(|x| initial_cores + x),
+            ..Default::default()
+        },
         failures: Some(Failures { mean_time_between_failures_s: c.mtbf_s, replacement_delay_s: c.replacement_s }),
     };
     let horizon = step * c.rates.len() as f64;
@@ -240,7 +269,10 @@ fn fleet_model(c: &FleetCase) -> FleetModel {
     let seed = RunSeed(c.seed);
     let arrivals = PiecewiseArrivals::new(seed.draws("arrivals"), c.rates.clone(), step);
     let service = ExpServiceTimes::new(seed.draws("service"), 1.0);
-    let controller: Box<dyn prescale_sim::controller::Controller> = if c.hpa {
+    let controller: Box<dyn prescale_sim::controller::Controller> = if !c.mixes.is_empty() {
+        let n = c.types.len();
+        Box::new(Mixes(c.mixes.iter().map(|m| m[..n.min(m.len())].to_vec()).collect(), 0))
+    } else if c.hpa {
         Box::new(ReferenceHpa { target_utilisation: 0.6, tolerance: 0.1, min_instances: 0, max_instances: 12 })
     } else {
         Box::new(Static::at(3))
