@@ -2,10 +2,13 @@
 //!
 //! * [`engine`]: virtual time, the future-event list, [`engine::Model`] and [`engine::Simulation`].
 //! * [`rng`]: per-run seeds, named random streams, and the reference SplitMix64 streams.
-//! * [`workload`]: arrival processes and service-time samplers.
-//! * [`service`]: instances of N servers behind one queue, their lifecycle, cost and request statistics.
+//! * [`workload`] and [`demand`]: arrival processes, service-time samplers, synthetic demand; [`trace`]: replayed
+//!   CSV traces.
+//! * [`cluster`]: instance types, the fleet's lifecycle, billing, quotas, failures.
+//! * [`service`] (request-level) and [`fluid`] (flows per step, [`queueing`] formulas): the two fidelities.
+//! * [`scenario`]: scenario configs, validation, the runner and the metrics ([`metrics`]).
 //! * [`controller`]: the seam every autoscaler plugs into, with `Static` and the reference HPA rule.
-//! * [`reference`]: the two workloads of the peers' REFERENCE_MODEL.md, reproduced exactly.
+//! * [`mod@reference`]: the two workloads of the peers' REFERENCE_MODEL.md, reproduced exactly.
 //!
 //! This crate is a leaf: it depends on no ML, GUI, plotting, CLI or thread-pool crate, and holds no global
 //! state, so any number of runs can proceed in parallel and a run is a function of its inputs and seed.
