@@ -30,12 +30,7 @@ fn obs(now_s: f64, ready: u32, unready: u32, util: f64) -> Observation {
         draining_instances: 0,
         servers_per_instance: SERVERS,
         ready_servers: ready * SERVERS,
-        static_ready_servers: 0,
-        queue_len: 0,
-        arrivals_in_interval: 0,
-        completions_in_interval: 0,
-        slow_fraction: 0.0,
-        memory_demand_gib: f64::NAN,
+        ..Observation::default()
     }
 }
 

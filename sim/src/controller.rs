@@ -46,6 +46,29 @@ pub struct Observation {
     pub memory_demand_gib: f64,
 }
 
+impl Default for Observation {
+    /// An empty cluster at time zero with no demand stated (`memory_demand_gib` NaN): a base for
+    /// `Observation { field: value, ..Default::default() }`.
+    fn default() -> Self {
+        Observation {
+            now_s: 0.0,
+            interval_s: 0.0,
+            busy_server_s: 0.0,
+            ready_instances: 0,
+            provisioning_instances: 0,
+            draining_instances: 0,
+            servers_per_instance: 1,
+            ready_servers: 0,
+            static_ready_servers: 0,
+            queue_len: 0,
+            arrivals_in_interval: 0,
+            completions_in_interval: 0,
+            slow_fraction: 0.0,
+            memory_demand_gib: f64::NAN,
+        }
+    }
+}
+
 impl Observation {
     /// READY + PROVISIONING: the allocation a decision is measured against (`N` in REFERENCE_MODEL §4.5).
     pub fn allocated_instances(&self) -> u32 {
@@ -266,15 +289,9 @@ mod tests {
             busy_server_s,
             ready_instances: ready,
             provisioning_instances: provisioning,
-            draining_instances: 0,
             servers_per_instance: 4,
             ready_servers: 4 * ready,
-            static_ready_servers: 0,
-            queue_len: 0,
-            arrivals_in_interval: 0,
-            completions_in_interval: 0,
-            slow_fraction: 0.0,
-            memory_demand_gib: f64::NAN,
+            ..Observation::default()
         }
     }
 
