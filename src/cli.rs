@@ -46,6 +46,9 @@ enum Command {
         /// Results root folder.
         #[arg(long, value_name = "DIR", default_value = "results")]
         out: PathBuf,
+        /// Override the scenario's fidelity (what-if: the same world request by request, or as flows).
+        #[arg(long, value_enum)]
+        fidelity: Option<FidelityArg>,
         /// No progress bar.
         #[arg(long)]
         quiet: bool,
@@ -65,6 +68,12 @@ enum Command {
     },
     /// Benchmark canonical events/s and peak memory, optionally side by side with peer simulators.
     Bench(BenchArgs),
+}
+
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+enum FidelityArg {
+    Fluid,
+    RequestLevel,
 }
 
 #[derive(Subcommand, Debug)]
@@ -204,8 +213,16 @@ pub fn run<I: IntoIterator<Item = OsString>>(args: I) -> Result<ExitCode> {
             );
             run_loaded(&loaded, None, &out, false)
         }
-        Command::Run { scenario, seed, out, quiet } => match load_scenario(&scenario) {
-            Ok(loaded) => run_loaded(&loaded, seed, &out, quiet),
+        Command::Run { scenario, seed, out, fidelity, quiet } => match load_scenario(&scenario) {
+            Ok(mut loaded) => {
+                if let Some(f) = fidelity {
+                    loaded.config.fidelity = match f {
+                        FidelityArg::Fluid => prescale_sim::scenario::Fidelity::Fluid,
+                        FidelityArg::RequestLevel => prescale_sim::scenario::Fidelity::RequestLevel,
+                    };
+                }
+                run_loaded(&loaded, seed, &out, quiet)
+            }
             Err(diags) => {
                 Err(anyhow::anyhow!("{}", diags.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("\n")))
             }
@@ -312,6 +329,14 @@ fn run_loaded(loaded: &Loaded, seed: Option<u64>, out: &Path, quiet: bool) -> Re
         "  over-provisioning {:.1} core-h, under-provisioning {:.1} core-h, {} scaling actions, max {} instances",
         s.over_provisioning_core_hours, s.under_provisioning_core_hours, s.scaling_actions, s.max_instances
     );
+    if s.coverage.is_finite() {
+        println!(
+            "  forecast MAE {:.2} cores, coverage of forecast + margin {:.1} %, {} steps on the reactive fallback",
+            s.forecast_mae_cores,
+            100.0 * s.coverage,
+            s.fallback_steps
+        );
+    }
     println!("results: {}", dir.display());
     Ok(ExitCode::SUCCESS)
 }

@@ -216,3 +216,27 @@ fn a_resolved_trace_scenario_replays_identically() {
     let b = std::fs::read_to_string(run2.join("timeseries.csv")).unwrap();
     assert_eq!(a, b);
 }
+
+/// `--fidelity` lives through the same world request by request; the override is recorded in the results.
+#[test]
+fn fidelity_override() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = prescale(&[
+        "run",
+        "scenarios/flash-crowd.ron",
+        "--fidelity",
+        "request-level",
+        "--out",
+        dir.path().to_str().unwrap(),
+        "--quiet",
+    ]);
+    assert!(out.status.success(), "{}", text(&out).1);
+    let run_dir = std::fs::read_dir(dir.path().join("flash-crowd")).unwrap().flatten().next().unwrap().path();
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run_dir.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["summary"]["fidelity"], "RequestLevel");
+    assert!(std::fs::read_to_string(run_dir.join("scenario.ron")).unwrap().contains("fidelity: RequestLevel"));
+    let bad = prescale(&["run", "scenarios/flash-crowd.ron", "--fidelity", "exact", "--quiet"]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(text(&bad).1.contains("--fidelity"), "{}", text(&bad).1);
+}
