@@ -176,3 +176,17 @@ fn missing_scenario_file() {
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr.contains("no/such/scenario.ron") && stderr.contains("cannot read"), "{stderr}");
 }
+
+#[test]
+fn runs_too_long_for_memory_are_refused_before_they_start() {
+    // A trace stretched a millionfold.
+    let s = scenario(&trace_workload("value").replace(")])", ")], time_scale: 1e9)"), "60", SERVICE, PRICE)
+        .replace("horizon_s: 180,", "");
+    check(&s, Some(GOOD_TRACE), &["workload.time_scale", "more than 400 days"]);
+    // A 180-s horizon in steps of a microsecond.
+    check(
+        &scenario(&trace_workload("value"), "1e-6", SERVICE, PRICE),
+        Some(GOOD_TRACE),
+        &["s.ron:4", "step_s", "use a longer step"],
+    );
+}

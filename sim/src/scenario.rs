@@ -297,6 +297,8 @@ impl std::fmt::Display for Problem {
 pub const MAX_REQUEST_LEVEL_REQUESTS: f64 = 2e8;
 /// Longest horizon, seconds (400 days).
 pub const MAX_HORIZON_S: f64 = 400.0 * 86400.0;
+/// Most control steps in one run (the per-step series are kept in memory).
+pub const MAX_STEPS: f64 = 5e6;
 
 impl<C: ControllerSpec> ScenarioConfig<C> {
     /// Every problem of the config itself (the trace file is checked by [`prepare`]).
@@ -323,6 +325,14 @@ impl<C: ControllerSpec> ScenarioConfig<C> {
             Some(h) if step_ok && h < self.step_s => {
                 add("horizon_s", format!("must be at least step_s ({}), got {h}", self.step_s))
             }
+            Some(h) if step_ok && h / self.step_s > MAX_STEPS => add(
+                "step_s",
+                format!(
+                    "{h} s in steps of {} s is {:.3e} steps, more than {MAX_STEPS:e}; use a longer step",
+                    self.step_s,
+                    h / self.step_s
+                ),
+            ),
             None if matches!(self.workload, WorkloadConfig::Synthetic { .. }) => {
                 add("horizon_s", "required for a synthetic workload".into())
             }
@@ -500,6 +510,16 @@ pub fn prepare<C: ControllerSpec>(
                         });
                     }
                     want
+                }
+                None if available_s > MAX_HORIZON_S || available_s / step > MAX_STEPS => {
+                    return Err(vec![Problem {
+                        path: "workload.time_scale".into(),
+                        message: format!(
+                            "the trace lasts {available_s:.4e} simulated s ({:.3e} steps of {step} s), more than 400 days or \
+                             {MAX_STEPS:e} steps; set horizon_s or a smaller time_scale",
+                            available_s / step
+                        ),
+                    }]);
                 }
                 None => max_steps,
             };
