@@ -20,10 +20,24 @@ enum Tok {
     Scalar,
 }
 
-fn tokenize(src: &str) -> Vec<(Tok, usize)> {
-    let b: Vec<char> = src.chars().collect();
+/// A token with its line and byte range in the source.
+#[derive(Debug, Clone)]
+struct Token {
+    tok: Tok,
+    line: usize,
+    start: usize,
+    end: usize,
+}
+
+fn tokenize(src: &str) -> Vec<Token> {
+    let chars: Vec<(usize, char)> = src.char_indices().collect();
+    let b: Vec<char> = chars.iter().map(|&(_, c)| c).collect();
+    let byte = |i: usize| chars.get(i).map_or(src.len(), |&(o, _)| o);
     let (mut i, mut line) = (0usize, 1usize);
-    let mut out = Vec::new();
+    let mut out: Vec<Token> = Vec::new();
+    let mut push = |tok: Tok, line: usize, from: usize, to: usize, out: &mut Vec<Token>| {
+        out.push(Token { tok, line, start: byte(from), end: byte(to) });
+    };
     while i < b.len() {
         let c = b[i];
         match c {
@@ -46,37 +60,38 @@ fn tokenize(src: &str) -> Vec<(Tok, usize)> {
                 i += 2;
             }
             '"' => {
-                let start = line;
+                let (start, from) = (line, i);
                 i += 1;
                 while i < b.len() && b[i] != '"' {
                     line += (b[i] == '\n') as usize;
                     i += if b[i] == '\\' { 2 } else { 1 };
                 }
                 i += 1;
-                out.push((Tok::Scalar, start));
+                push(Tok::Scalar, start, from, i, &mut out);
             }
             '\'' => {
+                let from = i;
                 i += 1;
                 while i < b.len() && b[i] != '\'' {
                     i += if b[i] == '\\' { 2 } else { 1 };
                 }
                 i += 1;
-                out.push((Tok::Scalar, line));
+                push(Tok::Scalar, line, from, i, &mut out);
             }
             '(' | '[' | '{' => {
-                out.push((Tok::Open(c), line));
+                push(Tok::Open(c), line, i, i + 1, &mut out);
                 i += 1;
             }
             ')' | ']' | '}' => {
-                out.push((Tok::Close(c), line));
+                push(Tok::Close(c), line, i, i + 1, &mut out);
                 i += 1;
             }
             ',' => {
-                out.push((Tok::Comma, line));
+                push(Tok::Comma, line, i, i + 1, &mut out);
                 i += 1;
             }
             ':' => {
-                out.push((Tok::Colon, line));
+                push(Tok::Colon, line, i, i + 1, &mut out);
                 i += 1;
             }
             c if c.is_alphabetic() || c == '_' => {
@@ -92,41 +107,68 @@ fn tokenize(src: &str) -> Vec<(Tok, usize)> {
                         i += 1;
                     }
                     i += 2;
-                    out.push((Tok::Scalar, line));
+                    push(Tok::Scalar, line, s, i, &mut out);
                 } else {
-                    out.push((Tok::Ident(word), line));
+                    push(Tok::Ident(word), line, s, i, &mut out);
                 }
             }
             _ => {
                 // Numbers and anything else: one scalar token up to a delimiter.
+                let from = i;
                 while i < b.len() && !b[i].is_whitespace() && !"()[]{},:".contains(b[i]) {
                     i += 1;
                 }
-                out.push((Tok::Scalar, line));
+                push(Tok::Scalar, line, from, i, &mut out);
             }
         }
     }
     out
 }
 
+/// Where a value is: its first line and its byte range; for a parenthesised group, also the byte offset of
+/// its closing parenthesis (where a missing field can be inserted).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Span {
+    /// 1-based line of the value's first token.
+    pub line: usize,
+    /// Byte offset of the value's start.
+    pub start: usize,
+    /// Byte offset just past the value's end.
+    pub end: usize,
+    /// Byte offset of the closing `)` of a group value.
+    pub close: Option<usize>,
+}
+
 struct Walker {
-    toks: Vec<(Tok, usize)>,
+    toks: Vec<Token>,
     pos: usize,
-    lines: HashMap<String, usize>,
+    spans: HashMap<String, Span>,
 }
 
 impl Walker {
     fn peek(&self, k: usize) -> Option<&Tok> {
-        self.toks.get(self.pos + k).map(|(t, _)| t)
+        self.toks.get(self.pos + k).map(|t| &t.tok)
     }
 
     fn line(&self) -> usize {
-        self.toks.get(self.pos).map_or(0, |(_, l)| *l)
+        self.toks.get(self.pos).map_or(0, |t| t.line)
     }
 
     fn value(&mut self, path: &str) -> Option<()> {
         let line = self.line();
-        self.lines.entry(path.to_string()).or_insert(line);
+        let start = self.toks.get(self.pos).map_or(0, |t| t.start);
+        let r = self.value_inner(path);
+        let end = self.toks.get(self.pos.saturating_sub(1)).map_or(start, |t| t.end);
+        let close = match self.toks.get(self.pos.saturating_sub(1)) {
+            Some(Token { tok: Tok::Close(')'), start, .. }) => Some(*start),
+            _ => None,
+        };
+        // The outer value wins over a transparent inner one (`Some(x)`, a variant's single value).
+        self.spans.insert(path.to_string(), Span { line, start, end, close });
+        r
+    }
+
+    fn value_inner(&mut self, path: &str) -> Option<()> {
         match self.peek(0)?.clone() {
             Tok::Ident(_) if self.peek(1) == Some(&Tok::Open('(')) => {
                 self.pos += 2;
@@ -198,11 +240,19 @@ impl Walker {
     }
 }
 
+/// Where every value of `src` is, by dotted path (values the scanner could not follow are left out).
+pub fn value_spans(src: &str) -> HashMap<String, Span> {
+    let mut w = Walker { toks: tokenize(src), pos: 0, spans: HashMap::new() };
+    // A value the scanner cannot follow ends the walk; what was found is kept.
+    if w.value("").is_none() {
+        w.spans.retain(|_, s| s.end >= s.start);
+    }
+    w.spans
+}
+
 /// Line of every value in `src`, by dotted path.
 pub fn value_lines(src: &str) -> HashMap<String, usize> {
-    let mut w = Walker { toks: tokenize(src), pos: 0, lines: HashMap::new() };
-    let _ = w.value("");
-    w.lines
+    value_spans(src).into_iter().map(|(p, s)| (p, s.line)).collect()
 }
 
 /// The line of `path`, or of its nearest ancestor that the document has (a missing field is reported on
@@ -253,5 +303,19 @@ Scenario(
         assert_eq!(l["pair[1]"], 18);
         assert_eq!(line_of(&l, "cluster.instance_types[0].max_count"), Some(15));
         assert_eq!(line_of(&l, "workload.components[1].decay_s"), Some(9));
+        let spans = value_spans(src);
+        let price = spans["cluster.instance_types[0].price_usd_per_hour"];
+        assert_eq!(&src[price.start..price.end], "-3");
+        let crowd = spans["workload.components[1]"];
+        assert!(src[crowd.start..crowd.end].starts_with("FlashCrowd(") && src[crowd.start..crowd.end].ends_with(')'));
+        assert_eq!(&src[crowd.close.unwrap()..crowd.close.unwrap() + 1], ")");
+    }
+
+    #[test]
+    fn byte_offsets_survive_non_ascii_text() {
+        let src = "// ≥ 0 — π\n(a: \"ü\", b: Some(2.5))";
+        let spans = value_spans(src);
+        assert_eq!(&src[spans["b"].start..spans["b"].end], "Some(2.5)");
+        assert_eq!(&src[spans["a"].start..spans["a"].end], "\"ü\"");
     }
 }
