@@ -53,7 +53,7 @@ enum Command {
         #[arg(long)]
         quiet: bool,
     },
-    /// Check scenario files: every problem, with its file, line and dotted path.
+    /// Check scenario and experiment files: every problem, with its file, line and dotted path.
     Validate {
         /// Scenario files (RON).
         #[arg(required = true)]
@@ -252,9 +252,39 @@ fn with_peak_rss<T: serde::Serialize>(r: &T) -> Value {
 const DEFAULT_SCENARIO: &str = include_str!("../scenarios/flash-crowd.ron");
 const DEFAULT_SCENARIO_NAME: &str = "scenarios/flash-crowd.ron (built in)";
 
+/// Whether a RON text is an experiment (its first identifier is `Experiment`).
+fn is_experiment(text: &str) -> bool {
+    text.lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty() && !l.starts_with("//") && !l.starts_with("#!"))
+        .is_some_and(|l| l.starts_with("Experiment"))
+}
+
 fn validate(files: &[PathBuf]) -> Result<ExitCode> {
     let mut bad = 0;
     for f in files {
+        if std::fs::read_to_string(f).is_ok_and(|t| is_experiment(&t)) {
+            match crate::experiment::load_experiment(f) {
+                Ok((cfg, cells)) => println!(
+                    "{}: ok (experiment '{}': {} runs = {} scenario(s) x {} axis combination(s) x {} controller(s) x {} seed(s))",
+                    f.display(),
+                    cfg.name,
+                    cells.len(),
+                    cfg.scenarios.len(),
+                    cfg.axes.iter().map(|a| a.values.len()).product::<usize>(),
+                    cfg.controllers.len().max(1),
+                    cfg.seeds.len()
+                ),
+                Err(diags) => {
+                    bad += 1;
+                    println!("{}: {} problem{}", f.display(), diags.len(), if diags.len() == 1 { "" } else { "s" });
+                    for d in diags {
+                        println!("  {d}");
+                    }
+                }
+            }
+            continue;
+        }
         match load_scenario(f).and_then(|l| l.prepare(l.config.seed).map(|p| (l, p))) {
             Ok((_, p)) => {
                 let trace = p.trace_report.as_ref().map(|t| format!("; trace: {}", t.summary())).unwrap_or_default();

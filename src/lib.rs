@@ -4,6 +4,7 @@
 
 pub mod bench;
 pub mod cli;
+pub mod experiment;
 pub mod output;
 pub mod procinfo;
 pub mod results;

@@ -35,7 +35,7 @@ fn tokenize(src: &str) -> Vec<Token> {
     let byte = |i: usize| chars.get(i).map_or(src.len(), |&(o, _)| o);
     let (mut i, mut line) = (0usize, 1usize);
     let mut out: Vec<Token> = Vec::new();
-    let mut push = |tok: Tok, line: usize, from: usize, to: usize, out: &mut Vec<Token>| {
+    let push = |tok: Tok, line: usize, from: usize, to: usize, out: &mut Vec<Token>| {
         out.push(Token { tok, line, start: byte(from), end: byte(to) });
     };
     while i < b.len() {
