@@ -59,6 +59,21 @@ enum Command {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+    /// Run every cell of an experiment in parallel into `<out>/<experiment>/` (resumable; see `runs.csv`,
+    /// `report.md`, `manifest.json`).
+    Sweep {
+        /// Experiment file (RON).
+        experiment: PathBuf,
+        /// Results root folder.
+        #[arg(long, value_name = "DIR", default_value = "results")]
+        out: PathBuf,
+        /// Worker threads (default: all cores).
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1024))]
+        threads: Option<u32>,
+        /// No progress bar.
+        #[arg(long)]
+        quiet: bool,
+    },
     /// Run the reference workloads of REFERENCE_MODEL.md, seed 1, against their check values.
     CheckReference,
     /// Run one reference workload of REFERENCE_MODEL.md and print its metrics as the peers do.
@@ -229,6 +244,22 @@ pub fn run<I: IntoIterator<Item = OsString>>(args: I) -> Result<ExitCode> {
         },
         Command::Validate { files } => validate(&files),
         Command::CheckReference => check_reference(),
+        Command::Sweep { experiment, out, threads, quiet } => {
+            let opts = crate::sweep::SweepOptions { out_root: out, threads: threads.map(|t| t as usize), quiet };
+            let o = crate::sweep::sweep(&experiment, &opts)?;
+            println!(
+                "{}: {} runs done now, {} finished before (skipped), {} failed",
+                o.dir.display(),
+                o.ran,
+                o.skipped,
+                o.failed.len()
+            );
+            for (id, e) in &o.failed {
+                println!("  failed: {id}: {e}");
+            }
+            println!("results: {}/runs.csv, {}/report.md", o.dir.display(), o.dir.display());
+            Ok(if o.failed.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+        }
         Command::Reference { workload: ReferenceWorkload::MmcSteady(a) } => {
             let params = a.validate()?;
             let r = run_mmc(params, a.seed);

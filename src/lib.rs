@@ -10,3 +10,4 @@ pub mod procinfo;
 pub mod results;
 pub mod ron_paths;
 pub mod scenario_io;
+pub mod sweep;

@@ -48,11 +48,10 @@ pub fn to_csv<T: Serialize>(rows: &[T]) -> String {
     out
 }
 
-/// Writes one run's results under `root` and returns the final folder.
+/// Writes one run's results under `root/<scenario>/<seed and time>/` and returns that folder.
 pub fn write_run(root: &Path, prepared: &Prepared, out: &RunOutput, seed: u64, wall_s: f64) -> Result<PathBuf> {
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
     let scenario_dir = root.join(&prepared.config.name);
-    std::fs::create_dir_all(&scenario_dir).with_context(|| format!("creating {}", scenario_dir.display()))?;
     let base = format!("seed{seed}-{}", utc_stamp(now));
     let mut id = base.clone();
     let mut n = 2;
@@ -60,7 +59,28 @@ pub fn write_run(root: &Path, prepared: &Prepared, out: &RunOutput, seed: u64, w
         id = format!("{base}-{n}");
         n += 1;
     }
-    let tmp = scenario_dir.join(format!(".tmp-{id}-{}", std::process::id()));
+    let dest = scenario_dir.join(&id);
+    write_run_to(&dest, prepared, out, seed, wall_s, serde_json::Value::Null)?;
+    Ok(dest)
+}
+
+/// Writes one run's results into exactly `dest` (which must not exist): `scenario.ron`, `timeseries.csv`,
+/// `summary.json` (with `extra` under `"cell"` when not null) go into a hidden temporary sibling folder that
+/// is renamed to `dest` only once complete.
+pub fn write_run_to(
+    dest: &Path,
+    prepared: &Prepared,
+    out: &RunOutput,
+    seed: u64,
+    wall_s: f64,
+    extra: serde_json::Value,
+) -> Result<()> {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let parent = dest.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
+    let name = dest.file_name().and_then(|n| n.to_str()).unwrap_or("run");
+    let tmp = parent.join(format!(".tmp-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&tmp);
     std::fs::create_dir_all(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
     let write = |name: &str, text: &str| -> Result<()> {
         let p = tmp.join(name);
@@ -77,7 +97,7 @@ pub fn write_run(root: &Path, prepared: &Prepared, out: &RunOutput, seed: u64, w
         write("scenario.ron", &ron)?;
         write("timeseries.csv", &to_csv(&out.rows))?;
         let (version, revision) = build_info();
-        let summary = json!({
+        let mut summary = json!({
             "prescale_version": version,
             "git_revision": revision,
             "scenario": prepared.config.name,
@@ -87,6 +107,9 @@ pub fn write_run(root: &Path, prepared: &Prepared, out: &RunOutput, seed: u64, w
             "summary": out.summary,
             "trace": prepared.trace_report,
         });
+        if !extra.is_null() {
+            summary["cell"] = extra;
+        }
         write("summary.json", &serde_json::to_string_pretty(&summary)?)?;
         Ok(())
     })();
@@ -94,9 +117,8 @@ pub fn write_run(root: &Path, prepared: &Prepared, out: &RunOutput, seed: u64, w
         let _ = std::fs::remove_dir_all(&tmp);
         return Err(e);
     }
-    let dest = scenario_dir.join(&id);
-    std::fs::rename(&tmp, &dest).with_context(|| format!("renaming {} to {}", tmp.display(), dest.display()))?;
-    Ok(dest)
+    std::fs::rename(&tmp, dest).with_context(|| format!("renaming {} to {}", tmp.display(), dest.display()))?;
+    Ok(())
 }
 
 #[cfg(test)]

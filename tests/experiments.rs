@@ -47,3 +47,76 @@ fn validate_names_every_bad_path_and_value() {
     assert!(ok.status.success(), "{}", text(&ok).0);
     assert!(text(&ok).0.contains("36 runs"));
 }
+
+fn sweep(out: &std::path::Path, extra: &[&str], env: Option<(&str, &str)>) -> std::process::Output {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_prescale"));
+    cmd.current_dir(repo())
+        .args(["sweep", "experiments/provisioning-whatif.ron", "--quiet", "--out", out.to_str().unwrap()])
+        .args(extra);
+    if let Some((k, v)) = env {
+        cmd.env(k, v);
+    }
+    cmd.output().unwrap()
+}
+
+fn read(p: std::path::PathBuf) -> String {
+    std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+}
+
+/// Same results on 1 and 2 threads, byte for byte (every table is written in expansion order).
+#[test]
+fn sweeps_are_deterministic_across_thread_counts() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (dir.path().join("one"), dir.path().join("two"));
+    assert!(sweep(&a, &["--threads", "1"], None).status.success());
+    assert!(sweep(&b, &["--threads", "2"], None).status.success());
+    let exp = "provisioning-whatif";
+    assert_eq!(read(a.join(exp).join("runs.csv")), read(b.join(exp).join("runs.csv")));
+    assert_eq!(read(a.join(exp).join("report.md")), read(b.join(exp).join("report.md")));
+    let manifest: serde_json::Value = serde_json::from_str(&read(b.join(exp).join("manifest.json"))).unwrap();
+    assert_eq!(manifest["threads"], 2);
+    assert_eq!(manifest["finished"], 36);
+    assert_eq!(read(a.join(exp).join("runs.csv")).lines().count(), 37);
+}
+
+/// A rerun skips finished cells; interrupted leftovers are not results; a failing cell does not stop the
+/// others; a folder of a different experiment is refused.
+#[test]
+fn sweeps_resume_isolate_failures_and_refuse_to_mix() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path();
+    let runs = out.join("provisioning-whatif").join("runs");
+    let victim = "flash-crowd__provisioning_delay=Constant_s_120__oracle__seed2";
+    let first = sweep(out, &[], Some(("PRESCALE_FAIL_CELL", victim)));
+    let (stdout, _) = text(&first);
+    assert_eq!(first.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("35 runs done now, 0 finished before (skipped), 1 failed"), "{stdout}");
+    assert!(stdout.contains(victim) && !runs.join(victim).exists());
+    let before = read(out.join("provisioning-whatif/runs.csv"));
+    assert_eq!(before.lines().count(), 36);
+    // Interrupted work: a half-written temporary folder and a removed finished cell.
+    std::fs::create_dir_all(runs.join(".tmp-something-123")).unwrap();
+    let removed = "flash-crowd__provisioning_delay=Constant_s_60__hpa__seed1";
+    std::fs::remove_dir_all(runs.join(removed)).unwrap();
+    let second = sweep(out, &[], None);
+    let (stdout, _) = text(&second);
+    assert!(second.status.success(), "{stdout}");
+    assert!(stdout.contains("2 runs done now, 34 finished before (skipped), 0 failed"), "{stdout}");
+    assert!(!runs.join(".tmp-something-123").exists());
+    assert_eq!(read(out.join("provisioning-whatif/runs.csv")).lines().count(), 37);
+    // A different experiment under the same name is refused before anything runs.
+    let other = dir.path().join("other.ron");
+    let text_other = read(repo().join("experiments/provisioning-whatif.ron")).replace("seeds: [1, 2, 3]", "seeds: [7]");
+    let text_other = text_other.replace(
+        "\"../scenarios/flash-crowd.ron\"",
+        &format!("\"{}\"", repo().join("scenarios/flash-crowd.ron").display()),
+    );
+    std::fs::write(&other, text_other).unwrap();
+    let refused = std::process::Command::new(env!("CARGO_BIN_EXE_prescale"))
+        .args(["sweep", other.to_str().unwrap(), "--quiet", "--out", out.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(text(&refused).1.contains("holds results of a different experiment"), "{}", text(&refused).1);
+    assert_eq!(std::fs::read_dir(&runs).unwrap().count(), 36, "nothing ran");
+}

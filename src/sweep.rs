@@ -1,0 +1,333 @@
+//! `prescale sweep`: every cell of an experiment, in parallel, deterministic, resumable, with statistics.
+//!
+//! Layout of `results/<experiment>/`: `experiment.json` (the experiment as validated), `runs/<cell id>/`
+//! (each cell's `scenario.ron`, `timeseries.csv`, `summary.json`, written atomically: a cell is finished
+//! exactly when its folder exists), `runs.csv` (one row per finished cell: coordinates and summary metrics,
+//! in expansion order), `report.md` (means with 95 % confidence intervals over seeds, and paired differences
+//! against the baseline controller on the same seeds) and `manifest.json` (version, git revision, seeds,
+//! cells finished, failed and skipped, threads, wall time).
+//!
+//! Determinism: a cell is a pure function of its scenario, controller and seed, and every file but the
+//! manifest is written in expansion order, so the results do not depend on the number of threads. A rerun
+//! skips finished cells; a folder holding a *different* experiment is refused before anything runs. A cell
+//! that fails (or panics) is reported and the others go on.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::panic::AssertUnwindSafe;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use indicatif::{ProgressBar, ProgressStyle};
+use rayon::prelude::*;
+use serde_json::{Value, json};
+use statrs::distribution::{ContinuousCDF, StudentsT};
+
+use crate::experiment::{Cell, ExperimentConfig, load_experiment};
+use crate::results::{build_info, write_run_to};
+
+/// Options of a sweep.
+#[derive(Clone, Debug)]
+pub struct SweepOptions {
+    /// Results root (the experiment's folder goes below it).
+    pub out_root: PathBuf,
+    /// Worker threads (`None`: all cores).
+    pub threads: Option<usize>,
+    /// No progress bar.
+    pub quiet: bool,
+}
+
+/// What a sweep did.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SweepOutcome {
+    /// The experiment's results folder.
+    pub dir: PathBuf,
+    /// Cells run now.
+    pub ran: usize,
+    /// Cells finished before (skipped).
+    pub skipped: usize,
+    /// Cells that failed: `(id, message)`.
+    pub failed: Vec<(String, String)>,
+}
+
+/// The metrics the report summarises.
+const METRICS: [&str; 7] = [
+    "slo_violation_minutes",
+    "slo_violation_request_fraction",
+    "cost_usd",
+    "over_provisioning_core_hours",
+    "under_provisioning_core_hours",
+    "latency_p99_s",
+    "scaling_actions",
+];
+
+/// Environment variable naming a cell id that fails on purpose (to test failure isolation).
+pub const FAIL_CELL_ENV: &str = "PRESCALE_FAIL_CELL";
+
+fn run_cell(cell: &Cell, dest: &Path) -> Result<()> {
+    if std::env::var(FAIL_CELL_ENV).is_ok_and(|id| id == cell.id) {
+        panic!("failure injected by {FAIL_CELL_ENV} for cell {}", cell.id);
+    }
+    let prepared = cell
+        .scenario
+        .prepare(cell.seed)
+        .map_err(|d| anyhow::anyhow!("{}", d.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("; ")))?;
+    let t0 = Instant::now();
+    let out = prescale_sim::scenario::run(&prepared, cell.seed, &mut |_| {});
+    let extra = json!({
+        "id": cell.id,
+        "index": cell.index,
+        "controller": cell.controller,
+        "axes": cell.axis_values.iter().map(|(p, v)| json!({"path": p, "value": v})).collect::<Vec<_>>(),
+        "scenario_file": cell.scenario_file.display().to_string(),
+    });
+    write_run_to(dest, &prepared, &out, cell.seed, t0.elapsed().as_secs_f64(), extra)
+}
+
+/// Runs the experiment in `file`.
+///
+/// # Errors
+/// An invalid experiment (every problem), or an output folder holding a different experiment — before any
+/// run; I/O errors writing the tables.
+pub fn sweep(file: &Path, opts: &SweepOptions) -> Result<SweepOutcome> {
+    let t0 = Instant::now();
+    let (cfg, cells) = load_experiment(file)
+        .map_err(|d| anyhow::anyhow!("{}", d.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("\n")))?;
+    let dir = opts.out_root.join(&cfg.name);
+    let exp_json = serde_json::to_string_pretty(&cfg)?;
+    let stored = dir.join("experiment.json");
+    if stored.exists() {
+        let old = std::fs::read_to_string(&stored).with_context(|| format!("reading {}", stored.display()))?;
+        let same = serde_json::from_str::<Value>(&old).ok() == serde_json::from_str::<Value>(&exp_json).ok();
+        if !same {
+            bail!(
+                "{} holds results of a different experiment named '{}'; use another --out or remove that folder",
+                dir.display(),
+                cfg.name
+            );
+        }
+    } else if dir.exists() && std::fs::read_dir(&dir)?.next().is_some() {
+        bail!("{} exists and holds no experiment.json: refusing to mix results", dir.display());
+    }
+    std::fs::create_dir_all(dir.join("runs")).with_context(|| format!("creating {}", dir.display()))?;
+    crate::bench::write_atomically(&stored, &exp_json)?;
+    // Leftovers of an interrupted sweep: temporary folders are never results.
+    for e in std::fs::read_dir(dir.join("runs"))?.flatten() {
+        if e.file_name().to_string_lossy().starts_with(".tmp-") {
+            let _ = std::fs::remove_dir_all(e.path());
+        }
+    }
+    let todo: Vec<&Cell> = cells.iter().filter(|c| !dir.join("runs").join(&c.id).exists()).collect();
+    let skipped = cells.len() - todo.len();
+    let bar = if opts.quiet { ProgressBar::hidden() } else { ProgressBar::new(todo.len() as u64) };
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} {msg} [{bar:40}] {pos}/{len} runs (eta {eta})")
+            .expect("valid template")
+            .progress_chars("=> "),
+    );
+    bar.set_message(cfg.name.clone());
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(opts.threads.unwrap_or(0)).build()?;
+    let threads = pool.current_num_threads();
+    let results: Vec<(String, Result<(), String>)> = pool.install(|| {
+        todo.par_iter()
+            .map(|cell| {
+                let dest = dir.join("runs").join(&cell.id);
+                let r = match std::panic::catch_unwind(AssertUnwindSafe(|| run_cell(cell, &dest))) {
+                    Ok(Ok(())) => Ok(()),
+                    Ok(Err(e)) => Err(format!("{e:#}")),
+                    Err(p) => Err(p
+                        .downcast_ref::<String>()
+                        .cloned()
+                        .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+                        .unwrap_or_else(|| "panicked".into())),
+                };
+                bar.inc(1);
+                (cell.id.clone(), r)
+            })
+            .collect()
+    });
+    bar.finish_and_clear();
+    let failed: Vec<(String, String)> =
+        results.iter().filter_map(|(id, r)| r.as_ref().err().map(|e| (id.clone(), e.clone()))).collect();
+    let ran = results.len() - failed.len();
+    let rows = collect_rows(&dir, &cfg, &cells)?;
+    crate::bench::write_atomically(&dir.join("runs.csv"), &runs_csv(&cfg, &rows))?;
+    crate::bench::write_atomically(&dir.join("report.md"), &report(&cfg, &rows))?;
+    let (version, revision) = build_info();
+    let manifest = json!({
+        "prescale_version": version,
+        "git_revision": revision,
+        "experiment": cfg.name,
+        "seeds": cfg.seeds,
+        "cells": cells.len(),
+        "finished": rows.len(),
+        "ran_now": ran,
+        "skipped_finished": skipped,
+        "failed": failed.iter().map(|(id, e)| json!({"id": id, "error": e})).collect::<Vec<_>>(),
+        "threads": threads,
+        "wall_time_s": t0.elapsed().as_secs_f64(),
+    });
+    crate::bench::write_atomically(&dir.join("manifest.json"), &serde_json::to_string_pretty(&manifest)?)?;
+    Ok(SweepOutcome { dir, ran, skipped, failed })
+}
+
+/// A finished cell: its coordinates and its summary.
+struct Row<'a> {
+    cell: &'a Cell,
+    summary: serde_json::Map<String, Value>,
+}
+
+fn collect_rows<'a>(dir: &Path, _cfg: &ExperimentConfig, cells: &'a [Cell]) -> Result<Vec<Row<'a>>> {
+    let mut rows = Vec::new();
+    for cell in cells {
+        let f = dir.join("runs").join(&cell.id).join("summary.json");
+        let Ok(text) = std::fs::read_to_string(&f) else { continue };
+        let v: Value = serde_json::from_str(&text).with_context(|| format!("reading {}", f.display()))?;
+        let mut flat = serde_json::Map::new();
+        if let Some(Value::Object(m)) = v.get("summary") {
+            for (k, x) in m {
+                match x {
+                    Value::Object(inner) => {
+                        for (k2, y) in inner {
+                            flat.insert(format!("{k}_{k2}"), y.clone());
+                        }
+                    }
+                    other => {
+                        flat.insert(k.clone(), other.clone());
+                    }
+                }
+            }
+        }
+        rows.push(Row { cell, summary: flat });
+    }
+    Ok(rows)
+}
+
+fn cell_text(v: &Value) -> String {
+    match v {
+        Value::Null => String::new(),
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+fn csv_quote(s: &str) -> String {
+    if s.contains([',', '"', '\n']) { format!("\"{}\"", s.replace('"', "\"\"")) } else { s.to_string() }
+}
+
+fn runs_csv(cfg: &ExperimentConfig, rows: &[Row<'_>]) -> String {
+    let mut out = String::new();
+    let keys: Vec<String> = rows.first().map(|r| r.summary.keys().cloned().collect()).unwrap_or_default();
+    let mut header = vec!["cell_id".to_string(), "scenario_file".to_string()];
+    header.extend(cfg.axes.iter().map(|a| a.path.clone()));
+    header.extend(["controller".to_string(), "seed".to_string()]);
+    header.extend(keys.iter().filter(|k| !matches!(k.as_str(), "seed" | "controller")).cloned());
+    out.push_str(&header.iter().map(|h| csv_quote(h)).collect::<Vec<_>>().join(","));
+    out.push('\n');
+    for r in rows {
+        let mut line = vec![r.cell.id.clone(), r.cell.scenario_file.display().to_string()];
+        line.extend(r.cell.axis_values.iter().map(|(_, v)| v.clone()));
+        line.extend([r.cell.controller.clone(), r.cell.seed.to_string()]);
+        line.extend(
+            keys.iter()
+                .filter(|k| !matches!(k.as_str(), "seed" | "controller"))
+                .map(|k| cell_text(r.summary.get(k).unwrap_or(&Value::Null))),
+        );
+        out.push_str(&line.iter().map(|h| csv_quote(h)).collect::<Vec<_>>().join(","));
+        out.push('\n');
+    }
+    out
+}
+
+/// Mean and half-width of the 95 % Student-t interval (NaN half-width below two values).
+pub fn mean_ci95(xs: &[f64]) -> (f64, f64) {
+    let n = xs.len();
+    if n == 0 {
+        return (f64::NAN, f64::NAN);
+    }
+    let m = xs.iter().sum::<f64>() / n as f64;
+    if n < 2 {
+        return (m, f64::NAN);
+    }
+    let var = xs.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (n - 1) as f64;
+    let t = StudentsT::new(0.0, 1.0, (n - 1) as f64).map(|d| d.inverse_cdf(0.975)).unwrap_or(f64::NAN);
+    (m, t * (var / n as f64).sqrt())
+}
+
+fn fmt_ci(m: f64, hw: f64) -> String {
+    if hw.is_nan() { format!("{m:.4}") } else { format!("{m:.4} ± {hw:.4}") }
+}
+
+/// A group of cells that differ only by controller and seed: scenario stem and axis values.
+type GroupKey = (String, Vec<String>);
+
+fn report(cfg: &ExperimentConfig, rows: &[Row<'_>]) -> String {
+    // Groups: scenario + axis values (the "cell" without controller and seed), then controller.
+    let mut groups: BTreeMap<GroupKey, BTreeMap<String, Vec<&Row<'_>>>> = BTreeMap::new();
+    let mut order: Vec<GroupKey> = Vec::new();
+    for r in rows {
+        let key = (
+            r.cell.scenario_file.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default(),
+            r.cell.axis_values.iter().map(|(_, v)| v.clone()).collect::<Vec<_>>(),
+        );
+        if !groups.contains_key(&key) {
+            order.push(key.clone());
+        }
+        groups.entry(key).or_default().entry(r.cell.controller.clone()).or_default().push(r);
+    }
+    let metric = |r: &Row<'_>, m: &str| r.summary.get(m).and_then(Value::as_f64).unwrap_or(f64::NAN);
+    let mut out = String::new();
+    let _ = writeln!(out, "# {}\n\n{}\n", cfg.name, cfg.description);
+    let _ =
+        writeln!(out, "Means over seeds with 95 % Student-t confidence intervals (`mean ± half-width`, n = seeds).\n");
+    for key in &order {
+        let by_controller = &groups[key];
+        let axes: Vec<String> = cfg.axes.iter().zip(&key.1).map(|(a, v)| format!("`{}` = `{v}`", a.path)).collect();
+        let _ = writeln!(
+            out,
+            "## {}{}\n",
+            key.0,
+            if axes.is_empty() { String::new() } else { format!(" — {}", axes.join(", ")) }
+        );
+        let _ = writeln!(out, "| controller | n | {} |", METRICS.join(" | "));
+        let _ = writeln!(out, "|---|---|{}", "---|".repeat(METRICS.len()));
+        for (c, rs) in by_controller {
+            let cells: Vec<String> = METRICS
+                .iter()
+                .map(|m| {
+                    let xs: Vec<f64> = rs.iter().map(|r| metric(r, m)).filter(|x| x.is_finite()).collect();
+                    let (mean, hw) = mean_ci95(&xs);
+                    fmt_ci(mean, hw)
+                })
+                .collect();
+            let _ = writeln!(out, "| {c} | {} | {} |", rs.len(), cells.join(" | "));
+        }
+        if let Some(base) = cfg.baseline.as_ref().and_then(|b| by_controller.get(b).map(|rs| (b, rs))) {
+            let _ = writeln!(out, "\nPaired differences against `{}` on the same seeds (other − baseline):\n", base.0);
+            let _ = writeln!(out, "| controller | pairs | {} |", METRICS.join(" | "));
+            let _ = writeln!(out, "|---|---|{}", "---|".repeat(METRICS.len()));
+            for (c, rs) in by_controller {
+                if c == base.0 {
+                    continue;
+                }
+                let pairs: Vec<(&Row<'_>, &Row<'_>)> = rs
+                    .iter()
+                    .filter_map(|r| base.1.iter().find(|b| b.cell.seed == r.cell.seed).map(|b| (*r, *b)))
+                    .collect();
+                let cells: Vec<String> = METRICS
+                    .iter()
+                    .map(|m| {
+                        let d: Vec<f64> =
+                            pairs.iter().map(|(r, b)| metric(r, m) - metric(b, m)).filter(|x| x.is_finite()).collect();
+                        let (mean, hw) = mean_ci95(&d);
+                        fmt_ci(mean, hw)
+                    })
+                    .collect();
+                let _ = writeln!(out, "| {c} | {} | {} |", pairs.len(), cells.join(" | "));
+            }
+        }
+        out.push('\n');
+    }
+    out
+}
