@@ -45,6 +45,8 @@ enum Workloads {
     Autoscale,
     /// Fluid mode: 30 days at 1-minute steps, in process.
     Fluid,
+    /// A sweep of 1,000 fluid runs of 7 days at 1-minute steps on 1 and 2 threads, in process.
+    Sweep,
     /// All of the above.
     All,
 }
@@ -61,6 +63,46 @@ fn fluid_scenario(controller: &str) -> String {
           slo: (latency_quantile: 0.99, latency_threshold_s: 0.5),
           controller: {controller})"#
     )
+}
+
+/// Times `runs` fluid runs of 7 days at 1-minute steps (the 30-day benchmark scenario cut to a week, one seed
+/// per run, the HPA-style controller), on a rayon pool of 1 and of 2 threads; results are computed, not
+/// written (the simulation's scaling, not the disk's).
+fn bench_sweep(runs: usize) -> Result<Vec<String>> {
+    use rayon::prelude::*;
+    let text = fluid_scenario("ReferenceHpa(target_utilisation: 0.6, max_instances: 100)")
+        .replace("horizon_s: 2592000", "horizon_s: 604800");
+    let loaded = crate::scenario_io::load_scenario_text(std::path::Path::new("bench-sweep.ron"), &text)
+        .map_err(|d| anyhow::anyhow!("{d:?}"))?;
+    let mut walls = Vec::new();
+    let mut checks = Vec::new();
+    for threads in [1usize, 2] {
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build()?;
+        let t0 = std::time::Instant::now();
+        let costs: Vec<f64> = pool.install(|| {
+            (0..runs as u64)
+                .into_par_iter()
+                .map(|seed| {
+                    let p = loaded.prepare(seed).expect("valid benchmark scenario");
+                    prescale_sim::scenario::run(&p, seed, &mut |_| {}).summary.cost_usd
+                })
+                .collect()
+        });
+        walls.push(t0.elapsed().as_secs_f64());
+        checks.push(costs);
+    }
+    let same = checks[0] == checks[1];
+    Ok(vec![format!(
+        "sweep of {runs} fluid runs of 7 days at 1-minute steps: 1 thread {:.2} s ({:.2} ms per run), 2 threads {:.2} s \
+         ({:.2} ms per run): speed-up {:.2}x (target >= 1.8x: {}); results identical on both: {}",
+        walls[0],
+        walls[0] / runs as f64 * 1e3,
+        walls[1],
+        walls[1] / runs as f64 * 1e3,
+        walls[0] / walls[1],
+        if walls[0] / walls[1] >= 1.8 { "met" } else { "NOT met" },
+        if same { "yes" } else { "NO" }
+    )])
 }
 
 /// Times the fluid runs in process: median of `runs` (simulation only: the demand series is prepared once).
@@ -200,7 +242,7 @@ pub fn run(args: &BenchArgs) -> Result<ExitCode> {
     let workloads: Vec<&Workload> = match args.workload {
         Workloads::Mmc => vec![&MMC_C],
         Workloads::Autoscale => vec![&AUTOSCALE],
-        Workloads::Fluid => vec![],
+        Workloads::Fluid | Workloads::Sweep => vec![],
         Workloads::All => vec![&MMC_C, &AUTOSCALE],
     };
     let mut table = String::new();
@@ -268,6 +310,9 @@ pub fn run(args: &BenchArgs) -> Result<ExitCode> {
     }
     if matches!(args.workload, Workloads::Fluid | Workloads::All) {
         verdicts.extend(bench_fluid(args.runs)?);
+    }
+    if matches!(args.workload, Workloads::Sweep | Workloads::All) {
+        verdicts.extend(bench_sweep(1000)?);
     }
     if !workloads.is_empty() {
         println!("{table}");
