@@ -74,6 +74,11 @@ enum Command {
         #[arg(long)]
         quiet: bool,
     },
+    /// Redraw the figures of a run folder (timeseries.csv) or a sweep folder (runs.csv) into DIR/plots/.
+    Plot {
+        /// A run or sweep results folder.
+        dir: PathBuf,
+    },
     /// Run the reference workloads of REFERENCE_MODEL.md, seed 1, against their check values.
     CheckReference,
     /// Run one reference workload of REFERENCE_MODEL.md and print its metrics as the peers do.
@@ -244,6 +249,12 @@ pub fn run<I: IntoIterator<Item = OsString>>(args: I) -> Result<ExitCode> {
         },
         Command::Validate { files } => validate(&files),
         Command::CheckReference => check_reference(),
+        Command::Plot { dir } => {
+            for f in crate::plot::plot(&dir)? {
+                println!("{}", f.display());
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Sweep { experiment, out, threads, quiet } => {
             let opts = crate::sweep::SweepOptions { out_root: out, threads: threads.map(|t| t as usize), quiet };
             let o = crate::sweep::sweep(&experiment, &opts)?;

@@ -6,6 +6,7 @@ pub mod bench;
 pub mod cli;
 pub mod experiment;
 pub mod output;
+pub mod plot;
 pub mod procinfo;
 pub mod results;
 pub mod ron_paths;

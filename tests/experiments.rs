@@ -120,3 +120,31 @@ fn sweeps_resume_isolate_failures_and_refuse_to_mix() {
     assert!(text(&refused).1.contains("holds results of a different experiment"), "{}", text(&refused).1);
     assert_eq!(std::fs::read_dir(&runs).unwrap().count(), 36, "nothing ran");
 }
+
+/// `prescale plot` redraws figures from saved results (a sweep and a run), as PNG and SVG with their text.
+#[test]
+fn plots_are_drawn_from_saved_results() {
+    let dir = tempfile::tempdir().unwrap();
+    assert!(sweep(dir.path(), &[], None).status.success());
+    let sweep_dir = dir.path().join("provisioning-whatif");
+    let out = prescale(&["plot", sweep_dir.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out).1);
+    for name in ["pareto", "whatif_provisioning_delay"] {
+        let png = std::fs::read(sweep_dir.join("plots").join(format!("{name}.png"))).unwrap();
+        assert!(png.starts_with(b"\x89PNG") && png.len() > 10_000, "{name}.png");
+        let svg = read(sweep_dir.join("plots").join(format!("{name}.svg")));
+        for label in ["SLO-violation minutes", "hpa", "oracle", "last-value-aci"] {
+            assert!(svg.contains(label), "{name}.svg lacks '{label}'");
+        }
+    }
+    let run = std::fs::read_dir(sweep_dir.join("runs")).unwrap().flatten().next().unwrap().path();
+    let out = prescale(&["plot", run.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out).1);
+    let svg = read(run.join("plots/timeseries.svg"));
+    for label in ["CPU cores", "p99 latency (s)", "SLO", "USD", "under-provisioning", "time (h)"] {
+        assert!(svg.contains(label), "timeseries.svg lacks '{label}'");
+    }
+    let bad = prescale(&["plot", dir.path().to_str().unwrap()]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(text(&bad).1.contains("holds neither a run"), "{}", text(&bad).1);
+}

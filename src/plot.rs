@@ -1,0 +1,410 @@
+//! Figures (plotters; PNG and SVG; text in the embedded DejaVu Sans, so they render on a machine with no
+//! fonts): `prescale plot DIR` redraws them from saved results, without running anything.
+//!
+//! * A run folder (`timeseries.csv`): `plots/timeseries.{png,svg}`, four panels over time — demand vs ready
+//!   vs allocated capacity (cores), latency p99 with the SLO line (s), cost so far (USD), over- and
+//!   under-provisioning (cores).
+//! * A sweep folder (`runs.csv`): `plots/pareto.{png,svg}`, cost vs SLO-violation minutes per controller and
+//!   axis combination, means with 95 % confidence bars over seeds; and per axis `plots/whatif_<axis>.{png,svg}`,
+//!   SLO-violation minutes and cost against the axis values, one line per controller.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, anyhow, bail};
+use plotters::coord::Shift;
+use plotters::prelude::*;
+
+use crate::sweep::mean_ci95;
+
+const FONT: &str = "sans-serif";
+const PALETTE: [RGBColor; 8] = [
+    RGBColor(31, 119, 180),
+    RGBColor(214, 39, 40),
+    RGBColor(44, 160, 44),
+    RGBColor(255, 127, 14),
+    RGBColor(148, 103, 189),
+    RGBColor(140, 86, 75),
+    RGBColor(227, 119, 194),
+    RGBColor(23, 190, 207),
+];
+
+fn register_font() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let _ = plotters::style::register_font(FONT, FontStyle::Normal, dejavu::sans::regular());
+        let _ = plotters::style::register_font(FONT, FontStyle::Bold, dejavu::sans::bold());
+    });
+}
+
+/// Splits one CSV line, honouring double quotes.
+fn split_csv(line: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let mut quoted = false;
+    let mut chars = line.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '"' if quoted && chars.peek() == Some(&'"') => {
+                cur.push('"');
+                chars.next();
+            }
+            '"' => quoted = !quoted,
+            ',' if !quoted => out.push(std::mem::take(&mut cur)),
+            c => cur.push(c),
+        }
+    }
+    out.push(cur);
+    out
+}
+
+/// A CSV file as columns by name.
+struct Table {
+    header: Vec<String>,
+    rows: Vec<Vec<String>>,
+}
+
+impl Table {
+    fn read(path: &Path) -> Result<Table> {
+        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let mut lines = text.lines();
+        let header = split_csv(lines.next().ok_or_else(|| anyhow!("{}: empty", path.display()))?);
+        let rows = lines.filter(|l| !l.is_empty()).map(split_csv).collect();
+        Ok(Table { header, rows })
+    }
+    fn col(&self, name: &str) -> Result<usize> {
+        self.header.iter().position(|h| h == name).ok_or_else(|| anyhow!("no column '{name}'"))
+    }
+    fn f64s(&self, name: &str) -> Result<Vec<f64>> {
+        let i = self.col(name)?;
+        Ok(self.rows.iter().map(|r| r.get(i).and_then(|x| x.parse().ok()).unwrap_or(f64::NAN)).collect())
+    }
+}
+
+fn both(
+    dir: &Path,
+    name: &str,
+    size: (u32, u32),
+    draw: impl Fn(DrawingArea<SVGBackend, Shift>) -> Result<()>,
+    draw_png: impl Fn(DrawingArea<BitMapBackend, Shift>) -> Result<()>,
+) -> Result<Vec<PathBuf>> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let (png, svg) = (dir.join(format!("{name}.png")), dir.join(format!("{name}.svg")));
+    {
+        let root = BitMapBackend::new(&png, size).into_drawing_area();
+        root.fill(&WHITE).map_err(|e| anyhow!("{e:?}"))?;
+        draw_png(root.clone())?;
+        root.present().map_err(|e| anyhow!("{}: {e:?}", png.display()))?;
+    }
+    {
+        let root = SVGBackend::new(&svg, size).into_drawing_area();
+        root.fill(&WHITE).map_err(|e| anyhow!("{e:?}"))?;
+        draw(root.clone())?;
+        root.present().map_err(|e| anyhow!("{}: {e:?}", svg.display()))?;
+    }
+    Ok(vec![png, svg])
+}
+
+/// An axis range covering `xs` with 5 % padding, starting at 0 for non-negative data.
+fn range(xs: impl Iterator<Item = f64>) -> (f64, f64) {
+    let (lo, hi) = span(xs);
+    let pad = ((hi - lo) * 0.05).max(1e-9);
+    (if lo >= 0.0 { 0.0 } else { lo - pad }, hi + pad)
+}
+
+/// An axis range tight around `xs` (10 % padding).
+fn tight(xs: impl Iterator<Item = f64>) -> (f64, f64) {
+    let (lo, hi) = span(xs);
+    let pad = ((hi - lo) * 0.1).max(1e-6 * hi.abs().max(1.0));
+    (lo - pad, hi + pad)
+}
+
+fn span(xs: impl Iterator<Item = f64>) -> (f64, f64) {
+    let (lo, hi) =
+        xs.filter(|x| x.is_finite()).fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), x| (a.min(x), b.max(x)));
+    if lo.is_finite() { (lo, hi) } else { (0.0, 1.0) }
+}
+
+/// One panel: named lines over a shared x (hours).
+fn panel<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    title: &str,
+    y_desc: &str,
+    x: &[f64],
+    lines: &[(&str, Vec<f64>)],
+    hline: Option<(&str, f64)>,
+) -> Result<()> {
+    let (x0, x1) = range(x.iter().copied());
+    let (mut y0, mut y1) = range(lines.iter().flat_map(|(_, v)| v.iter().copied()));
+    if let Some((_, h)) = hline {
+        y0 = y0.min(h);
+        y1 = y1.max(h * 1.1);
+    }
+    let e = |e: DrawingAreaErrorKind<DB::ErrorType>| anyhow!("{e:?}");
+    let mut chart = ChartBuilder::on(area)
+        .caption(title, (FONT, 18))
+        .margin(8)
+        .x_label_area_size(32)
+        .y_label_area_size(64)
+        .build_cartesian_2d(x0.max(0.0)..x1, y0.max(0.0)..y1)
+        .map_err(e)?;
+    chart
+        .configure_mesh()
+        .x_desc("time (h)")
+        .y_desc(y_desc)
+        .label_style((FONT, 13))
+        .axis_desc_style((FONT, 14))
+        .draw()
+        .map_err(e)?;
+    for (i, (name, ys)) in lines.iter().enumerate() {
+        let color = PALETTE[i % PALETTE.len()];
+        let pts: Vec<(f64, f64)> = x.iter().zip(ys).filter(|(_, y)| y.is_finite()).map(|(a, b)| (*a, *b)).collect();
+        chart
+            .draw_series(LineSeries::new(pts, color.stroke_width(2)))
+            .map_err(e)?
+            .label(*name)
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2)));
+    }
+    if let Some((name, h)) = hline {
+        chart
+            .draw_series(LineSeries::new(vec![(x0.max(0.0), h), (x1, h)], BLACK.stroke_width(1)))
+            .map_err(e)?
+            .label(name)
+            .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], BLACK));
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperRight)
+        .label_font((FONT, 13))
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .draw()
+        .map_err(e)?;
+    Ok(())
+}
+
+/// The SLO threshold of a run folder's resolved scenario, if it can be read.
+fn slo_threshold(dir: &Path) -> Option<f64> {
+    let text = std::fs::read_to_string(dir.join("scenario.ron")).ok()?;
+    let i = text.find("latency_threshold_s:")?;
+    text[i + "latency_threshold_s:".len()..].trim_start().split([',', ')', '\n']).next()?.trim().parse().ok()
+}
+
+fn draw_run<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, t: &Table, slo: Option<f64>) -> Result<()> {
+    let x: Vec<f64> = t.f64s("t_end_s")?.into_iter().map(|s| s / 3600.0).collect();
+    let panels = root.split_evenly((4, 1));
+    panel(
+        &panels[0],
+        "Capacity",
+        "CPU cores",
+        &x,
+        &[
+            ("demand", t.f64s("demand_cpu_cores")?),
+            ("ready", t.f64s("ready_cpu_cores")?),
+            ("allocated", t.f64s("allocated_cpu_cores")?),
+        ],
+        None,
+    )?;
+    panel(&panels[1], "Latency", "p99 latency (s)", &x, &[("p99", t.f64s("latency_p99_s")?)], slo.map(|s| ("SLO", s)))?;
+    panel(&panels[2], "Cost so far", "USD", &x, &[("cost", t.f64s("cost_usd")?)], None)?;
+    panel(
+        &panels[3],
+        "Provisioning error",
+        "CPU cores",
+        &x,
+        &[
+            ("over-provisioning", t.f64s("over_provisioning_cores")?),
+            ("under-provisioning", t.f64s("under_provisioning_cores")?),
+        ],
+        None,
+    )?;
+    Ok(())
+}
+
+/// Per controller and axis combination: (mean, half-width) of a metric over seeds.
+type Points = BTreeMap<String, Vec<(String, (f64, f64), (f64, f64))>>;
+
+fn sweep_points(t: &Table, axes: &[String], x_metric: &str, y_metric: &str) -> Result<Points> {
+    let ci = t.col("controller")?;
+    let axis_cols: Vec<usize> = axes.iter().map(|a| t.col(a)).collect::<Result<_>>()?;
+    let (xs, ys) = (t.f64s(x_metric)?, t.f64s(y_metric)?);
+    let mut groups: BTreeMap<(String, String), (Vec<f64>, Vec<f64>)> = BTreeMap::new();
+    let mut order: Vec<String> = Vec::new();
+    for (k, row) in t.rows.iter().enumerate() {
+        let combo = axis_cols.iter().map(|&c| row[c].clone()).collect::<Vec<_>>().join(", ");
+        if !order.contains(&combo) {
+            order.push(combo.clone());
+        }
+        let g = groups.entry((row[ci].clone(), combo)).or_default();
+        g.0.push(xs[k]);
+        g.1.push(ys[k]);
+    }
+    let mut out: Points = BTreeMap::new();
+    for combo in &order {
+        for ((c, cb), (x, y)) in &groups {
+            if cb == combo {
+                out.entry(c.clone()).or_default().push((combo.clone(), mean_ci95(x), mean_ci95(y)));
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn draw_pareto<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, pts: &Points) -> Result<()> {
+    let e = |e: DrawingAreaErrorKind<DB::ErrorType>| anyhow!("{e:?}");
+    let all = pts.values().flatten();
+    let (x0, x1) = tight(all.clone().flat_map(|(_, (m, h), _)| [m - h.max(0.0), m + h.max(0.0)]));
+    let (y0, y1) = range(all.flat_map(|(_, _, (m, h))| [m - h.max(0.0), m + h.max(0.0)]));
+    let mut chart = ChartBuilder::on(&root)
+        .caption("Cost vs SLO violations (mean, 95 % CI over seeds)", (FONT, 20))
+        .margin(12)
+        .x_label_area_size(40)
+        .y_label_area_size(70)
+        .build_cartesian_2d(x0..x1, y0..y1 * 1.15)
+        .map_err(e)?;
+    chart
+        .configure_mesh()
+        .x_desc("cost (USD)")
+        .y_desc("SLO-violation minutes")
+        .label_style((FONT, 14))
+        .axis_desc_style((FONT, 15))
+        .draw()
+        .map_err(e)?;
+    for (i, (c, ps)) in pts.iter().enumerate() {
+        let color = PALETTE[i % PALETTE.len()];
+        let z = |h: f64| if h.is_finite() { h } else { 0.0 };
+        chart
+            .draw_series(ps.iter().map(|(_, (xm, _), (ym, yh))| {
+                ErrorBar::new_vertical(*xm, ym - z(*yh), *ym, ym + z(*yh), color.filled(), 8)
+            }))
+            .map_err(e)?;
+        chart
+            .draw_series(ps.iter().map(|(_, (xm, xh), (ym, _))| {
+                ErrorBar::new_horizontal(*ym, xm - z(*xh), *xm, xm + z(*xh), color.filled(), 8)
+            }))
+            .map_err(e)?;
+        chart
+            .draw_series(ps.iter().map(|(_, (xm, _), (ym, _))| Circle::new((*xm, *ym), 5, color.filled())))
+            .map_err(e)?
+            .label(c.as_str())
+            .legend(move |(x, y)| Circle::new((x + 8, y), 5, color.filled()));
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperLeft)
+        .label_font((FONT, 14))
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .draw()
+        .map_err(e)?;
+    Ok(())
+}
+
+fn draw_whatif<DB: DrawingBackend>(
+    root: DrawingArea<DB, Shift>,
+    axis: &str,
+    values: &[String],
+    slo: &Points,
+    cost: &Points,
+) -> Result<()> {
+    let e = |e: DrawingAreaErrorKind<DB::ErrorType>| anyhow!("{e:?}");
+    let halves = root.split_evenly((1, 2));
+    for (k, (title, y_desc, pts)) in
+        [("SLO violations", "SLO-violation minutes", slo), ("Cost", "cost (USD)", cost)].into_iter().enumerate()
+    {
+        let (y0, y1) =
+            range(pts.values().flatten().flat_map(|(_, _, (m, h))| [*m, m + if h.is_finite() { *h } else { 0.0 }]));
+        let n = values.len();
+        let mut chart = ChartBuilder::on(&halves[k])
+            .caption(format!("{title} vs {axis}"), (FONT, 16))
+            .margin(10)
+            .x_label_area_size(60)
+            .y_label_area_size(70)
+            .build_cartesian_2d(-0.5f64..(n as f64 - 0.5), y0.max(0.0)..y1)
+            .map_err(e)?;
+        let labels = values.to_vec();
+        chart
+            .configure_mesh()
+            .x_labels(n)
+            .x_label_formatter(&|x| {
+                let i = x.round();
+                if (x - i).abs() < 1e-6 && i >= 0.0 && (i as usize) < labels.len() {
+                    labels[i as usize].clone()
+                } else {
+                    String::new()
+                }
+            })
+            .x_desc(axis)
+            .y_desc(y_desc)
+            .label_style((FONT, 12))
+            .axis_desc_style((FONT, 13))
+            .draw()
+            .map_err(e)?;
+        for (i, (c, ps)) in pts.iter().enumerate() {
+            let color = PALETTE[i % PALETTE.len()];
+            let line: Vec<(f64, f64)> = ps.iter().enumerate().map(|(j, (_, _, (m, _)))| (j as f64, *m)).collect();
+            chart
+                .draw_series(LineSeries::new(line, color.stroke_width(2)))
+                .map_err(e)?
+                .label(c.as_str())
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2)));
+            chart
+                .draw_series(ps.iter().enumerate().map(|(j, (_, _, (m, h)))| {
+                    let h = if h.is_finite() { *h } else { 0.0 };
+                    ErrorBar::new_vertical(j as f64, m - h, *m, m + h, color.filled(), 8)
+                }))
+                .map_err(e)?;
+        }
+        chart
+            .configure_series_labels()
+            .label_font((FONT, 12))
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK)
+            .draw()
+            .map_err(e)?;
+    }
+    Ok(())
+}
+
+/// Draws the figures of a run or sweep folder; returns the files written.
+pub fn plot(dir: &Path) -> Result<Vec<PathBuf>> {
+    register_font();
+    let out = dir.join("plots");
+    if dir.join("timeseries.csv").exists() {
+        let t = Table::read(&dir.join("timeseries.csv"))?;
+        let slo = slo_threshold(dir);
+        return both(&out, "timeseries", (1200, 1400), |r| draw_run(r, &t, slo), |r| draw_run(r, &t, slo));
+    }
+    if dir.join("runs.csv").exists() {
+        let t = Table::read(&dir.join("runs.csv"))?;
+        let exp: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(dir.join("experiment.json")).context("reading experiment.json")?,
+        )?;
+        let axes: Vec<String> = exp["axes"]
+            .as_array()
+            .map(|a| a.iter().filter_map(|x| x["path"].as_str().map(String::from)).collect())
+            .unwrap_or_default();
+        let pts = sweep_points(&t, &axes, "cost_usd", "slo_violation_minutes")?;
+        let mut files = both(&out, "pareto", (1100, 800), |r| draw_pareto(r, &pts), |r| draw_pareto(r, &pts))?;
+        for (k, axis) in axes.iter().enumerate() {
+            let values: Vec<String> = exp["axes"][k]["values"]
+                .as_array()
+                .map(|v| v.iter().filter_map(|x| x.as_str().map(String::from)).collect())
+                .unwrap_or_default();
+            // Points per controller along this axis (other axes pooled).
+            let one = std::slice::from_ref(axis);
+            let slo = sweep_points(&t, one, "cost_usd", "slo_violation_minutes")?;
+            let cost = sweep_points(&t, one, "slo_violation_minutes", "cost_usd")?;
+            let name = format!("whatif_{}", axis.rsplit('.').next().unwrap_or(axis).replace(['[', ']'], "_"));
+            files.extend(both(
+                &out,
+                &name,
+                (1400, 650),
+                |r| draw_whatif(r, axis, &values, &slo, &cost),
+                |r| draw_whatif(r, axis, &values, &slo, &cost),
+            )?);
+        }
+        return Ok(files);
+    }
+    bail!("{} holds neither a run (timeseries.csv) nor a sweep (runs.csv)", dir.display())
+}
