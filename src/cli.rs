@@ -401,6 +401,12 @@ fn run_loaded(loaded: &Loaded, seed: Option<u64>, out: &Path, quiet: bool) -> Re
         "  over-provisioning {:.1} core-h, under-provisioning {:.1} core-h, {} scaling actions, max {} instances",
         s.over_provisioning_core_hours, s.under_provisioning_core_hours, s.scaling_actions, s.max_instances
     );
+    if let Some(sh) = &s.shadow {
+        println!(
+            "  shadow {}: would have cost {:.2} USD, violated the SLO {:.1} min; prevented {:.1} min, caused {:.1} min",
+            sh.controller, sh.cost_usd, sh.slo_violation_minutes, sh.prevented_minutes, sh.caused_minutes
+        );
+    }
     if s.coverage.is_finite() {
         println!(
             "  forecast MAE {:.2} cores, coverage of forecast + margin {:.1} %, {} steps on the reactive fallback",

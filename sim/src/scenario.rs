@@ -30,6 +30,14 @@
 //!   for this step (as offered load in cores); `forecast_error_cores = demand_cpu_cores −
 //!   forecast_cpu_cores`; `margin_cpu_cores`, the margin added at the decision ending the step; `coverage`,
 //!   the fraction of steps so far whose demand stayed within forecast + margin.
+//! * With a shadow controller (`shadow:`; empty otherwise): `shadow_allocated_cpu_cores` and
+//!   `shadow_ready_cpu_cores`, the capacity its decisions would have allocated and had READY (READY = what it
+//!   decided one mean provisioning delay earlier; removals take effect at once); `shadow_slo_violated`, whether
+//!   that READY capacity would have missed the SLO at the step's rate (M/M/c); `shadow_cost_usd`, its
+//!   allocation's price so far (per step, no billing minimum). Its decisions are made on the acting
+//!   cluster's observations, as a shadow deployment's would be. The estimate ignores the backlog carried
+//!   between steps and warm-up, so during an overload it is optimistic (a controller shadowing itself counts
+//!   6 of its 9 violated minutes on `scenarios/flash-crowd.ron`).
 //!
 //! Run summary ([`RunSummary`]): `slo_violation_minutes` (total length of violated steps),
 //! `slo_violation_request_fraction` ((slow completions + failed) / requests; fluid: expected numbers),
@@ -37,7 +45,9 @@
 //! `scaling_actions`, `latency_p99_s` over the whole run (request-level: nearest rank of every completion;
 //! fluid: quantile of the request-weighted mixture of the step distributions) and mean utilisation; for
 //! forecasting controllers `forecast_mae_cores`, the final `coverage` and `fallback_steps` (decided by the
-//! reactive fallback while history was short).
+//! reactive fallback while history was short); with a shadow, [`ShadowSummary`]: its cost and SLO minutes,
+//! and the minutes in which it would have prevented (acting violated, shadow not) or caused (the reverse) a
+//! violation.
 
 use serde::{Deserialize, Serialize};
 
@@ -276,6 +286,11 @@ pub struct ScenarioConfig<C = ControllerConfig> {
     pub slo: SloConfig,
     /// The autoscaler.
     pub controller: C,
+    /// A controller run in shadow (forecast-only): it sees every observation of the acting controller's
+    /// cluster but never acts; the run reports what it would have allocated and cost, and where it would
+    /// have prevented or caused SLO violations (see [`ShadowSummary`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shadow: Option<C>,
 }
 
 /// One problem of a scenario, with its dotted path (`cluster.instance_types[1].price_usd_per_hour`).
@@ -433,6 +448,11 @@ impl<C: ControllerSpec> ScenarioConfig<C> {
         for (path, m) in self.controller.problems(&self.cluster, self.step_s, self.horizon_s) {
             add(&format!("controller.{path}"), m);
         }
+        if let Some(shadow) = &self.shadow {
+            for (path, m) in shadow.problems(&self.cluster, self.step_s, self.horizon_s) {
+                add(&format!("shadow.{path}"), m);
+            }
+        }
         p
     }
 
@@ -583,6 +603,112 @@ fn trace_demand(t: &TraceWorkload, trace: &Trace, service: &ServiceSpec, step: f
     d
 }
 
+/// What a shadow controller would have done (definitions in the module docs).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ShadowSummary {
+    /// The shadow controller.
+    pub controller: String,
+    /// What its allocation would have cost, USD (billed per step, no minimum).
+    pub cost_usd: f64,
+    /// Minutes in which its capacity would have violated the SLO (M/M/c estimate).
+    pub slo_violation_minutes: f64,
+    /// Minutes the acting controller violated the SLO and the shadow would not have.
+    pub prevented_minutes: f64,
+    /// Minutes the shadow would have violated the SLO and the acting controller did not.
+    pub caused_minutes: f64,
+}
+
+/// The acting controller with a shadow beside it: the shadow decides on every observation, its decisions are
+/// logged, and only the acting controller's decision is carried out.
+struct Shadowed {
+    acting: Box<dyn Controller>,
+    shadow: Box<dyn Controller>,
+    log: std::sync::Arc<std::sync::Mutex<Vec<crate::controller::ScaleDecision>>>,
+}
+
+impl Controller for Shadowed {
+    fn name(&self) -> &str {
+        self.acting.name()
+    }
+    fn decide(&mut self, obs: &crate::controller::Observation) -> crate::controller::ScaleDecision {
+        let s = self.shadow.decide(obs);
+        self.log.lock().expect("not poisoned").push(s);
+        self.acting.decide(obs)
+    }
+    fn diagnostics(&self) -> Option<crate::controller::Diagnostics> {
+        self.acting.diagnostics()
+    }
+}
+
+/// Replays a shadow's decisions on the cluster's types: per step its allocated and ready capacity (ready =
+/// what it decided ⌈d/Δ⌉ steps earlier, `d` the scaling type's mean provisioning delay), whether its capacity
+/// would have met the SLO (M/M/c at the step's rate), and its cost.
+fn shadow_rows<C: ControllerSpec>(
+    cfg: &ScenarioConfig<C>,
+    demand: &DemandSeries,
+    decisions: &[crate::controller::ScaleDecision],
+    rows: &mut [MetricsRow],
+) -> ShadowSummary {
+    use crate::controller::ScaleDecision;
+    let types = &cfg.cluster.instance_types;
+    let st = cfg.cluster.scaling_index().expect("validated");
+    let per = cfg.per_request();
+    let servers: Vec<f64> = types.iter().map(|t| ClusterConfig::servers_per_instance(t, &per) as f64).collect();
+    let lag = ((types[st].provisioning_delay.mean_s() / demand.step_s).ceil() as usize).max(1);
+    let mut counts: Vec<Vec<f64>> = Vec::with_capacity(rows.len());
+    let mut cur: Vec<f64> = types.iter().map(|t| t.initial_count as f64).collect();
+    for k in 0..rows.len() {
+        counts.push(cur.clone());
+        match decisions.get(k) {
+            Some(ScaleDecision::To { instances }) => cur[st] = *instances as f64,
+            Some(ScaleDecision::Mix { instances }) => {
+                for (c, n) in cur.iter_mut().zip(instances) {
+                    *c = *n as f64;
+                }
+            }
+            _ => {}
+        }
+    }
+    let mu = 1.0 / cfg.service.mean_service_s;
+    let q = cfg.slo.latency_quantile;
+    let mut sum = ShadowSummary {
+        controller: cfg.shadow.as_ref().map(|c| c.name()).unwrap_or_default(),
+        cost_usd: 0.0,
+        slo_violation_minutes: 0.0,
+        prevented_minutes: 0.0,
+        caused_minutes: 0.0,
+    };
+    for (j, row) in rows.iter_mut().enumerate() {
+        let allocated = &counts[j];
+        let ready = &counts[j.saturating_sub(lag)];
+        let cores = |c: &[f64]| c.iter().zip(types).map(|(n, t)| n * t.capacity.cpu_cores).sum::<f64>();
+        let c_servers: f64 = ready.iter().zip(&servers).map(|(n, s)| n * s).sum();
+        let lambda = demand.rate_per_s[j];
+        let violated = if lambda <= 0.0 {
+            false
+        } else if lambda < c_servers * mu {
+            crate::queueing::Latency::mmc(lambda, mu, c_servers as u32).quantile(q) > cfg.slo.latency_threshold_s
+        } else {
+            true
+        };
+        let dt_min = (row.t_end_s - row.t_start_s) / 60.0;
+        sum.cost_usd += allocated.iter().zip(types).map(|(n, t)| n * t.price_usd_per_hour).sum::<f64>() * dt_min / 60.0;
+        row.shadow_allocated_cpu_cores = cores(allocated);
+        row.shadow_ready_cpu_cores = cores(ready);
+        row.shadow_slo_violated = Some(violated as u8);
+        row.shadow_cost_usd = sum.cost_usd;
+        if violated {
+            sum.slo_violation_minutes += dt_min;
+        }
+        match (row.slo_violated == 1, violated) {
+            (true, false) => sum.prevented_minutes += dt_min,
+            (false, true) => sum.caused_minutes += dt_min,
+            _ => {}
+        }
+    }
+    sum
+}
+
 /// One row of `timeseries.csv` (definitions in the module docs).
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct MetricsRow {
@@ -650,6 +776,14 @@ pub struct MetricsRow {
     pub margin_cpu_cores: f64,
     /// Realised coverage so far (fraction of steps with demand ≤ forecast + margin).
     pub coverage: f64,
+    /// Shadow controller (if any): capacity it would have had allocated, cores.
+    pub shadow_allocated_cpu_cores: f64,
+    /// Shadow controller: capacity it would have had READY, cores.
+    pub shadow_ready_cpu_cores: f64,
+    /// Shadow controller: whether its READY capacity would have violated the SLO (empty without a shadow).
+    pub shadow_slo_violated: Option<u8>,
+    /// Shadow controller: cost of its allocation so far, USD.
+    pub shadow_cost_usd: f64,
 }
 
 /// The summary of one run (definitions in the module docs).
@@ -705,6 +839,8 @@ pub struct RunSummary {
     pub coverage: f64,
     /// Steps decided by the reactive fallback (too little history).
     pub fallback_steps: u64,
+    /// What the shadow controller would have done, if the scenario has one.
+    pub shadow: Option<ShadowSummary>,
 }
 
 /// The outcome of a run.
@@ -728,6 +864,21 @@ pub fn run<C: ControllerSpec>(p: &Prepared<C>, seed: u64, progress: &mut dyn FnM
         seed,
     });
     let controller_name = controller.name().to_string();
+    let shadow_log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let controller: Box<dyn Controller> = match &cfg.shadow {
+        Some(sc) => Box::new(Shadowed {
+            acting: controller,
+            shadow: sc.init(&InitContext {
+                step_s: p.demand.step_s,
+                demand: &p.demand,
+                service: &cfg.service,
+                cluster: &cfg.cluster,
+                seed,
+            }),
+            log: shadow_log.clone(),
+        }),
+        None => controller,
+    };
     let (steps, fleet, cost_usd, inst_s, max_i, final_i, p50, p99) = match cfg.fidelity {
         Fidelity::Fluid => {
             let params = FluidParams {
@@ -786,7 +937,11 @@ pub fn run<C: ControllerSpec>(p: &Prepared<C>, seed: u64, progress: &mut dyn FnM
             )
         }
     };
-    let rows: Vec<MetricsRow> = steps.iter().enumerate().map(|(k, s)| row(cfg, &p.demand, k, s)).collect();
+    let mut rows: Vec<MetricsRow> = steps.iter().enumerate().map(|(k, s)| row(cfg, &p.demand, k, s)).collect();
+    let shadow = cfg.shadow.as_ref().map(|_| {
+        let log = shadow_log.lock().expect("not poisoned");
+        shadow_rows(cfg, &p.demand, &log, &mut rows)
+    });
     let dt_h = |r: &MetricsRow| (r.t_end_s - r.t_start_s) / 3600.0;
     let requests = sum(steps.iter().map(|s| s.arrivals));
     let slow = sum(steps.iter().map(|s| s.slo_violations));
@@ -822,6 +977,7 @@ pub fn run<C: ControllerSpec>(p: &Prepared<C>, seed: u64, progress: &mut dyn FnM
         },
         coverage: steps.iter().rev().find_map(|s| s.diagnostics.map(|d| d.coverage)).unwrap_or(f64::NAN),
         fallback_steps: steps.iter().filter(|s| s.diagnostics.is_some_and(|d| d.fallback)).count() as u64,
+        shadow,
     };
     RunOutput { rows, summary }
 }
@@ -878,5 +1034,9 @@ fn row<C: ControllerSpec>(cfg: &ScenarioConfig<C>, demand: &DemandSeries, k: usi
         forecast_error_cores: s.diagnostics.map_or(f64::NAN, |d| demand_cpu - d.forecast_cpu_cores),
         margin_cpu_cores: s.diagnostics.map_or(f64::NAN, |d| d.margin_cpu_cores),
         coverage: s.diagnostics.map_or(f64::NAN, |d| d.coverage),
+        shadow_allocated_cpu_cores: f64::NAN,
+        shadow_ready_cpu_cores: f64::NAN,
+        shadow_slo_violated: None,
+        shadow_cost_usd: f64::NAN,
     }
 }
