@@ -5,8 +5,11 @@
 //!   vs allocated capacity (cores), latency p99 with the SLO line (s), cost so far (USD), over- and
 //!   under-provisioning (cores).
 //! * A sweep folder (`runs.csv`): `plots/pareto.{png,svg}`, cost vs SLO-violation minutes per controller and
-//!   axis combination, means with 95 % confidence bars over seeds; and per axis `plots/whatif_<axis>.{png,svg}`,
-//!   SLO-violation minutes and cost against the axis values, one line per controller.
+//!   axis combination, means with 95 % confidence bars over seeds; per axis `plots/whatif_<axis>.{png,svg}`,
+//!   SLO-violation minutes and cost against the axis values, one line per controller; `plots/bars.{png,svg}`,
+//!   SLO minutes, cost and over-provisioning per controller (mean over all its runs, 95 % CI);
+//!   `plots/latency_cdf.{png,svg}`, the CDF of per-step p99 latency per controller over all its runs; and, when
+//!   forecasting controllers ran, `plots/coverage_cost.{png,svg}`, their realised margin coverage against cost.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -300,6 +303,55 @@ fn draw_pareto<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, pts: &Points) -
     Ok(())
 }
 
+fn draw_coverage<DB: DrawingBackend>(
+    root: DrawingArea<DB, Shift>,
+    pts: &Points,
+    all_controllers: &[String],
+) -> Result<()> {
+    let e = |e: DrawingAreaErrorKind<DB::ErrorType>| anyhow!("{e:?}");
+    let all = pts.values().flatten();
+    let (x0, x1) = tight(all.clone().map(|(_, (m, _), _)| *m));
+    let (y0, y1) = tight(all.map(|(_, _, (m, _))| *m));
+    let mut chart = ChartBuilder::on(&root)
+        .caption("Margin coverage vs cost (forecasting controllers)", (FONT, 20))
+        .margin(12)
+        .x_label_area_size(40)
+        .y_label_area_size(70)
+        .build_cartesian_2d(x0..x1, y0.max(0.0)..y1.min(1.0).max(y0 + 1e-3))
+        .map_err(e)?;
+    chart
+        .configure_mesh()
+        .x_desc("cost (USD)")
+        .y_desc("coverage of forecast + margin")
+        .label_style((FONT, 14))
+        .axis_desc_style((FONT, 15))
+        .draw()
+        .map_err(e)?;
+    for (c, ps) in pts.iter() {
+        // The same colour as in the other figures, where every controller appears.
+        let i = all_controllers.iter().position(|a| a == c).unwrap_or(0);
+        let color = PALETTE[i % PALETTE.len()];
+        chart
+            .draw_series(
+                ps.iter()
+                    .filter(|(_, _, (m, _))| m.is_finite())
+                    .map(|(_, (xm, _), (ym, _))| Circle::new((*xm, *ym), 5, color.filled())),
+            )
+            .map_err(e)?
+            .label(c.as_str())
+            .legend(move |(x, y)| Circle::new((x + 8, y), 5, color.filled()));
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::MiddleLeft)
+        .label_font((FONT, 14))
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .draw()
+        .map_err(e)?;
+    Ok(())
+}
+
 fn draw_whatif<DB: DrawingBackend>(
     root: DrawingArea<DB, Shift>,
     axis: &str,
@@ -366,6 +418,118 @@ fn draw_whatif<DB: DrawingBackend>(
     Ok(())
 }
 
+/// Per controller: mean and CI of `metric` over all its runs.
+fn per_controller(t: &Table, metric: &str) -> Result<Vec<(String, (f64, f64))>> {
+    let ci = t.col("controller")?;
+    let xs = t.f64s(metric)?;
+    let mut by: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+    for (row, x) in t.rows.iter().zip(xs) {
+        if x.is_finite() {
+            by.entry(row[ci].clone()).or_default().push(x);
+        }
+    }
+    Ok(by.into_iter().map(|(c, v)| (c, mean_ci95(&v))).collect())
+}
+
+fn draw_bars<DB: DrawingBackend>(
+    root: DrawingArea<DB, Shift>,
+    panels: &[(&str, Vec<(String, (f64, f64))>)],
+) -> Result<()> {
+    let e = |e: DrawingAreaErrorKind<DB::ErrorType>| anyhow!("{e:?}");
+    let areas = root.split_evenly((1, panels.len()));
+    for (area, (title, bars)) in areas.iter().zip(panels) {
+        let n = bars.len();
+        let (_, y1) = range(bars.iter().map(|(_, (m, h))| m + if h.is_finite() { *h } else { 0.0 }));
+        let mut chart = ChartBuilder::on(area)
+            .caption(*title, (FONT, 16))
+            .margin(10)
+            .x_label_area_size(40)
+            .y_label_area_size(70)
+            .build_cartesian_2d(-0.5f64..(n as f64 - 0.5), 0f64..y1)
+            .map_err(e)?;
+        let names: Vec<String> = bars.iter().map(|(c, _)| c.clone()).collect();
+        chart
+            .configure_mesh()
+            .disable_x_mesh()
+            .x_labels(n)
+            .x_label_formatter(&|x| {
+                let i = x.round();
+                if (x - i).abs() < 1e-6 && i >= 0.0 && (i as usize) < names.len() {
+                    names[i as usize].clone()
+                } else {
+                    String::new()
+                }
+            })
+            .y_desc("mean over runs (95 % CI)")
+            .label_style((FONT, 12))
+            .axis_desc_style((FONT, 13))
+            .draw()
+            .map_err(e)?;
+        for (i, (_, (m, h))) in bars.iter().enumerate() {
+            let color = PALETTE[i % PALETTE.len()];
+            let x = i as f64;
+            chart
+                .draw_series(std::iter::once(Rectangle::new([(x - 0.3, 0.0), (x + 0.3, *m)], color.mix(0.8).filled())))
+                .map_err(e)?;
+            if h.is_finite() {
+                chart
+                    .draw_series(std::iter::once(ErrorBar::new_vertical(x, m - h, *m, m + h, BLACK.filled(), 10)))
+                    .map_err(e)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Empirical CDFs, one line per named sample.
+fn draw_cdf<DB: DrawingBackend>(
+    root: DrawingArea<DB, Shift>,
+    title: &str,
+    x_desc: &str,
+    samples: &BTreeMap<String, Vec<f64>>,
+) -> Result<()> {
+    let e = |e: DrawingAreaErrorKind<DB::ErrorType>| anyhow!("{e:?}");
+    let all: Vec<f64> = samples.values().flatten().copied().filter(|x| x.is_finite() && *x > 0.0).collect();
+    let (lo, hi) = span(all.iter().copied());
+    let (lo, hi) = (lo.max(1e-6), hi.max(lo * 10.0));
+    let mut chart = ChartBuilder::on(&root)
+        .caption(title, (FONT, 20))
+        .margin(12)
+        .x_label_area_size(40)
+        .y_label_area_size(60)
+        .build_cartesian_2d((lo..hi).log_scale(), 0f64..1.0)
+        .map_err(e)?;
+    chart
+        .configure_mesh()
+        .x_desc(x_desc)
+        .y_desc("fraction of steps")
+        .label_style((FONT, 14))
+        .axis_desc_style((FONT, 15))
+        .draw()
+        .map_err(e)?;
+    for (i, (name, xs)) in samples.iter().enumerate() {
+        let color = PALETTE[i % PALETTE.len()];
+        let mut v: Vec<f64> = xs.iter().copied().filter(|x| x.is_finite() && *x > 0.0).collect();
+        v.sort_by(f64::total_cmp);
+        let n = v.len() as f64;
+        let pts: Vec<(f64, f64)> = v.iter().enumerate().map(|(k, x)| (*x, (k + 1) as f64 / n)).collect();
+        chart
+            .draw_series(LineSeries::new(pts, color.stroke_width(2)))
+            .map_err(e)?
+            .label(name.as_str())
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2)));
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::LowerRight)
+        .label_font((FONT, 14))
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .draw()
+        .map_err(e)?;
+    Ok(())
+}
+
 /// Draws the figures of a run or sweep folder; returns the files written.
 pub fn plot(dir: &Path) -> Result<Vec<PathBuf>> {
     register_font();
@@ -403,6 +567,44 @@ pub fn plot(dir: &Path) -> Result<Vec<PathBuf>> {
                 |r| draw_whatif(r, axis, &values, &slo, &cost),
                 |r| draw_whatif(r, axis, &values, &slo, &cost),
             )?);
+        }
+        let bars = [
+            ("SLO-violation minutes", per_controller(&t, "slo_violation_minutes")?),
+            ("cost (USD)", per_controller(&t, "cost_usd")?),
+            ("over-provisioning (core-h)", per_controller(&t, "over_provisioning_core_hours")?),
+        ];
+        files.extend(both(&out, "bars", (1500, 600), |r| draw_bars(r, &bars), |r| draw_bars(r, &bars))?);
+        // Per-step p99 latency of every run, pooled per controller.
+        let ci = t.col("controller")?;
+        let idc = t.col("cell_id")?;
+        let mut p99: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+        for row in &t.rows {
+            let ts = dir.join("runs").join(&row[idc]).join("timeseries.csv");
+            if let Ok(tt) = Table::read(&ts) {
+                p99.entry(row[ci].clone()).or_default().extend(tt.f64s("latency_p99_s")?);
+            }
+        }
+        files.extend(both(
+            &out,
+            "latency_cdf",
+            (1100, 750),
+            |r| draw_cdf(r, "Per-step p99 latency, all runs", "p99 latency of a step (s, log scale)", &p99),
+            |r| draw_cdf(r, "Per-step p99 latency, all runs", "p99 latency of a step (s, log scale)", &p99),
+        )?);
+        // Margin coverage vs cost, for forecasting controllers.
+        if t.col("coverage").is_ok() {
+            let all_controllers: Vec<String> = pts.keys().cloned().collect();
+            let cov = sweep_points(&t, &axes, "cost_usd", "coverage")?;
+            let cov: Points = cov.into_iter().filter(|(_, v)| v.iter().any(|(_, _, (m, _))| m.is_finite())).collect();
+            if !cov.is_empty() {
+                files.extend(both(
+                    &out,
+                    "coverage_cost",
+                    (1100, 750),
+                    |r| draw_coverage(r, &cov, &all_controllers),
+                    |r| draw_coverage(r, &cov, &all_controllers),
+                )?);
+            }
         }
         return Ok(files);
     }

@@ -129,14 +129,16 @@ fn plots_are_drawn_from_saved_results() {
     let sweep_dir = dir.path().join("provisioning-whatif");
     let out = prescale(&["plot", sweep_dir.to_str().unwrap()]);
     assert!(out.status.success(), "{}", text(&out).1);
-    for name in ["pareto", "whatif_provisioning_delay"] {
+    for name in ["pareto", "whatif_provisioning_delay", "bars", "latency_cdf"] {
         let png = std::fs::read(sweep_dir.join("plots").join(format!("{name}.png"))).unwrap();
         assert!(png.starts_with(b"\x89PNG") && png.len() > 10_000, "{name}.png");
         let svg = read(sweep_dir.join("plots").join(format!("{name}.svg")));
-        for label in ["SLO-violation minutes", "hpa", "oracle", "last-value-aci"] {
+        for label in ["hpa", "oracle", "last-value-aci"] {
             assert!(svg.contains(label), "{name}.svg lacks '{label}'");
         }
     }
+    let cov = read(sweep_dir.join("plots/coverage_cost.svg"));
+    assert!(cov.contains("coverage of forecast + margin") && cov.contains("last-value-aci") && !cov.contains(">hpa<"));
     let run = std::fs::read_dir(sweep_dir.join("runs")).unwrap().flatten().next().unwrap().path();
     let out = prescale(&["plot", run.to_str().unwrap()]);
     assert!(out.status.success(), "{}", text(&out).1);
