@@ -418,8 +418,11 @@ fn draw_whatif<DB: DrawingBackend>(
     Ok(())
 }
 
+/// Per controller: (name, (mean, CI half-width)).
+type Bars = Vec<(String, (f64, f64))>;
+
 /// Per controller: mean and CI of `metric` over all its runs.
-fn per_controller(t: &Table, metric: &str) -> Result<Vec<(String, (f64, f64))>> {
+fn per_controller(t: &Table, metric: &str) -> Result<Bars> {
     let ci = t.col("controller")?;
     let xs = t.f64s(metric)?;
     let mut by: BTreeMap<String, Vec<f64>> = BTreeMap::new();
@@ -431,10 +434,7 @@ fn per_controller(t: &Table, metric: &str) -> Result<Vec<(String, (f64, f64))>> 
     Ok(by.into_iter().map(|(c, v)| (c, mean_ci95(&v))).collect())
 }
 
-fn draw_bars<DB: DrawingBackend>(
-    root: DrawingArea<DB, Shift>,
-    panels: &[(&str, Vec<(String, (f64, f64))>)],
-) -> Result<()> {
+fn draw_bars<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, panels: &[(&str, Bars)]) -> Result<()> {
     let e = |e: DrawingAreaErrorKind<DB::ErrorType>| anyhow!("{e:?}");
     let areas = root.split_evenly((1, panels.len()));
     for (area, (title, bars)) in areas.iter().zip(panels) {
