@@ -108,6 +108,22 @@ fn both(
     Ok(vec![png, svg])
 }
 
+/// Draws the legend of `chart` in the figures' common style.
+fn legend<'a, DB: DrawingBackend + 'a, CT: CoordTranslate>(
+    chart: &mut ChartContext<'a, DB, CT>,
+    position: SeriesLabelPosition,
+    font_size: u32,
+) -> Result<()> {
+    chart
+        .configure_series_labels()
+        .position(position)
+        .label_font((FONT, font_size))
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .draw()
+        .map_err(|e| anyhow!("{e:?}"))
+}
+
 /// An axis range covering `xs` with 5 % padding, starting at 0 for non-negative data.
 fn range(xs: impl Iterator<Item = f64>) -> (f64, f64) {
     let (lo, hi) = span(xs);
@@ -175,14 +191,7 @@ fn panel<DB: DrawingBackend>(
             .label(name)
             .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], BLACK));
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperRight)
-        .label_font((FONT, 13))
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
-        .draw()
-        .map_err(e)?;
+    legend(&mut chart, SeriesLabelPosition::UpperRight, 13)?;
     Ok(())
 }
 
@@ -292,14 +301,7 @@ fn draw_pareto<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, pts: &Points) -
             .label(c.as_str())
             .legend(move |(x, y)| Circle::new((x + 8, y), 5, color.filled()));
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperLeft)
-        .label_font((FONT, 14))
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
-        .draw()
-        .map_err(e)?;
+    legend(&mut chart, SeriesLabelPosition::UpperLeft, 14)?;
     Ok(())
 }
 
@@ -341,14 +343,7 @@ fn draw_coverage<DB: DrawingBackend>(
             .label(c.as_str())
             .legend(move |(x, y)| Circle::new((x + 8, y), 5, color.filled()));
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::MiddleLeft)
-        .label_font((FONT, 14))
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
-        .draw()
-        .map_err(e)?;
+    legend(&mut chart, SeriesLabelPosition::MiddleLeft, 14)?;
     Ok(())
 }
 
@@ -372,7 +367,8 @@ fn draw_whatif<DB: DrawingBackend>(
             .margin(10)
             .x_label_area_size(60)
             .y_label_area_size(70)
-            .build_cartesian_2d(-0.5f64..(n as f64 - 0.5), y0.max(0.0)..y1)
+            // Headroom above the data for the legend.
+            .build_cartesian_2d(-0.5f64..(n as f64 - 0.5), y0.max(0.0)..y1 * 1.35)
             .map_err(e)?;
         let labels = values.to_vec();
         chart
@@ -407,13 +403,7 @@ fn draw_whatif<DB: DrawingBackend>(
                 }))
                 .map_err(e)?;
         }
-        chart
-            .configure_series_labels()
-            .label_font((FONT, 12))
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .draw()
-            .map_err(e)?;
+        legend(&mut chart, SeriesLabelPosition::UpperRight, 12)?;
     }
     Ok(())
 }
@@ -519,14 +509,7 @@ fn draw_cdf<DB: DrawingBackend>(
             .label(name.as_str())
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2)));
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::LowerRight)
-        .label_font((FONT, 14))
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
-        .draw()
-        .map_err(e)?;
+    legend(&mut chart, SeriesLabelPosition::LowerRight, 14)?;
     Ok(())
 }
 
