@@ -19,7 +19,7 @@ use prescale_agents::ControllerConfig;
 use serde::{Deserialize, Serialize};
 
 use crate::ron_paths::{Span, line_of, value_lines, value_spans};
-use crate::scenario_io::{Diagnostic, Loaded, load_scenario_text, ron_options};
+use crate::scenario_io::{Diagnostic, Loaded, load_scenario_text, parse_ron, read_text};
 
 /// One axis: a scenario field by dotted path and the values it takes (RON text each).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -132,17 +132,8 @@ fn is_name(s: &str) -> bool {
 /// # Errors
 /// Every problem found (each with the experiment's file, line and path, or the scenario's), before any run.
 pub fn load_experiment(file: &Path) -> Result<(ExperimentConfig, Vec<Cell>), Vec<Diagnostic>> {
-    let text = std::fs::read_to_string(file).map_err(|e| {
-        vec![Diagnostic { file: file.to_path_buf(), line: None, path: None, message: format!("cannot read: {e}") }]
-    })?;
-    let cfg: ExperimentConfig = ron_options().from_str(&text).map_err(|e| {
-        vec![Diagnostic {
-            file: file.to_path_buf(),
-            line: Some(e.span.start.line),
-            path: None,
-            message: format!("{} (column {})", e.code, e.span.start.col),
-        }]
-    })?;
+    let text = read_text(file)?;
+    let cfg: ExperimentConfig = parse_ron(file, &text)?;
     let lines = value_lines(&text);
     let diag = |path: String, message: String| Diagnostic {
         file: file.to_path_buf(),
@@ -205,7 +196,7 @@ pub fn load_experiment(file: &Path) -> Result<(ExperimentConfig, Vec<Cell>), Vec
     let mut checkable = cfg.clone();
     checkable.axes.retain(|a| !a.values.is_empty());
     if combos <= MAX_CELLS {
-        match expand(file, &checkable) {
+        match expand(file, &lines, &checkable) {
             Ok(cells) if problems.is_empty() => return Ok((cfg, cells)),
             Ok(_) => {}
             Err(more) => problems.extend(more),
@@ -214,13 +205,17 @@ pub fn load_experiment(file: &Path) -> Result<(ExperimentConfig, Vec<Cell>), Vec
     Err(problems)
 }
 
-/// The cells of a valid experiment (see the module docs for order and ids).
-pub fn expand(file: &Path, cfg: &ExperimentConfig) -> Result<Vec<Cell>, Vec<Diagnostic>> {
+/// The cells of a valid experiment read from `file` (`exp_lines`: the line of each of its fields, for
+/// messages; see the module docs for order and ids).
+pub fn expand(
+    file: &Path,
+    exp_lines: &std::collections::HashMap<String, usize>,
+    cfg: &ExperimentConfig,
+) -> Result<Vec<Cell>, Vec<Diagnostic>> {
     let dir = file.parent().unwrap_or(Path::new("."));
-    let exp_lines = value_lines(&std::fs::read_to_string(file).unwrap_or_default());
     let exp_diag = |path: String, message: String| Diagnostic {
         file: file.to_path_buf(),
-        line: line_of(&exp_lines, &path),
+        line: line_of(exp_lines, &path),
         path: Some(path),
         message,
     };

@@ -93,22 +93,31 @@ pub fn ron_options() -> ron::Options {
 /// Every problem found: a syntax or type error (one, with its line: the parser stops there), or every
 /// validation problem with its path and line, or the trace's first problem with its file and line.
 pub fn load_scenario(file: &Path) -> Result<Loaded, Vec<Diagnostic>> {
-    let text = std::fs::read_to_string(file).map_err(|e| {
-        vec![Diagnostic { file: file.to_path_buf(), line: None, path: None, message: format!("cannot read: {e}") }]
-    })?;
-    load_scenario_text(file, &text)
+    load_scenario_text(file, &read_text(file)?)
 }
 
-/// Like [`load_scenario`], from text (`file` names it and anchors a relative trace path).
-pub fn load_scenario_text(file: &Path, text: &str) -> Result<Loaded, Vec<Diagnostic>> {
-    let mut config: ScenarioConfig = ron_options().from_str(text).map_err(|e| {
+/// Reads a text file, or says why not.
+pub fn read_text(file: &Path) -> Result<String, Vec<Diagnostic>> {
+    std::fs::read_to_string(file).map_err(|e| {
+        vec![Diagnostic { file: file.to_path_buf(), line: None, path: None, message: format!("cannot read: {e}") }]
+    })
+}
+
+/// Parses RON text as prescale reads it ([`ron_options`]); a syntax or type error names its line and column.
+pub fn parse_ron<T: serde::de::DeserializeOwned>(file: &Path, text: &str) -> Result<T, Vec<Diagnostic>> {
+    ron_options().from_str(text).map_err(|e| {
         vec![Diagnostic {
             file: file.to_path_buf(),
             line: Some(e.span.start.line),
             path: None,
             message: format!("{} (column {})", e.code, e.span.start.col),
         }]
-    })?;
+    })
+}
+
+/// Like [`load_scenario`], from text (`file` names it and anchors a relative trace path).
+pub fn load_scenario_text(file: &Path, text: &str) -> Result<Loaded, Vec<Diagnostic>> {
+    let mut config: ScenarioConfig = parse_ron(file, text)?;
     let lines = value_lines(text);
     let problems = config.problems();
     if !problems.is_empty() {
