@@ -1,5 +1,9 @@
-//! Records the git revision the binary was built from (or "unknown") for result manifests.
+//! Records the git revision the binary was built from (or "unknown") for result manifests, and links libtorch
+//! with an rpath (see `build_support/torch_rpath.rs`).
+include!("build_support/torch_rpath.rs");
+
 fn main() {
+    torch_rpath();
     let rev = std::process::Command::new("git")
         .args(["rev-parse", "--short=12", "HEAD"])
         .output()

@@ -9,6 +9,8 @@ if ! command -v cargo >/dev/null 2>&1; then
     exit 1
 fi
 rustup component add rustfmt clippy >/dev/null 2>&1 || true
+# PyTorch 2.13.0 for tch and for the Python export test: installed once per machine, cached, linked as .libtorch.
+scripts/setup-torch.sh >/dev/null
 
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --release -- -D warnings

@@ -88,6 +88,23 @@ enum Command {
     },
     /// Benchmark canonical events/s and peak memory, optionally side by side with peer simulators.
     Bench(BenchArgs),
+    /// Train a neural agent (forecast cloning, or behavioural cloning of the hindsight expert with DAgger)
+    /// from a training file (RON) into `<out>/<name>/` (card.json, weights.safetensors, curve.csv, plots).
+    Train {
+        /// Training file (RON).
+        config: PathBuf,
+        /// Models root folder.
+        #[arg(long, value_name = "DIR", default_value = "results/models")]
+        out: PathBuf,
+        /// No progress bar.
+        #[arg(long)]
+        quiet: bool,
+    },
+    /// Check a model directory and write its traced, frozen TorchScript (`model.pt`) for use outside Rust.
+    Export {
+        /// Model directory (written by `prescale train`).
+        model_dir: PathBuf,
+    },
 }
 
 #[derive(Clone, Copy, Debug, clap::ValueEnum)]
@@ -208,6 +225,7 @@ fn one_line(e: &clap::Error) -> String {
 
 /// Runs the command line `args` (program name first) and returns the exit code.
 pub fn run<I: IntoIterator<Item = OsString>>(args: I) -> Result<ExitCode> {
+    prescale_agents::neural::init_torch();
     let cli = match Cli::try_parse_from(args) {
         Ok(cli) => cli,
         Err(e) => {
@@ -283,6 +301,23 @@ pub fn run<I: IntoIterator<Item = OsString>>(args: I) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Bench(args) => bench::run(&args),
+        Command::Train { config, out, quiet } => {
+            let t = crate::train::train(&config, &out, quiet)?;
+            println!("model: {}", t.dir.display());
+            for (k, v) in &t.model.card.metrics {
+                println!("  {k}: {v:.6}");
+            }
+            let f = &t.model.card.fit;
+            println!(
+                "  {} parameters, {} epochs ({} kept), {} Adam steps in {:.1} s on {}",
+                t.model.card.parameters, f.epochs, f.best_epoch, f.steps, f.wall_s, f.device
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Export { model_dir } => {
+            crate::train::export(&model_dir)?;
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 

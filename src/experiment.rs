@@ -20,6 +20,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::ron_paths::{Span, line_of, value_lines, value_spans};
 use crate::scenario_io::{Diagnostic, Loaded, load_scenario_text, parse_ron, read_text};
+use prescale_sim::scenario::ControllerSpec;
 
 /// One axis: a scenario field by dotted path and the values it takes (RON text each).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -295,7 +296,10 @@ pub fn expand(
                     for (cname, c) in &controllers {
                         let mut l = l.clone();
                         if let Some(c) = c {
-                            l.config.controller = (*c).clone();
+                            // Model directories in the experiment's controllers are relative to the experiment.
+                            let mut c = (*c).clone();
+                            c.resolve_paths(dir);
+                            l.config.controller = c;
                         }
                         for &seed in &cfg.seeds {
                             let axes_id: Vec<String> = values

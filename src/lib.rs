@@ -12,3 +12,4 @@ pub mod results;
 pub mod ron_paths;
 pub mod scenario_io;
 pub mod sweep;
+pub mod train;

@@ -144,11 +144,12 @@ fn span(xs: impl Iterator<Item = f64>) -> (f64, f64) {
     if lo.is_finite() { (lo, hi) } else { (0.0, 1.0) }
 }
 
-/// One panel: named lines over a shared x (hours).
+/// One panel: named lines over a shared x.
 fn panel<DB: DrawingBackend>(
     area: &DrawingArea<DB, Shift>,
     title: &str,
     y_desc: &str,
+    x_desc: &str,
     x: &[f64],
     lines: &[(&str, Vec<f64>)],
     hline: Option<(&str, f64)>,
@@ -169,7 +170,7 @@ fn panel<DB: DrawingBackend>(
         .map_err(e)?;
     chart
         .configure_mesh()
-        .x_desc("time (h)")
+        .x_desc(x_desc)
         .y_desc(y_desc)
         .label_style((FONT, 13))
         .axis_desc_style((FONT, 14))
@@ -209,6 +210,7 @@ fn draw_run<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, t: &Table, slo: Op
         &panels[0],
         "Capacity",
         "CPU cores",
+        "time (h)",
         &x,
         &[
             ("demand", t.f64s("demand_cpu_cores")?),
@@ -217,12 +219,21 @@ fn draw_run<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, t: &Table, slo: Op
         ],
         None,
     )?;
-    panel(&panels[1], "Latency", "p99 latency (s)", &x, &[("p99", t.f64s("latency_p99_s")?)], slo.map(|s| ("SLO", s)))?;
-    panel(&panels[2], "Cost so far", "USD", &x, &[("cost", t.f64s("cost_usd")?)], None)?;
+    panel(
+        &panels[1],
+        "Latency",
+        "p99 latency (s)",
+        "time (h)",
+        &x,
+        &[("p99", t.f64s("latency_p99_s")?)],
+        slo.map(|s| ("SLO", s)),
+    )?;
+    panel(&panels[2], "Cost so far", "USD", "time (h)", &x, &[("cost", t.f64s("cost_usd")?)], None)?;
     panel(
         &panels[3],
         "Provisioning error",
         "CPU cores",
+        "time (h)",
         &x,
         &[
             ("over-provisioning", t.f64s("over_provisioning_cores")?),
@@ -514,6 +525,45 @@ fn draw_cdf<DB: DrawingBackend>(
 }
 
 /// Draws the figures of a run or sweep folder; returns the files written.
+/// Draws a model directory's training curve (`curve.csv`, and `dagger.csv` when present) into
+/// `dir/plots/curve.{png,svg}`.
+///
+/// # Errors
+/// Unreadable CSV or drawing problems.
+pub fn plot_curve(dir: &Path) -> Result<Vec<PathBuf>> {
+    register_font();
+    let t = Table::read(&dir.join("curve.csv"))?;
+    let dagger = Table::read(&dir.join("dagger.csv")).ok();
+    let size = if dagger.is_some() { (1400, 550) } else { (900, 550) };
+    both(
+        &dir.join("plots"),
+        "curve",
+        size,
+        |r| draw_curve(r, &t, dagger.as_ref()),
+        |r| draw_curve(r, &t, dagger.as_ref()),
+    )
+}
+
+fn draw_curve<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, t: &Table, dagger: Option<&Table>) -> Result<()> {
+    let x = t.f64s("epoch")?;
+    let lines = [("training", t.f64s("train_loss")?), ("validation", t.f64s("validation_loss")?)];
+    let areas = if dagger.is_some() { root.split_evenly((1, 2)) } else { vec![root] };
+    panel(&areas[0], "Training curve", "loss (normalised units)", "epoch (across DAgger rounds)", &x, &lines, None)?;
+    if let (Some(d), Some(a)) = (dagger, areas.get(1)) {
+        let r = d.f64s("round")?;
+        panel(
+            a,
+            "DAgger: learner alone, test period",
+            "SLO-violation minutes",
+            "DAgger round",
+            &r,
+            &[("SLO-violation minutes", d.f64s("test_slo_violation_minutes")?)],
+            None,
+        )?;
+    }
+    Ok(())
+}
+
 pub fn plot(dir: &Path) -> Result<Vec<PathBuf>> {
     register_font();
     let out = dir.join("plots");

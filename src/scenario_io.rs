@@ -7,7 +7,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use prescale_agents::ControllerConfig;
-use prescale_sim::scenario::{self, Problem, WorkloadConfig, prepare};
+use prescale_sim::scenario::{self, ControllerSpec, Problem, WorkloadConfig, prepare};
 
 /// A scenario as prescale reads it: any controller of `prescale-agents`.
 pub type ScenarioConfig = scenario::ScenarioConfig<ControllerConfig>;
@@ -67,6 +67,15 @@ impl Loaded {
     }
 }
 
+/// Places `(dotted path, message)` problems of any file at their lines.
+pub fn place_problems(
+    file: &Path,
+    lines: &std::collections::HashMap<String, usize>,
+    problems: Vec<(String, String)>,
+) -> Vec<Diagnostic> {
+    place(file, lines, problems.into_iter().map(|(path, message)| Problem { path, message }).collect())
+}
+
 fn place(file: &Path, lines: &std::collections::HashMap<String, usize>, problems: Vec<Problem>) -> Vec<Diagnostic> {
     problems
         .into_iter()
@@ -118,6 +127,12 @@ pub fn parse_ron<T: serde::de::DeserializeOwned>(file: &Path, text: &str) -> Res
 /// Like [`load_scenario`], from text (`file` names it and anchors a relative trace path).
 pub fn load_scenario_text(file: &Path, text: &str) -> Result<Loaded, Vec<Diagnostic>> {
     let mut config: ScenarioConfig = parse_ron(file, text)?;
+    // Model directories are named relative to the scenario file.
+    let base = file.parent().unwrap_or(Path::new("."));
+    config.controller.resolve_paths(base);
+    if let Some(s) = &mut config.shadow {
+        s.resolve_paths(base);
+    }
     let lines = value_lines(text);
     let problems = config.problems();
     if !problems.is_empty() {

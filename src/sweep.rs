@@ -127,7 +127,10 @@ pub fn sweep(file: &Path, opts: &SweepOptions) -> Result<SweepOutcome> {
             .progress_chars("=> "),
     );
     bar.set_message(cfg.name.clone());
-    let pool = rayon::ThreadPoolBuilder::new().num_threads(opts.threads.unwrap_or(0)).build()?;
+    let pool = rayon::ThreadPoolBuilder::new()
+        .start_handler(|_| prescale_agents::neural::init_torch())
+        .num_threads(opts.threads.unwrap_or(0))
+        .build()?;
     let threads = pool.current_num_threads();
     let results: Vec<(String, Result<(), String>)> = pool.install(|| {
         todo.par_iter()

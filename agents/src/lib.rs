@@ -13,6 +13,7 @@
 #![allow(clippy::neg_cmp_op_on_partial_ord)]
 
 pub mod hpa;
+pub mod neural;
 pub mod predictive;
 pub mod predictor;
 pub mod reactive;
@@ -34,6 +35,10 @@ use crate::predictor::Predictor;
 use crate::reactive::{StepScaling, StepScalingConfig, TargetTracking, TargetTrackingConfig};
 use crate::resource::ResourcePlanner;
 use crate::variance::VarianceController;
+use neural::forecaster::{FineTuneConfig, NeuralForecaster};
+use neural::model::{Model, Task, read_card};
+use neural::policy::{BcPolicy, HindsightExpert, PolicySetting};
+use std::path::Path;
 
 /// A predictor by name (periods and windows in seconds; they become steps of the scenario's `step_s`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -84,6 +89,15 @@ pub enum PredictorConfig {
     },
     /// Reads the true future (upper bound).
     Oracle,
+    /// A trained forecasting model (forecast cloning): a model directory written by `prescale train`,
+    /// relative to the file that names it; optionally fine-tuned online.
+    Neural {
+        /// Model directory.
+        model: String,
+        /// Online fine-tuning.
+        #[serde(default)]
+        fine_tune: Option<FineTuneConfig>,
+    },
 }
 
 fn hw_alpha() -> f64 {
@@ -220,6 +234,22 @@ pub enum ControllerConfig {
     StepScaling(StepScalingConfig),
     /// The predictive pipeline.
     Predictive(PredictiveConfig),
+    /// A behavioural-cloning policy (a model directory written by `prescale train` for the `Imitate` task).
+    Bc(BcConfig),
+    /// The hindsight expert BC policies imitate: knows the future (an upper bound, like the oracle).
+    HindsightExpert,
+}
+
+/// A learned policy.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BcConfig {
+    /// Model directory, relative to the file that names it.
+    pub model: String,
+    /// Act on this quantile of the model's predictive distribution (Gaussian or quantile output) instead of
+    /// its centre: a safety margin learned with the policy.
+    #[serde(default)]
+    pub act_quantile: Option<f64>,
 }
 
 impl PredictorConfig {
@@ -232,10 +262,13 @@ impl PredictorConfig {
             PredictorConfig::HoltWinters { period_s, .. } => 2.0 * period_s,
             PredictorConfig::Ar { p, .. } => (3 * p + 2) as f64 * step_s,
             PredictorConfig::Oracle => 0.0,
+            PredictorConfig::Neural { model, .. } => {
+                neural::model::read_card(Path::new(model)).map_or(0.0, |c| c.spec.window_steps as f64 * step_s)
+            }
         }
     }
 
-    fn init(&self, step_s: f64, oracle_future: &Arc<Vec<f64>>) -> Box<dyn Predictor> {
+    fn init(&self, step_s: f64, oracle_future: &Arc<Vec<f64>>, start_unix_s: f64) -> Box<dyn Predictor> {
         let steps = |s: f64| ((s / step_s).round() as usize).max(1);
         use crate::predictor::*;
         match *self {
@@ -250,6 +283,10 @@ impl PredictorConfig {
                 Box::new(Ar::new(p as usize, steps(window_s), steps(refit_every_s)))
             }
             PredictorConfig::Oracle => Box::new(Oracle::new(oracle_future.clone())),
+            PredictorConfig::Neural { ref model, ref fine_tune } => {
+                let m = Model::load(Path::new(model)).expect("validated model directory");
+                Box::new(NeuralForecaster::new(m, start_unix_s, step_s, fine_tune.clone()))
+            }
         }
     }
 
@@ -295,6 +332,16 @@ impl PredictorConfig {
                 );
             }
             PredictorConfig::LastValue | PredictorConfig::Oracle => {}
+            PredictorConfig::Neural { ref model, ref fine_tune } => {
+                p.extend(neural_problems(model, Task::Forecast, step_s, horizon_s));
+                if let (Some(ft), Ok(card)) = (fine_tune, read_card(Path::new(model))) {
+                    for (f, m) in ft.problems(step_s, card.spec.window_steps as usize, card.spec.horizon_steps as usize)
+                    {
+                        p.push((format!("fine_tune.{f}"), m));
+                    }
+                }
+                return p;
+            }
         }
         if let Some(h) = horizon_s {
             let hist = self.history_s(step_s);
@@ -432,6 +479,46 @@ impl ControllerSpec for ControllerConfig {
             ControllerConfig::Predictive(p) => {
                 format!("predictive({} + {})", variant(&p.predictor), variant(&p.variance))
             }
+            ControllerConfig::Bc(c) => format!(
+                "bc({})",
+                Path::new(&c.model).file_name().map_or(c.model.clone(), |n| n.to_string_lossy().into_owned())
+            ),
+            ControllerConfig::HindsightExpert => "hindsight-expert".into(),
+        }
+    }
+
+    fn resolve_paths(&mut self, base: &Path) {
+        let fix = |m: &mut String| {
+            let p = Path::new(m.as_str());
+            if p.is_relative() {
+                let joined = base.join(p);
+                *m = joined.canonicalize().unwrap_or(joined).display().to_string();
+            }
+        };
+        match self {
+            ControllerConfig::Bc(c) => fix(&mut c.model),
+            ControllerConfig::Predictive(PredictiveConfig {
+                predictor: PredictorConfig::Neural { model, .. }, ..
+            }) => fix(model),
+            _ => {}
+        }
+    }
+
+    fn workload_problems(&self, states_memory: bool) -> Vec<(String, String)> {
+        match self {
+            ControllerConfig::Predictive(PredictiveConfig {
+                predictor: PredictorConfig::Neural { model, .. }, ..
+            }) if states_memory => {
+                vec![(
+                    "predictor.model".into(),
+                    format!(
+                        "{model}: the workload states a memory demand, which the predictive controller forecasts with \
+                         the same predictor, but this model was trained on request rates only; use a classical \
+                         predictor for this workload"
+                    ),
+                )]
+            }
+            _ => Vec::new(),
         }
     }
 
@@ -480,8 +567,37 @@ impl ControllerSpec for ControllerConfig {
                 }
                 p
             }
+            ControllerConfig::Bc(c) => {
+                let mut p = neural_problems(&c.model, Task::Policy, step_s, horizon_s);
+                if let Some(q) = c.act_quantile
+                    && !(q > 0.0 && q < 1.0)
+                {
+                    p.push(("act_quantile".into(), format!("must be in (0, 1), got {q}")));
+                }
+                p
+            }
+            ControllerConfig::HindsightExpert => Vec::new(),
             ControllerConfig::Predictive(c) => {
                 let mut p = prefix("predictor", c.predictor.problems(step_s, horizon_s));
+                if let PredictorConfig::Neural { model, .. } = &c.predictor
+                    && let Ok(card) = read_card(Path::new(model))
+                {
+                    let st = cluster.scaling_index().map(|i| &cluster.instance_types[i]);
+                    if let Some(t) = st {
+                        let w = if c.allocator.include_warmup { t.warmup_s } else { 0.0 };
+                        let h_hi = ((t.provisioning_delay.mean_s() + step_s + w) / step_s).ceil() as u32;
+                        if card.spec.horizon_steps < h_hi {
+                            p.push((
+                                "predictor.model".into(),
+                                format!(
+                                    "{model}: forecasts {} steps ahead, the allocator needs {h_hi} (provisioning delay, \
+                                     one step and warm-up); train with horizon_steps >= {h_hi}",
+                                    card.spec.horizon_steps
+                                ),
+                            ));
+                        }
+                    }
+                }
                 p.extend(prefix("variance", c.variance.problems()));
                 let a = &c.allocator;
                 if !(a.target_utilisation > 0.0 && a.target_utilisation <= 1.0) {
@@ -537,17 +653,107 @@ impl ControllerSpec for ControllerConfig {
                 };
                 let future = Arc::new(ctx.demand.rate_per_s.clone());
                 let memory_future = Arc::new(ctx.demand.memory_gib.clone().unwrap_or_default());
-                let (pc, vc, step_s) = (c.predictor.clone(), c.variance.clone(), ctx.step_s);
+                let (pc, vc, step_s, t0) =
+                    (c.predictor.clone(), c.variance.clone(), ctx.step_s, ctx.demand.start_unix_s);
                 Box::new(PredictiveController::new(
-                    c.predictor.init(ctx.step_s, &future),
+                    c.predictor.init(ctx.step_s, &future, t0),
                     c.variance.init(ctx.step_s),
                     ResourcePlanner::new(ctx.cluster, c.allocator.cost_cap_usd_per_hour),
                     setting,
-                    Box::new(move || (pc.init(step_s, &memory_future), vc.init(step_s))),
+                    Box::new(move || (pc.init(step_s, &memory_future, t0), vc.init(step_s))),
                 ))
             }
+            ControllerConfig::Bc(c) => {
+                let m = Model::load(Path::new(&c.model)).expect("validated model directory");
+                Box::new(BcPolicy::new(m, policy_setting(ctx), c.act_quantile))
+            }
+            ControllerConfig::HindsightExpert => Box::new(ExpertController {
+                expert: HindsightExpert::new(policy_setting(ctx), Arc::new(ctx.demand.rate_per_s.clone())),
+                step_s: ctx.step_s,
+            }),
         }
     }
+}
+
+/// What a learned policy or the expert needs from the scenario.
+pub fn policy_setting(ctx: &InitContext<'_>) -> PolicySetting {
+    let per_request = prescale_sim::cluster::Resources {
+        cpu_cores: ctx.service.cores_per_request,
+        memory_gib: ctx.service.memory_gib_per_request,
+        ..Default::default()
+    };
+    let st = ctx.cluster.scaling_index().expect("validated");
+    let t = &ctx.cluster.instance_types[st];
+    let static_servers = ctx
+        .cluster
+        .instance_types
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i != st)
+        .map(|(_, o)| o.initial_count * ClusterConfig::servers_per_instance(o, &per_request))
+        .sum();
+    PolicySetting {
+        step_s: ctx.step_s,
+        start_unix_s: ctx.demand.start_unix_s,
+        mean_service_s: ctx.service.mean_service_s,
+        servers_per_instance: ClusterConfig::servers_per_instance(t, &per_request),
+        static_servers,
+        min_instances: t.min_count,
+        max_instances: t.max_count,
+        provisioning_delay_s: t.provisioning_delay.mean_s(),
+        warmup_s: t.warmup_s,
+        slo_quantile: ctx.slo.latency_quantile,
+        slo_threshold_s: ctx.slo.latency_threshold_s,
+    }
+}
+
+/// The hindsight expert as a controller.
+struct ExpertController {
+    expert: HindsightExpert,
+    step_s: f64,
+}
+
+impl Controller for ExpertController {
+    fn name(&self) -> &str {
+        "hindsight-expert"
+    }
+    fn decide(&mut self, obs: &Observation) -> ScaleDecision {
+        let k = ((obs.now_s / self.step_s).round() as usize).saturating_sub(1);
+        ScaleDecision::To { instances: self.expert.label(k, obs.queue_len as f64) }
+    }
+}
+
+/// Problems of a model directory named by a scenario: it loads and checks (card, hash, weights), was trained
+/// for `task` at this step, and (as a predictor) takes no cluster-state inputs.
+fn neural_problems(model: &str, task: Task, step_s: f64, _horizon_s: Option<f64>) -> Vec<(String, String)> {
+    let field = "model";
+    let card = match Model::load(Path::new(model)) {
+        Ok(m) => m.card,
+        Err(e) => return vec![(field.into(), e.to_string())],
+    };
+    let mut p = Vec::new();
+    if card.task != task {
+        p.push((
+            field.into(),
+            format!(
+                "{model}: trained for {:?}, used here as a {}",
+                card.task,
+                if task == Task::Forecast { "predictor (needs Forecast)" } else { "policy (needs Policy)" }
+            ),
+        ));
+    }
+    if (card.step_s - step_s).abs() > 1e-9 * step_s {
+        p.push((field.into(), format!("{model}: trained at step_s {}, the scenario steps {step_s} s", card.step_s)));
+    }
+    if task == Task::Forecast
+        && let Some(i) = card.spec.inputs.iter().find(|i| i.is_state())
+    {
+        p.push((
+            field.into(),
+            format!("{model}: input {i:?} is cluster state, which a predictor does not see (use it as Bc)"),
+        ));
+    }
+    p
 }
 
 /// The variant name of a serialisable enum value, in kebab case (`HoltWinters` → `holt-winters`), as the

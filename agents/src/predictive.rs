@@ -16,6 +16,9 @@
 //! 4. **Stabilisation.** A type's count only falls to the highest count asked within the last
 //!    `scale_down_stabilisation_s`.
 //!
+//! A learned predictor may update its model online while it observes (fine-tuning); the one-step error just
+//! before and after such an update is reported in the diagnostics.
+//!
 //! With too little history for the predictor, the controller falls back to a stated reactive rule: capacity
 //! for the busy servers seen over the last interval at the target utilisation (the HPA's rule), and reports
 //! `fallback` in its diagnostics.
@@ -164,6 +167,9 @@ impl Controller for PredictiveController {
             self.diag.forecast_cpu_cores = f * cores_per_rate;
         }
         self.predictor.observe(y);
+        let (before, after) = self.predictor.take_update().unwrap_or((f64::NAN, f64::NAN));
+        self.diag.fine_tune_mae_before_cores = before * cores_per_rate;
+        self.diag.fine_tune_mae_after_cores = after * cores_per_rate;
         self.diag.coverage = if self.judged > 0 { self.covered as f64 / self.judged as f64 } else { f64::NAN };
         // 2–3. Forecast and needs.
         let (far, near) = match self.predictor.forecast(self.h_hi) {
@@ -173,6 +179,7 @@ impl Controller for PredictiveController {
                 let near = (1..=self.h_lo).map(need).fold(0.0, f64::max);
                 let m1 = self.variance.margin(fc.mean[0], fc.sd[0]);
                 self.pending = Some((fc.mean[0], m1));
+                self.predictor.after_forecast(&fc);
                 self.diag.margin_cpu_cores = (need(self.h_hi) - fc.mean[self.h_hi - 1]) * cores_per_rate;
                 self.diag.fallback = false;
                 (far, near)

@@ -45,6 +45,13 @@ pub trait Predictor: Send {
     fn observe(&mut self, y: f64);
     /// Forecasts the next `horizon` steps.
     fn forecast(&self, horizon: usize) -> Result<Forecast, NotEnoughHistory>;
+    /// Told the forecast the controller acted on (a predictor that keeps its own residuals needs it).
+    fn after_forecast(&mut self, _forecast: &Forecast) {}
+    /// The mean absolute one-step error (signal units) just before and just after an online model update
+    /// made during the last `observe`, if one was made (learned predictors); taken once.
+    fn take_update(&mut self) -> Option<(f64, f64)> {
+        None
+    }
 }
 
 /// Exponentially weighted residual variance of one-step-ahead forecasts.

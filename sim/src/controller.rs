@@ -107,6 +107,11 @@ pub struct Diagnostics {
     pub fallback: bool,
     /// Whether the last request was clipped (quota, max count or cost cap).
     pub clipped: bool,
+    /// Mean absolute one-step forecast error (CPU cores) over the fine-tuning window just before an online
+    /// model update made at this decision (learned predictors; NaN when none was made).
+    pub fine_tune_mae_before_cores: f64,
+    /// The same error just after the update.
+    pub fine_tune_mae_after_cores: f64,
 }
 
 /// An autoscaling policy: observation in, decision out.

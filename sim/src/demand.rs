@@ -258,6 +258,10 @@ pub struct DemandSeries {
     pub network_gbps: Option<Vec<f64>>,
     /// Explicit storage demand per step, GiB (from a trace), if any.
     pub storage_gib: Option<Vec<f64>>,
+    /// Wall-clock instant of step 0, seconds since 1970-01-01T00:00:00 (the trace's first timestamp plus its
+    /// start offset; 0 for synthetic workloads, whose day starts at midnight). Time-of-day and day-of-week
+    /// features of learned agents are taken from it.
+    pub start_unix_s: f64,
 }
 
 impl DemandSeries {

@@ -216,6 +216,8 @@ pub struct InitContext<'a> {
     pub cluster: &'a ClusterConfig,
     /// The run seed.
     pub seed: u64,
+    /// The service-level objective.
+    pub slo: &'a SloConfig,
 }
 
 /// The controller part of a scenario: plain serde data that validates itself and builds the runtime
@@ -229,6 +231,14 @@ pub trait ControllerSpec: Clone + std::fmt::Debug + PartialEq + Serialize + for<
     fn name(&self) -> String;
     /// The runtime controller.
     fn init(&self, ctx: &InitContext<'_>) -> Box<dyn Controller>;
+    /// Makes file paths in the config (model directories) absolute, relative to `base` (the folder of the file
+    /// that names them); called before validation. Nothing by default.
+    fn resolve_paths(&mut self, _base: &std::path::Path) {}
+    /// Problems that depend on what the workload states (`states_memory`: the workload gives an explicit
+    /// memory demand, which a forecasting controller must also forecast). None by default.
+    fn workload_problems(&self, _states_memory: bool) -> Vec<(String, String)> {
+        Vec::new()
+    }
 }
 
 impl ControllerSpec for ControllerConfig {
@@ -445,7 +455,12 @@ impl<C: ControllerSpec> ScenarioConfig<C> {
                 format!("must be a finite number > 0, got {}", self.slo.latency_threshold_s),
             );
         }
+        let states_memory = matches!(&self.workload, WorkloadConfig::Trace(t)
+            if t.metrics.iter().any(|m| matches!(m.meaning, MetricMeaning::Utilisation { resource: ResourceKind::Memory, .. })));
         for (path, m) in self.controller.problems(&self.cluster, self.step_s, self.horizon_s) {
+            add(&format!("controller.{path}"), m);
+        }
+        for (path, m) in self.controller.workload_problems(states_memory) {
             add(&format!("controller.{path}"), m);
         }
         if let Some(shadow) = &self.shadow {
@@ -573,7 +588,11 @@ pub fn prepare<C: ControllerSpec>(
 }
 
 fn trace_demand(t: &TraceWorkload, trace: &Trace, service: &ServiceSpec, step: f64, steps: usize) -> DemandSeries {
-    let mut d = DemandSeries { step_s: step, ..DemandSeries::default() };
+    let mut d = DemandSeries {
+        step_s: step,
+        start_unix_s: trace.report.first_timestamp_s + t.start_offset_s,
+        ..DemandSeries::default()
+    };
     for (col, m) in t.metrics.iter().enumerate() {
         let mut v = resample(trace, col, t.policies.gaps, t.start_offset_s, t.time_scale, step, steps);
         for x in v.iter_mut() {
@@ -776,6 +795,11 @@ pub struct MetricsRow {
     pub margin_cpu_cores: f64,
     /// Realised coverage so far (fraction of steps with demand ≤ forecast + margin).
     pub coverage: f64,
+    /// Mean absolute one-step forecast error (cores) over the fine-tuning window just before an online
+    /// update of a learned predictor at the decision ending this step (NaN when none).
+    pub fine_tune_mae_before_cores: f64,
+    /// The same, just after the update.
+    pub fine_tune_mae_after_cores: f64,
     /// Shadow controller (if any): capacity it would have had allocated, cores.
     pub shadow_allocated_cpu_cores: f64,
     /// Shadow controller: capacity it would have had READY, cores.
@@ -862,6 +886,7 @@ pub fn run<C: ControllerSpec>(p: &Prepared<C>, seed: u64, progress: &mut dyn FnM
         service: &cfg.service,
         cluster: &cfg.cluster,
         seed,
+        slo: &cfg.slo,
     });
     let controller_name = controller.name().to_string();
     let shadow_log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
@@ -874,6 +899,7 @@ pub fn run<C: ControllerSpec>(p: &Prepared<C>, seed: u64, progress: &mut dyn FnM
                 service: &cfg.service,
                 cluster: &cfg.cluster,
                 seed,
+                slo: &cfg.slo,
             }),
             log: shadow_log.clone(),
         }),
@@ -1034,6 +1060,8 @@ fn row<C: ControllerSpec>(cfg: &ScenarioConfig<C>, demand: &DemandSeries, k: usi
         forecast_error_cores: s.diagnostics.map_or(f64::NAN, |d| demand_cpu - d.forecast_cpu_cores),
         margin_cpu_cores: s.diagnostics.map_or(f64::NAN, |d| d.margin_cpu_cores),
         coverage: s.diagnostics.map_or(f64::NAN, |d| d.coverage),
+        fine_tune_mae_before_cores: s.diagnostics.map_or(f64::NAN, |d| d.fine_tune_mae_before_cores),
+        fine_tune_mae_after_cores: s.diagnostics.map_or(f64::NAN, |d| d.fine_tune_mae_after_cores),
         shadow_allocated_cpu_cores: f64::NAN,
         shadow_ready_cpu_cores: f64::NAN,
         shadow_slo_violated: None,

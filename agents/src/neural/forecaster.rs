@@ -1,0 +1,244 @@
+//! Forecast cloning used online: a trained forecasting model behind the [`Predictor`] interface, so it works
+//! with every variance controller and the proactive allocator; optionally fine-tuned in virtual time.
+//!
+//! The `k`-th observed value is the rate of step `k − 1`; its calendar inputs are those of the step's end,
+//! `start_unix_s + k · step_s`, as in training. One forward pass gives every horizon (one libtorch call per
+//! control step). The forecast's standard deviation per horizon is the model's own for a Gaussian output,
+//! `(q_hi − q_lo) / (z_hi − z_lo)` from the outermost quantile levels, and for a point output the exponentially
+//! weighted one-step residual deviation times `√h` (as the classical predictors).
+//!
+//! **Online fine-tuning** (the feedback loop): every `every_s` seconds of virtual time the model takes `steps`
+//! Adam steps (a fresh optimiser each time, learning rate `learning_rate`) on the windows of the last
+//! `window_s` seconds, with the normalisation of training. The mean absolute one-step error over that window
+//! is measured just before and just after, and reported through [`Predictor::take_update`] into the run's
+//! time series.
+
+use std::collections::VecDeque;
+
+use serde::{Deserialize, Serialize};
+use tch::nn::OptimizerConfig;
+
+use super::model::Model;
+use super::spec::{Input, OutputKind, calendar};
+use super::train::{Frames, Split, TrainingConfig, evaluate_mae, fit_steps, windows};
+use crate::predictor::{Forecast, NotEnoughHistory, Predictor, Residuals};
+
+/// Online fine-tuning settings.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FineTuneConfig {
+    /// Fine-tune every this many seconds of virtual time.
+    pub every_s: f64,
+    /// On the windows of the last this many seconds.
+    pub window_s: f64,
+    /// Adam steps per fine-tune.
+    #[serde(default = "steps")]
+    pub steps: u32,
+    /// Adam learning rate.
+    #[serde(default = "lr")]
+    pub learning_rate: f64,
+}
+
+fn steps() -> u32 {
+    20
+}
+fn lr() -> f64 {
+    5e-4
+}
+
+impl FineTuneConfig {
+    /// Problems as `(path, message)`, given the model's window and horizon in steps.
+    pub fn problems(&self, step_s: f64, window_steps: usize, horizon_steps: usize) -> Vec<(String, String)> {
+        let mut p = Vec::new();
+        if !(self.every_s >= step_s) {
+            p.push(("every_s".into(), format!("must be >= step_s ({step_s}), got {}", self.every_s)));
+        }
+        let need = (window_steps + horizon_steps + 1) as f64 * step_s;
+        if !(self.window_s >= need) {
+            p.push((
+                "window_s".into(),
+                format!("must cover the model's window and horizons ({need} s), got {}", self.window_s),
+            ));
+        }
+        if !(1..=10_000).contains(&self.steps) {
+            p.push(("steps".into(), format!("must be 1..=10000, got {}", self.steps)));
+        }
+        if !(self.learning_rate > 0.0 && self.learning_rate < 1.0) {
+            p.push(("learning_rate".into(), format!("must be in (0, 1), got {}", self.learning_rate)));
+        }
+        p
+    }
+}
+
+/// A trained forecasting model as a [`Predictor`].
+pub struct NeuralForecaster {
+    model: Model,
+    name: &'static str,
+    start_unix_s: f64,
+    step_s: f64,
+    /// Unnormalised input rows, newest last.
+    rows: VecDeque<Vec<f64>>,
+    rates: VecDeque<f64>,
+    cap: usize,
+    seen: usize,
+    residuals: Residuals,
+    last_one_step: Option<f64>,
+    fine_tune: Option<(FineTuneConfig, usize)>,
+    update: Option<(f64, f64)>,
+}
+
+impl NeuralForecaster {
+    /// Wraps a forecasting model; `start_unix_s` is the wall-clock instant of step 0.
+    ///
+    /// # Panics
+    /// If the model takes cluster-state inputs (validation refuses such a model as a predictor first).
+    pub fn new(model: Model, start_unix_s: f64, step_s: f64, fine_tune: Option<FineTuneConfig>) -> Self {
+        assert!(!model.card.spec.inputs.iter().any(|i| i.is_state()), "validated: a predictor sees no cluster state");
+        let l = model.card.spec.window_steps as usize;
+        let ft_steps = fine_tune.as_ref().map_or(0, |f| (f.window_s / step_s).round() as usize);
+        let every = fine_tune.as_ref().map_or(0, |f| ((f.every_s / step_s).round() as usize).max(1));
+        let name = match model.card.spec.architecture.name() {
+            "mlp" => "mlp",
+            "gru" => "gru",
+            "lstm" => "lstm",
+            _ => "transformer",
+        };
+        NeuralForecaster {
+            name,
+            start_unix_s,
+            step_s,
+            rows: VecDeque::new(),
+            rates: VecDeque::new(),
+            cap: l.max(ft_steps),
+            seen: 0,
+            residuals: Residuals::default(),
+            last_one_step: None,
+            fine_tune: fine_tune.map(|f| (f, every)),
+            update: None,
+            model,
+        }
+    }
+
+    fn row(&self, y: f64, k: usize) -> Vec<f64> {
+        let cal = calendar(self.start_unix_s + k as f64 * self.step_s);
+        let mut r = Vec::with_capacity(self.model.card.spec.width());
+        for input in &self.model.card.spec.inputs {
+            match input {
+                Input::Rate => r.push(y),
+                Input::TimeOfDay => r.extend([cal[0] as f64, cal[1] as f64]),
+                Input::DayOfWeek => r.extend([cal[2] as f64, cal[3] as f64]),
+                Input::ReadyCapacity | Input::PendingCapacity | Input::Backlog => r.push(0.0),
+            }
+        }
+        r
+    }
+
+    fn window(&self) -> Vec<f32> {
+        let l = self.model.card.spec.window_steps as usize;
+        self.rows.iter().skip(self.rows.len() - l).flat_map(|r| r.iter().map(|v| *v as f32)).collect()
+    }
+
+    fn fine_tune_now(&mut self, cfg: &FineTuneConfig) {
+        let spec = self.model.card.spec.clone();
+        let frames = Frames {
+            width: spec.width(),
+            inputs: self.rows.iter().flatten().copied().collect(),
+            target: self.rates.iter().copied().collect(),
+        };
+        let n = frames.steps();
+        let w = windows(
+            &frames,
+            &spec,
+            &self.model.card.normalisation,
+            1,
+            Split::ends(&(0..n), 1, spec.horizon_steps as usize),
+        );
+        if w.n == 0 {
+            return;
+        }
+        let before = evaluate_mae(&self.model, &w);
+        let tc =
+            TrainingConfig { learning_rate: cfg.learning_rate, batch_size: w.n as u32, ..TrainingConfig::default() };
+        let mut opt = tch::nn::Adam::default().build(&self.model.vs, tc.learning_rate).expect("Adam builds");
+        if fit_steps(&self.model, &mut opt, &w, cfg.steps).is_err() {
+            // A non-finite loss leaves the weights as they were before this fine-tune.
+            self.update = Some((before, before));
+            return;
+        }
+        self.update = Some((before, evaluate_mae(&self.model, &w)));
+    }
+}
+
+impl Predictor for NeuralForecaster {
+    fn name(&self) -> &'static str {
+        self.name
+    }
+
+    fn min_history(&self) -> usize {
+        self.model.card.spec.window_steps as usize
+    }
+
+    fn observe(&mut self, y: f64) {
+        if let Some(f) = self.last_one_step.take() {
+            self.residuals.push(y - f);
+        }
+        self.seen += 1;
+        let row = self.row(y, self.seen);
+        if self.rows.len() == self.cap {
+            self.rows.pop_front();
+            self.rates.pop_front();
+        }
+        self.rows.push_back(row);
+        self.rates.push_back(y);
+        if let Some((cfg, every)) = self.fine_tune.clone()
+            && self.seen.is_multiple_of(every)
+            && self.rows.len() == self.cap
+        {
+            self.fine_tune_now(&cfg);
+        }
+    }
+
+    fn forecast(&self, horizon: usize) -> Result<Forecast, NotEnoughHistory> {
+        let spec = &self.model.card.spec;
+        let l = spec.window_steps as usize;
+        if self.rows.len() < l {
+            return Err(NotEnoughHistory { have: self.seen, need: l });
+        }
+        let out = self.model.predict(&self.window(), 1);
+        let (h_model, k) = (spec.horizon_steps as usize, spec.output.width());
+        let at = |h: usize, j: usize| out[(h.min(h_model) - 1) * k + j] as f64;
+        let mut fc = Forecast { mean: Vec::with_capacity(horizon), sd: Vec::with_capacity(horizon) };
+        for h in 1..=horizon {
+            let (mean, sd) = match &spec.output {
+                OutputKind::Point => (at(h, 0), self.residuals.sd() * (h as f64).sqrt()),
+                OutputKind::Gaussian => (at(h, 0), (0.5 * at(h, 1)).exp()),
+                OutputKind::Quantiles(levels) => {
+                    let mid = levels
+                        .iter()
+                        .enumerate()
+                        .min_by(|a, b| (a.1 - 0.5).abs().total_cmp(&(b.1 - 0.5).abs()))
+                        .map_or(0, |(i, _)| i);
+                    let sd = if levels.len() >= 2 {
+                        let (lo, hi) = (levels[0], levels[levels.len() - 1]);
+                        let z = |p: f64| crate::variance::normal_quantile(p);
+                        ((at(h, levels.len() - 1) - at(h, 0)) / (z(hi) - z(lo))).max(0.0)
+                    } else {
+                        self.residuals.sd() * (h as f64).sqrt()
+                    };
+                    (at(h, mid), sd)
+                }
+            };
+            fc.mean.push(mean.max(0.0));
+            fc.sd.push(if sd.is_finite() { sd } else { 0.0 });
+        }
+        Ok(fc)
+    }
+
+    fn after_forecast(&mut self, fc: &Forecast) {
+        self.last_one_step = fc.mean.first().copied();
+    }
+
+    fn take_update(&mut self) -> Option<(f64, f64)> {
+        self.update.take()
+    }
+}

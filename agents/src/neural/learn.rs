@@ -1,0 +1,405 @@
+//! The two ways to learn, end to end: forecast cloning from a demand series, and behavioural cloning of the
+//! hindsight expert with DAgger over simulator rollouts. Front ends (`prescale train`, notebooks, a live
+//! server) call these and only add files and progress bars.
+
+use std::collections::BTreeMap;
+
+use prescale_sim::cluster::ClusterConfig;
+use prescale_sim::demand::DemandSeries;
+use prescale_sim::fluid::FluidParams;
+use serde::{Deserialize, Serialize};
+use tch::Kind;
+
+use super::model::{DataSummary, FORMAT, FitSummary, Model, ModelCard, Task, output_columns};
+use super::policy::{Actor, PeriodMetrics, PolicySetting, rollout};
+use super::spec::{Input, ModelSpec, calendar};
+use super::train::{
+    EpochRow, FitReport, Frames, Normaliser, Split, TrainingConfig, Windows, evaluate, fit, point, windows,
+};
+
+/// Training failed: a non-finite loss (the model holds the last good weights) or bad data.
+pub enum LearnError {
+    /// The loss became non-finite; the model with the last good weights and the message.
+    NonFinite(Box<Model>, String),
+    /// The data cannot train this spec (too short, etc.).
+    Data(String),
+}
+
+/// Per-step frames of a demand series for a forecasting spec (state inputs are refused).
+///
+/// # Errors
+/// A spec that asks for cluster-state inputs.
+pub fn forecast_frames(spec: &ModelSpec, demand: &DemandSeries) -> Result<Frames, String> {
+    if let Some(i) = spec.inputs.iter().find(|i| i.is_state()) {
+        return Err(format!("input {i:?} is cluster state; a forecasting model sees demand and calendar only"));
+    }
+    let mut f = Frames { width: spec.width(), ..Frames::default() };
+    for (k, y) in demand.rate_per_s.iter().enumerate() {
+        let cal = calendar(demand.start_unix_s + (k + 1) as f64 * demand.step_s);
+        for input in &spec.inputs {
+            match input {
+                Input::Rate => f.inputs.push(*y),
+                Input::TimeOfDay => f.inputs.extend([cal[0] as f64, cal[1] as f64]),
+                Input::DayOfWeek => f.inputs.extend([cal[2] as f64, cal[3] as f64]),
+                _ => unreachable!("refused above"),
+            }
+        }
+        f.target.push(*y);
+    }
+    Ok(f)
+}
+
+fn card(
+    name: &str,
+    task: Task,
+    spec: &ModelSpec,
+    step_s: f64,
+    norm: Normaliser,
+    training: &TrainingConfig,
+) -> ModelCard {
+    ModelCard {
+        format: FORMAT.into(),
+        name: name.into(),
+        task,
+        spec: spec.clone(),
+        input_columns: spec.columns(),
+        output_columns: output_columns(&spec.output),
+        step_s,
+        normalisation: norm,
+        data: DataSummary {
+            source: String::new(),
+            steps: 0,
+            series: 0,
+            split: [0.0; 3],
+            windows: [0; 3],
+            target_mean_per_s: norm.mean,
+            target_sd_per_s: norm.sd,
+        },
+        training: training.clone(),
+        fit: FitSummary {
+            best_epoch: 0,
+            best_validation_loss: f64::NAN,
+            epochs: 0,
+            steps: 0,
+            wall_s: 0.0,
+            device: String::new(),
+            stopped: None,
+        },
+        metrics: BTreeMap::new(),
+        parameters: 0,
+        prescale_version: String::new(),
+        weights_sha256: String::new(),
+        torchscript_sha256: None,
+    }
+}
+
+/// Mean absolute error (requests per second) per horizon of `model`'s point forecast over `w`.
+pub fn mae_per_horizon(model: &Model, w: &Windows) -> Vec<f64> {
+    let spec = &model.card.spec;
+    let h = spec.horizon_steps as i64;
+    if w.n == 0 {
+        return vec![f64::NAN; h as usize];
+    }
+    let x = tch::Tensor::from_slice(&w.x).view([w.n as i64, spec.window_steps as i64, spec.width() as i64]);
+    let y = tch::Tensor::from_slice(&w.y).view([w.n as i64, h]);
+    let e = tch::no_grad(|| (point(&model.net.forward(&x), &spec.output) - y).abs().mean_dim(0, false, Kind::Float));
+    Vec::<f32>::try_from(&e).expect("floats").iter().map(|v| *v as f64 * model.card.normalisation.sd).collect()
+}
+
+/// The in-sample seasonal-naive MAE (lag `m`) of `ys`: the MASE scale of Hyndman & Koehler (2006).
+pub fn mase_scale(ys: &[f64], m: usize) -> f64 {
+    let m = m.max(1);
+    if ys.len() <= m {
+        return f64::NAN;
+    }
+    ys.iter().skip(m).zip(ys).map(|(a, b)| (a - b).abs()).sum::<f64>() / (ys.len() - m) as f64
+}
+
+/// A trained forecaster and how it did.
+pub struct Forecaster {
+    /// The model (card filled but for hashes).
+    pub model: Model,
+    /// The training report.
+    pub fit: FitReport,
+}
+
+/// Forecast cloning: trains `spec` on `demand` (time-ordered split, normalisation on the training part only),
+/// and measures the test period: MAE per horizon and MASE (scale: seasonal naive over one day, in sample).
+///
+/// # Errors
+/// Bad data or a non-finite loss.
+pub fn train_forecaster(
+    name: &str,
+    spec: &ModelSpec,
+    demand: &DemandSeries,
+    source: &str,
+    split: &Split,
+    training: &TrainingConfig,
+    on_epoch: &mut dyn FnMut(&EpochRow),
+) -> Result<Forecaster, LearnError> {
+    let frames = forecast_frames(spec, demand).map_err(LearnError::Data)?;
+    let n = frames.steps();
+    let [tr, va, te] = split.ranges(n);
+    let h = spec.horizon_steps as usize;
+    let norm = Normaliser::fit(&frames.target[tr.clone()]);
+    let cut = |r: &std::ops::Range<usize>| windows(&frames, spec, &norm, 1, Split::ends(r, 1, h));
+    let (wt, wv, ws) = (cut(&tr), cut(&va), cut(&te));
+    if wt.n == 0 || wv.n == 0 || ws.n == 0 {
+        return Err(LearnError::Data(format!(
+            "{source}: {n} steps give {} training, {} validation and {} test windows of {} + {h} steps; every part \
+             needs at least one (a longer series or a shorter window)",
+            wt.n, wv.n, ws.n, spec.window_steps
+        )));
+    }
+    let device = training.device.device().map_err(LearnError::Data)?;
+    tch::manual_seed(training.seed as i64);
+    let mut c = card(name, Task::Forecast, spec, demand.step_s, norm, training);
+    c.data.source = source.into();
+    c.data.steps = n;
+    c.data.series = 1;
+    c.data.split = [split.train, split.validation, 1.0 - split.train - split.validation];
+    c.data.windows = [wt.n, wv.n, ws.n];
+    let mut model = Model::fresh(c, device);
+    let result = fit(&model.vs, &model.net, spec, &wt, &wv, training, on_epoch);
+    let (report, stopped) = match result {
+        Ok(r) => (r, None),
+        Err(e) => (e.report.clone(), Some(e.to_string())),
+    };
+    model.card.fit = FitSummary::from(&report);
+    model.card.fit.stopped = stopped.clone();
+    if device != tch::Device::Cpu {
+        model.vs.set_device(tch::Device::Cpu);
+        model = Model::rebuilt(model);
+    }
+    let mae = mae_per_horizon(&model, &ws);
+    let m = ((86_400.0 / demand.step_s).round() as usize).max(1);
+    let scale = mase_scale(&frames.target[tr.clone()], m);
+    let met = &mut model.card.metrics;
+    met.insert("validation_loss".into(), report.best_validation_loss);
+    met.insert("test_loss".into(), evaluate(&model.net, spec, &ws, tch::Device::Cpu));
+    met.insert("test_mae_h1_per_s".into(), mae[0]);
+    met.insert(format!("test_mae_h{h}_per_s"), mae[h - 1]);
+    met.insert("mase_scale_per_s".into(), scale);
+    met.insert("test_mase_h1".into(), mae[0] / scale);
+    met.insert(format!("test_mase_h{h}"), mae[h - 1] / scale);
+    match stopped {
+        Some(msg) => Err(LearnError::NonFinite(Box::new(model), msg)),
+        None => Ok(Forecaster { model, fit: report }),
+    }
+}
+
+/// DAgger settings.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DaggerConfig {
+    /// DAgger rounds after the initial behavioural cloning (0: plain behavioural cloning).
+    #[serde(default = "rounds")]
+    pub rounds: u32,
+    /// Mixture decay: the expert acts with probability `beta^round`.
+    #[serde(default = "beta")]
+    pub beta: f64,
+    /// Epochs of continued training per round.
+    #[serde(default = "round_epochs")]
+    pub epochs_per_round: u32,
+}
+
+fn rounds() -> u32 {
+    3
+}
+fn beta() -> f64 {
+    0.5
+}
+fn round_epochs() -> u32 {
+    10
+}
+
+impl Default for DaggerConfig {
+    fn default() -> Self {
+        DaggerConfig { rounds: rounds(), beta: beta(), epochs_per_round: round_epochs() }
+    }
+}
+
+/// One DAgger round's figures.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RoundRow {
+    /// Round (0: behavioural cloning on expert rollouts).
+    pub round: u32,
+    /// Probability that the expert acted in this round's rollouts.
+    pub beta: f64,
+    /// Aggregated training windows after the round.
+    pub train_windows: usize,
+    /// Best validation loss after training.
+    pub validation_loss: f64,
+    /// Test-period mean absolute error of the learner's order vs the expert's, instances, on its own
+    /// (learner-only) evaluation rollouts.
+    pub test_order_mae_instances: f64,
+    /// The learner's test-period metrics (evaluation rollouts, learner alone).
+    pub test: PeriodMetrics,
+}
+
+/// The scenario pieces a rollout needs.
+pub struct RolloutWorld<'a> {
+    /// The cluster.
+    pub cluster: &'a ClusterConfig,
+    /// Fluid parameters.
+    pub params: FluidParams,
+    /// The policy setting.
+    pub setting: PolicySetting,
+    /// Demand per training seed `(seed, series)`.
+    pub demands: Vec<(u64, DemandSeries)>,
+    /// CPU cores per request-per-second (mean service time × cores per request), for over-provisioning.
+    pub cores_per_rate: f64,
+    /// The quantile the learner acts on (see [`super::policy::BcPolicy::new`]).
+    pub act_quantile: Option<f64>,
+}
+
+/// A trained policy, its training and its DAgger rounds.
+pub struct Policy {
+    /// The model.
+    pub model: Model,
+    /// The last training report.
+    pub fit: FitReport,
+    /// One row per round.
+    pub rounds: Vec<RoundRow>,
+    /// The expert's own test-period metrics (same rollouts), for reference.
+    pub expert: PeriodMetrics,
+}
+
+/// Behavioural cloning of the hindsight expert, then `dagger.rounds` DAgger rounds (see
+/// [`super::policy`]). Each series is split in time: training windows come from the first part of every
+/// rollout, validation from the next, and the test metrics from the last part only.
+///
+/// # Errors
+/// Bad data or a non-finite loss.
+#[allow(clippy::too_many_arguments)]
+pub fn train_policy(
+    name: &str,
+    spec: &ModelSpec,
+    world: &RolloutWorld<'_>,
+    source: &str,
+    split: &Split,
+    training: &TrainingConfig,
+    dagger: &DaggerConfig,
+    on_epoch: &mut dyn FnMut(&EpochRow),
+    on_round: &mut dyn FnMut(&RoundRow),
+) -> Result<Policy, LearnError> {
+    let device = training.device.device().map_err(LearnError::Data)?;
+    let s = &world.setting;
+    let roll = |actor: Actor<'_>, seed: u64, demand: &DemandSeries| {
+        rollout(world.cluster, world.params, demand, s, &spec.inputs, actor, seed, world.act_quantile)
+            .map_err(LearnError::Data)
+    };
+    // Round 0: the expert's own states.
+    let mut all: Vec<Frames> = Vec::new();
+    let mut expert = PeriodMetrics::default();
+    for (seed, d) in &world.demands {
+        let r = roll(Actor::Expert, *seed, d)?;
+        let te = split.ranges(d.steps())[2].clone();
+        let m = PeriodMetrics::measure(&r.report, d, te, world.cores_per_rate, s.slo_quantile, s.slo_threshold_s);
+        expert.slo_violation_minutes += m.slo_violation_minutes;
+        expert.cost_usd += m.cost_usd;
+        expert.over_provisioning_core_hours += m.over_provisioning_core_hours;
+        all.push(r.frames);
+    }
+    let train_targets: Vec<f64> =
+        all.iter().flat_map(|f| f.target[split.ranges(f.steps())[0].clone()].iter().copied()).collect();
+    let norm = Normaliser::fit(&train_targets);
+    let parts = |all: &[Frames]| {
+        let mut w = [Windows::default(), Windows::default(), Windows::default()];
+        for f in all {
+            for (i, r) in split.ranges(f.steps()).iter().enumerate() {
+                w[i].extend(&windows(f, spec, &norm, 0, Split::ends(r, 0, 1)));
+            }
+        }
+        w
+    };
+    tch::manual_seed(training.seed as i64);
+    let mut c = card(name, Task::Policy, spec, s.step_s, norm, training);
+    c.data.source = source.into();
+    c.data.split = [split.train, split.validation, 1.0 - split.train - split.validation];
+    let mut model = Model::fresh(c, device);
+    let mut rows = Vec::new();
+    let mut last_fit = None;
+    let eval_seed = |seed: u64| seed.wrapping_add(0x9e37_79b9);
+    for round in 0..=dagger.rounds {
+        let beta = dagger.beta.powi(round as i32);
+        if round > 0 {
+            for (i, (seed, d)) in world.demands.iter().enumerate() {
+                let r = roll(Actor::Mixture(&model, beta, seed ^ (round as u64) << 32 ^ i as u64), *seed, d)?;
+                all.push(r.frames);
+            }
+        }
+        let [wt, wv, _] = parts(&all);
+        if wt.n == 0 || wv.n == 0 {
+            return Err(LearnError::Data(format!(
+                "{source}: rollouts give {} training and {} validation windows of {} steps; need a longer horizon",
+                wt.n, wv.n, spec.window_steps
+            )));
+        }
+        let cfg = if round == 0 {
+            training.clone()
+        } else {
+            TrainingConfig {
+                max_epochs: dagger.epochs_per_round,
+                seed: training.seed + round as u64,
+                ..training.clone()
+            }
+        };
+        let report = match fit(&model.vs, &model.net, spec, &wt, &wv, &cfg, on_epoch) {
+            Ok(r) => r,
+            Err(e) => {
+                model.card.fit = FitSummary::from(&e.report);
+                model.card.fit.stopped = Some(format!("DAgger round {round}: {e}"));
+                return Err(LearnError::NonFinite(Box::new(model), format!("DAgger round {round}: {e}")));
+            }
+        };
+        // The learner alone, on evaluation rollouts (other seeds' noise), over the test period.
+        let mut test = PeriodMetrics::default();
+        let (mut err_sum, mut err_n) = (0.0, 0usize);
+        for (seed, d) in &world.demands {
+            let r = roll(Actor::Learner(&model), eval_seed(*seed), d)?;
+            let te = split.ranges(d.steps())[2].clone();
+            let m = PeriodMetrics::measure(&r.report, d, te, world.cores_per_rate, s.slo_quantile, s.slo_threshold_s);
+            test.slo_violation_minutes += m.slo_violation_minutes;
+            test.cost_usd += m.cost_usd;
+            test.over_provisioning_core_hours += m.over_provisioning_core_hours;
+            let [_, _, wte] = parts(std::slice::from_ref(&r.frames));
+            if wte.n > 0 {
+                let mae = mae_per_horizon(&model, &wte)[0];
+                err_sum += mae * s.mean_service_s / s.servers_per_instance as f64 * wte.n as f64;
+                err_n += wte.n;
+            }
+        }
+        let row = RoundRow {
+            round,
+            beta: if round == 0 { 1.0 } else { beta },
+            train_windows: wt.n,
+            validation_loss: report.best_validation_loss,
+            test_order_mae_instances: if err_n > 0 { err_sum / err_n as f64 } else { f64::NAN },
+            test,
+        };
+        on_round(&row);
+        rows.push(row);
+        last_fit = Some(report);
+    }
+    let report = last_fit.expect("round 0 ran");
+    let [wt, wv, wte] = parts(&all);
+    model.card.data.steps = all.iter().map(Frames::steps).sum();
+    model.card.data.series = all.len();
+    model.card.data.windows = [wt.n, wv.n, wte.n];
+    model.card.fit = FitSummary::from(&report);
+    let last = rows.last().expect("round 0 ran");
+    let met = &mut model.card.metrics;
+    met.insert("validation_loss".into(), report.best_validation_loss);
+    met.insert("dagger_rounds".into(), dagger.rounds as f64);
+    met.insert("test_order_mae_instances".into(), last.test_order_mae_instances);
+    met.insert("test_slo_violation_minutes".into(), last.test.slo_violation_minutes);
+    met.insert("test_cost_usd".into(), last.test.cost_usd);
+    met.insert("expert_test_slo_violation_minutes".into(), expert.slo_violation_minutes);
+    met.insert("expert_test_cost_usd".into(), expert.cost_usd);
+    if device != tch::Device::Cpu {
+        model.vs.set_device(tch::Device::Cpu);
+        model = Model::rebuilt(model);
+    }
+    Ok(Policy { model, fit: report, rounds: rows, expert })
+}

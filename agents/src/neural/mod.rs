@@ -1,0 +1,23 @@
+//! Neural agents on libtorch (tch): networks over multivariate input windows ([`net`], [`spec`]), their
+//! training ([`train`]), the model directory with its card and TorchScript export ([`model`]), forecast
+//! cloning used as a [`crate::predictor::Predictor`] with online fine-tuning ([`forecaster`]), and
+//! behavioural cloning of a hindsight expert with DAgger, used as a controller ([`policy`], [`learn`]).
+//!
+//! libtorch runs single-threaded: call [`init_torch`] once at start-up (front ends do), before any rayon
+//! work; the setting is per thread, so rayon pools call it in their start handler too.
+
+pub mod forecaster;
+pub mod learn;
+pub mod model;
+pub mod net;
+pub mod policy;
+pub mod spec;
+pub mod train;
+
+/// One libtorch thread on the calling thread (intra- and inter-op). Parallelism comes from running
+/// scenarios side by side; with libtorch's default of one thread per core, two-core training took 30 times
+/// longer in a measurement (../shared/notes/torch-setup.md).
+pub fn init_torch() {
+    tch::set_num_threads(1);
+    tch::set_num_interop_threads(1);
+}

@@ -1,0 +1,416 @@
+//! A trained model and its directory: `card.json` (what the model is, how it was trained, a content hash of
+//! the weights), `weights.safetensors`, and after `export` a traced, frozen TorchScript `model.pt` that takes
+//! raw inputs and gives outputs in requests per second, with normalisation inside.
+//!
+//! Loading checks everything it can before a number is produced: the files exist, the card parses and is of
+//! this format, its input list matches its spec, the weights' SHA-256 matches the card, and the weights hold
+//! exactly the tensors (names and shapes) the card's architecture needs.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use tch::nn::VarStore;
+use tch::{Device, Kind, Tensor};
+
+use super::net::Net;
+use super::spec::{ModelSpec, OutputKind};
+use super::train::{FitReport, Normaliser, TrainingConfig, rate_mask};
+
+/// The card's format tag.
+pub const FORMAT: &str = "prescale-model/1";
+/// File names in a model directory.
+pub const CARD_FILE: &str = "card.json";
+/// Weights, safetensors.
+pub const WEIGHTS_FILE: &str = "weights.safetensors";
+/// TorchScript, written by export.
+pub const TORCHSCRIPT_FILE: &str = "model.pt";
+
+/// What a model was trained to do.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub enum Task {
+    /// Forecast the request rate at horizons `1..=horizon_steps` (used as a predictor).
+    Forecast,
+    /// Imitate the hindsight expert: the capacity (requests per second at the SLO) to order now (used as a
+    /// policy).
+    Policy,
+}
+
+/// Where the training data came from and how it was split.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DataSummary {
+    /// The source (scenario file, trace, rollouts).
+    pub source: String,
+    /// Steps (or decisions) in all series.
+    pub steps: usize,
+    /// Series (1 for a trace; rollouts × seeds for imitation).
+    pub series: usize,
+    /// Fractions: training, validation, test (time-ordered).
+    pub split: [f64; 3],
+    /// Training windows, validation windows, test windows.
+    pub windows: [usize; 3],
+    /// Mean and standard deviation of the training target, requests per second.
+    pub target_mean_per_s: f64,
+    /// See `target_mean_per_s`.
+    pub target_sd_per_s: f64,
+}
+
+/// The model card: everything needed to use, check and reproduce a model.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelCard {
+    /// Always [`FORMAT`].
+    pub format: String,
+    /// Model name.
+    pub name: String,
+    /// What it predicts.
+    pub task: Task,
+    /// Architecture, inputs, window, horizons, output kind.
+    pub spec: ModelSpec,
+    /// Input columns in tensor order (`[batch, window, columns]`, raw units).
+    pub input_columns: Vec<String>,
+    /// Outputs per horizon, in order (requests per second; `log_variance` in (requests/s)²).
+    pub output_columns: Vec<String>,
+    /// Control step the model was trained at, seconds.
+    pub step_s: f64,
+    /// Normalisation of rate-like inputs and targets, fitted on training data.
+    pub normalisation: Normaliser,
+    /// Training data.
+    pub data: DataSummary,
+    /// Optimiser settings.
+    pub training: TrainingConfig,
+    /// What training reported (curve is in `curve.csv`).
+    pub fit: FitSummary,
+    /// Validation and test metrics (`test_mae_per_s`, `test_mase`, …).
+    pub metrics: BTreeMap<String, f64>,
+    /// Trainable parameters.
+    pub parameters: u64,
+    /// prescale version that wrote the card.
+    pub prescale_version: String,
+    /// SHA-256 of `weights.safetensors`, hex.
+    pub weights_sha256: String,
+    /// SHA-256 of `model.pt` once exported.
+    #[serde(default)]
+    pub torchscript_sha256: Option<String>,
+}
+
+/// [`FitReport`] without its curve.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FitSummary {
+    /// Epoch kept.
+    pub best_epoch: u32,
+    /// Its validation loss.
+    pub best_validation_loss: f64,
+    /// Epochs run.
+    pub epochs: u32,
+    /// Adam steps.
+    pub steps: u64,
+    /// Wall time, seconds.
+    pub wall_s: f64,
+    /// Device (`cpu`, `cuda(0)`).
+    pub device: String,
+    /// Why training stopped early, if it did not finish normally (e.g. a non-finite loss).
+    #[serde(default)]
+    pub stopped: Option<String>,
+}
+
+impl From<&FitReport> for FitSummary {
+    fn from(r: &FitReport) -> Self {
+        FitSummary {
+            best_epoch: r.best_epoch,
+            best_validation_loss: r.best_validation_loss,
+            epochs: r.curve.len() as u32,
+            steps: r.steps,
+            wall_s: r.wall_s,
+            device: r.device.clone(),
+            stopped: None,
+        }
+    }
+}
+
+/// A model could not be loaded or saved; the message names the file and what was wrong.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ModelError(pub String);
+
+impl fmt::Display for ModelError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ModelError {}
+
+fn err(msg: impl Into<String>) -> ModelError {
+    ModelError(msg.into())
+}
+
+/// Output column names for an output kind.
+pub fn output_columns(kind: &OutputKind) -> Vec<String> {
+    match kind {
+        OutputKind::Point => vec!["mean_per_s".into()],
+        OutputKind::Gaussian => vec!["mean_per_s".into(), "log_variance".into()],
+        OutputKind::Quantiles(q) => q.iter().map(|l| format!("q{l}_per_s")).collect(),
+    }
+}
+
+/// SHA-256 of a file, hex.
+pub fn sha256_file(path: &Path) -> Result<String, ModelError> {
+    let bytes = std::fs::read(path).map_err(|e| err(format!("{}: cannot read: {e}", path.display())))?;
+    Ok(Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// A network with its card and weights.
+#[derive(Debug)]
+pub struct Model {
+    /// The card (hash fields filled when saved or loaded).
+    pub card: ModelCard,
+    /// The variables.
+    pub vs: VarStore,
+    /// The network.
+    pub net: Net,
+    shift: Tensor,
+    scale: Tensor,
+}
+
+impl Model {
+    /// A fresh network for `card` (weights drawn from libtorch's generator: call `tch::manual_seed` first for
+    /// repeatable weights).
+    pub fn fresh(card: ModelCard, device: Device) -> Model {
+        let vs = VarStore::new(device);
+        let net = Net::new(&vs.root(), &card.spec);
+        Model::assemble(card, vs, net)
+    }
+
+    fn assemble(card: ModelCard, vs: VarStore, net: Net) -> Model {
+        let n = card.normalisation;
+        let mask = rate_mask(&card.spec);
+        let shift: Vec<f32> = mask.iter().map(|r| if *r { n.mean as f32 } else { 0.0 }).collect();
+        let scale: Vec<f32> = mask.iter().map(|r| if *r { n.sd as f32 } else { 1.0 }).collect();
+        let device = vs.device();
+        Model {
+            card,
+            net,
+            shift: Tensor::from_slice(&shift).to_device(device),
+            scale: Tensor::from_slice(&scale).to_device(device),
+            vs,
+        }
+    }
+
+    /// An independent copy (own variables), e.g. for a learner acting inside a rollout while training goes on.
+    pub fn duplicate(&self) -> Model {
+        let mut vs = VarStore::new(self.vs.device());
+        let net = Net::new(&vs.root(), &self.card.spec);
+        vs.copy(&self.vs).expect("the same architecture has the same variables");
+        Model::assemble(self.card.clone(), vs, net)
+    }
+
+    /// The same model after its `VarStore` moved device (rebuilds the normalisation constants there).
+    pub fn rebuilt(m: Model) -> Model {
+        Model::assemble(m.card, m.vs, m.net)
+    }
+
+    /// Trainable parameters.
+    pub fn parameters(&self) -> u64 {
+        self.vs.trainable_variables().iter().map(|t| t.numel() as u64).sum()
+    }
+
+    /// Raw inputs `[batch, window, columns]` → outputs `[batch, horizons, outputs]` in requests per second
+    /// (log-variance in (requests/s)²). The exported TorchScript is a trace of exactly this function.
+    pub fn forward_raw(&self, x: &Tensor) -> Tensor {
+        let z = (x - &self.shift) / &self.scale;
+        let out = self.net.forward(&z);
+        let n = self.card.normalisation;
+        match self.card.spec.output {
+            OutputKind::Point | OutputKind::Quantiles(_) => out * n.sd + n.mean,
+            OutputKind::Gaussian => {
+                let mean = out.select(2, 0) * n.sd + n.mean;
+                let log_var = out.select(2, 1).clamp(-12.0, 12.0) + 2.0 * n.sd.ln();
+                Tensor::stack(&[mean, log_var], 2)
+            }
+        }
+    }
+
+    /// Runs [`Model::forward_raw`] without gradients on `n` windows given as rows of floats.
+    pub fn predict(&self, x: &[f32], n: usize) -> Vec<f32> {
+        let (l, f) = (self.card.spec.window_steps as i64, self.card.spec.width() as i64);
+        let t = Tensor::from_slice(x).view([n as i64, l, f]).to_device(self.vs.device());
+        let out = tch::no_grad(|| self.forward_raw(&t)).to_device(Device::Cpu).to_kind(Kind::Float).flatten(0, -1);
+        Vec::<f32>::try_from(&out).expect("a float tensor converts")
+    }
+
+    /// Loads and checks a model directory (see the module docs).
+    ///
+    /// # Errors
+    /// The first problem found, naming the file.
+    pub fn load(dir: &Path) -> Result<Model, ModelError> {
+        let card = read_card(dir)?;
+        let weights = dir.join(WEIGHTS_FILE);
+        if !weights.is_file() {
+            return Err(err(format!(
+                "{}: missing (a model directory holds {CARD_FILE} and {WEIGHTS_FILE})",
+                weights.display()
+            )));
+        }
+        let hash = sha256_file(&weights)?;
+        if hash != card.weights_sha256 {
+            return Err(err(format!(
+                "{}: SHA-256 {hash} does not match weights_sha256 {} in {}: the weights are not the ones the card \
+                 describes",
+                weights.display(),
+                card.weights_sha256,
+                dir.join(CARD_FILE).display()
+            )));
+        }
+        let mut vs = VarStore::new(Device::Cpu);
+        let net = Net::new(&vs.root(), &card.spec);
+        let stored = Tensor::read_safetensors(&weights).map_err(|e| err(format!("{}: {e}", weights.display())))?;
+        let stored: BTreeMap<String, Vec<i64>> = stored.iter().map(|(k, t)| (k.clone(), t.size())).collect();
+        let wanted: BTreeMap<String, Vec<i64>> = vs.variables().iter().map(|(k, t)| (k.clone(), t.size())).collect();
+        if stored != wanted {
+            let missing: Vec<&String> = wanted.keys().filter(|k| !stored.contains_key(*k)).collect();
+            let extra: Vec<&String> = stored.keys().filter(|k| !wanted.contains_key(*k)).collect();
+            let shape: Vec<String> = wanted
+                .iter()
+                .filter_map(|(k, s)| stored.get(k).filter(|t| *t != s).map(|t| format!("{k} is {t:?}, needs {s:?}")))
+                .collect();
+            return Err(err(format!(
+                "{}: the weights do not fit the card's architecture ({}): missing {missing:?}, unexpected {extra:?}, \
+                 wrong shape {shape:?}",
+                weights.display(),
+                card.spec.architecture.name()
+            )));
+        }
+        vs.load(&weights).map_err(|e| err(format!("{}: {e}", weights.display())))?;
+        Ok(Model::assemble(card, vs, net))
+    }
+
+    /// Writes `card.json` and `weights.safetensors` into `dir`, atomically (a temporary sibling renamed over
+    /// `dir`), filling the card's hash and parameter count. Extra files (`curve.csv`, plots) are written by the
+    /// caller through `extra` into the temporary folder first.
+    ///
+    /// # Errors
+    /// I/O problems, naming the path.
+    pub fn save(&mut self, dir: &Path, extra: &dyn Fn(&Path) -> std::io::Result<()>) -> Result<(), ModelError> {
+        let parent = dir.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        std::fs::create_dir_all(parent).map_err(|e| err(format!("{}: cannot create: {e}", parent.display())))?;
+        let name = dir.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_else(|| "model".into());
+        let tmp = parent.join(format!(".{name}.tmp-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&tmp);
+        std::fs::create_dir_all(&tmp).map_err(|e| err(format!("{}: cannot create: {e}", tmp.display())))?;
+        let result = (|| {
+            let weights = tmp.join(WEIGHTS_FILE);
+            self.vs.save(&weights).map_err(|e| err(format!("{}: {e}", weights.display())))?;
+            self.card.weights_sha256 = sha256_file(&weights)?;
+            self.card.parameters = self.parameters();
+            self.card.torchscript_sha256 = None;
+            write_card(&tmp, &self.card)?;
+            extra(&tmp).map_err(|e| err(format!("{}: {e}", tmp.display())))?;
+            replace_dir(&tmp, dir)
+        })();
+        if result.is_err() {
+            let _ = std::fs::remove_dir_all(&tmp);
+        }
+        result
+    }
+
+    /// Traces [`Model::forward_raw`] with frozen weights into TorchScript at `dir/model.pt` and records its
+    /// hash in the card. The weights are checked again first, so an export never describes other weights.
+    ///
+    /// # Errors
+    /// Loading or tracing problems, naming the path.
+    pub fn export(dir: &Path) -> Result<ModelCard, ModelError> {
+        let mut model = Model::load(dir)?;
+        model.vs.freeze();
+        let (l, f) = (model.card.spec.window_steps as i64, model.card.spec.width() as i64);
+        let example = Tensor::zeros([2, l, f], (Kind::Float, Device::Cpu));
+        let traced = tch::CModule::create_by_tracing("PrescaleModel", "forward", &[example], &mut |x| {
+            vec![model.forward_raw(&x[0])]
+        })
+        .map_err(|e| err(format!("{}: tracing failed: {e}", dir.display())))?;
+        let tmp = dir.join(format!(".{TORCHSCRIPT_FILE}.tmp"));
+        traced.save(&tmp).map_err(|e| err(format!("{}: {e}", tmp.display())))?;
+        let hash = sha256_file(&tmp)?;
+        std::fs::rename(&tmp, dir.join(TORCHSCRIPT_FILE))
+            .map_err(|e| err(format!("{}: {e}", dir.join(TORCHSCRIPT_FILE).display())))?;
+        model.card.torchscript_sha256 = Some(hash);
+        let card_tmp = dir.join(format!(".{CARD_FILE}.tmp"));
+        std::fs::create_dir_all(&card_tmp).map_err(|e| err(format!("{}: {e}", card_tmp.display())))?;
+        write_card(&card_tmp, &model.card)?;
+        std::fs::rename(card_tmp.join(CARD_FILE), dir.join(CARD_FILE))
+            .map_err(|e| err(format!("{}: {e}", dir.join(CARD_FILE).display())))?;
+        let _ = std::fs::remove_dir_all(&card_tmp);
+        Ok(model.card)
+    }
+}
+
+/// Reads and checks `dir/card.json` (format, spec, input list) without touching the weights.
+///
+/// # Errors
+/// A missing directory or card, a parse error with line and column, or a card that contradicts itself.
+pub fn read_card(dir: &Path) -> Result<ModelCard, ModelError> {
+    if !dir.is_dir() {
+        return Err(err(format!("{}: no such model directory", dir.display())));
+    }
+    let path = dir.join(CARD_FILE);
+    let text = std::fs::read_to_string(&path).map_err(|e| {
+        err(format!(
+            "{}: missing or unreadable ({e}); a model directory holds {CARD_FILE} and {WEIGHTS_FILE}",
+            path.display()
+        ))
+    })?;
+    let card: ModelCard =
+        serde_json::from_str(&text).map_err(|e| err(format!("{}:{}: {e}", path.display(), e.line())))?;
+    if card.format != FORMAT {
+        return Err(err(format!("{}: format is {:?}, this prescale reads {FORMAT:?}", path.display(), card.format)));
+    }
+    if let Some((field, msg)) = card.spec.problems().into_iter().next() {
+        return Err(err(format!("{}: spec.{field}: {msg}", path.display())));
+    }
+    if card.input_columns != card.spec.columns() {
+        return Err(err(format!(
+            "{}: input_columns {:?} do not match the inputs of spec.inputs {:?}",
+            path.display(),
+            card.input_columns,
+            card.spec.columns()
+        )));
+    }
+    if card.output_columns != output_columns(&card.spec.output) {
+        return Err(err(format!(
+            "{}: output_columns {:?} do not match spec.output (expected {:?})",
+            path.display(),
+            card.output_columns,
+            output_columns(&card.spec.output)
+        )));
+    }
+    if !(card.step_s > 0.0 && card.normalisation.sd > 0.0 && card.normalisation.mean.is_finite()) {
+        return Err(err(format!("{}: step_s and normalisation must be positive and finite", path.display())));
+    }
+    Ok(card)
+}
+
+fn write_card(dir: &Path, card: &ModelCard) -> Result<(), ModelError> {
+    let path = dir.join(CARD_FILE);
+    let text = serde_json::to_string_pretty(card).expect("a card serialises");
+    std::fs::write(&path, text + "\n").map_err(|e| err(format!("{}: {e}", path.display())))
+}
+
+/// Puts `tmp` in the place of `dir` (removing an older `dir`).
+fn replace_dir(tmp: &Path, dir: &Path) -> Result<(), ModelError> {
+    if dir.exists() {
+        let old: PathBuf = dir.with_extension(format!("old-{}", std::process::id()));
+        std::fs::rename(dir, &old).map_err(|e| err(format!("{}: {e}", dir.display())))?;
+        std::fs::rename(tmp, dir).map_err(|e| err(format!("{}: {e}", dir.display())))?;
+        let _ = std::fs::remove_dir_all(&old);
+    } else {
+        std::fs::rename(tmp, dir).map_err(|e| err(format!("{}: {e}", dir.display())))?;
+    }
+    Ok(())
+}
+
+/// A zero-filled tensor helper for tests and benchmarks: `n` raw windows of the model's shape.
+pub fn zeros_windows(spec: &ModelSpec, n: usize) -> Vec<f32> {
+    vec![0.0; n * spec.window_steps as usize * spec.width()]
+}

@@ -1,0 +1,385 @@
+//! Behavioural cloning of a hindsight expert, and DAgger.
+//!
+//! **The hindsight expert.** At the decision that ends step `k` (time `(k + 1)·Δ`), capacity ordered now is
+//! usable over the horizons `h ∈ [h_lo, h_hi]`, `h_lo = ⌈d/Δ⌉`, `h_hi = ⌈(d + Δ + w)/Δ⌉` (`d` the scaling
+//! type's mean provisioning delay, `w` its warm-up), exactly as for the proactive allocator. The expert knows
+//! the true future rates `λ(k + h)` and orders
+//!
+//! ```text
+//! n*(k) = max over h in [1, h_hi] of  n_min( λ(k + h) + B / (h_hi · Δ) )
+//! n_min(λ) = the least n in [min_count, max_count] such that, with c = n · servers_per_instance + static
+//!            servers, λ < c·μ and the SLO quantile of the M/M/c sojourn time is at most the SLO threshold
+//! ```
+//!
+//! where `B` is the backlog (waiting requests) at the decision: the expert also clears what is queued within
+//! the horizon. Horizons before `h_lo` count too: what is needed then cannot be ordered any more, but it must
+//! not be removed (the proactive allocator's scale-down rule). Its label depends on the state it is asked in (the backlog), which is what makes DAgger
+//! (Ross, Gordon & Bagnell 2011) matter: a learner that under-provisions meets backlogs the expert never
+//! produced, and is taught there.
+//!
+//! **The learner** sees only observable state: a window of (rate, calendar, ready capacity, pending capacity,
+//! backlog) and predicts the expert's order as capacity in requests per second (`n · servers / mean service
+//! time`), turned into instances by the scenario's own instance size.
+//!
+//! **DAgger.** Round 0 rolls the expert out (plain behavioural cloning) and trains on its states. Round
+//! `i ≥ 1` rolls out the mixture policy (expert with probability `β^i`, else the learner, drawn per decision
+//! from a seeded generator), labels every visited state with the expert, aggregates all rounds' data and
+//! continues training. Each round reports the validation loss and the learner's own run metrics.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+
+use prescale_sim::cluster::ClusterConfig;
+use prescale_sim::controller::{Controller, Diagnostics, Observation, ScaleDecision};
+use prescale_sim::demand::DemandSeries;
+use prescale_sim::fluid::{FluidModel, FluidParams, FluidReport};
+use prescale_sim::queueing::Latency;
+use prescale_sim::rng::RunSeed;
+use rand::{RngExt, SeedableRng};
+use rand_xoshiro::Xoshiro256PlusPlus;
+use serde::{Deserialize, Serialize};
+
+use super::model::Model;
+use super::spec::{Input, OutputKind, calendar};
+use super::train::Frames;
+
+/// What the expert and the policy need to know about the scenario.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PolicySetting {
+    /// Control step, seconds.
+    pub step_s: f64,
+    /// Wall-clock instant of step 0 (calendar inputs).
+    pub start_unix_s: f64,
+    /// Mean service time, seconds.
+    pub mean_service_s: f64,
+    /// Servers per instance of the scaling type.
+    pub servers_per_instance: u32,
+    /// Servers of the static (non-scaling) pools.
+    pub static_servers: u32,
+    /// Scaling type's count limits.
+    pub min_instances: u32,
+    /// See `min_instances`.
+    pub max_instances: u32,
+    /// Scaling type's mean provisioning delay, seconds.
+    pub provisioning_delay_s: f64,
+    /// Scaling type's warm-up, seconds.
+    pub warmup_s: f64,
+    /// SLO latency quantile (e.g. 0.99).
+    pub slo_quantile: f64,
+    /// SLO latency threshold, seconds.
+    pub slo_threshold_s: f64,
+}
+
+impl PolicySetting {
+    /// Horizons `(h_lo, h_hi)` in steps.
+    pub fn horizons(&self) -> (usize, usize) {
+        let h_lo = ((self.provisioning_delay_s / self.step_s).ceil() as usize).max(1);
+        let h_hi =
+            (((self.provisioning_delay_s + self.step_s + self.warmup_s) / self.step_s).ceil() as usize).max(h_lo);
+        (h_lo, h_hi)
+    }
+
+    /// Capacity of `n` instances, requests per second.
+    pub fn capacity_per_s(&self, n: f64) -> f64 {
+        n * self.servers_per_instance as f64 / self.mean_service_s
+    }
+
+    /// Instances for a capacity (rounded to the nearest, within the limits).
+    pub fn instances(&self, capacity_per_s: f64) -> u32 {
+        let n = (capacity_per_s * self.mean_service_s / self.servers_per_instance as f64).round();
+        (n.max(0.0) as u32).clamp(self.min_instances, self.max_instances)
+    }
+}
+
+/// The hindsight expert (see the module docs).
+#[derive(Clone, Debug)]
+pub struct HindsightExpert {
+    s: PolicySetting,
+    rates: Arc<Vec<f64>>,
+    h_hi: usize,
+}
+
+impl HindsightExpert {
+    /// An expert that knows `rates` (requests per second per step).
+    pub fn new(s: PolicySetting, rates: Arc<Vec<f64>>) -> Self {
+        let (_, h_hi) = s.horizons();
+        HindsightExpert { s, rates, h_hi }
+    }
+
+    /// The least instances meeting the SLO at rate `lambda` (the max count when none does).
+    pub fn n_min(&self, lambda: f64) -> u32 {
+        let mu = 1.0 / self.s.mean_service_s;
+        let spi = self.s.servers_per_instance;
+        let q = self.s.slo_quantile;
+        let lower = ((lambda / mu - self.s.static_servers as f64) / spi as f64).floor().max(0.0) as u32;
+        let mut n = lower.max(self.s.min_instances);
+        while n < self.s.max_instances {
+            let c = n * spi + self.s.static_servers;
+            if c > 0
+                && lambda < c as f64 * mu
+                && (lambda <= 0.0 || Latency::mmc(lambda, mu, c).quantile(q) <= self.s.slo_threshold_s)
+            {
+                break;
+            }
+            n += 1;
+        }
+        n
+    }
+
+    /// The expert's order at the decision ending step `k`, with `backlog` requests waiting.
+    pub fn label(&self, k: usize, backlog: f64) -> u32 {
+        let last = self.rates.len().saturating_sub(1);
+        let drain = backlog.max(0.0) / (self.h_hi as f64 * self.s.step_s);
+        (1..=self.h_hi).map(|h| self.n_min(self.rates[(k + h).min(last)] + drain)).max().unwrap_or(0)
+    }
+}
+
+/// The inputs of one decision, unnormalised, in the spec's order.
+pub fn state_row(inputs: &[Input], s: &PolicySetting, obs: &Observation) -> Vec<f64> {
+    let cal = calendar(s.start_unix_s + obs.now_s);
+    let per_server = 1.0 / s.mean_service_s;
+    let spi = obs.servers_per_instance as f64;
+    let mut r = Vec::with_capacity(inputs.len() + 2);
+    for input in inputs {
+        match input {
+            Input::Rate => r.push(obs.arrivals_in_interval as f64 / obs.interval_s.max(1e-9)),
+            Input::TimeOfDay => r.extend([cal[0] as f64, cal[1] as f64]),
+            Input::DayOfWeek => r.extend([cal[2] as f64, cal[3] as f64]),
+            Input::ReadyCapacity => r.push(obs.ready_servers as f64 * per_server),
+            Input::PendingCapacity => r.push(obs.provisioning_instances as f64 * spi * per_server),
+            Input::Backlog => r.push(obs.queue_len as f64 / obs.interval_s.max(1e-9)),
+        }
+    }
+    r
+}
+
+/// A learned policy acting in the simulator (or a live system): the window of observed states in, an order
+/// out. Until a full window has been seen it uses the reactive rule of the HPA (capacity for the busy servers
+/// at 70 % utilisation) and says so in its diagnostics.
+pub struct BcPolicy {
+    model: Model,
+    s: PolicySetting,
+    rows: VecDeque<Vec<f64>>,
+    act_quantile: Option<f64>,
+    diag: Diagnostics,
+    name: String,
+    /// Forward passes made (one per decision once the window is full).
+    pub forward_calls: u64,
+}
+
+impl BcPolicy {
+    /// Wraps a policy model; `act_quantile` acts on that quantile of a Gaussian output (or the nearest
+    /// quantile level) instead of the centre.
+    pub fn new(model: Model, s: PolicySetting, act_quantile: Option<f64>) -> Self {
+        let name = format!("bc({})", model.card.name);
+        BcPolicy { model, s, rows: VecDeque::new(), act_quantile, diag: Diagnostics::default(), name, forward_calls: 0 }
+    }
+
+    /// The capacity (requests per second) the model asks for given the current window, if full.
+    fn ask(&mut self, obs: &Observation) -> Option<f64> {
+        let spec = &self.model.card.spec;
+        let l = spec.window_steps as usize;
+        self.rows.push_back(state_row(&spec.inputs, &self.s, obs));
+        if self.rows.len() > l {
+            self.rows.pop_front();
+        }
+        if self.rows.len() < l {
+            return None;
+        }
+        let x: Vec<f32> = self.rows.iter().flatten().map(|v| *v as f32).collect();
+        let out = self.model.predict(&x, 1);
+        self.forward_calls += 1;
+        Some(match (&spec.output, self.act_quantile) {
+            (OutputKind::Gaussian, Some(q)) => {
+                out[0] as f64 + crate::variance::normal_quantile(q) * (0.5 * out[1] as f64).exp()
+            }
+            (OutputKind::Quantiles(levels), q) => {
+                let q = q.unwrap_or(0.5);
+                let i = levels
+                    .iter()
+                    .enumerate()
+                    .min_by(|a, b| (a.1 - q).abs().total_cmp(&(b.1 - q).abs()))
+                    .map_or(0, |(i, _)| i);
+                out[i] as f64
+            }
+            _ => out[0] as f64,
+        })
+    }
+}
+
+impl Controller for BcPolicy {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn decide(&mut self, obs: &Observation) -> ScaleDecision {
+        let cap = self.ask(obs);
+        self.diag.fallback = cap.is_none();
+        let n = match cap {
+            Some(c) => self.s.instances(c),
+            None => {
+                let busy = obs.busy_server_s / obs.interval_s.max(1e-9);
+                let servers = (busy / 0.7 - self.s.static_servers as f64).max(0.0);
+                ((servers / self.s.servers_per_instance as f64).ceil() as u32)
+                    .clamp(self.s.min_instances, self.s.max_instances)
+            }
+        };
+        ScaleDecision::To { instances: n }
+    }
+
+    fn diagnostics(&self) -> Option<Diagnostics> {
+        let mut d = self.diag;
+        d.forecast_cpu_cores = f64::NAN;
+        d.margin_cpu_cores = f64::NAN;
+        d.coverage = f64::NAN;
+        d.fine_tune_mae_before_cores = f64::NAN;
+        d.fine_tune_mae_after_cores = f64::NAN;
+        Some(d)
+    }
+}
+
+/// Who acts during a rollout.
+pub enum Actor<'a> {
+    /// The hindsight expert.
+    Expert,
+    /// The learner, alone.
+    Learner(&'a Model),
+    /// Per decision: the expert with probability `beta`, else the learner (seeded draw).
+    Mixture(&'a Model, f64, u64),
+}
+
+/// A rollout's visited states, labelled by the expert, and the run it made.
+pub struct Rollout {
+    /// Inputs per decision and the expert's order (as capacity, requests per second) as target.
+    pub frames: Frames,
+    /// The fluid run.
+    pub report: FluidReport,
+    /// Decisions taken by the learner.
+    pub learner_decisions: u64,
+}
+
+struct Recorder {
+    expert: HindsightExpert,
+    inputs: Vec<Input>,
+    learner: Option<BcPolicy>,
+    beta: f64,
+    rng: Xoshiro256PlusPlus,
+    log: Arc<Mutex<(Frames, u64)>>,
+    s: PolicySetting,
+}
+
+impl Controller for Recorder {
+    fn name(&self) -> &str {
+        "dagger-rollout"
+    }
+
+    fn decide(&mut self, obs: &Observation) -> ScaleDecision {
+        let k = ((obs.now_s / self.s.step_s).round() as usize).saturating_sub(1);
+        let n_expert = self.expert.label(k, obs.queue_len as f64);
+        let row = state_row(&self.inputs, &self.s, obs);
+        let mut log = self.log.lock().expect("not poisoned");
+        log.0.width = row.len();
+        log.0.inputs.extend(&row);
+        log.0.target.push(self.s.capacity_per_s(n_expert as f64));
+        // The learner sees every state (its window must be current) but acts only when drawn.
+        let learner = self.learner.as_mut().map(|l| l.decide(obs));
+        let use_expert = self.beta >= 1.0 || self.rng.random::<f64>() < self.beta;
+        match learner {
+            Some(d) if !use_expert => {
+                log.1 += 1;
+                d
+            }
+            _ => ScaleDecision::To { instances: n_expert },
+        }
+    }
+}
+
+/// Runs the fluid model over `demand` with `actor`, recording the visited states and the expert's labels.
+/// The learner acts on `act_quantile` (see [`BcPolicy::new`]).
+///
+/// # Errors
+/// Cluster or parameter problems (from the fluid model).
+#[allow(clippy::too_many_arguments)]
+pub fn rollout(
+    cluster: &ClusterConfig,
+    params: FluidParams,
+    demand: &DemandSeries,
+    s: &PolicySetting,
+    inputs: &[Input],
+    actor: Actor<'_>,
+    seed: u64,
+    act_quantile: Option<f64>,
+) -> Result<Rollout, String> {
+    let expert = HindsightExpert::new(s.clone(), Arc::new(demand.rate_per_s.clone()));
+    let copy = |m: &Model| m.duplicate();
+    let (learner, beta, draw_seed) = match actor {
+        Actor::Expert => (None, 1.0, 0),
+        Actor::Learner(m) => (Some(copy(m)), 0.0, 0),
+        Actor::Mixture(m, beta, seed) => (Some(copy(m)), beta, seed),
+    };
+    let log = Arc::new(Mutex::new((Frames::default(), 0u64)));
+    let recorder = Recorder {
+        expert,
+        inputs: inputs.to_vec(),
+        learner: learner.map(|m| BcPolicy::new(m, s.clone(), act_quantile)),
+        beta,
+        rng: Xoshiro256PlusPlus::seed_from_u64(draw_seed ^ 0xda99e5),
+        log: log.clone(),
+        s: s.clone(),
+    };
+    let model = FluidModel::new(cluster, params, demand.clone(), Box::new(recorder), RunSeed(seed))?;
+    let report = model.run(&mut |_| {});
+    let (frames, learner_decisions) = std::mem::take(&mut *log.lock().expect("not poisoned"));
+    Ok(Rollout { frames, report, learner_decisions })
+}
+
+/// Run metrics over a range of steps of a fluid report: SLO-violating minutes, cost, over-provisioned
+/// core-hours (ready cores above the demand's cores) — the test period of a rollout.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct PeriodMetrics {
+    /// Minutes whose SLO latency quantile exceeded the threshold.
+    pub slo_violation_minutes: f64,
+    /// Billed cost, USD.
+    pub cost_usd: f64,
+    /// Ready CPU cores above demand, core-hours.
+    pub over_provisioning_core_hours: f64,
+}
+
+impl PeriodMetrics {
+    /// Measures steps `range` of `report` against `demand`, with `cores_per_rate` = mean service time × cores
+    /// per request, for the SLO quantile `q` (0.5, 0.95 or 0.99) and threshold.
+    pub fn measure(
+        report: &FluidReport,
+        demand: &DemandSeries,
+        range: std::ops::Range<usize>,
+        cores_per_rate: f64,
+        q: f64,
+        threshold_s: f64,
+    ) -> PeriodMetrics {
+        let mut m = PeriodMetrics::default();
+        // `cost_usd` of a step is the cost so far: the period's cost is the difference across it.
+        let before = range.start.checked_sub(1).and_then(|k| report.steps.get(k)).map_or(0.0, |s| s.cost_usd);
+        let after = report
+            .steps
+            .get(range.end.saturating_sub(1).min(report.steps.len().saturating_sub(1)))
+            .map_or(0.0, |s| s.cost_usd);
+        m.cost_usd = (after - before).max(0.0);
+        for k in range {
+            let Some(st) = report.steps.get(k) else { break };
+            let dt = st.end_s - st.start_s;
+            let lat = if q <= 0.5 {
+                st.latency_p50_s
+            } else if q <= 0.95 {
+                st.latency_p95_s
+            } else {
+                st.latency_p99_s
+            };
+            if lat > threshold_s {
+                m.slo_violation_minutes += dt / 60.0;
+            }
+            let over = st.ready_capacity.cpu_cores - demand.rate_per_s[k] * cores_per_rate;
+            m.over_provisioning_core_hours += over.max(0.0) * dt / 3600.0;
+        }
+        m
+    }
+}

@@ -1,0 +1,263 @@
+//! What a neural model is, as plain config: architecture, inputs, window, horizons, output kind.
+
+use serde::{Deserialize, Serialize};
+
+/// The network body; every body ends in a linear head with `horizon_steps × outputs` units.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub enum Architecture {
+    /// A multilayer perceptron on the flattened lag window (ReLU between layers).
+    Mlp {
+        /// Width of each hidden layer.
+        hidden: Vec<u32>,
+    },
+    /// A gated recurrent unit over the window; the last hidden state feeds the head.
+    Gru {
+        /// Hidden units.
+        hidden: u32,
+        /// Stacked layers.
+        #[serde(default = "one")]
+        layers: u32,
+    },
+    /// A long short-term memory network over the window; the last hidden state feeds the head.
+    Lstm {
+        /// Hidden units.
+        hidden: u32,
+        /// Stacked layers.
+        #[serde(default = "one")]
+        layers: u32,
+    },
+    /// A small pre-norm Transformer encoder (Vaswani et al. 2017) with learned positions; the last position
+    /// feeds the head.
+    Transformer {
+        /// Model width (divisible by `heads`).
+        d_model: u32,
+        /// Attention heads.
+        heads: u32,
+        /// Encoder layers.
+        layers: u32,
+        /// Feed-forward width (default `4 · d_model`).
+        #[serde(default)]
+        feed_forward: Option<u32>,
+    },
+}
+
+fn one() -> u32 {
+    1
+}
+
+impl Architecture {
+    /// Short name (`gru`, `lstm`, …).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Architecture::Mlp { .. } => "mlp",
+            Architecture::Gru { .. } => "gru",
+            Architecture::Lstm { .. } => "lstm",
+            Architecture::Transformer { .. } => "transformer",
+        }
+    }
+}
+
+/// What the network predicts per horizon.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub enum OutputKind {
+    /// One value, trained with mean squared error.
+    Point,
+    /// Mean and log-variance of a normal distribution, trained with the Gaussian negative log-likelihood.
+    Gaussian,
+    /// The given quantile levels (sorted, in (0, 1)), trained with the pinball loss.
+    Quantiles(Vec<f64>),
+}
+
+impl OutputKind {
+    /// Values per horizon.
+    pub fn width(&self) -> usize {
+        match self {
+            OutputKind::Point => 1,
+            OutputKind::Gaussian => 2,
+            OutputKind::Quantiles(q) => q.len(),
+        }
+    }
+}
+
+/// One input signal. Rate-like inputs share the target's normalisation; calendar inputs are (sin, cos) pairs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Input {
+    /// Request rate of the step, requests per second.
+    Rate,
+    /// Time of day at the end of the step (sin, cos of a 24 h cycle).
+    TimeOfDay,
+    /// Day of the week at the end of the step (sin, cos of a 7 d cycle).
+    DayOfWeek,
+    /// Requests per second the READY instances can serve (servers / mean service time).
+    ReadyCapacity,
+    /// Requests per second the PROVISIONING instances will serve.
+    PendingCapacity,
+    /// Waiting requests per second of control interval (queue length / interval).
+    Backlog,
+}
+
+impl Input {
+    /// Column names in the model's input tensor.
+    pub fn columns(self) -> &'static [&'static str] {
+        match self {
+            Input::Rate => &["rate_per_s"],
+            Input::TimeOfDay => &["time_of_day_sin", "time_of_day_cos"],
+            Input::DayOfWeek => &["day_of_week_sin", "day_of_week_cos"],
+            Input::ReadyCapacity => &["ready_capacity_per_s"],
+            Input::PendingCapacity => &["pending_capacity_per_s"],
+            Input::Backlog => &["backlog_per_s"],
+        }
+    }
+
+    /// Whether the input is in requests per second (and normalised like the rate).
+    pub fn is_rate(self) -> bool {
+        !matches!(self, Input::TimeOfDay | Input::DayOfWeek)
+    }
+
+    /// Whether the input describes the cluster's state (available only inside the simulator or a live
+    /// system, not from a trace).
+    pub fn is_state(self) -> bool {
+        matches!(self, Input::ReadyCapacity | Input::PendingCapacity | Input::Backlog)
+    }
+}
+
+/// A network: architecture, inputs, window and outputs.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelSpec {
+    /// The body.
+    pub architecture: Architecture,
+    /// Input signals, in order.
+    #[serde(default = "default_inputs")]
+    pub inputs: Vec<Input>,
+    /// Steps of history in one input window.
+    pub window_steps: u32,
+    /// Horizons predicted: 1..=horizon_steps steps ahead (1 for a policy).
+    #[serde(default = "one")]
+    pub horizon_steps: u32,
+    /// The output kind.
+    #[serde(default = "gaussian")]
+    pub output: OutputKind,
+}
+
+fn default_inputs() -> Vec<Input> {
+    vec![Input::Rate, Input::TimeOfDay, Input::DayOfWeek]
+}
+
+fn gaussian() -> OutputKind {
+    OutputKind::Gaussian
+}
+
+impl ModelSpec {
+    /// Input columns, in tensor order.
+    pub fn columns(&self) -> Vec<String> {
+        self.inputs.iter().flat_map(|i| i.columns().iter().map(|c| c.to_string())).collect()
+    }
+
+    /// Width of one input row.
+    pub fn width(&self) -> usize {
+        self.inputs.iter().map(|i| i.columns().len()).sum()
+    }
+
+    /// Problems as `(dotted path, message)`.
+    pub fn problems(&self) -> Vec<(String, String)> {
+        let mut p = Vec::new();
+        let mut need = |f: &str, ok: bool, msg: String| {
+            if !ok {
+                p.push((f.to_string(), msg));
+            }
+        };
+        need(
+            "window_steps",
+            (1..=4096).contains(&self.window_steps),
+            format!("must be from 1 to 4096, got {}", self.window_steps),
+        );
+        need(
+            "horizon_steps",
+            (1..=1024).contains(&self.horizon_steps),
+            format!("must be from 1 to 1024, got {}", self.horizon_steps),
+        );
+        need("inputs", !self.inputs.is_empty(), "must list at least one input".into());
+        let mut seen = std::collections::HashSet::new();
+        for (i, input) in self.inputs.iter().enumerate() {
+            need(&format!("inputs[{i}]"), seen.insert(*input), format!("{input:?} is listed twice"));
+        }
+        match &self.architecture {
+            Architecture::Mlp { hidden } => {
+                need("architecture.hidden", !hidden.is_empty(), "must list at least one layer width".into());
+                for (i, h) in hidden.iter().enumerate() {
+                    need(
+                        &format!("architecture.hidden[{i}]"),
+                        (1..=4096).contains(h),
+                        format!("must be 1..=4096, got {h}"),
+                    );
+                }
+            }
+            Architecture::Gru { hidden, layers } | Architecture::Lstm { hidden, layers } => {
+                need("architecture.hidden", (1..=4096).contains(hidden), format!("must be 1..=4096, got {hidden}"));
+                need("architecture.layers", (1..=8).contains(layers), format!("must be 1..=8, got {layers}"));
+            }
+            Architecture::Transformer { d_model, heads, layers, feed_forward } => {
+                need("architecture.d_model", (1..=1024).contains(d_model), format!("must be 1..=1024, got {d_model}"));
+                need(
+                    "architecture.heads",
+                    *heads >= 1 && d_model % heads.max(&1) == 0,
+                    format!("must be >= 1 and divide d_model ({d_model}), got {heads}"),
+                );
+                need("architecture.layers", (1..=8).contains(layers), format!("must be 1..=8, got {layers}"));
+                if let Some(ff) = feed_forward {
+                    need("architecture.feed_forward", (1..=8192).contains(ff), format!("must be 1..=8192, got {ff}"));
+                }
+            }
+        }
+        if let OutputKind::Quantiles(q) = &self.output {
+            need("output", !q.is_empty(), "Quantiles must list at least one level".into());
+            need(
+                "output",
+                q.iter().all(|x| *x > 0.0 && *x < 1.0) && q.windows(2).all(|w| w[0] < w[1]),
+                format!("quantile levels must be increasing and in (0, 1), got {q:?}"),
+            );
+        }
+        p
+    }
+}
+
+/// Calendar features of an instant (seconds since the Unix epoch): time of day and day of week as (sin, cos).
+/// 1970-01-01 was a Thursday; the week cycle starts on Monday 00:00.
+pub fn calendar(t_unix_s: f64) -> [f32; 4] {
+    use std::f64::consts::TAU;
+    let day = (t_unix_s / 86_400.0).rem_euclid(1.0);
+    let week = ((t_unix_s + 3.0 * 86_400.0) / 604_800.0).rem_euclid(1.0);
+    [(TAU * day).sin() as f32, (TAU * day).cos() as f32, (TAU * week).sin() as f32, (TAU * week).cos() as f32]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn calendar_has_the_documented_phase() {
+        // Midnight: time-of-day angle 0 (sin 0, cos 1). Monday 1970-01-05 00:00: week angle 0.
+        let c = calendar(4.0 * 86_400.0);
+        assert!(c[0].abs() < 1e-6 && (c[1] - 1.0).abs() < 1e-6);
+        assert!(c[2].abs() < 1e-6 && (c[3] - 1.0).abs() < 1e-6);
+        // Noon: angle π.
+        let c = calendar(12.0 * 3600.0);
+        assert!((c[1] + 1.0).abs() < 1e-6);
+    }
+
+    #[test]
+    fn bad_specs_are_named_by_path() {
+        let s = ModelSpec {
+            architecture: Architecture::Transformer { d_model: 30, heads: 4, layers: 1, feed_forward: None },
+            inputs: vec![Input::Rate, Input::Rate],
+            window_steps: 0,
+            horizon_steps: 5,
+            output: OutputKind::Quantiles(vec![0.9, 0.5]),
+        };
+        let paths: Vec<String> = s.problems().into_iter().map(|(p, _)| p).collect();
+        assert_eq!(paths, ["window_steps", "inputs[1]", "architecture.heads", "output"]);
+    }
+}

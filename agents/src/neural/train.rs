@@ -1,0 +1,561 @@
+//! Training data and the training loop: windows cut from per-step frames, a time-ordered split with no
+//! leakage, normalisation fitted on the training part only, Adam with early stopping on the validation loss,
+//! and a stop with the last good checkpoint when the loss stops being finite.
+
+use std::time::Instant;
+
+use rand::{RngExt, SeedableRng};
+use rand_xoshiro::Xoshiro256PlusPlus;
+use serde::{Deserialize, Serialize};
+use tch::nn::{self, OptimizerConfig};
+use tch::{Device, Kind, Tensor};
+
+use super::net::Net;
+use super::spec::{ModelSpec, OutputKind};
+
+/// Per-step signals of one series: `width` unnormalised inputs per step (in the spec's column order) and the
+/// step's target value (requests per second).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Frames {
+    /// Inputs per row.
+    pub width: usize,
+    /// `steps × width` values.
+    pub inputs: Vec<f64>,
+    /// One target per step.
+    pub target: Vec<f64>,
+}
+
+impl Frames {
+    /// Steps in the series.
+    pub fn steps(&self) -> usize {
+        self.target.len()
+    }
+}
+
+/// Affine normalisation of rate-like values, fitted on training data only: `z = (x − mean) / sd`.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Normaliser {
+    /// Mean of the training rates, requests per second.
+    pub mean: f64,
+    /// Standard deviation of the training rates (at least 1e-6), requests per second.
+    pub sd: f64,
+}
+
+impl Normaliser {
+    /// Fits mean and standard deviation of `xs`.
+    pub fn fit(xs: &[f64]) -> Normaliser {
+        let n = xs.len().max(1) as f64;
+        let mean = xs.iter().sum::<f64>() / n;
+        let var = xs.iter().map(|x| (x - mean) * (x - mean)).sum::<f64>() / n;
+        Normaliser { mean, sd: var.sqrt().max(1e-6) }
+    }
+    /// Normalises.
+    pub fn z(&self, x: f64) -> f64 {
+        (x - self.mean) / self.sd
+    }
+    /// Undoes [`Normaliser::z`].
+    pub fn x(&self, z: f64) -> f64 {
+        z * self.sd + self.mean
+    }
+}
+
+/// Input windows and their targets, normalised, ready for tensors.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Windows {
+    /// `n × window × width`.
+    pub x: Vec<f32>,
+    /// `n × horizons`.
+    pub y: Vec<f32>,
+    /// Windows.
+    pub n: usize,
+}
+
+impl Windows {
+    /// Appends another set (same shapes).
+    pub fn extend(&mut self, other: &Windows) {
+        self.x.extend_from_slice(&other.x);
+        self.y.extend_from_slice(&other.y);
+        self.n += other.n;
+    }
+}
+
+/// Which inputs of a row are rate-like (normalised like the target).
+pub fn rate_mask(spec: &ModelSpec) -> Vec<bool> {
+    spec.inputs.iter().flat_map(|i| std::iter::repeat_n(i.is_rate(), i.columns().len())).collect()
+}
+
+/// Cuts the windows whose last input step is in `ends`: inputs are steps `k − window + 1 ..= k`, targets
+/// steps `k + offset .. k + offset + horizons` (forecasting: offset 1; imitation: offset 0, one horizon).
+/// Windows that would reach outside the series are skipped.
+pub fn windows(
+    frames: &Frames,
+    spec: &ModelSpec,
+    norm: &Normaliser,
+    offset: usize,
+    ends: std::ops::Range<usize>,
+) -> Windows {
+    let (l, w, h) = (spec.window_steps as usize, frames.width, spec.horizon_steps as usize);
+    let mask = rate_mask(spec);
+    let mut out = Windows::default();
+    for k in ends {
+        if k + 1 < l || k + offset + h > frames.steps() {
+            continue;
+        }
+        for s in k + 1 - l..=k {
+            for (j, v) in frames.inputs[s * w..(s + 1) * w].iter().enumerate() {
+                out.x.push(if mask[j] { norm.z(*v) } else { *v } as f32);
+            }
+        }
+        for s in k + offset..k + offset + h {
+            out.y.push(norm.z(frames.target[s]) as f32);
+        }
+        out.n += 1;
+    }
+    out
+}
+
+/// A time-ordered split of a series: training, validation and test steps, by the fraction of targets.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Split {
+    /// Fraction of the series for training (first).
+    pub train: f64,
+    /// Fraction for validation (next); the rest is the test period.
+    pub validation: f64,
+}
+
+impl Default for Split {
+    fn default() -> Self {
+        Split { train: 0.7, validation: 0.15 }
+    }
+}
+
+impl Split {
+    /// Step ranges `[0, a)`, `[a, b)`, `[b, n)` of a series of `n` steps.
+    pub fn ranges(&self, n: usize) -> [std::ops::Range<usize>; 3] {
+        let a = ((n as f64 * self.train).round() as usize).min(n);
+        let b = ((n as f64 * (self.train + self.validation)).round() as usize).clamp(a, n);
+        [0..a, a..b, b..n]
+    }
+
+    /// The window ends whose targets (`k + offset .. k + offset + h`) all lie in `targets`: no window of one
+    /// part sees a target of another.
+    pub fn ends(targets: &std::ops::Range<usize>, offset: usize, h: usize) -> std::ops::Range<usize> {
+        let start = targets.start.saturating_sub(offset);
+        let end = (targets.end + 1).saturating_sub(offset + h);
+        start..end.max(start)
+    }
+
+    /// Problems as `(path, message)`.
+    pub fn problems(&self) -> Vec<(String, String)> {
+        let mut p = Vec::new();
+        if !(self.train > 0.0 && self.train < 1.0) {
+            p.push(("train".into(), format!("must be in (0, 1), got {}", self.train)));
+        }
+        if !(self.validation > 0.0 && self.train + self.validation < 1.0) {
+            p.push((
+                "validation".into(),
+                format!("must be > 0 and leave a test period (train + validation < 1), got {}", self.validation),
+            ));
+        }
+        p
+    }
+}
+
+/// Optimiser settings.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrainingConfig {
+    /// Most epochs (passes over the training windows).
+    #[serde(default = "epochs")]
+    pub max_epochs: u32,
+    /// Windows per Adam step.
+    #[serde(default = "batch")]
+    pub batch_size: u32,
+    /// Adam learning rate.
+    #[serde(default = "lr")]
+    pub learning_rate: f64,
+    /// Stop after this many epochs without a better validation loss.
+    #[serde(default = "patience")]
+    pub patience: u32,
+    /// Cap on Adam steps per epoch (long series): a random subset of batches each epoch.
+    #[serde(default)]
+    pub max_batches_per_epoch: Option<u32>,
+    /// Seed of the initial weights and the batch order.
+    #[serde(default = "one")]
+    pub seed: u64,
+    /// Where to train: `Cpu` (default; exact repeatability), `Cuda` or `Auto` (CUDA when libtorch sees a GPU).
+    #[serde(default)]
+    pub device: DeviceChoice,
+}
+
+fn epochs() -> u32 {
+    40
+}
+fn batch() -> u32 {
+    128
+}
+fn lr() -> f64 {
+    2e-3
+}
+fn patience() -> u32 {
+    6
+}
+fn one() -> u64 {
+    1
+}
+
+impl Default for TrainingConfig {
+    fn default() -> Self {
+        TrainingConfig {
+            max_epochs: epochs(),
+            batch_size: batch(),
+            learning_rate: lr(),
+            patience: patience(),
+            max_batches_per_epoch: None,
+            seed: 1,
+            device: DeviceChoice::Cpu,
+        }
+    }
+}
+
+impl TrainingConfig {
+    /// Problems as `(path, message)`.
+    pub fn problems(&self) -> Vec<(String, String)> {
+        let mut p = Vec::new();
+        if !(1..=100_000).contains(&self.max_epochs) {
+            p.push(("max_epochs".into(), format!("must be 1..=100000, got {}", self.max_epochs)));
+        }
+        if !(1..=65_536).contains(&self.batch_size) {
+            p.push(("batch_size".into(), format!("must be 1..=65536, got {}", self.batch_size)));
+        }
+        if !(self.learning_rate > 0.0 && self.learning_rate < 1.0) {
+            p.push(("learning_rate".into(), format!("must be in (0, 1), got {}", self.learning_rate)));
+        }
+        if self.max_batches_per_epoch == Some(0) {
+            p.push(("max_batches_per_epoch".into(), "must be >= 1".into()));
+        }
+        p
+    }
+}
+
+/// Where training runs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum DeviceChoice {
+    /// The CPU.
+    #[default]
+    Cpu,
+    /// The first CUDA device (an error when libtorch sees none).
+    Cuda,
+    /// CUDA when available, else the CPU.
+    Auto,
+}
+
+impl DeviceChoice {
+    /// The libtorch device.
+    ///
+    /// # Errors
+    /// `Cuda` on a machine where libtorch sees no GPU.
+    pub fn device(self) -> Result<Device, String> {
+        match self {
+            DeviceChoice::Cpu => Ok(Device::Cpu),
+            DeviceChoice::Auto => Ok(Device::cuda_if_available()),
+            DeviceChoice::Cuda if tch::Cuda::is_available() => Ok(Device::Cuda(0)),
+            DeviceChoice::Cuda => Err("device Cuda asked for, but libtorch sees no CUDA device (build with \
+                                       PRESCALE_TORCH_CUDA=1 on a GPU machine)"
+                .into()),
+        }
+    }
+}
+
+/// The loss of a batch: `out` is `[B, H, K]`, `y` is `[B, H]`, both normalised.
+pub fn loss(out: &Tensor, y: &Tensor, kind: &OutputKind) -> Tensor {
+    match kind {
+        OutputKind::Point => (out.select(2, 0) - y).square().mean(Kind::Float),
+        OutputKind::Gaussian => {
+            let mean = out.select(2, 0);
+            let log_var = out.select(2, 1).clamp(-12.0, 12.0);
+            (((y - mean).square() * (-&log_var).exp() + log_var) * 0.5).mean(Kind::Float)
+        }
+        OutputKind::Quantiles(levels) => {
+            let q = Tensor::from_slice(&levels.iter().map(|v| *v as f32).collect::<Vec<_>>()).to_device(out.device());
+            let e = y.unsqueeze(-1) - out; // [B, H, K]
+            (&e * &q).maximum(&(&e * (&q - 1.0))).mean(Kind::Float)
+        }
+    }
+}
+
+/// One epoch of the training curve.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EpochRow {
+    /// Epoch (1-based).
+    pub epoch: u32,
+    /// Mean training loss over the epoch's batches.
+    pub train_loss: f64,
+    /// Validation loss after the epoch.
+    pub validation_loss: f64,
+    /// Seconds since training started.
+    pub wall_s: f64,
+}
+
+/// What a finished training reports.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FitReport {
+    /// The curve.
+    pub curve: Vec<EpochRow>,
+    /// Epoch whose weights were kept (best validation loss).
+    pub best_epoch: u32,
+    /// Its validation loss.
+    pub best_validation_loss: f64,
+    /// Adam steps taken.
+    pub steps: u64,
+    /// Training windows.
+    pub train_windows: usize,
+    /// Validation windows.
+    pub validation_windows: usize,
+    /// Wall time, seconds.
+    pub wall_s: f64,
+    /// Where it ran (`cpu`, `cuda:0`).
+    pub device: String,
+}
+
+/// Training stopped because the loss was not finite; the weights are those of the last good epoch.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NonFiniteLoss {
+    /// Adam step (1-based, over the whole run) whose loss was not finite.
+    pub step: u64,
+    /// Its epoch.
+    pub epoch: u32,
+    /// The report up to the last good epoch.
+    pub report: FitReport,
+}
+
+impl std::fmt::Display for NonFiniteLoss {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "training loss became non-finite at Adam step {} (epoch {}); kept the last good checkpoint (epoch {}, \
+             validation loss {:.6})",
+            self.step, self.epoch, self.report.best_epoch, self.report.best_validation_loss
+        )
+    }
+}
+
+fn tensors(w: &Windows, spec: &ModelSpec, device: Device) -> (Tensor, Tensor) {
+    let (l, f, h) = (spec.window_steps as i64, spec.width() as i64, spec.horizon_steps as i64);
+    let x = Tensor::from_slice(&w.x).view([w.n as i64, l, f]).to_device(device);
+    let y = Tensor::from_slice(&w.y).view([w.n as i64, h]).to_device(device);
+    (x, y)
+}
+
+/// Mean loss of `net` over `w`, without gradients, in batches of 4096.
+pub fn evaluate(net: &Net, spec: &ModelSpec, w: &Windows, device: Device) -> f64 {
+    if w.n == 0 {
+        return f64::NAN;
+    }
+    let (x, y) = tensors(w, spec, device);
+    tch::no_grad(|| {
+        let mut total = 0.0;
+        let n = w.n as i64;
+        let mut i = 0;
+        while i < n {
+            let b = (n - i).min(4096);
+            let out = net.forward(&x.narrow(0, i, b));
+            total += loss(&out, &y.narrow(0, i, b), &spec.output).double_value(&[]) * b as f64;
+            i += b;
+        }
+        total / n as f64
+    })
+}
+
+/// Snapshot of a `VarStore`'s variables (deep copies), to restore the best epoch.
+pub fn snapshot(vs: &nn::VarStore) -> Vec<(String, Tensor)> {
+    tch::no_grad(|| {
+        let mut v: Vec<(String, Tensor)> = vs.variables().into_iter().map(|(k, t)| (k, t.copy())).collect();
+        v.sort_by(|a, b| a.0.cmp(&b.0));
+        v
+    })
+}
+
+/// Restores a [`snapshot`].
+pub fn restore(vs: &nn::VarStore, snap: &[(String, Tensor)]) {
+    let vars = vs.variables();
+    tch::no_grad(|| {
+        for (k, t) in snap {
+            if let Some(v) = vars.get(k) {
+                v.shallow_clone().copy_(t);
+            }
+        }
+    });
+}
+
+/// Trains `net` (whose variables live in `vs`) on `train`, early-stopping on `validation`; `on_epoch` sees
+/// each epoch's row (for a progress bar). The best epoch's weights are left in `vs`.
+///
+/// # Errors
+/// [`NonFiniteLoss`] when a batch loss is NaN or infinite (the best weights so far are restored first).
+pub fn fit(
+    vs: &nn::VarStore,
+    net: &Net,
+    spec: &ModelSpec,
+    train: &Windows,
+    validation: &Windows,
+    cfg: &TrainingConfig,
+    on_epoch: &mut dyn FnMut(&EpochRow),
+) -> Result<FitReport, NonFiniteLoss> {
+    let started = Instant::now();
+    let device = vs.device();
+    let mut opt = nn::Adam::default().build(vs, cfg.learning_rate).expect("Adam builds on a VarStore");
+    let (x, y) = tensors(train, spec, device);
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(cfg.seed ^ 0x5eed_ba7c);
+    let n = train.n;
+    let batch = (cfg.batch_size as usize).min(n.max(1));
+    let mut order: Vec<i64> = (0..n as i64).collect();
+    let mut best = (evaluate(net, spec, validation, device), 0u32, snapshot(vs));
+    let mut report = FitReport {
+        curve: Vec::new(),
+        best_epoch: 0,
+        best_validation_loss: best.0,
+        steps: 0,
+        train_windows: train.n,
+        validation_windows: validation.n,
+        wall_s: 0.0,
+        device: format!("{device:?}").to_lowercase(),
+    };
+    let mut since_best = 0;
+    for epoch in 1..=cfg.max_epochs {
+        // Fisher-Yates with our own generator: the batch order is a function of the seed alone.
+        for i in (1..order.len()).rev() {
+            let j = rng.random_range(0..=i);
+            order.swap(i, j);
+        }
+        let batches = n.div_ceil(batch);
+        let take = cfg.max_batches_per_epoch.map_or(batches, |m| (m as usize).min(batches));
+        let mut sum = 0.0;
+        for b in 0..take {
+            let idx = &order[b * batch..((b + 1) * batch).min(n)];
+            let idx = Tensor::from_slice(idx).to_device(device);
+            let out = net.forward(&x.index_select(0, &idx));
+            let l = loss(&out, &y.index_select(0, &idx), &spec.output);
+            let lv = l.double_value(&[]);
+            report.steps += 1;
+            if !lv.is_finite() {
+                restore(vs, &best.2);
+                report.wall_s = started.elapsed().as_secs_f64();
+                return Err(NonFiniteLoss { step: report.steps, epoch, report });
+            }
+            opt.backward_step(&l);
+            sum += lv;
+        }
+        let val = evaluate(net, spec, validation, device);
+        let row = EpochRow {
+            epoch,
+            train_loss: sum / take as f64,
+            validation_loss: val,
+            wall_s: started.elapsed().as_secs_f64(),
+        };
+        report.curve.push(row);
+        on_epoch(&row);
+        if val < best.0 || best.1 == 0 && !best.0.is_finite() {
+            best = (val, epoch, snapshot(vs));
+            since_best = 0;
+        } else {
+            since_best += 1;
+            if since_best >= cfg.patience {
+                break;
+            }
+        }
+    }
+    restore(vs, &best.2);
+    report.best_epoch = best.1;
+    report.best_validation_loss = best.0;
+    report.wall_s = started.elapsed().as_secs_f64();
+    Ok(report)
+}
+
+/// The point forecast (normalised) of each window and horizon from the network's outputs `[B, H, K]`: the
+/// mean (point, Gaussian) or the quantile level nearest 0.5.
+pub fn point(out: &Tensor, kind: &OutputKind) -> Tensor {
+    match kind {
+        OutputKind::Point | OutputKind::Gaussian => out.select(2, 0),
+        OutputKind::Quantiles(levels) => {
+            let mid = levels
+                .iter()
+                .enumerate()
+                .min_by(|a, b| (a.1 - 0.5).abs().total_cmp(&(b.1 - 0.5).abs()))
+                .map_or(0, |(i, _)| i);
+            out.select(2, mid as i64)
+        }
+    }
+}
+
+/// Mean absolute one-step error (requests per second) of `model`'s point forecast over normalised windows.
+pub fn evaluate_mae(model: &super::model::Model, w: &Windows) -> f64 {
+    if w.n == 0 {
+        return f64::NAN;
+    }
+    let spec = &model.card.spec;
+    let (x, y) = tensors(w, spec, model.vs.device());
+    tch::no_grad(|| {
+        let p = point(&model.net.forward(&x), &spec.output).select(1, 0);
+        (p - y.select(1, 0)).abs().mean(Kind::Float).double_value(&[]) * model.card.normalisation.sd
+    })
+}
+
+/// `steps` full-batch optimiser steps on `w` (online fine-tuning).
+///
+/// # Errors
+/// A non-finite loss: the weights are restored to what they were before the call.
+pub fn fit_steps(model: &super::model::Model, opt: &mut nn::Optimizer, w: &Windows, steps: u32) -> Result<(), u32> {
+    let spec = &model.card.spec;
+    let (x, y) = tensors(w, spec, model.vs.device());
+    let before = snapshot(&model.vs);
+    for s in 1..=steps {
+        let l = loss(&model.net.forward(&x), &y, &spec.output);
+        if !l.double_value(&[]).is_finite() {
+            restore(&model.vs, &before);
+            return Err(s);
+        }
+        opt.backward_step(&l);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn split_leaves_no_target_in_another_part() {
+        let s = Split::default();
+        let [tr, va, te] = s.ranges(1000);
+        assert_eq!((tr.end, va.end, te.end), (700, 850, 1000));
+        for (part, offset, h) in [(&tr, 1, 5), (&va, 1, 5), (&te, 0, 1)] {
+            let ends = Split::ends(part, offset, h);
+            for k in ends {
+                assert!(k + offset >= part.start && k + offset + h <= part.end, "{k}");
+            }
+        }
+        // The last training window predicts up to step 699 exactly.
+        let e = Split::ends(&tr, 1, 5);
+        assert_eq!(e.end - 1 + 1 + 5, 700);
+    }
+
+    #[test]
+    fn windows_cut_and_normalise() {
+        let f = Frames { width: 1, inputs: (0..10).map(f64::from).collect(), target: (0..10).map(f64::from).collect() };
+        let spec = ModelSpec {
+            architecture: super::super::spec::Architecture::Mlp { hidden: vec![4] },
+            inputs: vec![super::super::spec::Input::Rate],
+            window_steps: 3,
+            horizon_steps: 2,
+            output: OutputKind::Point,
+        };
+        let norm = Normaliser { mean: 1.0, sd: 2.0 };
+        let w = windows(&f, &spec, &norm, 1, 0..10);
+        // Ends 2..=7 (inputs need 3 steps, targets k+1..k+2 < 10).
+        assert_eq!(w.n, 6);
+        assert_eq!(&w.x[..3], &[-0.5, 0.0, 0.5]);
+        assert_eq!(&w.y[..2], &[1.0, 1.5]);
+    }
+}

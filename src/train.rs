@@ -1,0 +1,323 @@
+//! `prescale train CONFIG` and `prescale export MODEL_DIR`: the front end of [`prescale_agents::neural`].
+//!
+//! A training file (RON) names a scenario (its demand — a trace replay or a synthetic workload — is the
+//! history learned from), the task, the model and the optimiser:
+//!
+//! ```ron
+//! Train(
+//!     name: "gru-elb",
+//!     scenario: "../scenarios/nab-elb-replay.ron",
+//!     task: Forecast,                      // or Imitate(seeds: [1, 2], dagger: (rounds: 3))
+//!     model: (architecture: Gru(hidden: 32), window_steps: 24, horizon_steps: 6, output: Gaussian),
+//!     split: (train: 0.7, validation: 0.15),
+//!     training: (max_epochs: 40, batch_size: 128, learning_rate: 0.002, patience: 6, seed: 1),
+//! )
+//! ```
+//!
+//! The model directory `<out>/<name>/` gets `card.json`, `weights.safetensors`, `curve.csv` (loss per epoch),
+//! `dagger.csv` (imitation: one row per round) and `plots/curve.{png,svg}`; it is written to a temporary
+//! folder and renamed, so a failed training leaves no half-written model. A non-finite loss stops training,
+//! writes the last good checkpoint to `<out>/<name>.last-good/` and exits non-zero.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, anyhow, bail};
+use indicatif::{ProgressBar, ProgressStyle};
+use prescale_agents::neural::learn::{
+    DaggerConfig, LearnError, RolloutWorld, RoundRow, train_forecaster, train_policy,
+};
+use prescale_agents::neural::model::Model;
+use prescale_agents::neural::spec::ModelSpec;
+use prescale_agents::neural::train::{EpochRow, Split, TrainingConfig};
+use prescale_agents::policy_setting;
+use prescale_sim::fluid::FluidParams;
+use prescale_sim::scenario::InitContext;
+use serde::{Deserialize, Serialize};
+
+use crate::ron_paths::value_lines;
+use crate::scenario_io::{Diagnostic, load_scenario, parse_ron, place_problems, read_text};
+
+/// What to learn.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub enum TaskConfig {
+    /// Forecast cloning: future request rates from history.
+    Forecast,
+    /// Behavioural cloning of the hindsight expert over simulator rollouts of the scenario, with DAgger.
+    Imitate {
+        /// Rollout seeds (synthetic workloads draw their noise from them).
+        #[serde(default = "seeds")]
+        seeds: Vec<u64>,
+        /// DAgger rounds and mixture.
+        #[serde(default)]
+        dagger: DaggerConfig,
+        /// Act on this quantile when evaluating (Gaussian / quantile outputs).
+        #[serde(default)]
+        act_quantile: Option<f64>,
+    },
+}
+
+fn seeds() -> Vec<u64> {
+    vec![1]
+}
+
+/// A training file.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename = "Train")]
+pub struct TrainConfig {
+    /// Model name (folder name under the output root).
+    pub name: String,
+    /// Scenario file whose demand is learned from, relative to this file.
+    pub scenario: String,
+    /// The task.
+    pub task: TaskConfig,
+    /// The network.
+    pub model: ModelSpec,
+    /// Time-ordered split.
+    #[serde(default)]
+    pub split: Split,
+    /// The optimiser.
+    #[serde(default)]
+    pub training: TrainingConfig,
+}
+
+/// What a training produced.
+pub struct Trained {
+    /// The model directory.
+    pub dir: PathBuf,
+    /// The card's metrics, for printing.
+    pub model: Model,
+    /// DAgger rounds (imitation).
+    pub rounds: Vec<RoundRow>,
+}
+
+fn problems(cfg: &TrainConfig) -> Vec<(String, String)> {
+    let mut p = Vec::new();
+    if cfg.name.is_empty() || !cfg.name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) {
+        p.push(("name".into(), format!("must be letters, digits, '-', '_' or '.', got {:?}", cfg.name)));
+    }
+    p.extend(cfg.model.problems().into_iter().map(|(f, m)| (format!("model.{f}"), m)));
+    p.extend(cfg.split.problems().into_iter().map(|(f, m)| (format!("split.{f}"), m)));
+    p.extend(cfg.training.problems().into_iter().map(|(f, m)| (format!("training.{f}"), m)));
+    match &cfg.task {
+        TaskConfig::Forecast => {
+            if let Some((i, input)) = cfg.model.inputs.iter().enumerate().find(|(_, i)| i.is_state()) {
+                p.push((
+                    format!("model.inputs[{i}]"),
+                    format!("{input:?} is cluster state; Forecast learns from demand only"),
+                ));
+            }
+        }
+        TaskConfig::Imitate { seeds, dagger, act_quantile } => {
+            if seeds.is_empty() {
+                p.push(("task.seeds".into(), "must list at least one seed".into()));
+            }
+            if cfg.model.horizon_steps != 1 {
+                p.push((
+                    "model.horizon_steps".into(),
+                    format!("a policy predicts one order: must be 1, got {}", cfg.model.horizon_steps),
+                ));
+            }
+            if !(dagger.beta >= 0.0 && dagger.beta <= 1.0) {
+                p.push(("task.dagger.beta".into(), format!("must be in [0, 1], got {}", dagger.beta)));
+            }
+            if dagger.rounds > 50 {
+                p.push(("task.dagger.rounds".into(), format!("must be at most 50, got {}", dagger.rounds)));
+            }
+            if let Some(q) = act_quantile
+                && !(*q > 0.0 && *q < 1.0)
+            {
+                p.push(("task.act_quantile".into(), format!("must be in (0, 1), got {q}")));
+            }
+        }
+    }
+    p
+}
+
+/// Reads and checks a training file.
+///
+/// # Errors
+/// Every problem, with file, line and dotted path.
+pub fn load_train(file: &Path) -> Result<TrainConfig, Vec<Diagnostic>> {
+    let text = read_text(file)?;
+    let cfg: TrainConfig = parse_ron(file, &text)?;
+    let ps = problems(&cfg);
+    if !ps.is_empty() {
+        return Err(place_problems(file, &value_lines(&text), ps));
+    }
+    Ok(cfg)
+}
+
+fn bar(quiet: bool, len: u64, what: &str) -> ProgressBar {
+    let b = if quiet { ProgressBar::hidden() } else { ProgressBar::new(len) };
+    b.set_style(
+        ProgressStyle::with_template("{spinner} {msg} [{bar:30}] {pos}/{len} epochs (eta {eta})")
+            .expect("valid template")
+            .progress_chars("=> "),
+    );
+    b.set_message(what.to_string());
+    b
+}
+
+fn curve_csv(curve: &[EpochRow]) -> String {
+    crate::results::to_csv(curve)
+}
+
+/// Trains as `file` says into `<out_root>/<name>/`.
+///
+/// # Errors
+/// Bad config (with file and line), bad data, a non-finite loss (after writing the last good checkpoint),
+/// or I/O.
+pub fn train(file: &Path, out_root: &Path, quiet: bool) -> Result<Trained> {
+    let cfg =
+        load_train(file).map_err(|d| anyhow!("{}", d.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("\n")))?;
+    let scenario_file = file.parent().unwrap_or(Path::new(".")).join(&cfg.scenario);
+    let loaded = load_scenario(&scenario_file).map_err(|d| {
+        anyhow!(
+            "{} (scenario named by {})",
+            d.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("\n"),
+            file.display()
+        )
+    })?;
+    let source = scenario_file.display().to_string();
+    let dir = out_root.join(&cfg.name);
+    let mut curve: Vec<EpochRow> = Vec::new();
+    let pb = bar(quiet, cfg.training.max_epochs as u64, &cfg.name);
+    let mut on_epoch = |r: &EpochRow| {
+        curve.push(*r);
+        pb.set_position(r.epoch as u64);
+        pb.set_message(format!("{} train {:.4} val {:.4}", cfg.name, r.train_loss, r.validation_loss));
+    };
+    let mut rounds: Vec<RoundRow> = Vec::new();
+    let result = match &cfg.task {
+        TaskConfig::Forecast => {
+            let seed = loaded.config.seed_or(None);
+            let prepared = loaded.prepare(seed).map_err(|d| anyhow!("{}", d[0]))?;
+            train_forecaster(&cfg.name, &cfg.model, &prepared.demand, &source, &cfg.split, &cfg.training, &mut on_epoch)
+                .map(|f| f.model)
+        }
+        TaskConfig::Imitate { seeds, dagger, act_quantile } => {
+            let mut demands = Vec::new();
+            for &s in seeds {
+                let p = loaded.prepare(s).map_err(|d| anyhow!("{}", d[0]))?;
+                demands.push((s, p.demand));
+            }
+            let c = &loaded.config;
+            let ctx = InitContext {
+                step_s: c.step_s,
+                demand: &demands[0].1,
+                service: &c.service,
+                cluster: &c.cluster,
+                seed: seeds[0],
+                slo: &c.slo,
+            };
+            let world = RolloutWorld {
+                cluster: &c.cluster,
+                params: FluidParams {
+                    mean_service_s: c.service.mean_service_s,
+                    per_request: c.per_request(),
+                    slo_threshold_s: c.slo.latency_threshold_s,
+                },
+                setting: policy_setting(&ctx),
+                cores_per_rate: c.service.mean_service_s * c.service.cores_per_request,
+                demands: demands.clone(),
+                act_quantile: *act_quantile,
+            };
+            let mut on_round = |r: &RoundRow| {
+                pb.println(format!(
+                    "  round {} (expert acts {:.0} %): {} windows, val loss {:.4}, test: order error {:.2} instances, \
+                     {:.0} SLO-violation min, {:.2} USD",
+                    r.round,
+                    r.beta * 100.0,
+                    r.train_windows,
+                    r.validation_loss,
+                    r.test_order_mae_instances,
+                    r.test.slo_violation_minutes,
+                    r.test.cost_usd
+                ));
+                rounds.push(r.clone());
+            };
+            train_policy(
+                &cfg.name,
+                &cfg.model,
+                &world,
+                &source,
+                &cfg.split,
+                &cfg.training,
+                dagger,
+                &mut on_epoch,
+                &mut on_round,
+            )
+            .map(|p| p.model)
+        }
+    };
+    pb.finish_and_clear();
+    let version = env!("CARGO_PKG_VERSION").to_string();
+    let write_extra = |curve: &[EpochRow], rounds: &[RoundRow]| {
+        let curve_text = curve_csv(curve);
+        let rounds_text = if rounds.is_empty() { None } else { Some(dagger_csv(rounds)) };
+        move |tmp: &Path| -> std::io::Result<()> {
+            std::fs::write(tmp.join("curve.csv"), &curve_text)?;
+            if let Some(t) = &rounds_text {
+                std::fs::write(tmp.join("dagger.csv"), t)?;
+            }
+            crate::plot::plot_curve(tmp).map_err(std::io::Error::other)?;
+            Ok(())
+        }
+    };
+    match result {
+        Ok(mut model) => {
+            model.card.prescale_version = version;
+            model.save(&dir, &write_extra(&curve, &rounds))?;
+            Ok(Trained { dir, model, rounds })
+        }
+        Err(LearnError::Data(msg)) => bail!("{}: {msg}", file.display()),
+        Err(LearnError::NonFinite(mut model, msg)) => {
+            model.card.prescale_version = version;
+            let keep = out_root.join(format!("{}.last-good", cfg.name));
+            model.save(&keep, &write_extra(&curve, &rounds))?;
+            bail!("{}: {msg}; the last good checkpoint is in {}", file.display(), keep.display())
+        }
+    }
+}
+
+fn dagger_csv(rounds: &[RoundRow]) -> String {
+    let mut s = String::from(
+        "round,expert_probability,train_windows,validation_loss,test_order_mae_instances,test_slo_violation_minutes,test_cost_usd,test_over_provisioning_core_hours\n",
+    );
+    for r in rounds {
+        s.push_str(&format!(
+            "{},{},{},{},{},{},{},{}\n",
+            r.round,
+            r.beta,
+            r.train_windows,
+            r.validation_loss,
+            r.test_order_mae_instances,
+            r.test.slo_violation_minutes,
+            r.test.cost_usd,
+            r.test.over_provisioning_core_hours
+        ));
+    }
+    s
+}
+
+/// `prescale export MODEL_DIR`: checks the model and writes `model.pt` (traced, frozen TorchScript).
+///
+/// # Errors
+/// A model directory that does not load (missing files, hash or architecture mismatch) or tracing problems.
+pub fn export(dir: &Path) -> Result<()> {
+    let card = Model::export(dir).with_context(|| format!("exporting {}", dir.display()))?;
+    println!(
+        "{}: TorchScript {} (inputs [batch, {}, {}]: {}; outputs [batch, {}, {}]: {}), sha256 {}",
+        dir.display(),
+        dir.join(prescale_agents::neural::model::TORCHSCRIPT_FILE).display(),
+        card.spec.window_steps,
+        card.input_columns.len(),
+        card.input_columns.join(", "),
+        card.spec.horizon_steps,
+        card.output_columns.len(),
+        card.output_columns.join(", "),
+        card.torchscript_sha256.as_deref().unwrap_or("?")
+    );
+    Ok(())
+}
