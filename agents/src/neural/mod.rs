@@ -14,10 +14,10 @@ pub mod policy;
 pub mod spec;
 pub mod train;
 
-/// One libtorch thread on the calling thread (intra- and inter-op). Parallelism comes from running
-/// scenarios side by side; with libtorch's default of one thread per core, two-core training took 30 times
-/// longer in a measurement (../shared/notes/torch-setup.md).
+/// One libtorch (intra-op) thread on the calling thread. Parallelism comes from running scenarios side by
+/// side; with libtorch's default of one thread per core, two-core training took up to 30 times longer in a
+/// measurement (../shared/notes/torch-setup.md). (The inter-op pool is left alone: libtorch refuses to resize
+/// it once any thread has used it, and prescale's models never use it.)
 pub fn init_torch() {
     tch::set_num_threads(1);
-    tch::set_num_interop_threads(1);
 }

@@ -524,6 +524,7 @@ pub fn fit_steps(model: &super::model::Model, opt: &mut nn::Optimizer, w: &Windo
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::neural::net::Net;
 
     #[test]
     fn split_leaves_no_target_in_another_part() {
@@ -539,6 +540,34 @@ mod tests {
         // The last training window predicts up to step 699 exactly.
         let e = Split::ends(&tr, 1, 5);
         assert_eq!(e.end - 1 + 1 + 5, 700);
+    }
+
+    #[test]
+    fn a_non_finite_loss_stops_training_and_keeps_the_last_good_weights() {
+        use super::super::spec::{Architecture, Input};
+        let spec = ModelSpec {
+            architecture: Architecture::Mlp { hidden: vec![4] },
+            inputs: vec![Input::Rate],
+            window_steps: 2,
+            horizon_steps: 1,
+            output: OutputKind::Point,
+        };
+        tch::manual_seed(3);
+        let vs = nn::VarStore::new(Device::Cpu);
+        let net = Net::new(&vs.root(), &spec);
+        let good = Windows { x: vec![0.1, 0.2, 0.3, 0.4], y: vec![0.3, 0.5], n: 2 };
+        // The second epoch meets a NaN target: training stops there, with the first epoch's weights.
+        let before = snapshot(&vs);
+        let cfg = TrainingConfig { max_epochs: 1, batch_size: 2, ..TrainingConfig::default() };
+        fit(&vs, &net, &spec, &good, &good, &cfg, &mut |_| {}).expect("finite data trains");
+        let after_good = snapshot(&vs);
+        assert!(before.iter().zip(&after_good).any(|(a, b)| !a.1.equal(&b.1)), "one epoch changed the weights");
+        let bad = Windows { x: vec![0.1, 0.2, 0.3, 0.4], y: vec![f32::NAN, 0.5], n: 2 };
+        let e = fit(&vs, &net, &spec, &bad, &good, &cfg, &mut |_| {}).expect_err("a NaN loss stops training");
+        assert_eq!((e.step, e.epoch), (1, 1));
+        assert!(e.to_string().contains("non-finite at Adam step 1"));
+        let kept = snapshot(&vs);
+        assert!(after_good.iter().zip(&kept).all(|(a, b)| a.1.equal(&b.1)), "the last good weights are kept");
     }
 
     #[test]

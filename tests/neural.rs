@@ -1,0 +1,288 @@
+//! The neural agents end to end, through the `prescale` binary and the library: repeatable training, every
+//! architecture, TorchScript export checked in real Python PyTorch, model directories that do not match
+//! their card refused, forecast cloning inside a scenario with online fine-tuning, and the hindsight expert
+//! against queueing theory and the reactive baseline.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::{prescale, repo, text};
+use prescale_agents::neural::model::{Model, sha256_file};
+
+/// A 3-day synthetic diurnal service at 1-minute steps (small and fast to train on).
+fn scenario(dir: &Path, controller: &str) -> PathBuf {
+    let text = format!(
+        r#"Scenario(
+    name: "nn-test",
+    description: "diurnal service for neural tests",
+    seed: 1,
+    horizon_s: 259200,
+    step_s: 60,
+    fidelity: Fluid,
+    workload: Synthetic(
+        base_rate_per_s: 200.0,
+        components: [Daily(amplitude: 0.5, peak_hour: 14.0), Noise(sd: 0.03, correlation_s: 300)],
+    ),
+    service: (mean_service_s: 0.1, cores_per_request: 1.0),
+    cluster: (
+        instance_types: [(
+            name: "m5.xlarge",
+            capacity: (cpu_cores: 4, memory_gib: 16, storage_gib: 100, network_gbps: 10),
+            price_usd_per_hour: 0.192,
+            provisioning_delay: Constant(s: 120),
+            warmup_s: 60,
+            initial_count: 10,
+            min_count: 2,
+            max_count: 80,
+        )],
+        scaling_type: "m5.xlarge",
+    ),
+    slo: (latency_quantile: 0.99, latency_threshold_s: 0.5),
+    controller: {controller},
+)
+"#
+    );
+    let p = dir.join("nn-test.ron");
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+fn train_file(dir: &Path, name: &str, arch: &str, extra: &str) -> PathBuf {
+    let text = format!(
+        r#"Train(
+    name: "{name}",
+    scenario: "nn-test.ron",
+    task: Forecast,
+    model: (architecture: {arch}, window_steps: 16, horizon_steps: 5, output: Gaussian),
+    training: (max_epochs: 3, batch_size: 128, learning_rate: 0.003, patience: 3, seed: 7, max_batches_per_epoch: 10{extra}),
+)
+"#
+    );
+    let p = dir.join(format!("{name}.ron"));
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+fn train(dir: &Path, file: &Path) -> PathBuf {
+    let out = dir.join("models");
+    let o = prescale(&["train", file.to_str().unwrap(), "--out", out.to_str().unwrap(), "--quiet"]);
+    let (so, se) = text(&o);
+    assert!(o.status.success(), "train failed: {so}\n{se}");
+    let stem = file.file_stem().unwrap().to_string_lossy().into_owned();
+    out.join(stem)
+}
+
+#[test]
+fn same_seed_same_weights_and_every_architecture_trains() {
+    let d = tempfile::tempdir().unwrap();
+    scenario(d.path(), "HindsightExpert");
+    let a = train(d.path(), &train_file(d.path(), "gru-a", "Gru(hidden: 8)", ""));
+    let b = train(d.path(), &train_file(d.path(), "gru-b", "Gru(hidden: 8)", ""));
+    let c = train(d.path(), &train_file(d.path(), "gru-c", "Gru(hidden: 8)", "").with_file_name("gru-c.ron"));
+    let h = |p: &Path| sha256_file(&p.join("weights.safetensors")).unwrap();
+    assert_eq!(h(&a), h(&b), "same config and seed must give the same weights");
+    assert_eq!(h(&a), h(&c));
+    let other = train_file(d.path(), "gru-seed8", "Gru(hidden: 8)", "").to_path_buf();
+    std::fs::write(&other, std::fs::read_to_string(&other).unwrap().replace("seed: 7", "seed: 8")).unwrap();
+    assert_ne!(h(&a), h(&train(d.path(), &other)), "another seed must give other weights");
+    for (name, arch) in [
+        ("mlp", "Mlp(hidden: [16, 16])"),
+        ("lstm", "Lstm(hidden: 8, layers: 2)"),
+        ("transformer", "Transformer(d_model: 16, heads: 2, layers: 1)"),
+    ] {
+        let m = train(d.path(), &train_file(d.path(), name, arch, ""));
+        let card: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(m.join("card.json")).unwrap()).unwrap();
+        let mase = card["metrics"]["test_mase_h1"].as_f64().unwrap();
+        assert!(mase.is_finite() && mase > 0.0, "{name}: MASE {mase}");
+        assert!(m.join("curve.csv").is_file() && m.join("plots/curve.png").is_file());
+    }
+}
+
+/// Python's `torch.jit.load` runs the exported file and gives the outputs Rust gives, for two batch sizes.
+#[test]
+fn exported_torchscript_runs_in_python_with_rusts_outputs() {
+    let d = tempfile::tempdir().unwrap();
+    scenario(d.path(), "HindsightExpert");
+    let site = std::process::Command::new(repo().join("scripts/setup-torch.sh")).arg("--python").output().unwrap();
+    assert!(site.status.success(), "setup-torch.sh failed");
+    let site = String::from_utf8(site.stdout).unwrap().trim().to_string();
+    for (name, arch) in [("gru-x", "Gru(hidden: 8)"), ("tf-x", "Transformer(d_model: 16, heads: 2, layers: 2)")] {
+        let m = train(d.path(), &train_file(d.path(), name, arch, ""));
+        let o = prescale(&["export", m.to_str().unwrap()]);
+        assert!(o.status.success(), "{}", text(&o).1);
+        let model = Model::load(&m).unwrap();
+        let (l, f) = (model.card.spec.window_steps as usize, model.card.spec.width());
+        for batch in [1usize, 5] {
+            let x: Vec<f32> = (0..batch * l * f).map(|i| 150.0 + 50.0 * ((i as f32) * 0.37).sin()).collect();
+            let rust = model.predict(&x, batch);
+            let input = d.path().join("in.json");
+            std::fs::write(&input, serde_json::json!({"shape": [batch, l, f], "data": x}).to_string()).unwrap();
+            let py = std::process::Command::new("python3")
+                .arg(repo().join("scripts/check_export.py"))
+                .arg(&m)
+                .arg(&input)
+                .env("PYTHONPATH", &site)
+                .output()
+                .unwrap();
+            assert!(py.status.success(), "python: {}", String::from_utf8_lossy(&py.stderr));
+            let out: serde_json::Value = serde_json::from_slice(&py.stdout).unwrap();
+            let data: Vec<f64> = out["data"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
+            assert_eq!(data.len(), rust.len());
+            let worst = data.iter().zip(&rust).map(|(a, b)| (a - *b as f64).abs()).fold(0.0, f64::max);
+            assert!(worst <= 1e-4, "{name} batch {batch}: Python differs from Rust by {worst}");
+        }
+    }
+}
+
+#[test]
+fn model_directories_that_do_not_match_their_card_are_refused() {
+    let d = tempfile::tempdir().unwrap();
+    scenario(d.path(), "HindsightExpert");
+    let m = train(d.path(), &train_file(d.path(), "card", "Gru(hidden: 8)", ""));
+    let copy = |name: &str| {
+        let to = d.path().join(name);
+        std::fs::create_dir_all(&to).unwrap();
+        for f in ["card.json", "weights.safetensors"] {
+            std::fs::copy(m.join(f), to.join(f)).unwrap();
+        }
+        to
+    };
+    let export_err = |dir: &Path| {
+        let o = prescale(&["export", dir.to_str().unwrap()]);
+        assert!(!o.status.success(), "{} should be refused", dir.display());
+        text(&o).1
+    };
+    // Missing weights.
+    let a = copy("missing");
+    std::fs::remove_file(a.join("weights.safetensors")).unwrap();
+    assert!(export_err(&a).contains("weights.safetensors: missing"));
+    // Weights changed after the card was written.
+    let b = copy("tampered");
+    let mut bytes = std::fs::read(b.join("weights.safetensors")).unwrap();
+    let n = bytes.len();
+    bytes[n - 1] ^= 0x01;
+    std::fs::write(b.join("weights.safetensors"), bytes).unwrap();
+    assert!(export_err(&b).contains("does not match weights_sha256"));
+    // The card's input list does not match its spec.
+    let c = copy("inputs");
+    let card = std::fs::read_to_string(c.join("card.json")).unwrap().replacen("\"rate_per_s\"", "\"cpu\"", 1);
+    std::fs::write(c.join("card.json"), card).unwrap();
+    assert!(export_err(&c).contains("input_columns"));
+    // The card claims another architecture than the weights hold (hash still right).
+    let e = copy("arch");
+    let card = std::fs::read_to_string(e.join("card.json")).unwrap().replace("\"hidden\": 8", "\"hidden\": 9");
+    std::fs::write(e.join("card.json"), card).unwrap();
+    let msg = export_err(&e);
+    assert!(msg.contains("do not fit the card's architecture") && msg.contains("gru.weight_ih_l0"), "{msg}");
+    // A forecasting model named as a policy, and at another step: validation names the path.
+    let s = scenario(d.path(), &format!("Bc(model: \"{}\")", m.display()));
+    let o = prescale(&["validate", s.to_str().unwrap()]);
+    let (so, se) = text(&o);
+    assert!(!o.status.success() && (so.clone() + &se).contains("controller.model") && (so + &se).contains("Forecast"));
+    let o = prescale(&["validate", d.path().join("missing-dir.ron").to_str().unwrap()]);
+    assert!(!o.status.success());
+}
+
+#[test]
+fn forecast_cloning_runs_in_a_scenario_and_fine_tunes_online() {
+    let d = tempfile::tempdir().unwrap();
+    scenario(d.path(), "HindsightExpert");
+    let m = train(d.path(), &train_file(d.path(), "online", "Gru(hidden: 8)", ""));
+    let controller = "Predictive(predictor: Neural(model: \"models/online\", fine_tune: (every_s: 3600, \
+                      window_s: 7200, steps: 10)), variance: AdaptiveConformal(alpha: 0.1), allocator: \
+                      (target_utilisation: 0.7))";
+    let s = scenario(d.path(), controller);
+    let out = d.path().join("results");
+    let o = prescale(&["run", s.to_str().unwrap(), "--out", out.to_str().unwrap(), "--quiet"]);
+    assert!(o.status.success(), "{}", text(&o).1);
+    let run = std::fs::read_dir(out.join("nn-test")).unwrap().next().unwrap().unwrap().path();
+    let csv = std::fs::read_to_string(run.join("timeseries.csv")).unwrap();
+    let mut lines = csv.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let col = |n: &str| header.iter().position(|h| *h == n).unwrap();
+    let (b, a, fe) = (col("fine_tune_mae_before_cores"), col("fine_tune_mae_after_cores"), col("forecast_error_cores"));
+    let rows: Vec<Vec<f64>> = lines.map(|l| l.split(',').map(|x| x.parse().unwrap_or(f64::NAN)).collect()).collect();
+    let tuned: Vec<&Vec<f64>> = rows.iter().filter(|r| r[b].is_finite()).collect();
+    // Every 60 observations once 120 are there: after steps 120, 180, ..., 4260 (the decision ending row
+    // 119, 179, ...) → 70 updates; the run has no decision after its last step.
+    let steps: Vec<usize> = rows.iter().enumerate().filter(|(_, r)| r[b].is_finite()).map(|(k, _)| k).collect();
+    assert_eq!(tuned.len(), 70, "fine-tunes recorded at steps {steps:?}");
+    let better = tuned.iter().filter(|r| r[a] <= r[b]).count();
+    assert!(
+        better * 10 >= tuned.len() * 9,
+        "fine-tuning lowered the window's error in only {better} of {}",
+        tuned.len()
+    );
+    let errs: Vec<f64> = rows.iter().map(|r| r[fe].abs()).filter(|e| e.is_finite()).collect();
+    assert!(errs.len() > 4000);
+    let _ = m;
+}
+
+/// The hindsight expert's `n_min` is the least fleet meeting the SLO by Erlang C, and acting on it beats the
+/// reactive baseline on the flash crowd in both SLO minutes and cost.
+#[test]
+fn hindsight_expert_meets_the_slo_by_erlang_c_and_beats_hpa_on_the_flash_crowd() {
+    use prescale_agents::neural::policy::{HindsightExpert, PolicySetting};
+    use prescale_sim::queueing::Latency;
+    let s = PolicySetting {
+        step_s: 60.0,
+        start_unix_s: 0.0,
+        mean_service_s: 0.1,
+        servers_per_instance: 4,
+        static_servers: 0,
+        min_instances: 1,
+        max_instances: 500,
+        provisioning_delay_s: 120.0,
+        warmup_s: 60.0,
+        slo_quantile: 0.99,
+        slo_threshold_s: 0.5,
+    };
+    let e = HindsightExpert::new(s, std::sync::Arc::new(vec![0.0; 10]));
+    for lambda in [10.0, 200.0, 611.0, 1500.0] {
+        let n = e.n_min(lambda);
+        let ok = |n: u32| {
+            let c = 4 * n;
+            lambda < c as f64 * 10.0 && Latency::mmc(lambda, 10.0, c).quantile(0.99) <= 0.5
+        };
+        assert!(ok(n) && (n == 1 || !ok(n - 1)), "lambda {lambda}: n_min {n}");
+    }
+    let d = tempfile::tempdir().unwrap();
+    let fc = std::fs::read_to_string(repo().join("scenarios/flash-crowd.ron")).unwrap();
+    let summary = |controller: &str| {
+        let re = fc.replace(
+            "controller: ReferenceHpa(target_utilisation: 0.6, tolerance: 0.1, min_instances: 2, max_instances: 80)",
+            &format!("controller: {controller}"),
+        );
+        assert!(fc.contains("controller: ReferenceHpa(target_utilisation: 0.6, tolerance: 0.1"));
+        let p = d.path().join("fc.ron");
+        std::fs::write(&p, re).unwrap();
+        let out = d.path().join(controller.len().to_string());
+        let o = prescale(&["run", p.to_str().unwrap(), "--out", out.to_str().unwrap(), "--quiet"]);
+        assert!(o.status.success());
+        let run = std::fs::read_dir(out.join("flash-crowd")).unwrap().next().unwrap().unwrap().path();
+        let v: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(run.join("summary.json")).unwrap()).unwrap();
+        (v["summary"]["slo_violation_minutes"].as_f64().unwrap(), v["summary"]["cost_usd"].as_f64().unwrap())
+    };
+    let (e_slo, e_cost) = summary("HindsightExpert");
+    let (h_slo, h_cost) =
+        summary("ReferenceHpa(target_utilisation: 0.6, tolerance: 0.1, min_instances: 2, max_instances: 80)");
+    assert!(e_slo < h_slo && e_cost < h_cost, "expert {e_slo} min {e_cost} USD vs HPA {h_slo} min {h_cost} USD");
+}
+
+#[test]
+fn bad_training_files_are_named_by_line_and_path() {
+    let d = tempfile::tempdir().unwrap();
+    scenario(d.path(), "HindsightExpert");
+    let p = train_file(d.path(), "bad", "Transformer(d_model: 10, heads: 3, layers: 1)", "");
+    let t = std::fs::read_to_string(&p).unwrap().replace("window_steps: 16", "window_steps: 0");
+    std::fs::write(&p, t).unwrap();
+    let o = prescale(&["train", p.to_str().unwrap(), "--out", d.path().join("m").to_str().unwrap(), "--quiet"]);
+    let (_, se) = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{se}");
+    assert!(se.contains("bad.ron:5") && se.contains("model.architecture.heads"), "{se}");
+    assert!(se.contains("model.window_steps"), "{se}");
+    assert!(!d.path().join("m").exists(), "nothing written");
+}
