@@ -16,7 +16,7 @@ use crate::bench::{self, BenchArgs};
 use crate::output::{key_value_and_result, with_field};
 use crate::procinfo::peak_rss_mib;
 use crate::results::write_run;
-use crate::scenario_io::{Loaded, load_scenario, load_scenario_text};
+use crate::scenario_io::{Loaded, load_scenario};
 use indicatif::{ProgressBar, ProgressStyle};
 
 /// prescale: a discrete-event simulator and workbench for predictive autoscaling.
@@ -29,11 +29,19 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Run the built-in default scenario (what `prescale` with no command does) and write its results.
+    /// The built-in demo (what `prescale` with no command does): train the learned agents, sweep the flash
+    /// crowd and the NAB ELB trace over HPA, classical predictive, forecast cloning, BC with and without DAgger
+    /// and the oracle, five seeds, and write `<out>/demo/report.md` with figures.
     Demo {
         /// Results root folder.
         #[arg(long, value_name = "DIR", default_value = "results")]
         out: PathBuf,
+        /// A fast smoke run: two training epochs, one DAgger round, one seed.
+        #[arg(long)]
+        quick: bool,
+        /// No progress bars.
+        #[arg(long)]
+        quiet: bool,
     },
     /// Run one scenario file and write `<out>/<scenario>/<run-id>/` (scenario.ron, timeseries.csv,
     /// summary.json).
@@ -97,6 +105,18 @@ enum Command {
         #[arg(long, value_name = "DIR", default_value = "results/models")]
         out: PathBuf,
         /// No progress bar.
+        #[arg(long)]
+        quiet: bool,
+    },
+    /// Forecast accuracy (MAE, MASE) of MLP, GRU, LSTM, Transformer, seasonal naive and Holt-Winters on traces,
+    /// by the peers' rolling-origin protocol, with statsforecast's figures beside where they exist.
+    ForecastEval {
+        /// Traces as FILE[:COLUMN] (default: four traces of ../shared/traces).
+        traces: Vec<String>,
+        /// Also write the report (Markdown) to this file.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+        /// No progress lines.
         #[arg(long)]
         quiet: bool,
     },
@@ -239,18 +259,8 @@ pub fn run<I: IntoIterator<Item = OsString>>(args: I) -> Result<ExitCode> {
             };
         }
     };
-    match cli.command.unwrap_or(Command::Demo { out: PathBuf::from("results") }) {
-        Command::Demo { out } => {
-            let loaded = load_scenario_text(Path::new(DEFAULT_SCENARIO_NAME), DEFAULT_SCENARIO)
-                .map_err(|d| anyhow::anyhow!("built-in scenario: {}", d[0]))?;
-            println!(
-                "prescale {}: built-in scenario '{}' ({})",
-                env!("CARGO_PKG_VERSION"),
-                loaded.config.name,
-                loaded.config.description
-            );
-            run_loaded(&loaded, None, &out, false)
-        }
+    match cli.command.unwrap_or(Command::Demo { out: PathBuf::from("results"), quick: false, quiet: false }) {
+        Command::Demo { out, quick, quiet } => crate::demo::run(&out, quick, quiet),
         Command::Run { scenario, seed, out, fidelity, quiet } => match load_scenario(&scenario) {
             Ok(mut loaded) => {
                 if let Some(f) = fidelity {
@@ -314,6 +324,28 @@ pub fn run<I: IntoIterator<Item = OsString>>(args: I) -> Result<ExitCode> {
             );
             Ok(ExitCode::SUCCESS)
         }
+        Command::ForecastEval { traces, out, quiet } => {
+            let traces = if traces.is_empty() {
+                let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/traces");
+                [
+                    "nasa_http_jul95_requests_1min.csv",
+                    "google2019_cluster_instance_usage_300s.csv:avg_cpu",
+                    "nab_elb_request_count_8c0756.csv",
+                    "wikipedia_en_pagecounts_hourly_2016_01.csv",
+                ]
+                .iter()
+                .map(|t| dir.join(t).display().to_string())
+                .collect()
+            } else {
+                traces
+            };
+            let md = crate::forecast_eval::run(&traces, quiet)?;
+            print!("{md}");
+            if let Some(out) = out {
+                crate::bench::write_atomically(&out, &md)?;
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Export { model_dir } => {
             crate::train::export(&model_dir)?;
             Ok(ExitCode::SUCCESS)
@@ -324,10 +356,6 @@ pub fn run<I: IntoIterator<Item = OsString>>(args: I) -> Result<ExitCode> {
 fn with_peak_rss<T: serde::Serialize>(r: &T) -> Value {
     with_field(r, "peak_rss_mib", peak_rss_mib().map_or(Value::Null, Value::from))
 }
-
-/// The built-in default scenario (also `scenarios/flash-crowd.ron`).
-const DEFAULT_SCENARIO: &str = include_str!("../scenarios/flash-crowd.ron");
-const DEFAULT_SCENARIO_NAME: &str = "scenarios/flash-crowd.ron (built in)";
 
 /// Whether a RON text is an experiment (its first identifier is `Experiment`).
 fn is_experiment(text: &str) -> bool {

@@ -4,7 +4,9 @@
 
 pub mod bench;
 pub mod cli;
+pub mod demo;
 pub mod experiment;
+pub mod forecast_eval;
 pub mod output;
 pub mod plot;
 pub mod procinfo;

@@ -286,3 +286,35 @@ fn bad_training_files_are_named_by_line_and_path() {
     assert!(se.contains("model.window_steps"), "{se}");
     assert!(!d.path().join("m").exists(), "nothing written");
 }
+
+/// The forecast-evaluation protocol is the peers': on the traces they evaluated, our seasonal-naive MAE and
+/// MASE scale equal statsforecast's (`../shared/peers/results/forecast_*.json`), computed by nobody here.
+#[test]
+fn forecast_protocol_reproduces_the_peers_seasonal_naive() {
+    let Some(traces) = common::shared_traces() else {
+        eprintln!("../shared/traces not present: skipped");
+        return;
+    };
+    for (file, peer) in [
+        ("nasa_http_jul95_requests_1min.csv", "forecast_nasa_jul95_1min.json"),
+        ("google2019_cluster_instance_usage_300s.csv:avg_cpu", "forecast_google2019_avg_cpu.json"),
+    ] {
+        let s = prescale::forecast_eval::load(&traces.join(file).display().to_string()).unwrap();
+        let (_, _, scale) = prescale::forecast_eval::protocol(&s).unwrap();
+        let mae = prescale::forecast_eval::seasonal_naive_mae(&s).unwrap();
+        let v: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(traces.join("../peers/results").join(peer)).unwrap())
+                .unwrap();
+        let close = |a: f64, b: f64| (a - b).abs() <= 1e-9 * b.abs().max(1e-12);
+        assert!(close(scale, v["setup"]["mase_scale"].as_f64().unwrap()), "{file}: scale {scale}");
+        for (i, h) in [1u64, 5, 15].iter().enumerate() {
+            let r = v["results"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|r| r["model"] == "SeasonalNaive" && r["h"] == *h)
+                .unwrap();
+            assert!(close(mae[i], r["MAE"].as_f64().unwrap()), "{file} h={h}: {} vs {}", mae[i], r["MAE"]);
+        }
+    }
+}

@@ -98,14 +98,28 @@ fn run_writes_complete_results_atomically() {
     assert_eq!(csvs[0], csvs[1]);
 }
 
+/// The demo end to end in its quick form (two epochs, one DAgger round, one seed): every model trained, both
+/// sweeps run, the combined report names every controller of both worlds, and a second run reuses everything.
 #[test]
-fn the_built_in_default_runs_end_to_end() {
+fn the_built_in_demo_runs_end_to_end_and_resumes() {
     let dir = tempfile::tempdir().unwrap();
-    let out = prescale(&["demo", "--out", dir.path().to_str().unwrap()]);
+    let out = prescale(&["demo", "--out", dir.path().to_str().unwrap(), "--quick", "--quiet"]);
     let (stdout, stderr) = text(&out);
     assert!(out.status.success(), "{stdout}{stderr}");
-    assert!(stdout.contains("flash-crowd") && stdout.contains("results: "), "{stdout}");
-    assert_eq!(files_under(dir.path()).len(), 3);
+    let demo = dir.path().join("demo");
+    let report = std::fs::read_to_string(demo.join("report.md")).unwrap();
+    for c in
+        ["| hpa |", "| ar-aci |", "| holt-winters-aci |", "| gru-aci |", "| bc-dagger |", "| bc-only |", "| oracle |"]
+    {
+        assert!(report.contains(c), "{c} missing from the report");
+    }
+    for f in ["demo-flash-crowd/plots/pareto.png", "demo-elb/plots/bars.png", "models/bc-elb/card.json"] {
+        assert!(demo.join(f).is_file(), "{f}");
+    }
+    let again = prescale(&["demo", "--out", dir.path().to_str().unwrap(), "--quick", "--quiet"]);
+    let (stdout, _) = text(&again);
+    assert!(again.status.success() && stdout.contains("reusing") && stdout.contains("(6 reused)"), "{stdout}");
+    let _ = files_under;
 }
 
 /// The header's columns other than the timestamp.

@@ -137,14 +137,36 @@ pub fn train_forecaster(
     training: &TrainingConfig,
     on_epoch: &mut dyn FnMut(&EpochRow),
 ) -> Result<Forecaster, LearnError> {
+    let ranges = split.ranges(demand.steps());
+    let mut f = fit_forecaster(name, spec, demand, source, ranges, training, true, on_epoch)?;
+    f.model.card.data.split = [split.train, split.validation, 1.0 - split.train - split.validation];
+    Ok(f)
+}
+
+/// Like [`train_forecaster`], on explicit step ranges `[train, validation, test]` (rolling-origin
+/// evaluations train on everything before the first origin). With `need_test`, a test part too short for one
+/// window is an error; otherwise its metrics are NaN.
+///
+/// # Errors
+/// Bad data or a non-finite loss.
+#[allow(clippy::too_many_arguments)]
+pub fn fit_forecaster(
+    name: &str,
+    spec: &ModelSpec,
+    demand: &DemandSeries,
+    source: &str,
+    [tr, va, te]: [std::ops::Range<usize>; 3],
+    training: &TrainingConfig,
+    need_test: bool,
+    on_epoch: &mut dyn FnMut(&EpochRow),
+) -> Result<Forecaster, LearnError> {
     let frames = forecast_frames(spec, demand).map_err(LearnError::Data)?;
     let n = frames.steps();
-    let [tr, va, te] = split.ranges(n);
     let h = spec.horizon_steps as usize;
     let norm = Normaliser::fit(&frames.target[tr.clone()]);
     let cut = |r: &std::ops::Range<usize>| windows(&frames, spec, &norm, 1, Split::ends(r, 1, h));
     let (wt, wv, ws) = (cut(&tr), cut(&va), cut(&te));
-    if wt.n == 0 || wv.n == 0 || ws.n == 0 {
+    if wt.n == 0 || wv.n == 0 || (need_test && ws.n == 0) {
         return Err(LearnError::Data(format!(
             "{source}: {n} steps give {} training, {} validation and {} test windows of {} + {h} steps; every part \
              needs at least one (a longer series or a shorter window)",
@@ -157,7 +179,7 @@ pub fn train_forecaster(
     c.data.source = source.into();
     c.data.steps = n;
     c.data.series = 1;
-    c.data.split = [split.train, split.validation, 1.0 - split.train - split.validation];
+    c.data.split = [tr.len() as f64 / n as f64, va.len() as f64 / n as f64, te.len() as f64 / n as f64];
     c.data.windows = [wt.n, wv.n, ws.n];
     let mut model = Model::fresh(c, device);
     let result = fit(&model.vs, &model.net, spec, &wt, &wv, training, on_epoch);

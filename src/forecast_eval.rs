@@ -1,0 +1,300 @@
+//! `prescale forecast-eval`: forecast accuracy of the neural architectures and the classical predictors on
+//! real traces, by the rolling-origin protocol of `../shared/peers/forecast_baselines.py` (statsforecast), so
+//! the figures stand beside the peers':
+//!
+//! * the series on a regular grid at its median interval `Δ` (mean per bin, gaps interpolated);
+//! * season `m = round(1 day / Δ)`; 24 forecast origins `round(1 h / Δ)` steps apart, the last one `15` steps
+//!   before the end; at each origin every model forecasts steps `1..=15`; for horizon `h` the absolute errors of
+//!   steps `1..=h` of all origins are pooled (MAE);
+//! * MASE = MAE / the in-sample MAE of the seasonal naive forecast (lag `m`) on the data before the first
+//!   origin (Hyndman & Koehler 2006).
+//!
+//! Differences, stated: the peers refit their models at every origin on a sliding 3-day window; here the
+//! classical predictors run online over all history before each origin (Holt-Winters fits its smoothing
+//! parameters on the first four seasons), and each network is trained once on the data before the first origin
+//! (the last 15 % of it for early stopping), then only reads its input window at each origin.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{Context, Result, anyhow};
+use prescale_agents::neural::learn::fit_forecaster;
+use prescale_agents::neural::spec::{Architecture, Input, ModelSpec, OutputKind};
+use prescale_agents::neural::train::TrainingConfig;
+use prescale_agents::predictor::{HoltWinters, Predictor, SeasonalNaive};
+use prescale_sim::demand::DemandSeries;
+use prescale_sim::trace::{GapPolicy, TracePolicies, resample};
+
+use crate::scenario_io::read_trace;
+
+const HORIZONS: [usize; 3] = [1, 5, 15];
+const ORIGINS: usize = 24;
+
+/// One series to evaluate.
+pub struct Series {
+    /// File name and column, for the table.
+    pub label: String,
+    /// Values on the grid.
+    pub y: Vec<f64>,
+    /// Grid interval, seconds.
+    pub step_s: f64,
+    /// Unix time of the first value.
+    pub start_unix_s: f64,
+    /// The peers' results file beside it, if one exists.
+    pub peer: Option<PathBuf>,
+}
+
+/// Loads `FILE[:COLUMN]` onto its grid.
+///
+/// # Errors
+/// Trace problems, naming the file and line.
+pub fn load(spec: &str) -> Result<Series> {
+    let (file, column) = match spec.rsplit_once(':') {
+        Some((f, c)) if !c.contains('/') => (f, c),
+        _ => (spec, "value"),
+    };
+    let policies = TracePolicies { gaps: GapPolicy::Interpolate, ..TracePolicies::default() };
+    let trace =
+        read_trace(Path::new(file), "timestamp", &[column.to_string()], &policies).map_err(|d| anyhow!("{d}"))?;
+    let step_s = trace.report.nominal_interval_s;
+    let steps = (trace.report.span_s / step_s).floor() as usize;
+    let y = resample(&trace, 0, GapPolicy::Interpolate, 0.0, 1.0, step_s, steps);
+    let name = Path::new(file).file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+    let peers = Path::new(file).parent().unwrap_or(Path::new(".")).join("../peers/results");
+    let peer = [
+        ("nasa_http_jul95_requests_1min", "forecast_nasa_jul95_1min.json"),
+        ("google2019_cluster_instance_usage_300s", "forecast_google2019_avg_cpu.json"),
+    ]
+    .iter()
+    .find(|(n, _)| *n == name)
+    .map(|(_, f)| peers.join(f))
+    .filter(|p| p.is_file());
+    Ok(Series { label: format!("{name} [{column}]"), y, step_s, start_unix_s: trace.report.first_timestamp_s, peer })
+}
+
+/// Pooled MAE per horizon of `forecasts[origin][step]` against the truth.
+fn pooled(y: &[f64], origins: &[usize], forecasts: &[Vec<f64>]) -> [f64; 3] {
+    HORIZONS.map(|h| {
+        let mut s = 0.0;
+        for (o, f) in origins.iter().zip(forecasts) {
+            for k in 0..h {
+                s += (f[k] - y[o + k]).abs();
+            }
+        }
+        s / (h * origins.len()) as f64
+    })
+}
+
+/// One model's row.
+pub struct Row {
+    /// Model name.
+    pub model: String,
+    /// MAE at horizons 1, 5, 15.
+    pub mae: [f64; 3],
+    /// Training (networks) or fit-and-forecast (classical) wall time, seconds.
+    pub wall_s: f64,
+}
+
+/// The protocol's origins (indices of the first forecast step), season and MASE scale for a series.
+///
+/// # Errors
+/// A series too short for 24 origins and two seasons before the first.
+pub fn protocol(s: &Series) -> Result<(Vec<usize>, usize, f64)> {
+    let n = s.y.len();
+    let m = ((86_400.0 / s.step_s).round() as usize).max(1);
+    let every = ((3600.0 / s.step_s).round() as usize).max(1);
+    let first =
+        n.checked_sub(HORIZONS[2] + (ORIGINS - 1) * every).filter(|f| *f >= (2 * m).max(50)).ok_or_else(|| {
+            anyhow!("{}: {n} points are too few for {ORIGINS} origins every {every} steps and season {m}", s.label)
+        })?;
+    let origins: Vec<usize> = (0..ORIGINS).map(|i| first + i * every).collect();
+    let pre = &s.y[..first];
+    let scale = pre.iter().skip(m).zip(pre).map(|(a, b)| (a - b).abs()).sum::<f64>() / (first - m) as f64;
+    Ok((origins, m, scale))
+}
+
+/// MAE at horizons 1, 5, 15 of the seasonal naive forecast (lag one season), by the protocol.
+///
+/// # Errors
+/// As [`protocol`].
+pub fn seasonal_naive_mae(s: &Series) -> Result<[f64; 3]> {
+    let (origins, m, _) = protocol(s)?;
+    let forecasts: Vec<Vec<f64>> =
+        origins.iter().map(|o| (0..HORIZONS[2]).map(|k| s.y[o + k - m * (k / m + 1)]).collect()).collect();
+    Ok(pooled(&s.y, &origins, &forecasts))
+}
+
+/// Evaluates every model on one series.
+///
+/// # Errors
+/// A series too short for the protocol, or training problems.
+pub fn evaluate(s: &Series, training: &TrainingConfig, quiet: bool) -> Result<(Vec<Row>, f64, usize)> {
+    let (origins, m, scale) = protocol(s)?;
+    let first = origins[0];
+    let hmax = HORIZONS[2];
+    let mut rows = Vec::new();
+    // Classical predictors, online over all history.
+    let classical: [(&str, Box<dyn Predictor>); 2] = [
+        ("seasonal naive", Box::new(SeasonalNaive::new(m))),
+        ("Holt-Winters (fitted)", Box::new(HoltWinters::new(m, 0.2, 0.05, 0.15, true))),
+    ];
+    for (name, mut p) in classical {
+        let t0 = Instant::now();
+        let mut forecasts = Vec::new();
+        let mut next = 0;
+        for (t, y) in s.y.iter().enumerate() {
+            if next < origins.len() && t == origins[next] {
+                let f = p.forecast(hmax).map_err(|e| anyhow!("{}: {name}: {e}", s.label))?;
+                forecasts.push(f.mean);
+                next += 1;
+            }
+            p.observe(*y);
+        }
+        rows.push(Row {
+            model: name.into(),
+            mae: pooled(&s.y, &origins, &forecasts),
+            wall_s: t0.elapsed().as_secs_f64(),
+        });
+    }
+    // Networks, trained once on the data before the first origin.
+    let window = ((3600.0 / s.step_s).round() as usize).clamp(24, 60) as u32;
+    let demand = DemandSeries {
+        step_s: s.step_s,
+        rate_per_s: s.y.clone(),
+        start_unix_s: s.start_unix_s,
+        ..DemandSeries::default()
+    };
+    let cut = (first as f64 * 0.85) as usize;
+    for arch in [
+        Architecture::Mlp { hidden: vec![64, 64] },
+        Architecture::Gru { hidden: 32, layers: 1 },
+        Architecture::Lstm { hidden: 32, layers: 1 },
+        Architecture::Transformer { d_model: 32, heads: 4, layers: 2, feed_forward: Some(64) },
+    ] {
+        let spec = ModelSpec {
+            architecture: arch.clone(),
+            inputs: vec![Input::Rate, Input::TimeOfDay, Input::DayOfWeek],
+            window_steps: window,
+            horizon_steps: hmax as u32,
+            output: OutputKind::Gaussian,
+        };
+        let name = arch.name();
+        if !quiet {
+            eprintln!("[forecast-eval] {}: training {name}", s.label);
+        }
+        let f = fit_forecaster(
+            name,
+            &spec,
+            &demand,
+            &s.label,
+            [0..cut, cut..first, first..first],
+            training,
+            false,
+            &mut |_| {},
+        )
+        .map_err(|e| match e {
+            prescale_agents::neural::learn::LearnError::Data(m) => anyhow!(m),
+            prescale_agents::neural::learn::LearnError::NonFinite(_, m) => anyhow!("{}: {name}: {m}", s.label),
+        })?;
+        let l = window as usize;
+        let width = spec.width();
+        let frames = prescale_agents::neural::learn::forecast_frames(&spec, &demand).map_err(|e| anyhow!(e))?;
+        let mut x = Vec::with_capacity(origins.len() * l * width);
+        for &o in &origins {
+            x.extend(frames.inputs[(o - l) * width..o * width].iter().map(|v| *v as f32));
+        }
+        let out = f.model.predict(&x, origins.len());
+        let k = spec.output.width();
+        let forecasts: Vec<Vec<f64>> =
+            (0..origins.len()).map(|i| (0..hmax).map(|h| out[(i * hmax + h) * k] as f64).collect()).collect();
+        rows.push(Row { model: name.into(), mae: pooled(&s.y, &origins, &forecasts), wall_s: f.fit.wall_s });
+    }
+    Ok((rows, scale, first))
+}
+
+/// The peers' rows (model, h, MAE, MASE) from their JSON results.
+fn peer_rows(path: &Path) -> Result<Vec<(String, u64, f64, f64)>> {
+    let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path)?)?;
+    Ok(v["results"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|r| {
+                    (
+                        r["model"].as_str().unwrap_or("?").to_string(),
+                        r["h"].as_u64().unwrap_or(0),
+                        r["MAE"].as_f64().unwrap_or(f64::NAN),
+                        r["MASE"].as_f64().unwrap_or(f64::NAN),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default())
+}
+
+/// Runs the evaluation on `traces` and returns a Markdown report.
+///
+/// # Errors
+/// Trace, protocol or training problems.
+pub fn run(traces: &[String], quiet: bool) -> Result<String> {
+    let training = TrainingConfig {
+        max_epochs: 30,
+        batch_size: 256,
+        learning_rate: 3e-3,
+        patience: 5,
+        ..TrainingConfig::default()
+    };
+    let mut md = String::new();
+    writeln!(
+        md,
+        "Rolling origin as ../shared/peers/forecast_baselines.py: {ORIGINS} origins 1 h apart, horizons 1/5/15 steps \
+         (errors of steps 1..h pooled), MASE scale = in-sample seasonal-naive MAE before the first origin. \
+         Networks: trained once on the data before the first origin (CPU, 1 thread, seed 1), window 1 h (24..60 steps), \
+         Gaussian output, its mean scored.\n"
+    )?;
+    for t in traces {
+        let s = load(t).with_context(|| format!("loading {t}"))?;
+        let (rows, scale, first) = evaluate(&s, &training, quiet)?;
+        writeln!(
+            md,
+            "### {}\n\n{} points at {} s, first origin at point {first}, MASE scale {scale:.4}\n",
+            s.label,
+            s.y.len(),
+            s.step_s
+        )?;
+        writeln!(md, "| model | MAE h=1 | MAE h=5 | MAE h=15 | MASE h=1 | MASE h=5 | MASE h=15 | train / fit s |")?;
+        writeln!(md, "|---|---|---|---|---|---|---|---|")?;
+        for r in &rows {
+            writeln!(
+                md,
+                "| {} | {:.4} | {:.4} | {:.4} | {:.3} | {:.3} | {:.3} | {:.1} |",
+                r.model,
+                r.mae[0],
+                r.mae[1],
+                r.mae[2],
+                r.mae[0] / scale,
+                r.mae[1] / scale,
+                r.mae[2] / scale,
+                r.wall_s
+            )?;
+        }
+        if let Some(p) = &s.peer {
+            let pr = peer_rows(p)?;
+            let mut models: Vec<&String> = pr.iter().map(|r| &r.0).collect();
+            models.dedup();
+            for model in models {
+                let get =
+                    |h: u64| pr.iter().find(|r| &r.0 == model && r.1 == h).map_or((f64::NAN, f64::NAN), |r| (r.2, r.3));
+                let (a, b, c) = (get(1), get(5), get(15));
+                writeln!(
+                    md,
+                    "| statsforecast {model} (peers) | {:.4} | {:.4} | {:.4} | {:.3} | {:.3} | {:.3} | |",
+                    a.0, b.0, c.0, a.1, b.1, c.1
+                )?;
+            }
+        }
+        writeln!(md)?;
+    }
+    Ok(md)
+}
