@@ -166,7 +166,7 @@ fn panel<DB: DrawingBackend>(
         .margin(8)
         .x_label_area_size(32)
         .y_label_area_size(64)
-        .build_cartesian_2d(x0.max(0.0)..x1, y0.max(0.0)..y1)
+        .build_cartesian_2d(x0.max(0.0)..x1, y0..y1)
         .map_err(e)?;
     chart
         .configure_mesh()
@@ -548,16 +548,27 @@ fn draw_curve<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, t: &Table, dagge
     let x = t.f64s("epoch")?;
     let lines = [("training", t.f64s("train_loss")?), ("validation", t.f64s("validation_loss")?)];
     let areas = if dagger.is_some() { root.split_evenly((1, 2)) } else { vec![root] };
-    panel(&areas[0], "Training curve", "loss (normalised units)", "epoch (across DAgger rounds)", &x, &lines, None)?;
+    panel(
+        &areas[0],
+        "Training curve",
+        "loss (normalised units; NLL may be < 0)",
+        "epoch (counted across DAgger rounds)",
+        &x,
+        &lines,
+        None,
+    )?;
     if let (Some(d), Some(a)) = (dagger, areas.get(1)) {
         let r = d.f64s("round")?;
         panel(
             a,
-            "DAgger: learner alone, test period",
+            "DAgger: the learner acting alone",
             "SLO-violation minutes",
             "DAgger round",
             &r,
-            &[("SLO-violation minutes", d.f64s("test_slo_violation_minutes")?)],
+            &[
+                ("validation period", d.f64s("validation_slo_violation_minutes")?),
+                ("test period", d.f64s("test_slo_violation_minutes")?),
+            ],
             None,
         )?;
     }

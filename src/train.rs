@@ -182,10 +182,19 @@ pub fn train(file: &Path, out_root: &Path, quiet: bool) -> Result<Trained> {
     let source = scenario_file.display().to_string();
     let dir = out_root.join(&cfg.name);
     let mut curve: Vec<EpochRow> = Vec::new();
-    let pb = bar(quiet, cfg.training.max_epochs as u64, &cfg.name);
+    let epochs = cfg.training.max_epochs as u64
+        + match &cfg.task {
+            TaskConfig::Imitate { dagger, .. } => dagger.rounds as u64 * dagger.epochs_per_round as u64,
+            TaskConfig::Forecast => 0,
+        };
+    let pb = bar(quiet, epochs, &cfg.name);
     let mut on_epoch = |r: &EpochRow| {
-        curve.push(*r);
+        // Epochs count on across DAgger rounds, so the curve reads left to right.
+        let mut r = *r;
+        r.epoch = curve.len() as u32 + 1;
+        curve.push(r);
         pb.set_position(r.epoch as u64);
+
         pb.set_message(format!("{} train {:.4} val {:.4}", cfg.name, r.train_loss, r.validation_loss));
     };
     let mut rounds: Vec<RoundRow> = Vec::new();
@@ -225,12 +234,14 @@ pub fn train(file: &Path, out_root: &Path, quiet: bool) -> Result<Trained> {
             };
             let mut on_round = |r: &RoundRow| {
                 pb.println(format!(
-                    "  round {} (expert acts {:.0} %): {} windows, val loss {:.4}, test: order error {:.2} instances, \
-                     {:.0} SLO-violation min, {:.2} USD",
+                    "  round {} (expert acts {:.0} %): {} windows, val loss {:.4}, validation: {:.0} SLO-violation min, \
+                     {:.2} USD; test: order error {:.2} instances, {:.0} SLO-violation min, {:.2} USD",
                     r.round,
                     r.beta * 100.0,
                     r.train_windows,
                     r.validation_loss,
+                    r.validation.slo_violation_minutes,
+                    r.validation.cost_usd,
                     r.test_order_mae_instances,
                     r.test.slo_violation_minutes,
                     r.test.cost_usd
@@ -283,15 +294,18 @@ pub fn train(file: &Path, out_root: &Path, quiet: bool) -> Result<Trained> {
 
 fn dagger_csv(rounds: &[RoundRow]) -> String {
     let mut s = String::from(
-        "round,expert_probability,train_windows,validation_loss,test_order_mae_instances,test_slo_violation_minutes,test_cost_usd,test_over_provisioning_core_hours\n",
+        "round,expert_probability,train_windows,validation_loss,validation_order_mae_instances,validation_slo_violation_minutes,validation_cost_usd,test_order_mae_instances,test_slo_violation_minutes,test_cost_usd,test_over_provisioning_core_hours\n",
     );
     for r in rounds {
         s.push_str(&format!(
-            "{},{},{},{},{},{},{},{}\n",
+            "{},{},{},{},{},{},{},{},{},{},{}\n",
             r.round,
             r.beta,
             r.train_windows,
             r.validation_loss,
+            r.validation_order_mae_instances,
+            r.validation.slo_violation_minutes,
+            r.validation.cost_usd,
             r.test_order_mae_instances,
             r.test.slo_violation_minutes,
             r.test.cost_usd,

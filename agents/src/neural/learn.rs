@@ -14,7 +14,8 @@ use super::model::{DataSummary, FORMAT, FitSummary, Model, ModelCard, Task, outp
 use super::policy::{Actor, PeriodMetrics, PolicySetting, rollout};
 use super::spec::{Input, ModelSpec, calendar};
 use super::train::{
-    EpochRow, FitReport, Frames, Normaliser, Split, TrainingConfig, Windows, evaluate, fit, point, windows,
+    EpochRow, FitReport, Frames, Normaliser, Split, TrainingConfig, Windows, evaluate, fit, point, restore, snapshot,
+    windows,
 };
 
 /// Training failed: a non-finite loss (the model holds the last good weights) or bad data.
@@ -223,6 +224,21 @@ pub struct DaggerConfig {
     /// Epochs of continued training per round.
     #[serde(default = "round_epochs")]
     pub epochs_per_round: u32,
+    /// Which round's policy to keep: the one with the least imitation error on the validation period of its
+    /// own (learner-alone) rollouts — the error DAgger minimises, measured where the learner goes — as Ross et
+    /// al. return the best policy on validation; or the last round's.
+    #[serde(default)]
+    pub keep: KeepRound,
+}
+
+/// Which DAgger round's policy to keep.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum KeepRound {
+    /// Least validation imitation error (see [`DaggerConfig::keep`]).
+    #[default]
+    BestValidation,
+    /// The last round.
+    Last,
 }
 
 fn rounds() -> u32 {
@@ -237,7 +253,12 @@ fn round_epochs() -> u32 {
 
 impl Default for DaggerConfig {
     fn default() -> Self {
-        DaggerConfig { rounds: rounds(), beta: beta(), epochs_per_round: round_epochs() }
+        DaggerConfig {
+            rounds: rounds(),
+            beta: beta(),
+            epochs_per_round: round_epochs(),
+            keep: KeepRound::BestValidation,
+        }
     }
 }
 
@@ -255,6 +276,12 @@ pub struct RoundRow {
     /// Test-period mean absolute error of the learner's order vs the expert's, instances, on its own
     /// (learner-only) evaluation rollouts.
     pub test_order_mae_instances: f64,
+    /// Validation-period mean absolute error of the learner's order vs the expert's, instances, on its own
+    /// evaluation rollouts: the imitation error on the learner's own state distribution, which selects the
+    /// round kept.
+    pub validation_order_mae_instances: f64,
+    /// The learner's validation-period run metrics (evaluation rollouts, learner alone).
+    pub validation: PeriodMetrics,
     /// The learner's test-period metrics (evaluation rollouts, learner alone).
     pub test: PeriodMetrics,
 }
@@ -341,7 +368,7 @@ pub fn train_policy(
     c.data.split = [split.train, split.validation, 1.0 - split.train - split.validation];
     let mut model = Model::fresh(c, device);
     let mut rows = Vec::new();
-    let mut last_fit = None;
+    let mut kept = Vec::new();
     let eval_seed = |seed: u64| seed.wrapping_add(0x9e37_79b9);
     for round in 0..=dagger.rounds {
         let beta = dagger.beta.powi(round as i32);
@@ -375,21 +402,26 @@ pub fn train_policy(
                 return Err(LearnError::NonFinite(Box::new(model), format!("DAgger round {round}: {e}")));
             }
         };
-        // The learner alone, on evaluation rollouts (other seeds' noise), over the test period.
-        let mut test = PeriodMetrics::default();
-        let (mut err_sum, mut err_n) = (0.0, 0usize);
+        // The learner alone, on evaluation rollouts (other seeds' noise), over the validation and test periods.
+        let (mut validation, mut test) = (PeriodMetrics::default(), PeriodMetrics::default());
+        let (mut err_sum, mut err_n, mut val_sum, mut val_n) = (0.0, 0usize, 0.0, 0usize);
         for (seed, d) in &world.demands {
             let r = roll(Actor::Learner(&model), eval_seed(*seed), d)?;
-            let te = split.ranges(d.steps())[2].clone();
-            let m = PeriodMetrics::measure(&r.report, d, te, world.cores_per_rate, s.slo_quantile, s.slo_threshold_s);
-            test.slo_violation_minutes += m.slo_violation_minutes;
-            test.cost_usd += m.cost_usd;
-            test.over_provisioning_core_hours += m.over_provisioning_core_hours;
-            let [_, _, wte] = parts(std::slice::from_ref(&r.frames));
+            let [_, va, te] = split.ranges(d.steps());
+            let measure = |range| {
+                PeriodMetrics::measure(&r.report, d, range, world.cores_per_rate, s.slo_quantile, s.slo_threshold_s)
+            };
+            validation.add(&measure(va));
+            test.add(&measure(te));
+            let [_, wva, wte] = parts(std::slice::from_ref(&r.frames));
+            let per_instance = s.mean_service_s / s.servers_per_instance as f64;
             if wte.n > 0 {
-                let mae = mae_per_horizon(&model, &wte)[0];
-                err_sum += mae * s.mean_service_s / s.servers_per_instance as f64 * wte.n as f64;
+                err_sum += mae_per_horizon(&model, &wte)[0] * per_instance * wte.n as f64;
                 err_n += wte.n;
+            }
+            if wva.n > 0 {
+                val_sum += mae_per_horizon(&model, &wva)[0] * per_instance * wva.n as f64;
+                val_n += wva.n;
             }
         }
         let row = RoundRow {
@@ -398,22 +430,35 @@ pub fn train_policy(
             train_windows: wt.n,
             validation_loss: report.best_validation_loss,
             test_order_mae_instances: if err_n > 0 { err_sum / err_n as f64 } else { f64::NAN },
+            validation_order_mae_instances: if val_n > 0 { val_sum / val_n as f64 } else { f64::NAN },
+            validation,
             test,
         };
         on_round(&row);
         rows.push(row);
-        last_fit = Some(report);
+        kept.push((snapshot(&model.vs), report));
     }
-    let report = last_fit.expect("round 0 ran");
+    let pick = match dagger.keep {
+        KeepRound::Last => rows.len() - 1,
+        KeepRound::BestValidation => (0..rows.len())
+            .min_by(|&a, &b| {
+                let e = |i: usize| rows[i].validation_order_mae_instances;
+                e(a).total_cmp(&e(b))
+            })
+            .expect("at least round 0"),
+    };
+    let (weights, report) = kept.swap_remove(pick);
+    restore(&model.vs, &weights);
     let [wt, wv, wte] = parts(&all);
     model.card.data.steps = all.iter().map(Frames::steps).sum();
     model.card.data.series = all.len();
     model.card.data.windows = [wt.n, wv.n, wte.n];
     model.card.fit = FitSummary::from(&report);
-    let last = rows.last().expect("round 0 ran");
+    let last = &rows[pick];
     let met = &mut model.card.metrics;
     met.insert("validation_loss".into(), report.best_validation_loss);
     met.insert("dagger_rounds".into(), dagger.rounds as f64);
+    met.insert("dagger_round_kept".into(), pick as f64);
     met.insert("test_order_mae_instances".into(), last.test_order_mae_instances);
     met.insert("test_slo_violation_minutes".into(), last.test.slo_violation_minutes);
     met.insert("test_cost_usd".into(), last.test.cost_usd);

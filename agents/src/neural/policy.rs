@@ -346,6 +346,13 @@ pub struct PeriodMetrics {
 }
 
 impl PeriodMetrics {
+    /// Adds another period's (or series') figures.
+    pub fn add(&mut self, o: &PeriodMetrics) {
+        self.slo_violation_minutes += o.slo_violation_minutes;
+        self.cost_usd += o.cost_usd;
+        self.over_provisioning_core_hours += o.over_provisioning_core_hours;
+    }
+
     /// Measures steps `range` of `report` against `demand`, with `cores_per_rate` = mean service time × cores
     /// per request, for the SLO quantile `q` (0.5, 0.95 or 0.99) and threshold.
     pub fn measure(
