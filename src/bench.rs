@@ -47,6 +47,8 @@ enum Workloads {
     Fluid,
     /// A sweep of 1,000 fluid runs of 7 days at 1-minute steps on 1 and 2 threads, in process.
     Sweep,
+    /// Neural agents: libtorch forward cost by batch size, torch calls per simulated step (in process).
+    Neural,
     /// All of the above.
     All,
 }
@@ -68,6 +70,8 @@ fn fluid_scenario(controller: &str) -> String {
 /// Times `runs` fluid runs of 7 days at 1-minute steps (the 30-day benchmark scenario cut to a week, one seed
 /// per run, the HPA-style controller), on a rayon pool of 1 and of 2 threads; results are computed, not
 /// written (the simulation's scaling, not the disk's).
+///
+/// (See also [`bench_neural`].)
 fn bench_sweep(runs: usize) -> Result<Vec<String>> {
     use rayon::prelude::*;
     let text = fluid_scenario("ReferenceHpa(target_utilisation: 0.6, max_instances: 100)")
@@ -245,7 +249,7 @@ pub fn run(args: &BenchArgs) -> Result<ExitCode> {
     let workloads: Vec<&Workload> = match args.workload {
         Workloads::Mmc => vec![&MMC_C],
         Workloads::Autoscale => vec![&AUTOSCALE],
-        Workloads::Fluid | Workloads::Sweep => vec![],
+        Workloads::Fluid | Workloads::Sweep | Workloads::Neural => vec![],
         Workloads::All => vec![&MMC_C, &AUTOSCALE],
     };
     let mut table = String::new();
@@ -317,6 +321,9 @@ pub fn run(args: &BenchArgs) -> Result<ExitCode> {
     if matches!(args.workload, Workloads::Sweep | Workloads::All) {
         verdicts.extend(bench_sweep(1000)?);
     }
+    if matches!(args.workload, Workloads::Neural | Workloads::All) {
+        verdicts.extend(bench_neural()?);
+    }
     if !workloads.is_empty() {
         println!("{table}");
     }
@@ -344,4 +351,118 @@ pub fn write_atomically(path: &std::path::Path, text: &str) -> Result<()> {
     std::fs::write(&tmp, text).with_context(|| format!("writing {}", tmp.display()))?;
     std::fs::rename(&tmp, path).with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))?;
     Ok(())
+}
+
+/// Neural agents: the cost of one libtorch forward pass of the demo's GRU (window 30, 6 horizons, Gaussian) by
+/// batch size — what batching buys — and, over the 6,100-step NAB ELB test period, the torch calls per
+/// simulated step and the time per decision of a neural predictor and of a BC policy (weights untrained: the
+/// cost does not depend on them).
+fn bench_neural() -> Result<Vec<String>> {
+    use prescale_agents::neural::model::{FORWARD_CALLS, Model, ModelCard};
+    use prescale_agents::neural::spec::{Architecture, Input, ModelSpec, OutputKind};
+    use std::sync::atomic::Ordering;
+    let dir = tempfile_dir("prescale-bench-neural")?;
+    let mut out = Vec::new();
+    let card = |name: &str, inputs: Vec<Input>, horizons: u32, task: &str| -> Result<ModelCard> {
+        let spec = ModelSpec {
+            architecture: Architecture::Gru { hidden: 32, layers: 1 },
+            inputs,
+            window_steps: 30,
+            horizon_steps: horizons,
+            output: OutputKind::Gaussian,
+        };
+        let text = serde_json::json!({
+            "format": prescale_agents::neural::model::FORMAT, "name": name, "task": task,
+            "spec": spec, "input_columns": spec.columns(),
+            "output_columns": ["mean_per_s", "log_variance"], "step_s": 60.0,
+            "normalisation": {"mean": 200.0, "sd": 100.0},
+            "data": {"source": "benchmark", "steps": 0, "series": 0, "split": [0.0, 0.0, 0.0], "windows": [0, 0, 0],
+                     "target_mean_per_s": 200.0, "target_sd_per_s": 100.0},
+            "training": {}, "fit": {"best_epoch": 0, "best_validation_loss": 0.0, "epochs": 0, "steps": 0, "wall_s": 0.0, "device": "cpu"},
+            "metrics": {}, "parameters": 0, "prescale_version": env!("CARGO_PKG_VERSION"), "weights_sha256": ""
+        });
+        Ok(serde_json::from_value(text)?)
+    };
+    tch::manual_seed(1);
+    let forecast = card("bench-gru", vec![Input::Rate, Input::TimeOfDay, Input::DayOfWeek], 6, "Forecast")?;
+    let mut m = Model::fresh(forecast, tch::Device::Cpu);
+    // Forward cost by batch size.
+    let per = 30 * m.card.spec.width();
+    for batch in [1usize, 8, 64, 256] {
+        let x: Vec<f32> = (0..batch * per).map(|i| 200.0 + (i % 17) as f32).collect();
+        let reps = (2000 / batch).max(20);
+        let _ = m.predict(&x, batch);
+        let t0 = std::time::Instant::now();
+        for _ in 0..reps {
+            std::hint::black_box(m.predict(&x, batch));
+        }
+        let us = t0.elapsed().as_secs_f64() / reps as f64 * 1e6;
+        out.push(format!(
+            "GRU(32) forward, window 30, 6 horizons, batch {batch}: {us:.0} µs per call, {:.1} µs per window",
+            us / batch as f64
+        ));
+    }
+    m.save(&dir.join("gru"), &|_| Ok(()))?;
+    let policy = card(
+        "bench-bc",
+        vec![
+            Input::Rate,
+            Input::TimeOfDay,
+            Input::DayOfWeek,
+            Input::ReadyCapacity,
+            Input::PendingCapacity,
+            Input::Backlog,
+        ],
+        1,
+        "Policy",
+    )?;
+    Model::fresh(policy, tch::Device::Cpu).save(&dir.join("bc"), &|_| Ok(()))?;
+    // Runs over the ELB test period (the demo's embedded inputs).
+    let inputs = dir.join("inputs");
+    for (rel, text) in crate::demo::INPUTS {
+        let f = inputs.join(rel);
+        std::fs::create_dir_all(f.parent().expect("in a folder"))?;
+        std::fs::write(f, text)?;
+    }
+    let scenario = inputs.join("scenarios/nab-elb-test.ron");
+    let base = std::fs::read_to_string(&scenario)?;
+    let hpa = "controller: ReferenceHpa(target_utilisation: 0.6, max_instances: 150),";
+    for (label, controller) in [
+        ("HPA (no torch)", hpa.to_string()),
+        (
+            "GRU + ACI (neural predictor)",
+            format!(
+                "controller: Predictive(predictor: Neural(model: \"{}\"), variance: AdaptiveConformal(alpha: 0.05), allocator: (target_utilisation: 0.6)),",
+                dir.join("gru").display()
+            ),
+        ),
+        ("BC policy", format!("controller: Bc(model: \"{}\"),", dir.join("bc").display())),
+    ] {
+        let text = base.replace(hpa, &controller);
+        let loaded =
+            crate::scenario_io::load_scenario_text(&scenario, &text).map_err(|d| anyhow::anyhow!("{}", d[0]))?;
+        let p = loaded.prepare(1).map_err(|d| anyhow::anyhow!("{}", d[0]))?;
+        let before = FORWARD_CALLS.load(Ordering::Relaxed);
+        let t0 = std::time::Instant::now();
+        let r = prescale_sim::scenario::run(&p, 1, &mut |_| {});
+        let wall = t0.elapsed().as_secs_f64();
+        let calls = FORWARD_CALLS.load(Ordering::Relaxed) - before;
+        let steps = r.rows.len() as f64;
+        out.push(format!(
+            "{label} on the ELB test period: {} steps, {calls} torch calls ({:.3} per simulated step), {wall:.3} s ({:.1} µs per step)",
+            r.rows.len(),
+            calls as f64 / steps,
+            wall / steps * 1e6
+        ));
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(out)
+}
+
+/// A fresh folder under the system's temporary directory.
+fn tempfile_dir(prefix: &str) -> Result<std::path::PathBuf> {
+    let d = std::env::temp_dir().join(format!("{prefix}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d)?;
+    Ok(d)
 }

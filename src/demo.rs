@@ -29,7 +29,7 @@ const EXPERIMENTS: [&str; 2] = ["demo-flash-crowd", "demo-elb"];
 
 /// The demo's inputs, embedded: `(path below the inputs folder, text)`. Written out as they lie in the
 /// repository, so relative paths between them hold and the binary needs no source tree.
-const INPUTS: [(&str, &str); 12] = [
+pub const INPUTS: [(&str, &str); 12] = [
     ("training/gru-elb.ron", include_str!("../training/gru-elb.ron")),
     ("training/bc-flash-crowd.ron", include_str!("../training/bc-flash-crowd.ron")),
     ("training/bc-flash-crowd-no-dagger.ron", include_str!("../training/bc-flash-crowd-no-dagger.ron")),

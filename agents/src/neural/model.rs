@@ -19,6 +19,9 @@ use super::net::Net;
 use super::spec::{ModelSpec, OutputKind};
 use super::train::{FitReport, Normaliser, TrainingConfig, rate_mask};
 
+/// libtorch forward passes made by [`Model::predict`] in this process (for benchmarks: calls per step).
+pub static FORWARD_CALLS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
 /// The card's format tag.
 pub const FORMAT: &str = "prescale-model/1";
 /// File names in a model directory.
@@ -236,6 +239,7 @@ impl Model {
     /// Runs [`Model::forward_raw`] without gradients on `n` windows given as rows of floats.
     pub fn predict(&self, x: &[f32], n: usize) -> Vec<f32> {
         let (l, f) = (self.card.spec.window_steps as i64, self.card.spec.width() as i64);
+        FORWARD_CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let t = Tensor::from_slice(x).view([n as i64, l, f]).to_device(self.vs.device());
         let out = tch::no_grad(|| self.forward_raw(&t)).to_device(Device::Cpu).to_kind(Kind::Float).flatten(0, -1);
         Vec::<f32>::try_from(&out).expect("a float tensor converts")
