@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use tch::nn::OptimizerConfig;
 
 use super::model::Model;
-use super::spec::{Input, OutputKind, calendar};
+use super::spec::{Input, OutputKind, calendar, nearest_level};
 use super::train::{Frames, Split, TrainingConfig, evaluate_mae, fit_steps, windows};
 use crate::predictor::{Forecast, NotEnoughHistory, Predictor, Residuals};
 
@@ -213,11 +213,7 @@ impl Predictor for NeuralForecaster {
                 OutputKind::Point => (at(h, 0), self.residuals.sd() * (h as f64).sqrt()),
                 OutputKind::Gaussian => (at(h, 0), (0.5 * at(h, 1)).exp()),
                 OutputKind::Quantiles(levels) => {
-                    let mid = levels
-                        .iter()
-                        .enumerate()
-                        .min_by(|a, b| (a.1 - 0.5).abs().total_cmp(&(b.1 - 0.5).abs()))
-                        .map_or(0, |(i, _)| i);
+                    let mid = nearest_level(levels, 0.5);
                     let sd = if levels.len() >= 2 {
                         let (lo, hi) = (levels[0], levels[levels.len() - 1]);
                         let z = |p: f64| crate::variance::normal_quantile(p);

@@ -195,12 +195,7 @@ impl BcPolicy {
             }
             (OutputKind::Quantiles(levels), q) => {
                 let q = q.unwrap_or(0.5);
-                let i = levels
-                    .iter()
-                    .enumerate()
-                    .min_by(|a, b| (a.1 - q).abs().total_cmp(&(b.1 - q).abs()))
-                    .map_or(0, |(i, _)| i);
-                out[i] as f64
+                out[super::spec::nearest_level(levels, q)] as f64
             }
             _ => out[0] as f64,
         })

@@ -70,6 +70,11 @@ pub enum OutputKind {
     Quantiles(Vec<f64>),
 }
 
+/// The index of the quantile level nearest `q` (0 for an empty list).
+pub fn nearest_level(levels: &[f64], q: f64) -> usize {
+    levels.iter().enumerate().min_by(|a, b| (a.1 - q).abs().total_cmp(&(b.1 - q).abs())).map_or(0, |(i, _)| i)
+}
+
 impl OutputKind {
     /// Values per horizon.
     pub fn width(&self) -> usize {

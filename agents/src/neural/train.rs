@@ -479,11 +479,7 @@ pub fn point(out: &Tensor, kind: &OutputKind) -> Tensor {
     match kind {
         OutputKind::Point | OutputKind::Gaussian => out.select(2, 0),
         OutputKind::Quantiles(levels) => {
-            let mid = levels
-                .iter()
-                .enumerate()
-                .min_by(|a, b| (a.1 - 0.5).abs().total_cmp(&(b.1 - 0.5).abs()))
-                .map_or(0, |(i, _)| i);
+            let mid = super::spec::nearest_level(levels, 0.5);
             out.select(2, mid as i64)
         }
     }
