@@ -61,7 +61,7 @@ enum Command {
         #[arg(long)]
         quiet: bool,
     },
-    /// Check scenario and experiment files: every problem, with its file, line and dotted path.
+    /// Check scenario, experiment and training files: every problem, with its file, line and dotted path.
     Validate {
         /// Scenario files (RON).
         #[arg(required = true)]
@@ -359,15 +359,30 @@ fn with_peak_rss<T: serde::Serialize>(r: &T) -> Value {
 
 /// Whether a RON text is an experiment (its first identifier is `Experiment`).
 fn is_experiment(text: &str) -> bool {
-    text.lines()
-        .map(str::trim)
-        .find(|l| !l.is_empty() && !l.starts_with("//") && !l.starts_with("#!"))
-        .is_some_and(|l| l.starts_with("Experiment"))
+    first_item(text).is_some_and(|l| l.starts_with("Experiment"))
+}
+
+/// The first line of a RON text that is not blank or a comment.
+fn first_item(text: &str) -> Option<&str> {
+    text.lines().map(str::trim).find(|l| !l.is_empty() && !l.starts_with("//") && !l.starts_with("#!"))
 }
 
 fn validate(files: &[PathBuf]) -> Result<ExitCode> {
     let mut bad = 0;
     for f in files {
+        if std::fs::read_to_string(f).is_ok_and(|t| first_item(&t).is_some_and(|l| l.starts_with("Train"))) {
+            match crate::train::check(f) {
+                Ok(summary) => println!("{}: ok ({summary})", f.display()),
+                Err(diags) => {
+                    bad += 1;
+                    println!("{}: {} problem{}", f.display(), diags.len(), if diags.len() == 1 { "" } else { "s" });
+                    for d in diags {
+                        println!("  {d}");
+                    }
+                }
+            }
+            continue;
+        }
         if std::fs::read_to_string(f).is_ok_and(|t| is_experiment(&t)) {
             match crate::experiment::load_experiment(f) {
                 Ok((cfg, cells)) => println!(

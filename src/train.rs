@@ -148,6 +148,32 @@ pub fn load_train(file: &Path) -> Result<TrainConfig, Vec<Diagnostic>> {
     Ok(cfg)
 }
 
+/// `prescale validate` for a training file: the file itself, then the scenario it names (with its trace).
+///
+/// # Errors
+/// Every problem of the file, or the scenario's.
+pub fn check(file: &Path) -> Result<String, Vec<Diagnostic>> {
+    let cfg = load_train(file)?;
+    let scenario_file = file.parent().unwrap_or(Path::new(".")).join(&cfg.scenario);
+    let loaded = load_scenario(&scenario_file)?;
+    let p = loaded.prepare(loaded.config.seed)?;
+    let task = match &cfg.task {
+        TaskConfig::Forecast => "Forecast".to_string(),
+        TaskConfig::Imitate { seeds, dagger, .. } => {
+            format!("Imitate over {} seed(s), {} DAgger round(s)", seeds.len(), dagger.rounds)
+        }
+    };
+    Ok(format!(
+        "{task}, {} (window {}, {} horizon(s)), on {} steps of {} s from {}",
+        cfg.model.architecture.name(),
+        cfg.model.window_steps,
+        cfg.model.horizon_steps,
+        p.demand.steps(),
+        p.demand.step_s,
+        scenario_file.display()
+    ))
+}
+
 fn bar(quiet: bool, len: u64, what: &str) -> ProgressBar {
     let b = if quiet { ProgressBar::hidden() } else { ProgressBar::new(len) };
     b.set_style(

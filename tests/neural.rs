@@ -285,6 +285,22 @@ fn bad_training_files_are_named_by_line_and_path() {
     assert!(se.contains("bad.ron:5") && se.contains("model.architecture.heads"), "{se}");
     assert!(se.contains("model.window_steps"), "{se}");
     assert!(!d.path().join("m").exists(), "nothing written");
+    // `prescale validate` reads training files too: the same problems, exit 1; the shipped ones pass.
+    let o = prescale(&["validate", p.to_str().unwrap()]);
+    let (so, _) = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{so}");
+    assert!(so.contains("model.architecture.heads") && so.contains("bad.ron:5"), "{so}");
+    let shipped: Vec<String> = std::fs::read_dir(repo().join("training"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "ron"))
+        .map(|p| p.display().to_string())
+        .collect();
+    assert!(shipped.len() >= 6);
+    let args: Vec<&str> = std::iter::once("validate").chain(shipped.iter().map(String::as_str)).collect();
+    let o = prescale(&args);
+    assert!(o.status.success(), "{}", text(&o).0);
 }
 
 /// The forecast-evaluation protocol is the peers': on the traces they evaluated, our seasonal-naive MAE and
