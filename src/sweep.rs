@@ -11,6 +11,9 @@
 //! manifest is written in expansion order, so the results do not depend on the number of threads. A rerun
 //! skips finished cells; a folder holding a *different* experiment is refused before anything runs. A cell
 //! that fails (or panics) is reported and the others go on.
+//!
+//! With `batch_runs`, the seeds of each behavioural-cloning combination form one work item run in lockstep
+//! (`run_group`): one batched libtorch forward pass per control tick for all of them.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -36,6 +39,9 @@ pub struct SweepOptions {
     pub threads: Option<usize>,
     /// No progress bar.
     pub quiet: bool,
+    /// Run the seeds of each behavioural-cloning cell combination in lockstep, one batched forward pass per
+    /// control tick (see [`run_group`]).
+    pub batch_runs: bool,
 }
 
 /// What a sweep did.
@@ -65,6 +71,79 @@ const METRICS: [&str; 7] = [
 /// Environment variable naming a cell id that fails on purpose (to test failure isolation).
 pub const FAIL_CELL_ENV: &str = "PRESCALE_FAIL_CELL";
 
+fn cell_json(cell: &Cell) -> Value {
+    json!({
+        "id": cell.id,
+        "index": cell.index,
+        "controller": cell.controller,
+        "axes": cell.axis_values.iter().map(|(p, v)| json!({"path": p, "value": v})).collect::<Vec<_>>(),
+        "scenario_file": cell.scenario_file.display().to_string(),
+    })
+}
+
+/// The model directory and act quantile of a cell that lockstep batching can run: a BC policy, fluid
+/// fidelity, no shadow.
+fn batchable(cell: &Cell) -> Option<(String, Option<f64>)> {
+    let c = &cell.scenario.config;
+    match &c.controller {
+        prescale_agents::ControllerConfig::Bc(bc)
+            if c.fidelity == prescale_sim::scenario::Fidelity::Fluid && c.shadow.is_none() =>
+        {
+            Some((bc.model.clone(), bc.act_quantile))
+        }
+        _ => None,
+    }
+}
+
+/// Runs the cells of one group (the seeds of one BC combination) in lockstep under one model: one forward
+/// pass per control tick for all of them. A cell's decisions are its own; only the policy's forward passes
+/// are batched, which changes their float rounding (a batched matrix product sums in another order), so a
+/// cell's bits depend on its group — which is fixed by the experiment (all seeds of its scenario, axis values
+/// and controller), hence the same on any thread count and on a resumed sweep (an unfinished group is run
+/// whole again and only its missing cells are written).
+fn run_group(cells: &[&Cell], dir: &Path) -> Result<()> {
+    use prescale_agents::neural::model::Model;
+    use prescale_agents::neural::policy::{PolicyState, run_lockstep};
+    let (model_dir, act_quantile) = batchable(cells[0]).expect("grouped as batchable");
+    let model = Model::load(Path::new(&model_dir)).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let mut prepared = Vec::new();
+    let mut runs = Vec::new();
+    for cell in cells {
+        let p = cell
+            .scenario
+            .prepare(cell.seed)
+            .map_err(|d| anyhow::anyhow!("{}", d.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("; ")))?;
+        let c = &p.config;
+        let ctx = prescale_sim::scenario::InitContext {
+            step_s: p.demand.step_s,
+            demand: &p.demand,
+            service: &c.service,
+            cluster: &c.cluster,
+            seed: cell.seed,
+            slo: &c.slo,
+        };
+        let state = PolicyState::new(prescale_agents::policy_setting(&ctx), act_quantile);
+        let hold: Box<dyn prescale_sim::controller::Controller> = Box::new(prescale_sim::controller::Static::default());
+        runs.push((prescale_sim::scenario::fluid_model(&p, cell.seed, hold).stepper(), state));
+        prepared.push(p);
+    }
+    let t0 = Instant::now();
+    let (reports, _calls) = run_lockstep(&model, runs);
+    let wall = t0.elapsed().as_secs_f64() / cells.len() as f64;
+    let name = format!("bc({})", model.card.name);
+    for ((cell, p), report) in cells.iter().zip(&prepared).zip(reports) {
+        let dest = dir.join("runs").join(&cell.id);
+        if dest.exists() {
+            continue;
+        }
+        let out = prescale_sim::scenario::fluid_output(p, cell.seed, name.clone(), report);
+        let mut extra = cell_json(cell);
+        extra["lockstep_group"] = json!(cells.len());
+        write_run_to(&dest, p, &out, cell.seed, wall, extra)?;
+    }
+    Ok(())
+}
+
 fn run_cell(cell: &Cell, dest: &Path) -> Result<()> {
     if std::env::var(FAIL_CELL_ENV).is_ok_and(|id| id == cell.id) {
         panic!("failure injected by {FAIL_CELL_ENV} for cell {}", cell.id);
@@ -75,14 +154,7 @@ fn run_cell(cell: &Cell, dest: &Path) -> Result<()> {
         .map_err(|d| anyhow::anyhow!("{}", d.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("; ")))?;
     let t0 = Instant::now();
     let out = prescale_sim::scenario::run(&prepared, cell.seed, &mut |_| {});
-    let extra = json!({
-        "id": cell.id,
-        "index": cell.index,
-        "controller": cell.controller,
-        "axes": cell.axis_values.iter().map(|(p, v)| json!({"path": p, "value": v})).collect::<Vec<_>>(),
-        "scenario_file": cell.scenario_file.display().to_string(),
-    });
-    write_run_to(dest, &prepared, &out, cell.seed, t0.elapsed().as_secs_f64(), extra)
+    write_run_to(dest, &prepared, &out, cell.seed, t0.elapsed().as_secs_f64(), cell_json(cell))
 }
 
 /// Runs the experiment in `file`.
@@ -118,8 +190,22 @@ pub fn sweep(file: &Path, opts: &SweepOptions) -> Result<SweepOutcome> {
             let _ = std::fs::remove_dir_all(e.path());
         }
     }
-    let todo: Vec<&Cell> = cells.iter().filter(|c| !dir.join("runs").join(&c.id).exists()).collect();
+    let done = |c: &Cell| dir.join("runs").join(&c.id).exists();
+    let todo: Vec<&Cell> = cells.iter().filter(|c| !done(c)).collect();
     let skipped = cells.len() - todo.len();
+    // Work items: single cells, or (with --batch-runs) every seed of a BC combination with a cell to do.
+    let mut items: Vec<Vec<&Cell>> = Vec::new();
+    let mut groups: BTreeMap<(String, String, String), Vec<&Cell>> = BTreeMap::new();
+    for cell in &cells {
+        if opts.batch_runs && batchable(cell).is_some() {
+            let key =
+                (cell.scenario_file.display().to_string(), format!("{:?}", cell.axis_values), cell.controller.clone());
+            groups.entry(key).or_default().push(cell);
+        } else if !done(cell) {
+            items.push(vec![cell]);
+        }
+    }
+    items.extend(groups.into_values().filter(|g| g.iter().any(|c| !done(c))));
     let bar = if opts.quiet { ProgressBar::hidden() } else { ProgressBar::new(todo.len() as u64) };
     bar.set_style(
         ProgressStyle::with_template("{spinner} {msg} [{bar:40}] {pos}/{len} runs (eta {eta})")
@@ -133,10 +219,18 @@ pub fn sweep(file: &Path, opts: &SweepOptions) -> Result<SweepOutcome> {
         .build()?;
     let threads = pool.current_num_threads();
     let results: Vec<(String, Result<(), String>)> = pool.install(|| {
-        todo.par_iter()
-            .map(|cell| {
-                let dest = dir.join("runs").join(&cell.id);
-                let r = match std::panic::catch_unwind(AssertUnwindSafe(|| run_cell(cell, &dest))) {
+        items
+            .par_iter()
+            .flat_map_iter(|item| {
+                let missing: Vec<&Cell> = item.iter().copied().filter(|c| !done(c)).collect();
+                let r = std::panic::catch_unwind(AssertUnwindSafe(|| {
+                    if item.len() == 1 {
+                        run_cell(item[0], &dir.join("runs").join(&item[0].id))
+                    } else {
+                        run_group(item, &dir)
+                    }
+                }));
+                let r = match r {
                     Ok(Ok(())) => Ok(()),
                     Ok(Err(e)) => Err(format!("{e:#}")),
                     Err(p) => Err(p
@@ -145,8 +239,8 @@ pub fn sweep(file: &Path, opts: &SweepOptions) -> Result<SweepOutcome> {
                         .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
                         .unwrap_or_else(|| "panicked".into())),
                 };
-                bar.inc(1);
-                (cell.id.clone(), r)
+                bar.inc(missing.len() as u64);
+                missing.into_iter().map(move |c| (c.id.clone(), r.clone()))
             })
             .collect()
     });

@@ -334,3 +334,59 @@ fn forecast_protocol_reproduces_the_peers_seasonal_naive() {
         }
     }
 }
+
+/// `prescale sweep --batch-runs` runs the seeds of a BC combination in lockstep with one batched forward pass
+/// per tick: the same decisions as one run at a time here (summaries equal), the same bits on 1 and 2 threads.
+#[test]
+fn lockstep_batched_sweeps_match_unbatched_ones() {
+    let d = tempfile::tempdir().unwrap();
+    scenario(d.path(), "HindsightExpert");
+    let t = d.path().join("bc.ron");
+    std::fs::write(
+        &t,
+        r#"Train(
+    name: "bc",
+    scenario: "nn-test.ron",
+    task: Imitate(seeds: [3], dagger: (rounds: 0)),
+    model: (architecture: Gru(hidden: 8), inputs: [Rate, ReadyCapacity, PendingCapacity, Backlog], window_steps: 8, horizon_steps: 1),
+    training: (max_epochs: 2, batch_size: 128, seed: 1),
+)
+"#,
+    )
+    .unwrap();
+    train(d.path(), &t);
+    let e = d.path().join("exp.ron");
+    std::fs::write(
+        &e,
+        r#"Experiment(
+    name: "bc-lockstep",
+    description: "BC over seeds",
+    scenarios: ["nn-test.ron"],
+    axes: [],
+    controllers: [
+        (name: "bc", controller: Bc(model: "models/bc", act_quantile: Some(0.9))),
+        (name: "hpa", controller: ReferenceHpa(target_utilisation: 0.6, max_instances: 80)),
+    ],
+    seeds: [1, 2, 3, 4],
+    baseline: "hpa",
+)
+"#,
+    )
+    .unwrap();
+    let sweep = |out: &str, extra: &[&str]| {
+        let out = d.path().join(out);
+        let mut args = vec!["sweep", e.to_str().unwrap(), "--out", out.to_str().unwrap(), "--quiet"];
+        args.extend_from_slice(extra);
+        let o = prescale(&args);
+        assert!(o.status.success(), "{}", text(&o).1);
+        std::fs::read_to_string(out.join("bc-lockstep/runs.csv")).unwrap()
+    };
+    let plain = sweep("plain", &[]);
+    let batched = sweep("batched", &["--batch-runs", "--threads", "1"]);
+    let batched2 = sweep("batched2", &["--batch-runs", "--threads", "2"]);
+    assert_eq!(batched, batched2, "same bits on any thread count");
+    assert_eq!(plain, batched, "batched decisions equal one-at-a-time decisions here");
+    let summary =
+        std::fs::read_to_string(d.path().join("batched/bc-lockstep/runs/nn-test__bc__seed2/summary.json")).unwrap();
+    assert!(summary.contains("\"lockstep_group\": 4"), "{summary}");
+}

@@ -19,7 +19,7 @@
 //! times its servers.
 
 use crate::cluster::{ClusterConfig, Fleet, FleetChange, FleetEvent, Resources};
-use crate::controller::{Controller, Observation};
+use crate::controller::{Controller, Diagnostics, Observation, ScaleDecision};
 use crate::demand::DemandSeries;
 use crate::engine::{Context, Model, Simulation};
 use crate::metrics::StepSample;
@@ -66,6 +66,9 @@ pub struct FluidModel {
     ticks: u64,
     steps: Vec<StepSample>,
     latencies: Vec<(f64, Latency)>,
+    /// Decisions come from outside ([`FluidStepper`]): a tick stops at its observation.
+    external: bool,
+    pending: Option<Observation>,
 }
 
 impl FluidModel {
@@ -100,12 +103,12 @@ impl FluidModel {
             steps: Vec::with_capacity(demand.steps()),
             latencies: Vec::with_capacity(demand.steps()),
             demand,
+            external: false,
+            pending: None,
         })
     }
 
-    /// Runs the whole horizon, calling `progress(done_fraction)` now and then.
-    pub fn run(self, progress: &mut dyn FnMut(f64)) -> FluidReport {
-        let h = self.horizon_s;
+    fn started(self) -> Simulation<FluidModel> {
         let step = self.demand.step_s;
         let n = self.demand.steps();
         let mut sim = Simulation::new(self);
@@ -115,15 +118,37 @@ impl FluidModel {
                 ctx.schedule_at(SimTime::from_secs(step), FluidEvent::Tick);
             }
         });
+        sim
+    }
+
+    /// Runs the whole horizon, calling `progress(done_fraction)` now and then.
+    pub fn run(self, progress: &mut dyn FnMut(f64)) -> FluidReport {
+        let h = self.horizon_s;
+        let step = self.demand.step_s;
+        let n = self.demand.steps();
+        let mut sim = self.started();
         let chunk = (n / 100).max(1);
         for k in (chunk..n).step_by(chunk) {
             sim.run_until(SimTime::from_secs(k as f64 * step));
             progress(k as f64 / n as f64);
         }
         sim.run_until(SimTime::from_secs(h));
-        let mut m = sim.into_model();
-        m.close_step(h, 0);
         progress(1.0);
+        sim.into_model().report()
+    }
+
+    /// The same run with its decisions made outside, one tick at a time ([`FluidStepper`]); the model's own
+    /// controller is not asked. Given the same decisions, the run is the same bits as [`FluidModel::run`].
+    pub fn stepper(mut self) -> FluidStepper {
+        self.external = true;
+        let horizon_s = self.horizon_s;
+        FluidStepper { sim: self.started(), horizon_s }
+    }
+
+    fn report(mut self) -> FluidReport {
+        let h = self.horizon_s;
+        let m = &mut self;
+        m.close_step(h, 0);
         FluidReport {
             cost_usd: m.fleet.cost_usd(h),
             instance_seconds: m.fleet.instance_seconds(h),
@@ -131,8 +156,8 @@ impl FluidModel {
             final_instances: m.fleet.alive(),
             fleet: *m.fleet.counters(),
             ticks: m.ticks,
-            steps: m.steps,
-            latencies: m.latencies,
+            steps: std::mem::take(&mut m.steps),
+            latencies: std::mem::take(&mut m.latencies),
         }
     }
 
@@ -221,8 +246,18 @@ impl FluidModel {
             slow_fraction: if s.completions > 0.0 { s.slo_violations / s.completions } else { 0.0 },
             memory_demand_gib: self.demand.memory_gib.as_ref().map_or(f64::NAN, |m| m[self.steps.len() - 1]),
         };
-        let actions = crate::service::apply(&mut self.fleet, self.controller.decide(&obs), ctx);
+        if self.external {
+            self.pending = Some(obs);
+            return;
+        }
+        let decision = self.controller.decide(&obs);
         let diagnostics = self.controller.diagnostics();
+        self.act(decision, diagnostics, ctx);
+    }
+
+    /// Carries out the decision of the tick just observed and schedules the next tick.
+    fn act(&mut self, decision: ScaleDecision, diagnostics: Option<Diagnostics>, ctx: &mut Context<'_, FluidEvent>) {
+        let actions = crate::service::apply(&mut self.fleet, decision, ctx);
         let last = self.steps.last_mut().expect("just closed");
         last.scaling_actions = actions;
         last.diagnostics = diagnostics;
@@ -249,6 +284,44 @@ impl Model for FluidModel {
     }
 }
 
+/// A fluid run driven one decision at a time from outside: [`FluidStepper::next_observation`] runs to the next
+/// control tick and returns what a controller sees there; [`FluidStepper::decide`] carries out the answer.
+/// Lockstep drivers use it to decide many runs at once (one batched forward pass of a learned policy).
+pub struct FluidStepper {
+    sim: Simulation<FluidModel>,
+    horizon_s: f64,
+}
+
+impl FluidStepper {
+    /// Runs to the next control tick; `None` once the horizon is reached. Call [`FluidStepper::decide`] before
+    /// asking again.
+    pub fn next_observation(&mut self) -> Option<Observation> {
+        assert!(self.sim.model().pending.is_none(), "decide the pending tick first");
+        let end = SimTime::from_secs(self.horizon_s);
+        while self.sim.peek_time().is_some_and(|t| t < end) {
+            self.sim.step();
+            if let Some(obs) = self.sim.model().pending {
+                return Some(obs);
+            }
+        }
+        None
+    }
+
+    /// Carries out the decision for the pending tick (with the controller's diagnostics, if any).
+    pub fn decide(&mut self, decision: ScaleDecision, diagnostics: Option<Diagnostics>) {
+        self.sim.with_context(|m, ctx| {
+            m.pending.take().expect("a pending tick");
+            m.act(decision, diagnostics, ctx);
+        });
+    }
+
+    /// Ends the run at the horizon.
+    pub fn finish(mut self) -> FluidReport {
+        self.sim.run_until(SimTime::from_secs(self.horizon_s));
+        self.sim.into_model().report()
+    }
+}
+
 /// Results of a fluid run.
 #[derive(Clone, Debug, PartialEq)]
 pub struct FluidReport {
@@ -268,4 +341,42 @@ pub struct FluidReport {
     pub steps: Vec<StepSample>,
     /// Per step: completions and their latency distribution (for run-level quantiles).
     pub latencies: Vec<(f64, Latency)>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::controller::ReferenceHpa;
+
+    fn model(controller: Box<dyn Controller>) -> FluidModel {
+        let cluster = ClusterConfig::homogeneous(4, 3, 120.0, 60);
+        let params = FluidParams {
+            mean_service_s: 0.1,
+            per_request: Resources { cpu_cores: 1.0, ..Resources::default() },
+            slo_threshold_s: 0.5,
+        };
+        let rates: Vec<f64> =
+            (0..600).map(|k| 100.0 + 80.0 * (k as f64 / 60.0).sin() + if k > 300 { 150.0 } else { 0.0 }).collect();
+        let demand = DemandSeries { step_s: 60.0, rate_per_s: rates, ..DemandSeries::default() };
+        FluidModel::new(&cluster, params, demand, controller, RunSeed(7)).unwrap()
+    }
+
+    /// Deciding from outside, tick by tick, with the same controller gives the same bits as `run`.
+    #[test]
+    fn stepping_with_external_decisions_equals_running() {
+        let hpa = || ReferenceHpa { target_utilisation: 0.6, tolerance: 0.1, min_instances: 1, max_instances: 60 };
+        let reference = model(Box::new(hpa())).run(&mut |_| {});
+        let mut outside: Box<dyn Controller> = Box::new(hpa());
+        let mut stepper = model(Box::new(crate::controller::Static::default())).stepper();
+        let mut ticks = 0;
+        while let Some(obs) = stepper.next_observation() {
+            let d = outside.decide(&obs);
+            stepper.decide(d, outside.diagnostics());
+            ticks += 1;
+        }
+        let stepped = stepper.finish();
+        assert_eq!(ticks, 599);
+        assert_eq!(stepped, reference);
+        assert!(reference.steps.iter().any(|s| s.scaling_actions > 0), "the controller acted");
+    }
 }

@@ -54,7 +54,7 @@ use serde::{Deserialize, Serialize};
 use crate::cluster::{ClusterConfig, FleetCounters, Resources};
 use crate::controller::{Controller, ReferenceHpa, Static};
 use crate::demand::{Component, DemandSeries, PiecewiseArrivals, arrival_draws, synthetic_rates};
-use crate::fluid::{FluidModel, FluidParams};
+use crate::fluid::{FluidModel, FluidParams, FluidReport};
 use crate::metrics::StepSample;
 use crate::queueing::mixture_quantile;
 use crate::rng::RunSeed;
@@ -906,22 +906,7 @@ pub fn run<C: ControllerSpec>(p: &Prepared<C>, seed: u64, progress: &mut dyn FnM
         None => controller,
     };
     let (steps, fleet, cost_usd, inst_s, max_i, final_i, p50, p99) = match cfg.fidelity {
-        Fidelity::Fluid => {
-            let params = FluidParams {
-                mean_service_s: cfg.service.mean_service_s,
-                per_request: cfg.per_request(),
-                slo_threshold_s: cfg.slo.latency_threshold_s,
-            };
-            let model = FluidModel::new(&cfg.cluster, params, p.demand.clone(), controller, RunSeed(seed))
-                .expect("prepared scenarios are valid");
-            let r = model.run(progress);
-            // The steps' own quantiles bracket the run's and start the search.
-            let p50s: Vec<f64> = r.steps.iter().map(|s| s.latency_p50_s).collect();
-            let p99s: Vec<f64> = r.steps.iter().map(|s| s.latency_p99_s).collect();
-            let p50 = mixture_quantile(&r.latencies, 0.5, Some(&p50s));
-            let p99 = mixture_quantile(&r.latencies, 0.99, Some(&p99s));
-            (r.steps, r.fleet, r.cost_usd, r.instance_seconds, r.max_instances, r.final_instances, p50, p99)
-        }
+        Fidelity::Fluid => fluid_parts(fluid_model(p, seed, controller).run(progress)),
         Fidelity::RequestLevel => {
             let seed = RunSeed(seed);
             let scfg = ServiceConfig {
@@ -963,11 +948,62 @@ pub fn run<C: ControllerSpec>(p: &Prepared<C>, seed: u64, progress: &mut dyn FnM
             )
         }
     };
+    let log = shadow_log.lock().expect("not poisoned");
+    assemble(
+        p,
+        seed,
+        controller_name,
+        (steps, fleet, cost_usd, inst_s, max_i, final_i, p50, p99),
+        cfg.shadow.as_ref().map(|_| &log[..]),
+    )
+}
+
+/// The fluid model of a prepared scenario, with `controller` deciding.
+pub fn fluid_model<C: ControllerSpec>(p: &Prepared<C>, seed: u64, controller: Box<dyn Controller>) -> FluidModel {
+    let cfg = &p.config;
+    let params = FluidParams {
+        mean_service_s: cfg.service.mean_service_s,
+        per_request: cfg.per_request(),
+        slo_threshold_s: cfg.slo.latency_threshold_s,
+    };
+    FluidModel::new(&cfg.cluster, params, p.demand.clone(), controller, RunSeed(seed))
+        .expect("prepared scenarios are valid")
+}
+
+/// The output of a fluid run of `p` made elsewhere (e.g. driven tick by tick through [`FluidModel::stepper`]
+/// by a lockstep driver), exactly as [`run`] would report it; `controller_name` names who decided.
+/// (Scenarios with a shadow controller are run by [`run`].)
+pub fn fluid_output<C: ControllerSpec>(
+    p: &Prepared<C>,
+    seed: u64,
+    controller_name: String,
+    report: FluidReport,
+) -> RunOutput {
+    assemble(p, seed, controller_name, fluid_parts(report), None)
+}
+
+type Parts = (Vec<StepSample>, crate::cluster::FleetCounters, f64, f64, u32, u32, f64, f64);
+
+fn fluid_parts(r: FluidReport) -> Parts {
+    // The steps' own quantiles bracket the run's and start the search.
+    let p50s: Vec<f64> = r.steps.iter().map(|s| s.latency_p50_s).collect();
+    let p99s: Vec<f64> = r.steps.iter().map(|s| s.latency_p99_s).collect();
+    let p50 = mixture_quantile(&r.latencies, 0.5, Some(&p50s));
+    let p99 = mixture_quantile(&r.latencies, 0.99, Some(&p99s));
+    (r.steps, r.fleet, r.cost_usd, r.instance_seconds, r.max_instances, r.final_instances, p50, p99)
+}
+
+fn assemble<C: ControllerSpec>(
+    p: &Prepared<C>,
+    seed: u64,
+    controller_name: String,
+    (steps, fleet, cost_usd, inst_s, max_i, final_i, p50, p99): Parts,
+    shadow_log: Option<&[crate::controller::ScaleDecision]>,
+) -> RunOutput {
+    let cfg = &p.config;
+    let horizon_s = p.demand.steps() as f64 * p.demand.step_s;
     let mut rows: Vec<MetricsRow> = steps.iter().enumerate().map(|(k, s)| row(cfg, &p.demand, k, s)).collect();
-    let shadow = cfg.shadow.as_ref().map(|_| {
-        let log = shadow_log.lock().expect("not poisoned");
-        shadow_rows(cfg, &p.demand, &log, &mut rows)
-    });
+    let shadow = shadow_log.map(|log| shadow_rows(cfg, &p.demand, log, &mut rows));
     let dt_h = |r: &MetricsRow| (r.t_end_s - r.t_start_s) / 3600.0;
     let requests = sum(steps.iter().map(|s| s.arrivals));
     let slow = sum(steps.iter().map(|s| s.slo_violations));

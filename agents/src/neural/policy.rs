@@ -32,7 +32,7 @@ use std::sync::{Arc, Mutex};
 use prescale_sim::cluster::ClusterConfig;
 use prescale_sim::controller::{Controller, Diagnostics, Observation, ScaleDecision};
 use prescale_sim::demand::DemandSeries;
-use prescale_sim::fluid::{FluidModel, FluidParams, FluidReport};
+use prescale_sim::fluid::{FluidModel, FluidParams, FluidReport, FluidStepper};
 use prescale_sim::queueing::Latency;
 use prescale_sim::rng::RunSeed;
 use rand::{RngExt, SeedableRng};
@@ -40,7 +40,7 @@ use rand_xoshiro::Xoshiro256PlusPlus;
 use serde::{Deserialize, Serialize};
 
 use super::model::Model;
-use super::spec::{Input, OutputKind, calendar};
+use super::spec::{Input, ModelSpec, OutputKind, calendar};
 use super::train::Frames;
 
 /// What the expert and the policy need to know about the scenario.
@@ -153,65 +153,49 @@ pub fn state_row(inputs: &[Input], s: &PolicySetting, obs: &Observation) -> Vec<
     r
 }
 
-/// A learned policy acting in the simulator (or a live system): the window of observed states in, an order
-/// out. Until a full window has been seen it uses the reactive rule of the HPA (capacity for the busy servers
-/// at 70 % utilisation) and says so in its diagnostics.
-pub struct BcPolicy {
-    model: Model,
+/// What a BC policy remembers between decisions besides its weights: the window of observed states. Kept
+/// apart from the model so that a lockstep driver can decide many runs with one forward pass
+/// ([`run_lockstep`]).
+pub struct PolicyState {
     s: PolicySetting,
     rows: VecDeque<Vec<f64>>,
     act_quantile: Option<f64>,
     diag: Diagnostics,
-    name: String,
-    /// Forward passes made (one per decision once the window is full).
-    pub forward_calls: u64,
 }
 
-impl BcPolicy {
-    /// Wraps a policy model; `act_quantile` acts on that quantile of a Gaussian output (or the nearest
-    /// quantile level) instead of the centre.
-    pub fn new(model: Model, s: PolicySetting, act_quantile: Option<f64>) -> Self {
-        let name = format!("bc({})", model.card.name);
-        BcPolicy { model, s, rows: VecDeque::new(), act_quantile, diag: Diagnostics::default(), name, forward_calls: 0 }
+impl PolicyState {
+    /// An empty window for a scenario's setting.
+    pub fn new(s: PolicySetting, act_quantile: Option<f64>) -> Self {
+        PolicyState { s, rows: VecDeque::new(), act_quantile, diag: Diagnostics::default() }
     }
 
-    /// The capacity (requests per second) the model asks for given the current window, if full.
-    fn ask(&mut self, obs: &Observation) -> Option<f64> {
-        let spec = &self.model.card.spec;
+    /// Adds the tick's state; the model's input window (raw, `window × width` floats) once it is full.
+    pub fn observe(&mut self, spec: &ModelSpec, obs: &Observation) -> Option<Vec<f32>> {
         let l = spec.window_steps as usize;
         self.rows.push_back(state_row(&spec.inputs, &self.s, obs));
         if self.rows.len() > l {
             self.rows.pop_front();
         }
-        if self.rows.len() < l {
-            return None;
-        }
-        let x: Vec<f32> = self.rows.iter().flatten().map(|v| *v as f32).collect();
-        let out = self.model.predict(&x, 1);
-        self.forward_calls += 1;
-        Some(match (&spec.output, self.act_quantile) {
-            (OutputKind::Gaussian, Some(q)) => {
-                out[0] as f64 + crate::variance::normal_quantile(q) * (0.5 * out[1] as f64).exp()
-            }
-            (OutputKind::Quantiles(levels), q) => {
-                let q = q.unwrap_or(0.5);
-                out[super::spec::nearest_level(levels, q)] as f64
-            }
-            _ => out[0] as f64,
-        })
-    }
-}
-
-impl Controller for BcPolicy {
-    fn name(&self) -> &str {
-        &self.name
+        (self.rows.len() == l).then(|| self.rows.iter().flatten().map(|v| *v as f32).collect())
     }
 
-    fn decide(&mut self, obs: &Observation) -> ScaleDecision {
-        let cap = self.ask(obs);
-        self.diag.fallback = cap.is_none();
-        let n = match cap {
-            Some(c) => self.s.instances(c),
+    /// The order, from the model's outputs for this window (`None`: window not full yet, so the reactive
+    /// rule of the HPA at 70 % utilisation).
+    pub fn decide(&mut self, spec: &ModelSpec, out: Option<&[f32]>, obs: &Observation) -> ScaleDecision {
+        self.diag.fallback = out.is_none();
+        let n = match out {
+            Some(out) => {
+                let cap = match (&spec.output, self.act_quantile) {
+                    (OutputKind::Gaussian, Some(q)) => {
+                        out[0] as f64 + crate::variance::normal_quantile(q) * (0.5 * out[1] as f64).exp()
+                    }
+                    (OutputKind::Quantiles(levels), q) => {
+                        out[super::spec::nearest_level(levels, q.unwrap_or(0.5))] as f64
+                    }
+                    _ => out[0] as f64,
+                };
+                self.s.instances(cap)
+            }
             None => {
                 let busy = obs.busy_server_s / obs.interval_s.max(1e-9);
                 let servers = (busy / 0.7 - self.s.static_servers as f64).max(0.0);
@@ -222,15 +206,104 @@ impl Controller for BcPolicy {
         ScaleDecision::To { instances: n }
     }
 
-    fn diagnostics(&self) -> Option<Diagnostics> {
-        let mut d = self.diag;
-        d.forecast_cpu_cores = f64::NAN;
-        d.margin_cpu_cores = f64::NAN;
-        d.coverage = f64::NAN;
-        d.fine_tune_mae_before_cores = f64::NAN;
-        d.fine_tune_mae_after_cores = f64::NAN;
-        Some(d)
+    /// What the policy reports per step (only whether it fell back).
+    pub fn diagnostics(&self) -> Diagnostics {
+        Diagnostics {
+            forecast_cpu_cores: f64::NAN,
+            margin_cpu_cores: f64::NAN,
+            coverage: f64::NAN,
+            fallback: self.diag.fallback,
+            clipped: false,
+            fine_tune_mae_before_cores: f64::NAN,
+            fine_tune_mae_after_cores: f64::NAN,
+        }
     }
+}
+
+/// A learned policy acting in the simulator (or a live system): the window of observed states in, an order
+/// out. Until a full window has been seen it uses the reactive rule of the HPA (capacity for the busy servers
+/// at 70 % utilisation) and says so in its diagnostics.
+pub struct BcPolicy {
+    model: Model,
+    state: PolicyState,
+    name: String,
+    /// Forward passes made (one per decision once the window is full).
+    pub forward_calls: u64,
+}
+
+impl BcPolicy {
+    /// Wraps a policy model; `act_quantile` acts on that quantile of a Gaussian output (or the nearest
+    /// quantile level) instead of the centre.
+    pub fn new(model: Model, s: PolicySetting, act_quantile: Option<f64>) -> Self {
+        let name = format!("bc({})", model.card.name);
+        BcPolicy { model, state: PolicyState::new(s, act_quantile), name, forward_calls: 0 }
+    }
+}
+
+impl Controller for BcPolicy {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn decide(&mut self, obs: &Observation) -> ScaleDecision {
+        let spec = &self.model.card.spec;
+        let out = self.state.observe(spec, obs).map(|x| self.model.predict(&x, 1));
+        self.forward_calls += u64::from(out.is_some());
+        self.state.decide(spec, out.as_deref(), obs)
+    }
+
+    fn diagnostics(&self) -> Option<Diagnostics> {
+        Some(self.state.diagnostics())
+    }
+}
+
+/// Runs several fluid runs under one BC model in lockstep: at every control tick, one forward pass over the
+/// windows of every run that has a full window (batched over runs), then each run carries out its order.
+/// Returns the runs' reports and the number of forward passes made. Each run's decisions are those a
+/// [`BcPolicy`] would make alone, up to the floating-point differences of a batched matrix product.
+pub fn run_lockstep(model: &Model, runs: Vec<(FluidStepper, PolicyState)>) -> (Vec<FluidReport>, u64) {
+    let spec = &model.card.spec;
+    let mut runs: Vec<(Option<FluidStepper>, PolicyState, Option<FluidReport>)> =
+        runs.into_iter().map(|(st, p)| (Some(st), p, None)).collect();
+    let mut calls = 0;
+    loop {
+        // Every live run to its next tick.
+        let mut ticks: Vec<(usize, Observation, Option<Vec<f32>>)> = Vec::new();
+        for (i, (stepper, state, report)) in runs.iter_mut().enumerate() {
+            let Some(st) = stepper.as_mut() else { continue };
+            match st.next_observation() {
+                Some(obs) => {
+                    let window = state.observe(spec, &obs);
+                    ticks.push((i, obs, window));
+                }
+                None => *report = Some(stepper.take().expect("live").finish()),
+            }
+        }
+        if ticks.is_empty() {
+            break;
+        }
+        let full: Vec<f32> = ticks.iter().filter_map(|t| t.2.as_ref()).flatten().copied().collect();
+        let n_full = ticks.iter().filter(|t| t.2.is_some()).count();
+        let out = if n_full > 0 {
+            calls += 1;
+            model.predict(&full, n_full)
+        } else {
+            Vec::new()
+        };
+        let per = spec.horizon_steps as usize * spec.output.width();
+        let mut j = 0;
+        for (i, obs, window) in &ticks {
+            let slice = window.as_ref().map(|_| {
+                let s = &out[j * per..(j + 1) * per];
+                j += 1;
+                s
+            });
+            let (stepper, state, _) = &mut runs[*i];
+            let d = state.decide(spec, slice, obs);
+            stepper.as_mut().expect("live").decide(d, Some(state.diagnostics()));
+        }
+    }
+    (runs.into_iter().map(|r| r.2.expect("every run finished")).collect(), calls)
 }
 
 /// Who acts during a rollout.
@@ -383,5 +456,47 @@ impl PeriodMetrics {
             m.over_provisioning_core_hours += over.max(0.0) * dt / 3600.0;
         }
         m
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::neural::model::ModelCard;
+
+    #[test]
+    fn batched_forward_equals_single_forward_to_float_rounding() {
+        let spec = ModelSpec {
+            architecture: super::super::spec::Architecture::Gru { hidden: 32, layers: 1 },
+            inputs: vec![Input::Rate, Input::ReadyCapacity, Input::PendingCapacity, Input::Backlog],
+            window_steps: 30,
+            horizon_steps: 1,
+            output: OutputKind::Gaussian,
+        };
+        let card: ModelCard = serde_json::from_value(serde_json::json!({
+            "format": super::super::model::FORMAT, "name": "t", "task": "Policy", "spec": spec,
+            "input_columns": spec.columns(), "output_columns": ["mean_per_s", "log_variance"], "step_s": 60.0,
+            "normalisation": {"mean": 200.0, "sd": 100.0},
+            "data": {"source": "", "steps": 0, "series": 0, "split": [0.0, 0.0, 0.0], "windows": [0, 0, 0],
+                     "target_mean_per_s": 0.0, "target_sd_per_s": 1.0},
+            "training": {}, "fit": {"best_epoch": 0, "best_validation_loss": 0.0, "epochs": 0, "steps": 0, "wall_s": 0.0, "device": "cpu"},
+            "metrics": {}, "parameters": 0, "prescale_version": "", "weights_sha256": ""
+        }))
+        .unwrap();
+        tch::manual_seed(5);
+        let m = Model::fresh(card, tch::Device::Cpu);
+        let per = 30 * spec.width();
+        for n in [2usize, 3, 5, 8, 17, 64] {
+            let x: Vec<f32> = (0..n * per).map(|i| 100.0 + ((i * 7919) % 1000) as f32 * 0.37).collect();
+            let batched = m.predict(&x, n);
+            // Not always the same bits (a batched matrix product sums in another order), hence lockstep
+            // batching is opt-in (`prescale sweep --batch-runs`); the same to float rounding.
+            for b in 0..n {
+                let single = m.predict(&x[b * per..(b + 1) * per], 1);
+                for (a, c) in single.iter().zip(&batched[b * 2..(b + 1) * 2]) {
+                    assert!((a - c).abs() <= 1e-5 * a.abs().max(1.0), "batch {n}, row {b}: {a} vs {c}");
+                }
+            }
+        }
     }
 }
