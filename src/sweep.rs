@@ -40,7 +40,7 @@ pub struct SweepOptions {
     /// No progress bar.
     pub quiet: bool,
     /// Run the seeds of each behavioural-cloning cell combination in lockstep, one batched forward pass per
-    /// control tick (see [`run_group`]).
+    /// control tick (see `run_group`).
     pub batch_runs: bool,
 }
 
