@@ -362,11 +362,6 @@ fn with_peak_rss<T: serde::Serialize>(r: &T) -> Value {
     with_field(r, "peak_rss_mib", peak_rss_mib().map_or(Value::Null, Value::from))
 }
 
-/// Whether a RON text is an experiment (its first identifier is `Experiment`).
-fn is_experiment(text: &str) -> bool {
-    first_item(text).is_some_and(|l| l.starts_with("Experiment"))
-}
-
 /// The first line of a RON text that is not blank or a comment.
 fn first_item(text: &str) -> Option<&str> {
     text.lines().map(str::trim).find(|l| !l.is_empty() && !l.starts_with("//") && !l.starts_with("#!"))
@@ -375,53 +370,33 @@ fn first_item(text: &str) -> Option<&str> {
 fn validate(files: &[PathBuf]) -> Result<ExitCode> {
     let mut bad = 0;
     for f in files {
-        if std::fs::read_to_string(f).is_ok_and(|t| first_item(&t).is_some_and(|l| l.starts_with("Train"))) {
-            match crate::train::check(f) {
-                Ok(summary) => println!("{}: ok ({summary})", f.display()),
-                Err(diags) => {
-                    bad += 1;
-                    println!("{}: {} problem{}", f.display(), diags.len(), if diags.len() == 1 { "" } else { "s" });
-                    for d in diags {
-                        println!("  {d}");
-                    }
-                }
-            }
-            continue;
-        }
-        if std::fs::read_to_string(f).is_ok_and(|t| is_experiment(&t)) {
-            match crate::experiment::load_experiment(f) {
-                Ok((cfg, cells)) => println!(
-                    "{}: ok (experiment '{}': {} runs = {} scenario(s) x {} axis combination(s) x {} controller(s) x {} seed(s))",
-                    f.display(),
+        let first = std::fs::read_to_string(f).ok().and_then(|t| first_item(&t).map(str::to_string));
+        let outcome = match first.as_deref() {
+            Some(l) if l.starts_with("Train") => crate::train::check(f),
+            Some(l) if l.starts_with("Experiment") => crate::experiment::load_experiment(f).map(|(cfg, cells)| {
+                format!(
+                    "experiment '{}': {} runs = {} scenario(s) x {} axis combination(s) x {} controller(s) x {} seed(s)",
                     cfg.name,
                     cells.len(),
                     cfg.scenarios.len(),
                     cfg.axes.iter().map(|a| a.values.len()).product::<usize>(),
                     cfg.controllers.len().max(1),
                     cfg.seeds.len()
-                ),
-                Err(diags) => {
-                    bad += 1;
-                    println!("{}: {} problem{}", f.display(), diags.len(), if diags.len() == 1 { "" } else { "s" });
-                    for d in diags {
-                        println!("  {d}");
-                    }
-                }
-            }
-            continue;
-        }
-        match load_scenario(f).and_then(|l| l.prepare(l.config.seed).map(|p| (l, p))) {
-            Ok((_, p)) => {
+                )
+            }),
+            _ => load_scenario(f).and_then(|l| l.prepare(l.config.seed)).map(|p| {
                 let trace = p.trace_report.as_ref().map(|t| format!("; trace: {}", t.summary())).unwrap_or_default();
-                println!(
-                    "{}: ok ({} steps of {} s, {:?}, controller {:?}{trace})",
-                    f.display(),
+                format!(
+                    "{} steps of {} s, {:?}, controller {:?}{trace}",
                     p.demand.steps(),
                     p.demand.step_s,
                     p.config.fidelity,
                     controller_name(&p.config.controller)
-                );
-            }
+                )
+            }),
+        };
+        match outcome {
+            Ok(summary) => println!("{}: ok ({summary})", f.display()),
             Err(diags) => {
                 bad += 1;
                 println!("{}: {} problem{}", f.display(), diags.len(), if diags.len() == 1 { "" } else { "s" });
