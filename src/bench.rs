@@ -358,12 +358,12 @@ pub fn write_atomically(path: &std::path::Path, text: &str) -> Result<()> {
 /// simulated step and the time per decision of a neural predictor and of a BC policy (weights untrained: the
 /// cost does not depend on them).
 fn bench_neural() -> Result<Vec<String>> {
-    use prescale_agents::neural::model::{FORWARD_CALLS, Model, ModelCard};
+    use prescale_agents::neural::model::{FORWARD_CALLS, Model, ModelCard, Task};
     use prescale_agents::neural::spec::{Architecture, Input, ModelSpec, OutputKind};
     use std::sync::atomic::Ordering;
     let dir = tempfile_dir("prescale-bench-neural")?;
     let mut out = Vec::new();
-    let card = |name: &str, inputs: Vec<Input>, horizons: u32, task: &str| -> Result<ModelCard> {
+    let card = |name: &str, inputs: Vec<Input>, horizons: u32, task: Task| {
         let spec = ModelSpec {
             architecture: Architecture::Gru { hidden: 32, layers: 1 },
             inputs,
@@ -371,20 +371,11 @@ fn bench_neural() -> Result<Vec<String>> {
             horizon_steps: horizons,
             output: OutputKind::Gaussian,
         };
-        let text = serde_json::json!({
-            "format": prescale_agents::neural::model::FORMAT, "name": name, "task": task,
-            "spec": spec, "input_columns": spec.columns(),
-            "output_columns": ["mean_per_s", "log_variance"], "step_s": 60.0,
-            "normalisation": {"mean": 200.0, "sd": 100.0},
-            "data": {"source": "benchmark", "steps": 0, "series": 0, "split": [0.0, 0.0, 0.0], "windows": [0, 0, 0],
-                     "target_mean_per_s": 200.0, "target_sd_per_s": 100.0},
-            "training": {}, "fit": {"best_epoch": 0, "best_validation_loss": 0.0, "epochs": 0, "steps": 0, "wall_s": 0.0, "device": "cpu"},
-            "metrics": {}, "parameters": 0, "prescale_version": env!("CARGO_PKG_VERSION"), "weights_sha256": ""
-        });
-        Ok(serde_json::from_value(text)?)
+        let norm = prescale_agents::neural::train::Normaliser { mean: 200.0, sd: 100.0 };
+        ModelCard::new(name, task, &spec, 60.0, norm, &Default::default())
     };
     tch::manual_seed(1);
-    let forecast = card("bench-gru", vec![Input::Rate, Input::TimeOfDay, Input::DayOfWeek], 6, "Forecast")?;
+    let forecast = card("bench-gru", vec![Input::Rate, Input::TimeOfDay, Input::DayOfWeek], 6, Task::Forecast);
     let mut m = Model::fresh(forecast, tch::Device::Cpu);
     // Forward cost by batch size.
     let per = 30 * m.card.spec.width();
@@ -414,8 +405,8 @@ fn bench_neural() -> Result<Vec<String>> {
             Input::Backlog,
         ],
         1,
-        "Policy",
-    )?;
+        Task::Policy,
+    );
     Model::fresh(policy, tch::Device::Cpu).save(&dir.join("bc"), &|_| Ok(()))?;
     // Runs over the ELB test period (the demo's embedded inputs).
     let inputs = dir.join("inputs");

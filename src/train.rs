@@ -185,10 +185,6 @@ fn bar(quiet: bool, len: u64, what: &str) -> ProgressBar {
     b
 }
 
-fn curve_csv(curve: &[EpochRow]) -> String {
-    crate::results::to_csv(curve)
-}
-
 /// Trains as `file` says into `<out_root>/<name>/`.
 ///
 /// # Errors
@@ -291,7 +287,7 @@ pub fn train(file: &Path, out_root: &Path, quiet: bool) -> Result<Trained> {
     pb.finish_and_clear();
     let version = env!("CARGO_PKG_VERSION").to_string();
     let write_extra = |curve: &[EpochRow], rounds: &[RoundRow]| {
-        let curve_text = curve_csv(curve);
+        let curve_text = crate::results::to_csv(curve);
         let rounds_text = if rounds.is_empty() { None } else { Some(dagger_csv(rounds)) };
         move |tmp: &Path| -> std::io::Result<()> {
             std::fs::write(tmp.join("curve.csv"), &curve_text)?;

@@ -79,10 +79,8 @@ fn same_seed_same_weights_and_every_architecture_trains() {
     scenario(d.path(), "HindsightExpert");
     let a = train(d.path(), &train_file(d.path(), "gru-a", "Gru(hidden: 8)", ""));
     let b = train(d.path(), &train_file(d.path(), "gru-b", "Gru(hidden: 8)", ""));
-    let c = train(d.path(), &train_file(d.path(), "gru-c", "Gru(hidden: 8)", "").with_file_name("gru-c.ron"));
     let h = |p: &Path| sha256_file(&p.join("weights.safetensors")).unwrap();
     assert_eq!(h(&a), h(&b), "same config and seed must give the same weights");
-    assert_eq!(h(&a), h(&c));
     let other = train_file(d.path(), "gru-seed8", "Gru(hidden: 8)", "").to_path_buf();
     std::fs::write(&other, std::fs::read_to_string(&other).unwrap().replace("seed: 7", "seed: 8")).unwrap();
     assert_ne!(h(&a), h(&train(d.path(), &other)), "another seed must give other weights");

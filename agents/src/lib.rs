@@ -36,7 +36,7 @@ use crate::reactive::{StepScaling, StepScalingConfig, TargetTracking, TargetTrac
 use crate::resource::ResourcePlanner;
 use crate::variance::VarianceController;
 use neural::forecaster::{FineTuneConfig, NeuralForecaster};
-use neural::model::{Model, Task, read_card};
+use neural::model::{Model, ModelCard, Task};
 use neural::policy::{BcPolicy, HindsightExpert, PolicySetting};
 use std::path::Path;
 
@@ -290,7 +290,8 @@ impl PredictorConfig {
         }
     }
 
-    fn problems(&self, step_s: f64, horizon_s: Option<f64>) -> Vec<(String, String)> {
+    /// Problems as `(path below "predictor", message)`; `needed_steps` is the allocator's farthest horizon.
+    fn problems(&self, step_s: f64, horizon_s: Option<f64>, needed_steps: Option<u32>) -> Vec<(String, String)> {
         let mut p = Vec::new();
         let mut need = |f: &str, ok: bool, msg: String| {
             if !ok {
@@ -333,12 +334,30 @@ impl PredictorConfig {
             }
             PredictorConfig::LastValue | PredictorConfig::Oracle => {}
             PredictorConfig::Neural { ref model, ref fine_tune } => {
-                p.extend(neural_problems(model, Task::Forecast, step_s, horizon_s));
-                if let (Some(ft), Ok(card)) = (fine_tune, read_card(Path::new(model))) {
-                    for (f, m) in ft.problems(step_s, card.spec.window_steps as usize, card.spec.horizon_steps as usize)
-                    {
+                // The model directory is read once here; every check below uses its card.
+                let card = match neural_problems(model, Task::Forecast, step_s) {
+                    Ok((card, problems)) => {
+                        p.extend(problems);
+                        card
+                    }
+                    Err(problem) => return vec![problem],
+                };
+                let (window, horizons) = (card.spec.window_steps as usize, card.spec.horizon_steps);
+                if let Some(ft) = fine_tune {
+                    for (f, m) in ft.problems(step_s, window, horizons as usize) {
                         p.push((format!("fine_tune.{f}"), m));
                     }
+                }
+                if let Some(h_hi) = needed_steps
+                    && horizons < h_hi
+                {
+                    p.push((
+                        "model".into(),
+                        format!(
+                            "{model}: forecasts {horizons} steps ahead, the allocator needs {h_hi} (provisioning delay, \
+                             one step and warm-up); train with horizon_steps >= {h_hi}"
+                        ),
+                    ));
                 }
                 return p;
             }
@@ -568,7 +587,10 @@ impl ControllerSpec for ControllerConfig {
                 p
             }
             ControllerConfig::Bc(c) => {
-                let mut p = neural_problems(&c.model, Task::Policy, step_s, horizon_s);
+                let mut p = match neural_problems(&c.model, Task::Policy, step_s) {
+                    Ok((_, problems)) => problems,
+                    Err(problem) => vec![problem],
+                };
                 if let Some(q) = c.act_quantile
                     && !(q > 0.0 && q < 1.0)
                 {
@@ -578,26 +600,13 @@ impl ControllerSpec for ControllerConfig {
             }
             ControllerConfig::HindsightExpert => Vec::new(),
             ControllerConfig::Predictive(c) => {
-                let mut p = prefix("predictor", c.predictor.problems(step_s, horizon_s));
-                if let PredictorConfig::Neural { model, .. } = &c.predictor
-                    && let Ok(card) = read_card(Path::new(model))
-                {
-                    let st = cluster.scaling_index().map(|i| &cluster.instance_types[i]);
-                    if let Some(t) = st {
-                        let w = if c.allocator.include_warmup { t.warmup_s } else { 0.0 };
-                        let h_hi = ((t.provisioning_delay.mean_s() + step_s + w) / step_s).ceil() as u32;
-                        if card.spec.horizon_steps < h_hi {
-                            p.push((
-                                "predictor.model".into(),
-                                format!(
-                                    "{model}: forecasts {} steps ahead, the allocator needs {h_hi} (provisioning delay, \
-                                     one step and warm-up); train with horizon_steps >= {h_hi}",
-                                    card.spec.horizon_steps
-                                ),
-                            ));
-                        }
-                    }
-                }
+                // The allocator's farthest horizon (as `PredictiveController::new` computes it).
+                let h_hi = cluster.scaling_index().map(|i| {
+                    let t = &cluster.instance_types[i];
+                    let w = if c.allocator.include_warmup { t.warmup_s } else { 0.0 };
+                    ((t.provisioning_delay.mean_s() + step_s + w) / step_s).ceil() as u32
+                });
+                let mut p = prefix("predictor", c.predictor.problems(step_s, horizon_s, h_hi));
                 p.extend(prefix("variance", c.variance.problems()));
                 let a = &c.allocator;
                 if !(a.target_utilisation > 0.0 && a.target_utilisation <= 1.0) {
@@ -667,10 +676,9 @@ impl ControllerSpec for ControllerConfig {
                 let m = Model::load(Path::new(&c.model)).expect("validated model directory");
                 Box::new(BcPolicy::new(m, policy_setting(ctx), c.act_quantile))
             }
-            ControllerConfig::HindsightExpert => Box::new(ExpertController {
-                expert: HindsightExpert::new(policy_setting(ctx), Arc::new(ctx.demand.rate_per_s.clone())),
-                step_s: ctx.step_s,
-            }),
+            ControllerConfig::HindsightExpert => {
+                Box::new(HindsightExpert::new(policy_setting(ctx), Arc::new(ctx.demand.rate_per_s.clone())))
+            }
         }
     }
 }
@@ -707,30 +715,15 @@ pub fn policy_setting(ctx: &InitContext<'_>) -> PolicySetting {
     }
 }
 
-/// The hindsight expert as a controller.
-struct ExpertController {
-    expert: HindsightExpert,
-    step_s: f64,
-}
+/// A problem as `(dotted path, message)`.
+type PathProblem = (String, String);
 
-impl Controller for ExpertController {
-    fn name(&self) -> &str {
-        "hindsight-expert"
-    }
-    fn decide(&mut self, obs: &Observation) -> ScaleDecision {
-        let k = ((obs.now_s / self.step_s).round() as usize).saturating_sub(1);
-        ScaleDecision::To { instances: self.expert.label(k, obs.queue_len as f64) }
-    }
-}
-
-/// Problems of a model directory named by a scenario: it loads and checks (card, hash, weights), was trained
-/// for `task` at this step, and (as a predictor) takes no cluster-state inputs.
-fn neural_problems(model: &str, task: Task, step_s: f64, _horizon_s: Option<f64>) -> Vec<(String, String)> {
+/// Checks a model directory named by a scenario: it loads (card, hash, weights), was trained for `task` at
+/// this step, and (as a predictor) takes no cluster-state inputs. Its card and the problems found, or the
+/// one problem that it does not load.
+fn neural_problems(model: &str, task: Task, step_s: f64) -> Result<(ModelCard, Vec<PathProblem>), PathProblem> {
     let field = "model";
-    let card = match Model::load(Path::new(model)) {
-        Ok(m) => m.card,
-        Err(e) => return vec![(field.into(), e.to_string())],
-    };
+    let card = Model::load(Path::new(model)).map_err(|e| (field.to_string(), e.to_string()))?.card;
     let mut p = Vec::new();
     if card.task != task {
         p.push((
@@ -753,7 +746,7 @@ fn neural_problems(model: &str, task: Task, step_s: f64, _horizon_s: Option<f64>
             format!("{model}: input {i:?} is cluster state, which a predictor does not see (use it as Bc)"),
         ));
     }
-    p
+    Ok((card, p))
 }
 
 /// The variant name of a serialisable enum value, in kebab case (`HoltWinters` → `holt-winters`), as the

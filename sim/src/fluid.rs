@@ -146,9 +146,8 @@ impl FluidModel {
     }
 
     fn report(mut self) -> FluidReport {
-        let h = self.horizon_s;
-        let m = &mut self;
-        m.close_step(h, 0);
+        self.close_step(self.horizon_s, 0);
+        let (h, m) = (self.horizon_s, self);
         FluidReport {
             cost_usd: m.fleet.cost_usd(h),
             instance_seconds: m.fleet.instance_seconds(h),
@@ -156,8 +155,8 @@ impl FluidModel {
             final_instances: m.fleet.alive(),
             fleet: *m.fleet.counters(),
             ticks: m.ticks,
-            steps: std::mem::take(&mut m.steps),
-            latencies: std::mem::take(&mut m.latencies),
+            steps: m.steps,
+            latencies: m.latencies,
         }
     }
 

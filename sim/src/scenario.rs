@@ -880,29 +880,19 @@ pub struct RunOutput {
 pub fn run<C: ControllerSpec>(p: &Prepared<C>, seed: u64, progress: &mut dyn FnMut(f64)) -> RunOutput {
     let cfg = &p.config;
     let horizon_s = p.demand.steps() as f64 * p.demand.step_s;
-    let controller = cfg.controller.init(&InitContext {
+    let ctx = InitContext {
         step_s: p.demand.step_s,
         demand: &p.demand,
         service: &cfg.service,
         cluster: &cfg.cluster,
         seed,
         slo: &cfg.slo,
-    });
+    };
+    let controller = cfg.controller.init(&ctx);
     let controller_name = controller.name().to_string();
     let shadow_log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     let controller: Box<dyn Controller> = match &cfg.shadow {
-        Some(sc) => Box::new(Shadowed {
-            acting: controller,
-            shadow: sc.init(&InitContext {
-                step_s: p.demand.step_s,
-                demand: &p.demand,
-                service: &cfg.service,
-                cluster: &cfg.cluster,
-                seed,
-                slo: &cfg.slo,
-            }),
-            log: shadow_log.clone(),
-        }),
+        Some(sc) => Box::new(Shadowed { acting: controller, shadow: sc.init(&ctx), log: shadow_log.clone() }),
         None => controller,
     };
     let (steps, fleet, cost_usd, inst_s, max_i, final_i, p50, p99) = match cfg.fidelity {

@@ -97,12 +97,7 @@ impl NeuralForecaster {
         let l = model.card.spec.window_steps as usize;
         let ft_steps = fine_tune.as_ref().map_or(0, |f| (f.window_s / step_s).round() as usize);
         let every = fine_tune.as_ref().map_or(0, |f| ((f.every_s / step_s).round() as usize).max(1));
-        let name = match model.card.spec.architecture.name() {
-            "mlp" => "mlp",
-            "gru" => "gru",
-            "lstm" => "lstm",
-            _ => "transformer",
-        };
+        let name = model.card.spec.architecture.name();
         NeuralForecaster {
             name,
             start_unix_s,

@@ -2,15 +2,13 @@
 //! hindsight expert with DAgger over simulator rollouts. Front ends (`prescale train`, notebooks, a live
 //! server) call these and only add files and progress bars.
 
-use std::collections::BTreeMap;
-
 use prescale_sim::cluster::ClusterConfig;
 use prescale_sim::demand::DemandSeries;
 use prescale_sim::fluid::FluidParams;
 use serde::{Deserialize, Serialize};
 use tch::Kind;
 
-use super::model::{DataSummary, FORMAT, FitSummary, Model, ModelCard, Task, output_columns};
+use super::model::{FitSummary, Model, ModelCard, Task};
 use super::policy::{Actor, PeriodMetrics, PolicySetting, rollout};
 use super::spec::{Input, ModelSpec, calendar};
 use super::train::{
@@ -48,50 +46,6 @@ pub fn forecast_frames(spec: &ModelSpec, demand: &DemandSeries) -> Result<Frames
         f.target.push(*y);
     }
     Ok(f)
-}
-
-fn card(
-    name: &str,
-    task: Task,
-    spec: &ModelSpec,
-    step_s: f64,
-    norm: Normaliser,
-    training: &TrainingConfig,
-) -> ModelCard {
-    ModelCard {
-        format: FORMAT.into(),
-        name: name.into(),
-        task,
-        spec: spec.clone(),
-        input_columns: spec.columns(),
-        output_columns: output_columns(&spec.output),
-        step_s,
-        normalisation: norm,
-        data: DataSummary {
-            source: String::new(),
-            steps: 0,
-            series: 0,
-            split: [0.0; 3],
-            windows: [0; 3],
-            target_mean_per_s: norm.mean,
-            target_sd_per_s: norm.sd,
-        },
-        training: training.clone(),
-        fit: FitSummary {
-            best_epoch: 0,
-            best_validation_loss: f64::NAN,
-            epochs: 0,
-            steps: 0,
-            wall_s: 0.0,
-            device: String::new(),
-            stopped: None,
-        },
-        metrics: BTreeMap::new(),
-        parameters: 0,
-        prescale_version: String::new(),
-        weights_sha256: String::new(),
-        torchscript_sha256: None,
-    }
 }
 
 /// Mean absolute error (requests per second) per horizon of `model`'s point forecast over `w`.
@@ -176,7 +130,7 @@ pub fn fit_forecaster(
     }
     let device = training.device.device().map_err(LearnError::Data)?;
     tch::manual_seed(training.seed as i64);
-    let mut c = card(name, Task::Forecast, spec, demand.step_s, norm, training);
+    let mut c = ModelCard::new(name, Task::Forecast, spec, demand.step_s, norm, training);
     c.data.source = source.into();
     c.data.steps = n;
     c.data.series = 1;
@@ -363,7 +317,7 @@ pub fn train_policy(
         w
     };
     tch::manual_seed(training.seed as i64);
-    let mut c = card(name, Task::Policy, spec, s.step_s, norm, training);
+    let mut c = ModelCard::new(name, Task::Policy, spec, s.step_s, norm, training);
     c.data.source = source.into();
     c.data.split = [split.train, split.validation, 1.0 - split.train - split.validation];
     let mut model = Model::fresh(c, device);

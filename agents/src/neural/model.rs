@@ -100,6 +100,54 @@ pub struct ModelCard {
     pub torchscript_sha256: Option<String>,
 }
 
+impl ModelCard {
+    /// A card for a network about to be trained: spec, step, normalisation and optimiser filled; data, fit,
+    /// metrics and hashes left for training and saving to fill.
+    pub fn new(
+        name: &str,
+        task: Task,
+        spec: &ModelSpec,
+        step_s: f64,
+        norm: Normaliser,
+        training: &TrainingConfig,
+    ) -> ModelCard {
+        ModelCard {
+            format: FORMAT.into(),
+            name: name.into(),
+            task,
+            spec: spec.clone(),
+            input_columns: spec.columns(),
+            output_columns: output_columns(&spec.output),
+            step_s,
+            normalisation: norm,
+            data: DataSummary {
+                source: String::new(),
+                steps: 0,
+                series: 0,
+                split: [0.0; 3],
+                windows: [0; 3],
+                target_mean_per_s: norm.mean,
+                target_sd_per_s: norm.sd,
+            },
+            training: training.clone(),
+            fit: FitSummary {
+                best_epoch: 0,
+                best_validation_loss: f64::NAN,
+                epochs: 0,
+                steps: 0,
+                wall_s: 0.0,
+                device: String::new(),
+                stopped: None,
+            },
+            metrics: BTreeMap::new(),
+            parameters: 0,
+            prescale_version: String::new(),
+            weights_sha256: String::new(),
+            torchscript_sha256: None,
+        }
+    }
+}
+
 /// [`FitReport`] without its curve.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct FitSummary {
@@ -340,12 +388,7 @@ impl Model {
         std::fs::rename(&tmp, dir.join(TORCHSCRIPT_FILE))
             .map_err(|e| err(format!("{}: {e}", dir.join(TORCHSCRIPT_FILE).display())))?;
         model.card.torchscript_sha256 = Some(hash);
-        let card_tmp = dir.join(format!(".{CARD_FILE}.tmp"));
-        std::fs::create_dir_all(&card_tmp).map_err(|e| err(format!("{}: {e}", card_tmp.display())))?;
-        write_card(&card_tmp, &model.card)?;
-        std::fs::rename(card_tmp.join(CARD_FILE), dir.join(CARD_FILE))
-            .map_err(|e| err(format!("{}: {e}", dir.join(CARD_FILE).display())))?;
-        let _ = std::fs::remove_dir_all(&card_tmp);
+        write_card(dir, &model.card)?;
         Ok(model.card)
     }
 }
@@ -395,10 +438,14 @@ pub fn read_card(dir: &Path) -> Result<ModelCard, ModelError> {
     Ok(card)
 }
 
+/// Writes `dir/card.json` through a temporary file and a rename: a reader never sees half a card.
 fn write_card(dir: &Path, card: &ModelCard) -> Result<(), ModelError> {
     let path = dir.join(CARD_FILE);
+    let tmp = dir.join(format!(".{CARD_FILE}.tmp"));
     let text = serde_json::to_string_pretty(card).expect("a card serialises");
-    std::fs::write(&path, text + "\n").map_err(|e| err(format!("{}: {e}", path.display())))
+    std::fs::write(&tmp, text + "\n")
+        .and_then(|()| std::fs::rename(&tmp, &path))
+        .map_err(|e| err(format!("{}: {e}", path.display())))
 }
 
 /// Puts `tmp` in the place of `dir` (removing an older `dir`).
@@ -412,9 +459,4 @@ fn replace_dir(tmp: &Path, dir: &Path) -> Result<(), ModelError> {
         std::fs::rename(tmp, dir).map_err(|e| err(format!("{}: {e}", dir.display())))?;
     }
     Ok(())
-}
-
-/// A zero-filled tensor helper for tests and benchmarks: `n` raw windows of the model's shape.
-pub fn zeros_windows(spec: &ModelSpec, n: usize) -> Vec<f32> {
-    vec![0.0; n * spec.window_steps as usize * spec.width()]
 }

@@ -126,11 +126,27 @@ impl HindsightExpert {
         n
     }
 
+    /// The expert's order at the decision an observation belongs to (it ends step `now / Δ − 1`).
+    pub fn order(&self, obs: &Observation) -> u32 {
+        let k = ((obs.now_s / self.s.step_s).round() as usize).saturating_sub(1);
+        self.label(k, obs.queue_len as f64)
+    }
+
     /// The expert's order at the decision ending step `k`, with `backlog` requests waiting.
     pub fn label(&self, k: usize, backlog: f64) -> u32 {
         let last = self.rates.len().saturating_sub(1);
         let drain = backlog.max(0.0) / (self.h_hi as f64 * self.s.step_s);
         (1..=self.h_hi).map(|h| self.n_min(self.rates[(k + h).min(last)] + drain)).max().unwrap_or(0)
+    }
+}
+
+/// The expert acting: `controller: HindsightExpert` (an upper bound, like the oracle).
+impl Controller for HindsightExpert {
+    fn name(&self) -> &str {
+        "hindsight-expert"
+    }
+    fn decide(&mut self, obs: &Observation) -> ScaleDecision {
+        ScaleDecision::To { instances: self.order(obs) }
     }
 }
 
@@ -227,8 +243,6 @@ pub struct BcPolicy {
     model: Model,
     state: PolicyState,
     name: String,
-    /// Forward passes made (one per decision once the window is full).
-    pub forward_calls: u64,
 }
 
 impl BcPolicy {
@@ -236,7 +250,7 @@ impl BcPolicy {
     /// quantile level) instead of the centre.
     pub fn new(model: Model, s: PolicySetting, act_quantile: Option<f64>) -> Self {
         let name = format!("bc({})", model.card.name);
-        BcPolicy { model, state: PolicyState::new(s, act_quantile), name, forward_calls: 0 }
+        BcPolicy { model, state: PolicyState::new(s, act_quantile), name }
     }
 }
 
@@ -248,7 +262,6 @@ impl Controller for BcPolicy {
     fn decide(&mut self, obs: &Observation) -> ScaleDecision {
         let spec = &self.model.card.spec;
         let out = self.state.observe(spec, obs).map(|x| self.model.predict(&x, 1));
-        self.forward_calls += u64::from(out.is_some());
         self.state.decide(spec, out.as_deref(), obs)
     }
 
@@ -322,8 +335,6 @@ pub struct Rollout {
     pub frames: Frames,
     /// The fluid run.
     pub report: FluidReport,
-    /// Decisions taken by the learner.
-    pub learner_decisions: u64,
 }
 
 struct Recorder {
@@ -332,7 +343,7 @@ struct Recorder {
     learner: Option<BcPolicy>,
     beta: f64,
     rng: Xoshiro256PlusPlus,
-    log: Arc<Mutex<(Frames, u64)>>,
+    log: Arc<Mutex<Frames>>,
     s: PolicySetting,
 }
 
@@ -342,21 +353,17 @@ impl Controller for Recorder {
     }
 
     fn decide(&mut self, obs: &Observation) -> ScaleDecision {
-        let k = ((obs.now_s / self.s.step_s).round() as usize).saturating_sub(1);
-        let n_expert = self.expert.label(k, obs.queue_len as f64);
+        let n_expert = self.expert.order(obs);
         let row = state_row(&self.inputs, &self.s, obs);
         let mut log = self.log.lock().expect("not poisoned");
-        log.0.width = row.len();
-        log.0.inputs.extend(&row);
-        log.0.target.push(self.s.capacity_per_s(n_expert as f64));
+        log.width = row.len();
+        log.inputs.extend(&row);
+        log.target.push(self.s.capacity_per_s(n_expert as f64));
         // The learner sees every state (its window must be current) but acts only when drawn.
         let learner = self.learner.as_mut().map(|l| l.decide(obs));
         let use_expert = self.beta >= 1.0 || self.rng.random::<f64>() < self.beta;
         match learner {
-            Some(d) if !use_expert => {
-                log.1 += 1;
-                d
-            }
+            Some(d) if !use_expert => d,
             _ => ScaleDecision::To { instances: n_expert },
         }
     }
@@ -385,7 +392,7 @@ pub fn rollout(
         Actor::Learner(m) => (Some(copy(m)), 0.0, 0),
         Actor::Mixture(m, beta, seed) => (Some(copy(m)), beta, seed),
     };
-    let log = Arc::new(Mutex::new((Frames::default(), 0u64)));
+    let log = Arc::new(Mutex::new(Frames::default()));
     let recorder = Recorder {
         expert,
         inputs: inputs.to_vec(),
@@ -397,8 +404,8 @@ pub fn rollout(
     };
     let model = FluidModel::new(cluster, params, demand.clone(), Box::new(recorder), RunSeed(seed))?;
     let report = model.run(&mut |_| {});
-    let (frames, learner_decisions) = std::mem::take(&mut *log.lock().expect("not poisoned"));
-    Ok(Rollout { frames, report, learner_decisions })
+    let frames = std::mem::take(&mut *log.lock().expect("not poisoned"));
+    Ok(Rollout { frames, report })
 }
 
 /// Run metrics over a range of steps of a fluid report: SLO-violating minutes, cost, over-provisioned
@@ -473,16 +480,8 @@ mod tests {
             horizon_steps: 1,
             output: OutputKind::Gaussian,
         };
-        let card: ModelCard = serde_json::from_value(serde_json::json!({
-            "format": super::super::model::FORMAT, "name": "t", "task": "Policy", "spec": spec,
-            "input_columns": spec.columns(), "output_columns": ["mean_per_s", "log_variance"], "step_s": 60.0,
-            "normalisation": {"mean": 200.0, "sd": 100.0},
-            "data": {"source": "", "steps": 0, "series": 0, "split": [0.0, 0.0, 0.0], "windows": [0, 0, 0],
-                     "target_mean_per_s": 0.0, "target_sd_per_s": 1.0},
-            "training": {}, "fit": {"best_epoch": 0, "best_validation_loss": 0.0, "epochs": 0, "steps": 0, "wall_s": 0.0, "device": "cpu"},
-            "metrics": {}, "parameters": 0, "prescale_version": "", "weights_sha256": ""
-        }))
-        .unwrap();
+        let norm = crate::neural::train::Normaliser { mean: 200.0, sd: 100.0 };
+        let card = ModelCard::new("t", crate::neural::model::Task::Policy, &spec, 60.0, norm, &Default::default());
         tch::manual_seed(5);
         let m = Model::fresh(card, tch::Device::Cpu);
         let per = 30 * spec.width();
