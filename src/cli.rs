@@ -292,12 +292,16 @@ pub fn run<I: IntoIterator<Item = OsString>>(args: I) -> Result<ExitCode> {
                 crate::sweep::SweepOptions { out_root: out, threads: threads.map(|t| t as usize), quiet, batch_runs };
             let o = crate::sweep::sweep(&experiment, &opts)?;
             println!(
-                "{}: {} runs done now, {} finished before (skipped), {} failed",
+                "{}: {} runs done now, {} finished before (verified, skipped), {} damaged (run again), {} failed",
                 o.dir.display(),
                 o.ran,
                 o.skipped,
+                o.damaged.len(),
                 o.failed.len()
             );
+            for (id, e) in &o.damaged {
+                println!("  damaged: {id}: {e}");
+            }
             for (id, e) in &o.failed {
                 println!("  failed: {id}: {e}");
             }

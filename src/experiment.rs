@@ -5,9 +5,12 @@
 //! field by dotted path, each with a list of values written as RON — an optional list of named controllers
 //! that replace the scenarios' own, the seeds, and an optional baseline controller for paired comparisons.
 //! [`load_experiment`] validates it and [`expand`]s it: the cartesian product scenario × axis values ×
-//! controller × seed, in that nesting order, each cell with an id built from its coordinates
-//! (`flash-crowd__delay=Constant(s_300)__hpa__seed3`), stable across runs and machines so that results can
-//! be resumed and compared.
+//! controller × seed, in that nesting order, each cell with an id built from its coordinates: a readable
+//! prefix and a digest of the full coordinates (`flash-crowd__provisioning_delay=Constant_s_300__hpa__seed3__
+//! 9f1c2a7be034`, see [`cell_id`]), unique by construction and stable across runs and machines so that results
+//! can be resumed and compared. Validation refuses what would run one thing twice under two names (a scenario
+//! file listed twice, an axis value repeated up to spacing, a seed or controller name listed twice) and
+//! checks the experiment's controllers in every scenario they will run in, at the controllers' own lines.
 //!
 //! An axis value is applied to the scenario's *text* (the value at the path is replaced, or the field is
 //! inserted into its parent), and the result is parsed and validated like any scenario, so a wrong type, an
@@ -20,7 +23,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::ron_paths::{Span, line_of, value_lines, value_spans};
 use crate::scenario_io::{Diagnostic, Loaded, load_scenario_text, parse_ron, read_text};
+use prescale_sim::input::{clip, name_problem};
 use prescale_sim::scenario::ControllerSpec;
+use sha2::{Digest, Sha256};
 
 /// One axis: a scenario field by dotted path and the values it takes (RON text each).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -124,10 +129,6 @@ fn advance(combo: &mut [usize], axes: &[Axis]) -> bool {
     false
 }
 
-fn is_name(s: &str) -> bool {
-    !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
-}
-
 /// Reads an experiment file, validates it and expands it into cells.
 ///
 /// # Errors
@@ -143,8 +144,8 @@ pub fn load_experiment(file: &Path) -> Result<(ExperimentConfig, Vec<Cell>), Vec
         message,
     };
     let mut problems = Vec::new();
-    if !is_name(&cfg.name) {
-        problems.push(diag("name".into(), format!("must be letters, digits, '.', '_' or '-', got '{}'", cfg.name)));
+    if let Some(m) = name_problem(&cfg.name) {
+        problems.push(diag("name".into(), m));
     }
     if cfg.scenarios.is_empty() {
         problems.push(diag("scenarios".into(), "must name at least one scenario file".into()));
@@ -164,13 +165,19 @@ pub fn load_experiment(file: &Path) -> Result<(ExperimentConfig, Vec<Cell>), Vec
         if cfg.axes[..i].iter().any(|b| b.path == a.path) {
             problems.push(diag(format!("axes[{i}].path"), format!("'{}' is already an axis", a.path)));
         }
+        // Two spellings of one value would be two cells running the same thing.
+        for (j, v) in a.values.iter().enumerate() {
+            if let Some(k) = a.values[..j].iter().position(|w| squeeze(w) == squeeze(v)) {
+                problems.push(diag(
+                    format!("axes[{i}].values[{j}]"),
+                    format!("'{}' is values[{k}] again ('{}'), up to spacing", clip(v, 60), clip(&a.values[k], 60)),
+                ));
+            }
+        }
     }
     for (i, c) in cfg.controllers.iter().enumerate() {
-        if !is_name(&c.name) {
-            problems.push(diag(
-                format!("controllers[{i}].name"),
-                format!("must be letters, digits, '.', '_' or '-', got '{}'", c.name),
-            ));
+        if let Some(m) = name_problem(&c.name) {
+            problems.push(diag(format!("controllers[{i}].name"), m));
         }
         if cfg.controllers[..i].iter().any(|d| d.name == c.name) {
             problems.push(diag(format!("controllers[{i}].name"), format!("'{}' is listed twice", c.name)));
@@ -206,8 +213,61 @@ pub fn load_experiment(file: &Path) -> Result<(ExperimentConfig, Vec<Cell>), Vec
     Err(problems)
 }
 
+/// `text` without whitespace outside string literals: two spellings of one RON value compare equal.
+fn squeeze(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let (mut in_string, mut escaped) = (false, false);
+    for c in text.chars() {
+        if in_string {
+            out.push(c);
+            match c {
+                _ if escaped => escaped = false,
+                '\\' => escaped = true,
+                '"' => in_string = false,
+                _ => {}
+            }
+        } else if c == '"' {
+            in_string = true;
+            out.push(c);
+        } else if !c.is_whitespace() {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// A cell's id: a readable prefix (scenario file stem, each axis field and value, controller, seed; each part
+/// shortened to a folder-safe form) and the first 12 hex digits of the SHA-256 of its full coordinates
+/// (scenario file as the experiment names it, every axis path and value verbatim, controller, seed), so that
+/// cells differing anywhere, even past the shortened parts, get different ids.
+pub fn cell_id(scenario: &str, axis_values: &[(String, String)], controller: &str, seed: u64) -> String {
+    let stem = Path::new(scenario).file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+    let mut parts = vec![safe(&stem, 40)];
+    for (p, v) in axis_values {
+        parts.push(format!("{}={}", safe(p.rsplit('.').next().unwrap_or(p), 24), safe(v, 24)));
+    }
+    parts.push(safe(controller, 40));
+    parts.push(format!("seed{seed}"));
+    let mut h = Sha256::new();
+    h.update(format!("scenario\u{0}{scenario}\u{0}").as_bytes());
+    for (p, v) in axis_values {
+        h.update(format!("axis\u{0}{p}\u{0}{v}\u{0}").as_bytes());
+    }
+    h.update(format!("controller\u{0}{controller}\u{0}seed\u{0}{seed}").as_bytes());
+    let digest: String = h.finalize().iter().take(6).map(|b| format!("{b:02x}")).collect();
+    let mut id = parts.join("__");
+    // Folder names stay within 255 bytes whatever the number of axes.
+    id.truncate(200);
+    format!("{id}__{digest}")
+}
+
 /// The cells of a valid experiment read from `file` (`exp_lines`: the line of each of its fields, for
 /// messages; see the module docs for order and ids).
+///
+/// # Errors
+/// Every problem: an unreadable or repeated scenario file, an axis path that names no field, a value that
+/// makes the scenario invalid, a controller that is invalid in a scenario (placed at the controller's own
+/// line), or two cells with one id (naming both).
 pub fn expand(
     file: &Path,
     exp_lines: &std::collections::HashMap<String, usize>,
@@ -222,14 +282,30 @@ pub fn expand(
     };
     let mut problems = Vec::new();
     let mut cells = Vec::new();
+    // Problems of the experiment's controllers: (controller index, path, message) → the scenario and axis
+    // values where each arose, so that a controller wrong everywhere is reported once.
+    let mut controller_problems: Vec<((usize, String, String), Vec<String>)> = Vec::new();
+    let mut combos_checked = 0usize;
+    let mut seen_files: Vec<(PathBuf, usize)> = Vec::new();
     for (si, rel) in cfg.scenarios.iter().enumerate() {
         let sfile = dir.join(rel);
-        let Ok(base) = std::fs::read_to_string(&sfile) else {
-            problems
-                .push(exp_diag(format!("scenarios[{si}]"), format!("cannot read scenario file {}", sfile.display())));
-            continue;
+        let base = match read_text(&sfile) {
+            Ok(t) => t,
+            Err(d) => {
+                let why = d.first().map(|d| d.message.clone()).unwrap_or_default();
+                problems.push(exp_diag(format!("scenarios[{si}]"), format!("{}: {why}", sfile.display())));
+                continue;
+            }
         };
-        let stem = sfile.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+        let canonical = sfile.canonicalize().unwrap_or_else(|_| sfile.clone());
+        if let Some((_, first)) = seen_files.iter().find(|(f, _)| *f == canonical) {
+            problems.push(exp_diag(
+                format!("scenarios[{si}]"),
+                format!("'{rel}' is the file of scenarios[{first}] again ('{}')", cfg.scenarios[*first]),
+            ));
+            continue;
+        }
+        seen_files.push((canonical, si));
         // Every combination of axis values, first axis slowest.
         let mut combo = vec![0usize; cfg.axes.len()];
         loop {
@@ -255,6 +331,7 @@ pub fn expand(
                     }
                 }
             }
+            let where_ = values.iter().map(|(p, v)| format!("{p} = {}", clip(v, 60))).collect::<Vec<_>>().join(", ");
             if ok {
                 let controllers: Vec<(String, Option<&ControllerConfig>)> = if cfg.controllers.is_empty() {
                     vec![("scenario".into(), None)]
@@ -263,7 +340,6 @@ pub fn expand(
                 };
                 let mut loaded_base = load_scenario_text(&sfile, &text);
                 if let Err(d) = &loaded_base {
-                    let where_ = values.iter().map(|(p, v)| format!("{p} = {v}")).collect::<Vec<_>>().join(", ");
                     let path =
                         if cfg.axes.len() == 1 { format!("axes[0].values[{}]", combo[0]) } else { "axes".to_string() };
                     for dd in d {
@@ -293,27 +369,33 @@ pub fn expand(
                     }
                 }
                 if let Ok(l) = &mut loaded_base {
-                    for (cname, c) in &controllers {
+                    combos_checked += 1;
+                    for (ci, (cname, c)) in controllers.iter().enumerate() {
                         let mut l = l.clone();
                         if let Some(c) = c {
                             // Model directories in the experiment's controllers are relative to the experiment.
                             let mut c = (*c).clone();
                             c.resolve_paths(dir);
                             l.config.controller = c;
+                            // The controller in this scenario: its problems belong to the experiment's lines.
+                            let found: Vec<_> = l
+                                .config
+                                .problems()
+                                .into_iter()
+                                .filter_map(|p| p.path.strip_prefix("controller.").map(|r| (r.to_string(), p.message)))
+                                .collect();
+                            for (rest, message) in found {
+                                let key = (ci, format!("controllers[{ci}].controller.{rest}"), message);
+                                let context = if where_.is_empty() { rel.clone() } else { format!("{rel} with {where_}") };
+                                match controller_problems.iter_mut().find(|(k, _)| *k == key) {
+                                    Some((_, at)) => at.push(context),
+                                    None => controller_problems.push((key, vec![context])),
+                                }
+                            }
                         }
                         for &seed in &cfg.seeds {
-                            let axes_id: Vec<String> = values
-                                .iter()
-                                .map(|(p, v)| {
-                                    format!("{}={}", safe(p.rsplit('.').next().unwrap_or(p), 24), safe(v, 24))
-                                })
-                                .collect();
-                            let mut parts = vec![safe(&stem, 40)];
-                            parts.extend(axes_id);
-                            parts.push(safe(cname, 40));
-                            parts.push(format!("seed{seed}"));
                             cells.push(Cell {
-                                id: parts.join("__"),
+                                id: cell_id(rel, &values, cname, seed),
                                 index: cells.len(),
                                 scenario_file: sfile.clone(),
                                 axis_values: values.clone(),
@@ -330,8 +412,47 @@ pub fn expand(
             }
         }
     }
-    problems.dedup();
-    if problems.is_empty() { Ok(cells) } else { Err(problems) }
+    for ((_, path, message), at) in controller_problems {
+        let message = if at.len() == combos_checked {
+            message
+        } else {
+            let shown: Vec<&str> = at.iter().take(3).map(String::as_str).collect();
+            let more = if at.len() > 3 { format!(" and {} more", at.len() - 3) } else { String::new() };
+            format!("{message} (in {}{more})", shown.join("; "))
+        };
+        problems.push(exp_diag(path, message));
+    }
+    // Ids are unique by construction (the digest covers every coordinate); a collision is still refused.
+    let mut by_id: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+    for (i, c) in cells.iter().enumerate() {
+        if let Some(&j) = by_id.get(c.id.as_str()) {
+            problems.push(exp_diag(
+                "axes".into(),
+                format!("cells {j} ({}) and {i} ({}) would share the id '{}'", describe(&cells[j]), describe(c), c.id),
+            ));
+        } else {
+            by_id.insert(&c.id, i);
+        }
+    }
+    let mut unique = Vec::new();
+    for p in problems {
+        if !unique.contains(&p) {
+            unique.push(p);
+        }
+    }
+    if unique.is_empty() { Ok(cells) } else { Err(unique) }
+}
+
+/// A cell's coordinates in words, for messages.
+fn describe(c: &Cell) -> String {
+    let axes: Vec<String> = c.axis_values.iter().map(|(p, v)| format!("{p} = {}", clip(v, 40))).collect();
+    format!(
+        "{}{}, controller {}, seed {}",
+        c.scenario_file.display(),
+        if axes.is_empty() { String::new() } else { format!(" with {}", axes.join(", ")) },
+        c.controller,
+        c.seed
+    )
 }
 
 #[cfg(test)]

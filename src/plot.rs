@@ -40,47 +40,60 @@ fn register_font() {
     });
 }
 
-/// Splits one CSV line, honouring double quotes.
-fn split_csv(line: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut cur = String::new();
-    let mut quoted = false;
-    let mut chars = line.chars().peekable();
-    while let Some(c) = chars.next() {
-        match c {
-            '"' if quoted && chars.peek() == Some(&'"') => {
-                cur.push('"');
-                chars.next();
-            }
-            '"' => quoted = !quoted,
-            ',' if !quoted => out.push(std::mem::take(&mut cur)),
-            c => cur.push(c),
-        }
-    }
-    out.push(cur);
-    out
-}
-
-/// A CSV file as columns by name.
+/// A CSV file as columns by name: whole (every row as long as the header) and not empty, or an error.
 struct Table {
+    path: PathBuf,
     header: Vec<String>,
-    rows: Vec<Vec<String>>,
+    rows: Vec<(usize, Vec<String>)>,
 }
 
 impl Table {
     fn read(path: &Path) -> Result<Table> {
         let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-        let mut lines = text.lines();
-        let header = split_csv(lines.next().ok_or_else(|| anyhow!("{}: empty", path.display()))?);
-        let rows = lines.filter(|l| !l.is_empty()).map(split_csv).collect();
-        Ok(Table { header, rows })
+        let mut header: Vec<String> = Vec::new();
+        let mut rows = Vec::new();
+        prescale_sim::table::read_rows(&text, |line, fields| {
+            if header.is_empty() {
+                header = fields.iter().map(|f| f.to_string()).collect();
+            } else if fields.len() != header.len() {
+                return Err(prescale_sim::table::TableError {
+                    line,
+                    message: format!(
+                        "{} fields where the header has {}: the table is truncated or damaged",
+                        fields.len(),
+                        header.len()
+                    ),
+                });
+            } else {
+                rows.push((line, fields.iter().map(|f| f.to_string()).collect()));
+            }
+            Ok(())
+        })
+        .map_err(|e| anyhow!("{}: {e}", path.display()))?;
+        if rows.is_empty() {
+            bail!("{}: a header and no rows: nothing to plot", path.display());
+        }
+        Ok(Table { path: path.to_path_buf(), header, rows })
     }
     fn col(&self, name: &str) -> Result<usize> {
-        self.header.iter().position(|h| h == name).ok_or_else(|| anyhow!("no column '{name}'"))
+        self.header.iter().position(|h| h == name).ok_or_else(|| anyhow!("{}: no column '{name}'", self.path.display()))
     }
+    /// A column as numbers; an empty cell is NaN (not applicable), any other non-number an error.
     fn f64s(&self, name: &str) -> Result<Vec<f64>> {
         let i = self.col(name)?;
-        Ok(self.rows.iter().map(|r| r.get(i).and_then(|x| x.parse().ok()).unwrap_or(f64::NAN)).collect())
+        self.rows
+            .iter()
+            .map(|(line, r)| match r[i].as_str() {
+                "" => Ok(f64::NAN),
+                x => x.parse().map_err(|_| {
+                    anyhow!(
+                        "{}:{line}: column '{name}': '{}' is not a number",
+                        self.path.display(),
+                        prescale_sim::input::clip(x, 40)
+                    )
+                }),
+            })
+            .collect()
     }
 }
 
@@ -253,7 +266,7 @@ fn sweep_points(t: &Table, axes: &[String], x_metric: &str, y_metric: &str) -> R
     let (xs, ys) = (t.f64s(x_metric)?, t.f64s(y_metric)?);
     let mut groups: BTreeMap<(String, String), (Vec<f64>, Vec<f64>)> = BTreeMap::new();
     let mut order: Vec<String> = Vec::new();
-    for (k, row) in t.rows.iter().enumerate() {
+    for (k, (_, row)) in t.rows.iter().enumerate() {
         let combo = axis_cols.iter().map(|&c| row[c].clone()).collect::<Vec<_>>().join(", ");
         if !order.contains(&combo) {
             order.push(combo.clone());
@@ -427,7 +440,7 @@ fn per_controller(t: &Table, metric: &str) -> Result<Bars> {
     let ci = t.col("controller")?;
     let xs = t.f64s(metric)?;
     let mut by: BTreeMap<String, Vec<f64>> = BTreeMap::new();
-    for (row, x) in t.rows.iter().zip(xs) {
+    for ((_, row), x) in t.rows.iter().zip(xs) {
         if x.is_finite() {
             by.entry(row[ci].clone()).or_default().push(x);
         }
@@ -622,11 +635,10 @@ pub fn plot(dir: &Path) -> Result<Vec<PathBuf>> {
         let ci = t.col("controller")?;
         let idc = t.col("cell_id")?;
         let mut p99: BTreeMap<String, Vec<f64>> = BTreeMap::new();
-        for row in &t.rows {
+        for (_, row) in &t.rows {
             let ts = dir.join("runs").join(&row[idc]).join("timeseries.csv");
-            if let Ok(tt) = Table::read(&ts) {
-                p99.entry(row[ci].clone()).or_default().extend(tt.f64s("latency_p99_s")?);
-            }
+            let tt = Table::read(&ts)?;
+            p99.entry(row[ci].clone()).or_default().extend(tt.f64s("latency_p99_s")?);
         }
         files.extend(both(
             &out,

@@ -1,7 +1,9 @@
 //! Writing a run's results: `results/<scenario>/<run-id>/` with the resolved scenario (`scenario.ron`), the
 //! per-step metrics (`timeseries.csv`) and the summary (`summary.json`), all or nothing: files are written
 //! into a hidden temporary folder beside the target, which is renamed into place only when complete. An
-//! interrupted run leaves at most a `.tmp-…` folder, never a half folder that looks finished.
+//! interrupted run leaves at most a `.tmp-…` folder, never a half folder that looks finished. The last file
+//! written is `complete.json`, the size and SHA-256 of every other file, so that a folder damaged later (a file
+//! deleted, truncated or edited) is told from a finished one ([`verify_complete`]).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -25,27 +27,31 @@ pub fn utc_stamp(unix_s: u64) -> String {
     format!("{y:04}{m:02}{d:02}T{:02}{:02}{:02}Z", secs / 3600, secs / 60 % 60, secs % 60)
 }
 
-/// Renders rows of a serialisable struct as CSV (header from the field names; NaN as an empty cell).
+/// Renders rows of a serialisable struct as CSV (header from the field names; NaN as an empty cell), with the
+/// one CSV writer ([`prescale_sim::table::write_rows`]).
 pub fn to_csv<T: Serialize>(rows: &[T]) -> String {
-    let mut out = String::new();
-    for (i, r) in rows.iter().enumerate() {
+    let mut header: Vec<String> = Vec::new();
+    let mut lines = Vec::with_capacity(rows.len());
+    for r in rows {
         let Value::Object(map) = serde_json::to_value(r).expect("rows serialise") else { continue };
-        if i == 0 {
-            out.push_str(&map.keys().cloned().collect::<Vec<_>>().join(","));
-            out.push('\n');
+        if header.is_empty() {
+            header = map.keys().cloned().collect();
         }
-        let cells: Vec<String> = map
-            .values()
-            .map(|v| match v {
-                Value::Null => String::new(),
-                Value::String(s) => s.clone(),
-                other => other.to_string(),
-            })
-            .collect();
-        out.push_str(&cells.join(","));
-        out.push('\n');
+        lines.push(map.values().map(cell_text).collect());
     }
-    out
+    if header.is_empty() {
+        return String::new();
+    }
+    prescale_sim::table::write_rows(&header, lines)
+}
+
+/// A JSON value as a CSV cell: null (NaN) is empty, a string is itself, anything else its JSON text.
+pub fn cell_text(v: &Value) -> String {
+    match v {
+        Value::Null => String::new(),
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
 }
 
 /// Writes one run's results under `root/<scenario>/<seed and time>/` and returns that folder.
@@ -111,6 +117,8 @@ pub fn write_run_to(
             summary["cell"] = extra;
         }
         write("summary.json", &serde_json::to_string_pretty(&summary)?)?;
+        // Written last: what a finished folder holds, so that a later reader can tell it is whole.
+        write(COMPLETE_FILE, &completion_record(&tmp, &["scenario.ron", "timeseries.csv", "summary.json"])?)?;
         Ok(())
     })();
     if let Err(e) = result {
@@ -118,6 +126,53 @@ pub fn write_run_to(
         return Err(e);
     }
     std::fs::rename(&tmp, dest).with_context(|| format!("renaming {} to {}", tmp.display(), dest.display()))?;
+    Ok(())
+}
+
+/// The completion record of a results folder: written last, it lists every file with its size and SHA-256.
+pub const COMPLETE_FILE: &str = "complete.json";
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The completion record of `files` in `dir` (JSON: `{"files": {name: {"bytes": n, "sha256": hex}}}`).
+fn completion_record(dir: &Path, files: &[&str]) -> Result<String> {
+    let mut listed = serde_json::Map::new();
+    for name in files {
+        let p = dir.join(name);
+        let bytes = std::fs::read(&p).with_context(|| format!("reading back {}", p.display()))?;
+        listed.insert(name.to_string(), json!({"bytes": bytes.len(), "sha256": sha256_hex(&bytes)}));
+    }
+    Ok(serde_json::to_string_pretty(&json!({ "files": listed }))?)
+}
+
+/// Checks a finished results folder against its completion record.
+///
+/// # Errors
+/// What is wrong, in words: the record missing or unreadable, or a listed file missing, of another size or
+/// with other contents than when it was written.
+pub fn verify_complete(dir: &Path) -> std::result::Result<(), String> {
+    let record = dir.join(COMPLETE_FILE);
+    let text = std::fs::read_to_string(&record).map_err(|e| format!("{COMPLETE_FILE} unreadable ({e})"))?;
+    let v: Value = serde_json::from_str(&text).map_err(|e| format!("{COMPLETE_FILE} is not valid JSON ({e})"))?;
+    let files = v.get("files").and_then(Value::as_object).ok_or(format!("{COMPLETE_FILE} lists no files"))?;
+    if files.is_empty() {
+        return Err(format!("{COMPLETE_FILE} lists no files"));
+    }
+    for (name, want) in files {
+        if name.contains(['/', '\\']) || name.starts_with('.') {
+            return Err(format!("{COMPLETE_FILE} lists a file outside the folder: '{name}'"));
+        }
+        let bytes = std::fs::read(dir.join(name)).map_err(|_| format!("{name} is missing"))?;
+        if want.get("bytes").and_then(Value::as_u64) != Some(bytes.len() as u64) {
+            return Err(format!("{name} has {} bytes, {} when written", bytes.len(), want["bytes"]));
+        }
+        if want.get("sha256").and_then(Value::as_str) != Some(sha256_hex(&bytes).as_str()) {
+            return Err(format!("{name} differs from what was written (SHA-256)"));
+        }
+    }
     Ok(())
 }
 

@@ -105,11 +105,39 @@ pub fn load_scenario(file: &Path) -> Result<Loaded, Vec<Diagnostic>> {
     load_scenario_text(file, &read_text(file)?)
 }
 
-/// Reads a text file, or says why not.
+/// Largest text file prescale reads (a scenario, experiment or training file, or a trace after
+/// decompression), bytes.
+pub const MAX_TEXT_BYTES: u64 = 256 << 20;
+
+/// Reads a text file (a UTF-8 byte-order mark at its start is dropped), or says why not: unreadable, larger
+/// than [`MAX_TEXT_BYTES`], or not UTF-8 (with the line of the first bad byte).
 pub fn read_text(file: &Path) -> Result<String, Vec<Diagnostic>> {
-    std::fs::read_to_string(file).map_err(|e| {
-        vec![Diagnostic { file: file.to_path_buf(), line: None, path: None, message: format!("cannot read: {e}") }]
-    })
+    let diag = |line: Option<usize>, message: String| vec![Diagnostic { file: file.to_path_buf(), line, path: None, message }];
+    let size = std::fs::metadata(file).map_err(|e| diag(None, format!("cannot read: {e}")))?.len();
+    if size > MAX_TEXT_BYTES {
+        return Err(diag(None, format!("is {size} bytes, more than prescale reads ({MAX_TEXT_BYTES})")));
+    }
+    let raw = std::fs::read(file).map_err(|e| diag(None, format!("cannot read: {e}")))?;
+    utf8_text(raw).map_err(|(line, m)| diag(Some(line), m))
+}
+
+/// `raw` as text without a leading byte-order mark, or the line of its first byte that is not UTF-8.
+fn utf8_text(raw: Vec<u8>) -> Result<String, (usize, String)> {
+    match String::from_utf8(raw) {
+        Ok(mut s) => {
+            if s.starts_with('\u{feff}') {
+                s.drain(..'\u{feff}'.len_utf8());
+            }
+            Ok(s)
+        }
+        Err(e) => {
+            let at = e.utf8_error().valid_up_to();
+            let bytes = e.as_bytes();
+            let line = bytes[..at].iter().filter(|&&b| b == b'\n').count() + 1;
+            let col = at - bytes[..at].iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1) + 1;
+            Err((line, format!("not UTF-8 text: byte 0x{:02x} at column {col} (save the file as UTF-8)", bytes[at])))
+        }
+    }
 }
 
 /// Parses RON text as prescale reads it ([`ron_options`]); a syntax or type error names its line and column.
@@ -178,16 +206,29 @@ pub fn read_trace(
 ) -> Result<Trace, Diagnostic> {
     let diag =
         |line: Option<usize>, message: String| Diagnostic { file: file.to_path_buf(), line, path: None, message };
+    let size = std::fs::metadata(file).map_err(|e| diag(None, format!("cannot read trace: {e}")))?.len();
+    if size > MAX_TEXT_BYTES {
+        return Err(diag(None, format!("the trace is {size} bytes, more than prescale reads ({MAX_TEXT_BYTES})")));
+    }
     let raw = std::fs::read(file).map_err(|e| diag(None, format!("cannot read trace: {e}")))?;
-    let text = if file.extension().is_some_and(|e| e == "gz") {
-        let mut s = String::new();
-        flate2::read::GzDecoder::new(&raw[..])
-            .read_to_string(&mut s)
-            .map_err(|e| diag(None, format!("cannot decompress (gzip) or not UTF-8: {e}")))?;
-        s
+    let raw = if file.extension().is_some_and(|e| e == "gz") {
+        // Decompressed size is capped: a small file must not expand into gigabytes of memory.
+        let mut out = Vec::new();
+        flate2::read::MultiGzDecoder::new(&raw[..])
+            .take(MAX_TEXT_BYTES + 1)
+            .read_to_end(&mut out)
+            .map_err(|e| diag(None, format!("cannot decompress (gzip): {e}")))?;
+        if out.len() as u64 > MAX_TEXT_BYTES {
+            return Err(diag(
+                None,
+                format!("decompresses to more than {MAX_TEXT_BYTES} bytes, more than prescale reads"),
+            ));
+        }
+        out
     } else {
-        String::from_utf8(raw).map_err(|e| diag(None, format!("not UTF-8 text: {e}")))?
+        raw
     };
+    let text = utf8_text(raw).map_err(|(line, m)| diag(Some(line), m))?;
     parse_csv(&text, time_column, columns, policies)
         .map_err(|e| diag((e.line > 0).then_some(e.line), e.to_string_without_line()))
 }

@@ -15,7 +15,7 @@
 //! With `batch_runs`, the seeds of each behavioural-cloning combination form one work item run in lockstep
 //! (`run_group`): one batched libtorch forward pass per control tick for all of them.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::fmt::Write as _;
 use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
@@ -28,7 +28,7 @@ use serde_json::{Value, json};
 use statrs::distribution::{ContinuousCDF, StudentsT};
 
 use crate::experiment::{Cell, ExperimentConfig, load_experiment};
-use crate::results::{build_info, write_run_to};
+use crate::results::{build_info, cell_text, verify_complete, write_run_to};
 
 /// Options of a sweep.
 #[derive(Clone, Debug)]
@@ -53,6 +53,9 @@ pub struct SweepOutcome {
     pub ran: usize,
     /// Cells finished before (skipped).
     pub skipped: usize,
+    /// Finished cells found damaged (a file missing or changed since it was written) and run again:
+    /// `(id, what was wrong)`.
+    pub damaged: Vec<(String, String)>,
     /// Cells that failed: `(id, message)`.
     pub failed: Vec<(String, String)>,
 }
@@ -157,6 +160,46 @@ fn run_cell(cell: &Cell, dest: &Path) -> Result<()> {
     write_run_to(dest, &prepared, &out, cell.seed, t0.elapsed().as_secs_f64(), cell_json(cell))
 }
 
+/// The exclusive lock of `<out_root>/<name>/`: a file `.<name>.lock` beside the folder, locked for as long as
+/// the returned handle lives (the operating system releases it when the process ends, however it ends).
+///
+/// # Errors
+/// Another sweep holds it (named by the process id and start time it wrote), or the file cannot be made.
+fn lock_experiment(out_root: &Path, name: &str) -> Result<std::fs::File> {
+    use std::io::{Read, Seek, Write};
+    std::fs::create_dir_all(out_root).with_context(|| format!("creating {}", out_root.display()))?;
+    let path = out_root.join(format!(".{name}.lock"));
+    let mut f = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .with_context(|| format!("opening the lock file {}", path.display()))?;
+    match f.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
+            let mut holder = String::new();
+            let _ = f.read_to_string(&mut holder);
+            let holder = holder.trim();
+            bail!(
+                "{} is being written by another sweep ({}); wait for it to finish or use another --out",
+                out_root.join(name).display(),
+                if holder.is_empty() { "holder unknown" } else { holder }
+            );
+        }
+        Err(std::fs::TryLockError::Error(e)) => {
+            return Err(e).with_context(|| format!("locking {}", path.display()));
+        }
+    }
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    f.set_len(0)?;
+    f.rewind()?;
+    write!(f, "process {} since {}", std::process::id(), crate::results::utc_stamp(now))?;
+    f.flush()?;
+    Ok(f)
+}
+
 /// Runs the experiment in `file`.
 ///
 /// # Errors
@@ -167,6 +210,7 @@ pub fn sweep(file: &Path, opts: &SweepOptions) -> Result<SweepOutcome> {
     let (cfg, cells) = load_experiment(file)
         .map_err(|d| anyhow::anyhow!("{}", d.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("\n")))?;
     let dir = opts.out_root.join(&cfg.name);
+    let _lock = lock_experiment(&opts.out_root, &cfg.name)?;
     let exp_json = serde_json::to_string_pretty(&cfg)?;
     let stored = dir.join("experiment.json");
     if stored.exists() {
@@ -190,7 +234,25 @@ pub fn sweep(file: &Path, opts: &SweepOptions) -> Result<SweepOutcome> {
             let _ = std::fs::remove_dir_all(e.path());
         }
     }
-    let done = |c: &Cell| dir.join("runs").join(&c.id).exists();
+    // Finished cells are verified against their completion records; a damaged one is named, removed and run
+    // again, never counted as finished nor silently left out of the tables.
+    let mut finished: HashSet<&str> = HashSet::new();
+    let mut damaged: Vec<(String, String)> = Vec::new();
+    for c in &cells {
+        let d = dir.join("runs").join(&c.id);
+        if d.exists() {
+            match verify_complete(&d) {
+                Ok(()) => {
+                    finished.insert(&c.id);
+                }
+                Err(why) => {
+                    std::fs::remove_dir_all(&d).with_context(|| format!("removing damaged {}", d.display()))?;
+                    damaged.push((c.id.clone(), why));
+                }
+            }
+        }
+    }
+    let done = |c: &Cell| finished.contains(c.id.as_str());
     let todo: Vec<&Cell> = cells.iter().filter(|c| !done(c)).collect();
     let skipped = cells.len() - todo.len();
     // Work items: single cells, or (with --batch-runs) every seed of a BC combination with a cell to do.
@@ -248,7 +310,9 @@ pub fn sweep(file: &Path, opts: &SweepOptions) -> Result<SweepOutcome> {
     let failed: Vec<(String, String)> =
         results.iter().filter_map(|(id, r)| r.as_ref().err().map(|e| (id.clone(), e.clone()))).collect();
     let ran = results.len() - failed.len();
-    let rows = collect_rows(&dir, &cfg, &cells)?;
+    let ok: HashSet<&str> =
+        finished.iter().copied().chain(results.iter().filter(|(_, r)| r.is_ok()).map(|(id, _)| id.as_str())).collect();
+    let rows = collect_rows(&dir, &cells, &ok)?;
     crate::bench::write_atomically(&dir.join("runs.csv"), &runs_csv(&cfg, &rows))?;
     crate::bench::write_atomically(&dir.join("report.md"), &report(&cfg, &rows))?;
     let (version, revision) = build_info();
@@ -261,12 +325,13 @@ pub fn sweep(file: &Path, opts: &SweepOptions) -> Result<SweepOutcome> {
         "finished": rows.len(),
         "ran_now": ran,
         "skipped_finished": skipped,
+        "damaged_rerun": damaged.iter().map(|(id, e)| json!({"id": id, "damage": e})).collect::<Vec<_>>(),
         "failed": failed.iter().map(|(id, e)| json!({"id": id, "error": e})).collect::<Vec<_>>(),
         "threads": threads,
         "wall_time_s": t0.elapsed().as_secs_f64(),
     });
     crate::bench::write_atomically(&dir.join("manifest.json"), &serde_json::to_string_pretty(&manifest)?)?;
-    Ok(SweepOutcome { dir, ran, skipped, failed })
+    Ok(SweepOutcome { dir, ran, skipped, damaged, failed })
 }
 
 /// A finished cell: its coordinates and its summary.
@@ -275,11 +340,12 @@ struct Row<'a> {
     summary: serde_json::Map<String, Value>,
 }
 
-fn collect_rows<'a>(dir: &Path, _cfg: &ExperimentConfig, cells: &'a [Cell]) -> Result<Vec<Row<'a>>> {
+/// The rows of the cells in `ok` (verified or just written), in expansion order.
+fn collect_rows<'a>(dir: &Path, cells: &'a [Cell], ok: &HashSet<&str>) -> Result<Vec<Row<'a>>> {
     let mut rows = Vec::new();
-    for cell in cells {
+    for cell in cells.iter().filter(|c| ok.contains(c.id.as_str())) {
         let f = dir.join("runs").join(&cell.id).join("summary.json");
-        let Ok(text) = std::fs::read_to_string(&f) else { continue };
+        let text = std::fs::read_to_string(&f).with_context(|| format!("reading {}", f.display()))?;
         let v: Value = serde_json::from_str(&text).with_context(|| format!("reading {}", f.display()))?;
         let mut flat = serde_json::Map::new();
         if let Some(Value::Object(m)) = v.get("summary") {
@@ -301,28 +367,13 @@ fn collect_rows<'a>(dir: &Path, _cfg: &ExperimentConfig, cells: &'a [Cell]) -> R
     Ok(rows)
 }
 
-fn cell_text(v: &Value) -> String {
-    match v {
-        Value::Null => String::new(),
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
-    }
-}
-
-fn csv_quote(s: &str) -> String {
-    if s.contains([',', '"', '\n']) { format!("\"{}\"", s.replace('"', "\"\"")) } else { s.to_string() }
-}
-
 fn runs_csv(cfg: &ExperimentConfig, rows: &[Row<'_>]) -> String {
-    let mut out = String::new();
     let keys: Vec<String> = rows.first().map(|r| r.summary.keys().cloned().collect()).unwrap_or_default();
     let mut header = vec!["cell_id".to_string(), "scenario_file".to_string()];
     header.extend(cfg.axes.iter().map(|a| a.path.clone()));
     header.extend(["controller".to_string(), "seed".to_string()]);
     header.extend(keys.iter().filter(|k| !matches!(k.as_str(), "seed" | "controller")).cloned());
-    out.push_str(&header.iter().map(|h| csv_quote(h)).collect::<Vec<_>>().join(","));
-    out.push('\n');
-    for r in rows {
+    let lines = rows.iter().map(|r| {
         let mut line = vec![r.cell.id.clone(), r.cell.scenario_file.display().to_string()];
         line.extend(r.cell.axis_values.iter().map(|(_, v)| v.clone()));
         line.extend([r.cell.controller.clone(), r.cell.seed.to_string()]);
@@ -331,10 +382,9 @@ fn runs_csv(cfg: &ExperimentConfig, rows: &[Row<'_>]) -> String {
                 .filter(|k| !matches!(k.as_str(), "seed" | "controller"))
                 .map(|k| cell_text(r.summary.get(k).unwrap_or(&Value::Null))),
         );
-        out.push_str(&line.iter().map(|h| csv_quote(h)).collect::<Vec<_>>().join(","));
-        out.push('\n');
-    }
-    out
+        line
+    });
+    prescale_sim::table::write_rows(&header, lines)
 }
 
 /// Mean and half-width of the 95 % Student-t interval (NaN half-width below two values).
@@ -356,7 +406,7 @@ fn fmt_ci(m: f64, hw: f64) -> String {
     if hw.is_nan() { format!("{m:.4}") } else { format!("{m:.4} ± {hw:.4}") }
 }
 
-/// A group of cells that differ only by controller and seed: scenario stem and axis values.
+/// A group of cells that differ only by controller and seed: scenario file and axis values.
 type GroupKey = (String, Vec<String>);
 
 fn report(cfg: &ExperimentConfig, rows: &[Row<'_>]) -> String {
@@ -365,7 +415,7 @@ fn report(cfg: &ExperimentConfig, rows: &[Row<'_>]) -> String {
     let mut order: Vec<GroupKey> = Vec::new();
     for r in rows {
         let key = (
-            r.cell.scenario_file.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default(),
+            r.cell.scenario_file.display().to_string(),
             r.cell.axis_values.iter().map(|(_, v)| v.clone()).collect::<Vec<_>>(),
         );
         if !groups.contains_key(&key) {
@@ -378,13 +428,19 @@ fn report(cfg: &ExperimentConfig, rows: &[Row<'_>]) -> String {
     let _ = writeln!(out, "# {}\n\n{}\n", cfg.name, cfg.description);
     let _ =
         writeln!(out, "Means over seeds with 95 % Student-t confidence intervals (`mean ± half-width`, n = seeds).\n");
+    // Sections are titled by the scenario file's stem, or its path where two files share a stem.
+    let stem = |f: &str| Path::new(f).file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+    let title = |f: &str| {
+        let shared = order.iter().any(|(g, _)| g != f && stem(g) == stem(f));
+        if shared { f.to_string() } else { stem(f) }
+    };
     for key in &order {
         let by_controller = &groups[key];
         let axes: Vec<String> = cfg.axes.iter().zip(&key.1).map(|(a, v)| format!("`{}` = `{v}`", a.path)).collect();
         let _ = writeln!(
             out,
             "## {}{}\n",
-            key.0,
+            title(&key.0),
             if axes.is_empty() { String::new() } else { format!(" — {}", axes.join(", ")) }
         );
         let _ = writeln!(out, "| controller | n | {} |", METRICS.join(" | "));

@@ -93,8 +93,8 @@ pub struct Trained {
 
 fn problems(cfg: &TrainConfig) -> Vec<(String, String)> {
     let mut p = Vec::new();
-    if cfg.name.is_empty() || !cfg.name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) {
-        p.push(("name".into(), format!("must be letters, digits, '-', '_' or '.', got {:?}", cfg.name)));
+    if let Some(m) = prescale_sim::input::name_problem(&cfg.name) {
+        p.push(("name".into(), m));
     }
     p.extend(cfg.model.problems().into_iter().map(|(f, m)| (format!("model.{f}"), m)));
     p.extend(cfg.split.problems().into_iter().map(|(f, m)| (format!("split.{f}"), m)));
@@ -315,26 +315,35 @@ pub fn train(file: &Path, out_root: &Path, quiet: bool) -> Result<Trained> {
 }
 
 fn dagger_csv(rounds: &[RoundRow]) -> String {
-    let mut s = String::from(
-        "round,expert_probability,train_windows,validation_loss,validation_order_mae_instances,validation_slo_violation_minutes,validation_cost_usd,test_order_mae_instances,test_slo_violation_minutes,test_cost_usd,test_over_provisioning_core_hours\n",
-    );
-    for r in rounds {
-        s.push_str(&format!(
-            "{},{},{},{},{},{},{},{},{},{},{}\n",
-            r.round,
-            r.beta,
-            r.train_windows,
-            r.validation_loss,
-            r.validation_order_mae_instances,
-            r.validation.slo_violation_minutes,
-            r.validation.cost_usd,
-            r.test_order_mae_instances,
-            r.test.slo_violation_minutes,
-            r.test.cost_usd,
-            r.test.over_provisioning_core_hours
-        ));
-    }
-    s
+    let header = [
+        "round",
+        "expert_probability",
+        "train_windows",
+        "validation_loss",
+        "validation_order_mae_instances",
+        "validation_slo_violation_minutes",
+        "validation_cost_usd",
+        "test_order_mae_instances",
+        "test_slo_violation_minutes",
+        "test_cost_usd",
+        "test_over_provisioning_core_hours",
+    ];
+    let rows = rounds.iter().map(|r| {
+        vec![
+            r.round.to_string(),
+            r.beta.to_string(),
+            r.train_windows.to_string(),
+            r.validation_loss.to_string(),
+            r.validation_order_mae_instances.to_string(),
+            r.validation.slo_violation_minutes.to_string(),
+            r.validation.cost_usd.to_string(),
+            r.test_order_mae_instances.to_string(),
+            r.test.slo_violation_minutes.to_string(),
+            r.test.cost_usd.to_string(),
+            r.test.over_provisioning_core_hours.to_string(),
+        ]
+    });
+    prescale_sim::table::write_rows(&header, rows)
 }
 
 /// `prescale export MODEL_DIR`: checks the model and writes `model.pt` (traced, frozen TorchScript).

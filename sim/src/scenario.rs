@@ -330,11 +330,8 @@ impl<C: ControllerSpec> ScenarioConfig<C> {
     pub fn problems(&self) -> Vec<Problem> {
         let mut p = Vec::new();
         let mut add = |path: &str, message: String| p.push(Problem { path: path.to_string(), message });
-        if self.name.is_empty() || !self.name.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c)) {
-            add(
-                "name",
-                format!("must be letters, digits, '.', '_' or '-' (it names the results folder), got '{}'", self.name),
-            );
+        if let Some(m) = crate::input::name_problem(&self.name) {
+            add("name", m);
         }
         let step_ok = self.step_s.is_finite() && self.step_s > 0.0 && self.step_s <= 86400.0;
         if !step_ok {

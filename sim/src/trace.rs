@@ -15,6 +15,18 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::input::clip;
+
+/// Largest timestamp magnitude accepted, seconds (about 31,700 years: beyond any real trace, and small enough
+/// that differences of timestamps stay exact to the millisecond).
+pub const MAX_TIMESTAMP_S: f64 = 1e12;
+
+impl From<crate::table::TableError> for TraceError {
+    fn from(e: crate::table::TableError) -> Self {
+        TraceError { line: e.line, column: None, message: e.message }
+    }
+}
+
 /// How timestamps are written.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub enum TimestampFormat {
@@ -196,6 +208,11 @@ pub fn civil_from_days(z: i64) -> (i64, u32, u32) {
 /// Parses an ISO-8601 date-time into unix seconds (UTC unless an offset is given).
 pub fn parse_iso8601(s: &str) -> Option<f64> {
     let s = s.trim();
+    // Every character of an ISO-8601 date-time is ASCII; checking this first also keeps the byte slicing
+    // below on character boundaries.
+    if !s.is_ascii() {
+        return None;
+    }
     let b = s.as_bytes();
     if b.len() < 19
         || b[4] != b'-'
@@ -241,16 +258,14 @@ pub fn parse_iso8601(s: &str) -> Option<f64> {
     Some((days * 86400 + h * 3600 + mi * 60 + se - offset_s) as f64 + frac)
 }
 
-fn split_csv_line(line: &str) -> Vec<&str> {
-    line.split(',').map(|f| f.trim().trim_matches('"')).collect()
-}
-
-/// Parses a CSV text: `time_column` and each of `columns`, with `policies`.
+/// Parses a CSV text (RFC 4180 quoting, see [`crate::table`]): `time_column` and each of `columns`, with
+/// `policies`.
 ///
 /// # Errors
 /// A [`TraceError`] naming the line and column of the first problem: no header, a missing column (listing
 /// the columns there are), an unparsable timestamp, an empty, non-numeric, NaN, infinite or negative value,
-/// no data rows, or an irregularity whose policy is `Reject`.
+/// no data rows, malformed CSV, or an irregularity whose policy is `Reject`. Cells echoed in a message are
+/// clipped to 80 characters.
 pub fn parse_csv(
     text: &str,
     time_column: &str,
@@ -262,57 +277,71 @@ pub fn parse_csv(
         column: column.map(String::from),
         message,
     };
-    let mut lines = text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty());
-    let (_, header) = lines.next().ok_or_else(|| err(0, None, "the file is empty (expected a header row)".into()))?;
-    let names = split_csv_line(header.trim_start_matches('\u{feff}'));
-    let find = |c: &str| -> Result<usize, TraceError> {
-        names
-            .iter()
-            .position(|n| *n == c)
-            .ok_or_else(|| err(1, Some(c), format!("no such column; the header has: {}", names.join(", "))))
-    };
-    let t_idx = find(time_column)?;
-    let idx: Vec<usize> = columns.iter().map(|c| find(c)).collect::<Result<_, _>>()?;
+    let mut t_idx = 0;
+    let mut idx: Vec<usize> = Vec::new();
     let mut format = policies.timestamp_format;
     let mut rows: Vec<(f64, usize, Vec<f64>)> = Vec::new();
-    for (i, line) in lines {
-        let lineno = i + 1;
-        let fields = split_csv_line(line);
-        let cell = |j: usize, name: &str| -> Result<&str, TraceError> {
-            fields
-                .get(j)
-                .copied()
-                .ok_or_else(|| err(lineno, Some(name), format!("missing: the row has {} fields", fields.len())))
-        };
-        let ts = cell(t_idx, time_column)?;
-        if format == TimestampFormat::Auto {
-            format = match ts.parse::<f64>() {
-                Ok(x) if x >= 1e8 => TimestampFormat::UnixSeconds,
-                Ok(_) => TimestampFormat::RelativeSeconds,
-                Err(_) => TimestampFormat::Iso8601,
+    let mut header_seen = false;
+    crate::table::read_rows(text, |lineno, fields| {
+        if !header_seen {
+            header_seen = true;
+            let names = fields;
+            let find = |c: &str| -> Result<usize, TraceError> {
+                names.iter().position(|n| *n == c).ok_or_else(|| {
+                    err(lineno, Some(c), format!("no such column; the header has: {}", clip(&names.join(", "), 200)))
+                })
             };
+            t_idx = find(time_column)?;
+            idx = columns.iter().map(|c| find(c)).collect::<Result<_, _>>()?;
+            return Ok(());
         }
-        let t = match format {
-            TimestampFormat::Iso8601 => parse_iso8601(ts),
-            _ => ts.parse::<f64>().ok().filter(|x| x.is_finite()),
-        }
-        .ok_or_else(|| {
-            err(lineno, Some(time_column), format!("cannot parse timestamp '{ts}' as {}", format_name(format)))
-        })?;
-        let mut values = Vec::with_capacity(idx.len());
-        for (&j, name) in idx.iter().zip(columns) {
-            let c = cell(j, name)?;
-            if c.is_empty() {
-                return Err(err(lineno, Some(name), "empty value (expected a number >= 0)".into()));
+        {
+            let cell = |j: usize, name: &str| -> Result<&str, TraceError> {
+                fields
+                    .get(j)
+                    .copied()
+                    .ok_or_else(|| err(lineno, Some(name), format!("missing: the row has {} fields", fields.len())))
+            };
+            let ts = cell(t_idx, time_column)?;
+            if format == TimestampFormat::Auto {
+                format = match ts.parse::<f64>() {
+                    Ok(x) if x >= 1e8 => TimestampFormat::UnixSeconds,
+                    Ok(_) => TimestampFormat::RelativeSeconds,
+                    Err(_) => TimestampFormat::Iso8601,
+                };
             }
-            let v: f64 = c.parse().map_err(|_| err(lineno, Some(name), format!("'{c}' is not a number")))?;
-            if !v.is_finite() || v < 0.0 {
-                return Err(err(lineno, Some(name), format!("value must be finite and >= 0, got {c}")));
+            let t = match format {
+                TimestampFormat::Iso8601 => parse_iso8601(ts),
+                _ => ts.parse::<f64>().ok().filter(|x| x.is_finite() && x.abs() <= MAX_TIMESTAMP_S),
             }
-            values.push(v);
+            .ok_or_else(|| {
+                err(
+                    lineno,
+                    Some(time_column),
+                    format!("cannot parse timestamp '{}' as {}", clip(ts, 80), format_name(format)),
+                )
+            })?;
+            let mut values = Vec::with_capacity(idx.len());
+            for (&j, name) in idx.iter().zip(columns) {
+                let c = cell(j, name)?;
+                if c.is_empty() {
+                    return Err(err(lineno, Some(name), "empty value (expected a number >= 0)".into()));
+                }
+                let v: f64 =
+                    c.parse().map_err(|_| err(lineno, Some(name), format!("'{}' is not a number", clip(c, 80))))?;
+                if !v.is_finite() || v < 0.0 {
+                    return Err(err(
+                        lineno,
+                        Some(name),
+                        format!("value must be finite and >= 0, got {}", clip(c, 80)),
+                    ));
+                }
+                values.push(v);
+            }
+            rows.push((t, lineno, values));
+            Ok(())
         }
-        rows.push((t, lineno, values));
-    }
+    })?;
     if rows.is_empty() {
         return Err(err(0, None, "no data rows after the header".into()));
     }

@@ -1,0 +1,129 @@
+//! CSV tables: the one reader and the one writer of prescale, on the `csv` crate (RFC 4180: fields may be
+//! quoted, a quoted field may hold commas, doubled quotes and line breaks).
+//!
+//! The reader ([`read_rows`]) hands the header and then each row, with the 1-based line where the row starts,
+//! to the caller; fields are trimmed of surrounding spaces, blank lines (and rows of a single empty field,
+//! which cannot be told from them) are skipped, a UTF-8 byte-order mark
+//! at the start is dropped, and rows may have fewer or more fields than the header (the caller says what a
+//! missing field means). The writer ([`write_rows`]) quotes a field only when it must (a comma, a quote or a
+//! line break in it) and ends every row with `\n`.
+
+/// A malformed CSV text, with its line.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TableError {
+    /// 1-based line (0 when the whole text is concerned).
+    pub line: usize,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl std::fmt::Display for TableError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.line > 0 { write!(f, "line {}: {}", self.line, self.message) } else { write!(f, "{}", self.message) }
+    }
+}
+
+/// Reads `text` as CSV: calls `row(line, fields)` for each non-blank row, the header first, stopping at the
+/// first error (the text's own, or one `row` returns). Returns the number of rows seen, header included.
+///
+/// # Errors
+/// An empty text (no header), a row the CSV grammar refuses (named by its line), or the first error of `row`.
+pub fn read_rows<E: From<TableError>>(
+    text: &str,
+    mut row: impl FnMut(usize, &[&str]) -> Result<(), E>,
+) -> Result<usize, E> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .trim(csv::Trim::All)
+        .from_reader(text.as_bytes());
+    let mut record = csv::StringRecord::new();
+    let mut seen = 0;
+    loop {
+        match reader.read_record(&mut record) {
+            Ok(false) => break,
+            Ok(true) => {}
+            Err(e) => {
+                let line = e.position().map_or(0, |p| p.line() as usize);
+                let message = match e.kind() {
+                    csv::ErrorKind::Utf8 { .. } => "not UTF-8 text".to_string(),
+                    _ => format!("not valid CSV: {e}"),
+                };
+                return Err(TableError { line, message }.into());
+            }
+        }
+        // A row of one empty field is a blank line (the csv crate skips only truly empty ones).
+        if record.len() == 1 && record[0].is_empty() {
+            continue;
+        }
+        let line = record.position().map_or(0, |p| p.line() as usize);
+        let fields: Vec<&str> = record.iter().collect();
+        row(line, &fields)?;
+        seen += 1;
+    }
+    if seen == 0 {
+        return Err(TableError { line: 0, message: "the file is empty (expected a header row)".into() }.into());
+    }
+    Ok(seen)
+}
+
+/// Writes a header and rows as CSV text (see the module docs).
+pub fn write_rows<S: AsRef<str>>(header: &[S], rows: impl IntoIterator<Item = Vec<String>>) -> String {
+    let mut w = csv::WriterBuilder::new()
+        .terminator(csv::Terminator::Any(b'\n'))
+        .quote_style(csv::QuoteStyle::Necessary)
+        .flexible(true)
+        .from_writer(Vec::new());
+    w.write_record(header.iter().map(AsRef::as_ref)).expect("writing to memory");
+    for r in rows {
+        w.write_record(&r).expect("writing to memory");
+    }
+    String::from_utf8(w.into_inner().expect("writing to memory")).expect("fields are UTF-8")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read(text: &str) -> Result<(Vec<String>, Vec<(usize, Vec<String>)>), TableError> {
+        let mut head = Vec::new();
+        let mut rows = Vec::new();
+        read_rows::<TableError>(text, |line, f| {
+            let f: Vec<String> = f.iter().map(|s| s.to_string()).collect();
+            if head.is_empty() {
+                head = f;
+            } else {
+                rows.push((line, f));
+            }
+            Ok(())
+        })?;
+        Ok((head, rows))
+    }
+
+    #[test]
+    fn quoted_commas_quotes_and_line_breaks_are_one_field() {
+        let (h, rows) = read("\u{feff}t, \"v\"\n\n0,\"1,234\"\n1,\"say \"\"hi\"\"\"\n2,\"two\nlines\"\n3,4\n").unwrap();
+        assert_eq!(h, ["t", "v"]);
+        assert_eq!(rows[0], (3, vec!["0".into(), "1,234".into()]));
+        assert_eq!(rows[1].1[1], "say \"hi\"");
+        assert_eq!(rows[2].1[1], "two\nlines");
+        assert_eq!(rows[3].0, 7, "lines count the line break inside the quoted field");
+    }
+
+    #[test]
+    fn errors_name_the_line() {
+        assert_eq!(read("").unwrap_err().line, 0);
+        assert_eq!(read("\n  \n").unwrap_err().message, "the file is empty (expected a header row)");
+    }
+
+    #[test]
+    fn what_is_written_reads_back() {
+        let rows = vec![vec!["1,234".to_string(), "x".into()], vec!["say \"hi\"".into(), String::new()]];
+        let text = write_rows(&["a", "b"], rows.clone());
+        assert_eq!(text, "a,b\n\"1,234\",x\n\"say \"\"hi\"\"\",\n");
+        let (h, back) = read(&text).unwrap();
+        assert_eq!(h, ["a", "b"]);
+        assert_eq!(back.into_iter().map(|r| r.1).collect::<Vec<_>>(), rows);
+    }
+}
