@@ -306,6 +306,16 @@ pub fn run<I: IntoIterator<Item = OsString>>(args: I) -> Result<ExitCode> {
                 println!("  failed: {id}: {e}");
             }
             println!("results: {}/runs.csv, {}/report.md", o.dir.display(), o.dir.display());
+            if o.interrupted {
+                eprintln!(
+                    "interrupted (Ctrl-C): {} of {} runs are finished and in the tables; run the same command again \
+                     to resume with the other {}",
+                    o.finished,
+                    o.cells,
+                    o.cells - o.finished
+                );
+                return Ok(ExitCode::from(130));
+            }
             Ok(if o.failed.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) })
         }
         Command::Reference { workload: ReferenceWorkload::MmcSteady(a) } => {

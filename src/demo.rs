@@ -141,6 +141,13 @@ pub fn run(out: &Path, quick: bool, quiet: bool) -> Result<ExitCode> {
         if !o.failed.is_empty() {
             bail!("{} runs of {name} failed", o.failed.len());
         }
+        if o.interrupted {
+            bail!(
+                "interrupted (Ctrl-C): {} of {} runs of {name} are finished; run the same command again to resume",
+                o.finished,
+                o.cells
+            );
+        }
         let figures = crate::plot::plot(&o.dir)?;
         println!(
             "  {name}: {} runs ({} reused); report {}/report.md, {} figures",

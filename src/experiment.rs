@@ -386,7 +386,8 @@ pub fn expand(
                                 .collect();
                             for (rest, message) in found {
                                 let key = (ci, format!("controllers[{ci}].controller.{rest}"), message);
-                                let context = if where_.is_empty() { rel.clone() } else { format!("{rel} with {where_}") };
+                                let context =
+                                    if where_.is_empty() { rel.clone() } else { format!("{rel} with {where_}") };
                                 match controller_problems.iter_mut().find(|(k, _)| *k == key) {
                                     Some((_, at)) => at.push(context),
                                     None => controller_problems.push((key, vec![context])),

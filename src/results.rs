@@ -81,6 +81,13 @@ pub fn write_run_to(
     wall_s: f64,
     extra: serde_json::Value,
 ) -> Result<()> {
+    // A number that is not one is an error of the run, never a blank cell in the results.
+    if let Some(what) = out.first_non_finite() {
+        anyhow::bail!(
+            "scenario {} (seed {seed}): the run produced a non-finite value: {what}; nothing was written",
+            prepared.config.name
+        );
+    }
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
     let parent = dest.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;

@@ -112,7 +112,8 @@ pub const MAX_TEXT_BYTES: u64 = 256 << 20;
 /// Reads a text file (a UTF-8 byte-order mark at its start is dropped), or says why not: unreadable, larger
 /// than [`MAX_TEXT_BYTES`], or not UTF-8 (with the line of the first bad byte).
 pub fn read_text(file: &Path) -> Result<String, Vec<Diagnostic>> {
-    let diag = |line: Option<usize>, message: String| vec![Diagnostic { file: file.to_path_buf(), line, path: None, message }];
+    let diag =
+        |line: Option<usize>, message: String| vec![Diagnostic { file: file.to_path_buf(), line, path: None, message }];
     let size = std::fs::metadata(file).map_err(|e| diag(None, format!("cannot read: {e}")))?.len();
     if size > MAX_TEXT_BYTES {
         return Err(diag(None, format!("is {size} bytes, more than prescale reads ({MAX_TEXT_BYTES})")));

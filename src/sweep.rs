@@ -19,6 +19,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::fmt::Write as _;
 use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
@@ -58,6 +59,13 @@ pub struct SweepOutcome {
     pub damaged: Vec<(String, String)>,
     /// Cells that failed: `(id, message)`.
     pub failed: Vec<(String, String)>,
+    /// Whether Ctrl-C stopped the sweep before every cell was run (the finished ones are whole; a rerun of
+    /// the same command resumes).
+    pub interrupted: bool,
+    /// Cells of the experiment, and of those, finished now or before.
+    pub cells: usize,
+    /// See `cells`.
+    pub finished: usize,
 }
 
 /// The metrics the report summarises.
@@ -73,6 +81,26 @@ const METRICS: [&str; 7] = [
 
 /// Environment variable naming a cell id that fails on purpose (to test failure isolation).
 pub const FAIL_CELL_ENV: &str = "PRESCALE_FAIL_CELL";
+/// Environment variable: after this many cells have finished, the sweep sends itself SIGINT (to test the
+/// Ctrl-C path with a real signal, deterministically).
+pub const INTERRUPT_AFTER_ENV: &str = "PRESCALE_INTERRUPT_AFTER";
+
+/// Set by the first Ctrl-C (SIGINT): cells not yet started are left for a rerun; a second Ctrl-C ends the
+/// process at once (exit 130; finished cells are whole, a cell being written leaves only a `.tmp-` folder).
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_sigint(_: libc::c_int) {
+    // Only async-signal-safe calls here: an atomic swap, and _exit.
+    if INTERRUPTED.swap(true, Ordering::SeqCst) {
+        unsafe { libc::_exit(130) };
+    }
+}
+
+fn install_sigint_handler() {
+    let handler: extern "C" fn(libc::c_int) = on_sigint;
+    // SAFETY: the handler only touches an atomic and calls _exit, both async-signal-safe.
+    unsafe { libc::signal(libc::SIGINT, handler as libc::sighandler_t) };
+}
 
 fn cell_json(cell: &Cell) -> Value {
     json!({
@@ -280,10 +308,16 @@ pub fn sweep(file: &Path, opts: &SweepOptions) -> Result<SweepOutcome> {
         .num_threads(opts.threads.unwrap_or(0))
         .build()?;
     let threads = pool.current_num_threads();
+    install_sigint_handler();
+    let interrupt_after: Option<usize> = std::env::var(INTERRUPT_AFTER_ENV).ok().and_then(|v| v.parse().ok());
+    let finished_now = AtomicUsize::new(0);
     let results: Vec<(String, Result<(), String>)> = pool.install(|| {
         items
             .par_iter()
             .flat_map_iter(|item| {
+                if INTERRUPTED.load(Ordering::SeqCst) {
+                    return Vec::new();
+                }
                 let missing: Vec<&Cell> = item.iter().copied().filter(|c| !done(c)).collect();
                 let r = std::panic::catch_unwind(AssertUnwindSafe(|| {
                     if item.len() == 1 {
@@ -302,10 +336,16 @@ pub fn sweep(file: &Path, opts: &SweepOptions) -> Result<SweepOutcome> {
                         .unwrap_or_else(|| "panicked".into())),
                 };
                 bar.inc(missing.len() as u64);
-                missing.into_iter().map(move |c| (c.id.clone(), r.clone()))
+                let n = finished_now.fetch_add(missing.len(), Ordering::SeqCst) + missing.len();
+                if interrupt_after.is_some_and(|k| n >= k) {
+                    // SAFETY: raising a signal in this process; the handler above is installed.
+                    unsafe { libc::raise(libc::SIGINT) };
+                }
+                missing.into_iter().map(|c| (c.id.clone(), r.clone())).collect::<Vec<_>>()
             })
             .collect()
     });
+    let interrupted = INTERRUPTED.load(Ordering::SeqCst);
     bar.finish_and_clear();
     let failed: Vec<(String, String)> =
         results.iter().filter_map(|(id, r)| r.as_ref().err().map(|e| (id.clone(), e.clone()))).collect();
@@ -328,10 +368,11 @@ pub fn sweep(file: &Path, opts: &SweepOptions) -> Result<SweepOutcome> {
         "damaged_rerun": damaged.iter().map(|(id, e)| json!({"id": id, "damage": e})).collect::<Vec<_>>(),
         "failed": failed.iter().map(|(id, e)| json!({"id": id, "error": e})).collect::<Vec<_>>(),
         "threads": threads,
+        "interrupted": interrupted,
         "wall_time_s": t0.elapsed().as_secs_f64(),
     });
     crate::bench::write_atomically(&dir.join("manifest.json"), &serde_json::to_string_pretty(&manifest)?)?;
-    Ok(SweepOutcome { dir, ran, skipped, damaged, failed })
+    Ok(SweepOutcome { dir, ran, skipped, damaged, failed, interrupted, cells: cells.len(), finished: rows.len() })
 }
 
 /// A finished cell: its coordinates and its summary.

@@ -35,7 +35,7 @@ use prescale_sim::scenario::InitContext;
 use serde::{Deserialize, Serialize};
 
 use crate::ron_paths::value_lines;
-use crate::scenario_io::{Diagnostic, load_scenario, parse_ron, place_problems, read_text};
+use crate::scenario_io::{Diagnostic, Prepared, load_scenario, parse_ron, place_problems, read_text};
 
 /// What to learn.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -141,11 +141,60 @@ fn problems(cfg: &TrainConfig) -> Vec<(String, String)> {
 pub fn load_train(file: &Path) -> Result<TrainConfig, Vec<Diagnostic>> {
     let text = read_text(file)?;
     let cfg: TrainConfig = parse_ron(file, &text)?;
-    let ps = problems(&cfg);
+    let mut ps = problems(&cfg);
+    let scenario_file = file.parent().unwrap_or(Path::new(".")).join(&cfg.scenario);
+    if let Err(e) = std::fs::metadata(&scenario_file) {
+        ps.push(("scenario".into(), format!("cannot read the scenario file {}: {e}", scenario_file.display())));
+    }
     if !ps.is_empty() {
         return Err(place_problems(file, &value_lines(&text), ps));
     }
     Ok(cfg)
+}
+
+/// [`load_train`], then the scenario it names, prepared with the scenario's seed; the training data's size
+/// is checked against [`MAX_TRAINING_BYTES`] before any is built.
+fn load_with_scenario(
+    file: &Path,
+) -> Result<(TrainConfig, PathBuf, crate::scenario_io::Loaded, Prepared), Vec<Diagnostic>> {
+    let cfg = load_train(file)?;
+    let scenario_file = file.parent().unwrap_or(Path::new(".")).join(&cfg.scenario);
+    let loaded = load_scenario(&scenario_file)?;
+    let prepared = loaded.prepare(loaded.config.seed)?;
+    if let Some(p) = data_problem(&cfg, prepared.demand.steps()) {
+        let text = read_text(file)?;
+        return Err(place_problems(file, &value_lines(&text), vec![p]));
+    }
+    Ok((cfg, scenario_file, loaded, prepared))
+}
+
+/// Most bytes of training windows a training may hold (inputs and targets, `f32`).
+pub const MAX_TRAINING_BYTES: f64 = 4.0 * (1u64 << 30) as f64;
+
+/// The training windows' size when the scenario has `steps` steps, if over [`MAX_TRAINING_BYTES`]: one window
+/// per step of `window_steps × inputs` values and `horizon_steps` targets, for each seed and DAgger round
+/// (whose windows are aggregated).
+fn data_problem(cfg: &TrainConfig, steps: usize) -> Option<(String, String)> {
+    let per_window = cfg.model.window_steps as f64 * cfg.model.width() as f64 + cfg.model.horizon_steps as f64;
+    let copies = match &cfg.task {
+        TaskConfig::Forecast => 1.0,
+        TaskConfig::Imitate { seeds, dagger, .. } => seeds.len() as f64 * (dagger.rounds as f64 + 1.0),
+    };
+    let bytes = steps as f64 * per_window * 4.0 * copies;
+    (bytes > MAX_TRAINING_BYTES).then(|| {
+        (
+            "model.window_steps".into(),
+            format!(
+                "{steps} steps of windows of {} x {} inputs{} would take {:.1} GiB, more than {:.0} GiB; use a shorter \
+                 window, fewer seeds or rounds, or a shorter scenario",
+                cfg.model.window_steps,
+                cfg.model.width(),
+                if copies > 1.0 { format!(" over {copies} seed-rounds") } else { String::new() },
+                bytes / (1u64 << 30) as f64,
+                MAX_TRAINING_BYTES / (1u64 << 30) as f64
+            ),
+        )
+    })
 }
 
 /// `prescale validate` for a training file: the file itself, then the scenario it names (with its trace).
@@ -153,10 +202,7 @@ pub fn load_train(file: &Path) -> Result<TrainConfig, Vec<Diagnostic>> {
 /// # Errors
 /// Every problem of the file, or the scenario's.
 pub fn check(file: &Path) -> Result<String, Vec<Diagnostic>> {
-    let cfg = load_train(file)?;
-    let scenario_file = file.parent().unwrap_or(Path::new(".")).join(&cfg.scenario);
-    let loaded = load_scenario(&scenario_file)?;
-    let p = loaded.prepare(loaded.config.seed)?;
+    let (cfg, scenario_file, _, p) = load_with_scenario(file)?;
     let task = match &cfg.task {
         TaskConfig::Forecast => "Forecast".to_string(),
         TaskConfig::Imitate { seeds, dagger, .. } => {
@@ -191,16 +237,8 @@ fn bar(quiet: bool, len: u64, what: &str) -> ProgressBar {
 /// Bad config (with file and line), bad data, a non-finite loss (after writing the last good checkpoint),
 /// or I/O.
 pub fn train(file: &Path, out_root: &Path, quiet: bool) -> Result<Trained> {
-    let cfg =
-        load_train(file).map_err(|d| anyhow!("{}", d.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("\n")))?;
-    let scenario_file = file.parent().unwrap_or(Path::new(".")).join(&cfg.scenario);
-    let loaded = load_scenario(&scenario_file).map_err(|d| {
-        anyhow!(
-            "{} (scenario named by {})",
-            d.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("\n"),
-            file.display()
-        )
-    })?;
+    let (cfg, scenario_file, loaded, _) = load_with_scenario(file)
+        .map_err(|d| anyhow!("{}", d.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("\n")))?;
     let source = scenario_file.display().to_string();
     let dir = out_root.join(&cfg.name);
     let mut curve: Vec<EpochRow> = Vec::new();

@@ -172,7 +172,13 @@ impl Controller for PredictiveController {
         self.diag.fine_tune_mae_after_cores = after * cores_per_rate;
         self.diag.coverage = if self.judged > 0 { self.covered as f64 / self.judged as f64 } else { f64::NAN };
         // 2–3. Forecast and needs.
+        self.diag.non_finite_output = false;
         let (far, near) = match self.predictor.forecast(self.h_hi) {
+            Ok(fc) if fc.mean.iter().chain(&fc.sd).any(|x| !x.is_finite()) => {
+                // A broken model: hold the fleet and report the step (the run fails with an error).
+                self.diag.non_finite_output = true;
+                return ScaleDecision::Hold;
+            }
             Ok(fc) => {
                 let need = |h: usize| fc.mean[h - 1] + self.variance.margin(fc.mean[h - 1], fc.sd[h - 1]);
                 let far = (self.h_lo..=self.h_hi).map(need).fold(0.0, f64::max);

@@ -235,6 +235,11 @@ pub struct InstanceTypeConfig {
     pub max_count: u32,
 }
 
+/// Most instances a cluster may hold at once (the sum of every type's `max_count`).
+pub const MAX_INSTANCES: u64 = 1_000_000;
+/// Most instance failures a run may expect (each is an event and a replacement instance).
+pub const MAX_EXPECTED_FAILURES: f64 = 1e7;
+
 /// Random instance failures.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -288,6 +293,13 @@ impl ClusterConfig {
     /// Index of the scaling type, if it names one.
     pub fn scaling_index(&self) -> Option<usize> {
         self.instance_types.iter().position(|t| t.name == self.scaling_type)
+    }
+
+    /// Failures expected over `horizon_s` if every instance type ran at its `max_count` (each one an event and
+    /// a replacement instance).
+    pub fn expected_failures(&self, horizon_s: f64) -> f64 {
+        let most: f64 = self.instance_types.iter().map(|t| t.max_count as f64).sum();
+        self.failures.as_ref().map_or(0.0, |f| most * horizon_s / f.mean_time_between_failures_s)
     }
 
     /// Every problem, as `(dotted path below the cluster, message)`.
@@ -348,6 +360,19 @@ impl ClusterConfig {
                     format!("must be <= max_count ({}), got {}", t.max_count, t.initial_count),
                 ));
             }
+        }
+        // The fleet keeps a record per instance (and the request-level model a slot per server): bound what a
+        // run could hold before it starts.
+        let most: u64 = self.instance_types.iter().map(|t| t.max_count as u64).sum();
+        if most > MAX_INSTANCES {
+            p.push((
+                "instance_types".into(),
+                format!(
+                    "max_count adds up to {most} instances, more than {MAX_INSTANCES} (a fleet of that size would \
+                     need about {:.0} GiB); lower max_count",
+                    most as f64 * 200.0 / (1u64 << 30) as f64
+                ),
+            ));
         }
         if self.scaling_index().is_none() && !self.instance_types.is_empty() {
             let known: Vec<&str> = self.instance_types.iter().map(|t| t.name.as_str()).collect();

@@ -112,6 +112,10 @@ pub struct Diagnostics {
     pub fine_tune_mae_before_cores: f64,
     /// The same error just after the update.
     pub fine_tune_mae_after_cores: f64,
+    /// Whether the model behind the last decision gave a value that is not a finite number (a forecast or an
+    /// order): the decision held the fleet as it was, and the run reports an error naming the step (never a
+    /// silent zero).
+    pub non_finite_output: bool,
 }
 
 /// An autoscaling policy: observation in, decision out.

@@ -318,6 +318,47 @@ impl std::fmt::Display for Problem {
     }
 }
 
+/// Highest request rate a run may be asked to serve, requests per second (a thousand times the busiest
+/// services on Earth; far above it, sums of costs and latencies lose their precision or overflow).
+pub const MAX_RATE_PER_S: f64 = 1e12;
+
+/// The first step whose demand is not a finite number within [`MAX_RATE_PER_S`] (e.g. trace values near the
+/// largest double times an amplitude scale), named by step, time and quantity.
+fn demand_problem(d: &DemandSeries, from_trace: bool) -> Option<Problem> {
+    let path = if from_trace { "workload.amplitude_scale" } else { "workload" };
+    let series = [
+        ("request rate (per s)", Some(&d.rate_per_s)),
+        ("memory demand (GiB)", d.memory_gib.as_ref()),
+        ("storage demand (GiB)", d.storage_gib.as_ref()),
+        ("network demand (Gbit/s)", d.network_gbps.as_ref()),
+    ];
+    for (what, xs) in series {
+        let Some(xs) = xs else { continue };
+        if let Some((k, x)) = xs.iter().enumerate().find(|(_, x)| !(x.is_finite() && **x <= MAX_RATE_PER_S)) {
+            return Some(Problem {
+                path: path.into(),
+                message: format!(
+                    "the {what} at step {k} (t = {} s) is {x}, not a finite number <= {MAX_RATE_PER_S:e}",
+                    k as f64 * d.step_s
+                ),
+            });
+        }
+    }
+    None
+}
+
+/// Why the failures of `cluster` over `horizon_s` would be too many to simulate, if they would.
+fn failures_problem(cluster: &ClusterConfig, horizon_s: f64) -> Option<String> {
+    let n = cluster.expected_failures(horizon_s);
+    (n > crate::cluster::MAX_EXPECTED_FAILURES).then(|| {
+        format!(
+            "up to {n:.3e} failures expected over {horizon_s} s (every type at max_count), more than {:e}; use a \
+             longer mean time between failures",
+            crate::cluster::MAX_EXPECTED_FAILURES
+        )
+    })
+}
+
 /// Most requests a request-level run may simulate (each is an event pair; every sojourn is kept).
 pub const MAX_REQUEST_LEVEL_REQUESTS: f64 = 2e8;
 /// Longest horizon, seconds (400 days).
@@ -442,6 +483,11 @@ impl<C: ControllerSpec> ScenarioConfig<C> {
         }
         for (path, m) in self.cluster.problems() {
             add(&format!("cluster.{path}"), m);
+        }
+        if let Some(h) = self.horizon_s
+            && let Some(m) = failures_problem(&self.cluster, h)
+        {
+            add("cluster.failures.mean_time_between_failures_s", m);
         }
         if ![0.5, 0.95, 0.99].contains(&self.slo.latency_quantile) {
             add("slo.latency_quantile", format!("must be 0.5, 0.95 or 0.99, got {}", self.slo.latency_quantile));
@@ -571,6 +617,12 @@ pub fn prepare<C: ControllerSpec>(
             return Err(vec![Problem { path: "workload.path".into(), message: "the trace was not loaded".into() }]);
         }
     };
+    if let Some(m) = failures_problem(&config.cluster, demand.steps() as f64 * step) {
+        return Err(vec![Problem { path: "cluster.failures.mean_time_between_failures_s".into(), message: m }]);
+    }
+    if let Some(p) = demand_problem(&demand, matches!(config.workload, WorkloadConfig::Trace(_))) {
+        return Err(vec![p]);
+    }
     if config.fidelity == Fidelity::RequestLevel && demand.expected_requests() > MAX_REQUEST_LEVEL_REQUESTS {
         return Err(vec![Problem {
             path: "fidelity".into(),
@@ -828,9 +880,14 @@ pub struct RunSummary {
     pub completions: f64,
     /// Requests that failed.
     pub failed_requests: f64,
+    /// Requests still waiting in the queue at the horizon (never served within the run).
+    pub unfinished_requests: f64,
     /// Total length of steps that violated the SLO, minutes.
     pub slo_violation_minutes: f64,
-    /// (Slow completions + failed requests) / requests.
+    /// (Slow completions + failed requests + unfinished requests) / requests. A request still waiting at the
+    /// horizon counts as violating: it was not served within the run, and leaving it out would make the share
+    /// *fall* as overload grows (the worse the overload, the more requests are still waiting). Requests in
+    /// service at the horizon (at most one per server) count as neither.
     pub slo_violation_request_fraction: f64,
     /// Billed cost, USD.
     pub cost_usd: f64,
@@ -871,6 +928,69 @@ pub struct RunOutput {
     pub rows: Vec<MetricsRow>,
     /// The run summary.
     pub summary: RunSummary,
+    /// The first step at which the controller's model gave a non-finite value (see
+    /// [`Diagnostics::non_finite_output`](crate::controller::Diagnostics)), as "step k (t = … s): …".
+    #[serde(skip)]
+    pub fault: Option<String>,
+}
+
+impl RunOutput {
+    /// The first quantity that must be a number and is not (NaN or infinite), as "step k (t = … s):
+    /// quantity = value" or "summary: quantity = value", or the model fault of [`RunOutput::fault`]. Forecast, margin, coverage, fine-tuning and shadow
+    /// columns are NaN by definition where they do not apply and are not checked; every other column is.
+    pub fn first_non_finite(&self) -> Option<String> {
+        if let Some(f) = &self.fault {
+            return Some(f.clone());
+        }
+        for (k, r) in self.rows.iter().enumerate() {
+            let promised = [
+                ("t_start_s", r.t_start_s),
+                ("t_end_s", r.t_end_s),
+                ("demand_rate_per_s", r.demand_rate_per_s),
+                ("demand_cpu_cores", r.demand_cpu_cores),
+                ("demand_memory_gib", r.demand_memory_gib),
+                ("demand_storage_gib", r.demand_storage_gib),
+                ("demand_network_gbps", r.demand_network_gbps),
+                ("requests", r.requests),
+                ("completions", r.completions),
+                ("failed_requests", r.failed_requests),
+                ("queued", r.queued),
+                ("ready_cpu_cores", r.ready_cpu_cores),
+                ("provisioning_cpu_cores", r.provisioning_cpu_cores),
+                ("allocated_cpu_cores", r.allocated_cpu_cores),
+                ("ready_memory_gib", r.ready_memory_gib),
+                ("utilisation", r.utilisation),
+                // Latencies of a step are NaN by definition when nothing completed in it.
+                ("latency_p50_s", if r.completions > 0.0 { r.latency_p50_s } else { 0.0 }),
+                ("latency_p95_s", if r.completions > 0.0 { r.latency_p95_s } else { 0.0 }),
+                ("latency_p99_s", if r.completions > 0.0 { r.latency_p99_s } else { 0.0 }),
+                ("slo_excess_s", r.slo_excess_s),
+                ("cost_usd", r.cost_usd),
+                ("over_provisioning_cores", r.over_provisioning_cores),
+                ("under_provisioning_cores", r.under_provisioning_cores),
+            ];
+            if let Some((name, x)) = promised.iter().find(|(_, x)| !x.is_finite()) {
+                return Some(format!("step {k} (t = {} s): {name} = {x}", r.t_start_s));
+            }
+        }
+        let s = &self.summary;
+        let promised = [
+            ("requests", s.requests),
+            ("completions", s.completions),
+            ("failed_requests", s.failed_requests),
+            ("slo_violation_minutes", s.slo_violation_minutes),
+            ("slo_violation_request_fraction", s.slo_violation_request_fraction),
+            ("cost_usd", s.cost_usd),
+            ("instance_hours", s.instance_hours),
+            ("over_provisioning_core_hours", s.over_provisioning_core_hours),
+            ("under_provisioning_core_hours", s.under_provisioning_core_hours),
+            ("unfinished_requests", s.unfinished_requests),
+            ("latency_p50_s", if s.completions > 0.0 { s.latency_p50_s } else { 0.0 }),
+            ("latency_p99_s", if s.completions > 0.0 { s.latency_p99_s } else { 0.0 }),
+            ("mean_utilisation", s.mean_utilisation),
+        ];
+        promised.iter().find(|(_, x)| !x.is_finite()).map(|(name, x)| format!("summary: {name} = {x}"))
+    }
 }
 
 /// Lives through a prepared scenario with `seed`, calling `progress(fraction done)` now and then.
@@ -995,6 +1115,7 @@ fn assemble<C: ControllerSpec>(
     let requests = sum(steps.iter().map(|s| s.arrivals));
     let slow = sum(steps.iter().map(|s| s.slo_violations));
     let failed = sum(steps.iter().map(|s| s.failed));
+    let unfinished = steps.last().map_or(0.0, |s| s.queued);
     let busy = sum(steps.iter().map(|s| s.busy_server_s));
     let ready = sum(steps.iter().map(|s| s.ready_server_s));
     let summary = RunSummary {
@@ -1007,8 +1128,9 @@ fn assemble<C: ControllerSpec>(
         requests,
         completions: sum(steps.iter().map(|s| s.completions)),
         failed_requests: failed,
+        unfinished_requests: unfinished,
         slo_violation_minutes: sum(rows.iter().filter(|r| r.slo_violated == 1).map(|r| dt_h(r) * 60.0)),
-        slo_violation_request_fraction: if requests > 0.0 { (slow + failed) / requests } else { 0.0 },
+        slo_violation_request_fraction: if requests > 0.0 { (slow + failed + unfinished) / requests } else { 0.0 },
         cost_usd,
         instance_hours: inst_s / 3600.0,
         over_provisioning_core_hours: sum(rows.iter().map(|r| r.over_provisioning_cores * dt_h(r))),
@@ -1028,7 +1150,11 @@ fn assemble<C: ControllerSpec>(
         fallback_steps: steps.iter().filter(|s| s.diagnostics.is_some_and(|d| d.fallback)).count() as u64,
         shadow,
     };
-    RunOutput { rows, summary }
+    let fault =
+        steps.iter().enumerate().find(|(_, s)| s.diagnostics.is_some_and(|d| d.non_finite_output)).map(|(k, s)| {
+            format!("step {k} (t = {} s): the controller's model gave a non-finite output (NaN or inf)", s.start_s)
+        });
+    RunOutput { rows, summary, fault }
 }
 
 /// Sum from +0.0 (std's float `sum` starts at −0.0, which would print as "-0").

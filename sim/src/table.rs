@@ -33,11 +33,8 @@ pub fn read_rows<E: From<TableError>>(
     mut row: impl FnMut(usize, &[&str]) -> Result<(), E>,
 ) -> Result<usize, E> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    let mut reader = csv::ReaderBuilder::new()
-        .has_headers(false)
-        .flexible(true)
-        .trim(csv::Trim::All)
-        .from_reader(text.as_bytes());
+    let mut reader =
+        csv::ReaderBuilder::new().has_headers(false).flexible(true).trim(csv::Trim::All).from_reader(text.as_bytes());
     let mut record = csv::StringRecord::new();
     let mut seen = 0;
     loop {

@@ -330,11 +330,7 @@ pub fn parse_csv(
                 let v: f64 =
                     c.parse().map_err(|_| err(lineno, Some(name), format!("'{}' is not a number", clip(c, 80))))?;
                 if !v.is_finite() || v < 0.0 {
-                    return Err(err(
-                        lineno,
-                        Some(name),
-                        format!("value must be finite and >= 0, got {}", clip(c, 80)),
-                    ));
+                    return Err(err(lineno, Some(name), format!("value must be finite and >= 0, got {}", clip(c, 80))));
                 }
                 values.push(v);
             }

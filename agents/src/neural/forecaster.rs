@@ -219,8 +219,14 @@ impl Predictor for NeuralForecaster {
                     (at(h, mid), sd)
                 }
             };
+            // A non-finite output stays non-finite: the controller reports it rather than acting on a zero.
+            if !(mean.is_finite() && sd.is_finite()) {
+                fc.mean.push(f64::NAN);
+                fc.sd.push(f64::NAN);
+                continue;
+            }
             fc.mean.push(mean.max(0.0));
-            fc.sd.push(if sd.is_finite() { sd } else { 0.0 });
+            fc.sd.push(sd);
         }
         Ok(fc)
     }

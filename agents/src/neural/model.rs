@@ -336,7 +336,29 @@ impl Model {
             )));
         }
         vs.load(&weights).map_err(|e| err(format!("{}: {e}", weights.display())))?;
-        Ok(Model::assemble(card, vs, net))
+        // Weights that are not numbers would give NaN forecasts or orders: refuse them here, by name, and
+        // check the outputs on a probe window (the normalisation's means) too.
+        let mut names: Vec<(String, Tensor)> = vs.variables().into_iter().collect();
+        names.sort_by(|a, b| a.0.cmp(&b.0));
+        for (name, t) in &names {
+            let bad = t.isfinite().logical_not().sum(Kind::Int64).int64_value(&[]);
+            if bad > 0 {
+                return Err(err(format!(
+                    "{}: tensor '{name}' holds {bad} non-finite value(s) (NaN or inf): the model is broken; retrain it",
+                    weights.display()
+                )));
+            }
+        }
+        let model = Model::assemble(card, vs, net);
+        let probe: Vec<f32> = vec![0.0; (model.card.spec.window_steps as usize) * model.card.spec.width()];
+        if let Some(x) = model.predict(&probe, 1).iter().find(|x| !x.is_finite()) {
+            return Err(err(format!(
+                "{}: the model gives a non-finite output ({x}) on a probe window of zeros: the model is broken; \
+                 retrain it",
+                dir.display()
+            )));
+        }
+        Ok(model)
     }
 
     /// Writes `card.json` and `weights.safetensors` into `dir`, atomically (a temporary sibling renamed over

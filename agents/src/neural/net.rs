@@ -163,3 +163,34 @@ impl Net {
         self.head.forward(&last).view([-1, self.horizons, self.outputs])
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::neural::spec::{Input, OutputKind};
+
+    /// `ModelSpec::parameter_count` (used to refuse oversized networks before building them) counts what
+    /// `Net::new` really allocates, for every body.
+    #[test]
+    fn parameter_count_matches_the_built_network() {
+        for (architecture, output) in [
+            (Architecture::Mlp { hidden: vec![16, 8] }, OutputKind::Point),
+            (Architecture::Gru { hidden: 12, layers: 2 }, OutputKind::Gaussian),
+            (Architecture::Lstm { hidden: 7, layers: 3 }, OutputKind::Quantiles(vec![0.1, 0.5, 0.9])),
+            (Architecture::Transformer { d_model: 8, heads: 2, layers: 2, feed_forward: Some(24) }, OutputKind::Point),
+            (Architecture::Transformer { d_model: 8, heads: 4, layers: 1, feed_forward: None }, OutputKind::Gaussian),
+        ] {
+            let spec = ModelSpec {
+                architecture,
+                inputs: vec![Input::Rate, Input::TimeOfDay, Input::Backlog],
+                window_steps: 6,
+                horizon_steps: 3,
+                output,
+            };
+            let vs = nn::VarStore::new(tch::Device::Cpu);
+            let _net = Net::new(&vs.root(), &spec);
+            let built: i64 = vs.trainable_variables().iter().map(|t| t.numel() as i64).sum();
+            assert_eq!(spec.parameter_count() as i64, built, "{:?}", spec.architecture);
+        }
+    }
+}

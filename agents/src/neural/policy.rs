@@ -199,6 +199,10 @@ impl PolicyState {
     /// rule of the HPA at 70 % utilisation).
     pub fn decide(&mut self, spec: &ModelSpec, out: Option<&[f32]>, obs: &Observation) -> ScaleDecision {
         self.diag.fallback = out.is_none();
+        self.diag.non_finite_output = out.is_some_and(|o| o.iter().any(|x| !x.is_finite()));
+        if self.diag.non_finite_output {
+            return ScaleDecision::Hold;
+        }
         let n = match out {
             Some(out) => {
                 let cap = match (&spec.output, self.act_quantile) {
@@ -232,6 +236,7 @@ impl PolicyState {
             clipped: false,
             fine_tune_mae_before_cores: f64::NAN,
             fine_tune_mae_after_cores: f64::NAN,
+            non_finite_output: self.diag.non_finite_output,
         }
     }
 }

@@ -166,6 +166,45 @@ impl ModelSpec {
         self.inputs.iter().map(|i| i.columns().len()).sum()
     }
 
+    /// Trainable parameters of the network this spec builds (`net::Net`: body and linear head; the
+    /// Transformer's with its input projection, attention, feed-forward and layer norms), counted before any
+    /// is allocated.
+    pub fn parameter_count(&self) -> u64 {
+        let width = self.width() as u64;
+        let head_out = self.horizon_steps as u64 * self.output.width() as u64;
+        let linear = |i: u64, o: u64| i * o + o;
+        let body_out;
+        let body = match &self.architecture {
+            Architecture::Mlp { hidden } => {
+                let mut i = self.window_steps as u64 * width;
+                let mut n = 0;
+                for &h in hidden {
+                    n += linear(i, h as u64);
+                    i = h as u64;
+                }
+                body_out = i;
+                n
+            }
+            Architecture::Gru { hidden, layers } | Architecture::Lstm { hidden, layers } => {
+                let gates = if matches!(self.architecture, Architecture::Gru { .. }) { 3 } else { 4 };
+                let h = *hidden as u64;
+                body_out = h;
+                (0..*layers as u64).map(|l| gates * (h * if l == 0 { width } else { h } + h * h + 2 * h)).sum()
+            }
+            Architecture::Transformer { d_model, layers, feed_forward, .. } => {
+                let d = *d_model as u64;
+                let ff = feed_forward.map_or(4 * d, u64::from);
+                body_out = d;
+                // Input projection, positions, final norm; per layer qkv + out, feed-forward, two norms.
+                linear(width, d)
+                    + self.window_steps as u64 * d
+                    + 2 * d
+                    + *layers as u64 * (4 * linear(d, d) + linear(d, ff) + linear(ff, d) + 4 * d)
+            }
+        };
+        body + linear(body_out, head_out)
+    }
+
     /// Problems as `(dotted path, message)`.
     pub fn problems(&self) -> Vec<(String, String)> {
         let mut p = Vec::new();
@@ -225,9 +264,27 @@ impl ModelSpec {
                 format!("quantile levels must be increasing and in (0, 1), got {q:?}"),
             );
         }
+        // What training would allocate: weights, gradients and Adam's two moments, 4 bytes each (counted
+        // only for a spec whose sizes are otherwise valid).
+        if p.is_empty() {
+            let n = self.parameter_count();
+            if n > MAX_PARAMETERS {
+                p.push((
+                    "architecture".into(),
+                    format!(
+                        "the network has {n} parameters ({:.1} GiB with gradients and Adam's state), more than \
+                         {MAX_PARAMETERS}; use fewer or narrower layers or a shorter window",
+                        n as f64 * 16.0 / (1u64 << 30) as f64
+                    ),
+                ));
+            }
+        }
         p
     }
 }
+
+/// Most trainable parameters a network may have (40 M: 0.6 GiB with gradients and Adam's state).
+pub const MAX_PARAMETERS: u64 = 40_000_000;
 
 /// Calendar features of an instant (seconds since the Unix epoch): time of day and day of week as (sin, cos).
 /// 1970-01-01 was a Thursday; the week cycle starts on Monday 00:00.
