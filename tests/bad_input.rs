@@ -78,7 +78,7 @@ fn the_good_case_runs() {
             results.to_str().unwrap(),
             "--quiet",
         ]);
-        assert_eq!(files_under(&results).len(), 3);
+        assert_eq!(files_under(&results).len(), 4, "scenario, time series, summary and completion record");
         (out.status.code(), text(&out).1)
     };
     assert_eq!(code, Some(0), "{stderr}");
@@ -189,4 +189,145 @@ fn runs_too_long_for_memory_are_refused_before_they_start() {
         Some(GOOD_TRACE),
         &["s.ron:4", "step_s", "use a longer step"],
     );
+}
+
+// ---- Reliability (issue 11): inputs that used to panic, pass silently or misread. ----
+
+#[test]
+fn multibyte_characters_in_a_timestamp_are_an_error_not_a_panic() {
+    let s = scenario(&trace_workload("value"), "60", SERVICE, PRICE);
+    for ts in ["2015-01-01T00:00:0é", "2015-01-01T00:00:00é", "2015-01-01T00:é0:00", "é015-01-01T00:00:00", "🕐"]
+    {
+        let t = format!("timestamp,value\n{ts},1\n2015-01-01T00:01:00,2\n");
+        check(&s, Some(&t), &["trace.csv:2", "column 'timestamp'", "cannot parse timestamp"]);
+    }
+}
+
+#[test]
+fn a_quoted_cell_with_a_comma_is_one_cell_never_a_misread_number() {
+    // RFC 4180: a quoted label holding commas does not shift the columns after it.
+    let t = prescale_sim::trace::parse_csv(
+        "timestamp,\"label, with comma\",value\n0,\"a, b, c\",7\n60,\"say \"\"hi\"\"\",\"5\"\n",
+        "timestamp",
+        &["value".to_string()],
+        &Default::default(),
+    )
+    .unwrap();
+    assert_eq!(t.columns[0], [7.0, 5.0]);
+    // "1,234" is one cell; as a number it is ambiguous (a thousands separator or a decimal comma), so it is
+    // an error naming the cell, never 1 (what splitting at every comma read).
+    let s = scenario(&trace_workload("value"), "60", SERVICE, PRICE);
+    check(
+        &s,
+        Some("timestamp,value\n0,\"1,234\"\n60,2\n"),
+        &["trace.csv:2", "column 'value'", "'1,234' is not a number", "thousands separator"],
+    );
+}
+
+#[test]
+fn overflow_to_infinity_is_an_error_naming_the_step() {
+    // Values near the largest double times an amplitude scale: the demand is infinite from step 0.
+    let w = trace_workload("value").replace(")])", ")], amplitude_scale: 10)");
+    let t = "timestamp,value\n0,1e308\n60,1e308\n120,1e308\n180,1e308\n";
+    check(
+        &scenario(&w, "60", SERVICE, PRICE),
+        Some(t),
+        &["s.ron", "workload.amplitude_scale", "request rate (per s) at step 0 (t = 0 s) is inf"],
+    );
+    // Finite but absurd: far above any real service.
+    let t = "timestamp,value\n0,10\n60,1e20\n120,10\n180,10\n";
+    check(&scenario(&trace_workload("value"), "60", SERVICE, PRICE), Some(t), &["at step 1 (t = 60 s) is 1e20"]);
+}
+
+#[test]
+fn absurd_sizes_are_refused_before_any_work_with_the_figure() {
+    let base = scenario(&trace_workload("value"), "60", SERVICE, PRICE);
+    check(
+        &base.replace("max_count: 10", "max_count: 4000000000"),
+        Some(GOOD_TRACE),
+        &["cluster.instance_types", "adds up to 4000000000 instances, more than 1000000"],
+    );
+    let failing = base.replace(
+        "scaling_type: \"m\",",
+        "scaling_type: \"m\", failures: (mean_time_between_failures_s: 1e-9, replacement_delay_s: 60),",
+    );
+    check(&failing, Some(GOOD_TRACE), &["cluster.failures.mean_time_between_failures_s", "failures expected"]);
+}
+
+#[test]
+fn names_that_could_write_outside_the_results_folder_are_refused() {
+    let base = scenario(&trace_workload("value"), "60", SERVICE, PRICE);
+    for bad in ["..", ".", "../escape", "a/b", ".hidden", &"x".repeat(256)] {
+        check(
+            &base.replace("name: \"bad\"", &format!("name: {bad:?}")),
+            Some(GOOD_TRACE),
+            &["s.ron:2", "name: must be"],
+        );
+    }
+}
+
+#[test]
+fn a_byte_order_mark_is_read_past() {
+    let dir = tempfile::tempdir().unwrap();
+    let body = format!("\u{feff}{}", scenario(&trace_workload("value"), "60", SERVICE, PRICE));
+    std::fs::write(dir.path().join("s.ron"), body).unwrap();
+    std::fs::write(dir.path().join("trace.csv"), format!("\u{feff}{GOOD_TRACE}")).unwrap();
+    let out = prescale(&["validate", dir.path().join("s.ron").to_str().unwrap()]);
+    assert!(out.status.success(), "{:?}", text(&out));
+}
+
+#[test]
+fn non_utf8_files_are_named_with_their_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut bytes = scenario(&trace_workload("value"), "60", SERVICE, PRICE).into_bytes();
+    let at = bytes.iter().position(|&b| b == b'b').unwrap(); // in `name: "bad"`, line 2
+    bytes[at] = 0xff;
+    std::fs::write(dir.path().join("s.ron"), bytes).unwrap();
+    let out = prescale(&["validate", dir.path().join("s.ron").to_str().unwrap()]);
+    let all = format!("{}{}", text(&out).0, text(&out).1);
+    assert!(!out.status.success() && all.contains("s.ron:2") && all.contains("not UTF-8"), "{all}");
+    let s = scenario(&trace_workload("value"), "60", SERVICE, PRICE);
+    let (code, stderr) = run_bad_bytes(&s, b"timestamp,value\n0,1\n60,\xff\n");
+    assert_ne!(code, Some(0));
+    assert!(stderr.contains("trace.csv:3") && stderr.contains("not UTF-8"), "{stderr}");
+}
+
+fn run_bad_bytes(scenario_text: &str, trace: &[u8]) -> (Option<i32>, String) {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("s.ron"), scenario_text).unwrap();
+    std::fs::write(dir.path().join("trace.csv"), trace).unwrap();
+    let out =
+        prescale(&["run", dir.path().join("s.ron").to_str().unwrap(), "--out", dir.path().join("r").to_str().unwrap()]);
+    assert!(files_under(&dir.path().join("r")).is_empty());
+    (out.status.code(), text(&out).1)
+}
+
+#[test]
+fn a_huge_cell_is_not_echoed_whole() {
+    let s = scenario(&trace_workload("value"), "60", SERVICE, PRICE);
+    let cell = "9".repeat(100_000) + "x";
+    let (code, stderr) = run_bad(&s, Some(&format!("timestamp,value\n0,{cell}\n60,1\n")));
+    assert_ne!(code, Some(0));
+    assert!(stderr.contains("more characters") && stderr.len() < 2_000, "{} bytes: {}", stderr.len(), &stderr[..200]);
+}
+
+#[test]
+fn a_gzip_bomb_is_capped_with_a_clear_error() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let s = scenario(&trace_workload("value"), "60", SERVICE, PRICE).replace("trace.csv", "trace.csv.gz");
+    std::fs::write(dir.path().join("s.ron"), s).unwrap();
+    // 300 MiB of one repeated row, compressed to well under a megabyte.
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(b"timestamp,value\n").unwrap();
+    let block = b"0,1\n".repeat(1 << 18);
+    for _ in 0..300 {
+        gz.write_all(&block).unwrap();
+    }
+    let bytes = gz.finish().unwrap();
+    assert!(bytes.len() < 4 << 20, "{}", bytes.len());
+    std::fs::write(dir.path().join("trace.csv.gz"), bytes).unwrap();
+    let out = prescale(&["validate", dir.path().join("s.ron").to_str().unwrap()]);
+    let all = format!("{}{}", text(&out).0, text(&out).1);
+    assert!(!out.status.success() && all.contains("decompresses to more than"), "{all}");
 }

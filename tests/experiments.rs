@@ -14,8 +14,10 @@ fn the_shipped_experiment_expands_with_stable_ids() {
     assert_eq!(cfg.baseline.as_deref(), Some("hpa"));
     let ids: std::collections::BTreeSet<&str> = cells.iter().map(|c| c.id.as_str()).collect();
     assert_eq!(ids.len(), cells.len(), "ids are unique");
-    assert_eq!(cells[0].id, "flash-crowd__provisioning_delay=Constant_s_60__hpa__seed1");
-    assert_eq!(cells[35].id, "flash-crowd__provisioning_delay=Constant_s_300__oracle__seed3");
+    // A readable prefix and a digest of the full coordinates (the digest pins the id scheme: results of
+    // earlier sweeps are found again only while it holds).
+    assert_eq!(cells[0].id, "flash-crowd__provisioning_delay=Constant_s_60__hpa__seed1__fa5dcd011f82");
+    assert!(cells[35].id.starts_with("flash-crowd__provisioning_delay=Constant_s_300__oracle__seed3__"));
     // The axis value and the controller are applied to the scenario.
     let c = &cells[35];
     let delay = &c.scenario.config.cluster.instance_types[0].provisioning_delay;
@@ -86,22 +88,37 @@ fn sweeps_resume_isolate_failures_and_refuse_to_mix() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path();
     let runs = out.join("provisioning-whatif").join("runs");
-    let victim = "flash-crowd__provisioning_delay=Constant_s_120__oracle__seed2";
+    let (_, cells) = load_experiment(&repo().join("experiments/provisioning-whatif.ron")).unwrap();
+    let id = |delay: &str, controller: &str, seed: u64| {
+        cells
+            .iter()
+            .find(|c| c.axis_values[0].1.contains(delay) && c.controller == controller && c.seed == seed)
+            .unwrap()
+            .id
+            .clone()
+    };
+    let victim = &id("120", "oracle", 2);
     let first = sweep(out, &[], Some(("PRESCALE_FAIL_CELL", victim)));
     let (stdout, _) = text(&first);
     assert_eq!(first.status.code(), Some(1), "{stdout}");
-    assert!(stdout.contains("35 runs done now, 0 finished before (skipped), 1 failed"), "{stdout}");
+    assert!(
+        stdout.contains("35 runs done now, 0 finished before (verified, skipped), 0 damaged (run again), 1 failed"),
+        "{stdout}"
+    );
     assert!(stdout.contains(victim) && !runs.join(victim).exists());
     let before = read(out.join("provisioning-whatif/runs.csv"));
     assert_eq!(before.lines().count(), 36);
     // Interrupted work: a half-written temporary folder and a removed finished cell.
     std::fs::create_dir_all(runs.join(".tmp-something-123")).unwrap();
-    let removed = "flash-crowd__provisioning_delay=Constant_s_60__hpa__seed1";
+    let removed = &id("(s: 60)", "hpa", 1);
     std::fs::remove_dir_all(runs.join(removed)).unwrap();
     let second = sweep(out, &[], None);
     let (stdout, _) = text(&second);
     assert!(second.status.success(), "{stdout}");
-    assert!(stdout.contains("2 runs done now, 34 finished before (skipped), 0 failed"), "{stdout}");
+    assert!(
+        stdout.contains("2 runs done now, 34 finished before (verified, skipped), 0 damaged (run again), 0 failed"),
+        "{stdout}"
+    );
     assert!(!runs.join(".tmp-something-123").exists());
     assert_eq!(read(out.join("provisioning-whatif/runs.csv")).lines().count(), 37);
     // A different experiment under the same name is refused before anything runs.
@@ -149,4 +166,18 @@ fn plots_are_drawn_from_saved_results() {
     let bad = prescale(&["plot", dir.path().to_str().unwrap()]);
     assert_eq!(bad.status.code(), Some(2));
     assert!(text(&bad).1.contains("holds neither a run"), "{}", text(&bad).1);
+    // Empty and truncated tables are errors, not empty figures (issue 11).
+    let ts = run.join("timeseries.csv");
+    let whole = read(ts.clone());
+    std::fs::write(&ts, whole.lines().next().unwrap()).unwrap();
+    let out = prescale(&["plot", run.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out).1.contains("a header and no rows: nothing to plot"), "{}", text(&out).1);
+    std::fs::write(&ts, &whole[..whole.len() / 2]).unwrap();
+    let out = prescale(&["plot", run.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out).1.contains("the table is truncated or damaged"), "{}", text(&out).1);
+    std::fs::write(sweep_dir.join("runs.csv"), "cell_id,controller\n").unwrap();
+    let out = prescale(&["plot", sweep_dir.to_str().unwrap()]);
+    assert!(!out.status.success() && text(&out).1.contains("nothing to plot"), "{}", text(&out).1);
 }

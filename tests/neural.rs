@@ -384,7 +384,107 @@ fn lockstep_batched_sweeps_match_unbatched_ones() {
     let batched2 = sweep("batched2", &["--batch-runs", "--threads", "2"]);
     assert_eq!(batched, batched2, "same bits on any thread count");
     assert_eq!(plain, batched, "batched decisions equal one-at-a-time decisions here");
+    let id = prescale::experiment::cell_id("nn-test.ron", &[], "bc", 2);
     let summary =
-        std::fs::read_to_string(d.path().join("batched/bc-lockstep/runs/nn-test__bc__seed2/summary.json")).unwrap();
+        std::fs::read_to_string(d.path().join("batched/bc-lockstep/runs").join(id).join("summary.json")).unwrap();
     assert!(summary.contains("\"lockstep_group\": 4"), "{summary}");
+}
+
+/// A model whose weights hold NaN (card hash updated, so only the numbers are wrong) is refused at export and
+/// wherever a scenario names it, never run with its NaN forecasts turned into zeros (issue 11).
+#[test]
+fn models_with_non_finite_weights_are_refused() {
+    let d = tempfile::tempdir().unwrap();
+    scenario(d.path(), "HindsightExpert");
+    let m = train(d.path(), &train_file(d.path(), "nan", "Mlp(hidden: [8])", ""));
+    let w = m.join("weights.safetensors");
+    let tensors = tch::Tensor::read_safetensors(&w).unwrap();
+    let poisoned: Vec<(String, tch::Tensor)> =
+        tensors.into_iter().map(|(k, t)| if k.contains("head") { (k, t.fill(f64::NAN)) } else { (k, t) }).collect();
+    tch::Tensor::write_safetensors(&poisoned, &w).unwrap();
+    let hash = sha256_file(&w).unwrap();
+    let card = std::fs::read_to_string(m.join("card.json")).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&card).unwrap();
+    let old = v["weights_sha256"].as_str().unwrap().to_string();
+    std::fs::write(m.join("card.json"), card.replace(&old, &hash)).unwrap();
+    let o = prescale(&["export", m.to_str().unwrap()]);
+    let (_, se) = text(&o);
+    assert!(!o.status.success() && se.contains("non-finite") && se.contains("head"), "{se}");
+    assert!(!m.join("model.pt").exists());
+    let s = scenario(
+        d.path(),
+        &format!(
+            "Predictive(predictor: Neural(model: \"{}\"), variance: Fixed(), allocator: (target_utilisation: 0.6))",
+            m.display()
+        ),
+    );
+    let o = prescale(&["validate", s.to_str().unwrap()]);
+    let (so, se) = text(&o);
+    assert!(!o.status.success() && (so + &se).contains("non-finite"));
+}
+
+/// A NaN output at run time holds the fleet, is flagged in the diagnostics and fails the run naming the step.
+#[test]
+fn a_non_finite_policy_output_is_an_error_not_a_zero() {
+    use prescale_agents::neural::policy::PolicyState;
+    use prescale_agents::neural::spec::{Architecture, Input, ModelSpec, OutputKind};
+    use prescale_sim::controller::{Observation, ScaleDecision};
+    let spec = ModelSpec {
+        architecture: Architecture::Mlp { hidden: vec![4] },
+        inputs: vec![Input::Rate],
+        window_steps: 1,
+        horizon_steps: 1,
+        output: OutputKind::Point,
+    };
+    let setting = prescale_agents::neural::policy::PolicySetting {
+        step_s: 60.0,
+        start_unix_s: 0.0,
+        mean_service_s: 0.1,
+        servers_per_instance: 4,
+        static_servers: 0,
+        min_instances: 1,
+        max_instances: 10,
+        provisioning_delay_s: 60.0,
+        warmup_s: 0.0,
+        slo_quantile: 0.99,
+        slo_threshold_s: 0.5,
+    };
+    let mut state = PolicyState::new(setting, None);
+    let obs = Observation { interval_s: 60.0, ..Observation::default() };
+    assert_eq!(state.decide(&spec, Some(&[f32::NAN]), &obs), ScaleDecision::Hold);
+    assert!(state.diagnostics().non_finite_output);
+    assert!(matches!(state.decide(&spec, Some(&[12.0]), &obs), ScaleDecision::To { .. }));
+    assert!(!state.diagnostics().non_finite_output);
+}
+
+#[test]
+fn training_files_that_would_exhaust_memory_or_name_no_scenario_are_refused_with_their_line() {
+    let d = tempfile::tempdir().unwrap();
+    scenario(d.path(), "HindsightExpert");
+    // A network too big to train here: the figure is in the message, before anything is built.
+    let p = train_file(d.path(), "huge", "Gru(hidden: 4096, layers: 8)", "");
+    let o = prescale(&["validate", p.to_str().unwrap()]);
+    let (so, _) = text(&o);
+    assert!(!o.status.success() && so.contains("huge.ron:5: model.architecture") && so.contains("parameters"), "{so}");
+    // Windows too long for the data they would copy.
+    let p = train_file(d.path(), "long", "Mlp(hidden: [4])", "");
+    let t = std::fs::read_to_string(&p)
+        .unwrap()
+        .replace("window_steps: 16, horizon_steps: 5", "window_steps: 4096, horizon_steps: 5");
+    std::fs::write(
+        &p,
+        t.replace("Mlp(hidden: [4])", "Gru(hidden: 4)")
+            .replace("task: Forecast", "task: Imitate(seeds: [1, 2, 3, 4, 5, 6, 7, 8], dagger: (rounds: 20))")
+            .replace("horizon_steps: 5", "horizon_steps: 1"),
+    )
+    .unwrap();
+    let o = prescale(&["validate", p.to_str().unwrap()]);
+    let (so, _) = text(&o);
+    assert!(!o.status.success() && so.contains("model.window_steps") && so.contains("GiB"), "{so}");
+    // A scenario file that does not exist: named at the training file's own line.
+    let t = std::fs::read_to_string(&p).unwrap().replace("nn-test.ron", "missing.ron");
+    std::fs::write(&p, t).unwrap();
+    let o = prescale(&["train", p.to_str().unwrap(), "--out", d.path().join("m").to_str().unwrap(), "--quiet"]);
+    let (_, se) = text(&o);
+    assert!(!o.status.success() && se.contains("long.ron:3: scenario: cannot read the scenario file"), "{se}");
 }

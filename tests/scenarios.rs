@@ -74,7 +74,7 @@ fn run_writes_complete_results_atomically() {
     let (stdout, stderr) = text(&out);
     assert!(out.status.success(), "{stdout}{stderr}");
     let files = files_under(dir.path());
-    assert_eq!(files.len(), 3, "{files:?}");
+    assert_eq!(files.len(), 4, "{files:?}");
     assert!(files.iter().all(|f| f.starts_with("flash-crowd/seed7-") && !f.contains(".tmp")), "{files:?}");
     let run_dir = dir.path().join(Path::new(&files[0]).parent().unwrap());
     let summary: serde_json::Value =

@@ -338,7 +338,7 @@ fn demand_problem(d: &DemandSeries, from_trace: bool) -> Option<Problem> {
             return Some(Problem {
                 path: path.into(),
                 message: format!(
-                    "the {what} at step {k} (t = {} s) is {x}, not a finite number <= {MAX_RATE_PER_S:e}",
+                    "the {what} at step {k} (t = {} s) is {x:e}, not a finite number <= {MAX_RATE_PER_S:e}",
                     k as f64 * d.step_s
                 ),
             });

@@ -6,7 +6,8 @@
 //! which cannot be told from them) are skipped, a UTF-8 byte-order mark
 //! at the start is dropped, and rows may have fewer or more fields than the header (the caller says what a
 //! missing field means). The writer ([`write_rows`]) quotes a field only when it must (a comma, a quote or a
-//! line break in it) and ends every row with `\n`.
+//! line break in it) and ends every row with `\n`. One leniency beyond RFC 4180: a field quoted after a space
+//! (`a, "b"`) is read as `b`, as the hand-written files of many tools expect.
 
 /// A malformed CSV text, with its line.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -37,6 +38,8 @@ pub fn read_rows<E: From<TableError>>(
         csv::ReaderBuilder::new().has_headers(false).flexible(true).trim(csv::Trim::All).from_reader(text.as_bytes());
     let mut record = csv::StringRecord::new();
     let mut seen = 0;
+    let bytes = text.as_bytes();
+    let (mut line, mut counted) = (1usize, 0usize);
     loop {
         match reader.read_record(&mut record) {
             Ok(false) => break,
@@ -54,8 +57,16 @@ pub fn read_rows<E: From<TableError>>(
         if record.len() == 1 && record[0].is_empty() {
             continue;
         }
-        let line = record.position().map_or(0, |p| p.line() as usize);
-        let fields: Vec<&str> = record.iter().collect();
+        // The line where the record's first character is (the csv crate's own line count can point at a
+        // blank line before it): newlines counted up to the record's byte offset, past any line breaks there.
+        let mut start = record.position().map_or(0, |p| p.byte() as usize).min(bytes.len());
+        while start < bytes.len() && (bytes[start] == b'\n' || bytes[start] == b'\r') {
+            start += 1;
+        }
+        line += bytes[counted..start].iter().filter(|&&b| b == b'\n').count();
+        counted = start;
+        let owned: Vec<std::borrow::Cow<'_, str>> = record.iter().map(unquote_spaced).collect();
+        let fields: Vec<&str> = owned.iter().map(|f| f.as_ref()).collect();
         row(line, &fields)?;
         seen += 1;
     }
@@ -63,6 +74,16 @@ pub fn read_rows<E: From<TableError>>(
         return Err(TableError { line: 0, message: "the file is empty (expected a header row)".into() }.into());
     }
     Ok(seen)
+}
+
+/// A field quoted after a space (`a, "b"`), which RFC 4180 reads as the literal text `"b"` with its quotes:
+/// common in hand-written files, so read as `b` (an inner `""` as one quote).
+fn unquote_spaced(f: &str) -> std::borrow::Cow<'_, str> {
+    if f.len() >= 2 && f.starts_with('"') && f.ends_with('"') {
+        std::borrow::Cow::Owned(f[1..f.len() - 1].replace("\"\"", "\""))
+    } else {
+        std::borrow::Cow::Borrowed(f)
+    }
 }
 
 /// Writes a header and rows as CSV text (see the module docs).
@@ -106,6 +127,13 @@ mod tests {
         assert_eq!(rows[1].1[1], "say \"hi\"");
         assert_eq!(rows[2].1[1], "two\nlines");
         assert_eq!(rows[3].0, 7, "lines count the line break inside the quoted field");
+    }
+
+    #[test]
+    fn lines_are_counted_past_blank_lines_and_crlf() {
+        let lines = |t: &str| read(t).unwrap().1.into_iter().map(|r| r.0).collect::<Vec<_>>();
+        assert_eq!(lines("a,b\n0,1\n\n\n1,2\n"), [2, 5]);
+        assert_eq!(lines("a,b\r\n\r\n0,1\r\n"), [3]);
     }
 
     #[test]

@@ -327,8 +327,14 @@ pub fn parse_csv(
                 if c.is_empty() {
                     return Err(err(lineno, Some(name), "empty value (expected a number >= 0)".into()));
                 }
-                let v: f64 =
-                    c.parse().map_err(|_| err(lineno, Some(name), format!("'{}' is not a number", clip(c, 80))))?;
+                let v: f64 = c.parse().map_err(|_| {
+                    let hint = if c.contains(',') {
+                        " (a thousands separator or a decimal comma? write plain digits with a '.' decimal point)"
+                    } else {
+                        ""
+                    };
+                    err(lineno, Some(name), format!("'{}' is not a number{hint}", clip(c, 80)))
+                })?;
                 if !v.is_finite() || v < 0.0 {
                     return Err(err(lineno, Some(name), format!("value must be finite and >= 0, got {}", clip(c, 80))));
                 }
