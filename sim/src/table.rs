@@ -104,7 +104,9 @@ pub fn write_rows<S: AsRef<str>>(header: &[S], rows: impl IntoIterator<Item = Ve
 mod tests {
     use super::*;
 
-    fn read(text: &str) -> Result<(Vec<String>, Vec<(usize, Vec<String>)>), TableError> {
+    type Rows = Vec<(usize, Vec<String>)>;
+
+    fn read(text: &str) -> Result<(Vec<String>, Rows), TableError> {
         let mut head = Vec::new();
         let mut rows = Vec::new();
         read_rows::<TableError>(text, |line, f| {
