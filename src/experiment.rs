@@ -134,9 +134,17 @@ fn advance(combo: &mut [usize], axes: &[Axis]) -> bool {
 /// # Errors
 /// Every problem found (each with the experiment's file, line and path, or the scenario's), before any run.
 pub fn load_experiment(file: &Path) -> Result<(ExperimentConfig, Vec<Cell>), Vec<Diagnostic>> {
-    let text = read_text(file)?;
-    let cfg: ExperimentConfig = parse_ron(file, &text)?;
-    let lines = value_lines(&text);
+    load_experiment_text(file, &read_text(file)?)
+}
+
+/// Like [`load_experiment`], from text (`file` names it and anchors its relative scenario paths).
+///
+/// # Errors
+/// As [`load_experiment`].
+pub fn load_experiment_text(file: &Path, text: &str) -> Result<(ExperimentConfig, Vec<Cell>), Vec<Diagnostic>> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let cfg: ExperimentConfig = parse_ron(file, text)?;
+    let lines = value_lines(text);
     let diag = |path: String, message: String| Diagnostic {
         file: file.to_path_buf(),
         line: line_of(&lines, &path),

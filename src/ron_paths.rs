@@ -143,7 +143,12 @@ struct Walker {
     toks: Vec<Token>,
     pos: usize,
     spans: HashMap<String, Span>,
+    depth: usize,
 }
+
+/// Deepest nesting followed (the ron crate's own default limit): deeper text ends the walk, so that a
+/// hostile file can neither overflow the stack nor make paths (and the time to build them) grow without bound.
+const MAX_DEPTH: usize = 128;
 
 impl Walker {
     fn peek(&self, k: usize) -> Option<&Tok> {
@@ -155,9 +160,14 @@ impl Walker {
     }
 
     fn value(&mut self, path: &str) -> Option<()> {
+        if self.depth >= MAX_DEPTH {
+            return None;
+        }
         let line = self.line();
         let start = self.toks.get(self.pos).map_or(0, |t| t.start);
+        self.depth += 1;
         let r = self.value_inner(path);
+        self.depth -= 1;
         let end = self.toks.get(self.pos.saturating_sub(1)).map_or(start, |t| t.end);
         let close = match self.toks.get(self.pos.saturating_sub(1)) {
             Some(Token { tok: Tok::Close(')'), start, .. }) => Some(*start),
@@ -242,7 +252,7 @@ impl Walker {
 
 /// Where every value of `src` is, by dotted path (values the scanner could not follow are left out).
 pub fn value_spans(src: &str) -> HashMap<String, Span> {
-    let mut w = Walker { toks: tokenize(src), pos: 0, spans: HashMap::new() };
+    let mut w = Walker { toks: tokenize(src), pos: 0, spans: HashMap::new(), depth: 0 };
     // A value the scanner cannot follow ends the walk; what was found is kept.
     if w.value("").is_none() {
         w.spans.retain(|_, s| s.end >= s.start);
@@ -271,6 +281,13 @@ pub fn line_of(lines: &HashMap<String, usize>, path: &str) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn deep_nesting_ends_the_walk_without_overflowing_the_stack() {
+        let deep = format!("S(a: {}1{})", "[".repeat(1_000_000), "]".repeat(1_000_000));
+        let spans = value_spans(&deep);
+        assert!(spans.contains_key("a") && spans.len() <= MAX_DEPTH + 1, "{}", spans.len());
+    }
 
     #[test]
     fn paths_and_lines() {

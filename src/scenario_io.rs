@@ -155,6 +155,7 @@ pub fn parse_ron<T: serde::de::DeserializeOwned>(file: &Path, text: &str) -> Res
 
 /// Like [`load_scenario`], from text (`file` names it and anchors a relative trace path).
 pub fn load_scenario_text(file: &Path, text: &str) -> Result<Loaded, Vec<Diagnostic>> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut config: ScenarioConfig = parse_ron(file, text)?;
     // Model directories are named relative to the scenario file.
     let base = file.parent().unwrap_or(Path::new("."));

@@ -139,15 +139,23 @@ fn problems(cfg: &TrainConfig) -> Vec<(String, String)> {
 /// # Errors
 /// Every problem, with file, line and dotted path.
 pub fn load_train(file: &Path) -> Result<TrainConfig, Vec<Diagnostic>> {
-    let text = read_text(file)?;
-    let cfg: TrainConfig = parse_ron(file, &text)?;
+    load_train_text(file, &read_text(file)?)
+}
+
+/// Like [`load_train`], from text (`file` names it and anchors the scenario path).
+///
+/// # Errors
+/// As [`load_train`].
+pub fn load_train_text(file: &Path, text: &str) -> Result<TrainConfig, Vec<Diagnostic>> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let cfg: TrainConfig = parse_ron(file, text)?;
     let mut ps = problems(&cfg);
     let scenario_file = file.parent().unwrap_or(Path::new(".")).join(&cfg.scenario);
     if let Err(e) = std::fs::metadata(&scenario_file) {
         ps.push(("scenario".into(), format!("cannot read the scenario file {}: {e}", scenario_file.display())));
     }
     if !ps.is_empty() {
-        return Err(place_problems(file, &value_lines(&text), ps));
+        return Err(place_problems(file, &value_lines(text), ps));
     }
     Ok(cfg)
 }

@@ -16,7 +16,7 @@
 //! reach steady state within a step, so after sudden changes it is optimistic for a few service times; it
 //! assumes exponential service; a drained instance stops serving at once (its last requests are assumed
 //! done within the step); requests lost on a failed instance are estimated as the last step's utilisation
-//! times its servers.
+//! times its servers (at most the step's served requests), and count as failed instead of completed.
 
 use crate::cluster::{ClusterConfig, Fleet, FleetChange, FleetEvent, Resources};
 use crate::controller::{Controller, Diagnostics, Observation, ScaleDecision};
@@ -182,6 +182,10 @@ impl FluidModel {
         let b0 = self.backlog;
         let served = (b0 + admitted).min(c_bar * mu * dt);
         let b1 = b0 + admitted - served;
+        // Requests in service on an instance that failed in the step were lost, not completed (counted once:
+        // as failed).
+        let lost = std::mem::take(&mut self.lost_this_step).min(served);
+        let completed = served - lost;
         let lambda = admitted / dt;
         let c = c_bar.floor() as u32;
         let latency = if b0 <= 1e-9 && b1 <= 1e-9 && lambda < c as f64 * mu {
@@ -193,15 +197,15 @@ impl FluidModel {
         self.backlog = b1;
         let busy_server_s = served * self.params.mean_service_s;
         self.last_utilisation = if ready_server_s > 0.0 { busy_server_s / ready_server_s } else { 0.0 };
-        let q = [0.50, 0.95, 0.99].map(|p| if served > 0.0 { latency.quantile(p) } else { f64::NAN });
+        let q = [0.50, 0.95, 0.99].map(|p| if completed > 0.0 { latency.quantile(p) } else { f64::NAN });
         let occ = self.fleet.occupancy();
         self.steps.push(StepSample {
             start_s,
             end_s,
             arrivals,
-            completions: served,
-            failed: failed_memory + std::mem::take(&mut self.lost_this_step),
-            slo_violations: served * latency.tail(self.params.slo_threshold_s),
+            completions: completed,
+            failed: failed_memory + lost,
+            slo_violations: completed * latency.tail(self.params.slo_threshold_s),
             busy_server_s,
             ready_server_s,
             latency_p50_s: q[0],
@@ -217,7 +221,7 @@ impl FluidModel {
             scaling_actions: actions,
             diagnostics: None,
         });
-        self.latencies.push((served, latency));
+        self.latencies.push((completed, latency));
     }
 
     fn on_tick(&mut self, ctx: &mut Context<'_, FluidEvent>) {
