@@ -15,5 +15,12 @@ scripts/setup-torch.sh >/dev/null
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --release -- -D warnings
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --quiet
+# Fuzzing: every cargo-fuzz target on stable without a sanitizer (10^6 executions per parser target), from
+# the checked-in seed corpus; about 10 minutes (plus 4 to install cargo-fuzz once per machine).
+if [ "${PRESCALE_SKIP_FUZZ:-0}" = 1 ]; then
+    echo "fuzz: skipped (PRESCALE_SKIP_FUZZ=1)"
+else
+    scripts/fuzz.sh
+fi
 # Release mode: the conformance tests simulate millions of events.
 cargo test --workspace --release
