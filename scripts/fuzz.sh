@@ -40,7 +40,7 @@ cargo fuzz build -s none
 for t in "${TARGETS[@]}"; do
     runs="${2:-1000000}"
     [ "$t" = run ] && [ $# -lt 2 ] && runs=100000
-    mkdir -p "corpus/$t"
+    mkdir -p "corpus/$t" "seeds/$t"
     start=$(date +%s)
     if ! cargo fuzz run -s none "$t" "corpus/$t" "seeds/$t" -- -runs="$runs" -max_len=4096 -timeout=60 \
         -print_final_stats=1 >"corpus/$t.log" 2>&1; then
