@@ -254,3 +254,40 @@ fn fidelity_override() {
     assert_eq!(bad.status.code(), Some(2));
     assert!(text(&bad).1.contains("--fidelity"), "{}", text(&bad).1);
 }
+
+fn sha256(text: &str) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(text.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The results of every shipped scenario (its own seed: the per-step table and the summary, as `prescale run`
+/// writes them) and of the shipped what-if experiment (`runs.csv`) are pinned by their SHA-256 in
+/// `tests/golden/shipped-results.txt`, so a refactoring cannot change a number silently. A change on purpose
+/// is blessed with `PRESCALE_BLESS=1` and explained in its commit.
+#[test]
+fn shipped_results_match_their_golden_digests() {
+    let mut got = String::new();
+    for file in shipped() {
+        let loaded = load_scenario(&file).unwrap();
+        let seed = loaded.config.seed;
+        let out = scenario::run(&loaded.prepare(seed).unwrap(), seed, &mut |_| {});
+        let summary = serde_json::to_string_pretty(&out.summary).unwrap();
+        got.push_str(&format!(
+            "scenarios/{} seed {seed}: timeseries.csv {} summary {}\n",
+            file.file_name().unwrap().to_string_lossy(),
+            sha256(&prescale::results::to_csv(&out.rows)),
+            sha256(&summary),
+        ));
+    }
+    let d = tempfile::tempdir().unwrap();
+    let o = prescale(&["sweep", "experiments/provisioning-whatif.ron", "--quiet", "--out", d.path().to_str().unwrap()]);
+    assert!(o.status.success(), "{:?}", text(&o));
+    let runs = std::fs::read_to_string(d.path().join("provisioning-whatif/runs.csv")).unwrap();
+    got.push_str(&format!("experiments/provisioning-whatif.ron: runs.csv {}\n", sha256(&runs)));
+    let golden_path = repo().join("tests/golden/shipped-results.txt");
+    if std::env::var_os("PRESCALE_BLESS").is_some() {
+        std::fs::write(&golden_path, &got).unwrap();
+    }
+    let golden = std::fs::read_to_string(&golden_path).expect("golden file (regenerate with PRESCALE_BLESS=1)");
+    assert_eq!(got, golden, "shipped results changed; if on purpose, rerun with PRESCALE_BLESS=1 and say why");
+}

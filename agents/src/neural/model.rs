@@ -87,7 +87,9 @@ pub struct ModelCard {
     pub training: TrainingConfig,
     /// What training reported (curve is in `curve.csv`).
     pub fit: FitSummary,
-    /// Validation and test metrics (`test_mae_per_s`, `test_mase`, …).
+    /// Validation and test metrics (`test_mae_per_s`, `test_mase`, …); one that could not be computed (no
+    /// validation windows, a series shorter than one seasonal period) is NaN, written as JSON `null`.
+    #[serde(deserialize_with = "null_as_nan::map")]
     pub metrics: BTreeMap<String, f64>,
     /// Trainable parameters.
     pub parameters: u64,
@@ -148,12 +150,30 @@ impl ModelCard {
     }
 }
 
+/// serde_json writes a NaN `f64` as `null`; these read it back as NaN, so that every card prescale writes can
+/// be read again.
+mod null_as_nan {
+    use std::collections::BTreeMap;
+
+    use serde::{Deserialize, Deserializer};
+
+    pub fn value<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+        Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
+    }
+
+    pub fn map<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, f64>, D::Error> {
+        let m = BTreeMap::<String, Option<f64>>::deserialize(d)?;
+        Ok(m.into_iter().map(|(k, v)| (k, v.unwrap_or(f64::NAN))).collect())
+    }
+}
+
 /// [`FitReport`] without its curve.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct FitSummary {
     /// Epoch kept.
     pub best_epoch: u32,
-    /// Its validation loss.
+    /// Its validation loss (NaN, written as `null`, without validation windows).
+    #[serde(deserialize_with = "null_as_nan::value")]
     pub best_validation_loss: f64,
     /// Epochs run.
     pub epochs: u32,

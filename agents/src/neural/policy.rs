@@ -112,7 +112,8 @@ impl HindsightExpert {
         let spi = self.s.servers_per_instance;
         let q = self.s.slo_quantile;
         let lower = ((lambda / mu - self.s.static_servers as f64) / spi as f64).floor().max(0.0) as u32;
-        let mut n = lower.max(self.s.min_instances);
+        // Within the scaling type's limits: an order the fleet cannot carry out is no label to learn from.
+        let mut n = lower.max(self.s.min_instances).min(self.s.max_instances);
         while n < self.s.max_instances {
             let c = n * spi + self.s.static_servers;
             if c > 0
