@@ -296,7 +296,7 @@ pub fn train(file: &Path, out_root: &Path, quiet: bool) -> Result<Trained> {
                     slo_threshold_s: c.slo.latency_threshold_s,
                 },
                 setting: policy_setting(&ctx),
-                cores_per_rate: c.service.mean_service_s * c.service.cores_per_request,
+                basis: prescale_sim::scenario::MetricBasis::of(c),
                 demands: demands.clone(),
                 act_quantile: *act_quantile,
             };

@@ -481,10 +481,82 @@ fn training_files_that_would_exhaust_memory_or_name_no_scenario_are_refused_with
     let o = prescale(&["validate", p.to_str().unwrap()]);
     let (so, _) = text(&o);
     assert!(!o.status.success() && so.contains("model.window_steps") && so.contains("GiB"), "{so}");
+    // A name that would put the model outside --out.
+    let t = std::fs::read_to_string(&p).unwrap();
+    std::fs::write(d.path().join("escape.ron"), t.replace("name: \"long\"", "name: \"../escape\"")).unwrap();
+    let o = prescale(&["validate", d.path().join("escape.ron").to_str().unwrap()]);
+    let (so, _) = text(&o);
+    assert!(!o.status.success() && so.contains("escape.ron:2: name: must be 1 to 255 bytes"), "{so}");
     // A scenario file that does not exist: named at the training file's own line.
     let t = std::fs::read_to_string(&p).unwrap().replace("nn-test.ron", "missing.ron");
     std::fs::write(&p, t).unwrap();
     let o = prescale(&["train", p.to_str().unwrap(), "--out", d.path().join("m").to_str().unwrap(), "--quiet"]);
     let (_, se) = text(&o);
     assert!(!o.status.success() && se.contains("long.ron:3: scenario: cannot read the scenario file"), "{se}");
+}
+
+/// One metric definition (issue 10): the figures a training rollout reports (DAgger's validation and test
+/// columns) are those `prescale run` reports for the same steps. The expert's rollout of the flash-crowd
+/// history and a run of the same scenario under `controller: HindsightExpert` with the same seed, measured over
+/// the whole run and over a slice, by `PeriodMetrics` and by the run summary.
+#[test]
+fn a_rollout_report_and_a_run_of_the_same_steps_give_the_same_numbers() {
+    use prescale_agents::neural::policy::{Actor, rollout};
+    use prescale_sim::fluid::FluidParams;
+    use prescale_sim::scenario::{InitContext, MetricBasis, PeriodMetrics};
+    let d = tempfile::tempdir().unwrap();
+    let file = scenario(d.path(), "HindsightExpert");
+    // A fleet capped below the daily peak (7.5 instances' worth), so that the expert too violates the SLO there.
+    let tight = std::fs::read_to_string(&file)
+        .unwrap()
+        .replace("max_count: 80", "max_count: 7")
+        .replace("initial_count: 10", "initial_count: 5");
+    std::fs::write(&file, tight).unwrap();
+    let loaded = prescale::scenario_io::load_scenario(&file).unwrap();
+    let seed = 5;
+    let p = loaded.prepare(seed).unwrap();
+    let c = &p.config;
+    let ctx = InitContext {
+        step_s: c.step_s,
+        demand: &p.demand,
+        service: &c.service,
+        cluster: &c.cluster,
+        seed,
+        slo: &c.slo,
+    };
+    let params = FluidParams {
+        mean_service_s: c.service.mean_service_s,
+        per_request: c.per_request(),
+        slo_threshold_s: c.slo.latency_threshold_s,
+    };
+    let setting = prescale_agents::policy_setting(&ctx);
+    let r = rollout(
+        &c.cluster,
+        params,
+        &p.demand,
+        &setting,
+        &[prescale_agents::neural::spec::Input::Rate],
+        Actor::Expert,
+        seed,
+        None,
+    )
+    .unwrap();
+    let run = prescale_sim::scenario::run(&p, seed, &mut |_| {});
+    let basis = MetricBasis::of(c);
+    let n = p.demand.steps();
+    let whole = PeriodMetrics::measure(&basis, &p.demand, &r.report.steps, 0..n);
+    let s = &run.summary;
+    assert!(s.slo_violation_minutes > 0.0 && s.over_provisioning_core_hours > 0.0, "{s:?}");
+    assert_eq!(whole.slo_violation_minutes, s.slo_violation_minutes);
+    assert_eq!(whole.over_provisioning_core_hours, s.over_provisioning_core_hours);
+    assert_eq!(whole.under_provisioning_core_hours, s.under_provisioning_core_hours);
+    assert!((whole.cost_usd - s.cost_usd).abs() <= 1e-9 * s.cost_usd, "{} vs {}", whole.cost_usd, s.cost_usd);
+    // A slice (the test part of a 70/15/15 split) equals the same rows of the run's time series.
+    let slice = (n * 85 / 100)..n;
+    let part = PeriodMetrics::measure(&basis, &p.demand, &r.report.steps, slice.clone());
+    let rows = &run.rows[slice.clone()];
+    let by_rows = PeriodMetrics::of_rows(rows, run.rows[slice.start - 1].cost_usd);
+    assert_eq!(part, by_rows);
+    let minutes: f64 = rows.iter().filter(|r| r.slo_violated == 1).map(|r| (r.t_end_s - r.t_start_s) / 60.0).sum();
+    assert!((part.slo_violation_minutes - minutes).abs() < 1e-9);
 }

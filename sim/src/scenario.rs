@@ -1109,9 +1109,11 @@ fn assemble<C: ControllerSpec>(
 ) -> RunOutput {
     let cfg = &p.config;
     let horizon_s = p.demand.steps() as f64 * p.demand.step_s;
-    let mut rows: Vec<MetricsRow> = steps.iter().enumerate().map(|(k, s)| row(cfg, &p.demand, k, s)).collect();
+    let basis = MetricBasis::of(cfg);
+    let mut rows: Vec<MetricsRow> = steps.iter().enumerate().map(|(k, s)| row(&basis, &p.demand, k, s)).collect();
     let shadow = shadow_log.map(|log| shadow_rows(cfg, &p.demand, log, &mut rows));
-    let dt_h = |r: &MetricsRow| (r.t_end_s - r.t_start_s) / 3600.0;
+    // The span metrics by their one definition (cost: the fleet's bill, equal to the last row's to 1e-9).
+    let period = PeriodMetrics::of_rows(&rows, 0.0);
     let requests = sum(steps.iter().map(|s| s.arrivals));
     let slow = sum(steps.iter().map(|s| s.slo_violations));
     let failed = sum(steps.iter().map(|s| s.failed));
@@ -1129,12 +1131,12 @@ fn assemble<C: ControllerSpec>(
         completions: sum(steps.iter().map(|s| s.completions)),
         failed_requests: failed,
         unfinished_requests: unfinished,
-        slo_violation_minutes: sum(rows.iter().filter(|r| r.slo_violated == 1).map(|r| dt_h(r) * 60.0)),
+        slo_violation_minutes: period.slo_violation_minutes,
         slo_violation_request_fraction: if requests > 0.0 { (slow + failed + unfinished) / requests } else { 0.0 },
         cost_usd,
         instance_hours: inst_s / 3600.0,
-        over_provisioning_core_hours: sum(rows.iter().map(|r| r.over_provisioning_cores * dt_h(r))),
-        under_provisioning_core_hours: sum(rows.iter().map(|r| r.under_provisioning_cores * dt_h(r))),
+        over_provisioning_core_hours: period.over_provisioning_core_hours,
+        under_provisioning_core_hours: period.under_provisioning_core_hours,
         scaling_actions: rows.iter().map(|r| r.scaling_actions as u64).sum(),
         latency_p50_s: p50,
         latency_p99_s: p99,
@@ -1162,28 +1164,112 @@ fn sum(xs: impl Iterator<Item = f64>) -> f64 {
     xs.fold(0.0, |a, x| a + x)
 }
 
-fn row<C: ControllerSpec>(cfg: &ScenarioConfig<C>, demand: &DemandSeries, k: usize, s: &StepSample) -> MetricsRow {
+/// What the metric definitions need of a scenario besides its steps and demand: the service's per-request
+/// needs and the SLO. Runs, sweeps, shadow mode and training rollouts all measure through it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct MetricBasis {
+    /// Mean service time, seconds.
+    pub mean_service_s: f64,
+    /// CPU cores per request in service.
+    pub cores_per_request: f64,
+    /// Memory per request in service, GiB.
+    pub memory_gib_per_request: f64,
+    /// Network per request, Mbit/s.
+    pub network_mbit_per_request: f64,
+    /// SLO latency quantile (0.5, 0.95 or 0.99).
+    pub slo_quantile: f64,
+    /// SLO latency threshold, seconds.
+    pub slo_threshold_s: f64,
+}
+
+impl MetricBasis {
+    /// The basis of a scenario.
+    pub fn of<C>(cfg: &ScenarioConfig<C>) -> MetricBasis {
+        MetricBasis {
+            mean_service_s: cfg.service.mean_service_s,
+            cores_per_request: cfg.service.cores_per_request,
+            memory_gib_per_request: cfg.service.memory_gib_per_request,
+            network_mbit_per_request: cfg.service.network_mbit_per_request,
+            slo_quantile: cfg.slo.latency_quantile,
+            slo_threshold_s: cfg.slo.latency_threshold_s,
+        }
+    }
+}
+
+/// Totals over a span of steps, by the one definition of each metric (the same as [`RunSummary`]'s): a step
+/// violates the SLO when its latency quantile exceeds the threshold or its failed share exceeds the quantile's
+/// allowance; over-provisioning is allocated (READY + PROVISIONING) CPU above demand, under-provisioning
+/// demand above READY; the cost is what was billed within the span.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct PeriodMetrics {
+    /// Length of the steps that violated the SLO, minutes.
+    pub slo_violation_minutes: f64,
+    /// Billed cost within the span, USD.
+    pub cost_usd: f64,
+    /// Allocated CPU cores above demand, core-hours.
+    pub over_provisioning_core_hours: f64,
+    /// Demand above READY CPU cores, core-hours.
+    pub under_provisioning_core_hours: f64,
+}
+
+impl PeriodMetrics {
+    /// Adds another span's (or series') figures.
+    pub fn add(&mut self, o: &PeriodMetrics) {
+        self.slo_violation_minutes += o.slo_violation_minutes;
+        self.cost_usd += o.cost_usd;
+        self.over_provisioning_core_hours += o.over_provisioning_core_hours;
+        self.under_provisioning_core_hours += o.under_provisioning_core_hours;
+    }
+
+    /// The totals of the metrics rows `rows` (consecutive steps; `cost_before_usd`: the cumulative cost at
+    /// the end of the step before the first, 0 at the start of a run).
+    pub fn of_rows(rows: &[MetricsRow], cost_before_usd: f64) -> PeriodMetrics {
+        let dt_h = |r: &MetricsRow| (r.t_end_s - r.t_start_s) / 3600.0;
+        PeriodMetrics {
+            slo_violation_minutes: sum(rows.iter().filter(|r| r.slo_violated == 1).map(|r| dt_h(r) * 60.0)),
+            cost_usd: rows.last().map_or(0.0, |r| (r.cost_usd - cost_before_usd).max(0.0)),
+            over_provisioning_core_hours: sum(rows.iter().map(|r| r.over_provisioning_cores * dt_h(r))),
+            under_provisioning_core_hours: sum(rows.iter().map(|r| r.under_provisioning_cores * dt_h(r))),
+        }
+    }
+
+    /// The totals of steps `range` of a run's samples `steps` against `demand`.
+    pub fn measure(
+        basis: &MetricBasis,
+        demand: &DemandSeries,
+        steps: &[StepSample],
+        range: std::ops::Range<usize>,
+    ) -> PeriodMetrics {
+        let range = range.start.min(steps.len())..range.end.min(steps.len());
+        let before = range.start.checked_sub(1).map_or(0.0, |k| steps[k].cost_usd);
+        let rows: Vec<MetricsRow> = range.clone().map(|k| row(basis, demand, k, &steps[k])).collect();
+        PeriodMetrics::of_rows(&rows, before)
+    }
+}
+
+/// The metrics row of step `k`: every per-step metric's one definition.
+pub fn row(basis: &MetricBasis, demand: &DemandSeries, k: usize, s: &StepSample) -> MetricsRow {
     let rate = demand.rate_per_s[k];
-    let busy_per_s = rate * cfg.service.mean_service_s;
+    let busy_per_s = rate * basis.mean_service_s;
     let pick = |o: &Option<Vec<f64>>, default: f64| o.as_ref().map_or(default, |v| v[k]);
-    let demand_cpu = busy_per_s * cfg.service.cores_per_request;
-    let q_latency = match cfg.slo.latency_quantile {
+    let demand_cpu = busy_per_s * basis.cores_per_request;
+    let q_latency = match basis.slo_quantile {
         0.5 => s.latency_p50_s,
         0.95 => s.latency_p95_s,
         _ => s.latency_p99_s,
     };
-    let threshold = cfg.slo.latency_threshold_s;
+    let threshold = basis.slo_threshold_s;
     let failed_share = if s.arrivals > 0.0 { s.failed / s.arrivals } else { 0.0 };
-    let violated = q_latency > threshold || failed_share > 1.0 - cfg.slo.latency_quantile;
+    let violated = q_latency > threshold || failed_share > 1.0 - basis.slo_quantile;
     let allocated = s.ready_capacity.cpu_cores + s.provisioning_capacity.cpu_cores;
     MetricsRow {
         t_start_s: s.start_s,
         t_end_s: s.end_s,
         demand_rate_per_s: rate,
         demand_cpu_cores: demand_cpu,
-        demand_memory_gib: pick(&demand.memory_gib, busy_per_s * cfg.service.memory_gib_per_request),
+        demand_memory_gib: pick(&demand.memory_gib, busy_per_s * basis.memory_gib_per_request),
         demand_storage_gib: pick(&demand.storage_gib, 0.0),
-        demand_network_gbps: pick(&demand.network_gbps, rate * cfg.service.network_mbit_per_request / 1000.0),
+        demand_network_gbps: pick(&demand.network_gbps, rate * basis.network_mbit_per_request / 1000.0),
         requests: s.arrivals,
         completions: s.completions,
         failed_requests: s.failed,

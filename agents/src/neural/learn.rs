@@ -9,12 +9,13 @@ use serde::{Deserialize, Serialize};
 use tch::Kind;
 
 use super::model::{FitSummary, Model, ModelCard, Task};
-use super::policy::{Actor, PeriodMetrics, PolicySetting, rollout};
+use super::policy::{Actor, PolicySetting, rollout};
 use super::spec::{Input, ModelSpec, calendar};
 use super::train::{
     EpochRow, FitReport, Frames, Normaliser, Split, TrainingConfig, Windows, evaluate, fit, point, restore, snapshot,
     windows,
 };
+use prescale_sim::scenario::{MetricBasis, PeriodMetrics};
 
 /// Training failed: a non-finite loss (the model holds the last good weights) or bad data.
 pub enum LearnError {
@@ -250,8 +251,8 @@ pub struct RolloutWorld<'a> {
     pub setting: PolicySetting,
     /// Demand per training seed `(seed, series)`.
     pub demands: Vec<(u64, DemandSeries)>,
-    /// CPU cores per request-per-second (mean service time × cores per request), for over-provisioning.
-    pub cores_per_rate: f64,
+    /// The scenario's service and SLO, for the run metrics of rollouts (the definitions of `prescale run`).
+    pub basis: MetricBasis,
     /// The quantile the learner acts on (see [`super::policy::BcPolicy::new`]).
     pub act_quantile: Option<f64>,
 }
@@ -298,10 +299,7 @@ pub fn train_policy(
     for (seed, d) in &world.demands {
         let r = roll(Actor::Expert, *seed, d)?;
         let te = split.ranges(d.steps())[2].clone();
-        let m = PeriodMetrics::measure(&r.report, d, te, world.cores_per_rate, s.slo_quantile, s.slo_threshold_s);
-        expert.slo_violation_minutes += m.slo_violation_minutes;
-        expert.cost_usd += m.cost_usd;
-        expert.over_provisioning_core_hours += m.over_provisioning_core_hours;
+        expert.add(&PeriodMetrics::measure(&world.basis, d, &r.report.steps, te));
         all.push(r.frames);
     }
     let train_targets: Vec<f64> =
@@ -362,9 +360,7 @@ pub fn train_policy(
         for (seed, d) in &world.demands {
             let r = roll(Actor::Learner(&model), eval_seed(*seed), d)?;
             let [_, va, te] = split.ranges(d.steps());
-            let measure = |range| {
-                PeriodMetrics::measure(&r.report, d, range, world.cores_per_rate, s.slo_quantile, s.slo_threshold_s)
-            };
+            let measure = |range| PeriodMetrics::measure(&world.basis, d, &r.report.steps, range);
             validation.add(&measure(va));
             test.add(&measure(te));
             let [_, wva, wte] = parts(std::slice::from_ref(&r.frames));

@@ -414,64 +414,6 @@ pub fn rollout(
     Ok(Rollout { frames, report })
 }
 
-/// Run metrics over a range of steps of a fluid report: SLO-violating minutes, cost, over-provisioned
-/// core-hours (ready cores above the demand's cores) — the test period of a rollout.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct PeriodMetrics {
-    /// Minutes whose SLO latency quantile exceeded the threshold.
-    pub slo_violation_minutes: f64,
-    /// Billed cost, USD.
-    pub cost_usd: f64,
-    /// Ready CPU cores above demand, core-hours.
-    pub over_provisioning_core_hours: f64,
-}
-
-impl PeriodMetrics {
-    /// Adds another period's (or series') figures.
-    pub fn add(&mut self, o: &PeriodMetrics) {
-        self.slo_violation_minutes += o.slo_violation_minutes;
-        self.cost_usd += o.cost_usd;
-        self.over_provisioning_core_hours += o.over_provisioning_core_hours;
-    }
-
-    /// Measures steps `range` of `report` against `demand`, with `cores_per_rate` = mean service time × cores
-    /// per request, for the SLO quantile `q` (0.5, 0.95 or 0.99) and threshold.
-    pub fn measure(
-        report: &FluidReport,
-        demand: &DemandSeries,
-        range: std::ops::Range<usize>,
-        cores_per_rate: f64,
-        q: f64,
-        threshold_s: f64,
-    ) -> PeriodMetrics {
-        let mut m = PeriodMetrics::default();
-        // `cost_usd` of a step is the cost so far: the period's cost is the difference across it.
-        let before = range.start.checked_sub(1).and_then(|k| report.steps.get(k)).map_or(0.0, |s| s.cost_usd);
-        let after = report
-            .steps
-            .get(range.end.saturating_sub(1).min(report.steps.len().saturating_sub(1)))
-            .map_or(0.0, |s| s.cost_usd);
-        m.cost_usd = (after - before).max(0.0);
-        for k in range {
-            let Some(st) = report.steps.get(k) else { break };
-            let dt = st.end_s - st.start_s;
-            let lat = if q <= 0.5 {
-                st.latency_p50_s
-            } else if q <= 0.95 {
-                st.latency_p95_s
-            } else {
-                st.latency_p99_s
-            };
-            if lat > threshold_s {
-                m.slo_violation_minutes += dt / 60.0;
-            }
-            let over = st.ready_capacity.cpu_cores - demand.rate_per_s[k] * cores_per_rate;
-            m.over_provisioning_core_hours += over.max(0.0) * dt / 3600.0;
-        }
-        m
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
