@@ -600,11 +600,11 @@ impl ControllerSpec for ControllerConfig {
             }
             ControllerConfig::HindsightExpert => Vec::new(),
             ControllerConfig::Predictive(c) => {
-                // The allocator's farthest horizon (as `PredictiveController::new` computes it).
+                // The allocator's farthest horizon (the lead time `PredictiveController::new` uses).
                 let h_hi = cluster.scaling_index().map(|i| {
                     let t = &cluster.instance_types[i];
                     let w = if c.allocator.include_warmup { t.warmup_s } else { 0.0 };
-                    ((t.provisioning_delay.mean_s() + step_s + w) / step_s).ceil() as u32
+                    prescale_sim::controller::lead_time_steps(t.provisioning_delay.mean_s(), step_s, w).1 as u32
                 });
                 let mut p = prefix("predictor", c.predictor.problems(step_s, horizon_s, h_hi));
                 p.extend(prefix("variance", c.variance.problems()));

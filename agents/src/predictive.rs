@@ -110,8 +110,7 @@ impl PredictiveController {
         s: AllocatorSetting,
         make_memory: MakeForecaster,
     ) -> Self {
-        let h_lo = ((s.provisioning_delay_s / s.step_s).ceil() as usize).max(1);
-        let h_hi = (((s.provisioning_delay_s + s.step_s + s.warmup_s) / s.step_s).ceil() as usize).max(h_lo);
+        let (h_lo, h_hi) = prescale_sim::controller::lead_time_steps(s.provisioning_delay_s, s.step_s, s.warmup_s);
         let name = format!("predictive({} + {})", predictor.name(), variance.name());
         PredictiveController {
             name,

@@ -14,6 +14,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::controller::{Observation, ScaleDecision, TickLoad};
 use crate::engine::Context;
 use crate::rng::{Draws, RandDraws, RunSeed, StreamRng};
 use crate::time::SimTime;
@@ -929,6 +930,41 @@ impl Fleet {
             .map(|&id| &self.instances[id as usize])
             .filter(|i| i.ty as usize == ty && matches!(i.state, InstanceState::Provisioning | InstanceState::Ready))
             .count() as u32
+    }
+
+    /// Carries a controller's decision out (the one tick protocol both fidelities share); returns the number of
+    /// instances ordered or removed.
+    pub fn apply<E: From<FleetEvent>>(&mut self, decision: ScaleDecision, ctx: &mut Context<'_, E>) -> u32 {
+        match decision {
+            ScaleDecision::Hold => 0,
+            ScaleDecision::To { instances } => self.scale_to(instances, ctx).unsigned_abs() as u32,
+            ScaleDecision::Mix { instances } => {
+                instances.iter().enumerate().map(|(ty, &n)| self.scale_type_to(ty, n, ctx).unsigned_abs() as u32).sum()
+            }
+        }
+    }
+
+    /// What a controller sees at a tick: the fleet's side (instances and servers by state) with the model's
+    /// `load` over the interval `interval_s` that ends at `now_s` (the one observation builder both fidelities
+    /// share).
+    pub fn observation(&self, now_s: f64, interval_s: f64, load: TickLoad) -> Observation {
+        let occ = self.occupancy();
+        Observation {
+            now_s,
+            interval_s,
+            busy_server_s: load.busy_server_s,
+            ready_instances: occ.scaling_ready,
+            provisioning_instances: occ.scaling_provisioning,
+            draining_instances: occ.draining,
+            servers_per_instance: self.scaling_servers(),
+            ready_servers: occ.usable_on_ready,
+            static_ready_servers: occ.static_usable_on_ready,
+            queue_len: load.queue_len,
+            arrivals_in_interval: load.arrivals_in_interval,
+            completions_in_interval: load.completions_in_interval,
+            slow_fraction: load.slow_fraction,
+            memory_demand_gib: load.memory_demand_gib,
+        }
     }
 
     /// Brings PROVISIONING + READY instances of type `ty` to `desired`, clipped to the type's

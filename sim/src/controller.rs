@@ -76,6 +76,35 @@ impl Observation {
     }
 }
 
+/// The workload's side of a tick, as the model measured it over the interval that ends now; the fleet adds
+/// its own side ([`crate::cluster::Fleet::observation`]), so both fidelities build an [`Observation`] by one
+/// code path.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct TickLoad {
+    /// Busy server-seconds over the interval, on READY and DRAINING instances.
+    pub busy_server_s: f64,
+    /// Requests waiting for a server now.
+    pub queue_len: usize,
+    /// Requests that arrived during the interval.
+    pub arrivals_in_interval: u64,
+    /// Requests that completed during the interval.
+    pub completions_in_interval: u64,
+    /// Fraction of the interval's completions slower than the SLO threshold (0 when unknown).
+    pub slow_fraction: f64,
+    /// Memory demand over the interval, GiB, when the workload states it; NaN otherwise.
+    pub memory_demand_gib: f64,
+}
+
+/// Lead time of an order, in control steps: `(h_lo, h_hi)` with `h_lo = ⌈d / Δ⌉` (at least 1), the first step
+/// an instance ordered now can serve, and `h_hi = ⌈(d + Δ + w) / Δ⌉` (at least `h_lo`), the last step before the
+/// next decision's order is at full capacity (`d`: provisioning delay, `Δ`: step, `w`: warm-up). The one
+/// definition the proactive allocator, the hindsight expert and validation share.
+pub fn lead_time_steps(provisioning_delay_s: f64, step_s: f64, warmup_s: f64) -> (usize, usize) {
+    let h_lo = ((provisioning_delay_s / step_s).ceil() as usize).max(1);
+    let h_hi = (((provisioning_delay_s + step_s + warmup_s) / step_s).ceil() as usize).max(h_lo);
+    (h_lo, h_hi)
+}
+
 /// A controller's answer at a tick.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ScaleDecision {
@@ -289,6 +318,15 @@ impl Controller for ReferenceHpa {
 
 #[cfg(test)]
 mod tests {
+    use super::lead_time_steps;
+
+    #[test]
+    fn lead_time_counts_delay_step_and_warmup() {
+        assert_eq!(lead_time_steps(120.0, 60.0, 60.0), (2, 4));
+        assert_eq!(lead_time_steps(110.0, 60.0, 0.0), (2, 3));
+        assert_eq!(lead_time_steps(0.0, 60.0, 0.0), (1, 1));
+    }
+
     use super::*;
 
     fn obs(busy_server_s: f64, ready: u32, provisioning: u32) -> Observation {

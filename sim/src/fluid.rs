@@ -19,7 +19,7 @@
 //! times its servers (at most the step's served requests), and count as failed instead of completed.
 
 use crate::cluster::{ClusterConfig, Fleet, FleetChange, FleetEvent, Resources};
-use crate::controller::{Controller, Diagnostics, Observation, ScaleDecision};
+use crate::controller::{Controller, Diagnostics, Observation, ScaleDecision, TickLoad};
 use crate::demand::DemandSeries;
 use crate::engine::{Context, Model, Simulation};
 use crate::metrics::StepSample;
@@ -232,23 +232,15 @@ impl FluidModel {
         }
         self.close_step(now_s, 0);
         let s = self.steps.last().expect("just closed");
-        let occ = self.fleet.occupancy();
-        let obs = Observation {
-            now_s,
-            interval_s: self.demand.step_s,
+        let load = TickLoad {
             busy_server_s: s.busy_server_s,
-            ready_instances: occ.scaling_ready,
-            provisioning_instances: occ.scaling_provisioning,
-            draining_instances: occ.draining,
-            servers_per_instance: self.fleet.scaling_servers(),
-            ready_servers: occ.usable_on_ready,
-            static_ready_servers: occ.static_usable_on_ready,
             queue_len: s.queued as usize,
             arrivals_in_interval: s.arrivals as u64,
             completions_in_interval: s.completions as u64,
             slow_fraction: if s.completions > 0.0 { s.slo_violations / s.completions } else { 0.0 },
             memory_demand_gib: self.demand.memory_gib.as_ref().map_or(f64::NAN, |m| m[self.steps.len() - 1]),
         };
+        let obs = self.fleet.observation(now_s, self.demand.step_s, load);
         if self.external {
             self.pending = Some(obs);
             return;
@@ -260,7 +252,7 @@ impl FluidModel {
 
     /// Carries out the decision of the tick just observed and schedules the next tick.
     fn act(&mut self, decision: ScaleDecision, diagnostics: Option<Diagnostics>, ctx: &mut Context<'_, FluidEvent>) {
-        let actions = crate::service::apply(&mut self.fleet, decision, ctx);
+        let actions = self.fleet.apply(decision, ctx);
         let last = self.steps.last_mut().expect("just closed");
         last.scaling_actions = actions;
         last.diagnostics = diagnostics;

@@ -27,7 +27,7 @@ use serde::Serialize;
 use crate::cluster::{
     ClusterConfig, Fleet, FleetChange, FleetCounters, FleetEvent, FleetOccupancy, InstanceState, Resources,
 };
-use crate::controller::{Controller, Observation, ScaleDecision};
+use crate::controller::{Controller, TickLoad};
 use crate::engine::{Context, Model, Simulation};
 use crate::metrics::StepSample;
 use crate::rng::{Draws, RandDraws, RunSeed, StreamRng};
@@ -525,17 +525,8 @@ impl<A: ArrivalProcess, S: ServiceTimes> ServiceModel<A, S> {
         let busy_server_s = self.busy_acc_s + self.busy_total as f64 * (now_s - self.busy_since_s);
         self.busy_acc_s = 0.0;
         self.busy_since_s = now_s;
-        let f = self.fleet.occupancy();
-        let obs = Observation {
-            now_s,
-            interval_s,
+        let load = TickLoad {
             busy_server_s,
-            ready_instances: f.scaling_ready,
-            provisioning_instances: f.scaling_provisioning,
-            draining_instances: f.draining,
-            servers_per_instance: self.fleet.scaling_servers(),
-            ready_servers: f.usable_on_ready,
-            static_ready_servers: f.static_usable_on_ready,
             queue_len: self.queue.len(),
             arrivals_in_interval: self.arrivals_since_tick,
             completions_in_interval: self.completions_since_tick,
@@ -547,10 +538,11 @@ impl<A: ArrivalProcess, S: ServiceTimes> ServiceModel<A, S> {
                 d[((now_s / step_s).round() as usize).saturating_sub(1).min(d.len() - 1)]
             }),
         };
+        let obs = self.fleet.observation(now_s, interval_s, load);
         self.arrivals_since_tick = 0;
         self.completions_since_tick = 0;
         // Steps 3-7: decide and act.
-        let actions = apply(&mut self.fleet, self.controller.decide(&obs), ctx);
+        let actions = self.fleet.apply(self.controller.decide(&obs), ctx);
         if self.step.is_some() {
             self.record_step_with_busy(now_s, busy_server_s, actions);
             self.steps.last_mut().expect("just recorded").diagnostics = self.controller.diagnostics();
@@ -602,17 +594,6 @@ impl<A: ArrivalProcess, S: ServiceTimes> ServiceModel<A, S> {
         self.last_step_end_s = end_s;
         acc.sojourn_s.clear();
         *self.step.as_mut().expect("on") = StepAcc { sojourn_s: acc.sojourn_s, ..StepAcc::default() };
-    }
-}
-
-/// Carries a decision out on `fleet`; returns the number of instances ordered or removed.
-pub(crate) fn apply<E: From<FleetEvent>>(fleet: &mut Fleet, decision: ScaleDecision, ctx: &mut Context<'_, E>) -> u32 {
-    match decision {
-        ScaleDecision::Hold => 0,
-        ScaleDecision::To { instances } => fleet.scale_to(instances, ctx).unsigned_abs() as u32,
-        ScaleDecision::Mix { instances } => {
-            instances.iter().enumerate().map(|(ty, &n)| fleet.scale_type_to(ty, n, ctx).unsigned_abs() as u32).sum()
-        }
     }
 }
 

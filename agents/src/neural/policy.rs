@@ -73,10 +73,7 @@ pub struct PolicySetting {
 impl PolicySetting {
     /// Horizons `(h_lo, h_hi)` in steps.
     pub fn horizons(&self) -> (usize, usize) {
-        let h_lo = ((self.provisioning_delay_s / self.step_s).ceil() as usize).max(1);
-        let h_hi =
-            (((self.provisioning_delay_s + self.step_s + self.warmup_s) / self.step_s).ceil() as usize).max(h_lo);
-        (h_lo, h_hi)
+        prescale_sim::controller::lead_time_steps(self.provisioning_delay_s, self.step_s, self.warmup_s)
     }
 
     /// Capacity of `n` instances, requests per second.
