@@ -336,21 +336,10 @@ pub fn run(args: &BenchArgs) -> Result<ExitCode> {
         for v in &verdicts {
             writeln!(text, "- {v}")?;
         }
-        write_atomically(path, &text)?;
+        crate::results::write_atomically(path, &text)?;
         eprintln!("[bench] table written to {}", path.display());
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// Writes `text` to `path` through a temporary file in the same folder and a rename, so that a reader never
-/// sees half a file.
-pub fn write_atomically(path: &std::path::Path, text: &str) -> Result<()> {
-    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
-    let tmp =
-        dir.join(format!(".{}.tmp-{}", path.file_name().and_then(|n| n.to_str()).unwrap_or("out"), std::process::id()));
-    std::fs::write(&tmp, text).with_context(|| format!("writing {}", tmp.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))?;
-    Ok(())
 }
 
 /// Neural agents: the cost of one libtorch forward pass of the demo's GRU (window 30, 6 horizons, Gaussian) by
@@ -410,11 +399,7 @@ fn bench_neural() -> Result<Vec<String>> {
     Model::fresh(policy, tch::Device::Cpu).save(&dir.join("bc"), &|_| Ok(()))?;
     // Runs over the ELB test period (the demo's embedded inputs).
     let inputs = dir.join("inputs");
-    for (rel, text) in crate::demo::INPUTS {
-        let f = inputs.join(rel);
-        std::fs::create_dir_all(f.parent().expect("in a folder"))?;
-        std::fs::write(f, text)?;
-    }
+    crate::embedded::write_inputs(&inputs, |t| t.to_string())?;
     let scenario = inputs.join("scenarios/nab-elb-test.ron");
     let base = std::fs::read_to_string(&scenario)?;
     let hpa = "controller: ReferenceHpa(target_utilisation: 0.6, max_instances: 150),";

@@ -265,59 +265,14 @@ pub fn run<I: IntoIterator<Item = OsString>>(args: I) -> Result<ExitCode> {
     };
     match cli.command.unwrap_or(Command::Demo { out: PathBuf::from("results"), quick: false, quiet: false }) {
         Command::Demo { out, quick, quiet } => crate::demo::run(&out, quick, quiet),
-        Command::Run { scenario, seed, out, fidelity, quiet } => match load_scenario(&scenario) {
-            Ok(mut loaded) => {
-                if let Some(f) = fidelity {
-                    loaded.config.fidelity = match f {
-                        FidelityArg::Fluid => prescale_sim::scenario::Fidelity::Fluid,
-                        FidelityArg::RequestLevel => prescale_sim::scenario::Fidelity::RequestLevel,
-                    };
-                }
-                run_loaded(&loaded, seed, &out, quiet)
-            }
-            Err(diags) => {
-                Err(anyhow::anyhow!("{}", diags.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("\n")))
-            }
-        },
+        Command::Run { scenario, seed, out, fidelity, quiet } => cmd_run(&scenario, seed, fidelity, &out, quiet),
         Command::Validate { files } => validate(&files),
         Command::CheckReference => check_reference(),
-        Command::Plot { dir } => {
-            for f in crate::plot::plot(&dir)? {
-                println!("{}", f.display());
-            }
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::Sweep { experiment, out, threads, quiet, batch_runs } => {
-            let opts =
-                crate::sweep::SweepOptions { out_root: out, threads: threads.map(|t| t as usize), quiet, batch_runs };
-            let o = crate::sweep::sweep(&experiment, &opts)?;
-            println!(
-                "{}: {} runs done now, {} finished before (verified, skipped), {} damaged (run again), {} failed",
-                o.dir.display(),
-                o.ran,
-                o.skipped,
-                o.damaged.len(),
-                o.failed.len()
-            );
-            for (id, e) in &o.damaged {
-                println!("  damaged: {id}: {e}");
-            }
-            for (id, e) in &o.failed {
-                println!("  failed: {id}: {e}");
-            }
-            println!("results: {}/runs.csv, {}/report.md", o.dir.display(), o.dir.display());
-            if o.interrupted {
-                eprintln!(
-                    "interrupted (Ctrl-C): {} of {} runs are finished and in the tables; run the same command again \
-                     to resume with the other {}",
-                    o.finished,
-                    o.cells,
-                    o.cells - o.finished
-                );
-                return Ok(ExitCode::from(130));
-            }
-            Ok(if o.failed.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) })
-        }
+        Command::Plot { dir } => cmd_plot(&dir),
+        Command::Sweep { experiment, out, threads, quiet, batch_runs } => cmd_sweep(
+            &experiment,
+            crate::sweep::SweepOptions { out_root: out, threads: threads.map(|t| t as usize), quiet, batch_runs },
+        ),
         Command::Reference { workload: ReferenceWorkload::MmcSteady(a) } => {
             let params = a.validate()?;
             let r = run_mmc(params, a.seed);
@@ -330,46 +285,97 @@ pub fn run<I: IntoIterator<Item = OsString>>(args: I) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Bench(args) => bench::run(&args),
-        Command::Train { config, out, quiet } => {
-            let t = crate::train::train(&config, &out, quiet)?;
-            println!("model: {}", t.dir.display());
-            for (k, v) in &t.model.card.metrics {
-                println!("  {k}: {v:.6}");
-            }
-            let f = &t.model.card.fit;
-            println!(
-                "  {} parameters, {} epochs ({} kept), {} Adam steps in {:.1} s on {}",
-                t.model.card.parameters, f.epochs, f.best_epoch, f.steps, f.wall_s, f.device
-            );
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::ForecastEval { traces, out, quiet } => {
-            let traces = if traces.is_empty() {
-                let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/traces");
-                [
-                    "nasa_http_jul95_requests_1min.csv",
-                    "google2019_cluster_instance_usage_300s.csv:avg_cpu",
-                    "nab_elb_request_count_8c0756.csv",
-                    "wikipedia_en_pagecounts_hourly_2016_01.csv",
-                ]
-                .iter()
-                .map(|t| dir.join(t).display().to_string())
-                .collect()
-            } else {
-                traces
-            };
-            let md = crate::forecast_eval::run(&traces, quiet)?;
-            print!("{md}");
-            if let Some(out) = out {
-                crate::bench::write_atomically(&out, &md)?;
-            }
-            Ok(ExitCode::SUCCESS)
-        }
+        Command::Train { config, out, quiet } => cmd_train(&config, &out, quiet),
+        Command::ForecastEval { traces, out, quiet } => cmd_forecast_eval(traces, out.as_deref(), quiet),
         Command::Export { model_dir } => {
             crate::train::export(&model_dir)?;
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// `prescale run`.
+fn cmd_run(
+    scenario: &Path,
+    seed: Option<u64>,
+    fidelity: Option<FidelityArg>,
+    out: &Path,
+    quiet: bool,
+) -> Result<ExitCode> {
+    let mut loaded = load_scenario(scenario).map_err(|d| crate::scenario_io::diagnostics_error(&d))?;
+    if let Some(f) = fidelity {
+        loaded.config.fidelity = match f {
+            FidelityArg::Fluid => prescale_sim::scenario::Fidelity::Fluid,
+            FidelityArg::RequestLevel => prescale_sim::scenario::Fidelity::RequestLevel,
+        };
+    }
+    run_loaded(&loaded, seed, out, quiet)
+}
+
+/// `prescale plot`.
+fn cmd_plot(dir: &Path) -> Result<ExitCode> {
+    for f in crate::plot::plot(dir)? {
+        println!("{}", f.display());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `prescale sweep`: the summary line, the damaged and failed cells, and the exit code (1 if a cell failed,
+/// 130 after Ctrl-C).
+fn cmd_sweep(experiment: &Path, opts: crate::sweep::SweepOptions) -> Result<ExitCode> {
+    let o = crate::sweep::sweep(experiment, &opts)?;
+    println!(
+        "{}: {} runs done now, {} finished before (verified, skipped), {} damaged (run again), {} failed",
+        o.dir.display(),
+        o.ran,
+        o.skipped,
+        o.damaged.len(),
+        o.failed.len()
+    );
+    for (id, e) in &o.damaged {
+        println!("  damaged: {id}: {e}");
+    }
+    for (id, e) in &o.failed {
+        println!("  failed: {id}: {e}");
+    }
+    println!("results: {}/runs.csv, {}/report.md", o.dir.display(), o.dir.display());
+    if o.interrupted {
+        eprintln!(
+            "interrupted (Ctrl-C): {} of {} runs are finished and in the tables; run the same command again to \
+             resume with the other {}",
+            o.finished,
+            o.cells,
+            o.cells - o.finished
+        );
+        return Ok(ExitCode::from(130));
+    }
+    Ok(if o.failed.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
+/// `prescale train`: the model folder, its metrics and its fit.
+fn cmd_train(config: &Path, out: &Path, quiet: bool) -> Result<ExitCode> {
+    let t = crate::train::train(config, out, quiet)?;
+    println!("model: {}", t.dir.display());
+    for (k, v) in &t.model.card.metrics {
+        println!("  {k}: {v:.6}");
+    }
+    let f = &t.model.card.fit;
+    println!(
+        "  {} parameters, {} epochs ({} kept), {} Adam steps in {:.1} s on {}",
+        t.model.card.parameters, f.epochs, f.best_epoch, f.steps, f.wall_s, f.device
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `prescale forecast-eval` (default: the peers' four traces in `../shared/traces`).
+fn cmd_forecast_eval(traces: Vec<String>, out: Option<&Path>, quiet: bool) -> Result<ExitCode> {
+    let traces = if traces.is_empty() { crate::forecast_eval::default_traces() } else { traces };
+    let md = crate::forecast_eval::run(&traces, quiet)?;
+    print!("{md}");
+    if let Some(out) = out {
+        crate::results::write_atomically(out, &md)?;
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn with_peak_rss<T: serde::Serialize>(r: &T) -> Value {
@@ -378,6 +384,7 @@ fn with_peak_rss<T: serde::Serialize>(r: &T) -> Value {
 
 /// The first line of a RON text that is not blank or a comment.
 fn first_item(text: &str) -> Option<&str> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     text.lines().map(str::trim).find(|l| !l.is_empty() && !l.starts_with("//") && !l.starts_with("#!"))
 }
 
@@ -430,9 +437,7 @@ fn controller_name(c: &prescale_agents::ControllerConfig) -> String {
 
 fn run_loaded(loaded: &Loaded, seed: Option<u64>, out: &Path, quiet: bool) -> Result<ExitCode> {
     let seed = loaded.config.seed_or(seed);
-    let prepared = loaded
-        .prepare(seed)
-        .map_err(|d| anyhow::anyhow!("{}", d.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("\n")))?;
+    let prepared = loaded.prepare(seed).map_err(|d| crate::scenario_io::diagnostics_error(&d))?;
     if let Some(t) = &prepared.trace_report {
         println!("trace: {}", t.summary());
     }

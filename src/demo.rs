@@ -27,26 +27,6 @@ const TRAININGS: [&str; 5] = ["gru-elb", "bc-flash-crowd", "bc-flash-crowd-no-da
 /// Experiment files of the demo, in `experiments/`.
 const EXPERIMENTS: [&str; 2] = ["demo-flash-crowd", "demo-elb"];
 
-/// The demo's inputs, embedded: `(path below the inputs folder, text)`. Written out as they lie in the
-/// repository, so relative paths between them hold and the binary needs no source tree.
-pub const INPUTS: [(&str, &str); 12] = [
-    ("training/gru-elb.ron", include_str!("../training/gru-elb.ron")),
-    ("training/bc-flash-crowd.ron", include_str!("../training/bc-flash-crowd.ron")),
-    ("training/bc-flash-crowd-no-dagger.ron", include_str!("../training/bc-flash-crowd-no-dagger.ron")),
-    ("training/bc-elb.ron", include_str!("../training/bc-elb.ron")),
-    ("training/bc-elb-no-dagger.ron", include_str!("../training/bc-elb-no-dagger.ron")),
-    ("training/flash-crowd-history.ron", include_str!("../training/flash-crowd-history.ron")),
-    ("experiments/demo-flash-crowd.ron", include_str!("../experiments/demo-flash-crowd.ron")),
-    ("experiments/demo-elb.ron", include_str!("../experiments/demo-elb.ron")),
-    ("scenarios/flash-crowd.ron", include_str!("../scenarios/flash-crowd.ron")),
-    ("scenarios/nab-elb-replay.ron", include_str!("../scenarios/nab-elb-replay.ron")),
-    ("scenarios/nab-elb-test.ron", include_str!("../scenarios/nab-elb-test.ron")),
-    (
-        "scenarios/traces/nab_elb_request_count_8c0756.csv",
-        include_str!("../scenarios/traces/nab_elb_request_count_8c0756.csv"),
-    ),
-];
-
 fn quick_text(text: &str) -> String {
     let mut t = text.to_string();
     for (from, to) in [
@@ -88,17 +68,10 @@ pub fn run(out: &Path, quick: bool, quiet: bool) -> Result<ExitCode> {
     );
     // The inputs, as in the repository (models are named relative to experiments/).
     let work = demo.join("inputs");
-    for (rel, text) in INPUTS {
-        let mut text = text.replace("\"../results/demo/models", &format!("\"{}", models_abs.display()));
-        if quick {
-            text = quick_text(&text);
-        }
-        let file = work.join(rel);
-        std::fs::create_dir_all(file.parent().expect("a file in a folder"))?;
-        if std::fs::read_to_string(&file).ok().as_deref() != Some(text.as_str()) {
-            crate::bench::write_atomically(&file, &text)?;
-        }
-    }
+    crate::embedded::write_inputs(&work, |text| {
+        let text = text.replace("\"../results/demo/models", &format!("\"{}", models_abs.display()));
+        if quick { quick_text(&text) } else { text }
+    })?;
     // 1. Models.
     let mut retrained = false;
     for name in TRAININGS {
@@ -171,7 +144,7 @@ pub fn run(out: &Path, quick: bool, quiet: bool) -> Result<ExitCode> {
         writeln!(report)?;
     }
     let path = demo.join("report.md");
-    crate::bench::write_atomically(&path, &report)?;
+    crate::results::write_atomically(&path, &report)?;
     println!("report: {} ({:.0} s)", path.display(), t0.elapsed().as_secs_f64());
     Ok(ExitCode::SUCCESS)
 }

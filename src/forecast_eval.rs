@@ -233,6 +233,21 @@ fn peer_rows(path: &Path) -> Result<Vec<(String, u64, f64, f64)>> {
         .unwrap_or_default())
 }
 
+/// The traces the peers evaluated (`../shared/traces` beside the repository), the default of
+/// `prescale forecast-eval`.
+pub fn default_traces() -> Vec<String> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/traces");
+    [
+        "nasa_http_jul95_requests_1min.csv",
+        "google2019_cluster_instance_usage_300s.csv:avg_cpu",
+        "nab_elb_request_count_8c0756.csv",
+        "wikipedia_en_pagecounts_hourly_2016_01.csv",
+    ]
+    .iter()
+    .map(|t| dir.join(t).display().to_string())
+    .collect()
+}
+
 /// Runs the evaluation on `traces` and returns a Markdown report.
 ///
 /// # Errors

@@ -5,6 +5,7 @@
 pub mod bench;
 pub mod cli;
 pub mod demo;
+pub mod embedded;
 pub mod experiment;
 pub mod forecast_eval;
 pub mod output;
@@ -13,5 +14,6 @@ pub mod procinfo;
 pub mod results;
 pub mod ron_paths;
 pub mod scenario_io;
+pub mod stats;
 pub mod sweep;
 pub mod train;

@@ -18,7 +18,7 @@ use anyhow::{Context, Result, anyhow, bail};
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use crate::sweep::mean_ci95;
+use crate::stats::mean_ci95;
 
 const FONT: &str = "sans-serif";
 const PALETTE: [RGBColor; 8] = [

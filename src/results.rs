@@ -54,6 +54,17 @@ pub fn cell_text(v: &Value) -> String {
     }
 }
 
+/// Writes `text` to `path` through a temporary file in the same folder and a rename, so that a reader never
+/// sees half a file.
+pub fn write_atomically(path: &std::path::Path, text: &str) -> Result<()> {
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
+    let tmp =
+        dir.join(format!(".{}.tmp-{}", path.file_name().and_then(|n| n.to_str()).unwrap_or("out"), std::process::id()));
+    std::fs::write(&tmp, text).with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))?;
+    Ok(())
+}
+
 /// Writes one run's results under `root/<scenario>/<seed and time>/` and returns that folder.
 pub fn write_run(root: &Path, prepared: &Prepared, out: &RunOutput, seed: u64, wall_s: f64) -> Result<PathBuf> {
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);

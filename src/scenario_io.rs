@@ -43,6 +43,11 @@ impl fmt::Display for Diagnostic {
     }
 }
 
+/// Every diagnostic, one per line, as one error (how the front ends report a file's problems).
+pub fn diagnostics_error(diags: &[Diagnostic]) -> anyhow::Error {
+    anyhow::anyhow!("{}", diags.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("\n"))
+}
+
 /// A scenario read from a file (or embedded text), with its trace loaded if it replays one.
 #[derive(Clone, Debug)]
 pub struct Loaded {

@@ -26,10 +26,10 @@ use anyhow::{Context, Result, bail};
 use indicatif::{ProgressBar, ProgressStyle};
 use rayon::prelude::*;
 use serde_json::{Value, json};
-use statrs::distribution::{ContinuousCDF, StudentsT};
 
 use crate::experiment::{Cell, ExperimentConfig, load_experiment};
 use crate::results::{build_info, cell_text, verify_complete, write_run_to};
+use crate::stats::mean_ci95;
 
 /// Options of a sweep.
 #[derive(Clone, Debug)]
@@ -140,10 +140,7 @@ fn run_group(cells: &[&Cell], dir: &Path) -> Result<()> {
     let mut prepared = Vec::new();
     let mut runs = Vec::new();
     for cell in cells {
-        let p = cell
-            .scenario
-            .prepare(cell.seed)
-            .map_err(|d| anyhow::anyhow!("{}", d.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("; ")))?;
+        let p = cell.scenario.prepare(cell.seed).map_err(|d| crate::scenario_io::diagnostics_error(&d))?;
         let c = &p.config;
         let ctx = prescale_sim::scenario::InitContext {
             step_s: p.demand.step_s,
@@ -179,10 +176,7 @@ fn run_cell(cell: &Cell, dest: &Path) -> Result<()> {
     if std::env::var(FAIL_CELL_ENV).is_ok_and(|id| id == cell.id) {
         panic!("failure injected by {FAIL_CELL_ENV} for cell {}", cell.id);
     }
-    let prepared = cell
-        .scenario
-        .prepare(cell.seed)
-        .map_err(|d| anyhow::anyhow!("{}", d.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("; ")))?;
+    let prepared = cell.scenario.prepare(cell.seed).map_err(|d| crate::scenario_io::diagnostics_error(&d))?;
     let t0 = Instant::now();
     let out = prescale_sim::scenario::run(&prepared, cell.seed, &mut |_| {});
     write_run_to(dest, &prepared, &out, cell.seed, t0.elapsed().as_secs_f64(), cell_json(cell))
@@ -235,8 +229,7 @@ fn lock_experiment(out_root: &Path, name: &str) -> Result<std::fs::File> {
 /// run; I/O errors writing the tables.
 pub fn sweep(file: &Path, opts: &SweepOptions) -> Result<SweepOutcome> {
     let t0 = Instant::now();
-    let (cfg, cells) = load_experiment(file)
-        .map_err(|d| anyhow::anyhow!("{}", d.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("\n")))?;
+    let (cfg, cells) = load_experiment(file).map_err(|d| crate::scenario_io::diagnostics_error(&d))?;
     let dir = opts.out_root.join(&cfg.name);
     let _lock = lock_experiment(&opts.out_root, &cfg.name)?;
     let exp_json = serde_json::to_string_pretty(&cfg)?;
@@ -255,7 +248,7 @@ pub fn sweep(file: &Path, opts: &SweepOptions) -> Result<SweepOutcome> {
         bail!("{} exists and holds no experiment.json: refusing to mix results", dir.display());
     }
     std::fs::create_dir_all(dir.join("runs")).with_context(|| format!("creating {}", dir.display()))?;
-    crate::bench::write_atomically(&stored, &exp_json)?;
+    crate::results::write_atomically(&stored, &exp_json)?;
     // Leftovers of an interrupted sweep: temporary folders are never results.
     for e in std::fs::read_dir(dir.join("runs"))?.flatten() {
         if e.file_name().to_string_lossy().starts_with(".tmp-") {
@@ -353,8 +346,8 @@ pub fn sweep(file: &Path, opts: &SweepOptions) -> Result<SweepOutcome> {
     let ok: HashSet<&str> =
         finished.iter().copied().chain(results.iter().filter(|(_, r)| r.is_ok()).map(|(id, _)| id.as_str())).collect();
     let rows = collect_rows(&dir, &cells, &ok)?;
-    crate::bench::write_atomically(&dir.join("runs.csv"), &runs_csv(&cfg, &rows))?;
-    crate::bench::write_atomically(&dir.join("report.md"), &report(&cfg, &rows))?;
+    crate::results::write_atomically(&dir.join("runs.csv"), &runs_csv(&cfg, &rows))?;
+    crate::results::write_atomically(&dir.join("report.md"), &report(&cfg, &rows))?;
     let (version, revision) = build_info();
     let manifest = json!({
         "prescale_version": version,
@@ -371,7 +364,7 @@ pub fn sweep(file: &Path, opts: &SweepOptions) -> Result<SweepOutcome> {
         "interrupted": interrupted,
         "wall_time_s": t0.elapsed().as_secs_f64(),
     });
-    crate::bench::write_atomically(&dir.join("manifest.json"), &serde_json::to_string_pretty(&manifest)?)?;
+    crate::results::write_atomically(&dir.join("manifest.json"), &serde_json::to_string_pretty(&manifest)?)?;
     Ok(SweepOutcome { dir, ran, skipped, damaged, failed, interrupted, cells: cells.len(), finished: rows.len() })
 }
 
@@ -426,21 +419,6 @@ fn runs_csv(cfg: &ExperimentConfig, rows: &[Row<'_>]) -> String {
         line
     });
     prescale_sim::table::write_rows(&header, lines)
-}
-
-/// Mean and half-width of the 95 % Student-t interval (NaN half-width below two values).
-pub fn mean_ci95(xs: &[f64]) -> (f64, f64) {
-    let n = xs.len();
-    if n == 0 {
-        return (f64::NAN, f64::NAN);
-    }
-    let m = xs.iter().sum::<f64>() / n as f64;
-    if n < 2 {
-        return (m, f64::NAN);
-    }
-    let var = xs.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (n - 1) as f64;
-    let t = StudentsT::new(0.0, 1.0, (n - 1) as f64).map(|d| d.inverse_cdf(0.975)).unwrap_or(f64::NAN);
-    (m, t * (var / n as f64).sqrt())
 }
 
 fn fmt_ci(m: f64, hw: f64) -> String {

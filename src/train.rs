@@ -245,8 +245,8 @@ fn bar(quiet: bool, len: u64, what: &str) -> ProgressBar {
 /// Bad config (with file and line), bad data, a non-finite loss (after writing the last good checkpoint),
 /// or I/O.
 pub fn train(file: &Path, out_root: &Path, quiet: bool) -> Result<Trained> {
-    let (cfg, scenario_file, loaded, _) = load_with_scenario(file)
-        .map_err(|d| anyhow!("{}", d.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("\n")))?;
+    let (cfg, scenario_file, loaded, _) =
+        load_with_scenario(file).map_err(|d| crate::scenario_io::diagnostics_error(&d))?;
     let source = scenario_file.display().to_string();
     let dir = out_root.join(&cfg.name);
     let mut curve: Vec<EpochRow> = Vec::new();
