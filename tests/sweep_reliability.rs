@@ -276,3 +276,12 @@ fn ctrl_c_says_what_was_finished_and_a_rerun_resumes_to_the_same_bytes() {
     let name = "provisioning-whatif";
     assert_eq!(read(out.join(name).join("runs.csv")), read(d.path().join("clean").join(name).join("runs.csv")));
 }
+
+#[test]
+fn a_byte_order_mark_does_not_change_what_a_file_is_read_as() {
+    let d = tempfile::tempdir().unwrap();
+    write(&d.path().join("s.ron"), &scenario_text("s", 50.0));
+    let exp = write(&d.path().join("e.ron"), "\u{feff}Experiment(name: \"bom\", scenarios: [\"s.ron\"], seeds: [1])");
+    let (o, all) = run(&["validate", exp.to_str().unwrap()]);
+    assert!(o.status.success() && all.contains("experiment 'bom': 1 runs"), "{all}");
+}

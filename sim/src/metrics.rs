@@ -1,12 +1,15 @@
 //! Per-step measurements and the metrics derived from them.
 //!
 //! Both fidelities record one [`StepSample`] per control step: raw measurements over `(start_s, end_s]`.
-//! The definitions of every derived metric (time-series columns and run summary) are in
-//! [`crate::scenario`], in one place.
+//! Every derived metric (time-series columns [`MetricsRow`], run summary [`RunSummary`], totals over a span
+//! [`PeriodMetrics`]) is defined here, once, from them and the [`MetricBasis`] of a scenario; the definitions
+//! in words are in the module docs of [`crate::scenario`].
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-use crate::cluster::Resources;
+use crate::cluster::{FleetCounters, Resources};
+use crate::demand::DemandSeries;
+use crate::scenario::{Fidelity, ScenarioConfig, ShadowSummary};
 
 /// Raw measurements over one control step `(start_s, end_s]`.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -51,4 +54,365 @@ pub struct StepSample {
     pub scaling_actions: u32,
     /// What the controller reported after its decision at the end of the step (forecasting controllers).
     pub diagnostics: Option<crate::controller::Diagnostics>,
+}
+
+/// One row of `timeseries.csv` (definitions in the module docs).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct MetricsRow {
+    /// Step start, seconds.
+    pub t_start_s: f64,
+    /// Step end, seconds.
+    pub t_end_s: f64,
+    /// Request rate asked by the workload.
+    pub demand_rate_per_s: f64,
+    /// Offered load, cores.
+    pub demand_cpu_cores: f64,
+    /// Memory demand, GiB.
+    pub demand_memory_gib: f64,
+    /// Storage demand, GiB.
+    pub demand_storage_gib: f64,
+    /// Network demand, Gbit/s.
+    pub demand_network_gbps: f64,
+    /// Requests that arrived.
+    pub requests: f64,
+    /// Requests that completed.
+    pub completions: f64,
+    /// Requests that failed.
+    pub failed_requests: f64,
+    /// Requests waiting at the end of the step.
+    pub queued: f64,
+    /// READY instances.
+    pub ready_instances: u32,
+    /// PROVISIONING instances.
+    pub provisioning_instances: u32,
+    /// DRAINING or TERMINATING instances.
+    pub draining_instances: u32,
+    /// READY cores (effective).
+    pub ready_cpu_cores: f64,
+    /// PROVISIONING cores.
+    pub provisioning_cpu_cores: f64,
+    /// READY + PROVISIONING cores.
+    pub allocated_cpu_cores: f64,
+    /// READY memory (effective), GiB.
+    pub ready_memory_gib: f64,
+    /// Busy / READY server-seconds.
+    pub utilisation: f64,
+    /// Step latency quantiles, seconds.
+    pub latency_p50_s: f64,
+    /// See `latency_p50_s`.
+    pub latency_p95_s: f64,
+    /// See `latency_p50_s`.
+    pub latency_p99_s: f64,
+    /// 1 if the SLO was violated in the step.
+    pub slo_violated: u8,
+    /// How far the SLO quantile exceeded the threshold, seconds.
+    pub slo_excess_s: f64,
+    /// Billed cost so far, USD.
+    pub cost_usd: f64,
+    /// Capacity paid for beyond the offered load, cores.
+    pub over_provisioning_cores: f64,
+    /// Offered load beyond READY capacity, cores.
+    pub under_provisioning_cores: f64,
+    /// Instances ordered or removed at the end of the step.
+    pub scaling_actions: u32,
+    /// Demand forecast for this step, cores (forecasting controllers; NaN otherwise).
+    pub forecast_cpu_cores: f64,
+    /// `demand_cpu_cores − forecast_cpu_cores`.
+    pub forecast_error_cores: f64,
+    /// Safety margin added at the decision that ended this step, cores.
+    pub margin_cpu_cores: f64,
+    /// Realised coverage so far (fraction of steps with demand ≤ forecast + margin).
+    pub coverage: f64,
+    /// Mean absolute one-step forecast error (cores) over the fine-tuning window just before an online
+    /// update of a learned predictor at the decision ending this step (NaN when none).
+    pub fine_tune_mae_before_cores: f64,
+    /// The same, just after the update.
+    pub fine_tune_mae_after_cores: f64,
+    /// Shadow controller (if any): capacity it would have had allocated, cores.
+    pub shadow_allocated_cpu_cores: f64,
+    /// Shadow controller: capacity it would have had READY, cores.
+    pub shadow_ready_cpu_cores: f64,
+    /// Shadow controller: whether its READY capacity would have violated the SLO (empty without a shadow).
+    pub shadow_slo_violated: Option<u8>,
+    /// Shadow controller: cost of its allocation so far, USD.
+    pub shadow_cost_usd: f64,
+}
+
+/// The summary of one run (definitions in the module docs).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct RunSummary {
+    /// Scenario name.
+    pub scenario: String,
+    /// Fidelity.
+    pub fidelity: Fidelity,
+    /// Run seed.
+    pub seed: u64,
+    /// Horizon, seconds.
+    pub horizon_s: f64,
+    /// Step, seconds.
+    pub step_s: f64,
+    /// Controller.
+    pub controller: String,
+    /// Requests that arrived.
+    pub requests: f64,
+    /// Requests that completed.
+    pub completions: f64,
+    /// Requests that failed.
+    pub failed_requests: f64,
+    /// Requests still waiting in the queue at the horizon (never served within the run).
+    pub unfinished_requests: f64,
+    /// Total length of steps that violated the SLO, minutes.
+    pub slo_violation_minutes: f64,
+    /// (Slow completions + failed requests + unfinished requests) / requests. A request still waiting at the
+    /// horizon counts as violating: it was not served within the run, and leaving it out would make the share
+    /// *fall* as overload grows (the worse the overload, the more requests are still waiting). Requests in
+    /// service at the horizon (at most one per server) count as neither.
+    pub slo_violation_request_fraction: f64,
+    /// Billed cost, USD.
+    pub cost_usd: f64,
+    /// Instance-hours (live instances integrated over the run).
+    pub instance_hours: f64,
+    /// Over-provisioning integral, core-hours.
+    pub over_provisioning_core_hours: f64,
+    /// Under-provisioning integral, core-hours.
+    pub under_provisioning_core_hours: f64,
+    /// Instances ordered or removed by the controller.
+    pub scaling_actions: u64,
+    /// Median latency over the run, seconds.
+    pub latency_p50_s: f64,
+    /// p99 latency over the run, seconds.
+    pub latency_p99_s: f64,
+    /// Busy / READY server-seconds over the run.
+    pub mean_utilisation: f64,
+    /// Most live instances at once.
+    pub max_instances: u32,
+    /// Live instances at the end.
+    pub final_instances: u32,
+    /// Fleet counters (launched, cancelled, drained, failures, replacements, clipped).
+    pub fleet: FleetCounters,
+    /// Mean absolute one-step forecast error, cores (forecasting controllers; NaN otherwise).
+    pub forecast_mae_cores: f64,
+    /// Final realised coverage of forecast + margin (forecasting controllers; NaN otherwise).
+    pub coverage: f64,
+    /// Steps decided by the reactive fallback (too little history).
+    pub fallback_steps: u64,
+    /// What the shadow controller would have done, if the scenario has one.
+    pub shadow: Option<ShadowSummary>,
+}
+
+/// The outcome of a run.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct RunOutput {
+    /// One row per control step.
+    pub rows: Vec<MetricsRow>,
+    /// The run summary.
+    pub summary: RunSummary,
+    /// The first step at which the controller's model gave a non-finite value (see
+    /// [`Diagnostics::non_finite_output`](crate::controller::Diagnostics)), as "step k (t = … s): …".
+    #[serde(skip)]
+    pub fault: Option<String>,
+}
+
+impl RunOutput {
+    /// The first quantity that must be a number and is not (NaN or infinite), as "step k (t = … s):
+    /// quantity = value" or "summary: quantity = value", or the model fault of [`RunOutput::fault`]. Forecast, margin, coverage, fine-tuning and shadow
+    /// columns are NaN by definition where they do not apply and are not checked; every other column is.
+    pub fn first_non_finite(&self) -> Option<String> {
+        if let Some(f) = &self.fault {
+            return Some(f.clone());
+        }
+        for (k, r) in self.rows.iter().enumerate() {
+            let promised = [
+                ("t_start_s", r.t_start_s),
+                ("t_end_s", r.t_end_s),
+                ("demand_rate_per_s", r.demand_rate_per_s),
+                ("demand_cpu_cores", r.demand_cpu_cores),
+                ("demand_memory_gib", r.demand_memory_gib),
+                ("demand_storage_gib", r.demand_storage_gib),
+                ("demand_network_gbps", r.demand_network_gbps),
+                ("requests", r.requests),
+                ("completions", r.completions),
+                ("failed_requests", r.failed_requests),
+                ("queued", r.queued),
+                ("ready_cpu_cores", r.ready_cpu_cores),
+                ("provisioning_cpu_cores", r.provisioning_cpu_cores),
+                ("allocated_cpu_cores", r.allocated_cpu_cores),
+                ("ready_memory_gib", r.ready_memory_gib),
+                ("utilisation", r.utilisation),
+                // Latencies of a step are NaN by definition when nothing completed in it.
+                ("latency_p50_s", if r.completions > 0.0 { r.latency_p50_s } else { 0.0 }),
+                ("latency_p95_s", if r.completions > 0.0 { r.latency_p95_s } else { 0.0 }),
+                ("latency_p99_s", if r.completions > 0.0 { r.latency_p99_s } else { 0.0 }),
+                ("slo_excess_s", r.slo_excess_s),
+                ("cost_usd", r.cost_usd),
+                ("over_provisioning_cores", r.over_provisioning_cores),
+                ("under_provisioning_cores", r.under_provisioning_cores),
+            ];
+            if let Some((name, x)) = promised.iter().find(|(_, x)| !x.is_finite()) {
+                return Some(format!("step {k} (t = {} s): {name} = {x}", r.t_start_s));
+            }
+        }
+        let s = &self.summary;
+        let promised = [
+            ("requests", s.requests),
+            ("completions", s.completions),
+            ("failed_requests", s.failed_requests),
+            ("slo_violation_minutes", s.slo_violation_minutes),
+            ("slo_violation_request_fraction", s.slo_violation_request_fraction),
+            ("cost_usd", s.cost_usd),
+            ("instance_hours", s.instance_hours),
+            ("over_provisioning_core_hours", s.over_provisioning_core_hours),
+            ("under_provisioning_core_hours", s.under_provisioning_core_hours),
+            ("unfinished_requests", s.unfinished_requests),
+            ("latency_p50_s", if s.completions > 0.0 { s.latency_p50_s } else { 0.0 }),
+            ("latency_p99_s", if s.completions > 0.0 { s.latency_p99_s } else { 0.0 }),
+            ("mean_utilisation", s.mean_utilisation),
+        ];
+        promised.iter().find(|(_, x)| !x.is_finite()).map(|(name, x)| format!("summary: {name} = {x}"))
+    }
+}
+
+/// Sum from +0.0 (std's float `sum` starts at −0.0, which would print as "-0").
+pub(crate) fn sum(xs: impl Iterator<Item = f64>) -> f64 {
+    xs.fold(0.0, |a, x| a + x)
+}
+
+/// What the metric definitions need of a scenario besides its steps and demand: the service's per-request
+/// needs and the SLO. Runs, sweeps, shadow mode and training rollouts all measure through it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct MetricBasis {
+    /// Mean service time, seconds.
+    pub mean_service_s: f64,
+    /// CPU cores per request in service.
+    pub cores_per_request: f64,
+    /// Memory per request in service, GiB.
+    pub memory_gib_per_request: f64,
+    /// Network per request, Mbit/s.
+    pub network_mbit_per_request: f64,
+    /// SLO latency quantile (0.5, 0.95 or 0.99).
+    pub slo_quantile: f64,
+    /// SLO latency threshold, seconds.
+    pub slo_threshold_s: f64,
+}
+
+impl MetricBasis {
+    /// The basis of a scenario.
+    pub fn of<C>(cfg: &ScenarioConfig<C>) -> MetricBasis {
+        MetricBasis {
+            mean_service_s: cfg.service.mean_service_s,
+            cores_per_request: cfg.service.cores_per_request,
+            memory_gib_per_request: cfg.service.memory_gib_per_request,
+            network_mbit_per_request: cfg.service.network_mbit_per_request,
+            slo_quantile: cfg.slo.latency_quantile,
+            slo_threshold_s: cfg.slo.latency_threshold_s,
+        }
+    }
+}
+
+/// Totals over a span of steps, by the one definition of each metric (the same as [`RunSummary`]'s): a step
+/// violates the SLO when its latency quantile exceeds the threshold or its failed share exceeds the quantile's
+/// allowance; over-provisioning is allocated (READY + PROVISIONING) CPU above demand, under-provisioning
+/// demand above READY; the cost is what was billed within the span.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct PeriodMetrics {
+    /// Length of the steps that violated the SLO, minutes.
+    pub slo_violation_minutes: f64,
+    /// Billed cost within the span, USD.
+    pub cost_usd: f64,
+    /// Allocated CPU cores above demand, core-hours.
+    pub over_provisioning_core_hours: f64,
+    /// Demand above READY CPU cores, core-hours.
+    pub under_provisioning_core_hours: f64,
+}
+
+impl PeriodMetrics {
+    /// Adds another span's (or series') figures.
+    pub fn add(&mut self, o: &PeriodMetrics) {
+        self.slo_violation_minutes += o.slo_violation_minutes;
+        self.cost_usd += o.cost_usd;
+        self.over_provisioning_core_hours += o.over_provisioning_core_hours;
+        self.under_provisioning_core_hours += o.under_provisioning_core_hours;
+    }
+
+    /// The totals of the metrics rows `rows` (consecutive steps; `cost_before_usd`: the cumulative cost at
+    /// the end of the step before the first, 0 at the start of a run).
+    pub fn of_rows(rows: &[MetricsRow], cost_before_usd: f64) -> PeriodMetrics {
+        let dt_h = |r: &MetricsRow| (r.t_end_s - r.t_start_s) / 3600.0;
+        PeriodMetrics {
+            slo_violation_minutes: sum(rows.iter().filter(|r| r.slo_violated == 1).map(|r| dt_h(r) * 60.0)),
+            cost_usd: rows.last().map_or(0.0, |r| (r.cost_usd - cost_before_usd).max(0.0)),
+            over_provisioning_core_hours: sum(rows.iter().map(|r| r.over_provisioning_cores * dt_h(r))),
+            under_provisioning_core_hours: sum(rows.iter().map(|r| r.under_provisioning_cores * dt_h(r))),
+        }
+    }
+
+    /// The totals of steps `range` of a run's samples `steps` against `demand`.
+    pub fn measure(
+        basis: &MetricBasis,
+        demand: &DemandSeries,
+        steps: &[StepSample],
+        range: std::ops::Range<usize>,
+    ) -> PeriodMetrics {
+        let range = range.start.min(steps.len())..range.end.min(steps.len());
+        let before = range.start.checked_sub(1).map_or(0.0, |k| steps[k].cost_usd);
+        let rows: Vec<MetricsRow> = range.clone().map(|k| row(basis, demand, k, &steps[k])).collect();
+        PeriodMetrics::of_rows(&rows, before)
+    }
+}
+
+/// The metrics row of step `k`: every per-step metric's one definition.
+pub fn row(basis: &MetricBasis, demand: &DemandSeries, k: usize, s: &StepSample) -> MetricsRow {
+    let rate = demand.rate_per_s[k];
+    let busy_per_s = rate * basis.mean_service_s;
+    let pick = |o: &Option<Vec<f64>>, default: f64| o.as_ref().map_or(default, |v| v[k]);
+    let demand_cpu = busy_per_s * basis.cores_per_request;
+    let q_latency = match basis.slo_quantile {
+        0.5 => s.latency_p50_s,
+        0.95 => s.latency_p95_s,
+        _ => s.latency_p99_s,
+    };
+    let threshold = basis.slo_threshold_s;
+    let failed_share = if s.arrivals > 0.0 { s.failed / s.arrivals } else { 0.0 };
+    let violated = q_latency > threshold || failed_share > 1.0 - basis.slo_quantile;
+    let allocated = s.ready_capacity.cpu_cores + s.provisioning_capacity.cpu_cores;
+    MetricsRow {
+        t_start_s: s.start_s,
+        t_end_s: s.end_s,
+        demand_rate_per_s: rate,
+        demand_cpu_cores: demand_cpu,
+        demand_memory_gib: pick(&demand.memory_gib, busy_per_s * basis.memory_gib_per_request),
+        demand_storage_gib: pick(&demand.storage_gib, 0.0),
+        demand_network_gbps: pick(&demand.network_gbps, rate * basis.network_mbit_per_request / 1000.0),
+        requests: s.arrivals,
+        completions: s.completions,
+        failed_requests: s.failed,
+        queued: s.queued,
+        ready_instances: s.ready_instances,
+        provisioning_instances: s.provisioning_instances,
+        draining_instances: s.draining_instances,
+        ready_cpu_cores: s.ready_capacity.cpu_cores,
+        provisioning_cpu_cores: s.provisioning_capacity.cpu_cores,
+        allocated_cpu_cores: allocated,
+        ready_memory_gib: s.ready_capacity.memory_gib,
+        utilisation: if s.ready_server_s > 0.0 { s.busy_server_s / s.ready_server_s } else { 0.0 },
+        latency_p50_s: s.latency_p50_s,
+        latency_p95_s: s.latency_p95_s,
+        latency_p99_s: s.latency_p99_s,
+        slo_violated: violated as u8,
+        slo_excess_s: if q_latency > threshold { q_latency - threshold } else { 0.0 },
+        cost_usd: s.cost_usd,
+        over_provisioning_cores: (allocated - demand_cpu).max(0.0),
+        under_provisioning_cores: (demand_cpu - s.ready_capacity.cpu_cores).max(0.0),
+        scaling_actions: s.scaling_actions,
+        forecast_cpu_cores: s.diagnostics.map_or(f64::NAN, |d| d.forecast_cpu_cores),
+        forecast_error_cores: s.diagnostics.map_or(f64::NAN, |d| demand_cpu - d.forecast_cpu_cores),
+        margin_cpu_cores: s.diagnostics.map_or(f64::NAN, |d| d.margin_cpu_cores),
+        coverage: s.diagnostics.map_or(f64::NAN, |d| d.coverage),
+        fine_tune_mae_before_cores: s.diagnostics.map_or(f64::NAN, |d| d.fine_tune_mae_before_cores),
+        fine_tune_mae_after_cores: s.diagnostics.map_or(f64::NAN, |d| d.fine_tune_mae_after_cores),
+        shadow_allocated_cpu_cores: f64::NAN,
+        shadow_ready_cpu_cores: f64::NAN,
+        shadow_slo_violated: None,
+        shadow_cost_usd: f64::NAN,
+    }
 }

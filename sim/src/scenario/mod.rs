@@ -1,0 +1,250 @@
+//! Scenarios: the single description of a world to simulate, and how it is lived through.
+//!
+//! A [`ScenarioConfig`] (plain serde data, written in RON in `scenarios/`) names the workload, the service
+//! (what a request costs), the cluster, the SLO, the controller, the control step, the horizon, the fidelity
+//! and the seed. [`ScenarioConfig::problems`] lists *every* problem with its dotted path;
+//! [`prepare`] turns a valid config (and its loaded trace, if it replays one) into a [`Prepared`] scenario
+//! whose [`DemandSeries`] both fidelities share; [`run`] lives through it and derives the metrics.
+//!
+//! # Metrics (the one place they are defined)
+//! Per control step `(t_start, t_end]` ([`MetricsRow`]):
+//! * `demand_rate_per_s`: the workload's request rate; `demand_cpu_cores = rate · mean_service_s ·
+//!   cores_per_request` (the offered load in cores); memory, storage and network demand are the trace's
+//!   explicit columns where given, else `rate · mean_service_s · memory_gib_per_request`, 0, and
+//!   `rate · network_mbit_per_request / 1000`.
+//! * `ready_*`, `provisioning_*`: capacity of READY instances (warming ones at their reduced share) and of
+//!   PROVISIONING ones at the end of the step; `allocated_cpu_cores = ready + provisioning`.
+//! * `utilisation = busy server-seconds / READY server-seconds` over the step (busy time on DRAINING
+//!   instances counts, as in REFERENCE_MODEL §4.5, so it can exceed 1 briefly while they finish).
+//! * `latency_p50_s`, `latency_p95_s`, `latency_p99_s`: of the requests completing in the step
+//!   (request-level: nearest rank of their sojourns; fluid: of the step's latency distribution).
+//! * `slo_violated`: the latency at the SLO's quantile exceeds the threshold, or more than `1 − quantile` of
+//!   the step's requests failed; `slo_excess_s = max(0, latency at the quantile − threshold)`.
+//! * `cost_usd`: billed cost so far (billing granularity and minimum applied).
+//! * `over_provisioning_cores = max(0, allocated − demand_cpu)` (capacity paid for beyond the offered
+//!   load); `under_provisioning_cores = max(0, demand_cpu − ready)` (offered load beyond what can serve).
+//!   Both can be positive at once: capacity ordered but not yet ready.
+//! * `scaling_actions`: instances ordered or removed by the decision at the end of the step;
+//!   `failed_requests`: lost on failed instances or refused for lack of memory.
+//! * Forecasting controllers only (NaN otherwise): `forecast_cpu_cores`, the one-step-ahead forecast made
+//!   for this step (as offered load in cores); `forecast_error_cores = demand_cpu_cores −
+//!   forecast_cpu_cores`; `margin_cpu_cores`, the margin added at the decision ending the step; `coverage`,
+//!   the fraction of steps so far whose demand stayed within forecast + margin.
+//! * With a shadow controller (`shadow:`; empty otherwise): `shadow_allocated_cpu_cores` and
+//!   `shadow_ready_cpu_cores`, the capacity its decisions would have allocated and had READY (READY = what it
+//!   decided one mean provisioning delay earlier; removals take effect at once); `shadow_slo_violated`, whether
+//!   that READY capacity would have missed the SLO at the step's rate (M/M/c); `shadow_cost_usd`, its
+//!   allocation's price so far (per step, no billing minimum). Its decisions are made on the acting
+//!   cluster's observations, as a shadow deployment's would be. The estimate ignores the backlog carried
+//!   between steps and warm-up, so during an overload it is optimistic (a controller shadowing itself counts
+//!   6 of its 9 violated minutes on `scenarios/flash-crowd.ron`).
+//!
+//! Run summary ([`RunSummary`]): `slo_violation_minutes` (total length of violated steps),
+//! `slo_violation_request_fraction` ((slow completions + failed + still waiting at the horizon) / requests;
+//! fluid: expected numbers), `unfinished_requests` (waiting at the horizon),
+//! `cost_usd`, `over_/under_provisioning_core_hours` (integrals of the per-step values),
+//! `scaling_actions`, `latency_p99_s` over the whole run (request-level: nearest rank of every completion;
+//! fluid: quantile of the request-weighted mixture of the step distributions) and mean utilisation; for
+//! forecasting controllers `forecast_mae_cores`, the final `coverage` and `fallback_steps` (decided by the
+//! reactive fallback while history was short); with a shadow, [`ShadowSummary`]: its cost and SLO minutes,
+//! and the minutes in which it would have prevented (acting violated, shadow not) or caused (the reverse) a
+//! violation.
+//!
+//! Code map: `config` (the schema), `validate` (problems and size limits), `prepare` (demand), `shadow`
+//! (shadow mode), this file (the run driver); the metric definitions are in [`crate::metrics`] and are
+//! re-exported here.
+
+mod config;
+mod prepare;
+mod shadow;
+mod validate;
+
+pub use config::*;
+pub use prepare::{Prepared, prepare};
+pub use shadow::ShadowSummary;
+pub use validate::{MAX_HORIZON_S, MAX_RATE_PER_S, MAX_REQUEST_LEVEL_REQUESTS, MAX_STEPS};
+
+use crate::metrics::sum;
+pub use crate::metrics::{MetricBasis, MetricsRow, PeriodMetrics, RunOutput, RunSummary, row};
+use shadow::{Shadowed, shadow_rows};
+use validate::{demand_problem, failures_problem};
+
+use serde::{Deserialize, Serialize};
+
+use crate::cluster::{ClusterConfig, Resources};
+use crate::controller::{Controller, ReferenceHpa, Static};
+use crate::demand::{Component, DemandSeries, PiecewiseArrivals, arrival_draws, synthetic_rates};
+use crate::fluid::{FluidModel, FluidParams, FluidReport};
+use crate::metrics::StepSample;
+use crate::queueing::mixture_quantile;
+use crate::rng::RunSeed;
+use crate::service::{QueueDiscipline, ServiceConfig, ServiceModel};
+use crate::stats::nearest_rank;
+use crate::trace::{Trace, TracePolicies, TraceReport, resample};
+use crate::workload::ExpServiceTimes;
+
+/// Lives through a prepared scenario with `seed`, calling `progress(fraction done)` now and then.
+pub fn run<C: ControllerSpec>(p: &Prepared<C>, seed: u64, progress: &mut dyn FnMut(f64)) -> RunOutput {
+    let cfg = &p.config;
+    let horizon_s = p.demand.steps() as f64 * p.demand.step_s;
+    let ctx = InitContext {
+        step_s: p.demand.step_s,
+        demand: &p.demand,
+        service: &cfg.service,
+        cluster: &cfg.cluster,
+        seed,
+        slo: &cfg.slo,
+    };
+    let controller = cfg.controller.init(&ctx);
+    let controller_name = controller.name().to_string();
+    let shadow_log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let controller: Box<dyn Controller> = match &cfg.shadow {
+        Some(sc) => Box::new(Shadowed { acting: controller, shadow: sc.init(&ctx), log: shadow_log.clone() }),
+        None => controller,
+    };
+    let (steps, fleet, cost_usd, inst_s, max_i, final_i, p50, p99) = match cfg.fidelity {
+        Fidelity::Fluid => fluid_parts(fluid_model(p, seed, controller).run(progress)),
+        Fidelity::RequestLevel => {
+            let seed = RunSeed(seed);
+            let scfg = ServiceConfig {
+                cluster: cfg.cluster.clone(),
+                per_request: cfg.per_request(),
+                control_interval_s: Some(p.demand.step_s),
+                horizon_s: Some(horizon_s),
+                discipline: QueueDiscipline::Fifo,
+                record_from_s: 0.0,
+                record_until_s: f64::INFINITY,
+                memory_demand_gib: p.demand.memory_gib.clone().map(|m| (p.demand.step_s, m)),
+                step_stats_slo_s: Some(cfg.slo.latency_threshold_s),
+            };
+            let arrivals = PiecewiseArrivals::new(arrival_draws(seed), p.demand.rate_per_s.clone(), p.demand.step_s);
+            let service = ExpServiceTimes::new(seed.draws("service"), 1.0 / cfg.service.mean_service_s);
+            let mut model =
+                ServiceModel::new(scfg, arrivals, service, controller, seed).expect("prepared scenarios are valid");
+            model.reserve_samples(p.demand.expected_requests() as usize);
+            let mut sim = model.into_simulation();
+            let n = p.demand.steps();
+            let chunk = (n / 100).max(1);
+            for k in (chunk..n).step_by(chunk) {
+                sim.run_until(crate::SimTime::from_secs(k as f64 * p.demand.step_s));
+                progress(k as f64 / n as f64);
+            }
+            sim.run_until(crate::SimTime::from_secs(horizon_s));
+            progress(1.0);
+            let r = sim.into_model().finish(horizon_s);
+            let s = &r.sorted_sojourn_s;
+            (
+                r.steps,
+                r.fleet,
+                r.cost_usd,
+                r.instance_seconds,
+                r.max_instances,
+                r.final_instances,
+                nearest_rank(s, 0.5),
+                nearest_rank(s, 0.99),
+            )
+        }
+    };
+    let log = shadow_log.lock().expect("not poisoned");
+    assemble(
+        p,
+        seed,
+        controller_name,
+        (steps, fleet, cost_usd, inst_s, max_i, final_i, p50, p99),
+        cfg.shadow.as_ref().map(|_| &log[..]),
+    )
+}
+
+/// The fluid model of a prepared scenario, with `controller` deciding.
+pub fn fluid_model<C: ControllerSpec>(p: &Prepared<C>, seed: u64, controller: Box<dyn Controller>) -> FluidModel {
+    let cfg = &p.config;
+    let params = FluidParams {
+        mean_service_s: cfg.service.mean_service_s,
+        per_request: cfg.per_request(),
+        slo_threshold_s: cfg.slo.latency_threshold_s,
+    };
+    FluidModel::new(&cfg.cluster, params, p.demand.clone(), controller, RunSeed(seed))
+        .expect("prepared scenarios are valid")
+}
+
+/// The output of a fluid run of `p` made elsewhere (e.g. driven tick by tick through [`FluidModel::stepper`]
+/// by a lockstep driver), exactly as [`run`] would report it; `controller_name` names who decided.
+/// (Scenarios with a shadow controller are run by [`run`].)
+pub fn fluid_output<C: ControllerSpec>(
+    p: &Prepared<C>,
+    seed: u64,
+    controller_name: String,
+    report: FluidReport,
+) -> RunOutput {
+    assemble(p, seed, controller_name, fluid_parts(report), None)
+}
+
+type Parts = (Vec<StepSample>, crate::cluster::FleetCounters, f64, f64, u32, u32, f64, f64);
+
+fn fluid_parts(r: FluidReport) -> Parts {
+    // The steps' own quantiles bracket the run's and start the search.
+    let p50s: Vec<f64> = r.steps.iter().map(|s| s.latency_p50_s).collect();
+    let p99s: Vec<f64> = r.steps.iter().map(|s| s.latency_p99_s).collect();
+    let p50 = mixture_quantile(&r.latencies, 0.5, Some(&p50s));
+    let p99 = mixture_quantile(&r.latencies, 0.99, Some(&p99s));
+    (r.steps, r.fleet, r.cost_usd, r.instance_seconds, r.max_instances, r.final_instances, p50, p99)
+}
+
+fn assemble<C: ControllerSpec>(
+    p: &Prepared<C>,
+    seed: u64,
+    controller_name: String,
+    (steps, fleet, cost_usd, inst_s, max_i, final_i, p50, p99): Parts,
+    shadow_log: Option<&[crate::controller::ScaleDecision]>,
+) -> RunOutput {
+    let cfg = &p.config;
+    let horizon_s = p.demand.steps() as f64 * p.demand.step_s;
+    let basis = MetricBasis::of(cfg);
+    let mut rows: Vec<MetricsRow> = steps.iter().enumerate().map(|(k, s)| row(&basis, &p.demand, k, s)).collect();
+    let shadow = shadow_log.map(|log| shadow_rows(cfg, &p.demand, log, &mut rows));
+    // The span metrics by their one definition (cost: the fleet's bill, equal to the last row's to 1e-9).
+    let period = PeriodMetrics::of_rows(&rows, 0.0);
+    let requests = sum(steps.iter().map(|s| s.arrivals));
+    let slow = sum(steps.iter().map(|s| s.slo_violations));
+    let failed = sum(steps.iter().map(|s| s.failed));
+    let unfinished = steps.last().map_or(0.0, |s| s.queued);
+    let busy = sum(steps.iter().map(|s| s.busy_server_s));
+    let ready = sum(steps.iter().map(|s| s.ready_server_s));
+    let summary = RunSummary {
+        scenario: cfg.name.clone(),
+        fidelity: cfg.fidelity,
+        seed,
+        horizon_s,
+        step_s: p.demand.step_s,
+        controller: controller_name,
+        requests,
+        completions: sum(steps.iter().map(|s| s.completions)),
+        failed_requests: failed,
+        unfinished_requests: unfinished,
+        slo_violation_minutes: period.slo_violation_minutes,
+        slo_violation_request_fraction: if requests > 0.0 { (slow + failed + unfinished) / requests } else { 0.0 },
+        cost_usd,
+        instance_hours: inst_s / 3600.0,
+        over_provisioning_core_hours: period.over_provisioning_core_hours,
+        under_provisioning_core_hours: period.under_provisioning_core_hours,
+        scaling_actions: rows.iter().map(|r| r.scaling_actions as u64).sum(),
+        latency_p50_s: p50,
+        latency_p99_s: p99,
+        mean_utilisation: if ready > 0.0 { busy / ready } else { 0.0 },
+        max_instances: max_i,
+        final_instances: final_i,
+        fleet,
+        forecast_mae_cores: {
+            let errs: Vec<f64> = rows.iter().map(|r| r.forecast_error_cores.abs()).filter(|e| e.is_finite()).collect();
+            if errs.is_empty() { f64::NAN } else { sum(errs.iter().copied()) / errs.len() as f64 }
+        },
+        coverage: steps.iter().rev().find_map(|s| s.diagnostics.map(|d| d.coverage)).unwrap_or(f64::NAN),
+        fallback_steps: steps.iter().filter(|s| s.diagnostics.is_some_and(|d| d.fallback)).count() as u64,
+        shadow,
+    };
+    let fault =
+        steps.iter().enumerate().find(|(_, s)| s.diagnostics.is_some_and(|d| d.non_finite_output)).map(|(k, s)| {
+            format!("step {k} (t = {} s): the controller's model gave a non-finite output (NaN or inf)", s.start_s)
+        });
+    RunOutput { rows, summary, fault }
+}

@@ -1,0 +1,137 @@
+//! Preparation: a valid scenario (and its loaded trace) turned into the demand series both fidelities share.
+
+use super::*;
+
+/// A scenario ready to run: valid config and its demand series.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(bound(serialize = "C: ControllerSpec"))]
+pub struct Prepared<C = ControllerConfig> {
+    /// The config, with `horizon_s` resolved.
+    pub config: ScenarioConfig<C>,
+    /// Demand per step (seed-dependent for random synthetic components).
+    pub demand: DemandSeries,
+    /// What loading the trace found, if the workload is a trace.
+    pub trace_report: Option<TraceReport>,
+}
+
+/// Validates `config` and builds its demand for run `seed`; `trace` must be the loaded trace for a trace
+/// workload (columns in the order of [`ScenarioConfig::trace_columns`]).
+///
+/// # Errors
+/// Every problem found, with its path.
+pub fn prepare<C: ControllerSpec>(
+    mut config: ScenarioConfig<C>,
+    trace: Option<&Trace>,
+    seed: u64,
+) -> Result<Prepared<C>, Vec<Problem>> {
+    let mut problems = config.problems();
+    if !problems.is_empty() {
+        return Err(problems);
+    }
+    let step = config.step_s;
+    let demand = match (&config.workload, trace) {
+        (WorkloadConfig::Synthetic { base_rate_per_s, components }, _) => {
+            let steps = (config.horizon_s.expect("validated") / step).round() as usize;
+            DemandSeries {
+                step_s: step,
+                rate_per_s: synthetic_rates(*base_rate_per_s, components, step, steps, RunSeed(seed)),
+                ..DemandSeries::default()
+            }
+        }
+        (WorkloadConfig::Trace(t), Some(trace)) => {
+            let available_s = (trace.report.span_s - t.start_offset_s) * t.time_scale;
+            let max_steps = (available_s / step + 1e-9).floor().max(0.0) as usize;
+            let steps = match config.horizon_s {
+                Some(h) => {
+                    let want = (h / step).round() as usize;
+                    if want > max_steps {
+                        problems.push(Problem {
+                            path: "horizon_s".into(),
+                            message: format!(
+                                "{h} s exceeds the trace: {available_s} s available after start_offset_s and time_scale"
+                            ),
+                        });
+                    }
+                    want
+                }
+                None if available_s > MAX_HORIZON_S || available_s / step > MAX_STEPS => {
+                    return Err(vec![Problem {
+                        path: "workload.time_scale".into(),
+                        message: format!(
+                            "the trace lasts {available_s:.4e} simulated s ({:.3e} steps of {step} s), more than 400 days or \
+                             {MAX_STEPS:e} steps; set horizon_s or a smaller time_scale",
+                            available_s / step
+                        ),
+                    }]);
+                }
+                None => max_steps,
+            };
+            if steps == 0 {
+                problems.push(Problem {
+                    path: "workload.path".into(),
+                    message: format!("the trace covers {available_s} s, less than one step of {step} s"),
+                });
+            }
+            if !problems.is_empty() {
+                return Err(problems);
+            }
+            config.horizon_s = Some(steps as f64 * step);
+            trace_demand(t, trace, &config.service, step, steps)
+        }
+        (WorkloadConfig::Trace(_), None) => {
+            return Err(vec![Problem { path: "workload.path".into(), message: "the trace was not loaded".into() }]);
+        }
+    };
+    if let Some(m) = failures_problem(&config.cluster, demand.steps() as f64 * step) {
+        return Err(vec![Problem { path: "cluster.failures.mean_time_between_failures_s".into(), message: m }]);
+    }
+    if let Some(p) = demand_problem(&demand, matches!(config.workload, WorkloadConfig::Trace(_))) {
+        return Err(vec![p]);
+    }
+    if config.fidelity == Fidelity::RequestLevel && demand.expected_requests() > MAX_REQUEST_LEVEL_REQUESTS {
+        return Err(vec![Problem {
+            path: "fidelity".into(),
+            message: format!(
+                "RequestLevel would simulate about {:.2e} requests (at most {MAX_REQUEST_LEVEL_REQUESTS:e}); use Fluid \
+                 or a shorter horizon_s",
+                demand.expected_requests()
+            ),
+        }]);
+    }
+    Ok(Prepared { trace_report: trace.map(|t| t.report.clone()), config, demand })
+}
+
+fn trace_demand(t: &TraceWorkload, trace: &Trace, service: &ServiceSpec, step: f64, steps: usize) -> DemandSeries {
+    let mut d = DemandSeries {
+        step_s: step,
+        start_unix_s: trace.report.first_timestamp_s + t.start_offset_s,
+        ..DemandSeries::default()
+    };
+    for (col, m) in t.metrics.iter().enumerate() {
+        let mut v = resample(trace, col, t.policies.gaps, t.start_offset_s, t.time_scale, step, steps);
+        for x in v.iter_mut() {
+            *x *= t.amplitude_scale;
+        }
+        match &m.meaning {
+            MetricMeaning::RequestsPerInterval => {
+                let per = 1.0 / trace.report.nominal_interval_s;
+                d.rate_per_s = v.into_iter().map(|x| x * per).collect();
+            }
+            MetricMeaning::RequestsPerSecond => d.rate_per_s = v,
+            MetricMeaning::Utilisation { resource, percent, reference_capacity } => {
+                let k = reference_capacity / if *percent { 100.0 } else { 1.0 };
+                let amount: Vec<f64> = v.into_iter().map(|x| x * k).collect();
+                match resource {
+                    ResourceKind::Cpu => {
+                        let per_core = 1.0 / (service.mean_service_s * service.cores_per_request);
+                        d.rate_per_s = amount.into_iter().map(|c| c * per_core).collect();
+                    }
+                    ResourceKind::Memory => d.memory_gib = Some(amount),
+                    ResourceKind::Storage => d.storage_gib = Some(amount),
+                    ResourceKind::Network => d.network_gbps = Some(amount),
+                }
+            }
+        }
+    }
+    d
+}
