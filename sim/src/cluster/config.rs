@@ -1,0 +1,452 @@
+//! The cluster as a scenario describes it: resources, instance types, provisioning delays, billing, quotas,
+//! failures; validation with every path and the size limits; `ClusterConfig::init` → [`Fleet`].
+
+use super::*;
+
+/// An amount of each resource an instance offers or a workload needs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Resources {
+    /// CPU cores.
+    #[serde(default)]
+    pub cpu_cores: f64,
+    /// Memory, GiB.
+    #[serde(default)]
+    pub memory_gib: f64,
+    /// Local storage, GiB.
+    #[serde(default)]
+    pub storage_gib: f64,
+    /// Network bandwidth, Gbit/s.
+    #[serde(default)]
+    pub network_gbps: f64,
+}
+
+impl Resources {
+    /// `self + k · other`, resource by resource.
+    pub fn add_scaled(&mut self, other: &Resources, k: f64) {
+        self.cpu_cores += k * other.cpu_cores;
+        self.memory_gib += k * other.memory_gib;
+        self.storage_gib += k * other.storage_gib;
+        self.network_gbps += k * other.network_gbps;
+    }
+
+    /// The four amounts in the order cpu, memory, storage, network, with their names.
+    pub fn named(&self) -> [(&'static str, f64); 4] {
+        [
+            ("cpu_cores", self.cpu_cores),
+            ("memory_gib", self.memory_gib),
+            ("storage_gib", self.storage_gib),
+            ("network_gbps", self.network_gbps),
+        ]
+    }
+}
+
+/// Upper limits on the total resources of live instances; `None` = unlimited.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Quota {
+    /// Most CPU cores in total.
+    #[serde(default)]
+    pub cpu_cores: Option<f64>,
+    /// Most memory in total, GiB.
+    #[serde(default)]
+    pub memory_gib: Option<f64>,
+    /// Most storage in total, GiB.
+    #[serde(default)]
+    pub storage_gib: Option<f64>,
+    /// Most network bandwidth in total, Gbit/s.
+    #[serde(default)]
+    pub network_gbps: Option<f64>,
+}
+
+impl Quota {
+    /// Whether `total` stays within every limit.
+    pub fn admits(&self, total: &Resources) -> bool {
+        let ok = |limit: Option<f64>, x: f64| limit.is_none_or(|l| x <= l + 1e-9);
+        ok(self.cpu_cores, total.cpu_cores)
+            && ok(self.memory_gib, total.memory_gib)
+            && ok(self.storage_gib, total.storage_gib)
+            && ok(self.network_gbps, total.network_gbps)
+    }
+}
+
+/// A distribution of delays, seconds.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub enum Delay {
+    /// Always `s`.
+    Constant {
+        /// Seconds.
+        s: f64,
+    },
+    /// Uniform on `[min_s, max_s]`.
+    Uniform {
+        /// Lower bound.
+        min_s: f64,
+        /// Upper bound.
+        max_s: f64,
+    },
+    /// Log-normal with median `median_s` and log-space standard deviation `sigma`:
+    /// `median · exp(sigma · Z)`, `Z ~ N(0, 1)`.
+    LogNormal {
+        /// Median, seconds.
+        median_s: f64,
+        /// Standard deviation of the logarithm.
+        sigma: f64,
+    },
+    /// Uniformly one of the observed samples (e.g. measured boot times).
+    Empirical {
+        /// Observed delays, seconds.
+        samples_s: Vec<f64>,
+    },
+}
+
+impl Delay {
+    /// One delay. Draws from `draws` only when the distribution is random.
+    pub fn sample(&self, draws: &mut RandDraws<StreamRng>) -> f64 {
+        match self {
+            Delay::Constant { s } => *s,
+            Delay::Uniform { min_s, max_s } => min_s + (max_s - min_s) * draws.uniform(),
+            Delay::LogNormal { median_s, sigma } => {
+                let z: f64 = draws.sample(&rand_distr::StandardNormal);
+                median_s * (sigma * z).exp()
+            }
+            Delay::Empirical { samples_s } => {
+                let i = ((draws.uniform() * samples_s.len() as f64) as usize).min(samples_s.len() - 1);
+                samples_s[i]
+            }
+        }
+    }
+
+    /// The mean delay.
+    pub fn mean_s(&self) -> f64 {
+        match self {
+            Delay::Constant { s } => *s,
+            Delay::Uniform { min_s, max_s } => 0.5 * (min_s + max_s),
+            Delay::LogNormal { median_s, sigma } => median_s * (0.5 * sigma * sigma).exp(),
+            Delay::Empirical { samples_s } => samples_s.iter().sum::<f64>() / samples_s.len() as f64,
+        }
+    }
+
+    /// Problems with the parameters, as `(field, message)`.
+    pub fn problems(&self) -> Vec<(String, String)> {
+        let mut p = Vec::new();
+        let mut need = |field: &str, ok: bool, what: &str, got: f64| {
+            if !ok {
+                p.push((field.to_string(), format!("must be {what}, got {got}")));
+            }
+        };
+        match self {
+            Delay::Constant { s } => need("s", s.is_finite() && *s >= 0.0, "a finite number >= 0", *s),
+            Delay::Uniform { min_s, max_s } => {
+                need("min_s", min_s.is_finite() && *min_s >= 0.0, "a finite number >= 0", *min_s);
+                need("max_s", max_s.is_finite() && *max_s >= *min_s, "a finite number >= min_s", *max_s);
+            }
+            Delay::LogNormal { median_s, sigma } => {
+                need("median_s", median_s.is_finite() && *median_s > 0.0, "a finite number > 0", *median_s);
+                need("sigma", sigma.is_finite() && *sigma >= 0.0 && *sigma <= 5.0, "a number from 0 to 5", *sigma);
+            }
+            Delay::Empirical { samples_s } => {
+                if samples_s.is_empty() {
+                    need("samples_s", false, "a list of at least one sample", 0.0);
+                }
+                for (i, s) in samples_s.iter().enumerate() {
+                    need(&format!("samples_s[{i}]"), s.is_finite() && *s >= 0.0, "a finite number >= 0", *s);
+                }
+            }
+        }
+        p
+    }
+}
+
+/// How a cloud bills an instance's lifetime.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Billing {
+    /// Lifetime is rounded up to a multiple of this (1 = per second, 3600 = per hour).
+    pub granularity_s: f64,
+    /// Every instance is billed at least this long.
+    pub minimum_s: f64,
+}
+
+impl Default for Billing {
+    fn default() -> Self {
+        Billing { granularity_s: 1.0, minimum_s: 60.0 }
+    }
+}
+
+impl Billing {
+    /// Billed seconds for a lifetime: `max(minimum, ceil(lifetime / granularity) · granularity)`.
+    pub fn billed_s(&self, lifetime_s: f64) -> f64 {
+        let rounded = (lifetime_s / self.granularity_s).ceil() * self.granularity_s;
+        rounded.max(self.minimum_s)
+    }
+}
+
+fn default_one() -> f64 {
+    1.0
+}
+
+/// One instance type of a scenario's cluster.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InstanceTypeConfig {
+    /// Name, unique in the cluster (e.g. `"m5.xlarge"`).
+    pub name: String,
+    /// What one instance offers.
+    pub capacity: Resources,
+    /// Price, USD per hour.
+    pub price_usd_per_hour: f64,
+    /// Billing rules.
+    #[serde(default)]
+    pub billing: Billing,
+    /// From order to READY.
+    pub provisioning_delay: Delay,
+    /// Time after READY during which the instance serves at reduced capacity (caches, JIT, connections).
+    #[serde(default)]
+    pub warmup_s: f64,
+    /// Fraction of capacity available while warming up, in [0, 1].
+    #[serde(default = "default_one")]
+    pub warmup_capacity_fraction: f64,
+    /// From empty-and-removed to gone (still billed meanwhile).
+    #[serde(default)]
+    pub termination_delay_s: f64,
+    /// Instances READY at time zero.
+    pub initial_count: u32,
+    /// Fewest live instances of this type the fleet keeps.
+    #[serde(default)]
+    pub min_count: u32,
+    /// Most live instances of this type.
+    pub max_count: u32,
+}
+
+/// Most instances a cluster may hold at once (the sum of every type's `max_count`).
+pub const MAX_INSTANCES: u64 = 1_000_000;
+/// Most instance failures a run may expect (each is an event and a replacement instance).
+pub const MAX_EXPECTED_FAILURES: f64 = 1e7;
+
+/// Random instance failures.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Failures {
+    /// Mean time between failures of one instance (exponential lifetimes).
+    pub mean_time_between_failures_s: f64,
+    /// A failed instance is replaced by a new one of its type, READY after this delay.
+    pub replacement_delay_s: f64,
+}
+
+/// A scenario's cluster.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterConfig {
+    /// Instance types.
+    pub instance_types: Vec<InstanceTypeConfig>,
+    /// The type the controller scales (by name); the others stay at their initial count.
+    pub scaling_type: String,
+    /// Limits on the total resources of live instances.
+    #[serde(default)]
+    pub quota: Quota,
+    /// Random failures; `None` = instances never fail.
+    #[serde(default)]
+    pub failures: Option<Failures>,
+}
+
+impl ClusterConfig {
+    /// A cluster of one type with `servers` servers per instance, free and never failing, `initial` instances
+    /// READY at time zero, a constant provisioning delay and `max` instances at most (the reference model's).
+    pub fn homogeneous(servers: u32, initial: u32, provisioning_delay_s: f64, max: u32) -> Self {
+        ClusterConfig {
+            instance_types: vec![InstanceTypeConfig {
+                name: "default".into(),
+                capacity: Resources { cpu_cores: servers as f64, ..Resources::default() },
+                price_usd_per_hour: 0.0,
+                billing: Billing { granularity_s: 1.0, minimum_s: 0.0 },
+                provisioning_delay: Delay::Constant { s: provisioning_delay_s },
+                warmup_s: 0.0,
+                warmup_capacity_fraction: 1.0,
+                termination_delay_s: 0.0,
+                initial_count: initial,
+                min_count: 0,
+                max_count: max,
+            }],
+            scaling_type: "default".into(),
+            quota: Quota::default(),
+            failures: None,
+        }
+    }
+
+    /// Index of the scaling type, if it names one.
+    pub fn scaling_index(&self) -> Option<usize> {
+        self.instance_types.iter().position(|t| t.name == self.scaling_type)
+    }
+
+    /// Failures expected over `horizon_s` if every instance type ran at its `max_count` (each one an event and
+    /// a replacement instance).
+    pub fn expected_failures(&self, horizon_s: f64) -> f64 {
+        let most: f64 = self.instance_types.iter().map(|t| t.max_count as f64).sum();
+        self.failures.as_ref().map_or(0.0, |f| most * horizon_s / f.mean_time_between_failures_s)
+    }
+
+    /// Every problem, as `(dotted path below the cluster, message)`.
+    pub fn problems(&self) -> Vec<(String, String)> {
+        let mut p = Vec::new();
+        if self.instance_types.is_empty() {
+            p.push(("instance_types".into(), "must list at least one instance type".into()));
+        }
+        for (i, t) in self.instance_types.iter().enumerate() {
+            let at = |f: &str| format!("instance_types[{i}].{f}");
+            if t.name.trim().is_empty() {
+                p.push((at("name"), "must not be empty".into()));
+            }
+            if self.instance_types[..i].iter().any(|u| u.name == t.name) {
+                p.push((at("name"), format!("duplicate instance type name '{}'", t.name)));
+            }
+            for (name, x) in t.capacity.named() {
+                if !(x.is_finite() && x >= 0.0) {
+                    p.push((at(&format!("capacity.{name}")), format!("must be a finite number >= 0, got {x}")));
+                }
+            }
+            if !(t.capacity.cpu_cores > 0.0) {
+                p.push((at("capacity.cpu_cores"), format!("must be > 0, got {}", t.capacity.cpu_cores)));
+            }
+            if !(t.price_usd_per_hour.is_finite() && t.price_usd_per_hour >= 0.0) {
+                p.push((at("price_usd_per_hour"), format!("must be >= 0, got {}", t.price_usd_per_hour)));
+            }
+            if !(t.billing.granularity_s.is_finite() && t.billing.granularity_s > 0.0) {
+                p.push((at("billing.granularity_s"), format!("must be > 0, got {}", t.billing.granularity_s)));
+            }
+            if !(t.billing.minimum_s.is_finite() && t.billing.minimum_s >= 0.0) {
+                p.push((at("billing.minimum_s"), format!("must be >= 0, got {}", t.billing.minimum_s)));
+            }
+            for (f, m) in t.provisioning_delay.problems() {
+                p.push((at(&format!("provisioning_delay.{f}")), m));
+            }
+            if !(t.warmup_s.is_finite() && t.warmup_s >= 0.0) {
+                p.push((at("warmup_s"), format!("must be >= 0, got {}", t.warmup_s)));
+            }
+            if !(0.0..=1.0).contains(&t.warmup_capacity_fraction) {
+                p.push((
+                    at("warmup_capacity_fraction"),
+                    format!("must be in [0, 1], got {}", t.warmup_capacity_fraction),
+                ));
+            }
+            if !(t.termination_delay_s.is_finite() && t.termination_delay_s >= 0.0) {
+                p.push((at("termination_delay_s"), format!("must be >= 0, got {}", t.termination_delay_s)));
+            }
+            if t.max_count == 0 {
+                p.push((at("max_count"), "must be >= 1, got 0".into()));
+            }
+            if t.min_count > t.max_count {
+                p.push((at("min_count"), format!("must be <= max_count ({}), got {}", t.max_count, t.min_count)));
+            }
+            if t.initial_count > t.max_count {
+                p.push((
+                    at("initial_count"),
+                    format!("must be <= max_count ({}), got {}", t.max_count, t.initial_count),
+                ));
+            }
+        }
+        // The fleet keeps a record per instance (and the request-level model a slot per server): bound what a
+        // run could hold before it starts.
+        let most: u64 = self.instance_types.iter().map(|t| t.max_count as u64).sum();
+        if most > MAX_INSTANCES {
+            p.push((
+                "instance_types".into(),
+                format!(
+                    "max_count adds up to {most} instances, more than {MAX_INSTANCES} (a fleet of that size would \
+                     need about {:.0} GiB); lower max_count",
+                    most as f64 * 200.0 / (1u64 << 30) as f64
+                ),
+            ));
+        }
+        if self.scaling_index().is_none() && !self.instance_types.is_empty() {
+            let known: Vec<&str> = self.instance_types.iter().map(|t| t.name.as_str()).collect();
+            p.push(("scaling_type".into(), format!("names no instance type; known: {}", known.join(", "))));
+        }
+        for (name, limit) in [
+            ("cpu_cores", self.quota.cpu_cores),
+            ("memory_gib", self.quota.memory_gib),
+            ("storage_gib", self.quota.storage_gib),
+            ("network_gbps", self.quota.network_gbps),
+        ] {
+            if let Some(l) = limit
+                && !(l.is_finite() && l >= 0.0)
+            {
+                p.push((format!("quota.{name}"), format!("must be a finite number >= 0, got {l}")));
+            }
+        }
+        let mut initial = Resources::default();
+        for t in &self.instance_types {
+            initial.add_scaled(&t.capacity, t.initial_count as f64);
+        }
+        if !self.quota.admits(&initial) {
+            p.push(("quota".into(), "the initial instances already exceed the quota".into()));
+        }
+        if let Some(f) = &self.failures {
+            if !(f.mean_time_between_failures_s.is_finite() && f.mean_time_between_failures_s > 0.0) {
+                p.push((
+                    "failures.mean_time_between_failures_s".into(),
+                    format!("must be a finite number > 0, got {}", f.mean_time_between_failures_s),
+                ));
+            }
+            if !(f.replacement_delay_s.is_finite() && f.replacement_delay_s >= 0.0) {
+                p.push((
+                    "failures.replacement_delay_s".into(),
+                    format!("must be a finite number >= 0, got {}", f.replacement_delay_s),
+                ));
+            }
+        }
+        p
+    }
+
+    /// Servers (concurrent requests) of one instance of type `t` when each request in service holds
+    /// `per_request`: the least over the resources a request uses of `floor(capacity / per_request)`, at
+    /// least 1.
+    pub fn servers_per_instance(t: &InstanceTypeConfig, per_request: &Resources) -> u32 {
+        let fit = |cap: f64, need: f64| if need > 0.0 { (cap / need).floor() } else { f64::INFINITY };
+        let n = fit(t.capacity.cpu_cores, per_request.cpu_cores)
+            .min(fit(t.capacity.memory_gib, per_request.memory_gib))
+            .min(fit(t.capacity.storage_gib, per_request.storage_gib))
+            .min(fit(t.capacity.network_gbps, per_request.network_gbps));
+        if n.is_finite() { (n as u32).max(1) } else { 1 }
+    }
+
+    /// The runtime fleet (nothing created yet: call [`Fleet::start`] inside the simulation), with servers
+    /// per instance from [`ClusterConfig::servers_per_instance`].
+    ///
+    /// # Errors
+    /// The problems of [`ClusterConfig::problems`], or a request that uses no CPU.
+    pub fn init(&self, per_request: &Resources, seed: RunSeed) -> Result<Fleet, String> {
+        let problems = self.problems();
+        if !problems.is_empty() {
+            return Err(problems.iter().map(|(p, m)| format!("{p}: {m}")).collect::<Vec<_>>().join("\n"));
+        }
+        if !(per_request.cpu_cores.is_finite() && per_request.cpu_cores > 0.0) {
+            return Err(format!("cores_per_request: must be > 0, got {}", per_request.cpu_cores));
+        }
+        let servers = self.instance_types.iter().map(|t| Self::servers_per_instance(t, per_request)).collect();
+        Ok(Fleet {
+            types: self.instance_types.clone(),
+            servers,
+            scaling_type: self.scaling_index().expect("validated"),
+            quota: self.quota,
+            failures: self.failures,
+            instances: Vec::new(),
+            live: Vec::new(),
+            live_per_type: vec![0; self.instance_types.len()],
+            alive: 0,
+            max_alive: 0,
+            inst_s_acc: 0.0,
+            inst_since_s: 0.0,
+            ready_servers: 0,
+            ready_server_s_acc: 0.0,
+            ready_since_s: 0.0,
+            ready_capacity: Resources::default(),
+            allocated: Resources::default(),
+            billed_gone_usd: 0.0,
+            counters: FleetCounters::default(),
+            delay_draws: seed.draws("provisioning"),
+            failure_draws: seed.draws("failures"),
+        })
+    }
+}
