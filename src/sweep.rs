@@ -141,18 +141,8 @@ fn run_group(cells: &[&Cell], dir: &Path) -> Result<()> {
     let mut runs = Vec::new();
     for cell in cells {
         let p = cell.scenario.prepare(cell.seed).map_err(|d| crate::scenario_io::diagnostics_error(&d))?;
-        let c = &p.config;
-        let ctx = prescale_sim::scenario::InitContext {
-            step_s: p.demand.step_s,
-            demand: &p.demand,
-            service: &c.service,
-            cluster: &c.cluster,
-            seed: cell.seed,
-            slo: &c.slo,
-        };
-        let state = PolicyState::new(prescale_agents::policy_setting(&ctx), act_quantile);
-        let hold: Box<dyn prescale_sim::controller::Controller> = Box::new(prescale_sim::controller::Static::default());
-        runs.push((prescale_sim::scenario::fluid_model(&p, cell.seed, hold).stepper(), state));
+        let state = PolicyState::new(prescale_agents::policy_setting(&p.init_context(cell.seed)), act_quantile);
+        runs.push((p.fluid_stepper(cell.seed), state));
         prepared.push(p);
     }
     let t0 = Instant::now();

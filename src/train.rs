@@ -29,9 +29,6 @@ use prescale_agents::neural::learn::{
 use prescale_agents::neural::model::Model;
 use prescale_agents::neural::spec::ModelSpec;
 use prescale_agents::neural::train::{EpochRow, Split, TrainingConfig};
-use prescale_agents::policy_setting;
-use prescale_sim::fluid::FluidParams;
-use prescale_sim::scenario::InitContext;
 use serde::{Deserialize, Serialize};
 
 use crate::ron_paths::value_lines;
@@ -279,27 +276,7 @@ pub fn train(file: &Path, out_root: &Path, quiet: bool) -> Result<Trained> {
                 let p = loaded.prepare(s).map_err(|d| anyhow!("{}", d[0]))?;
                 demands.push((s, p.demand));
             }
-            let c = &loaded.config;
-            let ctx = InitContext {
-                step_s: c.step_s,
-                demand: &demands[0].1,
-                service: &c.service,
-                cluster: &c.cluster,
-                seed: seeds[0],
-                slo: &c.slo,
-            };
-            let world = RolloutWorld {
-                cluster: &c.cluster,
-                params: FluidParams {
-                    mean_service_s: c.service.mean_service_s,
-                    per_request: c.per_request(),
-                    slo_threshold_s: c.slo.latency_threshold_s,
-                },
-                setting: policy_setting(&ctx),
-                basis: prescale_sim::scenario::MetricBasis::of(c),
-                demands: demands.clone(),
-                act_quantile: *act_quantile,
-            };
+            let world = RolloutWorld::from_scenario(&loaded.config, demands.clone(), *act_quantile);
             let mut on_round = |r: &RoundRow| {
                 pb.println(format!(
                     "  round {} (expert acts {:.0} %): {} windows, val loss {:.4}, validation: {:.0} SLO-violation min, \

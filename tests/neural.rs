@@ -502,8 +502,7 @@ fn training_files_that_would_exhaust_memory_or_name_no_scenario_are_refused_with
 #[test]
 fn a_rollout_report_and_a_run_of_the_same_steps_give_the_same_numbers() {
     use prescale_agents::neural::policy::{Actor, rollout};
-    use prescale_sim::fluid::FluidParams;
-    use prescale_sim::scenario::{InitContext, MetricBasis, PeriodMetrics};
+    use prescale_sim::scenario::{MetricBasis, PeriodMetrics};
     let d = tempfile::tempdir().unwrap();
     let file = scenario(d.path(), "HindsightExpert");
     // A fleet capped below the daily peak (7.5 instances' worth), so that the expert too violates the SLO there.
@@ -516,19 +515,8 @@ fn a_rollout_report_and_a_run_of_the_same_steps_give_the_same_numbers() {
     let seed = 5;
     let p = loaded.prepare(seed).unwrap();
     let c = &p.config;
-    let ctx = InitContext {
-        step_s: c.step_s,
-        demand: &p.demand,
-        service: &c.service,
-        cluster: &c.cluster,
-        seed,
-        slo: &c.slo,
-    };
-    let params = FluidParams {
-        mean_service_s: c.service.mean_service_s,
-        per_request: c.per_request(),
-        slo_threshold_s: c.slo.latency_threshold_s,
-    };
+    let ctx = p.init_context(seed);
+    let params = p.fluid_params();
     let setting = prescale_agents::policy_setting(&ctx);
     let r = rollout(
         &c.cluster,

@@ -58,7 +58,8 @@ pub struct FluidModel {
     fleet: Fleet,
     params: FluidParams,
     demand: DemandSeries,
-    controller: Box<dyn Controller>,
+    /// `None` for a model built with [`FluidModel::external`]: every decision comes from outside.
+    controller: Option<Box<dyn Controller>>,
     horizon_s: f64,
     backlog: f64,
     last_utilisation: f64,
@@ -81,6 +82,30 @@ impl FluidModel {
         params: FluidParams,
         demand: DemandSeries,
         controller: Box<dyn Controller>,
+        seed: RunSeed,
+    ) -> Result<Self, String> {
+        Self::build(cluster, params, demand, Some(controller), seed)
+    }
+
+    /// A model with no controller of its own, every decision made outside one tick at a time: its
+    /// [`FluidStepper`] (what lockstep drivers and live loops use).
+    ///
+    /// # Errors
+    /// As [`FluidModel::new`].
+    pub fn external(
+        cluster: &ClusterConfig,
+        params: FluidParams,
+        demand: DemandSeries,
+        seed: RunSeed,
+    ) -> Result<FluidStepper, String> {
+        Ok(Self::build(cluster, params, demand, None, seed)?.stepper())
+    }
+
+    fn build(
+        cluster: &ClusterConfig,
+        params: FluidParams,
+        demand: DemandSeries,
+        controller: Option<Box<dyn Controller>>,
         seed: RunSeed,
     ) -> Result<Self, String> {
         if !(params.mean_service_s.is_finite() && params.mean_service_s > 0.0) {
@@ -245,8 +270,9 @@ impl FluidModel {
             self.pending = Some(obs);
             return;
         }
-        let decision = self.controller.decide(&obs);
-        let diagnostics = self.controller.diagnostics();
+        let controller = self.controller.as_mut().expect("a model without a controller is external");
+        let decision = controller.decide(&obs);
+        let diagnostics = controller.diagnostics();
         self.act(decision, diagnostics, ctx);
     }
 

@@ -15,7 +15,7 @@ use super::train::{
     EpochRow, FitReport, Frames, Normaliser, Split, TrainingConfig, Windows, evaluate, fit, point, restore, snapshot,
     windows,
 };
-use prescale_sim::scenario::{MetricBasis, PeriodMetrics};
+use prescale_sim::scenario::{ControllerSpec, InitContext, MetricBasis, PeriodMetrics, ScenarioConfig};
 
 /// Training failed: a non-finite loss (the model holds the last good weights) or bad data.
 pub enum LearnError {
@@ -255,6 +255,42 @@ pub struct RolloutWorld<'a> {
     pub basis: MetricBasis,
     /// The quantile the learner acts on (see [`super::policy::BcPolicy::new`]).
     pub act_quantile: Option<f64>,
+}
+
+impl<'a> RolloutWorld<'a> {
+    /// The world of a scenario `config` with the demand of each training seed (one library call: the front
+    /// ends build nothing by hand). The policy setting is the scenario's, read at the first seed's demand.
+    ///
+    /// # Panics
+    /// If `demands` is empty (training files list at least one seed).
+    pub fn from_scenario<C: ControllerSpec>(
+        config: &'a ScenarioConfig<C>,
+        demands: Vec<(u64, DemandSeries)>,
+        act_quantile: Option<f64>,
+    ) -> Self {
+        let (seed, first) = demands.first().expect("at least one seed");
+        let ctx = InitContext {
+            step_s: config.step_s,
+            demand: first,
+            service: &config.service,
+            cluster: &config.cluster,
+            seed: *seed,
+            slo: &config.slo,
+        };
+        let setting = crate::policy_setting(&ctx);
+        RolloutWorld {
+            cluster: &config.cluster,
+            params: FluidParams {
+                mean_service_s: config.service.mean_service_s,
+                per_request: config.per_request(),
+                slo_threshold_s: config.slo.latency_threshold_s,
+            },
+            setting,
+            basis: MetricBasis::of(config),
+            demands,
+            act_quantile,
+        }
+    }
 }
 
 /// A trained policy, its training and its DAgger rounds.

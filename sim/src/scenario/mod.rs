@@ -74,7 +74,7 @@ use serde::{Deserialize, Serialize};
 use crate::cluster::{ClusterConfig, Resources};
 use crate::controller::{Controller, ReferenceHpa, Static};
 use crate::demand::{Component, DemandSeries, PiecewiseArrivals, arrival_draws, synthetic_rates};
-use crate::fluid::{FluidModel, FluidParams, FluidReport};
+use crate::fluid::{FluidModel, FluidParams, FluidReport, FluidStepper};
 use crate::metrics::StepSample;
 use crate::queueing::mixture_quantile;
 use crate::rng::RunSeed;
@@ -87,14 +87,7 @@ use crate::workload::ExpServiceTimes;
 pub fn run<C: ControllerSpec>(p: &Prepared<C>, seed: u64, progress: &mut dyn FnMut(f64)) -> RunOutput {
     let cfg = &p.config;
     let horizon_s = p.demand.steps() as f64 * p.demand.step_s;
-    let ctx = InitContext {
-        step_s: p.demand.step_s,
-        demand: &p.demand,
-        service: &cfg.service,
-        cluster: &cfg.cluster,
-        seed,
-        slo: &cfg.slo,
-    };
+    let ctx = p.init_context(seed);
     let controller = cfg.controller.init(&ctx);
     let controller_name = controller.name().to_string();
     let shadow_log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
@@ -157,13 +150,7 @@ pub fn run<C: ControllerSpec>(p: &Prepared<C>, seed: u64, progress: &mut dyn FnM
 
 /// The fluid model of a prepared scenario, with `controller` deciding.
 pub fn fluid_model<C: ControllerSpec>(p: &Prepared<C>, seed: u64, controller: Box<dyn Controller>) -> FluidModel {
-    let cfg = &p.config;
-    let params = FluidParams {
-        mean_service_s: cfg.service.mean_service_s,
-        per_request: cfg.per_request(),
-        slo_threshold_s: cfg.slo.latency_threshold_s,
-    };
-    FluidModel::new(&cfg.cluster, params, p.demand.clone(), controller, RunSeed(seed))
+    FluidModel::new(&p.config.cluster, p.fluid_params(), p.demand.clone(), controller, RunSeed(seed))
         .expect("prepared scenarios are valid")
 }
 

@@ -14,6 +14,38 @@ pub struct Prepared<C = ControllerConfig> {
     pub trace_report: Option<TraceReport>,
 }
 
+impl<C: ControllerSpec> Prepared<C> {
+    /// What a controller is built from for run `seed` (what [`ControllerSpec::init`] takes).
+    pub fn init_context(&self, seed: u64) -> InitContext<'_> {
+        let c = &self.config;
+        InitContext {
+            step_s: self.demand.step_s,
+            demand: &self.demand,
+            service: &c.service,
+            cluster: &c.cluster,
+            seed,
+            slo: &c.slo,
+        }
+    }
+
+    /// The fluid model's parameters: service time, per-request needs, SLO threshold.
+    pub fn fluid_params(&self) -> FluidParams {
+        let c = &self.config;
+        FluidParams {
+            mean_service_s: c.service.mean_service_s,
+            per_request: c.per_request(),
+            slo_threshold_s: c.slo.latency_threshold_s,
+        }
+    }
+
+    /// The fluid world of run `seed` with every decision made outside ([`FluidModel::external`]): one library
+    /// call for lockstep sweeps, training rollouts and live loops.
+    pub fn fluid_stepper(&self, seed: u64) -> FluidStepper {
+        FluidModel::external(&self.config.cluster, self.fluid_params(), self.demand.clone(), RunSeed(seed))
+            .expect("prepared scenarios are valid")
+    }
+}
+
 /// Validates `config` and builds its demand for run `seed`; `trace` must be the loaded trace for a trace
 /// workload (columns in the order of [`ScenarioConfig::trace_columns`]).
 ///
