@@ -64,6 +64,27 @@ fn train_file(dir: &Path, name: &str, arch: &str, extra: &str) -> PathBuf {
     p
 }
 
+/// A policy setting of 4-server instances at 0.1 s per request, SLO p99 <= 0.5 s, at one-minute steps.
+fn setting(
+    max_instances: u32,
+    provisioning_delay_s: f64,
+    warmup_s: f64,
+) -> prescale_agents::neural::policy::PolicySetting {
+    prescale_agents::neural::policy::PolicySetting {
+        step_s: 60.0,
+        start_unix_s: 0.0,
+        mean_service_s: 0.1,
+        servers_per_instance: 4,
+        static_servers: 0,
+        min_instances: 1,
+        max_instances,
+        provisioning_delay_s,
+        warmup_s,
+        slo_quantile: 0.99,
+        slo_threshold_s: 0.5,
+    }
+}
+
 fn train(dir: &Path, file: &Path) -> PathBuf {
     let out = dir.join("models");
     let o = prescale(&["train", file.to_str().unwrap(), "--out", out.to_str().unwrap(), "--quiet"]);
@@ -222,21 +243,9 @@ fn forecast_cloning_runs_in_a_scenario_and_fine_tunes_online() {
 /// reactive baseline on the flash crowd in both SLO minutes and cost.
 #[test]
 fn hindsight_expert_meets_the_slo_by_erlang_c_and_beats_hpa_on_the_flash_crowd() {
-    use prescale_agents::neural::policy::{HindsightExpert, PolicySetting};
+    use prescale_agents::neural::policy::HindsightExpert;
     use prescale_sim::queueing::Latency;
-    let s = PolicySetting {
-        step_s: 60.0,
-        start_unix_s: 0.0,
-        mean_service_s: 0.1,
-        servers_per_instance: 4,
-        static_servers: 0,
-        min_instances: 1,
-        max_instances: 500,
-        provisioning_delay_s: 120.0,
-        warmup_s: 60.0,
-        slo_quantile: 0.99,
-        slo_threshold_s: 0.5,
-    };
+    let s = setting(500, 120.0, 60.0);
     let e = HindsightExpert::new(s, std::sync::Arc::new(vec![0.0; 10]));
     for lambda in [10.0, 200.0, 611.0, 1500.0] {
         let n = e.n_min(lambda);
@@ -436,20 +445,7 @@ fn a_non_finite_policy_output_is_an_error_not_a_zero() {
         horizon_steps: 1,
         output: OutputKind::Point,
     };
-    let setting = prescale_agents::neural::policy::PolicySetting {
-        step_s: 60.0,
-        start_unix_s: 0.0,
-        mean_service_s: 0.1,
-        servers_per_instance: 4,
-        static_servers: 0,
-        min_instances: 1,
-        max_instances: 10,
-        provisioning_delay_s: 60.0,
-        warmup_s: 0.0,
-        slo_quantile: 0.99,
-        slo_threshold_s: 0.5,
-    };
-    let mut state = PolicyState::new(setting, None);
+    let mut state = PolicyState::new(setting(10, 60.0, 0.0), None);
     let obs = Observation { interval_s: 60.0, ..Observation::default() };
     assert_eq!(state.decide(&spec, Some(&[f32::NAN]), &obs), ScaleDecision::Hold);
     assert!(state.diagnostics().non_finite_output);
