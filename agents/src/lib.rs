@@ -5,6 +5,17 @@
 //! against: the Kubernetes HPA ([`hpa`]), target tracking and step scaling ([`reactive`]), plus the
 //! simulator's own `Static` and `ReferenceHpa`.
 //!
+//! Seed component → file:
+//!
+//! | seed component | module |
+//! |---|---|
+//! | behavioural-cloning agent | [`neural::policy`] (policy, hindsight expert, rollouts), [`neural::learn`] (BC + DAgger) |
+//! | predictors (forecast with uncertainty) | [`predictor`], [`neural::forecaster`] |
+//! | variance controller | [`variance`] |
+//! | resource prediction module | [`resource`] |
+//! | proactive allocator | [`predictive`] |
+//! | feedback loop | [`feedback`] |
+//!
 //! [`ControllerConfig`] is the `controller:` part of a scenario file: every controller by name with its
 //! parameters, validated with dotted paths, built with [`prescale_sim::scenario::ControllerSpec::init`].
 //! Unknown names are refused by the parser with the list of known ones.
@@ -12,6 +23,7 @@
 // Validation writes `!(x > 0.0)` on purpose: unlike `x <= 0.0`, it also rejects NaN.
 #![allow(clippy::neg_cmp_op_on_partial_ord)]
 
+pub mod feedback;
 pub mod hpa;
 pub mod neural;
 pub mod predictive;

@@ -2,10 +2,10 @@
 //! controller.
 //!
 //! At each control tick, in this order:
-//! 1. **Feedback.** The request rate of the step that just ended (`arrivals / Δ`) is compared with the
-//!    one-step forecast made for it; the variance controller learns the error (and the step's SLO misses), the
-//!    realised coverage is counted, and the predictor observes the value (online learning: EWMA/Holt-Winters
-//!    state, AR refits on schedule).
+//! 1. **Feedback** ([`crate::feedback`]). The request rate of the step that just ended (`arrivals / Δ`) is
+//!    compared with the one-step forecast made for it; the variance controller learns the error (and the
+//!    step's SLO misses), the realised coverage is counted, and the predictor observes the value (online
+//!    learning: EWMA/Holt-Winters state, AR refits on schedule). An explicit memory demand has its own loop.
 //! 2. **Forecast** for horizons `1..=h_hi` steps, `h_lo = ⌈d / Δ⌉`, `h_hi = ⌈(d + Δ + w) / Δ⌉`, where `d` is the
 //!    scaling type's mean provisioning delay and `w` its warm-up: capacity ordered now serves from about
 //!    `t + d` on, and must carry the load until the next decision's capacity arrives.
@@ -28,6 +28,7 @@ use std::collections::VecDeque;
 use prescale_sim::cluster::Resources;
 use prescale_sim::controller::{Controller, Diagnostics, Observation, ScaleDecision};
 
+use crate::feedback::Feedback;
 use crate::predictor::Predictor;
 use crate::resource::ResourcePlanner;
 use crate::variance::VarianceController;
@@ -60,9 +61,7 @@ pub struct PredictiveController {
     s: AllocatorSetting,
     h_lo: usize,
     h_hi: usize,
-    pending: Option<(f64, f64)>,
-    judged: u64,
-    covered: u64,
+    feedback: Feedback,
     asked: VecDeque<(f64, Vec<u32>)>,
     diag: Diagnostics,
     memory: Option<MemoryForecast>,
@@ -76,7 +75,7 @@ pub type MakeForecaster = Box<dyn Fn() -> (Box<dyn Predictor>, Box<dyn VarianceC
 struct MemoryForecast {
     predictor: Box<dyn Predictor>,
     variance: Box<dyn VarianceController>,
-    pending: Option<(f64, f64)>,
+    feedback: Feedback,
     last: f64,
 }
 
@@ -84,15 +83,13 @@ impl MemoryForecast {
     /// Learns `y`, then returns the largest need (forecast + margin, GiB) over horizons `lo..=hi` and
     /// `1..=lo`.
     fn step(&mut self, y: f64, lo: usize, hi: usize) -> (f64, f64) {
-        if let Some((f, m)) = self.pending.take() {
-            self.variance.update(f, m, y, 0.0);
-        }
+        self.feedback.judge(y, 0.0, self.variance.as_mut());
         self.predictor.observe(y);
         self.last = y;
         match self.predictor.forecast(hi) {
             Ok(fc) => {
                 let need = |h: usize| fc.mean[h - 1] + self.variance.margin(fc.mean[h - 1], fc.sd[h - 1]);
-                self.pending = Some((fc.mean[0], self.variance.margin(fc.mean[0], fc.sd[0])));
+                self.feedback.expect(fc.mean[0], self.variance.margin(fc.mean[0], fc.sd[0]));
                 ((lo..=hi).map(need).fold(0.0, f64::max), (1..=lo).map(need).fold(0.0, f64::max))
             }
             Err(_) => (y, y),
@@ -120,9 +117,7 @@ impl PredictiveController {
             s,
             h_lo,
             h_hi,
-            pending: None,
-            judged: 0,
-            covered: 0,
+            feedback: Feedback::new(),
             asked: VecDeque::new(),
             diag: Diagnostics::default(),
             memory: None,
@@ -157,19 +152,14 @@ impl Controller for PredictiveController {
         let cores_per_rate = self.s.mean_service_s * self.s.per_request.cpu_cores;
         // 1. Feedback.
         self.diag.forecast_cpu_cores = f64::NAN;
-        if let Some((f, m)) = self.pending.take() {
-            self.variance.update(f, m, y, obs.slow_fraction);
-            self.judged += 1;
-            if y <= f + m {
-                self.covered += 1;
-            }
+        if let Some(f) = self.feedback.judge(y, obs.slow_fraction, self.variance.as_mut()) {
             self.diag.forecast_cpu_cores = f * cores_per_rate;
         }
         self.predictor.observe(y);
         let (before, after) = self.predictor.take_update().unwrap_or((f64::NAN, f64::NAN));
         self.diag.fine_tune_mae_before_cores = before * cores_per_rate;
         self.diag.fine_tune_mae_after_cores = after * cores_per_rate;
-        self.diag.coverage = if self.judged > 0 { self.covered as f64 / self.judged as f64 } else { f64::NAN };
+        self.diag.coverage = self.feedback.coverage();
         // 2–3. Forecast and needs.
         self.diag.non_finite_output = false;
         let (far, near) = match self.predictor.forecast(self.h_hi) {
@@ -183,7 +173,7 @@ impl Controller for PredictiveController {
                 let far = (self.h_lo..=self.h_hi).map(need).fold(0.0, f64::max);
                 let near = (1..=self.h_lo).map(need).fold(0.0, f64::max);
                 let m1 = self.variance.margin(fc.mean[0], fc.sd[0]);
-                self.pending = Some((fc.mean[0], m1));
+                self.feedback.expect(fc.mean[0], m1);
                 self.predictor.after_forecast(&fc);
                 self.diag.margin_cpu_cores = (need(self.h_hi) - fc.mean[self.h_hi - 1]) * cores_per_rate;
                 self.diag.fallback = false;
@@ -203,7 +193,7 @@ impl Controller for PredictiveController {
             let make = &self.make_memory;
             let m = self.memory.get_or_insert_with(|| {
                 let (predictor, variance) = make();
-                MemoryForecast { predictor, variance, pending: None, last: 0.0 }
+                MemoryForecast { predictor, variance, feedback: Feedback::new(), last: 0.0 }
             });
             let (mf, mn) = m.step(obs.memory_demand_gib, lo, hi);
             let t = self.s.target_utilisation;
