@@ -19,7 +19,6 @@
 //! [`ControllerConfig`] is the `controller:` part of a scenario file: every controller by name with its
 //! parameters, validated with dotted paths, built with [`prescale_sim::scenario::ControllerSpec::init`].
 //! Unknown names are refused by the parser with the list of known ones.
-
 // Validation writes `!(x > 0.0)` on purpose: unlike `x <= 0.0`, it also rejects NaN.
 #![allow(clippy::neg_cmp_op_on_partial_ord)]
 
@@ -41,12 +40,15 @@ use serde::{Deserialize, Serialize};
 
 pub use prescale_sim::controller::{Observation, ScaleDecision};
 
-use crate::hpa::{HpaConfig, HpaPolicy, KubernetesHpa, SelectPolicy};
+pub use crate::hpa::HpaConfig;
+use crate::hpa::KubernetesHpa;
+pub use crate::neural::policy::BcConfig;
+pub use crate::predictive::{AllocatorConfig, PredictiveConfig};
 use crate::predictive::{AllocatorSetting, PredictiveController};
 use crate::predictor::Predictor;
 use crate::reactive::{StepScaling, StepScalingConfig, TargetTracking, TargetTrackingConfig};
 use crate::resource::ResourcePlanner;
-use crate::variance::VarianceController;
+pub use crate::variance::VarianceConfig;
 use neural::forecaster::{FineTuneConfig, NeuralForecaster};
 use neural::model::{Model, ModelCard, Task};
 use neural::policy::{BcPolicy, HindsightExpert, PolicySetting};
@@ -122,114 +124,6 @@ fn hw_gamma() -> f64 {
     0.15
 }
 
-/// A variance controller by name (margins in requests per second or percent of the forecast).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub enum VarianceConfig {
-    /// `absolute_per_s + percent/100 · forecast`.
-    Fixed {
-        /// Absolute margin, requests per second.
-        #[serde(default)]
-        absolute_per_s: f64,
-        /// Relative margin, percent.
-        #[serde(default)]
-        percent: f64,
-    },
-    /// `k` standard deviations of recent residuals.
-    KSigma {
-        /// Multiplier.
-        k: f64,
-        /// Window, seconds.
-        window_s: f64,
-    },
-    /// The predicted quantile of a normal forecast.
-    PredictedQuantile {
-        /// Quantile in (0.5, 1).
-        quantile: f64,
-    },
-    /// Adaptive conformal inference (Gibbs & Candès 2021).
-    AdaptiveConformal {
-        /// Target miscoverage in (0, 1).
-        alpha: f64,
-        /// Step size > 0.
-        #[serde(default = "aci_gamma")]
-        gamma: f64,
-        /// Calibration window, seconds.
-        #[serde(default = "aci_window")]
-        window_s: f64,
-    },
-    /// Raised after SLO violations, lowered slowly.
-    SloFeedback {
-        /// Starting margin, percent.
-        #[serde(default = "ten")]
-        initial_percent: f64,
-        /// Raise after a violating step, percentage points.
-        #[serde(default = "five")]
-        raise_percent: f64,
-        /// Relative decay per quiet step.
-        #[serde(default = "decay")]
-        decay: f64,
-        /// Largest margin, percent.
-        #[serde(default = "hundred")]
-        max_percent: f64,
-    },
-}
-
-fn aci_gamma() -> f64 {
-    0.005
-}
-fn aci_window() -> f64 {
-    86400.0
-}
-fn ten() -> f64 {
-    10.0
-}
-fn five() -> f64 {
-    5.0
-}
-fn decay() -> f64 {
-    0.01
-}
-fn hundred() -> f64 {
-    100.0
-}
-
-/// The allocator's parameters.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AllocatorConfig {
-    /// Utilisation the ordered capacity should run at, in (0, 1].
-    pub target_utilisation: f64,
-    /// Scale-down stabilisation, seconds.
-    #[serde(default = "stab")]
-    pub scale_down_stabilisation_s: f64,
-    /// Cap on the fleet's price, USD per hour.
-    #[serde(default)]
-    pub cost_cap_usd_per_hour: Option<f64>,
-    /// Count the warm-up in the horizon.
-    #[serde(default = "yes")]
-    pub include_warmup: bool,
-}
-
-fn stab() -> f64 {
-    300.0
-}
-fn yes() -> bool {
-    true
-}
-
-/// The predictive pipeline: predictor, variance controller, allocator.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PredictiveConfig {
-    /// The predictor.
-    pub predictor: PredictorConfig,
-    /// The variance controller.
-    pub variance: VarianceConfig,
-    /// The allocator.
-    pub allocator: AllocatorConfig,
-}
-
 /// The `controller:` part of a scenario.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -250,18 +144,6 @@ pub enum ControllerConfig {
     Bc(BcConfig),
     /// The hindsight expert BC policies imitate: knows the future (an upper bound, like the oracle).
     HindsightExpert,
-}
-
-/// A learned policy.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct BcConfig {
-    /// Model directory, relative to the file that names it.
-    pub model: String,
-    /// Act on this quantile of the model's predictive distribution (Gaussian or quantile output) instead of
-    /// its centre: a safety margin learned with the policy.
-    #[serde(default)]
-    pub act_quantile: Option<f64>,
 }
 
 impl PredictorConfig {
@@ -392,113 +274,6 @@ impl PredictorConfig {
     }
 }
 
-impl VarianceConfig {
-    fn init(&self, step_s: f64) -> Box<dyn VarianceController> {
-        use crate::variance::*;
-        let steps = |s: f64| ((s / step_s).round() as usize).max(2);
-        match *self {
-            VarianceConfig::Fixed { absolute_per_s, percent } => {
-                Box::new(FixedMargin { absolute: absolute_per_s, percent })
-            }
-            VarianceConfig::KSigma { k, window_s } => Box::new(KSigma::new(k, steps(window_s))),
-            VarianceConfig::PredictedQuantile { quantile } => Box::new(PredictedQuantile::new(quantile)),
-            VarianceConfig::AdaptiveConformal { alpha, gamma, window_s } => {
-                Box::new(AdaptiveConformal::new(alpha, gamma, steps(window_s)))
-            }
-            VarianceConfig::SloFeedback { initial_percent, raise_percent, decay, max_percent } => {
-                Box::new(SloFeedback::new(initial_percent, raise_percent, decay, 0.0, max_percent, 0.01))
-            }
-        }
-    }
-
-    fn problems(&self) -> Vec<(String, String)> {
-        let mut p = Vec::new();
-        let mut need = |f: &str, ok: bool, msg: String| {
-            if !ok {
-                p.push((f.to_string(), msg));
-            }
-        };
-        match *self {
-            VarianceConfig::Fixed { absolute_per_s, percent } => {
-                need(
-                    "absolute_per_s",
-                    absolute_per_s.is_finite() && absolute_per_s >= 0.0,
-                    format!("must be >= 0, got {absolute_per_s}"),
-                );
-                need("percent", percent.is_finite() && percent >= 0.0, format!("must be >= 0, got {percent}"));
-            }
-            VarianceConfig::KSigma { k, window_s } => {
-                need("k", k.is_finite() && k >= 0.0, format!("must be >= 0, got {k}"));
-                need("window_s", window_s > 0.0, format!("must be > 0, got {window_s}"));
-            }
-            VarianceConfig::PredictedQuantile { quantile } => {
-                need("quantile", quantile > 0.5 && quantile < 1.0, format!("must be in (0.5, 1), got {quantile}"))
-            }
-            VarianceConfig::AdaptiveConformal { alpha, gamma, window_s } => {
-                need("alpha", alpha > 0.0 && alpha < 1.0, format!("must be in (0, 1), got {alpha}"));
-                need("gamma", gamma > 0.0 && gamma.is_finite(), format!("must be > 0, got {gamma}"));
-                need("window_s", window_s > 0.0, format!("must be > 0, got {window_s}"));
-            }
-            VarianceConfig::SloFeedback { initial_percent, raise_percent, decay, max_percent } => {
-                need("initial_percent", initial_percent >= 0.0, format!("must be >= 0, got {initial_percent}"));
-                need("raise_percent", raise_percent >= 0.0, format!("must be >= 0, got {raise_percent}"));
-                need("decay", (0.0..1.0).contains(&decay), format!("must be in [0, 1), got {decay}"));
-                need(
-                    "max_percent",
-                    max_percent >= initial_percent,
-                    format!("must be >= initial_percent, got {max_percent}"),
-                );
-            }
-        }
-        p
-    }
-}
-
-fn hpa_problems(c: &HpaConfig) -> Vec<(String, String)> {
-    let mut p = Vec::new();
-    if !(c.target_utilisation > 0.0 && c.target_utilisation <= 1.0) {
-        p.push(("target_utilisation".into(), format!("must be in (0, 1], got {}", c.target_utilisation)));
-    }
-    if !(0.0..1.0).contains(&c.tolerance) {
-        p.push(("tolerance".into(), format!("must be in [0, 1), got {}", c.tolerance)));
-    }
-    if c.max_replicas == 0 || c.min_replicas > c.max_replicas {
-        p.push((
-            "max_replicas".into(),
-            format!("must be >= 1 and >= min_replicas ({}), got {}", c.min_replicas, c.max_replicas),
-        ));
-    }
-    for (dir, rules) in [("scale_up", &c.behavior.scale_up), ("scale_down", &c.behavior.scale_down)] {
-        if !(rules.stabilization_window_s >= 0.0 && rules.stabilization_window_s <= 3600.0) {
-            p.push((
-                format!("behavior.{dir}.stabilization_window_s"),
-                format!("must be from 0 to 3600, got {}", rules.stabilization_window_s),
-            ));
-        }
-        if rules.policies.is_empty() && rules.select_policy != SelectPolicy::Disabled {
-            p.push((
-                format!("behavior.{dir}.policies"),
-                "must list at least one policy (or select_policy: Disabled)".into(),
-            ));
-        }
-        for (i, pol) in rules.policies.iter().enumerate() {
-            let (value, period) = match *pol {
-                HpaPolicy::Pods { value, period_s } | HpaPolicy::Percent { value, period_s } => (value, period_s),
-            };
-            if value == 0 {
-                p.push((format!("behavior.{dir}.policies[{i}].value"), "must be > 0".into()));
-            }
-            if !(period > 0.0 && period <= 1800.0) {
-                p.push((
-                    format!("behavior.{dir}.policies[{i}].period_s"),
-                    format!("must be in (0, 1800], got {period}"),
-                ));
-            }
-        }
-    }
-    p
-}
-
 impl ControllerSpec for ControllerConfig {
     fn name(&self) -> String {
         match self {
@@ -562,7 +337,7 @@ impl ControllerSpec for ControllerConfig {
                 c.problems(cluster.scaling_index().map(|i| cluster.instance_types[i].max_count))
             }
             ControllerConfig::ReferenceHpa(c) => c.problems(),
-            ControllerConfig::Hpa(c) => hpa_problems(c),
+            ControllerConfig::Hpa(c) => c.problems(),
             ControllerConfig::TargetTracking(c) => {
                 let mut p = Vec::new();
                 if !(c.target_utilisation > 0.0 && c.target_utilisation <= 1.0) {

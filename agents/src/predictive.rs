@@ -23,6 +23,9 @@
 //! for the busy servers seen over the last interval at the target utilisation (the HPA's rule), and reports
 //! `fallback` in its diagnostics.
 
+use crate::PredictorConfig;
+use crate::variance::VarianceConfig;
+use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
 
 use prescale_sim::cluster::Resources;
@@ -219,4 +222,40 @@ impl Controller for PredictiveController {
     fn diagnostics(&self) -> Option<Diagnostics> {
         Some(self.diag)
     }
+}
+
+/// The allocator's parameters.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AllocatorConfig {
+    /// Utilisation the ordered capacity should run at, in (0, 1].
+    pub target_utilisation: f64,
+    /// Scale-down stabilisation, seconds.
+    #[serde(default = "stab")]
+    pub scale_down_stabilisation_s: f64,
+    /// Cap on the fleet's price, USD per hour.
+    #[serde(default)]
+    pub cost_cap_usd_per_hour: Option<f64>,
+    /// Count the warm-up in the horizon.
+    #[serde(default = "yes")]
+    pub include_warmup: bool,
+}
+
+fn stab() -> f64 {
+    300.0
+}
+fn yes() -> bool {
+    true
+}
+
+/// The predictive pipeline: predictor, variance controller, allocator.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PredictiveConfig {
+    /// The predictor.
+    pub predictor: PredictorConfig,
+    /// The variance controller.
+    pub variance: VarianceConfig,
+    /// The allocator.
+    pub allocator: AllocatorConfig,
 }

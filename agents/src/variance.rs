@@ -5,6 +5,7 @@
 //! fraction of requests that missed the SLO ([`VarianceController::update`]). The caller tracks realised
 //! coverage (the fraction of steps with `actual ≤ forecast + margin`) the same way for all of them.
 
+use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
 
 /// A safety-margin policy.
@@ -242,6 +243,141 @@ impl VarianceController for SloFeedback {
             self.percent * (1.0 - self.decay)
         }
         .clamp(self.min_percent, self.max_percent);
+    }
+}
+
+/// A variance controller by name (margins in requests per second or percent of the forecast).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub enum VarianceConfig {
+    /// `absolute_per_s + percent/100 · forecast`.
+    Fixed {
+        /// Absolute margin, requests per second.
+        #[serde(default)]
+        absolute_per_s: f64,
+        /// Relative margin, percent.
+        #[serde(default)]
+        percent: f64,
+    },
+    /// `k` standard deviations of recent residuals.
+    KSigma {
+        /// Multiplier.
+        k: f64,
+        /// Window, seconds.
+        window_s: f64,
+    },
+    /// The predicted quantile of a normal forecast.
+    PredictedQuantile {
+        /// Quantile in (0.5, 1).
+        quantile: f64,
+    },
+    /// Adaptive conformal inference (Gibbs & Candès 2021).
+    AdaptiveConformal {
+        /// Target miscoverage in (0, 1).
+        alpha: f64,
+        /// Step size > 0.
+        #[serde(default = "aci_gamma")]
+        gamma: f64,
+        /// Calibration window, seconds.
+        #[serde(default = "aci_window")]
+        window_s: f64,
+    },
+    /// Raised after SLO violations, lowered slowly.
+    SloFeedback {
+        /// Starting margin, percent.
+        #[serde(default = "ten")]
+        initial_percent: f64,
+        /// Raise after a violating step, percentage points.
+        #[serde(default = "five")]
+        raise_percent: f64,
+        /// Relative decay per quiet step.
+        #[serde(default = "decay")]
+        decay: f64,
+        /// Largest margin, percent.
+        #[serde(default = "hundred")]
+        max_percent: f64,
+    },
+}
+
+fn aci_gamma() -> f64 {
+    0.005
+}
+fn aci_window() -> f64 {
+    86400.0
+}
+fn ten() -> f64 {
+    10.0
+}
+fn five() -> f64 {
+    5.0
+}
+fn decay() -> f64 {
+    0.01
+}
+fn hundred() -> f64 {
+    100.0
+}
+
+impl VarianceConfig {
+    /// The variance controller this config names, at control step `step_s`.
+    pub fn init(&self, step_s: f64) -> Box<dyn VarianceController> {
+        let steps = |s: f64| ((s / step_s).round() as usize).max(2);
+        match *self {
+            VarianceConfig::Fixed { absolute_per_s, percent } => {
+                Box::new(FixedMargin { absolute: absolute_per_s, percent })
+            }
+            VarianceConfig::KSigma { k, window_s } => Box::new(KSigma::new(k, steps(window_s))),
+            VarianceConfig::PredictedQuantile { quantile } => Box::new(PredictedQuantile::new(quantile)),
+            VarianceConfig::AdaptiveConformal { alpha, gamma, window_s } => {
+                Box::new(AdaptiveConformal::new(alpha, gamma, steps(window_s)))
+            }
+            VarianceConfig::SloFeedback { initial_percent, raise_percent, decay, max_percent } => {
+                Box::new(SloFeedback::new(initial_percent, raise_percent, decay, 0.0, max_percent, 0.01))
+            }
+        }
+    }
+
+    /// Problems as `(dotted path below the variance controller, message)`.
+    pub fn problems(&self) -> Vec<(String, String)> {
+        let mut p = Vec::new();
+        let mut need = |f: &str, ok: bool, msg: String| {
+            if !ok {
+                p.push((f.to_string(), msg));
+            }
+        };
+        match *self {
+            VarianceConfig::Fixed { absolute_per_s, percent } => {
+                need(
+                    "absolute_per_s",
+                    absolute_per_s.is_finite() && absolute_per_s >= 0.0,
+                    format!("must be >= 0, got {absolute_per_s}"),
+                );
+                need("percent", percent.is_finite() && percent >= 0.0, format!("must be >= 0, got {percent}"));
+            }
+            VarianceConfig::KSigma { k, window_s } => {
+                need("k", k.is_finite() && k >= 0.0, format!("must be >= 0, got {k}"));
+                need("window_s", window_s > 0.0, format!("must be > 0, got {window_s}"));
+            }
+            VarianceConfig::PredictedQuantile { quantile } => {
+                need("quantile", quantile > 0.5 && quantile < 1.0, format!("must be in (0.5, 1), got {quantile}"))
+            }
+            VarianceConfig::AdaptiveConformal { alpha, gamma, window_s } => {
+                need("alpha", alpha > 0.0 && alpha < 1.0, format!("must be in (0, 1), got {alpha}"));
+                need("gamma", gamma > 0.0 && gamma.is_finite(), format!("must be > 0, got {gamma}"));
+                need("window_s", window_s > 0.0, format!("must be > 0, got {window_s}"));
+            }
+            VarianceConfig::SloFeedback { initial_percent, raise_percent, decay, max_percent } => {
+                need("initial_percent", initial_percent >= 0.0, format!("must be >= 0, got {initial_percent}"));
+                need("raise_percent", raise_percent >= 0.0, format!("must be >= 0, got {raise_percent}"));
+                need("decay", (0.0..1.0).contains(&decay), format!("must be in [0, 1), got {decay}"));
+                need(
+                    "max_percent",
+                    max_percent >= initial_percent,
+                    format!("must be >= initial_percent, got {max_percent}"),
+                );
+            }
+        }
+        p
     }
 }
 

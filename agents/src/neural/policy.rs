@@ -411,6 +411,18 @@ pub fn rollout(
     Ok(Rollout { frames, report })
 }
 
+/// A learned policy.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BcConfig {
+    /// Model directory, relative to the file that names it.
+    pub model: String,
+    /// Act on this quantile of the model's predictive distribution (Gaussian or quantile output) instead of
+    /// its centre: a safety margin learned with the policy.
+    #[serde(default)]
+    pub act_quantile: Option<f64>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
