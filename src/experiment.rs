@@ -25,7 +25,6 @@ use crate::ron_paths::{Span, line_of, value_lines, value_spans};
 use crate::scenario_io::{Diagnostic, Loaded, load_scenario_text, parse_ron, read_text};
 use prescale_sim::input::{clip, name_problem};
 use prescale_sim::scenario::ControllerSpec;
-use sha2::{Digest, Sha256};
 
 /// One axis: a scenario field by dotted path and the values it takes (RON text each).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -142,7 +141,6 @@ pub fn load_experiment(file: &Path) -> Result<(ExperimentConfig, Vec<Cell>), Vec
 /// # Errors
 /// As [`load_experiment`].
 pub fn load_experiment_text(file: &Path, text: &str) -> Result<(ExperimentConfig, Vec<Cell>), Vec<Diagnostic>> {
-    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let cfg: ExperimentConfig = parse_ron(file, text)?;
     let lines = value_lines(text);
     let diag = |path: String, message: String| Diagnostic {
@@ -256,13 +254,12 @@ pub fn cell_id(scenario: &str, axis_values: &[(String, String)], controller: &st
     }
     parts.push(safe(controller, 40));
     parts.push(format!("seed{seed}"));
-    let mut h = Sha256::new();
-    h.update(format!("scenario\u{0}{scenario}\u{0}").as_bytes());
+    let mut coordinates = format!("scenario\u{0}{scenario}\u{0}");
     for (p, v) in axis_values {
-        h.update(format!("axis\u{0}{p}\u{0}{v}\u{0}").as_bytes());
+        coordinates.push_str(&format!("axis\u{0}{p}\u{0}{v}\u{0}"));
     }
-    h.update(format!("controller\u{0}{controller}\u{0}seed\u{0}{seed}").as_bytes());
-    let digest: String = h.finalize().iter().take(6).map(|b| format!("{b:02x}")).collect();
+    coordinates.push_str(&format!("controller\u{0}{controller}\u{0}seed\u{0}{seed}"));
+    let digest = &crate::results::sha256_hex(coordinates.as_bytes())[..12];
     let mut id = parts.join("__");
     // Folder names stay within 255 bytes whatever the number of axes.
     id.truncate(200);
@@ -384,14 +381,9 @@ pub fn expand(
                             // Model directories in the experiment's controllers are relative to the experiment.
                             let mut c = (*c).clone();
                             c.resolve_paths(dir);
-                            l.config.controller = c;
                             // The controller in this scenario: its problems belong to the experiment's lines.
-                            let found: Vec<_> = l
-                                .config
-                                .problems()
-                                .into_iter()
-                                .filter_map(|p| p.path.strip_prefix("controller.").map(|r| (r.to_string(), p.message)))
-                                .collect();
+                            let found = l.config.controller_problems(&c);
+                            l.config.controller = c;
                             for (rest, message) in found {
                                 let key = (ci, format!("controllers[{ci}].controller.{rest}"), message);
                                 let context =

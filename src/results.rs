@@ -118,8 +118,7 @@ pub fn write_run_to(
             ron::extensions::Extensions::IMPLICIT_SOME | ron::extensions::Extensions::UNWRAP_VARIANT_NEWTYPES,
         );
         let ron = ron::ser::to_string_pretty(&prepared.config, pretty).context("serialising the scenario")?;
-        write("scenario.ron", &ron)?;
-        write("timeseries.csv", &to_csv(&out.rows))?;
+        let timeseries = to_csv(&out.rows);
         let (version, revision) = build_info();
         let mut summary = json!({
             "prescale_version": version,
@@ -134,9 +133,13 @@ pub fn write_run_to(
         if !extra.is_null() {
             summary["cell"] = extra;
         }
-        write("summary.json", &serde_json::to_string_pretty(&summary)?)?;
+        let summary = serde_json::to_string_pretty(&summary)?;
+        let files = [("scenario.ron", ron.as_str()), ("timeseries.csv", &timeseries), ("summary.json", &summary)];
+        for (name, text) in files {
+            write(name, text)?;
+        }
         // Written last: what a finished folder holds, so that a later reader can tell it is whole.
-        write(COMPLETE_FILE, &completion_record(&tmp, &["scenario.ron", "timeseries.csv", "summary.json"])?)?;
+        write(COMPLETE_FILE, &completion_record(&files)?)?;
         Ok(())
     })();
     if let Err(e) = result {
@@ -150,18 +153,18 @@ pub fn write_run_to(
 /// The completion record of a results folder: written last, it lists every file with its size and SHA-256.
 pub const COMPLETE_FILE: &str = "complete.json";
 
-fn sha256_hex(bytes: &[u8]) -> String {
+/// SHA-256 of `bytes`, as lowercase hex.
+pub fn sha256_hex(bytes: &[u8]) -> String {
     use sha2::Digest;
     sha2::Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// The completion record of `files` in `dir` (JSON: `{"files": {name: {"bytes": n, "sha256": hex}}}`).
-fn completion_record(dir: &Path, files: &[&str]) -> Result<String> {
+/// The completion record of `files` (`(name, text)` as written; JSON: `{"files": {name: {"bytes": n,
+/// "sha256": hex}}}`).
+fn completion_record(files: &[(&str, &str)]) -> Result<String> {
     let mut listed = serde_json::Map::new();
-    for name in files {
-        let p = dir.join(name);
-        let bytes = std::fs::read(&p).with_context(|| format!("reading back {}", p.display()))?;
-        listed.insert(name.to_string(), json!({"bytes": bytes.len(), "sha256": sha256_hex(&bytes)}));
+    for (name, text) in files {
+        listed.insert(name.to_string(), json!({"bytes": text.len(), "sha256": sha256_hex(text.as_bytes())}));
     }
     Ok(serde_json::to_string_pretty(&json!({ "files": listed }))?)
 }

@@ -119,12 +119,18 @@ pub const MAX_TEXT_BYTES: u64 = 256 << 20;
 pub fn read_text(file: &Path) -> Result<String, Vec<Diagnostic>> {
     let diag =
         |line: Option<usize>, message: String| vec![Diagnostic { file: file.to_path_buf(), line, path: None, message }];
-    let size = std::fs::metadata(file).map_err(|e| diag(None, format!("cannot read: {e}")))?.len();
-    if size > MAX_TEXT_BYTES {
-        return Err(diag(None, format!("is {size} bytes, more than prescale reads ({MAX_TEXT_BYTES})")));
-    }
-    let raw = std::fs::read(file).map_err(|e| diag(None, format!("cannot read: {e}")))?;
+    let raw = read_capped(file, "").map_err(|m| diag(None, m))?;
     utf8_text(raw).map_err(|(line, m)| diag(Some(line), m))
+}
+
+/// The bytes of `file` (`what` it is, for messages: "" or " trace"), or why not: unreadable, or larger than
+/// [`MAX_TEXT_BYTES`] (checked before reading).
+fn read_capped(file: &Path, what: &str) -> Result<Vec<u8>, String> {
+    let size = std::fs::metadata(file).map_err(|e| format!("cannot read{what}: {e}"))?.len();
+    if size > MAX_TEXT_BYTES {
+        return Err(format!("the{what} file is {size} bytes, more than prescale reads ({MAX_TEXT_BYTES})"));
+    }
+    std::fs::read(file).map_err(|e| format!("cannot read{what}: {e}"))
 }
 
 /// `raw` as text without a leading byte-order mark, or the line of its first byte that is not UTF-8.
@@ -148,6 +154,8 @@ fn utf8_text(raw: Vec<u8>) -> Result<String, (usize, String)> {
 
 /// Parses RON text as prescale reads it ([`ron_options`]); a syntax or type error names its line and column.
 pub fn parse_ron<T: serde::de::DeserializeOwned>(file: &Path, text: &str) -> Result<T, Vec<Diagnostic>> {
+    // A byte-order mark (text given directly; files lose theirs in `read_text`) is not RON.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     ron_options().from_str(text).map_err(|e| {
         vec![Diagnostic {
             file: file.to_path_buf(),
@@ -160,7 +168,6 @@ pub fn parse_ron<T: serde::de::DeserializeOwned>(file: &Path, text: &str) -> Res
 
 /// Like [`load_scenario`], from text (`file` names it and anchors a relative trace path).
 pub fn load_scenario_text(file: &Path, text: &str) -> Result<Loaded, Vec<Diagnostic>> {
-    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut config: ScenarioConfig = parse_ron(file, text)?;
     // Model directories are named relative to the scenario file.
     let base = file.parent().unwrap_or(Path::new("."));
@@ -213,11 +220,7 @@ pub fn read_trace(
 ) -> Result<Trace, Diagnostic> {
     let diag =
         |line: Option<usize>, message: String| Diagnostic { file: file.to_path_buf(), line, path: None, message };
-    let size = std::fs::metadata(file).map_err(|e| diag(None, format!("cannot read trace: {e}")))?.len();
-    if size > MAX_TEXT_BYTES {
-        return Err(diag(None, format!("the trace is {size} bytes, more than prescale reads ({MAX_TEXT_BYTES})")));
-    }
-    let raw = std::fs::read(file).map_err(|e| diag(None, format!("cannot read trace: {e}")))?;
+    let raw = read_capped(file, " trace").map_err(|m| diag(None, m))?;
     let raw = if file.extension().is_some_and(|e| e == "gz") {
         // Decompressed size is capped: a small file must not expand into gigabytes of memory.
         let mut out = Vec::new();

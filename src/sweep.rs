@@ -96,10 +96,11 @@ extern "C" fn on_sigint(_: libc::c_int) {
     }
 }
 
-fn install_sigint_handler() {
+/// Installs [`on_sigint`] for the duration of the cells and returns the handler it replaced (to restore).
+fn install_sigint_handler() -> libc::sighandler_t {
     let handler: extern "C" fn(libc::c_int) = on_sigint;
     // SAFETY: the handler only touches an atomic and calls _exit, both async-signal-safe.
-    unsafe { libc::signal(libc::SIGINT, handler as libc::sighandler_t) };
+    unsafe { libc::signal(libc::SIGINT, handler as libc::sighandler_t) }
 }
 
 fn cell_json(cell: &Cell) -> Value {
@@ -291,7 +292,7 @@ pub fn sweep(file: &Path, opts: &SweepOptions) -> Result<SweepOutcome> {
         .num_threads(opts.threads.unwrap_or(0))
         .build()?;
     let threads = pool.current_num_threads();
-    install_sigint_handler();
+    let previous_sigint = install_sigint_handler();
     let interrupt_after: Option<usize> = std::env::var(INTERRUPT_AFTER_ENV).ok().and_then(|v| v.parse().ok());
     let finished_now = AtomicUsize::new(0);
     let results: Vec<(String, Result<(), String>)> = pool.install(|| {
@@ -328,6 +329,9 @@ pub fn sweep(file: &Path, opts: &SweepOptions) -> Result<SweepOutcome> {
             })
             .collect()
     });
+    // Ctrl-C means what it meant before the sweep again (the tables below are written atomically).
+    // SAFETY: restoring the handler `signal` returned.
+    unsafe { libc::signal(libc::SIGINT, previous_sigint) };
     let interrupted = INTERRUPTED.load(Ordering::SeqCst);
     bar.finish_and_clear();
     let failed: Vec<(String, String)> =

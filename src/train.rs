@@ -144,7 +144,6 @@ pub fn load_train(file: &Path) -> Result<TrainConfig, Vec<Diagnostic>> {
 /// # Errors
 /// As [`load_train`].
 pub fn load_train_text(file: &Path, text: &str) -> Result<TrainConfig, Vec<Diagnostic>> {
-    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let cfg: TrainConfig = parse_ron(file, text)?;
     let mut ps = problems(&cfg);
     let scenario_file = file.parent().unwrap_or(Path::new(".")).join(&cfg.scenario);

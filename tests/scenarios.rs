@@ -256,8 +256,7 @@ fn fidelity_override() {
 }
 
 fn sha256(text: &str) -> String {
-    use sha2::Digest;
-    sha2::Sha256::digest(text.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+    prescale::results::sha256_hex(text.as_bytes())
 }
 
 /// The results of every shipped scenario (its own seed: the per-step table and the summary, as `prescale run`

@@ -357,7 +357,7 @@ impl Model {
         }
         vs.load(&weights).map_err(|e| err(format!("{}: {e}", weights.display())))?;
         // Weights that are not numbers would give NaN forecasts or orders: refuse them here, by name, and
-        // check the outputs on a probe window (the normalisation's means) too.
+        // check the outputs on a probe window of raw zeros too.
         let mut names: Vec<(String, Tensor)> = vs.variables().into_iter().collect();
         names.sort_by(|a, b| a.0.cmp(&b.0));
         for (name, t) in &names {

@@ -183,12 +183,7 @@ impl<C: ControllerSpec> ScenarioConfig<C> {
                 format!("must be a finite number > 0, got {}", self.slo.latency_threshold_s),
             );
         }
-        let states_memory = matches!(&self.workload, WorkloadConfig::Trace(t)
-            if t.metrics.iter().any(|m| matches!(m.meaning, MetricMeaning::Utilisation { resource: ResourceKind::Memory, .. })));
-        for (path, m) in self.controller.problems(&self.cluster, self.step_s, self.horizon_s) {
-            add(&format!("controller.{path}"), m);
-        }
-        for (path, m) in self.controller.workload_problems(states_memory) {
+        for (path, m) in self.controller_problems(&self.controller) {
             add(&format!("controller.{path}"), m);
         }
         if let Some(shadow) = &self.shadow {
@@ -196,6 +191,18 @@ impl<C: ControllerSpec> ScenarioConfig<C> {
                 add(&format!("shadow.{path}"), m);
             }
         }
+        p
+    }
+
+    /// The problems of `controller` acting in this scenario (its parameters against the cluster, step and
+    /// horizon, and against what the workload states), as `(dotted path below the controller, message)`:
+    /// what [`ScenarioConfig::problems`] reports under `controller.`, for any controller (an experiment checks
+    /// its own controllers with it).
+    pub fn controller_problems(&self, controller: &C) -> Vec<(String, String)> {
+        let states_memory = matches!(&self.workload, WorkloadConfig::Trace(t)
+            if t.metrics.iter().any(|m| matches!(m.meaning, MetricMeaning::Utilisation { resource: ResourceKind::Memory, .. })));
+        let mut p = controller.problems(&self.cluster, self.step_s, self.horizon_s);
+        p.extend(controller.workload_problems(states_memory));
         p
     }
 
