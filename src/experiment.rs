@@ -22,9 +22,10 @@ use prescale_agents::ControllerConfig;
 use serde::{Deserialize, Serialize};
 
 use crate::ron_paths::{Span, line_of, value_lines, value_spans};
-use crate::scenario_io::{Diagnostic, Loaded, load_scenario_text, parse_ron, read_text};
+use crate::scenario_io::{Diagnostic, Loaded, load_scenario_text, parse_ron, place_problems, read_text};
 use prescale_sim::input::{clip, name_problem};
 use prescale_sim::scenario::ControllerSpec;
+use prescale_sim::validate::{Problem, Problems, join_path};
 
 /// One axis: a scenario field by dotted path and the values it takes (RON text each).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -143,68 +144,53 @@ pub fn load_experiment(file: &Path) -> Result<(ExperimentConfig, Vec<Cell>), Vec
 pub fn load_experiment_text(file: &Path, text: &str) -> Result<(ExperimentConfig, Vec<Cell>), Vec<Diagnostic>> {
     let cfg: ExperimentConfig = parse_ron(file, text)?;
     let lines = value_lines(text);
-    let diag = |path: String, message: String| Diagnostic {
-        file: file.to_path_buf(),
-        line: line_of(&lines, &path),
-        path: Some(path),
-        message,
-    };
-    let mut problems = Vec::new();
+    let mut p = Problems::new();
     if let Some(m) = name_problem(&cfg.name) {
-        problems.push(diag("name".into(), m));
+        p.add("name", m);
     }
-    if cfg.scenarios.is_empty() {
-        problems.push(diag("scenarios".into(), "must name at least one scenario file".into()));
-    }
-    if cfg.seeds.is_empty() {
-        problems.push(diag("seeds".into(), "must list at least one seed".into()));
-    }
+    p.require("scenarios", !cfg.scenarios.is_empty(), || "must name at least one scenario file".into());
+    p.require("seeds", !cfg.seeds.is_empty(), || "must list at least one seed".into());
     for (i, s) in cfg.seeds.iter().enumerate() {
-        if cfg.seeds[..i].contains(s) {
-            problems.push(diag(format!("seeds[{i}]"), format!("seed {s} is listed twice")));
-        }
+        p.require(&format!("seeds[{i}]"), !cfg.seeds[..i].contains(s), || format!("seed {s} is listed twice"));
     }
     for (i, a) in cfg.axes.iter().enumerate() {
-        if a.values.is_empty() {
-            problems.push(diag(format!("axes[{i}].values"), format!("axis '{}' has no values", a.path)));
-        }
-        if cfg.axes[..i].iter().any(|b| b.path == a.path) {
-            problems.push(diag(format!("axes[{i}].path"), format!("'{}' is already an axis", a.path)));
-        }
-        // Two spellings of one value would be two cells running the same thing.
-        for (j, v) in a.values.iter().enumerate() {
-            if let Some(k) = a.values[..j].iter().position(|w| squeeze(w) == squeeze(v)) {
-                problems.push(diag(
-                    format!("axes[{i}].values[{j}]"),
-                    format!("'{}' is values[{k}] again ('{}'), up to spacing", clip(v, 60), clip(&a.values[k], 60)),
-                ));
+        p.under(&format!("axes[{i}]"), |p| {
+            p.require("values", !a.values.is_empty(), || format!("axis '{}' has no values", a.path));
+            p.require("path", !cfg.axes[..i].iter().any(|b| b.path == a.path), || {
+                format!("'{}' is already an axis", a.path)
+            });
+            // Two spellings of one value would be two cells running the same thing.
+            for (j, v) in a.values.iter().enumerate() {
+                if let Some(k) = a.values[..j].iter().position(|w| squeeze(w) == squeeze(v)) {
+                    p.add(
+                        &format!("values[{j}]"),
+                        format!("'{}' is values[{k}] again ('{}'), up to spacing", clip(v, 60), clip(&a.values[k], 60)),
+                    );
+                }
             }
-        }
+        });
     }
     for (i, c) in cfg.controllers.iter().enumerate() {
+        let field = format!("controllers[{i}].name");
         if let Some(m) = name_problem(&c.name) {
-            problems.push(diag(format!("controllers[{i}].name"), m));
+            p.add(&field, m);
         }
-        if cfg.controllers[..i].iter().any(|d| d.name == c.name) {
-            problems.push(diag(format!("controllers[{i}].name"), format!("'{}' is listed twice", c.name)));
-        }
+        p.require(&field, !cfg.controllers[..i].iter().any(|d| d.name == c.name), || {
+            format!("'{}' is listed twice", c.name)
+        });
     }
-    if let Some(b) = &cfg.baseline
-        && !cfg.controllers.iter().any(|c| &c.name == b)
-    {
-        let known: Vec<&str> = cfg.controllers.iter().map(|c| c.name.as_str()).collect();
-        problems.push(diag(
-            "baseline".into(),
-            format!("names no controller of this experiment; known: {}", known.join(", ")),
-        ));
+    if let Some(b) = &cfg.baseline {
+        p.require("baseline", cfg.controllers.iter().any(|c| &c.name == b), || {
+            let known: Vec<&str> = cfg.controllers.iter().map(|c| c.name.as_str()).collect();
+            format!("names no controller of this experiment; known: {}", known.join(", "))
+        });
     }
     let combos: usize = cfg.axes.iter().map(|a| a.values.len().max(1)).product::<usize>()
         * cfg.scenarios.len()
         * cfg.controllers.len().max(1)
         * cfg.seeds.len();
-    if combos > MAX_CELLS {
-        problems.push(diag("axes".into(), format!("expands to {combos} runs, more than {MAX_CELLS}")));
-    }
+    p.require("axes", combos <= MAX_CELLS, || format!("expands to {combos} runs, more than {MAX_CELLS}"));
+    let mut problems = place_problems(file, &lines, p.into_vec());
     // Expand even when the above found problems, so that every bad path and value is named at once (axes
     // without values are left out of this check: they are already reported).
     let mut checkable = cfg.clone();
@@ -384,8 +370,8 @@ pub fn expand(
                             // The controller in this scenario: its problems belong to the experiment's lines.
                             let found = l.config.controller_problems(&c);
                             l.config.controller = c;
-                            for (rest, message) in found {
-                                let key = (ci, format!("controllers[{ci}].controller.{rest}"), message);
+                            for Problem { path: rest, message } in found {
+                                let key = (ci, join_path(&format!("controllers[{ci}].controller"), &rest), message);
                                 let context =
                                     if where_.is_empty() { rel.clone() } else { format!("{rel} with {where_}") };
                                 match controller_problems.iter_mut().find(|(k, _)| *k == key) {

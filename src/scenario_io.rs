@@ -68,20 +68,16 @@ impl Loaded {
     }
 
     fn place(&self, problems: Vec<Problem>) -> Vec<Diagnostic> {
-        place(&self.file, &self.lines, problems)
+        place_problems(&self.file, &self.lines, problems)
     }
 }
 
-/// Places `(dotted path, message)` problems of any file at their lines.
+/// Places the problems of any file (dotted paths from its root) at their lines.
 pub fn place_problems(
     file: &Path,
     lines: &std::collections::HashMap<String, usize>,
-    problems: Vec<(String, String)>,
+    problems: Vec<Problem>,
 ) -> Vec<Diagnostic> {
-    place(file, lines, problems.into_iter().map(|(path, message)| Problem { path, message }).collect())
-}
-
-fn place(file: &Path, lines: &std::collections::HashMap<String, usize>, problems: Vec<Problem>) -> Vec<Diagnostic> {
     problems
         .into_iter()
         .map(|p| Diagnostic {
@@ -178,7 +174,7 @@ pub fn load_scenario_text(file: &Path, text: &str) -> Result<Loaded, Vec<Diagnos
     let lines = value_lines(text);
     let problems = config.problems();
     if !problems.is_empty() {
-        return Err(place(file, &lines, problems));
+        return Err(place_problems(file, &lines, problems));
     }
     let trace = match &config.workload {
         WorkloadConfig::Trace(t) => {

@@ -33,6 +33,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::ron_paths::value_lines;
 use crate::scenario_io::{Diagnostic, Prepared, load_scenario, parse_ron, place_problems, read_text};
+use prescale_sim::validate::{Interval, Problem, Problems};
 
 /// What to learn.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -88,44 +89,35 @@ pub struct Trained {
     pub rounds: Vec<RoundRow>,
 }
 
-fn problems(cfg: &TrainConfig) -> Vec<(String, String)> {
-    let mut p = Vec::new();
+fn problems(cfg: &TrainConfig) -> Problems {
+    let mut p = Problems::new();
     if let Some(m) = prescale_sim::input::name_problem(&cfg.name) {
-        p.push(("name".into(), m));
+        p.add("name", m);
     }
-    p.extend(cfg.model.problems().into_iter().map(|(f, m)| (format!("model.{f}"), m)));
-    p.extend(cfg.split.problems().into_iter().map(|(f, m)| (format!("split.{f}"), m)));
-    p.extend(cfg.training.problems().into_iter().map(|(f, m)| (format!("training.{f}"), m)));
+    p.under("model", |p| cfg.model.check(p));
+    p.under("split", |p| cfg.split.check(p));
+    p.under("training", |p| cfg.training.check(p));
     match &cfg.task {
         TaskConfig::Forecast => {
             if let Some((i, input)) = cfg.model.inputs.iter().enumerate().find(|(_, i)| i.is_state()) {
-                p.push((
-                    format!("model.inputs[{i}]"),
+                p.add(
+                    &format!("model.inputs[{i}]"),
                     format!("{input:?} is cluster state; Forecast learns from demand only"),
-                ));
+                );
             }
         }
         TaskConfig::Imitate { seeds, dagger, act_quantile } => {
-            if seeds.is_empty() {
-                p.push(("task.seeds".into(), "must list at least one seed".into()));
-            }
-            if cfg.model.horizon_steps != 1 {
-                p.push((
-                    "model.horizon_steps".into(),
-                    format!("a policy predicts one order: must be 1, got {}", cfg.model.horizon_steps),
-                ));
-            }
-            if !(dagger.beta >= 0.0 && dagger.beta <= 1.0) {
-                p.push(("task.dagger.beta".into(), format!("must be in [0, 1], got {}", dagger.beta)));
-            }
-            if dagger.rounds > 50 {
-                p.push(("task.dagger.rounds".into(), format!("must be at most 50, got {}", dagger.rounds)));
-            }
-            if let Some(q) = act_quantile
-                && !(*q > 0.0 && *q < 1.0)
-            {
-                p.push(("task.act_quantile".into(), format!("must be in (0, 1), got {q}")));
-            }
+            p.require("task.seeds", !seeds.is_empty(), || "must list at least one seed".into());
+            p.require("model.horizon_steps", cfg.model.horizon_steps == 1, || {
+                format!("a policy predicts one order: must be 1, got {}", cfg.model.horizon_steps)
+            });
+            p.under("task", |p| {
+                p.within("dagger.beta", dagger.beta, Interval::closed(0.0, 1.0));
+                p.count_within("dagger.rounds", dagger.rounds.into(), 0, 50);
+                if let Some(q) = act_quantile {
+                    p.within("act_quantile", *q, Interval::open(0.0, 1.0));
+                }
+            });
         }
     }
     p
@@ -148,10 +140,10 @@ pub fn load_train_text(file: &Path, text: &str) -> Result<TrainConfig, Vec<Diagn
     let mut ps = problems(&cfg);
     let scenario_file = file.parent().unwrap_or(Path::new(".")).join(&cfg.scenario);
     if let Err(e) = std::fs::metadata(&scenario_file) {
-        ps.push(("scenario".into(), format!("cannot read the scenario file {}: {e}", scenario_file.display())));
+        ps.add("scenario", format!("cannot read the scenario file {}: {e}", scenario_file.display()));
     }
     if !ps.is_empty() {
-        return Err(place_problems(file, &value_lines(text), ps));
+        return Err(place_problems(file, &value_lines(text), ps.into_vec()));
     }
     Ok(cfg)
 }
@@ -178,26 +170,24 @@ pub const MAX_TRAINING_BYTES: f64 = 4.0 * (1u64 << 30) as f64;
 /// The training windows' size when the scenario has `steps` steps, if over [`MAX_TRAINING_BYTES`]: one window
 /// per step of `window_steps × inputs` values and `horizon_steps` targets, for each seed and DAgger round
 /// (whose windows are aggregated).
-fn data_problem(cfg: &TrainConfig, steps: usize) -> Option<(String, String)> {
+fn data_problem(cfg: &TrainConfig, steps: usize) -> Option<Problem> {
     let per_window = cfg.model.window_steps as f64 * cfg.model.width() as f64 + cfg.model.horizon_steps as f64;
     let copies = match &cfg.task {
         TaskConfig::Forecast => 1.0,
         TaskConfig::Imitate { seeds, dagger, .. } => seeds.len() as f64 * (dagger.rounds as f64 + 1.0),
     };
     let bytes = steps as f64 * per_window * 4.0 * copies;
-    (bytes > MAX_TRAINING_BYTES).then(|| {
-        (
-            "model.window_steps".into(),
-            format!(
-                "{steps} steps of windows of {} x {} inputs{} would take {:.1} GiB, more than {:.0} GiB; use a shorter \
+    (bytes > MAX_TRAINING_BYTES).then(|| Problem {
+        path: "model.window_steps".into(),
+        message: format!(
+            "{steps} steps of windows of {} x {} inputs{} would take {:.1} GiB, more than {:.0} GiB; use a shorter \
                  window, fewer seeds or rounds, or a shorter scenario",
-                cfg.model.window_steps,
-                cfg.model.width(),
-                if copies > 1.0 { format!(" over {copies} seed-rounds") } else { String::new() },
-                bytes / (1u64 << 30) as f64,
-                MAX_TRAINING_BYTES / (1u64 << 30) as f64
-            ),
-        )
+            cfg.model.window_steps,
+            cfg.model.width(),
+            if copies > 1.0 { format!(" over {copies} seed-rounds") } else { String::new() },
+            bytes / (1u64 << 30) as f64,
+            MAX_TRAINING_BYTES / (1u64 << 30) as f64
+        ),
     })
 }
 

@@ -101,7 +101,11 @@ fn wrong_type() {
 
 #[test]
 fn negative_and_zero_where_positive_is_needed() {
-    check(&scenario(&trace_workload("value"), "-60", SERVICE, PRICE), Some(GOOD_TRACE), &["s.ron:4", "step_s", "> 0"]);
+    check(
+        &scenario(&trace_workload("value"), "-60", SERVICE, PRICE),
+        Some(GOOD_TRACE),
+        &["s.ron:4", "step_s: must be in (0, 86400], got -60"],
+    );
     check(
         &scenario(&trace_workload("value"), "60", "(mean_service_s: 0)", PRICE),
         Some(GOOD_TRACE),
@@ -110,7 +114,7 @@ fn negative_and_zero_where_positive_is_needed() {
     check(
         &scenario(&trace_workload("value"), "60", SERVICE, "price_usd_per_hour: -3"),
         Some(GOOD_TRACE),
-        &["s.ron:11", "cluster.instance_types[0].price_usd_per_hour: must be >= 0, got -3"],
+        &["s.ron:11", "cluster.instance_types[0].price_usd_per_hour: must be a finite number >= 0, got -3"],
     );
 }
 
@@ -330,4 +334,44 @@ fn a_gzip_bomb_is_capped_with_a_clear_error() {
     let out = prescale(&["validate", dir.path().join("s.ron").to_str().unwrap()]);
     let all = format!("{}{}", text(&out).0, text(&out).1);
     assert!(!out.status.success() && all.contains("decompresses to more than"), "{all}");
+}
+
+/// One validation vocabulary: the same rule, broken in a field of the engine (the cluster), of a controller
+/// (the agents crate) and of a training file (the front end), reads the same, each at its own path and line.
+#[test]
+fn the_same_rule_reads_the_same_in_every_crate() {
+    let dir = tempfile::tempdir().unwrap();
+    let body = scenario(&trace_workload("value"), "60", SERVICE, "price_usd_per_hour: -3").replace(
+        "controller: Static(),",
+        "controller: Predictive(\n        predictor: HoltWinters(period_s: 120, alpha: 1.5),\n        variance: Fixed(percent: -3),\n        allocator: (target_utilisation: 0.6),\n    ),",
+    );
+    std::fs::write(dir.path().join("s.ron"), &body).unwrap();
+    std::fs::write(dir.path().join("trace.csv"), GOOD_TRACE).unwrap();
+    std::fs::write(
+        dir.path().join("t.ron"),
+        r#"Train(
+    name: "t",
+    scenario: "s.ron",
+    task: Forecast,
+    model: (architecture: Mlp(hidden: [8]), inputs: [Rate], window_steps: 2, horizon_steps: 1),
+    split: (train: 1.5, validation: 0.15),
+)"#,
+    )
+    .unwrap();
+    let s = prescale(&["validate", dir.path().join("s.ron").to_str().unwrap()]);
+    let (s_out, s_err) = text(&s);
+    let s_err = s_out + &s_err;
+    assert_ne!(s.status.code(), Some(0));
+    for needle in [
+        "s.ron:11: cluster.instance_types[0].price_usd_per_hour: must be a finite number >= 0, got -3",
+        "s.ron:21: controller.variance.percent: must be a finite number >= 0, got -3",
+        "s.ron:20: controller.predictor.alpha: must be in (0, 1), got 1.5",
+    ] {
+        assert!(s_err.contains(needle), "'{needle}' missing from: {s_err}");
+    }
+    let t = prescale(&["validate", dir.path().join("t.ron").to_str().unwrap()]);
+    let (t_out, t_err) = text(&t);
+    let t_err = t_out + &t_err;
+    assert_ne!(t.status.code(), Some(0));
+    assert!(t_err.contains("t.ron:6: split.train: must be in (0, 1), got 1.5"), "{t_err}");
 }

@@ -73,7 +73,7 @@ fn bad_parameters_are_refused_at_validation_with_their_path() {
         ),
         (
             "Predictive(predictor: LastValue, variance: Fixed(percent: -5), allocator: (target_utilisation: 0.6))",
-            "controller.variance.percent: must be >= 0, got -5",
+            "controller.variance.percent: must be a finite number >= 0, got -5",
         ),
         (
             "Predictive(predictor: SeasonalNaive(period_s: 604800), variance: Fixed(percent: 5), allocator: (target_utilisation: 0.6))",
@@ -81,7 +81,7 @@ fn bad_parameters_are_refused_at_validation_with_their_path() {
         ),
         (
             "Predictive(predictor: LastValue, variance: Fixed(percent: 5), allocator: (target_utilisation: 0.6, cost_cap_usd_per_hour: 0.1))",
-            "controller.allocator.cost_cap_usd_per_hour: must be at least the price of the minimum fleet (0.1920 USD/h), got 0.1",
+            "controller.allocator.cost_cap_usd_per_hour: must be >= the price of the minimum fleet (0.1920 USD/h), got 0.1",
         ),
         (
             "Hpa(target_utilisation: 0.6, max_replicas: 10, behavior: (scale_down: (stabilization_window_s: -1, policies: [Pods(value: 0, period_s: 60)])))",

@@ -22,6 +22,7 @@
 use std::collections::VecDeque;
 
 use prescale_sim::controller::{Controller, Observation, ScaleDecision};
+use prescale_sim::validate::{Interval, Problems};
 use serde::{Deserialize, Serialize};
 
 /// A rate policy.
@@ -282,50 +283,32 @@ impl Controller for KubernetesHpa {
 }
 
 impl HpaConfig {
-    /// Problems as `(dotted path below the controller, message)`.
-    pub fn problems(&self) -> Vec<(String, String)> {
+    /// Checks the parameters into `p` (paths below the controller).
+    pub fn check(&self, p: &mut Problems) {
         let c = self;
-        let mut p = Vec::new();
-        if !(c.target_utilisation > 0.0 && c.target_utilisation <= 1.0) {
-            p.push(("target_utilisation".into(), format!("must be in (0, 1], got {}", c.target_utilisation)));
-        }
-        if !(0.0..1.0).contains(&c.tolerance) {
-            p.push(("tolerance".into(), format!("must be in [0, 1), got {}", c.tolerance)));
-        }
-        if c.max_replicas == 0 || c.min_replicas > c.max_replicas {
-            p.push((
-                "max_replicas".into(),
-                format!("must be >= 1 and >= min_replicas ({}), got {}", c.min_replicas, c.max_replicas),
-            ));
-        }
+        p.within("target_utilisation", c.target_utilisation, Interval::open_closed(0.0, 1.0));
+        p.within("tolerance", c.tolerance, Interval::closed_open(0.0, 1.0));
+        p.at_least("max_replicas", c.max_replicas.into(), c.min_replicas.max(1).into(), "max(1, min_replicas)");
         for (dir, rules) in [("scale_up", &c.behavior.scale_up), ("scale_down", &c.behavior.scale_down)] {
-            if !(rules.stabilization_window_s >= 0.0 && rules.stabilization_window_s <= 3600.0) {
-                p.push((
-                    format!("behavior.{dir}.stabilization_window_s"),
-                    format!("must be from 0 to 3600, got {}", rules.stabilization_window_s),
-                ));
-            }
-            if rules.policies.is_empty() && rules.select_policy != SelectPolicy::Disabled {
-                p.push((
-                    format!("behavior.{dir}.policies"),
-                    "must list at least one policy (or select_policy: Disabled)".into(),
-                ));
-            }
-            for (i, pol) in rules.policies.iter().enumerate() {
-                let (value, period) = match *pol {
-                    HpaPolicy::Pods { value, period_s } | HpaPolicy::Percent { value, period_s } => (value, period_s),
-                };
-                if value == 0 {
-                    p.push((format!("behavior.{dir}.policies[{i}].value"), "must be > 0".into()));
+            p.under(&format!("behavior.{dir}"), |p| {
+                p.within("stabilization_window_s", rules.stabilization_window_s, Interval::closed(0.0, 3600.0));
+                p.require(
+                    "policies",
+                    !rules.policies.is_empty() || rules.select_policy == SelectPolicy::Disabled,
+                    || "must list at least one policy (or select_policy: Disabled)".into(),
+                );
+                for (i, pol) in rules.policies.iter().enumerate() {
+                    let (value, period) = match *pol {
+                        HpaPolicy::Pods { value, period_s } | HpaPolicy::Percent { value, period_s } => {
+                            (value, period_s)
+                        }
+                    };
+                    p.under(&format!("policies[{i}]"), |p| {
+                        p.at_least("value", value.into(), 1.0, "");
+                        p.within("period_s", period, Interval::open_closed(0.0, 1800.0));
+                    });
                 }
-                if !(period > 0.0 && period <= 1800.0) {
-                    p.push((
-                        format!("behavior.{dir}.policies[{i}].period_s"),
-                        format!("must be in (0, 1800], got {period}"),
-                    ));
-                }
-            }
+            });
         }
-        p
     }
 }

@@ -36,6 +36,7 @@ use std::sync::Arc;
 use prescale_sim::cluster::ClusterConfig;
 use prescale_sim::controller::{Controller, ReferenceHpa, Static};
 use prescale_sim::scenario::{ControllerSpec, InitContext};
+use prescale_sim::validate::{Interval, Problems};
 use serde::{Deserialize, Serialize};
 
 pub use prescale_sim::controller::{Observation, ScaleDecision};
@@ -184,76 +185,50 @@ impl PredictorConfig {
         }
     }
 
-    /// Problems as `(path below "predictor", message)`; `needed_steps` is the allocator's farthest horizon.
-    fn problems(&self, step_s: f64, horizon_s: Option<f64>, needed_steps: Option<u32>) -> Vec<(String, String)> {
-        let mut p = Vec::new();
-        let mut need = |f: &str, ok: bool, msg: String| {
-            if !ok {
-                p.push((f.to_string(), msg));
-            }
-        };
-        let unit = |x: f64| x > 0.0 && x < 1.0;
+    /// Checks the predictor into `p` (paths below `predictor`); `needed_steps` is the allocator's farthest
+    /// horizon.
+    fn check(&self, p: &mut Problems, step_s: f64, horizon_s: Option<f64>, needed_steps: Option<u32>) {
         match *self {
             PredictorConfig::SeasonalNaive { period_s } => {
-                need("period_s", period_s >= step_s, format!("must be >= step_s ({step_s}), got {period_s}"))
+                p.at_least("period_s", period_s, step_s, "step_s");
             }
             PredictorConfig::MovingAverage { window_s } => {
-                need("window_s", window_s >= step_s, format!("must be >= step_s ({step_s}), got {window_s}"))
+                p.at_least("window_s", window_s, step_s, "step_s");
             }
             PredictorConfig::Ewma { alpha } => {
-                need("alpha", alpha > 0.0 && alpha <= 1.0, format!("must be in (0, 1], got {alpha}"))
+                p.within("alpha", alpha, Interval::open_closed(0.0, 1.0));
             }
             PredictorConfig::HoltWinters { period_s, alpha, beta, gamma, .. } => {
-                need(
-                    "period_s",
-                    period_s >= 2.0 * step_s,
-                    format!("must be >= 2 steps ({}), got {period_s}", 2.0 * step_s),
-                );
-                need("alpha", unit(alpha), format!("must be in (0, 1), got {alpha}"));
-                need("beta", unit(beta), format!("must be in (0, 1), got {beta}"));
-                need("gamma", unit(gamma), format!("must be in (0, 1), got {gamma}"));
+                p.at_least("period_s", period_s, 2.0 * step_s, "2 steps");
+                p.within("alpha", alpha, Interval::open(0.0, 1.0));
+                p.within("beta", beta, Interval::open(0.0, 1.0));
+                p.within("gamma", gamma, Interval::open(0.0, 1.0));
             }
             PredictorConfig::Ar { p: order, window_s, refit_every_s } => {
-                need("p", (1..=48).contains(&order), format!("must be from 1 to 48, got {order}"));
-                need(
-                    "window_s",
-                    window_s >= (3 * order + 2) as f64 * step_s,
-                    format!("must cover at least 3p + 2 steps ({} s), got {window_s}", (3 * order + 2) as f64 * step_s),
-                );
-                need(
-                    "refit_every_s",
-                    refit_every_s >= step_s,
-                    format!("must be >= step_s ({step_s}), got {refit_every_s}"),
-                );
+                p.count_within("p", order.into(), 1, 48);
+                let need = (3 * order + 2) as f64 * step_s;
+                p.require("window_s", window_s >= need, || {
+                    format!("must cover at least 3p + 2 steps ({need} s), got {window_s}")
+                });
+                p.at_least("refit_every_s", refit_every_s, step_s, "step_s");
             }
             PredictorConfig::LastValue | PredictorConfig::Oracle => {}
             PredictorConfig::Neural { ref model, ref fine_tune } => {
                 // The model directory is read once here; every check below uses its card.
-                let card = match neural_problems(model, Task::Forecast, step_s) {
-                    Ok((card, problems)) => {
-                        p.extend(problems);
-                        card
-                    }
-                    Err(problem) => return vec![problem],
-                };
+                let Some(card) = check_model(p, model, Task::Forecast, step_s) else { return };
                 let (window, horizons) = (card.spec.window_steps as usize, card.spec.horizon_steps);
                 if let Some(ft) = fine_tune {
-                    for (f, m) in ft.problems(step_s, window, horizons as usize) {
-                        p.push((format!("fine_tune.{f}"), m));
-                    }
+                    p.under("fine_tune", |p| ft.check(p, step_s, window, horizons as usize));
                 }
-                if let Some(h_hi) = needed_steps
-                    && horizons < h_hi
-                {
-                    p.push((
-                        "model".into(),
+                if let Some(h_hi) = needed_steps {
+                    p.require("model", horizons >= h_hi, || {
                         format!(
-                            "{model}: forecasts {horizons} steps ahead, the allocator needs {h_hi} (provisioning delay, \
-                             one step and warm-up); train with horizon_steps >= {h_hi}"
-                        ),
-                    ));
+                            "{model}: forecasts {horizons} steps ahead, the allocator needs {h_hi} (provisioning \
+                             delay, one step and warm-up); train with horizon_steps >= {h_hi}"
+                        )
+                    });
                 }
-                return p;
+                return;
             }
         }
         if let Some(h) = horizon_s {
@@ -264,13 +239,9 @@ impl PredictorConfig {
                     PredictorConfig::MovingAverage { .. } | PredictorConfig::Ar { .. } => "window_s",
                     _ => "",
                 };
-                p.push((
-                    field.trim_end_matches('.').to_string(),
-                    format!("needs {hist} s of history, but the run lasts {h} s: it would never forecast"),
-                ));
+                p.add(field, format!("needs {hist} s of history, but the run lasts {h} s: it would never forecast"));
             }
         }
-        p
     }
 }
 
@@ -310,82 +281,37 @@ impl ControllerSpec for ControllerConfig {
         }
     }
 
-    fn workload_problems(&self, states_memory: bool) -> Vec<(String, String)> {
-        match self {
-            ControllerConfig::Predictive(PredictiveConfig {
-                predictor: PredictorConfig::Neural { model, .. }, ..
-            }) if states_memory => {
-                vec![(
-                    "predictor.model".into(),
-                    format!(
-                        "{model}: the workload states a memory demand, which the predictive controller forecasts with \
-                         the same predictor, but this model was trained on request rates only; use a classical \
-                         predictor for this workload"
-                    ),
-                )]
-            }
-            _ => Vec::new(),
+    fn check_workload(&self, p: &mut Problems, states_memory: bool) {
+        if let ControllerConfig::Predictive(PredictiveConfig {
+            predictor: PredictorConfig::Neural { model, .. }, ..
+        }) = self
+            && states_memory
+        {
+            p.add(
+                "predictor.model",
+                format!(
+                    "{model}: the workload states a memory demand, which the predictive controller forecasts with the \
+                     same predictor, but this model was trained on request rates only; use a classical predictor for \
+                     this workload"
+                ),
+            );
         }
     }
 
-    fn problems(&self, cluster: &ClusterConfig, step_s: f64, horizon_s: Option<f64>) -> Vec<(String, String)> {
-        let prefix = |pre: &str, v: Vec<(String, String)>| -> Vec<(String, String)> {
-            v.into_iter().map(|(f, m)| (if f.is_empty() { pre.to_string() } else { format!("{pre}.{f}") }, m)).collect()
-        };
+    fn check(&self, p: &mut Problems, cluster: &ClusterConfig, step_s: f64, horizon_s: Option<f64>) {
         match self {
-            ControllerConfig::Static(c) => {
-                c.problems(cluster.scaling_index().map(|i| cluster.instance_types[i].max_count))
-            }
-            ControllerConfig::ReferenceHpa(c) => c.problems(),
-            ControllerConfig::Hpa(c) => c.problems(),
-            ControllerConfig::TargetTracking(c) => {
-                let mut p = Vec::new();
-                if !(c.target_utilisation > 0.0 && c.target_utilisation <= 1.0) {
-                    p.push(("target_utilisation".into(), format!("must be in (0, 1], got {}", c.target_utilisation)));
-                }
-                if c.min_instances > c.max_instances || c.max_instances == 0 {
-                    p.push((
-                        "max_instances".into(),
-                        format!("must be >= 1 and >= min_instances, got {}", c.max_instances),
-                    ));
-                }
-                if !(0.0..=1.0).contains(&c.scale_in_fraction) {
-                    p.push(("scale_in_fraction".into(), format!("must be in [0, 1], got {}", c.scale_in_fraction)));
-                }
-                p
-            }
-            ControllerConfig::StepScaling(c) => {
-                let mut p = Vec::new();
-                if !(c.scale_in_threshold < c.scale_out_threshold) {
-                    p.push((
-                        "scale_in_threshold".into(),
-                        format!(
-                            "must be below scale_out_threshold ({}), got {}",
-                            c.scale_out_threshold, c.scale_in_threshold
-                        ),
-                    ));
-                }
-                if c.min_instances > c.max_instances || c.max_instances == 0 {
-                    p.push((
-                        "max_instances".into(),
-                        format!("must be >= 1 and >= min_instances, got {}", c.max_instances),
-                    ));
-                }
-                p
-            }
+            ControllerConfig::Static(c) => c.check(p, cluster.scaling_max_count()),
+            ControllerConfig::ReferenceHpa(c) => c.check(p),
+            ControllerConfig::Hpa(c) => c.check(p),
+            ControllerConfig::TargetTracking(c) => c.check(p),
+            ControllerConfig::StepScaling(c) => c.check(p),
             ControllerConfig::Bc(c) => {
-                let mut p = match neural_problems(&c.model, Task::Policy, step_s) {
-                    Ok((_, problems)) => problems,
-                    Err(problem) => vec![problem],
-                };
-                if let Some(q) = c.act_quantile
-                    && !(q > 0.0 && q < 1.0)
-                {
-                    p.push(("act_quantile".into(), format!("must be in (0, 1), got {q}")));
+                check_model(p, &c.model, Task::Policy, step_s);
+                if let Some(q) = c.act_quantile {
+                    p.within("act_quantile", q, Interval::open(0.0, 1.0));
                 }
-                p
             }
-            ControllerConfig::HindsightExpert => Vec::new(),
+            ControllerConfig::HindsightExpert => {}
             ControllerConfig::Predictive(c) => {
                 // The allocator's farthest horizon (the lead time `PredictiveController::new` uses).
                 let h_hi = cluster.scaling_index().map(|i| {
@@ -393,33 +319,9 @@ impl ControllerSpec for ControllerConfig {
                     let w = if c.allocator.include_warmup { t.warmup_s } else { 0.0 };
                     prescale_sim::controller::lead_time_steps(t.provisioning_delay.mean_s(), step_s, w).1 as u32
                 });
-                let mut p = prefix("predictor", c.predictor.problems(step_s, horizon_s, h_hi));
-                p.extend(prefix("variance", c.variance.problems()));
-                let a = &c.allocator;
-                if !(a.target_utilisation > 0.0 && a.target_utilisation <= 1.0) {
-                    p.push((
-                        "allocator.target_utilisation".into(),
-                        format!("must be in (0, 1], got {}", a.target_utilisation),
-                    ));
-                }
-                if !(a.scale_down_stabilisation_s >= 0.0) {
-                    p.push((
-                        "allocator.scale_down_stabilisation_s".into(),
-                        format!("must be >= 0, got {}", a.scale_down_stabilisation_s),
-                    ));
-                }
-                if let Some(cap) = a.cost_cap_usd_per_hour {
-                    let min_price = ResourcePlanner::new(cluster, None).minimum_usd_per_hour();
-                    if !(cap >= min_price) {
-                        p.push((
-                            "allocator.cost_cap_usd_per_hour".into(),
-                            format!(
-                                "must be at least the price of the minimum fleet ({min_price:.4} USD/h), got {cap}"
-                            ),
-                        ));
-                    }
-                }
-                p
+                p.under("predictor", |p| c.predictor.check(p, step_s, horizon_s, h_hi));
+                p.under("variance", |p| c.variance.check(p));
+                p.under("allocator", |p| c.allocator.check(p, cluster));
             }
         }
     }
@@ -502,38 +404,32 @@ pub fn policy_setting(ctx: &InitContext<'_>) -> PolicySetting {
     }
 }
 
-/// A problem as `(dotted path, message)`.
-type PathProblem = (String, String);
-
-/// Checks a model directory named by a scenario: it loads (card, hash, weights), was trained for `task` at
-/// this step, and (as a predictor) takes no cluster-state inputs. Its card and the problems found, or the
-/// one problem that it does not load.
-fn neural_problems(model: &str, task: Task, step_s: f64) -> Result<(ModelCard, Vec<PathProblem>), PathProblem> {
-    let field = "model";
-    let card = Model::load(Path::new(model)).map_err(|e| (field.to_string(), e.to_string()))?.card;
-    let mut p = Vec::new();
-    if card.task != task {
-        p.push((
-            field.into(),
-            format!(
-                "{model}: trained for {:?}, used here as a {}",
-                card.task,
-                if task == Task::Forecast { "predictor (needs Forecast)" } else { "policy (needs Policy)" }
-            ),
-        ));
-    }
-    if (card.step_s - step_s).abs() > 1e-9 * step_s {
-        p.push((field.into(), format!("{model}: trained at step_s {}, the scenario steps {step_s} s", card.step_s)));
-    }
+/// Checks a model directory named by a scenario into `p` (at `model`): it loads (card, hash, weights), was
+/// trained for `task` at this step, and (as a predictor) takes no cluster-state inputs. Its card, if it loads.
+fn check_model(p: &mut Problems, model: &str, task: Task, step_s: f64) -> Option<ModelCard> {
+    let card = match Model::load(Path::new(model)) {
+        Ok(m) => m.card,
+        Err(e) => {
+            p.add("model", e.to_string());
+            return None;
+        }
+    };
+    p.require("model", card.task == task, || {
+        format!(
+            "{model}: trained for {:?}, used here as a {}",
+            card.task,
+            if task == Task::Forecast { "predictor (needs Forecast)" } else { "policy (needs Policy)" }
+        )
+    });
+    p.require("model", (card.step_s - step_s).abs() <= 1e-9 * step_s, || {
+        format!("{model}: trained at step_s {}, the scenario steps {step_s} s", card.step_s)
+    });
     if task == Task::Forecast
         && let Some(i) = card.spec.inputs.iter().find(|i| i.is_state())
     {
-        p.push((
-            field.into(),
-            format!("{model}: input {i:?} is cluster state, which a predictor does not see (use it as Bc)"),
-        ));
+        p.add("model", format!("{model}: input {i:?} is cluster state, which a predictor does not see (use it as Bc)"));
     }
-    Ok((card, p))
+    Some(card)
 }
 
 /// The variant name of a serialisable enum value, in kebab case (`HoltWinters` → `holt-winters`), as the

@@ -28,8 +28,9 @@ use crate::variance::VarianceConfig;
 use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
 
-use prescale_sim::cluster::Resources;
+use prescale_sim::cluster::{ClusterConfig, Resources};
 use prescale_sim::controller::{Controller, Diagnostics, Observation, ScaleDecision};
+use prescale_sim::validate::{Interval, Problems};
 
 use crate::feedback::Feedback;
 use crate::predictor::Predictor;
@@ -239,6 +240,20 @@ pub struct AllocatorConfig {
     /// Count the warm-up in the horizon.
     #[serde(default = "yes")]
     pub include_warmup: bool,
+}
+
+impl AllocatorConfig {
+    /// Checks the parameters into `p` (paths below `allocator`), the cost cap against `cluster`.
+    pub fn check(&self, p: &mut Problems, cluster: &ClusterConfig) {
+        p.within("target_utilisation", self.target_utilisation, Interval::open_closed(0.0, 1.0));
+        p.non_negative("scale_down_stabilisation_s", self.scale_down_stabilisation_s);
+        if let Some(cap) = self.cost_cap_usd_per_hour {
+            let min_price = ResourcePlanner::new(cluster, None).minimum_usd_per_hour();
+            p.require("cost_cap_usd_per_hour", cap >= min_price, || {
+                format!("must be >= the price of the minimum fleet ({min_price:.4} USD/h), got {cap}")
+            });
+        }
+    }
 }
 
 fn stab() -> f64 {

@@ -6,6 +6,7 @@
 //! here), and cooldowns keep new activities from starting before earlier ones take effect.
 
 use prescale_sim::controller::{Controller, Observation, ScaleDecision};
+use prescale_sim::validate::{Interval, Problems};
 use serde::{Deserialize, Serialize};
 
 fn utilisation(obs: &Observation) -> Option<f64> {
@@ -42,6 +43,22 @@ pub struct TargetTrackingConfig {
     pub min_instances: u32,
     /// Most instances.
     pub max_instances: u32,
+}
+
+impl TargetTrackingConfig {
+    /// Checks the parameters into `p`.
+    pub fn check(&self, p: &mut Problems) {
+        p.within("target_utilisation", self.target_utilisation, Interval::open_closed(0.0, 1.0));
+        p.at_least(
+            "max_instances",
+            self.max_instances.into(),
+            self.min_instances.max(1).into(),
+            "max(1, min_instances)",
+        );
+        p.within("scale_in_fraction", self.scale_in_fraction, Interval::closed(0.0, 1.0));
+        p.non_negative("scale_out_cooldown_s", self.scale_out_cooldown_s);
+        p.non_negative("scale_in_cooldown_s", self.scale_in_cooldown_s);
+    }
 }
 
 fn three() -> u32 {
@@ -172,6 +189,22 @@ pub struct StepScalingConfig {
     pub min_instances: u32,
     /// Most instances.
     pub max_instances: u32,
+}
+
+impl StepScalingConfig {
+    /// Checks the parameters into `p`.
+    pub fn check(&self, p: &mut Problems) {
+        p.require("scale_in_threshold", self.scale_in_threshold < self.scale_out_threshold, || {
+            format!("must be below scale_out_threshold ({}), got {}", self.scale_out_threshold, self.scale_in_threshold)
+        });
+        p.non_negative("cooldown_s", self.cooldown_s);
+        p.at_least(
+            "max_instances",
+            self.max_instances.into(),
+            self.min_instances.max(1).into(),
+            "max(1, min_instances)",
+        );
+    }
 }
 
 /// The runtime step-scaling policy.

@@ -8,6 +8,8 @@
 use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
 
+use prescale_sim::validate::{Interval, Problems};
+
 /// A safety-margin policy.
 pub trait VarianceController: Send {
     /// Short name.
@@ -337,47 +339,32 @@ impl VarianceConfig {
         }
     }
 
-    /// Problems as `(dotted path below the variance controller, message)`.
-    pub fn problems(&self) -> Vec<(String, String)> {
-        let mut p = Vec::new();
-        let mut need = |f: &str, ok: bool, msg: String| {
-            if !ok {
-                p.push((f.to_string(), msg));
-            }
-        };
+    /// Checks the parameters into `p` (paths below the variance controller).
+    pub fn check(&self, p: &mut Problems) {
         match *self {
             VarianceConfig::Fixed { absolute_per_s, percent } => {
-                need(
-                    "absolute_per_s",
-                    absolute_per_s.is_finite() && absolute_per_s >= 0.0,
-                    format!("must be >= 0, got {absolute_per_s}"),
-                );
-                need("percent", percent.is_finite() && percent >= 0.0, format!("must be >= 0, got {percent}"));
+                p.non_negative("absolute_per_s", absolute_per_s);
+                p.non_negative("percent", percent);
             }
             VarianceConfig::KSigma { k, window_s } => {
-                need("k", k.is_finite() && k >= 0.0, format!("must be >= 0, got {k}"));
-                need("window_s", window_s > 0.0, format!("must be > 0, got {window_s}"));
+                p.non_negative("k", k);
+                p.positive("window_s", window_s);
             }
             VarianceConfig::PredictedQuantile { quantile } => {
-                need("quantile", quantile > 0.5 && quantile < 1.0, format!("must be in (0.5, 1), got {quantile}"))
+                p.within("quantile", quantile, Interval::open(0.5, 1.0));
             }
             VarianceConfig::AdaptiveConformal { alpha, gamma, window_s } => {
-                need("alpha", alpha > 0.0 && alpha < 1.0, format!("must be in (0, 1), got {alpha}"));
-                need("gamma", gamma > 0.0 && gamma.is_finite(), format!("must be > 0, got {gamma}"));
-                need("window_s", window_s > 0.0, format!("must be > 0, got {window_s}"));
+                p.within("alpha", alpha, Interval::open(0.0, 1.0));
+                p.positive("gamma", gamma);
+                p.positive("window_s", window_s);
             }
             VarianceConfig::SloFeedback { initial_percent, raise_percent, decay, max_percent } => {
-                need("initial_percent", initial_percent >= 0.0, format!("must be >= 0, got {initial_percent}"));
-                need("raise_percent", raise_percent >= 0.0, format!("must be >= 0, got {raise_percent}"));
-                need("decay", (0.0..1.0).contains(&decay), format!("must be in [0, 1), got {decay}"));
-                need(
-                    "max_percent",
-                    max_percent >= initial_percent,
-                    format!("must be >= initial_percent, got {max_percent}"),
-                );
+                p.non_negative("initial_percent", initial_percent);
+                p.non_negative("raise_percent", raise_percent);
+                p.within("decay", decay, Interval::closed_open(0.0, 1.0));
+                p.at_least("max_percent", max_percent, initial_percent, "initial_percent");
             }
         }
-        p
     }
 }
 

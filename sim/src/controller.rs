@@ -12,6 +12,8 @@
 
 use std::fmt;
 
+use crate::validate::{Interval, Problems};
+
 /// What a controller sees at a control tick.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Observation {
@@ -240,37 +242,21 @@ fn default_min() -> u32 {
 }
 
 impl Static {
-    /// Problems as `(field, message)`, given the scaling type's `max_count`.
-    pub fn problems(&self, scaling_max: Option<u32>) -> Vec<(String, String)> {
-        match (self.instances, scaling_max) {
-            (Some(n), Some(max)) if n > max => {
-                vec![("instances".into(), format!("must be <= the scaling type's max_count ({max}), got {n}"))]
-            }
-            _ => Vec::new(),
+    /// Checks the parameters into `p`, given the scaling type's `max_count`.
+    pub fn check(&self, p: &mut Problems, scaling_max: Option<u32>) {
+        if let (Some(n), Some(max)) = (self.instances, scaling_max) {
+            p.at_most("instances", n.into(), max.into(), "the scaling type's max_count");
         }
     }
 }
 
 impl ReferenceHpa {
-    /// Problems as `(field, message)`.
-    pub fn problems(&self) -> Vec<(String, String)> {
-        let mut p = Vec::new();
-        if !(self.target_utilisation > 0.0 && self.target_utilisation <= 1.0) {
-            p.push(("target_utilisation".into(), format!("must be in (0, 1], got {}", self.target_utilisation)));
-        }
-        if !(0.0..1.0).contains(&self.tolerance) {
-            p.push(("tolerance".into(), format!("must be in [0, 1), got {}", self.tolerance)));
-        }
-        if self.max_instances == 0 {
-            p.push(("max_instances".into(), "must be >= 1, got 0".into()));
-        }
-        if self.min_instances > self.max_instances {
-            p.push((
-                "min_instances".into(),
-                format!("must be <= max_instances ({}), got {}", self.max_instances, self.min_instances),
-            ));
-        }
-        p
+    /// Checks the parameters into `p`.
+    pub fn check(&self, p: &mut Problems) {
+        p.within("target_utilisation", self.target_utilisation, Interval::open_closed(0.0, 1.0));
+        p.within("tolerance", self.tolerance, Interval::closed_open(0.0, 1.0));
+        p.at_least("max_instances", self.max_instances.into(), 1.0, "");
+        p.at_most("min_instances", self.min_instances.into(), self.max_instances.into(), "max_instances");
     }
 }
 

@@ -13,6 +13,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::rng::{Draws, RandDraws, RunSeed, StreamRng};
+use crate::validate::{Interval, Problems};
 use crate::workload::ArrivalProcess;
 
 /// One multiplicative component of a synthetic rate curve.
@@ -88,73 +89,47 @@ pub struct BurstState {
 }
 
 impl Component {
-    /// Problems, as `(field, message)`.
-    pub fn problems(&self) -> Vec<(String, String)> {
-        let mut p = Vec::new();
-        let mut need = |f: &str, ok: bool, what: &str, got: f64| {
-            if !ok {
-                p.push((f.to_string(), format!("must be {what}, got {got}")));
-            }
-        };
-        let fin = |x: f64| x.is_finite();
+    /// Checks the parameters into `p` (fields named below the component).
+    pub fn check(&self, p: &mut Problems) {
         match self {
             Component::Daily { amplitude, peak_hour } => {
-                need("amplitude", (0.0..1.0).contains(amplitude), "in [0, 1)", *amplitude);
-                need("peak_hour", (0.0..=24.0).contains(peak_hour), "in [0, 24]", *peak_hour);
+                p.within("amplitude", *amplitude, Interval::closed_open(0.0, 1.0));
+                p.within("peak_hour", *peak_hour, Interval::closed(0.0, 24.0));
             }
             Component::Weekly { amplitude, peak_day } => {
-                need("amplitude", (0.0..1.0).contains(amplitude), "in [0, 1)", *amplitude);
-                need("peak_day", (0.0..=7.0).contains(peak_day), "in [0, 7]", *peak_day);
+                p.within("amplitude", *amplitude, Interval::closed_open(0.0, 1.0));
+                p.within("peak_day", *peak_day, Interval::closed(0.0, 7.0));
             }
             Component::Trend { growth_per_day } => {
-                need("growth_per_day", fin(*growth_per_day) && *growth_per_day > -1.0, "a number > -1", *growth_per_day)
+                p.require("growth_per_day", growth_per_day.is_finite() && *growth_per_day > -1.0, || {
+                    format!("must be a finite number > -1, got {growth_per_day}")
+                });
             }
             Component::FlashCrowd { start_s, ramp_s, hold_s, decay_s, peak_multiplier } => {
-                need("start_s", fin(*start_s) && *start_s >= 0.0, "a finite number >= 0", *start_s);
-                need("ramp_s", fin(*ramp_s) && *ramp_s >= 0.0, "a finite number >= 0", *ramp_s);
-                need("hold_s", fin(*hold_s) && *hold_s >= 0.0, "a finite number >= 0", *hold_s);
-                need("decay_s", fin(*decay_s) && *decay_s > 0.0, "a finite number > 0", *decay_s);
-                need(
-                    "peak_multiplier",
-                    fin(*peak_multiplier) && *peak_multiplier > 0.0,
-                    "a finite number > 0",
-                    *peak_multiplier,
-                );
+                p.non_negative("start_s", *start_s);
+                p.non_negative("ramp_s", *ramp_s);
+                p.non_negative("hold_s", *hold_s);
+                p.positive("decay_s", *decay_s);
+                p.positive("peak_multiplier", *peak_multiplier);
             }
             Component::Step { at_s, multiplier } => {
-                need("at_s", fin(*at_s) && *at_s >= 0.0, "a finite number >= 0", *at_s);
-                need("multiplier", fin(*multiplier) && *multiplier >= 0.0, "a finite number >= 0", *multiplier);
+                p.non_negative("at_s", *at_s);
+                p.non_negative("multiplier", *multiplier);
             }
             Component::Noise { sd, correlation_s } => {
-                need("sd", fin(*sd) && (0.0..=3.0).contains(sd), "a number from 0 to 3", *sd);
-                need(
-                    "correlation_s",
-                    fin(*correlation_s) && *correlation_s >= 0.0,
-                    "a finite number >= 0",
-                    *correlation_s,
-                );
+                p.within("sd", *sd, Interval::closed(0.0, 3.0));
+                p.non_negative("correlation_s", *correlation_s);
             }
             Component::MarkovBursts { states } => {
-                if states.len() < 2 {
-                    need("states", false, "a list of at least 2 states (length)", states.len() as f64);
-                }
+                p.require("states", states.len() >= 2, || format!("must list at least 2 states, got {}", states.len()));
                 for (i, st) in states.iter().enumerate() {
-                    need(
-                        &format!("states[{i}].multiplier"),
-                        fin(st.multiplier) && st.multiplier >= 0.0,
-                        "a finite number >= 0",
-                        st.multiplier,
-                    );
-                    need(
-                        &format!("states[{i}].mean_duration_s"),
-                        fin(st.mean_duration_s) && st.mean_duration_s > 0.0,
-                        "a finite number > 0",
-                        st.mean_duration_s,
-                    );
+                    p.under(&format!("states[{i}]"), |p| {
+                        p.non_negative("multiplier", st.multiplier);
+                        p.positive("mean_duration_s", st.mean_duration_s);
+                    });
                 }
             }
         }
-        p
     }
 
     /// Deterministic multiplier at `t_s` (1 for the random components, which [`synthetic_rates`] applies).

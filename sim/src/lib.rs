@@ -33,6 +33,7 @@ pub mod stats;
 pub mod table;
 pub mod time;
 pub mod trace;
+pub mod validate;
 pub mod workload;
 
 pub use engine::{Context, Model, Simulation, Stop};

@@ -33,6 +33,7 @@ use crate::metrics::StepSample;
 use crate::rng::{Draws, RandDraws, RunSeed, StreamRng};
 use crate::stats::{mean, nearest_rank, sort_samples};
 use crate::time::SimTime;
+use crate::validate::{Problem, Problems};
 use crate::workload::{ArrivalProcess, ServiceTimes};
 
 /// Order in which waiting requests are served.
@@ -76,40 +77,32 @@ pub struct ServiceConfig {
 
 impl ServiceConfig {
     /// Every problem with these parameters, each naming its field.
-    pub fn problems(&self) -> Vec<String> {
-        let mut p: Vec<String> =
-            self.cluster.problems().into_iter().map(|(path, m)| format!("cluster.{path}: {m}")).collect();
-        if !(self.per_request.cpu_cores.is_finite() && self.per_request.cpu_cores > 0.0) {
-            p.push(format!("per_request.cpu_cores: must be a finite number > 0, got {}", self.per_request.cpu_cores));
-        }
+    pub fn problems(&self) -> Vec<Problem> {
+        let mut p = Problems::new();
+        p.under("cluster", |p| self.cluster.check(p));
+        p.positive("per_request.cpu_cores", self.per_request.cpu_cores);
         if let Some(i) = self.control_interval_s {
-            if !(i.is_finite() && i > 0.0) {
-                p.push(format!("control_interval_s: must be a finite number > 0, got {i}"));
-            }
-            if self.horizon_s.is_none() {
-                p.push("horizon_s: required when control_interval_s is set (ticks would never end)".to_string());
-            }
+            p.positive("control_interval_s", i);
+            p.require("horizon_s", self.horizon_s.is_some(), || {
+                "required when control_interval_s is set (ticks would never end)".into()
+            });
         }
-        if let Some(h) = self.horizon_s
-            && !(h.is_finite() && h > 0.0)
-        {
-            p.push(format!("horizon_s: must be a finite number > 0, got {h}"));
+        if let Some(h) = self.horizon_s {
+            p.positive("horizon_s", h);
         }
-        if !(self.record_from_s.is_finite() && self.record_from_s >= 0.0) {
-            p.push(format!("record_from_s: must be a finite number >= 0, got {}", self.record_from_s));
+        p.non_negative("record_from_s", self.record_from_s);
+        p.require("record_until_s", self.record_until_s >= self.record_from_s, || {
+            format!("must be >= record_from_s ({}), got {}", self.record_from_s, self.record_until_s)
+        });
+        if let Some((step_s, d)) = &self.memory_demand_gib {
+            p.require("memory_demand_gib", !d.is_empty() && *step_s > 0.0, || {
+                "needs a step > 0 and at least one value".into()
+            });
         }
-        if self.record_until_s.is_nan() || self.record_until_s < self.record_from_s {
-            p.push(format!("record_until_s: must be >= record_from_s, got {}", self.record_until_s));
-        }
-        if let Some((step_s, d)) = &self.memory_demand_gib
-            && (d.is_empty() || !(*step_s > 0.0))
-        {
-            p.push("memory_demand_gib: needs a step > 0 and at least one value".to_string());
-        }
-        if self.step_stats_slo_s.is_some() && self.control_interval_s.is_none() {
-            p.push("step_stats_slo_s: per-step statistics need control_interval_s".to_string());
-        }
-        p
+        p.require("step_stats_slo_s", self.step_stats_slo_s.is_none() || self.control_interval_s.is_some(), || {
+            "per-step statistics need control_interval_s".into()
+        });
+        p.into_vec()
     }
 }
 
@@ -214,7 +207,7 @@ impl<A: ArrivalProcess, S: ServiceTimes> ServiceModel<A, S> {
     ) -> Result<Self, String> {
         let problems = cfg.problems();
         if !problems.is_empty() {
-            return Err(problems.join("\n"));
+            return Err(problems.iter().map(|p| p.to_string()).collect::<Vec<_>>().join("\n"));
         }
         let fleet = cfg.cluster.init(&cfg.per_request, seed)?;
         Ok(ServiceModel {

@@ -22,6 +22,7 @@ use super::model::Model;
 use super::spec::{Input, OutputKind, calendar, nearest_level};
 use super::train::{Frames, Split, TrainingConfig, evaluate_mae, fit_steps, windows};
 use crate::predictor::{Forecast, NotEnoughHistory, Predictor, Residuals};
+use prescale_sim::validate::{Interval, Problems};
 
 /// Online fine-tuning settings.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -47,26 +48,15 @@ fn lr() -> f64 {
 }
 
 impl FineTuneConfig {
-    /// Problems as `(path, message)`, given the model's window and horizon in steps.
-    pub fn problems(&self, step_s: f64, window_steps: usize, horizon_steps: usize) -> Vec<(String, String)> {
-        let mut p = Vec::new();
-        if !(self.every_s >= step_s) {
-            p.push(("every_s".into(), format!("must be >= step_s ({step_s}), got {}", self.every_s)));
-        }
+    /// Checks the parameters into `p`, given the model's window and horizon in steps.
+    pub fn check(&self, p: &mut Problems, step_s: f64, window_steps: usize, horizon_steps: usize) {
+        p.at_least("every_s", self.every_s, step_s, "step_s");
         let need = (window_steps + horizon_steps + 1) as f64 * step_s;
-        if !(self.window_s >= need) {
-            p.push((
-                "window_s".into(),
-                format!("must cover the model's window and horizons ({need} s), got {}", self.window_s),
-            ));
-        }
-        if !(1..=10_000).contains(&self.steps) {
-            p.push(("steps".into(), format!("must be 1..=10000, got {}", self.steps)));
-        }
-        if !(self.learning_rate > 0.0 && self.learning_rate < 1.0) {
-            p.push(("learning_rate".into(), format!("must be in (0, 1), got {}", self.learning_rate)));
-        }
-        p
+        p.require("window_s", self.window_s >= need, || {
+            format!("must cover the model's window and horizons ({need} s), got {}", self.window_s)
+        });
+        p.count_within("steps", self.steps as u64, 1, 10_000);
+        p.within("learning_rate", self.learning_rate, Interval::open(0.0, 1.0));
     }
 }
 

@@ -455,8 +455,8 @@ pub fn read_card(dir: &Path) -> Result<ModelCard, ModelError> {
     if card.format != FORMAT {
         return Err(err(format!("{}: format is {:?}, this prescale reads {FORMAT:?}", path.display(), card.format)));
     }
-    if let Some((field, msg)) = card.spec.problems().into_iter().next() {
-        return Err(err(format!("{}: spec.{field}: {msg}", path.display())));
+    if let Some(p) = card.spec.problems().into_iter().next() {
+        return Err(err(format!("{}: spec.{p}", path.display())));
     }
     if card.input_columns != card.spec.columns() {
         return Err(err(format!(

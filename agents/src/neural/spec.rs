@@ -1,5 +1,6 @@
 //! What a neural model is, as plain config: architecture, inputs, window, horizons, output kind.
 
+use prescale_sim::validate::{Problem, Problems};
 use serde::{Deserialize, Serialize};
 
 /// The network body; every body ends in a linear head with `horizon_steps × outputs` units.
@@ -205,81 +206,63 @@ impl ModelSpec {
         body + linear(body_out, head_out)
     }
 
-    /// Problems as `(dotted path, message)`.
-    pub fn problems(&self) -> Vec<(String, String)> {
-        let mut p = Vec::new();
-        let mut need = |f: &str, ok: bool, msg: String| {
-            if !ok {
-                p.push((f.to_string(), msg));
-            }
-        };
-        need(
-            "window_steps",
-            (1..=4096).contains(&self.window_steps),
-            format!("must be from 1 to 4096, got {}", self.window_steps),
-        );
-        need(
-            "horizon_steps",
-            (1..=1024).contains(&self.horizon_steps),
-            format!("must be from 1 to 1024, got {}", self.horizon_steps),
-        );
-        need("inputs", !self.inputs.is_empty(), "must list at least one input".into());
+    /// Checks the spec into `p`.
+    pub fn check(&self, p: &mut Problems) {
+        let before = p.len();
+        p.count_within("window_steps", self.window_steps.into(), 1, 4096);
+        p.count_within("horizon_steps", self.horizon_steps.into(), 1, 1024);
+        p.require("inputs", !self.inputs.is_empty(), || "must list at least one input".into());
         let mut seen = std::collections::HashSet::new();
         for (i, input) in self.inputs.iter().enumerate() {
-            need(&format!("inputs[{i}]"), seen.insert(*input), format!("{input:?} is listed twice"));
+            p.require(&format!("inputs[{i}]"), seen.insert(*input), || format!("{input:?} is listed twice"));
         }
-        match &self.architecture {
+        p.under("architecture", |p| match &self.architecture {
             Architecture::Mlp { hidden } => {
-                need("architecture.hidden", !hidden.is_empty(), "must list at least one layer width".into());
+                p.require("hidden", !hidden.is_empty(), || "must list at least one layer width".into());
                 for (i, h) in hidden.iter().enumerate() {
-                    need(
-                        &format!("architecture.hidden[{i}]"),
-                        (1..=4096).contains(h),
-                        format!("must be 1..=4096, got {h}"),
-                    );
+                    p.count_within(&format!("hidden[{i}]"), (*h).into(), 1, 4096);
                 }
             }
             Architecture::Gru { hidden, layers } | Architecture::Lstm { hidden, layers } => {
-                need("architecture.hidden", (1..=4096).contains(hidden), format!("must be 1..=4096, got {hidden}"));
-                need("architecture.layers", (1..=8).contains(layers), format!("must be 1..=8, got {layers}"));
+                p.count_within("hidden", (*hidden).into(), 1, 4096);
+                p.count_within("layers", (*layers).into(), 1, 8);
             }
             Architecture::Transformer { d_model, heads, layers, feed_forward } => {
-                need("architecture.d_model", (1..=1024).contains(d_model), format!("must be 1..=1024, got {d_model}"));
-                need(
-                    "architecture.heads",
-                    *heads >= 1 && d_model % heads.max(&1) == 0,
-                    format!("must be >= 1 and divide d_model ({d_model}), got {heads}"),
-                );
-                need("architecture.layers", (1..=8).contains(layers), format!("must be 1..=8, got {layers}"));
+                p.count_within("d_model", (*d_model).into(), 1, 1024);
+                p.require("heads", *heads >= 1 && d_model % heads.max(&1) == 0, || {
+                    format!("must be >= 1 and divide d_model ({d_model}), got {heads}")
+                });
+                p.count_within("layers", (*layers).into(), 1, 8);
                 if let Some(ff) = feed_forward {
-                    need("architecture.feed_forward", (1..=8192).contains(ff), format!("must be 1..=8192, got {ff}"));
+                    p.count_within("feed_forward", (*ff).into(), 1, 8192);
                 }
             }
-        }
+        });
         if let OutputKind::Quantiles(q) = &self.output {
-            need("output", !q.is_empty(), "Quantiles must list at least one level".into());
-            need(
-                "output",
-                q.iter().all(|x| *x > 0.0 && *x < 1.0) && q.windows(2).all(|w| w[0] < w[1]),
-                format!("quantile levels must be increasing and in (0, 1), got {q:?}"),
-            );
+            p.require("output", !q.is_empty(), || "Quantiles must list at least one level".into());
+            p.require("output", q.iter().all(|x| *x > 0.0 && *x < 1.0) && q.windows(2).all(|w| w[0] < w[1]), || {
+                format!("quantile levels must be increasing and in (0, 1), got {q:?}")
+            });
         }
         // What training would allocate: weights, gradients and Adam's two moments, 4 bytes each (counted
         // only for a spec whose sizes are otherwise valid).
-        if p.is_empty() {
+        if p.len() == before {
             let n = self.parameter_count();
-            if n > MAX_PARAMETERS {
-                p.push((
-                    "architecture".into(),
-                    format!(
-                        "the network has {n} parameters ({:.1} GiB with gradients and Adam's state), more than \
-                         {MAX_PARAMETERS}; use fewer or narrower layers or a shorter window",
-                        n as f64 * 16.0 / (1u64 << 30) as f64
-                    ),
-                ));
-            }
+            p.require("architecture", n <= MAX_PARAMETERS, || {
+                format!(
+                    "the network has {n} parameters ({:.1} GiB with gradients and Adam's state), more than \
+                     {MAX_PARAMETERS}; use fewer or narrower layers or a shorter window",
+                    n as f64 * 16.0 / (1u64 << 30) as f64
+                )
+            });
         }
-        p
+    }
+
+    /// Every problem of the spec (paths below it).
+    pub fn problems(&self) -> Vec<Problem> {
+        let mut p = Problems::new();
+        self.check(&mut p);
+        p.into_vec()
     }
 }
 
@@ -319,7 +302,7 @@ mod tests {
             horizon_steps: 5,
             output: OutputKind::Quantiles(vec![0.9, 0.5]),
         };
-        let paths: Vec<String> = s.problems().into_iter().map(|(p, _)| p).collect();
+        let paths: Vec<String> = s.problems().into_iter().map(|p| p.path).collect();
         assert_eq!(paths, ["window_steps", "inputs[1]", "architecture.heads", "output"]);
     }
 }

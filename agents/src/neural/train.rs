@@ -4,6 +4,7 @@
 
 use std::time::Instant;
 
+use prescale_sim::validate::{Interval, Problems};
 use rand::{RngExt, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
 use serde::{Deserialize, Serialize};
@@ -146,19 +147,12 @@ impl Split {
         start..end.max(start)
     }
 
-    /// Problems as `(path, message)`.
-    pub fn problems(&self) -> Vec<(String, String)> {
-        let mut p = Vec::new();
-        if !(self.train > 0.0 && self.train < 1.0) {
-            p.push(("train".into(), format!("must be in (0, 1), got {}", self.train)));
-        }
-        if !(self.validation > 0.0 && self.train + self.validation < 1.0) {
-            p.push((
-                "validation".into(),
-                format!("must be > 0 and leave a test period (train + validation < 1), got {}", self.validation),
-            ));
-        }
-        p
+    /// Checks the fractions into `p`.
+    pub fn check(&self, p: &mut Problems) {
+        p.within("train", self.train, Interval::open(0.0, 1.0));
+        p.require("validation", self.validation > 0.0 && self.train + self.validation < 1.0, || {
+            format!("must be > 0 and leave a test period (train + validation < 1), got {}", self.validation)
+        });
     }
 }
 
@@ -220,22 +214,14 @@ impl Default for TrainingConfig {
 }
 
 impl TrainingConfig {
-    /// Problems as `(path, message)`.
-    pub fn problems(&self) -> Vec<(String, String)> {
-        let mut p = Vec::new();
-        if !(1..=100_000).contains(&self.max_epochs) {
-            p.push(("max_epochs".into(), format!("must be 1..=100000, got {}", self.max_epochs)));
+    /// Checks the settings into `p`.
+    pub fn check(&self, p: &mut Problems) {
+        p.count_within("max_epochs", self.max_epochs.into(), 1, 100_000);
+        p.count_within("batch_size", self.batch_size.into(), 1, 65_536);
+        p.within("learning_rate", self.learning_rate, Interval::open(0.0, 1.0));
+        if let Some(n) = self.max_batches_per_epoch {
+            p.at_least("max_batches_per_epoch", n.into(), 1.0, "");
         }
-        if !(1..=65_536).contains(&self.batch_size) {
-            p.push(("batch_size".into(), format!("must be 1..=65536, got {}", self.batch_size)));
-        }
-        if !(self.learning_rate > 0.0 && self.learning_rate < 1.0) {
-            p.push(("learning_rate".into(), format!("must be in (0, 1), got {}", self.learning_rate)));
-        }
-        if self.max_batches_per_epoch == Some(0) {
-            p.push(("max_batches_per_epoch".into(), "must be >= 1".into()));
-        }
-        p
     }
 }
 

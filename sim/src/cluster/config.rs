@@ -128,34 +128,31 @@ impl Delay {
         }
     }
 
-    /// Problems with the parameters, as `(field, message)`.
-    pub fn problems(&self) -> Vec<(String, String)> {
-        let mut p = Vec::new();
-        let mut need = |field: &str, ok: bool, what: &str, got: f64| {
-            if !ok {
-                p.push((field.to_string(), format!("must be {what}, got {got}")));
-            }
-        };
+    /// Checks the parameters into `p` (fields named below the delay).
+    pub fn check(&self, p: &mut Problems) {
         match self {
-            Delay::Constant { s } => need("s", s.is_finite() && *s >= 0.0, "a finite number >= 0", *s),
+            Delay::Constant { s } => {
+                p.non_negative("s", *s);
+            }
             Delay::Uniform { min_s, max_s } => {
-                need("min_s", min_s.is_finite() && *min_s >= 0.0, "a finite number >= 0", *min_s);
-                need("max_s", max_s.is_finite() && *max_s >= *min_s, "a finite number >= min_s", *max_s);
+                p.non_negative("min_s", *min_s);
+                p.require("max_s", max_s.is_finite() && *max_s >= *min_s, || {
+                    format!("must be a finite number >= min_s ({min_s}), got {max_s}")
+                });
             }
             Delay::LogNormal { median_s, sigma } => {
-                need("median_s", median_s.is_finite() && *median_s > 0.0, "a finite number > 0", *median_s);
-                need("sigma", sigma.is_finite() && *sigma >= 0.0 && *sigma <= 5.0, "a number from 0 to 5", *sigma);
+                p.positive("median_s", *median_s);
+                p.within("sigma", *sigma, Interval::closed(0.0, 5.0));
             }
             Delay::Empirical { samples_s } => {
                 if samples_s.is_empty() {
-                    need("samples_s", false, "a list of at least one sample", 0.0);
+                    p.add("samples_s", "must list at least one sample");
                 }
                 for (i, s) in samples_s.iter().enumerate() {
-                    need(&format!("samples_s[{i}]"), s.is_finite() && *s >= 0.0, "a finite number >= 0", *s);
+                    p.non_negative(&format!("samples_s[{i}]"), *s);
                 }
             }
         }
-        p
     }
 }
 
@@ -280,6 +277,11 @@ impl ClusterConfig {
         self.instance_types.iter().position(|t| t.name == self.scaling_type)
     }
 
+    /// The scaling type's `max_count` (`None` if `scaling_type` names no type).
+    pub fn scaling_max_count(&self) -> Option<u32> {
+        self.scaling_index().map(|i| self.instance_types[i].max_count)
+    }
+
     /// Failures expected over `horizon_s` if every instance type ran at its `max_count` (each one an event and
     /// a replacement instance).
     pub fn expected_failures(&self, horizon_s: f64) -> f64 {
@@ -287,81 +289,51 @@ impl ClusterConfig {
         self.failures.as_ref().map_or(0.0, |f| most * horizon_s / f.mean_time_between_failures_s)
     }
 
-    /// Every problem, as `(dotted path below the cluster, message)`.
-    pub fn problems(&self) -> Vec<(String, String)> {
-        let mut p = Vec::new();
+    /// Checks every field into `p` (paths below the cluster).
+    pub fn check(&self, p: &mut Problems) {
         if self.instance_types.is_empty() {
-            p.push(("instance_types".into(), "must list at least one instance type".into()));
+            p.add("instance_types", "must list at least one instance type");
         }
         for (i, t) in self.instance_types.iter().enumerate() {
-            let at = |f: &str| format!("instance_types[{i}].{f}");
-            if t.name.trim().is_empty() {
-                p.push((at("name"), "must not be empty".into()));
-            }
-            if self.instance_types[..i].iter().any(|u| u.name == t.name) {
-                p.push((at("name"), format!("duplicate instance type name '{}'", t.name)));
-            }
-            for (name, x) in t.capacity.named() {
-                if !(x.is_finite() && x >= 0.0) {
-                    p.push((at(&format!("capacity.{name}")), format!("must be a finite number >= 0, got {x}")));
+            p.under(&format!("instance_types[{i}]"), |p| {
+                p.require("name", !t.name.trim().is_empty(), || "must not be empty".into());
+                p.require("name", !self.instance_types[..i].iter().any(|u| u.name == t.name), || {
+                    format!("duplicate instance type name '{}'", t.name)
+                });
+                for (name, x) in t.capacity.named() {
+                    // Every instance serves requests, so it needs some CPU; the other resources may be 0.
+                    let field = format!("capacity.{name}");
+                    if name == "cpu_cores" {
+                        p.positive(&field, x)
+                    } else {
+                        p.non_negative(&field, x)
+                    };
                 }
-            }
-            if !(t.capacity.cpu_cores > 0.0) {
-                p.push((at("capacity.cpu_cores"), format!("must be > 0, got {}", t.capacity.cpu_cores)));
-            }
-            if !(t.price_usd_per_hour.is_finite() && t.price_usd_per_hour >= 0.0) {
-                p.push((at("price_usd_per_hour"), format!("must be >= 0, got {}", t.price_usd_per_hour)));
-            }
-            if !(t.billing.granularity_s.is_finite() && t.billing.granularity_s > 0.0) {
-                p.push((at("billing.granularity_s"), format!("must be > 0, got {}", t.billing.granularity_s)));
-            }
-            if !(t.billing.minimum_s.is_finite() && t.billing.minimum_s >= 0.0) {
-                p.push((at("billing.minimum_s"), format!("must be >= 0, got {}", t.billing.minimum_s)));
-            }
-            for (f, m) in t.provisioning_delay.problems() {
-                p.push((at(&format!("provisioning_delay.{f}")), m));
-            }
-            if !(t.warmup_s.is_finite() && t.warmup_s >= 0.0) {
-                p.push((at("warmup_s"), format!("must be >= 0, got {}", t.warmup_s)));
-            }
-            if !(0.0..=1.0).contains(&t.warmup_capacity_fraction) {
-                p.push((
-                    at("warmup_capacity_fraction"),
-                    format!("must be in [0, 1], got {}", t.warmup_capacity_fraction),
-                ));
-            }
-            if !(t.termination_delay_s.is_finite() && t.termination_delay_s >= 0.0) {
-                p.push((at("termination_delay_s"), format!("must be >= 0, got {}", t.termination_delay_s)));
-            }
-            if t.max_count == 0 {
-                p.push((at("max_count"), "must be >= 1, got 0".into()));
-            }
-            if t.min_count > t.max_count {
-                p.push((at("min_count"), format!("must be <= max_count ({}), got {}", t.max_count, t.min_count)));
-            }
-            if t.initial_count > t.max_count {
-                p.push((
-                    at("initial_count"),
-                    format!("must be <= max_count ({}), got {}", t.max_count, t.initial_count),
-                ));
-            }
+                p.non_negative("price_usd_per_hour", t.price_usd_per_hour);
+                p.positive("billing.granularity_s", t.billing.granularity_s);
+                p.non_negative("billing.minimum_s", t.billing.minimum_s);
+                p.under("provisioning_delay", |p| t.provisioning_delay.check(p));
+                p.non_negative("warmup_s", t.warmup_s);
+                p.within("warmup_capacity_fraction", t.warmup_capacity_fraction, Interval::closed(0.0, 1.0));
+                p.non_negative("termination_delay_s", t.termination_delay_s);
+                p.at_least("max_count", t.max_count.into(), 1.0, "");
+                p.at_most("min_count", t.min_count.into(), t.max_count.into(), "max_count");
+                p.at_most("initial_count", t.initial_count.into(), t.max_count.into(), "max_count");
+            });
         }
         // The fleet keeps a record per instance (and the request-level model a slot per server): bound what a
         // run could hold before it starts.
         let most: u64 = self.instance_types.iter().map(|t| t.max_count as u64).sum();
-        if most > MAX_INSTANCES {
-            p.push((
-                "instance_types".into(),
-                format!(
-                    "max_count adds up to {most} instances, more than {MAX_INSTANCES} (a fleet of that size would \
-                     need about {:.0} GiB); lower max_count",
-                    most as f64 * 200.0 / (1u64 << 30) as f64
-                ),
-            ));
-        }
+        p.require("instance_types", most <= MAX_INSTANCES, || {
+            format!(
+                "max_count adds up to {most} instances, more than {MAX_INSTANCES} (a fleet of that size would need \
+                 about {:.0} GiB); lower max_count",
+                most as f64 * 200.0 / (1u64 << 30) as f64
+            )
+        });
         if self.scaling_index().is_none() && !self.instance_types.is_empty() {
             let known: Vec<&str> = self.instance_types.iter().map(|t| t.name.as_str()).collect();
-            p.push(("scaling_type".into(), format!("names no instance type; known: {}", known.join(", "))));
+            p.add("scaling_type", format!("names no instance type; known: {}", known.join(", ")));
         }
         for (name, limit) in [
             ("cpu_cores", self.quota.cpu_cores),
@@ -369,34 +341,26 @@ impl ClusterConfig {
             ("storage_gib", self.quota.storage_gib),
             ("network_gbps", self.quota.network_gbps),
         ] {
-            if let Some(l) = limit
-                && !(l.is_finite() && l >= 0.0)
-            {
-                p.push((format!("quota.{name}"), format!("must be a finite number >= 0, got {l}")));
+            if let Some(l) = limit {
+                p.non_negative(&format!("quota.{name}"), l);
             }
         }
         let mut initial = Resources::default();
         for t in &self.instance_types {
             initial.add_scaled(&t.capacity, t.initial_count as f64);
         }
-        if !self.quota.admits(&initial) {
-            p.push(("quota".into(), "the initial instances already exceed the quota".into()));
-        }
+        p.require("quota", self.quota.admits(&initial), || "the initial instances already exceed the quota".into());
         if let Some(f) = &self.failures {
-            if !(f.mean_time_between_failures_s.is_finite() && f.mean_time_between_failures_s > 0.0) {
-                p.push((
-                    "failures.mean_time_between_failures_s".into(),
-                    format!("must be a finite number > 0, got {}", f.mean_time_between_failures_s),
-                ));
-            }
-            if !(f.replacement_delay_s.is_finite() && f.replacement_delay_s >= 0.0) {
-                p.push((
-                    "failures.replacement_delay_s".into(),
-                    format!("must be a finite number >= 0, got {}", f.replacement_delay_s),
-                ));
-            }
+            p.positive("failures.mean_time_between_failures_s", f.mean_time_between_failures_s);
+            p.non_negative("failures.replacement_delay_s", f.replacement_delay_s);
         }
-        p
+    }
+
+    /// Every problem (paths below the cluster).
+    pub fn problems(&self) -> Vec<Problem> {
+        let mut p = Problems::new();
+        self.check(&mut p);
+        p.into_vec()
     }
 
     /// Servers (concurrent requests) of one instance of type `t` when each request in service holds
@@ -417,12 +381,11 @@ impl ClusterConfig {
     /// # Errors
     /// The problems of [`ClusterConfig::problems`], or a request that uses no CPU.
     pub fn init(&self, per_request: &Resources, seed: RunSeed) -> Result<Fleet, String> {
-        let problems = self.problems();
-        if !problems.is_empty() {
-            return Err(problems.iter().map(|(p, m)| format!("{p}: {m}")).collect::<Vec<_>>().join("\n"));
-        }
-        if !(per_request.cpu_cores.is_finite() && per_request.cpu_cores > 0.0) {
-            return Err(format!("cores_per_request: must be > 0, got {}", per_request.cpu_cores));
+        let mut p = Problems::new();
+        self.check(&mut p);
+        p.positive("cores_per_request", per_request.cpu_cores);
+        if !p.is_empty() {
+            return Err(p.iter().map(|x| x.to_string()).collect::<Vec<_>>().join("\n"));
         }
         let servers = self.instance_types.iter().map(|t| Self::servers_per_instance(t, per_request)).collect();
         Ok(Fleet {

@@ -26,3 +26,4 @@ use crate::controller::{Observation, ScaleDecision, TickLoad};
 use crate::engine::Context;
 use crate::rng::{Draws, RandDraws, RunSeed, StreamRng};
 use crate::time::SimTime;
+use crate::validate::{Interval, Problem, Problems};

@@ -165,8 +165,9 @@ pub struct InitContext<'a> {
 /// crate implements it for the full set, so that scenarios name any controller without this crate knowing
 /// them.
 pub trait ControllerSpec: Clone + std::fmt::Debug + PartialEq + Serialize + for<'de> Deserialize<'de> {
-    /// Problems as `(path below "controller", message)`; the cluster, step and horizon give the setting.
-    fn problems(&self, cluster: &ClusterConfig, step_s: f64, horizon_s: Option<f64>) -> Vec<(String, String)>;
+    /// Checks the controller into `p` (paths below the controller); the cluster, step and horizon give the
+    /// setting.
+    fn check(&self, p: &mut Problems, cluster: &ClusterConfig, step_s: f64, horizon_s: Option<f64>);
     /// A short name for reports.
     fn name(&self) -> String;
     /// The runtime controller.
@@ -176,9 +177,7 @@ pub trait ControllerSpec: Clone + std::fmt::Debug + PartialEq + Serialize + for<
     fn resolve_paths(&mut self, _base: &std::path::Path) {}
     /// Problems that depend on what the workload states (`states_memory`: the workload gives an explicit
     /// memory demand, which a forecasting controller must also forecast). None by default.
-    fn workload_problems(&self, _states_memory: bool) -> Vec<(String, String)> {
-        Vec::new()
-    }
+    fn check_workload(&self, _p: &mut Problems, _states_memory: bool) {}
 }
 
 impl ControllerSpec for ControllerConfig {
@@ -189,12 +188,10 @@ impl ControllerSpec for ControllerConfig {
         }
     }
 
-    fn problems(&self, cluster: &ClusterConfig, _step_s: f64, _horizon_s: Option<f64>) -> Vec<(String, String)> {
+    fn check(&self, p: &mut Problems, cluster: &ClusterConfig, _step_s: f64, _horizon_s: Option<f64>) {
         match self {
-            ControllerConfig::Static(c) => {
-                c.problems(cluster.scaling_index().map(|i| cluster.instance_types[i].max_count))
-            }
-            ControllerConfig::ReferenceHpa(c) => c.problems(),
+            ControllerConfig::Static(c) => c.check(p, cluster.scaling_max_count()),
+            ControllerConfig::ReferenceHpa(c) => c.check(p),
         }
     }
 
@@ -241,19 +238,4 @@ pub struct ScenarioConfig<C = ControllerConfig> {
     /// have prevented or caused SLO violations (see [`ShadowSummary`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shadow: Option<C>,
-}
-
-/// One problem of a scenario, with its dotted path (`cluster.instance_types[1].price_usd_per_hour`).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct Problem {
-    /// Dotted path of the field.
-    pub path: String,
-    /// What is wrong and what was expected.
-    pub message: String,
-}
-
-impl std::fmt::Display for Problem {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}: {}", self.path, self.message)
-    }
 }

@@ -59,6 +59,7 @@ mod prepare;
 mod shadow;
 mod validate;
 
+pub use crate::validate::{Problem, Problems};
 pub use config::*;
 pub use prepare::{Prepared, prepare};
 pub use shadow::ShadowSummary;

@@ -2,6 +2,7 @@
 //! would allocate (checked before any work starts).
 
 use super::*;
+use crate::validate::Interval;
 
 /// Highest request rate a run may be asked to serve, requests per second (a thousand times the busiest
 /// services on Earth; far above it, sums of costs and latencies lose their precision or overflow).
@@ -54,26 +55,28 @@ pub const MAX_STEPS: f64 = 5e6;
 impl<C: ControllerSpec> ScenarioConfig<C> {
     /// Every problem of the config itself (the trace file is checked by [`prepare`]).
     pub fn problems(&self) -> Vec<Problem> {
-        let mut p = Vec::new();
-        let mut add = |path: &str, message: String| p.push(Problem { path: path.to_string(), message });
+        let mut p = Problems::new();
+        self.check(&mut p);
+        p.into_vec()
+    }
+
+    /// Checks the config into `p` (paths from the scenario's root).
+    pub fn check(&self, p: &mut Problems) {
         if let Some(m) = crate::input::name_problem(&self.name) {
-            add("name", m);
+            p.add("name", m);
         }
-        let step_ok = self.step_s.is_finite() && self.step_s > 0.0 && self.step_s <= 86400.0;
-        if !step_ok {
-            add("step_s", format!("must be a number > 0 and <= 86400, got {}", self.step_s));
-        }
+        let step_ok = p.within("step_s", self.step_s, Interval::open_closed(0.0, 86400.0));
         match self.horizon_s {
             Some(h) if !(h.is_finite() && h > 0.0 && h <= MAX_HORIZON_S) => {
-                add("horizon_s", format!("must be a number > 0 and <= {MAX_HORIZON_S} (400 days), got {h}"))
+                p.add("horizon_s", format!("must be in (0, {MAX_HORIZON_S}] (400 days), got {h}"))
             }
             Some(h) if step_ok && ((h / self.step_s).round() * self.step_s - h).abs() > 1e-9 * h => {
-                add("horizon_s", format!("must be a multiple of step_s ({}), got {h}", self.step_s))
+                p.add("horizon_s", format!("must be a multiple of step_s ({}), got {h}", self.step_s))
             }
             Some(h) if step_ok && h < self.step_s => {
-                add("horizon_s", format!("must be at least step_s ({}), got {h}", self.step_s))
+                p.add("horizon_s", format!("must be >= step_s ({}), got {h}", self.step_s))
             }
-            Some(h) if step_ok && h / self.step_s > MAX_STEPS => add(
+            Some(h) if step_ok && h / self.step_s > MAX_STEPS => p.add(
                 "step_s",
                 format!(
                     "{h} s in steps of {} s is {:.3e} steps, more than {MAX_STEPS:e}; use a longer step",
@@ -82,128 +85,54 @@ impl<C: ControllerSpec> ScenarioConfig<C> {
                 ),
             ),
             None if matches!(self.workload, WorkloadConfig::Synthetic { .. }) => {
-                add("horizon_s", "required for a synthetic workload".into())
+                p.add("horizon_s", "required for a synthetic workload")
             }
             _ => {}
         }
-        match &self.workload {
-            WorkloadConfig::Synthetic { base_rate_per_s, components } => {
-                if !(base_rate_per_s.is_finite() && *base_rate_per_s >= 0.0) {
-                    add("workload.base_rate_per_s", format!("must be a finite number >= 0, got {base_rate_per_s}"));
-                }
-                for (i, c) in components.iter().enumerate() {
-                    for (f, m) in c.problems() {
-                        add(&format!("workload.components[{i}].{f}"), m);
-                    }
-                }
-            }
-            WorkloadConfig::Trace(t) => {
-                if t.path.trim().is_empty() {
-                    add("workload.path", "must name a CSV file".into());
-                }
-                if !(t.time_scale.is_finite() && t.time_scale > 0.0) {
-                    add("workload.time_scale", format!("must be a finite number > 0, got {}", t.time_scale));
-                }
-                if !(t.amplitude_scale.is_finite() && t.amplitude_scale >= 0.0) {
-                    add("workload.amplitude_scale", format!("must be a finite number >= 0, got {}", t.amplitude_scale));
-                }
-                if !(t.start_offset_s.is_finite() && t.start_offset_s >= 0.0) {
-                    add("workload.start_offset_s", format!("must be a finite number >= 0, got {}", t.start_offset_s));
-                }
-                let mut rate_setters = 0;
-                let mut seen = Vec::new();
-                for (i, m) in t.metrics.iter().enumerate() {
-                    let kind = match &m.meaning {
-                        MetricMeaning::RequestsPerInterval | MetricMeaning::RequestsPerSecond => ResourceKind::Cpu,
-                        MetricMeaning::Utilisation { resource, reference_capacity, .. } => {
-                            if !(reference_capacity.is_finite() && *reference_capacity > 0.0) {
-                                add(
-                                    &format!("workload.metrics[{i}].meaning.reference_capacity"),
-                                    format!("must be a finite number > 0, got {reference_capacity}"),
-                                );
-                            }
-                            *resource
-                        }
-                    };
-                    if kind == ResourceKind::Cpu {
-                        rate_setters += 1;
-                    }
-                    if seen.contains(&kind) {
-                        add(
-                            &format!("workload.metrics[{i}]"),
-                            format!("a second metric for {kind:?}: give each resource one column"),
-                        );
-                    }
-                    seen.push(kind);
-                }
-                if rate_setters != 1 {
-                    add(
-                        "workload.metrics",
-                        format!(
-                            "exactly one metric must set the request rate (RequestsPerInterval, RequestsPerSecond or \
-                             a Cpu Utilisation), found {rate_setters}"
-                        ),
-                    );
-                }
-            }
-        }
-        let s = &self.service;
-        if !(s.mean_service_s.is_finite() && s.mean_service_s > 0.0) {
-            add("service.mean_service_s", format!("must be a finite number > 0, got {}", s.mean_service_s));
-        }
-        if !(s.cores_per_request.is_finite() && s.cores_per_request > 0.0) {
-            add("service.cores_per_request", format!("must be a finite number > 0, got {}", s.cores_per_request));
-        }
-        if !(s.memory_gib_per_request.is_finite() && s.memory_gib_per_request >= 0.0) {
-            add(
-                "service.memory_gib_per_request",
-                format!("must be a finite number >= 0, got {}", s.memory_gib_per_request),
-            );
-        }
-        if !(s.network_mbit_per_request.is_finite() && s.network_mbit_per_request >= 0.0) {
-            add(
-                "service.network_mbit_per_request",
-                format!("must be a finite number >= 0, got {}", s.network_mbit_per_request),
-            );
-        }
-        for (path, m) in self.cluster.problems() {
-            add(&format!("cluster.{path}"), m);
-        }
+        p.under("workload", |p| self.workload.check(p));
+        p.under("service", |p| {
+            let s = &self.service;
+            p.positive("mean_service_s", s.mean_service_s);
+            p.positive("cores_per_request", s.cores_per_request);
+            p.non_negative("memory_gib_per_request", s.memory_gib_per_request);
+            p.non_negative("network_mbit_per_request", s.network_mbit_per_request);
+        });
+        p.under("cluster", |p| self.cluster.check(p));
         if let Some(h) = self.horizon_s
             && let Some(m) = failures_problem(&self.cluster, h)
         {
-            add("cluster.failures.mean_time_between_failures_s", m);
+            p.add("cluster.failures.mean_time_between_failures_s", m);
         }
-        if ![0.5, 0.95, 0.99].contains(&self.slo.latency_quantile) {
-            add("slo.latency_quantile", format!("must be 0.5, 0.95 or 0.99, got {}", self.slo.latency_quantile));
-        }
-        if !(self.slo.latency_threshold_s.is_finite() && self.slo.latency_threshold_s > 0.0) {
-            add(
-                "slo.latency_threshold_s",
-                format!("must be a finite number > 0, got {}", self.slo.latency_threshold_s),
-            );
-        }
-        for (path, m) in self.controller_problems(&self.controller) {
-            add(&format!("controller.{path}"), m);
-        }
+        p.under("slo", |p| {
+            let q = self.slo.latency_quantile;
+            p.require("latency_quantile", [0.5, 0.95, 0.99].contains(&q), || {
+                format!("must be 0.5, 0.95 or 0.99, got {q}")
+            });
+            p.positive("latency_threshold_s", self.slo.latency_threshold_s);
+        });
+        p.under("controller", |p| self.check_controller(p, &self.controller));
         if let Some(shadow) = &self.shadow {
-            for (path, m) in shadow.problems(&self.cluster, self.step_s, self.horizon_s) {
-                add(&format!("shadow.{path}"), m);
-            }
+            p.under("shadow", |p| shadow.check(p, &self.cluster, self.step_s, self.horizon_s));
         }
-        p
     }
 
-    /// The problems of `controller` acting in this scenario (its parameters against the cluster, step and
-    /// horizon, and against what the workload states), as `(dotted path below the controller, message)`:
-    /// what [`ScenarioConfig::problems`] reports under `controller.`, for any controller (an experiment checks
-    /// its own controllers with it).
-    pub fn controller_problems(&self, controller: &C) -> Vec<(String, String)> {
+    /// Checks `controller` acting in this scenario into `p` (its parameters against the cluster, step and
+    /// horizon, and against what the workload states; paths below the controller): what
+    /// [`ScenarioConfig::problems`] reports under `controller.`, for any controller (an experiment checks its own
+    /// controllers with it).
+    pub fn check_controller(&self, p: &mut Problems, controller: &C) {
         let states_memory = matches!(&self.workload, WorkloadConfig::Trace(t)
             if t.metrics.iter().any(|m| matches!(m.meaning, MetricMeaning::Utilisation { resource: ResourceKind::Memory, .. })));
-        let mut p = controller.problems(&self.cluster, self.step_s, self.horizon_s);
-        p.extend(controller.workload_problems(states_memory));
-        p
+        controller.check(p, &self.cluster, self.step_s, self.horizon_s);
+        controller.check_workload(p, states_memory);
+    }
+
+    /// The problems of `controller` acting in this scenario, paths below the controller (see
+    /// [`ScenarioConfig::check_controller`]).
+    pub fn controller_problems(&self, controller: &C) -> Vec<Problem> {
+        let mut p = Problems::new();
+        self.check_controller(&mut p, controller);
+        p.into_vec()
     }
 
     /// The run seed: `override_seed` if given, else the file's.
@@ -225,6 +154,53 @@ impl<C: ControllerSpec> ScenarioConfig<C> {
         match &self.workload {
             WorkloadConfig::Trace(t) => t.metrics.iter().map(|m| m.column.clone()).collect(),
             WorkloadConfig::Synthetic { .. } => Vec::new(),
+        }
+    }
+}
+
+impl WorkloadConfig {
+    /// Checks the workload into `p` (paths below `workload`).
+    pub fn check(&self, p: &mut Problems) {
+        match self {
+            WorkloadConfig::Synthetic { base_rate_per_s, components } => {
+                p.non_negative("base_rate_per_s", *base_rate_per_s);
+                for (i, c) in components.iter().enumerate() {
+                    p.under(&format!("components[{i}]"), |p| c.check(p));
+                }
+            }
+            WorkloadConfig::Trace(t) => {
+                p.require("path", !t.path.trim().is_empty(), || "must name a CSV file".into());
+                p.positive("time_scale", t.time_scale);
+                p.non_negative("amplitude_scale", t.amplitude_scale);
+                p.non_negative("start_offset_s", t.start_offset_s);
+                let mut rate_setters = 0;
+                let mut seen = Vec::new();
+                for (i, m) in t.metrics.iter().enumerate() {
+                    let kind = match &m.meaning {
+                        MetricMeaning::RequestsPerInterval | MetricMeaning::RequestsPerSecond => ResourceKind::Cpu,
+                        MetricMeaning::Utilisation { resource, reference_capacity, .. } => {
+                            p.positive(&format!("metrics[{i}].meaning.reference_capacity"), *reference_capacity);
+                            *resource
+                        }
+                    };
+                    if kind == ResourceKind::Cpu {
+                        rate_setters += 1;
+                    }
+                    if seen.contains(&kind) {
+                        p.add(
+                            &format!("metrics[{i}]"),
+                            format!("a second metric for {kind:?}: give each resource one column"),
+                        );
+                    }
+                    seen.push(kind);
+                }
+                p.require("metrics", rate_setters == 1, || {
+                    format!(
+                        "exactly one metric must set the request rate (RequestsPerInterval, RequestsPerSecond or a \
+                         Cpu Utilisation), found {rate_setters}"
+                    )
+                });
+            }
         }
     }
 }
