@@ -347,9 +347,9 @@ pub fn run(args: &BenchArgs) -> Result<ExitCode> {
 /// simulated step and the time per decision of a neural predictor and of a BC policy (weights untrained: the
 /// cost does not depend on them).
 fn bench_neural() -> Result<Vec<String>> {
-    use prescale_agents::neural::model::{FORWARD_CALLS, Model, ModelCard, Task};
+    use prescale_agents::neural::model::{Model, ModelCard, Task};
     use prescale_agents::neural::spec::{Architecture, Input, ModelSpec, OutputKind};
-    use std::sync::atomic::Ordering;
+    use prescale_sim::scenario::ControllerSpec;
     let dir = tempfile_dir("prescale-bench-neural")?;
     let mut out = Vec::new();
     let card = |name: &str, inputs: Vec<Input>, horizons: u32, task: Task| {
@@ -360,7 +360,7 @@ fn bench_neural() -> Result<Vec<String>> {
             horizon_steps: horizons,
             output: OutputKind::Gaussian,
         };
-        let norm = prescale_agents::neural::train::Normaliser { mean: 200.0, sd: 100.0 };
+        let norm = prescale_agents::neural::data::Normaliser { mean: 200.0, sd: 100.0 };
         ModelCard::new(name, task, &spec, 60.0, norm, &Default::default())
     };
     tch::manual_seed(1);
@@ -418,17 +418,23 @@ fn bench_neural() -> Result<Vec<String>> {
         let loaded =
             crate::scenario_io::load_scenario_text(&scenario, &text).map_err(|d| anyhow::anyhow!("{}", d[0]))?;
         let p = loaded.prepare(1).map_err(|d| anyhow::anyhow!("{}", d[0]))?;
-        let before = FORWARD_CALLS.load(Ordering::Relaxed);
+        // Driven step by step so that the controller's own count of forward passes can be read at the end.
         let t0 = std::time::Instant::now();
-        let r = prescale_sim::scenario::run(&p, 1, &mut |_| {});
+        let mut controller = p.config.controller.init(&p.init_context(1));
+        let mut stepper = p.fluid_stepper(1);
+        let mut steps = 0u64;
+        while let Some(obs) = stepper.next_observation() {
+            let d = controller.decide(&obs);
+            stepper.decide(d, controller.diagnostics());
+            steps += 1;
+        }
+        let _ = stepper.finish();
         let wall = t0.elapsed().as_secs_f64();
-        let calls = FORWARD_CALLS.load(Ordering::Relaxed) - before;
-        let steps = r.rows.len() as f64;
+        let calls = controller.diagnostics().map_or(0, |d| d.model_calls);
         out.push(format!(
-            "{label} on the ELB test period: {} steps, {calls} torch calls ({:.3} per simulated step), {wall:.3} s ({:.1} µs per step)",
-            r.rows.len(),
-            calls as f64 / steps,
-            wall / steps * 1e6
+            "{label} on the ELB test period: {steps} steps, {calls} torch calls ({:.3} per simulated step), {wall:.3} s ({:.1} µs per step)",
+            calls as f64 / steps as f64,
+            wall / steps as f64 * 1e6
         ));
     }
     let _ = std::fs::remove_dir_all(&dir);

@@ -19,9 +19,9 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{Context, Result, anyhow};
-use prescale_agents::neural::learn::fit_forecaster;
+use prescale_agents::neural::fit::TrainingConfig;
+use prescale_agents::neural::forecast_cloning::fit_forecaster;
 use prescale_agents::neural::spec::{Architecture, Input, ModelSpec, OutputKind};
-use prescale_agents::neural::train::TrainingConfig;
 use prescale_agents::predictor::{HoltWinters, Predictor, SeasonalNaive};
 use prescale_sim::demand::DemandSeries;
 use prescale_sim::trace::{GapPolicy, TracePolicies, resample};
@@ -194,12 +194,15 @@ pub fn evaluate(s: &Series, training: &TrainingConfig, quiet: bool) -> Result<(V
             &mut |_| {},
         )
         .map_err(|e| match e {
-            prescale_agents::neural::learn::LearnError::Data(m) => anyhow!(m),
-            prescale_agents::neural::learn::LearnError::NonFinite(_, m) => anyhow!("{}: {name}: {m}", s.label),
+            prescale_agents::neural::forecast_cloning::LearnError::Data(m) => anyhow!(m),
+            prescale_agents::neural::forecast_cloning::LearnError::NonFinite(_, m) => {
+                anyhow!("{}: {name}: {m}", s.label)
+            }
         })?;
         let l = window as usize;
         let width = spec.width();
-        let frames = prescale_agents::neural::learn::forecast_frames(&spec, &demand).map_err(|e| anyhow!(e))?;
+        let frames =
+            prescale_agents::neural::forecast_cloning::forecast_frames(&spec, &demand).map_err(|e| anyhow!(e))?;
         let mut x = Vec::with_capacity(origins.len() * l * width);
         for &o in &origins {
             x.extend(frames.inputs[(o - l) * width..o * width].iter().map(|v| *v as f32));

@@ -23,12 +23,12 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, anyhow, bail};
 use indicatif::{ProgressBar, ProgressStyle};
-use prescale_agents::neural::learn::{
-    DaggerConfig, LearnError, RolloutWorld, RoundRow, train_forecaster, train_policy,
-};
+use prescale_agents::neural::dagger::{DaggerConfig, RolloutWorld, RoundRow, train_policy};
+use prescale_agents::neural::data::Split;
+use prescale_agents::neural::fit::{EpochRow, TrainingConfig};
+use prescale_agents::neural::forecast_cloning::{LearnError, train_forecaster};
 use prescale_agents::neural::model::Model;
 use prescale_agents::neural::spec::ModelSpec;
-use prescale_agents::neural::train::{EpochRow, Split, TrainingConfig};
 use serde::{Deserialize, Serialize};
 
 use crate::ron_paths::value_lines;
@@ -62,7 +62,7 @@ fn seeds() -> Vec<u64> {
 /// A training file.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, rename = "Train")]
-pub struct TrainConfig {
+pub struct TrainFile {
     /// Model name (folder name under the output root).
     pub name: String,
     /// Scenario file whose demand is learned from, relative to this file.
@@ -89,7 +89,7 @@ pub struct Trained {
     pub rounds: Vec<RoundRow>,
 }
 
-fn problems(cfg: &TrainConfig) -> Problems {
+fn problems(cfg: &TrainFile) -> Problems {
     let mut p = Problems::new();
     if let Some(m) = prescale_sim::input::name_problem(&cfg.name) {
         p.add("name", m);
@@ -127,7 +127,7 @@ fn problems(cfg: &TrainConfig) -> Problems {
 ///
 /// # Errors
 /// Every problem, with file, line and dotted path.
-pub fn load_train(file: &Path) -> Result<TrainConfig, Vec<Diagnostic>> {
+pub fn load_train(file: &Path) -> Result<TrainFile, Vec<Diagnostic>> {
     load_train_text(file, &read_text(file)?)
 }
 
@@ -135,8 +135,8 @@ pub fn load_train(file: &Path) -> Result<TrainConfig, Vec<Diagnostic>> {
 ///
 /// # Errors
 /// As [`load_train`].
-pub fn load_train_text(file: &Path, text: &str) -> Result<TrainConfig, Vec<Diagnostic>> {
-    let cfg: TrainConfig = parse_ron(file, text)?;
+pub fn load_train_text(file: &Path, text: &str) -> Result<TrainFile, Vec<Diagnostic>> {
+    let cfg: TrainFile = parse_ron(file, text)?;
     let mut ps = problems(&cfg);
     let scenario_file = file.parent().unwrap_or(Path::new(".")).join(&cfg.scenario);
     if let Err(e) = std::fs::metadata(&scenario_file) {
@@ -152,7 +152,7 @@ pub fn load_train_text(file: &Path, text: &str) -> Result<TrainConfig, Vec<Diagn
 /// is checked against [`MAX_TRAINING_BYTES`] before any is built.
 fn load_with_scenario(
     file: &Path,
-) -> Result<(TrainConfig, PathBuf, crate::scenario_io::Loaded, Prepared), Vec<Diagnostic>> {
+) -> Result<(TrainFile, PathBuf, crate::scenario_io::Loaded, Prepared), Vec<Diagnostic>> {
     let cfg = load_train(file)?;
     let scenario_file = file.parent().unwrap_or(Path::new(".")).join(&cfg.scenario);
     let loaded = load_scenario(&scenario_file)?;
@@ -170,7 +170,7 @@ pub const MAX_TRAINING_BYTES: f64 = 4.0 * (1u64 << 30) as f64;
 /// The training windows' size when the scenario has `steps` steps, if over [`MAX_TRAINING_BYTES`]: one window
 /// per step of `window_steps × inputs` values and `horizon_steps` targets, for each seed and DAgger round
 /// (whose windows are aggregated).
-fn data_problem(cfg: &TrainConfig, steps: usize) -> Option<Problem> {
+fn data_problem(cfg: &TrainFile, steps: usize) -> Option<Problem> {
     let per_window = cfg.model.window_steps as f64 * cfg.model.width() as f64 + cfg.model.horizon_steps as f64;
     let copies = match &cfg.task {
         TaskConfig::Forecast => 1.0,

@@ -69,8 +69,8 @@ fn setting(
     max_instances: u32,
     provisioning_delay_s: f64,
     warmup_s: f64,
-) -> prescale_agents::neural::policy::PolicySetting {
-    prescale_agents::neural::policy::PolicySetting {
+) -> prescale_agents::neural::expert::PolicySetting {
+    prescale_agents::neural::expert::PolicySetting {
         step_s: 60.0,
         start_unix_s: 0.0,
         mean_service_s: 0.1,
@@ -243,7 +243,7 @@ fn forecast_cloning_runs_in_a_scenario_and_fine_tunes_online() {
 /// reactive baseline on the flash crowd in both SLO minutes and cost.
 #[test]
 fn hindsight_expert_meets_the_slo_by_erlang_c_and_beats_hpa_on_the_flash_crowd() {
-    use prescale_agents::neural::policy::HindsightExpert;
+    use prescale_agents::neural::expert::HindsightExpert;
     use prescale_sim::queueing::Latency;
     let s = setting(500, 120.0, 60.0);
     let e = HindsightExpert::new(s, std::sync::Arc::new(vec![0.0; 10]));
@@ -497,7 +497,7 @@ fn training_files_that_would_exhaust_memory_or_name_no_scenario_are_refused_with
 /// the whole run and over a slice, by `PeriodMetrics` and by the run summary.
 #[test]
 fn a_rollout_report_and_a_run_of_the_same_steps_give_the_same_numbers() {
-    use prescale_agents::neural::policy::{Actor, rollout};
+    use prescale_agents::neural::dagger::{Actor, rollout};
     use prescale_sim::scenario::{MetricBasis, PeriodMetrics};
     let d = tempfile::tempdir().unwrap();
     let file = scenario(d.path(), "HindsightExpert");

@@ -9,8 +9,8 @@
 //!
 //! | seed component | module |
 //! |---|---|
-//! | behavioural-cloning agent | [`neural::policy`] (policy, hindsight expert, rollouts), [`neural::learn`] (BC + DAgger) |
-//! | predictors (forecast with uncertainty) | [`predictor`], [`neural::forecaster`] |
+//! | behavioural-cloning agent | [`neural::policy`] (the policy acting), [`neural::expert`] (the hindsight expert it imitates), [`neural::dagger`] (rollouts, BC + DAgger rounds) |
+//! | predictors (forecast with uncertainty) | [`predictor`] (config in `predictor/config.rs`), [`neural::forecaster`], trained by [`neural::forecast_cloning`] |
 //! | variance controller | [`variance`] |
 //! | resource prediction module | [`resource`] |
 //! | proactive allocator | [`predictive`] |
@@ -19,8 +19,6 @@
 //! [`ControllerConfig`] is the `controller:` part of a scenario file: every controller by name with its
 //! parameters, validated with dotted paths, built with [`prescale_sim::scenario::ControllerSpec::init`].
 //! Unknown names are refused by the parser with the list of known ones.
-// Validation writes `!(x > 0.0)` on purpose: unlike `x <= 0.0`, it also rejects NaN.
-#![allow(clippy::neg_cmp_op_on_partial_ord)]
 
 pub mod feedback;
 pub mod hpa;
@@ -46,84 +44,14 @@ use crate::hpa::KubernetesHpa;
 pub use crate::neural::policy::BcConfig;
 pub use crate::predictive::{AllocatorConfig, PredictiveConfig};
 use crate::predictive::{AllocatorSetting, PredictiveController};
-use crate::predictor::Predictor;
+pub use crate::predictor::PredictorConfig;
 use crate::reactive::{StepScaling, StepScalingConfig, TargetTracking, TargetTrackingConfig};
 use crate::resource::ResourcePlanner;
 pub use crate::variance::VarianceConfig;
-use neural::forecaster::{FineTuneConfig, NeuralForecaster};
-use neural::model::{Model, ModelCard, Task};
-use neural::policy::{BcPolicy, HindsightExpert, PolicySetting};
+use neural::expert::{HindsightExpert, PolicySetting};
+use neural::model::{Model, Task, check_model};
+use neural::policy::BcPolicy;
 use std::path::Path;
-
-/// A predictor by name (periods and windows in seconds; they become steps of the scenario's `step_s`).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub enum PredictorConfig {
-    /// `ŷ = y(t)`.
-    LastValue,
-    /// The value one period ago (daily: 86400, weekly: 604800).
-    SeasonalNaive {
-        /// Period, seconds.
-        period_s: f64,
-    },
-    /// Mean of the last window.
-    MovingAverage {
-        /// Window, seconds.
-        window_s: f64,
-    },
-    /// Exponentially weighted moving average.
-    Ewma {
-        /// Smoothing in (0, 1].
-        alpha: f64,
-    },
-    /// Additive Holt-Winters.
-    HoltWinters {
-        /// Season, seconds.
-        period_s: f64,
-        /// Level smoothing in (0, 1).
-        #[serde(default = "hw_alpha")]
-        alpha: f64,
-        /// Trend smoothing in (0, 1).
-        #[serde(default = "hw_beta")]
-        beta: f64,
-        /// Seasonal smoothing in (0, 1).
-        #[serde(default = "hw_gamma")]
-        gamma: f64,
-        /// Choose the smoothing parameters from the first four seasons.
-        #[serde(default)]
-        fit: bool,
-    },
-    /// Autoregression by least squares.
-    Ar {
-        /// Order.
-        p: u32,
-        /// Fitting window, seconds.
-        window_s: f64,
-        /// Refit schedule, seconds.
-        refit_every_s: f64,
-    },
-    /// Reads the true future (upper bound).
-    Oracle,
-    /// A trained forecasting model (forecast cloning): a model directory written by `prescale train`,
-    /// relative to the file that names it; optionally fine-tuned online.
-    Neural {
-        /// Model directory.
-        model: String,
-        /// Online fine-tuning.
-        #[serde(default)]
-        fine_tune: Option<FineTuneConfig>,
-    },
-}
-
-fn hw_alpha() -> f64 {
-    0.2
-}
-fn hw_beta() -> f64 {
-    0.05
-}
-fn hw_gamma() -> f64 {
-    0.15
-}
 
 /// The `controller:` part of a scenario.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -145,104 +73,6 @@ pub enum ControllerConfig {
     Bc(BcConfig),
     /// The hindsight expert BC policies imitate: knows the future (an upper bound, like the oracle).
     HindsightExpert,
-}
-
-impl PredictorConfig {
-    /// History the predictor needs, seconds.
-    pub fn history_s(&self, step_s: f64) -> f64 {
-        match self {
-            PredictorConfig::LastValue | PredictorConfig::Ewma { .. } => step_s,
-            PredictorConfig::SeasonalNaive { period_s } => *period_s,
-            PredictorConfig::MovingAverage { window_s } => *window_s,
-            PredictorConfig::HoltWinters { period_s, .. } => 2.0 * period_s,
-            PredictorConfig::Ar { p, .. } => (3 * p + 2) as f64 * step_s,
-            PredictorConfig::Oracle => 0.0,
-            PredictorConfig::Neural { model, .. } => {
-                neural::model::read_card(Path::new(model)).map_or(0.0, |c| c.spec.window_steps as f64 * step_s)
-            }
-        }
-    }
-
-    fn init(&self, step_s: f64, oracle_future: &Arc<Vec<f64>>, start_unix_s: f64) -> Box<dyn Predictor> {
-        let steps = |s: f64| ((s / step_s).round() as usize).max(1);
-        use crate::predictor::*;
-        match *self {
-            PredictorConfig::LastValue => Box::new(LastValue::new()),
-            PredictorConfig::SeasonalNaive { period_s } => Box::new(SeasonalNaive::new(steps(period_s))),
-            PredictorConfig::MovingAverage { window_s } => Box::new(MovingAverage::new(steps(window_s))),
-            PredictorConfig::Ewma { alpha } => Box::new(Ewma::new(alpha)),
-            PredictorConfig::HoltWinters { period_s, alpha, beta, gamma, fit } => {
-                Box::new(HoltWinters::new(steps(period_s), alpha, beta, gamma, fit))
-            }
-            PredictorConfig::Ar { p, window_s, refit_every_s } => {
-                Box::new(Ar::new(p as usize, steps(window_s), steps(refit_every_s)))
-            }
-            PredictorConfig::Oracle => Box::new(Oracle::new(oracle_future.clone())),
-            PredictorConfig::Neural { ref model, ref fine_tune } => {
-                let m = Model::load(Path::new(model)).expect("validated model directory");
-                Box::new(NeuralForecaster::new(m, start_unix_s, step_s, fine_tune.clone()))
-            }
-        }
-    }
-
-    /// Checks the predictor into `p` (paths below `predictor`); `needed_steps` is the allocator's farthest
-    /// horizon.
-    fn check(&self, p: &mut Problems, step_s: f64, horizon_s: Option<f64>, needed_steps: Option<u32>) {
-        match *self {
-            PredictorConfig::SeasonalNaive { period_s } => {
-                p.at_least("period_s", period_s, step_s, "step_s");
-            }
-            PredictorConfig::MovingAverage { window_s } => {
-                p.at_least("window_s", window_s, step_s, "step_s");
-            }
-            PredictorConfig::Ewma { alpha } => {
-                p.within("alpha", alpha, Interval::open_closed(0.0, 1.0));
-            }
-            PredictorConfig::HoltWinters { period_s, alpha, beta, gamma, .. } => {
-                p.at_least("period_s", period_s, 2.0 * step_s, "2 steps");
-                p.within("alpha", alpha, Interval::open(0.0, 1.0));
-                p.within("beta", beta, Interval::open(0.0, 1.0));
-                p.within("gamma", gamma, Interval::open(0.0, 1.0));
-            }
-            PredictorConfig::Ar { p: order, window_s, refit_every_s } => {
-                p.count_within("p", order.into(), 1, 48);
-                let need = (3 * order + 2) as f64 * step_s;
-                p.require("window_s", window_s >= need, || {
-                    format!("must cover at least 3p + 2 steps ({need} s), got {window_s}")
-                });
-                p.at_least("refit_every_s", refit_every_s, step_s, "step_s");
-            }
-            PredictorConfig::LastValue | PredictorConfig::Oracle => {}
-            PredictorConfig::Neural { ref model, ref fine_tune } => {
-                // The model directory is read once here; every check below uses its card.
-                let Some(card) = check_model(p, model, Task::Forecast, step_s) else { return };
-                let (window, horizons) = (card.spec.window_steps as usize, card.spec.horizon_steps);
-                if let Some(ft) = fine_tune {
-                    p.under("fine_tune", |p| ft.check(p, step_s, window, horizons as usize));
-                }
-                if let Some(h_hi) = needed_steps {
-                    p.require("model", horizons >= h_hi, || {
-                        format!(
-                            "{model}: forecasts {horizons} steps ahead, the allocator needs {h_hi} (provisioning \
-                             delay, one step and warm-up); train with horizon_steps >= {h_hi}"
-                        )
-                    });
-                }
-                return;
-            }
-        }
-        if let Some(h) = horizon_s {
-            let hist = self.history_s(step_s);
-            if hist >= h {
-                let field = match self {
-                    PredictorConfig::SeasonalNaive { .. } | PredictorConfig::HoltWinters { .. } => "period_s",
-                    PredictorConfig::MovingAverage { .. } | PredictorConfig::Ar { .. } => "window_s",
-                    _ => "",
-                };
-                p.add(field, format!("needs {hist} s of history, but the run lasts {h} s: it would never forecast"));
-            }
-        }
-    }
 }
 
 impl ControllerSpec for ControllerConfig {
@@ -402,34 +232,6 @@ pub fn policy_setting(ctx: &InitContext<'_>) -> PolicySetting {
         slo_quantile: ctx.slo.latency_quantile,
         slo_threshold_s: ctx.slo.latency_threshold_s,
     }
-}
-
-/// Checks a model directory named by a scenario into `p` (at `model`): it loads (card, hash, weights), was
-/// trained for `task` at this step, and (as a predictor) takes no cluster-state inputs. Its card, if it loads.
-fn check_model(p: &mut Problems, model: &str, task: Task, step_s: f64) -> Option<ModelCard> {
-    let card = match Model::load(Path::new(model)) {
-        Ok(m) => m.card,
-        Err(e) => {
-            p.add("model", e.to_string());
-            return None;
-        }
-    };
-    p.require("model", card.task == task, || {
-        format!(
-            "{model}: trained for {:?}, used here as a {}",
-            card.task,
-            if task == Task::Forecast { "predictor (needs Forecast)" } else { "policy (needs Policy)" }
-        )
-    });
-    p.require("model", (card.step_s - step_s).abs() <= 1e-9 * step_s, || {
-        format!("{model}: trained at step_s {}, the scenario steps {step_s} s", card.step_s)
-    });
-    if task == Task::Forecast
-        && let Some(i) = card.spec.inputs.iter().find(|i| i.is_state())
-    {
-        p.add("model", format!("{model}: input {i:?} is cluster state, which a predictor does not see (use it as Bc)"));
-    }
-    Some(card)
 }
 
 /// The variant name of a serialisable enum value, in kebab case (`HoltWinters` → `holt-winters`), as the

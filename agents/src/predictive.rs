@@ -23,7 +23,7 @@
 //! for the busy servers seen over the last interval at the target utilisation (the HPA's rule), and reports
 //! `fallback` in its diagnostics.
 
-use crate::PredictorConfig;
+use crate::predictor::PredictorConfig;
 use crate::variance::VarianceConfig;
 use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
@@ -164,6 +164,8 @@ impl Controller for PredictiveController {
         self.diag.fine_tune_mae_before_cores = before * cores_per_rate;
         self.diag.fine_tune_mae_after_cores = after * cores_per_rate;
         self.diag.coverage = self.feedback.coverage();
+        self.diag.model_calls =
+            self.predictor.model_calls() + self.memory.as_ref().map_or(0, |m| m.predictor.model_calls());
         // 2–3. Forecast and needs.
         self.diag.non_finite_output = false;
         let (far, near) = match self.predictor.forecast(self.h_hi) {

@@ -147,6 +147,9 @@ pub struct Diagnostics {
     /// order): the decision held the fleet as it was, and the run reports an error naming the step (never a
     /// silent zero).
     pub non_finite_output: bool,
+    /// Forward passes the controller's learned model has made so far in this run (learned predictors and
+    /// policies; 0 for classical controllers): what a decision costs in network evaluations.
+    pub model_calls: u64,
 }
 
 /// An autoscaling policy: observation in, decision out.

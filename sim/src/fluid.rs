@@ -111,7 +111,7 @@ impl FluidModel {
         if !(params.mean_service_s.is_finite() && params.mean_service_s > 0.0) {
             return Err(format!("mean_service_s: must be > 0, got {}", params.mean_service_s));
         }
-        if demand.steps() == 0 || !(demand.step_s > 0.0) {
+        if demand.steps() == 0 || demand.step_s.is_nan() || demand.step_s <= 0.0 {
             return Err("the demand series is empty".into());
         }
         let fleet = cluster.init(&params.per_request, seed)?;

@@ -13,8 +13,6 @@
 //! This crate is a leaf: it depends on no ML, GUI, plotting, CLI or thread-pool crate, and holds no global
 //! state, so any number of runs can proceed in parallel and a run is a function of its inputs and seed.
 
-// Validation writes `!(x > 0.0)` on purpose: unlike `x <= 0.0`, it also rejects NaN.
-#![allow(clippy::neg_cmp_op_on_partial_ord)]
 
 pub mod cluster;
 pub mod controller;

@@ -18,11 +18,14 @@ use std::collections::VecDeque;
 use serde::{Deserialize, Serialize};
 use tch::nn::OptimizerConfig;
 
+use super::data::{Frames, Split, Windows, windows};
+use super::fit::{TrainingConfig, loss, point, restore, snapshot, tensors};
 use super::model::Model;
 use super::spec::{Input, OutputKind, calendar, nearest_level};
-use super::train::{Frames, Split, TrainingConfig, evaluate_mae, fit_steps, windows};
 use crate::predictor::{Forecast, NotEnoughHistory, Predictor, Residuals};
 use prescale_sim::validate::{Interval, Problems};
+use tch::Kind;
+use tch::nn;
 
 /// Online fine-tuning settings.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -159,6 +162,10 @@ impl Predictor for NeuralForecaster {
         self.name
     }
 
+    fn model_calls(&self) -> u64 {
+        self.model.forward_calls()
+    }
+
     fn min_history(&self) -> usize {
         self.model.card.spec.window_steps as usize
     }
@@ -228,4 +235,36 @@ impl Predictor for NeuralForecaster {
     fn take_update(&mut self) -> Option<(f64, f64)> {
         self.update.take()
     }
+}
+
+/// Mean absolute one-step error (requests per second) of `model`'s point forecast over normalised windows.
+pub fn evaluate_mae(model: &Model, w: &Windows) -> f64 {
+    if w.n == 0 {
+        return f64::NAN;
+    }
+    let spec = &model.card.spec;
+    let (x, y) = tensors(w, spec, model.vs.device());
+    tch::no_grad(|| {
+        let p = point(&model.net.forward(&x), &spec.output).select(1, 0);
+        (p - y.select(1, 0)).abs().mean(Kind::Float).double_value(&[]) * model.card.normalisation.sd
+    })
+}
+
+/// `steps` full-batch optimiser steps on `w` (online fine-tuning).
+///
+/// # Errors
+/// A non-finite loss: the weights are restored to what they were before the call.
+pub fn fit_steps(model: &Model, opt: &mut nn::Optimizer, w: &Windows, steps: u32) -> Result<(), u32> {
+    let spec = &model.card.spec;
+    let (x, y) = tensors(w, spec, model.vs.device());
+    let before = snapshot(&model.vs);
+    for s in 1..=steps {
+        let l = loss(&model.net.forward(&x), &y, &spec.output);
+        if !l.double_value(&[]).is_finite() {
+            restore(&model.vs, &before);
+            return Err(s);
+        }
+        opt.backward_step(&l);
+    }
+    Ok(())
 }

@@ -6,13 +6,16 @@
 //! libtorch runs single-threaded: call [`init_torch`] once at start-up (front ends do), before any rayon
 //! work; the setting is per thread, so rayon pools call it in their start handler too.
 
+pub mod dagger;
+pub mod data;
+pub mod expert;
+pub mod fit;
+pub mod forecast_cloning;
 pub mod forecaster;
-pub mod learn;
 pub mod model;
 pub mod net;
 pub mod policy;
 pub mod spec;
-pub mod train;
 
 /// One libtorch (intra-op) thread on the calling thread. Parallelism comes from running scenarios side by
 /// side; with libtorch's default of one thread per core, two-core training took up to 30 times longer in a

@@ -10,17 +10,16 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+use prescale_sim::validate::Problems;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tch::nn::VarStore;
 use tch::{Device, Kind, Tensor};
 
+use super::data::{Normaliser, rate_mask};
+use super::fit::{FitReport, TrainingConfig};
 use super::net::Net;
 use super::spec::{ModelSpec, OutputKind};
-use super::train::{FitReport, Normaliser, TrainingConfig, rate_mask};
-
-/// libtorch forward passes made by [`Model::predict`] in this process (for benchmarks: calls per step).
-pub static FORWARD_CALLS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 /// The card's format tag.
 pub const FORMAT: &str = "prescale-model/1";
@@ -244,6 +243,8 @@ pub struct Model {
     pub net: Net,
     shift: Tensor,
     scale: Tensor,
+    /// Forward passes made through [`Model::predict`] (this model only).
+    calls: std::sync::atomic::AtomicU64,
 }
 
 impl Model {
@@ -267,6 +268,7 @@ impl Model {
             shift: Tensor::from_slice(&shift).to_device(device),
             scale: Tensor::from_slice(&scale).to_device(device),
             vs,
+            calls: std::sync::atomic::AtomicU64::new(0),
         }
     }
 
@@ -281,6 +283,11 @@ impl Model {
     /// The same model after its `VarStore` moved device (rebuilds the normalisation constants there).
     pub fn rebuilt(m: Model) -> Model {
         Model::assemble(m.card, m.vs, m.net)
+    }
+
+    /// Forward passes this model has made through [`Model::predict`] (batched calls count once).
+    pub fn forward_calls(&self) -> u64 {
+        self.calls.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Trainable parameters.
@@ -307,7 +314,7 @@ impl Model {
     /// Runs [`Model::forward_raw`] without gradients on `n` windows given as rows of floats.
     pub fn predict(&self, x: &[f32], n: usize) -> Vec<f32> {
         let (l, f) = (self.card.spec.window_steps as i64, self.card.spec.width() as i64);
-        FORWARD_CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.calls.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let t = Tensor::from_slice(x).view([n as i64, l, f]).to_device(self.vs.device());
         let out = tch::no_grad(|| self.forward_raw(&t)).to_device(Device::Cpu).to_kind(Kind::Float).flatten(0, -1);
         Vec::<f32>::try_from(&out).expect("a float tensor converts")
@@ -501,4 +508,32 @@ fn replace_dir(tmp: &Path, dir: &Path) -> Result<(), ModelError> {
         std::fs::rename(tmp, dir).map_err(|e| err(format!("{}: {e}", dir.display())))?;
     }
     Ok(())
+}
+
+/// Checks a model directory named by a scenario into `p` (at `model`): it loads (card, hash, weights), was
+/// trained for `task` at this step, and (as a predictor) takes no cluster-state inputs. Its card, if it loads.
+pub fn check_model(p: &mut Problems, model: &str, task: Task, step_s: f64) -> Option<ModelCard> {
+    let card = match Model::load(Path::new(model)) {
+        Ok(m) => m.card,
+        Err(e) => {
+            p.add("model", e.to_string());
+            return None;
+        }
+    };
+    p.require("model", card.task == task, || {
+        format!(
+            "{model}: trained for {:?}, used here as a {}",
+            card.task,
+            if task == Task::Forecast { "predictor (needs Forecast)" } else { "policy (needs Policy)" }
+        )
+    });
+    p.require("model", (card.step_s - step_s).abs() <= 1e-9 * step_s, || {
+        format!("{model}: trained at step_s {}, the scenario steps {step_s} s", card.step_s)
+    });
+    if task == Task::Forecast
+        && let Some(i) = card.spec.inputs.iter().find(|i| i.is_state())
+    {
+        p.add("model", format!("{model}: input {i:?} is cluster state, which a predictor does not see (use it as Bc)"));
+    }
+    Some(card)
 }
