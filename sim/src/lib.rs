@@ -13,7 +13,6 @@
 //! This crate is a leaf: it depends on no ML, GUI, plotting, CLI or thread-pool crate, and holds no global
 //! state, so any number of runs can proceed in parallel and a run is a function of its inputs and seed.
 
-
 pub mod cluster;
 pub mod controller;
 pub mod demand;

@@ -1,27 +1,18 @@
-//! Figures (plotters; PNG and SVG; text in the embedded DejaVu Sans, so they render on a machine with no
-//! fonts): `prescale plot DIR` redraws them from saved results, without running anything.
-//!
-//! * A run folder (`timeseries.csv`): `plots/timeseries.{png,svg}`, four panels over time — demand vs ready
-//!   vs allocated capacity (cores), latency p99 with the SLO line (s), cost so far (USD), over- and
-//!   under-provisioning (cores).
-//! * A sweep folder (`runs.csv`): `plots/pareto.{png,svg}`, cost vs SLO-violation minutes per controller and
-//!   axis combination, means with 95 % confidence bars over seeds; per axis `plots/whatif_<axis>.{png,svg}`,
-//!   SLO-violation minutes and cost against the axis values, one line per controller; `plots/bars.{png,svg}`,
-//!   SLO minutes, cost and over-provisioning per controller (mean over all its runs, 95 % CI);
-//!   `plots/latency_cdf.{png,svg}`, the CDF of per-step p99 latency per controller over all its runs; and, when
-//!   forecasting controllers ran, `plots/coverage_cost.{png,svg}`, their realised margin coverage against cost.
+//! The figures themselves (plotters): one chart scaffold per kind, the common legend style, and PNG + SVG
+//! written side by side.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result, anyhow, bail};
+use anyhow::{Context, Result, anyhow};
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use crate::stats::mean_ci95;
+use super::data::*;
 
-const FONT: &str = "sans-serif";
-const PALETTE: [RGBColor; 8] = [
+pub(super) const FONT: &str = "sans-serif";
+
+pub(super) const PALETTE: [RGBColor; 8] = [
     RGBColor(31, 119, 180),
     RGBColor(214, 39, 40),
     RGBColor(44, 160, 44),
@@ -32,7 +23,7 @@ const PALETTE: [RGBColor; 8] = [
     RGBColor(23, 190, 207),
 ];
 
-fn register_font() {
+pub(super) fn register_font() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
         let _ = plotters::style::register_font(FONT, FontStyle::Normal, dejavu::sans::regular());
@@ -40,64 +31,7 @@ fn register_font() {
     });
 }
 
-/// A CSV file as columns by name: whole (every row as long as the header) and not empty, or an error.
-struct Table {
-    path: PathBuf,
-    header: Vec<String>,
-    rows: Vec<(usize, Vec<String>)>,
-}
-
-impl Table {
-    fn read(path: &Path) -> Result<Table> {
-        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-        let mut header: Vec<String> = Vec::new();
-        let mut rows = Vec::new();
-        prescale_sim::table::read_rows(&text, |line, fields| {
-            if header.is_empty() {
-                header = fields.iter().map(|f| f.to_string()).collect();
-            } else if fields.len() != header.len() {
-                return Err(prescale_sim::table::TableError {
-                    line,
-                    message: format!(
-                        "{} fields where the header has {}: the table is truncated or damaged",
-                        fields.len(),
-                        header.len()
-                    ),
-                });
-            } else {
-                rows.push((line, fields.iter().map(|f| f.to_string()).collect()));
-            }
-            Ok(())
-        })
-        .map_err(|e| anyhow!("{}: {e}", path.display()))?;
-        if rows.is_empty() {
-            bail!("{}: a header and no rows: nothing to plot", path.display());
-        }
-        Ok(Table { path: path.to_path_buf(), header, rows })
-    }
-    fn col(&self, name: &str) -> Result<usize> {
-        self.header.iter().position(|h| h == name).ok_or_else(|| anyhow!("{}: no column '{name}'", self.path.display()))
-    }
-    /// A column as numbers; an empty cell is NaN (not applicable), any other non-number an error.
-    fn f64s(&self, name: &str) -> Result<Vec<f64>> {
-        let i = self.col(name)?;
-        self.rows
-            .iter()
-            .map(|(line, r)| match r[i].as_str() {
-                "" => Ok(f64::NAN),
-                x => x.parse().map_err(|_| {
-                    anyhow!(
-                        "{}:{line}: column '{name}': '{}' is not a number",
-                        self.path.display(),
-                        prescale_sim::input::clip(x, 40)
-                    )
-                }),
-            })
-            .collect()
-    }
-}
-
-fn both(
+pub(super) fn both(
     dir: &Path,
     name: &str,
     size: (u32, u32),
@@ -122,7 +56,7 @@ fn both(
 }
 
 /// Draws the legend of `chart` in the figures' common style.
-fn legend<'a, DB: DrawingBackend + 'a, CT: CoordTranslate>(
+pub(super) fn legend<'a, DB: DrawingBackend + 'a, CT: CoordTranslate>(
     chart: &mut ChartContext<'a, DB, CT>,
     position: SeriesLabelPosition,
     font_size: u32,
@@ -137,28 +71,8 @@ fn legend<'a, DB: DrawingBackend + 'a, CT: CoordTranslate>(
         .map_err(|e| anyhow!("{e:?}"))
 }
 
-/// An axis range covering `xs` with 5 % padding, starting at 0 for non-negative data.
-fn range(xs: impl Iterator<Item = f64>) -> (f64, f64) {
-    let (lo, hi) = span(xs);
-    let pad = ((hi - lo) * 0.05).max(1e-9);
-    (if lo >= 0.0 { 0.0 } else { lo - pad }, hi + pad)
-}
-
-/// An axis range tight around `xs` (10 % padding).
-fn tight(xs: impl Iterator<Item = f64>) -> (f64, f64) {
-    let (lo, hi) = span(xs);
-    let pad = ((hi - lo) * 0.1).max(1e-6 * hi.abs().max(1.0));
-    (lo - pad, hi + pad)
-}
-
-fn span(xs: impl Iterator<Item = f64>) -> (f64, f64) {
-    let (lo, hi) =
-        xs.filter(|x| x.is_finite()).fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), x| (a.min(x), b.max(x)));
-    if lo.is_finite() { (lo, hi) } else { (0.0, 1.0) }
-}
-
 /// One panel: named lines over a shared x.
-fn panel<DB: DrawingBackend>(
+pub(super) fn panel<DB: DrawingBackend>(
     area: &DrawingArea<DB, Shift>,
     title: &str,
     y_desc: &str,
@@ -209,14 +123,7 @@ fn panel<DB: DrawingBackend>(
     Ok(())
 }
 
-/// The SLO threshold of a run folder's resolved scenario, if it can be read.
-fn slo_threshold(dir: &Path) -> Option<f64> {
-    let text = std::fs::read_to_string(dir.join("scenario.ron")).ok()?;
-    let i = text.find("latency_threshold_s:")?;
-    text[i + "latency_threshold_s:".len()..].trim_start().split([',', ')', '\n']).next()?.trim().parse().ok()
-}
-
-fn draw_run<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, t: &Table, slo: Option<f64>) -> Result<()> {
+pub(super) fn draw_run<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, t: &Table, slo: Option<f64>) -> Result<()> {
     let x: Vec<f64> = t.f64s("t_end_s")?.into_iter().map(|s| s / 3600.0).collect();
     let panels = root.split_evenly((4, 1));
     panel(
@@ -257,36 +164,7 @@ fn draw_run<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, t: &Table, slo: Op
     Ok(())
 }
 
-/// Per controller and axis combination: (mean, half-width) of a metric over seeds.
-type Points = BTreeMap<String, Vec<(String, (f64, f64), (f64, f64))>>;
-
-fn sweep_points(t: &Table, axes: &[String], x_metric: &str, y_metric: &str) -> Result<Points> {
-    let ci = t.col("controller")?;
-    let axis_cols: Vec<usize> = axes.iter().map(|a| t.col(a)).collect::<Result<_>>()?;
-    let (xs, ys) = (t.f64s(x_metric)?, t.f64s(y_metric)?);
-    let mut groups: BTreeMap<(String, String), (Vec<f64>, Vec<f64>)> = BTreeMap::new();
-    let mut order: Vec<String> = Vec::new();
-    for (k, (_, row)) in t.rows.iter().enumerate() {
-        let combo = axis_cols.iter().map(|&c| row[c].clone()).collect::<Vec<_>>().join(", ");
-        if !order.contains(&combo) {
-            order.push(combo.clone());
-        }
-        let g = groups.entry((row[ci].clone(), combo)).or_default();
-        g.0.push(xs[k]);
-        g.1.push(ys[k]);
-    }
-    let mut out: Points = BTreeMap::new();
-    for combo in &order {
-        for ((c, cb), (x, y)) in &groups {
-            if cb == combo {
-                out.entry(c.clone()).or_default().push((combo.clone(), mean_ci95(x), mean_ci95(y)));
-            }
-        }
-    }
-    Ok(out)
-}
-
-fn draw_pareto<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, pts: &Points) -> Result<()> {
+pub(super) fn draw_pareto<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, pts: &Points) -> Result<()> {
     let e = |e: DrawingAreaErrorKind<DB::ErrorType>| anyhow!("{e:?}");
     let all = pts.values().flatten();
     let (x0, x1) = tight(all.clone().flat_map(|(_, (m, h), _)| [m - h.max(0.0), m + h.max(0.0)]));
@@ -329,7 +207,7 @@ fn draw_pareto<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, pts: &Points) -
     Ok(())
 }
 
-fn draw_coverage<DB: DrawingBackend>(
+pub(super) fn draw_coverage<DB: DrawingBackend>(
     root: DrawingArea<DB, Shift>,
     pts: &Points,
     all_controllers: &[String],
@@ -371,7 +249,7 @@ fn draw_coverage<DB: DrawingBackend>(
     Ok(())
 }
 
-fn draw_whatif<DB: DrawingBackend>(
+pub(super) fn draw_whatif<DB: DrawingBackend>(
     root: DrawingArea<DB, Shift>,
     axis: &str,
     values: &[String],
@@ -432,23 +310,7 @@ fn draw_whatif<DB: DrawingBackend>(
     Ok(())
 }
 
-/// Per controller: (name, (mean, CI half-width)).
-type Bars = Vec<(String, (f64, f64))>;
-
-/// Per controller: mean and CI of `metric` over all its runs.
-fn per_controller(t: &Table, metric: &str) -> Result<Bars> {
-    let ci = t.col("controller")?;
-    let xs = t.f64s(metric)?;
-    let mut by: BTreeMap<String, Vec<f64>> = BTreeMap::new();
-    for ((_, row), x) in t.rows.iter().zip(xs) {
-        if x.is_finite() {
-            by.entry(row[ci].clone()).or_default().push(x);
-        }
-    }
-    Ok(by.into_iter().map(|(c, v)| (c, mean_ci95(&v))).collect())
-}
-
-fn draw_bars<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, panels: &[(&str, Bars)]) -> Result<()> {
+pub(super) fn draw_bars<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, panels: &[(&str, Bars)]) -> Result<()> {
     let e = |e: DrawingAreaErrorKind<DB::ErrorType>| anyhow!("{e:?}");
     let areas = root.split_evenly((1, panels.len()));
     for (area, (title, bars)) in areas.iter().zip(panels) {
@@ -496,7 +358,7 @@ fn draw_bars<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, panels: &[(&str, 
 }
 
 /// Empirical CDFs, one line per named sample.
-fn draw_cdf<DB: DrawingBackend>(
+pub(super) fn draw_cdf<DB: DrawingBackend>(
     root: DrawingArea<DB, Shift>,
     title: &str,
     x_desc: &str,
@@ -537,27 +399,11 @@ fn draw_cdf<DB: DrawingBackend>(
     Ok(())
 }
 
-/// Draws the figures of a run or sweep folder; returns the files written.
-/// Draws a model directory's training curve (`curve.csv`, and `dagger.csv` when present) into
-/// `dir/plots/curve.{png,svg}`.
-///
-/// # Errors
-/// Unreadable CSV or drawing problems.
-pub fn plot_curve(dir: &Path) -> Result<Vec<PathBuf>> {
-    register_font();
-    let t = Table::read(&dir.join("curve.csv"))?;
-    let dagger = Table::read(&dir.join("dagger.csv")).ok();
-    let size = if dagger.is_some() { (1400, 550) } else { (900, 550) };
-    both(
-        &dir.join("plots"),
-        "curve",
-        size,
-        |r| draw_curve(r, &t, dagger.as_ref()),
-        |r| draw_curve(r, &t, dagger.as_ref()),
-    )
-}
-
-fn draw_curve<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, t: &Table, dagger: Option<&Table>) -> Result<()> {
+pub(super) fn draw_curve<DB: DrawingBackend>(
+    root: DrawingArea<DB, Shift>,
+    t: &Table,
+    dagger: Option<&Table>,
+) -> Result<()> {
     let x = t.f64s("epoch")?;
     let lines = [("training", t.f64s("train_loss")?), ("validation", t.f64s("validation_loss")?)];
     let areas = if dagger.is_some() { root.split_evenly((1, 2)) } else { vec![root] };
@@ -586,83 +432,4 @@ fn draw_curve<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, t: &Table, dagge
         )?;
     }
     Ok(())
-}
-
-pub fn plot(dir: &Path) -> Result<Vec<PathBuf>> {
-    register_font();
-    let out = dir.join("plots");
-    if dir.join("timeseries.csv").exists() {
-        let t = Table::read(&dir.join("timeseries.csv"))?;
-        let slo = slo_threshold(dir);
-        return both(&out, "timeseries", (1200, 1400), |r| draw_run(r, &t, slo), |r| draw_run(r, &t, slo));
-    }
-    if dir.join("runs.csv").exists() {
-        let t = Table::read(&dir.join("runs.csv"))?;
-        let exp: serde_json::Value = serde_json::from_str(
-            &std::fs::read_to_string(dir.join("experiment.json")).context("reading experiment.json")?,
-        )?;
-        let axes: Vec<String> = exp["axes"]
-            .as_array()
-            .map(|a| a.iter().filter_map(|x| x["path"].as_str().map(String::from)).collect())
-            .unwrap_or_default();
-        let pts = sweep_points(&t, &axes, "cost_usd", "slo_violation_minutes")?;
-        let mut files = both(&out, "pareto", (1100, 800), |r| draw_pareto(r, &pts), |r| draw_pareto(r, &pts))?;
-        for (k, axis) in axes.iter().enumerate() {
-            let values: Vec<String> = exp["axes"][k]["values"]
-                .as_array()
-                .map(|v| v.iter().filter_map(|x| x.as_str().map(String::from)).collect())
-                .unwrap_or_default();
-            // Points per controller along this axis (other axes pooled).
-            let one = std::slice::from_ref(axis);
-            let slo = sweep_points(&t, one, "cost_usd", "slo_violation_minutes")?;
-            let cost = sweep_points(&t, one, "slo_violation_minutes", "cost_usd")?;
-            let name = format!("whatif_{}", axis.rsplit('.').next().unwrap_or(axis).replace(['[', ']'], "_"));
-            files.extend(both(
-                &out,
-                &name,
-                (1400, 650),
-                |r| draw_whatif(r, axis, &values, &slo, &cost),
-                |r| draw_whatif(r, axis, &values, &slo, &cost),
-            )?);
-        }
-        let bars = [
-            ("SLO-violation minutes", per_controller(&t, "slo_violation_minutes")?),
-            ("cost (USD)", per_controller(&t, "cost_usd")?),
-            ("over-provisioning (core-h)", per_controller(&t, "over_provisioning_core_hours")?),
-        ];
-        files.extend(both(&out, "bars", (1500, 600), |r| draw_bars(r, &bars), |r| draw_bars(r, &bars))?);
-        // Per-step p99 latency of every run, pooled per controller.
-        let ci = t.col("controller")?;
-        let idc = t.col("cell_id")?;
-        let mut p99: BTreeMap<String, Vec<f64>> = BTreeMap::new();
-        for (_, row) in &t.rows {
-            let ts = dir.join("runs").join(&row[idc]).join("timeseries.csv");
-            let tt = Table::read(&ts)?;
-            p99.entry(row[ci].clone()).or_default().extend(tt.f64s("latency_p99_s")?);
-        }
-        files.extend(both(
-            &out,
-            "latency_cdf",
-            (1100, 750),
-            |r| draw_cdf(r, "Per-step p99 latency, all runs", "p99 latency of a step (s, log scale)", &p99),
-            |r| draw_cdf(r, "Per-step p99 latency, all runs", "p99 latency of a step (s, log scale)", &p99),
-        )?);
-        // Margin coverage vs cost, for forecasting controllers.
-        if t.col("coverage").is_ok() {
-            let all_controllers: Vec<String> = pts.keys().cloned().collect();
-            let cov = sweep_points(&t, &axes, "cost_usd", "coverage")?;
-            let cov: Points = cov.into_iter().filter(|(_, v)| v.iter().any(|(_, _, (m, _))| m.is_finite())).collect();
-            if !cov.is_empty() {
-                files.extend(both(
-                    &out,
-                    "coverage_cost",
-                    (1100, 750),
-                    |r| draw_coverage(r, &cov, &all_controllers),
-                    |r| draw_coverage(r, &cov, &all_controllers),
-                )?);
-            }
-        }
-        return Ok(files);
-    }
-    bail!("{} holds neither a run (timeseries.csv) nor a sweep (runs.csv)", dir.display())
 }

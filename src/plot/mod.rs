@@ -1,0 +1,126 @@
+//! Figures (plotters; PNG and SVG; text in the embedded DejaVu Sans, so they render on a machine with no
+//! fonts): `prescale plot DIR` redraws them from saved results, without running anything.
+//!
+//! * A run folder (`timeseries.csv`): `plots/timeseries.{png,svg}`, four panels over time — demand vs ready
+//!   vs allocated capacity (cores), latency p99 with the SLO line (s), cost so far (USD), over- and
+//!   under-provisioning (cores).
+//! * A sweep folder (`runs.csv`): `plots/pareto.{png,svg}`, cost vs SLO-violation minutes per controller and
+//!   axis combination, means with 95 % confidence bars over seeds; per axis `plots/whatif_<axis>.{png,svg}`,
+//!   SLO-violation minutes and cost against the axis values, one line per controller; `plots/bars.{png,svg}`,
+//!   SLO minutes, cost and over-provisioning per controller (mean over all its runs, 95 % CI);
+//!   `plots/latency_cdf.{png,svg}`, the CDF of per-step p99 latency per controller over all its runs; and, when
+//!   forecasting controllers ran, `plots/coverage_cost.{png,svg}`, their realised margin coverage against cost.
+
+mod data;
+mod figures;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+
+use data::*;
+use figures::*;
+
+/// Draws a model directory's training curve (`curve.csv`, and `dagger.csv` when present) into
+/// `dir/plots/curve.{png,svg}`.
+///
+/// # Errors
+/// Unreadable CSV or drawing problems.
+pub fn plot_curve(dir: &Path) -> Result<Vec<PathBuf>> {
+    register_font();
+    let t = Table::read(&dir.join("curve.csv"))?;
+    let dagger = Table::read(&dir.join("dagger.csv")).ok();
+    let size = if dagger.is_some() { (1400, 550) } else { (900, 550) };
+    both(
+        &dir.join("plots"),
+        "curve",
+        size,
+        |r| draw_curve(r, &t, dagger.as_ref()),
+        |r| draw_curve(r, &t, dagger.as_ref()),
+    )
+}
+
+/// Draws the figures of a run folder (`timeseries.csv`) or a sweep folder (`runs.csv` + `experiment.json`)
+/// into `dir/plots/`; returns the files written.
+///
+/// # Errors
+/// Neither kind of folder, an unreadable or damaged table (named with its line), or a drawing problem.
+pub fn plot(dir: &Path) -> Result<Vec<PathBuf>> {
+    register_font();
+    let out = dir.join("plots");
+    if dir.join("timeseries.csv").exists() {
+        let t = Table::read(&dir.join("timeseries.csv"))?;
+        let slo = slo_threshold(dir);
+        return both(&out, "timeseries", (1200, 1400), |r| draw_run(r, &t, slo), |r| draw_run(r, &t, slo));
+    }
+    if dir.join("runs.csv").exists() {
+        let t = Table::read(&dir.join("runs.csv"))?;
+        let exp: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(dir.join("experiment.json")).context("reading experiment.json")?,
+        )?;
+        let axes: Vec<String> = exp["axes"]
+            .as_array()
+            .map(|a| a.iter().filter_map(|x| x["path"].as_str().map(String::from)).collect())
+            .unwrap_or_default();
+        let pts = sweep_points(&t, &axes, "cost_usd", "slo_violation_minutes")?;
+        let mut files = both(&out, "pareto", (1100, 800), |r| draw_pareto(r, &pts), |r| draw_pareto(r, &pts))?;
+        for (k, axis) in axes.iter().enumerate() {
+            let values: Vec<String> = exp["axes"][k]["values"]
+                .as_array()
+                .map(|v| v.iter().filter_map(|x| x.as_str().map(String::from)).collect())
+                .unwrap_or_default();
+            // Points per controller along this axis (other axes pooled).
+            let one = std::slice::from_ref(axis);
+            let slo = sweep_points(&t, one, "cost_usd", "slo_violation_minutes")?;
+            let cost = sweep_points(&t, one, "slo_violation_minutes", "cost_usd")?;
+            let name = format!("whatif_{}", axis.rsplit('.').next().unwrap_or(axis).replace(['[', ']'], "_"));
+            files.extend(both(
+                &out,
+                &name,
+                (1400, 650),
+                |r| draw_whatif(r, axis, &values, &slo, &cost),
+                |r| draw_whatif(r, axis, &values, &slo, &cost),
+            )?);
+        }
+        let bars = [
+            ("SLO-violation minutes", per_controller(&t, "slo_violation_minutes")?),
+            ("cost (USD)", per_controller(&t, "cost_usd")?),
+            ("over-provisioning (core-h)", per_controller(&t, "over_provisioning_core_hours")?),
+        ];
+        files.extend(both(&out, "bars", (1500, 600), |r| draw_bars(r, &bars), |r| draw_bars(r, &bars))?);
+        // Per-step p99 latency of every run, pooled per controller.
+        let ci = t.col("controller")?;
+        let idc = t.col("cell_id")?;
+        let mut p99: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+        for (_, row) in &t.rows {
+            let ts = dir.join("runs").join(&row[idc]).join("timeseries.csv");
+            let tt = Table::read(&ts)?;
+            p99.entry(row[ci].clone()).or_default().extend(tt.f64s("latency_p99_s")?);
+        }
+        files.extend(both(
+            &out,
+            "latency_cdf",
+            (1100, 750),
+            |r| draw_cdf(r, "Per-step p99 latency, all runs", "p99 latency of a step (s, log scale)", &p99),
+            |r| draw_cdf(r, "Per-step p99 latency, all runs", "p99 latency of a step (s, log scale)", &p99),
+        )?);
+        // Margin coverage vs cost, for forecasting controllers.
+        if t.col("coverage").is_ok() {
+            let all_controllers: Vec<String> = pts.keys().cloned().collect();
+            let cov = sweep_points(&t, &axes, "cost_usd", "coverage")?;
+            let cov: Points = cov.into_iter().filter(|(_, v)| v.iter().any(|(_, _, (m, _))| m.is_finite())).collect();
+            if !cov.is_empty() {
+                files.extend(both(
+                    &out,
+                    "coverage_cost",
+                    (1100, 750),
+                    |r| draw_coverage(r, &cov, &all_controllers),
+                    |r| draw_coverage(r, &cov, &all_controllers),
+                )?);
+            }
+        }
+        return Ok(files);
+    }
+    bail!("{} holds neither a run (timeseries.csv) nor a sweep (runs.csv)", dir.display())
+}
