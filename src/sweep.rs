@@ -142,14 +142,17 @@ fn run_group(cells: &[&Cell], dir: &Path) -> Result<()> {
     let mut runs = Vec::new();
     for cell in cells {
         let p = cell.scenario.prepare(cell.seed).map_err(|d| crate::scenario_io::diagnostics_error(&d))?;
-        let state = PolicyState::new(prescale_agents::policy_setting(&p.init_context(cell.seed)), act_quantile);
+        let state = PolicyState::new(
+            prescale_agents::neural::expert::PolicySetting::from_context(&p.init_context(cell.seed)),
+            act_quantile,
+        );
         runs.push((p.fluid_stepper(cell.seed), state));
         prepared.push(p);
     }
     let t0 = Instant::now();
     let (reports, _calls) = run_lockstep(&model, runs);
     let wall = t0.elapsed().as_secs_f64() / cells.len() as f64;
-    let name = format!("bc({})", model.card.name);
+    let name = prescale_agents::neural::policy::bc_name(&model.card.name);
     for ((cell, p), report) in cells.iter().zip(&prepared).zip(reports) {
         let dest = dir.join("runs").join(&cell.id);
         if dest.exists() {

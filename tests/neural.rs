@@ -513,7 +513,7 @@ fn a_rollout_report_and_a_run_of_the_same_steps_give_the_same_numbers() {
     let c = &p.config;
     let ctx = p.init_context(seed);
     let params = p.fluid_params();
-    let setting = prescale_agents::policy_setting(&ctx);
+    let setting = prescale_agents::neural::expert::PolicySetting::from_context(&ctx);
     let r = rollout(
         &c.cluster,
         params,

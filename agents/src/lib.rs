@@ -86,9 +86,8 @@ impl ControllerSpec for ControllerConfig {
             ControllerConfig::Predictive(p) => {
                 format!("predictive({} + {})", variant(&p.predictor), variant(&p.variance))
             }
-            ControllerConfig::Bc(c) => format!(
-                "bc({})",
-                Path::new(&c.model).file_name().map_or(c.model.clone(), |n| n.to_string_lossy().into_owned())
+            ControllerConfig::Bc(c) => neural::policy::bc_name(
+                &Path::new(&c.model).file_name().map_or(c.model.clone(), |n| n.to_string_lossy().into_owned()),
             ),
             ControllerConfig::HindsightExpert => "hindsight-expert".into(),
         }
@@ -169,11 +168,7 @@ impl ControllerSpec for ControllerConfig {
                 let setting = AllocatorSetting {
                     target_utilisation: c.allocator.target_utilisation,
                     mean_service_s: ctx.service.mean_service_s,
-                    per_request: prescale_sim::cluster::Resources {
-                        cpu_cores: ctx.service.cores_per_request,
-                        memory_gib: ctx.service.memory_gib_per_request,
-                        ..Default::default()
-                    },
+                    per_request: ctx.service.per_request(),
                     step_s: ctx.step_s,
                     provisioning_delay_s: t.provisioning_delay.mean_s(),
                     warmup_s: if c.allocator.include_warmup { t.warmup_s } else { 0.0 },
@@ -193,44 +188,13 @@ impl ControllerSpec for ControllerConfig {
             }
             ControllerConfig::Bc(c) => {
                 let m = Model::load(Path::new(&c.model)).expect("validated model directory");
-                Box::new(BcPolicy::new(m, policy_setting(ctx), c.act_quantile))
+                Box::new(BcPolicy::new(m, PolicySetting::from_context(ctx), c.act_quantile))
             }
-            ControllerConfig::HindsightExpert => {
-                Box::new(HindsightExpert::new(policy_setting(ctx), Arc::new(ctx.demand.rate_per_s.clone())))
-            }
+            ControllerConfig::HindsightExpert => Box::new(HindsightExpert::new(
+                PolicySetting::from_context(ctx),
+                Arc::new(ctx.demand.rate_per_s.clone()),
+            )),
         }
-    }
-}
-
-/// What a learned policy or the expert needs from the scenario.
-pub fn policy_setting(ctx: &InitContext<'_>) -> PolicySetting {
-    let per_request = prescale_sim::cluster::Resources {
-        cpu_cores: ctx.service.cores_per_request,
-        memory_gib: ctx.service.memory_gib_per_request,
-        ..Default::default()
-    };
-    let st = ctx.cluster.scaling_index().expect("validated");
-    let t = &ctx.cluster.instance_types[st];
-    let static_servers = ctx
-        .cluster
-        .instance_types
-        .iter()
-        .enumerate()
-        .filter(|(i, _)| *i != st)
-        .map(|(_, o)| o.initial_count * ClusterConfig::servers_per_instance(o, &per_request))
-        .sum();
-    PolicySetting {
-        step_s: ctx.step_s,
-        start_unix_s: ctx.demand.start_unix_s,
-        mean_service_s: ctx.service.mean_service_s,
-        servers_per_instance: ClusterConfig::servers_per_instance(t, &per_request),
-        static_servers,
-        min_instances: t.min_count,
-        max_instances: t.max_count,
-        provisioning_delay_s: t.provisioning_delay.mean_s(),
-        warmup_s: t.warmup_s,
-        slo_quantile: ctx.slo.latency_quantile,
-        slo_threshold_s: ctx.slo.latency_threshold_s,
     }
 }
 

@@ -187,7 +187,7 @@ impl Controller for PredictiveController {
             }
             Err(_) => {
                 // Reactive rule: the rate the busy servers of the last interval were serving.
-                let served_rate = obs.busy_server_s / obs.interval_s / self.s.mean_service_s;
+                let served_rate = obs.busy_servers() / self.s.mean_service_s;
                 self.diag.fallback = true;
                 self.diag.margin_cpu_cores = 0.0;
                 (served_rate, served_rate)

@@ -76,6 +76,12 @@ impl Observation {
     pub fn allocated_instances(&self) -> u32 {
         self.ready_instances + self.provisioning_instances
     }
+
+    /// Mean busy servers over the interval (`busy_server_s / interval_s`): what the reactive fallbacks of the
+    /// learned and predictive controllers size the fleet from when they cannot forecast yet.
+    pub fn busy_servers(&self) -> f64 {
+        self.busy_server_s / self.interval_s.max(1e-9)
+    }
 }
 
 /// The workload's side of a tick, as the model measured it over the interval that ends now; the fleet adds

@@ -14,7 +14,7 @@ use prescale_sim::controller::{Controller, Observation, ScaleDecision};
 use prescale_sim::demand::DemandSeries;
 use prescale_sim::fluid::{FluidModel, FluidParams, FluidReport};
 use prescale_sim::rng::RunSeed;
-use prescale_sim::scenario::{ControllerSpec, InitContext, MetricBasis, PeriodMetrics, ScenarioConfig};
+use prescale_sim::scenario::{ControllerSpec, MetricBasis, PeriodMetrics, ScenarioConfig};
 use rand::{RngExt, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
 use serde::{Deserialize, Serialize};
@@ -219,22 +219,10 @@ impl<'a> RolloutWorld<'a> {
         act_quantile: Option<f64>,
     ) -> Self {
         let (seed, first) = demands.first().expect("at least one seed");
-        let ctx = InitContext {
-            step_s: config.step_s,
-            demand: first,
-            service: &config.service,
-            cluster: &config.cluster,
-            seed: *seed,
-            slo: &config.slo,
-        };
-        let setting = crate::policy_setting(&ctx);
+        let setting = PolicySetting::from_context(&config.init_context(first, *seed));
         RolloutWorld {
             cluster: &config.cluster,
-            params: FluidParams {
-                mean_service_s: config.service.mean_service_s,
-                per_request: config.per_request(),
-                slo_threshold_s: config.slo.latency_threshold_s,
-            },
+            params: config.fluid_params(),
             setting,
             basis: MetricBasis::of(config),
             demands,

@@ -20,8 +20,10 @@
 
 use std::sync::Arc;
 
+use prescale_sim::cluster::ClusterConfig;
 use prescale_sim::controller::{Controller, Observation, ScaleDecision};
 use prescale_sim::queueing::Latency;
+use prescale_sim::scenario::InitContext;
 use serde::{Deserialize, Serialize};
 
 /// What the expert and the policy need to know about the scenario.
@@ -52,6 +54,34 @@ pub struct PolicySetting {
 }
 
 impl PolicySetting {
+    /// What a learned policy or the expert needs from the scenario a controller is built in.
+    pub fn from_context(ctx: &InitContext<'_>) -> PolicySetting {
+        let per_request = ctx.service.per_request();
+        let st = ctx.cluster.scaling_index().expect("validated");
+        let t = &ctx.cluster.instance_types[st];
+        let static_servers = ctx
+            .cluster
+            .instance_types
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| *i != st)
+            .map(|(_, o)| o.initial_count * ClusterConfig::servers_per_instance(o, &per_request))
+            .sum();
+        PolicySetting {
+            step_s: ctx.step_s,
+            start_unix_s: ctx.demand.start_unix_s,
+            mean_service_s: ctx.service.mean_service_s,
+            servers_per_instance: ClusterConfig::servers_per_instance(t, &per_request),
+            static_servers,
+            min_instances: t.min_count,
+            max_instances: t.max_count,
+            provisioning_delay_s: t.provisioning_delay.mean_s(),
+            warmup_s: t.warmup_s,
+            slo_quantile: ctx.slo.latency_quantile,
+            slo_threshold_s: ctx.slo.latency_threshold_s,
+        }
+    }
+
     /// Horizons `(h_lo, h_hi)` in steps.
     pub fn horizons(&self) -> (usize, usize) {
         prescale_sim::controller::lead_time_steps(self.provisioning_delay_s, self.step_s, self.warmup_s)

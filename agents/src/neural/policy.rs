@@ -83,8 +83,7 @@ impl PolicyState {
                 self.s.instances(cap)
             }
             None => {
-                let busy = obs.busy_server_s / obs.interval_s.max(1e-9);
-                let servers = (busy / 0.7 - self.s.static_servers as f64).max(0.0);
+                let servers = (obs.busy_servers() / FALLBACK_UTILISATION - self.s.static_servers as f64).max(0.0);
                 ((servers / self.s.servers_per_instance as f64).ceil() as u32)
                     .clamp(self.s.min_instances, self.s.max_instances)
             }
@@ -108,6 +107,15 @@ impl PolicyState {
     }
 }
 
+/// The utilisation the reactive fallback sizes for before a full window has been seen (the reference HPA's
+/// target in spirit: busy servers / 0.7).
+pub const FALLBACK_UTILISATION: f64 = 0.7;
+
+/// The name a BC policy reports for the model called `model_name` (runs, sweep tables, figures).
+pub fn bc_name(model_name: &str) -> String {
+    format!("bc({model_name})")
+}
+
 /// A learned policy acting in the simulator (or a live system): the window of observed states in, an order
 /// out. Until a full window has been seen it uses the reactive rule of the HPA (capacity for the busy servers
 /// at 70 % utilisation) and says so in its diagnostics.
@@ -121,7 +129,7 @@ impl BcPolicy {
     /// Wraps a policy model; `act_quantile` acts on that quantile of a Gaussian output (or the nearest
     /// quantile level) instead of the centre.
     pub fn new(model: Model, s: PolicySetting, act_quantile: Option<f64>) -> Self {
-        let name = format!("bc({})", model.card.name);
+        let name = bc_name(&model.card.name);
         BcPolicy { model, state: PolicyState::new(s, act_quantile), name }
     }
 }

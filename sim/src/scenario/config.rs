@@ -124,6 +124,13 @@ pub struct ServiceSpec {
     pub network_mbit_per_request: f64,
 }
 
+impl ServiceSpec {
+    /// What one request holds in service (CPU and memory; the one place these fields become [`Resources`]).
+    pub fn per_request(&self) -> Resources {
+        Resources { cpu_cores: self.cores_per_request, memory_gib: self.memory_gib_per_request, ..Resources::default() }
+    }
+}
+
 /// The service-level objective.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -17,25 +17,12 @@ pub struct Prepared<C = ControllerConfig> {
 impl<C: ControllerSpec> Prepared<C> {
     /// What a controller is built from for run `seed` (what [`ControllerSpec::init`] takes).
     pub fn init_context(&self, seed: u64) -> InitContext<'_> {
-        let c = &self.config;
-        InitContext {
-            step_s: self.demand.step_s,
-            demand: &self.demand,
-            service: &c.service,
-            cluster: &c.cluster,
-            seed,
-            slo: &c.slo,
-        }
+        self.config.init_context(&self.demand, seed)
     }
 
     /// The fluid model's parameters: service time, per-request needs, SLO threshold.
     pub fn fluid_params(&self) -> FluidParams {
-        let c = &self.config;
-        FluidParams {
-            mean_service_s: c.service.mean_service_s,
-            per_request: c.per_request(),
-            slo_threshold_s: c.slo.latency_threshold_s,
-        }
+        self.config.fluid_params()
     }
 
     /// The fluid world of run `seed` with every decision made outside ([`FluidModel::external`]): one library

@@ -142,10 +142,28 @@ impl<C: ControllerSpec> ScenarioConfig<C> {
 
     /// What one request holds in service.
     pub fn per_request(&self) -> Resources {
-        Resources {
-            cpu_cores: self.service.cores_per_request,
-            memory_gib: self.service.memory_gib_per_request,
-            ..Resources::default()
+        self.service.per_request()
+    }
+
+    /// What a controller of run `seed` is built from, over `demand` (this scenario's demand series for that
+    /// seed).
+    pub fn init_context<'a>(&'a self, demand: &'a DemandSeries, seed: u64) -> InitContext<'a> {
+        InitContext {
+            step_s: demand.step_s,
+            demand,
+            service: &self.service,
+            cluster: &self.cluster,
+            seed,
+            slo: &self.slo,
+        }
+    }
+
+    /// The fluid model's parameters: service time, per-request needs, SLO threshold.
+    pub fn fluid_params(&self) -> FluidParams {
+        FluidParams {
+            mean_service_s: self.service.mean_service_s,
+            per_request: self.per_request(),
+            slo_threshold_s: self.slo.latency_threshold_s,
         }
     }
 
