@@ -1,23 +1,41 @@
 //! The Kubernetes Horizontal Pod Autoscaler (autoscaling/v2), as documented in "Horizontal Pod Autoscaling"
 //! (kubernetes.io, Concepts › Workloads › Autoscaling) and implemented by the HPA controller
-//! (`pkg/controller/podautoscaler`): one instance is one pod, the metric is CPU utilisation of READY servers.
+//! (`pkg/controller/podautoscaler`: `horizontal.go`, `replica_calculator.go`, `metrics/utilization.go`): one
+//! instance is one pod; the metric is CPU utilisation of the READY servers.
 //!
-//! Each sync (control tick):
-//! 1. **Replica calculation** (`replica_calculator.go`): `ratio = utilisation / target` over READY pods. With
-//!    no not-yet-ready pod that matters: if `|ratio − 1| ≤ tolerance` keep the current count, else
-//!    `desired = ceil(ratio · readyPods)`. If pods are not ready (PROVISIONING here) and `ratio > 1`, they count
-//!    at 0 % use: `ratio' = usage / (requests of ready + unready)`, and the HPA keeps the current count if
-//!    `ratio'` is within tolerance or on the other side of 1, else `desired = ceil(ratio' · (ready + unready))`,
-//!    unless that would move against `ratio'`.
-//! 2. **Stabilisation** (`stabilizeRecommendationWithBehaviors`): the recommendation is bounded by the
-//!    lowest recommendation within the scale-up window (default 0 s) and the highest within the scale-down
-//!    window (default 300 s).
-//! 3. **Rate policies** (`convertDesiredReplicasWithBehaviorRate`): per direction, each policy (`Pods n` or
-//!    `Percent p` per `period_s`) proposes a limit from the replica count at the start of its period; `Max`
-//!    selects the policy allowing the largest change, `Min` the smallest, `Disabled` none. Scale-up:
-//!    `Pods: start + n`, `Percent: ceil(start · (1 + p/100))`; scale-down: `Pods: start − n`,
-//!    `Percent: floor(start · (1 − p/100))`. Defaults: up `max(100 %, 4 pods) per 15 s`, down `100 % per 15 s`.
-//! 4. **Bounds**: `[min_replicas, max_replicas]`.
+//! **Syncs.** The controller runs every `sync_period_s` (`--horizontal-pod-autoscaler-sync-period`, 15 s), not
+//! once per simulation step: a step of 60 s holds four syncs, at the multiples of the period inside
+//! `(now − interval, now]`; a step shorter than the period holds one sync or none. All syncs of a step see the
+//! step's metric (the metrics pipeline reports averages over a window anyway); pods ordered by an earlier sync
+//! of the same step are Pending there, and pods removed are taken from the not-yet-ready ones first.
+//!
+//! Each sync (`reconcileAutoscaler`):
+//! 0. The first sync records the current replica count as a recommendation (`recordInitialRecommendation`),
+//!    so no scale-down happens within the stabilisation window after the HPA starts. A target at 0 replicas
+//!    with `min_replicas ≥ 1` is left alone (autoscaling disabled); a target above `max_replicas` or below
+//!    `min_replicas` is set to the bound without looking at the metric.
+//! 1. **Replica calculation** (`GetResourceReplicas`): utilisation is a whole percent,
+//!    `⌊100 · usage_m / request_m⌋` over the pods with a metric (milli-units, integer division, as
+//!    `GetResourceUtilizationRatio`), and `ratio = utilisation / target_percent`. The tolerances
+//!    (`(1 − down) ≤ ratio ≤ (1 + up)`: the global `tolerance`, or per direction since Kubernetes 1.33)
+//!    keep the current count; else `desired = ⌈ratio · readyPods⌉`. With not-yet-ready pods (PROVISIONING
+//!    here) and `ratio > 1`, they count at 0 %: `ratio'` over ready + unready; the current count is kept if
+//!    `ratio'` is within tolerance or on the other side of 1, else `desired = ⌈ratio' · pods⌉` unless that
+//!    moves against `ratio'`.
+//! 2. **Without `behavior`** (`normalizeDesiredReplicas`, the legacy path): the highest recommendation within
+//!    `downscale_stabilization_s` (default 300 s) is kept, then the count is bounded by `min_replicas` and by
+//!    `min(max_replicas, max(2 · current, 4))` (`calculateScaleUpLimit`).
+//! 3. **With `behavior`** (`normalizeDesiredReplicasWithBehaviors`): the recommendation is bounded by the
+//!    lowest within the scale-up window (default 0 s) and the highest within the scale-down window (default
+//!    `downscale_stabilization_s`); then per direction each policy (`Pods n` or `Percent p` per `period_s`)
+//!    proposes a limit from the replica count at the start of its period; `Max` selects the policy allowing
+//!    the largest change, `Min` the smallest, `Disabled` none. Scale-up: `Pods: start + n`,
+//!    `Percent: ⌈start · (1 + p/100)⌉`; scale-down: `Pods: start − n`, `Percent: ⌊start · (1 − p/100)⌋`.
+//!    Defaults: up `max(100 %, 4 pods) per 15 s`, down `100 % per 15 s`; bounds `[min_replicas, max_replicas]`.
+//!
+//! Not modelled: metric samples missing for new pods (every READY instance reports), the CPU initialisation
+//! period and readiness-transition rules (an instance is unready exactly while PROVISIONING), failed pods
+//! (a failed instance is gone from the fleet), `Pods`/`Object`/`External` metric types, metric fetch errors.
 
 use std::collections::VecDeque;
 
@@ -57,58 +75,55 @@ pub enum SelectPolicy {
     Disabled,
 }
 
-/// Scaling rules for one direction (`HPAScalingRules`).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+/// Scaling rules for one direction (`HPAScalingRules`); a field left out takes the direction's default, as the
+/// API server fills it in (`GenerateHPAScaleUpRules`, `GenerateHPAScaleDownRules`).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HpaRules {
-    /// Stabilisation window, seconds.
-    pub stabilization_window_s: f64,
-    /// Policy selection.
+    /// Stabilisation window, seconds (default: 0 up, `downscale_stabilization_s` down).
+    #[serde(default)]
+    pub stabilization_window_s: Option<f64>,
+    /// Policy selection (default `Max`).
     #[serde(default)]
     pub select_policy: SelectPolicy,
-    /// Policies.
-    pub policies: Vec<HpaPolicy>,
+    /// Policies (default: up `Pods 4` and `Percent 100` per 15 s; down `Percent 100` per 15 s).
+    #[serde(default)]
+    pub policies: Option<Vec<HpaPolicy>>,
+    /// Tolerance in this direction (Kubernetes 1.33, `HPAConfigurableTolerance`; default: the HPA's
+    /// `tolerance`).
+    #[serde(default)]
+    pub tolerance: Option<f64>,
 }
 
-/// `behavior` of the HPA.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+impl HpaRules {
+    fn policies_or_default(&self, up: bool) -> Vec<HpaPolicy> {
+        self.policies.clone().unwrap_or_else(|| {
+            if up {
+                vec![HpaPolicy::Pods { value: 4, period_s: 15.0 }, HpaPolicy::Percent { value: 100, period_s: 15.0 }]
+            } else {
+                vec![HpaPolicy::Percent { value: 100, period_s: 15.0 }]
+            }
+        })
+    }
+}
+
+/// `behavior` of the HPA; a direction left out takes its defaults.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HpaBehavior {
     /// Scale-up rules.
-    #[serde(default = "default_up")]
+    #[serde(default)]
     pub scale_up: HpaRules,
     /// Scale-down rules.
-    #[serde(default = "default_down")]
+    #[serde(default)]
     pub scale_down: HpaRules,
-}
-
-fn default_up() -> HpaRules {
-    HpaRules {
-        stabilization_window_s: 0.0,
-        select_policy: SelectPolicy::Max,
-        policies: vec![HpaPolicy::Percent { value: 100, period_s: 15.0 }, HpaPolicy::Pods { value: 4, period_s: 15.0 }],
-    }
-}
-
-fn default_down() -> HpaRules {
-    HpaRules {
-        stabilization_window_s: 300.0,
-        select_policy: SelectPolicy::Max,
-        policies: vec![HpaPolicy::Percent { value: 100, period_s: 15.0 }],
-    }
-}
-
-impl Default for HpaBehavior {
-    fn default() -> Self {
-        HpaBehavior { scale_up: default_up(), scale_down: default_down() }
-    }
 }
 
 /// Parameters of the Kubernetes HPA.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HpaConfig {
-    /// Target average CPU utilisation, in (0, 1] (`averageUtilization` / 100).
+    /// Target average CPU utilisation, a whole percent in (0, 1] (`averageUtilization` / 100).
     pub target_utilisation: f64,
     /// Tolerance (`--horizontal-pod-autoscaler-tolerance`, default 0.1).
     #[serde(default = "default_tolerance")]
@@ -118,9 +133,17 @@ pub struct HpaConfig {
     pub min_replicas: u32,
     /// `maxReplicas`.
     pub max_replicas: u32,
-    /// `behavior` (defaults as documented).
+    /// `behavior`; left out, the controller takes its legacy path (see the module docs), as Kubernetes does
+    /// for an HPA without a `behavior` block.
     #[serde(default)]
-    pub behavior: HpaBehavior,
+    pub behavior: Option<HpaBehavior>,
+    /// `--horizontal-pod-autoscaler-sync-period`, seconds (default 15).
+    #[serde(default = "default_sync")]
+    pub sync_period_s: f64,
+    /// `--horizontal-pod-autoscaler-downscale-stabilization`, seconds (default 300): the legacy path's window,
+    /// and the scale-down window of a `behavior` that gives none.
+    #[serde(default = "default_downscale")]
+    pub downscale_stabilization_s: f64,
 }
 
 fn default_tolerance() -> f64 {
@@ -129,47 +152,95 @@ fn default_tolerance() -> f64 {
 fn default_min() -> u32 {
     1
 }
+fn default_sync() -> f64 {
+    15.0
+}
+fn default_downscale() -> f64 {
+    300.0
+}
 
 /// The runtime HPA.
 pub struct KubernetesHpa {
     cfg: HpaConfig,
+    /// Recommendations `(time, replicas)` within the longest stabilisation window.
     recommendations: VecDeque<(f64, u32)>,
     up_events: VecDeque<(f64, u32)>,
     down_events: VecDeque<(f64, u32)>,
+    started: bool,
+}
+
+/// What the replica calculator sees of the pods at one sync.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct PodMetrics {
+    /// CPU in use by the ready pods, in servers (busy servers averaged over the metric window).
+    pub usage_servers: f64,
+    /// Ready pods (with a metric sample).
+    pub ready: u32,
+    /// Pods not yet ready (Pending).
+    pub unready: u32,
+    /// CPU request of one pod, in servers.
+    pub servers_per_pod: u32,
 }
 
 impl KubernetesHpa {
-    /// A new HPA.
+    /// A new HPA (nothing recorded: its first sync records the initial recommendation).
     pub fn new(cfg: HpaConfig) -> Self {
         KubernetesHpa {
             cfg,
             recommendations: VecDeque::new(),
             up_events: VecDeque::new(),
             down_events: VecDeque::new(),
+            started: false,
         }
     }
 
-    /// Step 1: the replica calculator. `usage` = busy servers (average over the interval), `ready` and
-    /// `unready` pods of `servers` servers, `current` = spec replicas.
-    pub fn replicas_for_metric(&self, usage: f64, ready: u32, unready: u32, servers: f64, current: u32) -> u32 {
-        if ready == 0 {
-            return current; // no metrics: Kubernetes does not scale
+    /// The target as a whole percent (`averageUtilization`).
+    fn target_percent(&self) -> i64 {
+        (self.cfg.target_utilisation * 100.0).round() as i64
+    }
+
+    /// `(down, up)` tolerances.
+    fn tolerances(&self) -> (f64, f64) {
+        let t = self.cfg.tolerance;
+        match &self.cfg.behavior {
+            Some(b) => (b.scale_down.tolerance.unwrap_or(t), b.scale_up.tolerance.unwrap_or(t)),
+            None => (t, t),
         }
-        let t = self.cfg.target_utilisation;
-        let ratio = usage / (ready as f64 * servers) / t;
-        let scale_up_with_unready = unready > 0 && ratio > 1.0;
+    }
+
+    fn within(&self, ratio: f64) -> bool {
+        let (down, up) = self.tolerances();
+        1.0 - down <= ratio && ratio <= 1.0 + up
+    }
+
+    /// `ratio` of the utilisation of `pods` pods using `usage_servers` (whole percent, as Kubernetes computes
+    /// it in milli-units) to the target.
+    fn ratio(&self, usage_servers: f64, pods: u32, servers_per_pod: u32) -> f64 {
+        let usage_m = (usage_servers * 1000.0).round() as i64;
+        let request_m = pods as i64 * servers_per_pod as i64 * 1000;
+        let percent = usage_m * 100 / request_m.max(1);
+        percent as f64 / self.target_percent() as f64
+    }
+
+    /// Step 1: the replica calculator (`GetResourceReplicas`) with `current` spec replicas.
+    pub fn replicas_for_metric(&self, m: PodMetrics, current: u32) -> u32 {
+        if m.ready == 0 {
+            return current; // "did not receive metrics for targeted pods": no scaling
+        }
+        let ratio = self.ratio(m.usage_servers, m.ready, m.servers_per_pod);
+        let scale_up_with_unready = m.unready > 0 && ratio > 1.0;
         if !scale_up_with_unready {
-            if (1.0 - ratio).abs() <= self.cfg.tolerance {
+            if self.within(ratio) {
                 return current;
             }
-            return (ratio * ready as f64).ceil() as u32;
+            return (ratio * m.ready as f64).ceil() as u32;
         }
-        let pods = (ready + unready) as f64;
-        let new_ratio = usage / (pods * servers) / t;
-        if (1.0 - new_ratio).abs() <= self.cfg.tolerance || (ratio > 1.0 && new_ratio < 1.0) {
+        let pods = m.ready + m.unready;
+        let new_ratio = self.ratio(m.usage_servers, pods, m.servers_per_pod);
+        if self.within(new_ratio) || (ratio > 1.0 && new_ratio < 1.0) {
             return current;
         }
-        let new_replicas = (new_ratio * pods).ceil() as u32;
+        let new_replicas = (new_ratio * pods as f64).ceil() as u32;
         if (new_ratio < 1.0 && new_replicas > current) || (new_ratio > 1.0 && new_replicas < current) {
             return current;
         }
@@ -180,11 +251,28 @@ impl KubernetesHpa {
         events.iter().filter(|(t, _)| *t > now_s - period_s).map(|(_, n)| *n as i64).sum()
     }
 
-    /// Steps 2–4 on a raw recommendation at `now_s` with `current` replicas.
+    /// The legacy path (no `behavior`): the highest recommendation within the downscale window, then the
+    /// bounds and the scale-up limit `max(2 · current, 4)` (`normalizeDesiredReplicas`).
+    fn normalize_legacy(&mut self, now_s: f64, current: u32, desired: u32) -> u32 {
+        let cutoff = now_s - self.cfg.downscale_stabilization_s;
+        // Recommendations at or after the cutoff count (Kubernetes drops those strictly before it).
+        let stabilized =
+            self.recommendations.iter().filter(|(t, _)| *t >= cutoff).map(|(_, r)| *r).fold(desired, u32::max);
+        self.recommendations.retain(|(t, _)| *t >= cutoff);
+        self.recommendations.push_back((now_s, desired));
+        let scale_up_limit = (2 * current).max(4);
+        let max_allowed = self.cfg.max_replicas.min(scale_up_limit);
+        if stabilized < self.cfg.min_replicas { self.cfg.min_replicas } else { stabilized.min(max_allowed) }
+    }
+
+    /// Steps 2–4 with a `behavior` at `now_s` with `current` replicas (`normalizeDesiredReplicasWithBehaviors`).
     pub fn normalize(&mut self, now_s: f64, current: u32, desired: u32) -> u32 {
-        let b = &self.cfg.behavior;
+        let Some(b) = self.cfg.behavior.clone() else {
+            return self.normalize_legacy(now_s, current, desired);
+        };
         // 2. Stabilisation over the recorded recommendations (the current one included).
-        let (up_w, down_w) = (b.scale_up.stabilization_window_s, b.scale_down.stabilization_window_s);
+        let up_w = b.scale_up.stabilization_window_s.unwrap_or(0.0);
+        let down_w = b.scale_down.stabilization_window_s.unwrap_or(self.cfg.downscale_stabilization_s);
         let mut up_rec = desired;
         let mut down_rec = desired;
         for &(t, r) in &self.recommendations {
@@ -200,6 +288,8 @@ impl KubernetesHpa {
         self.recommendations.push_back((now_s, desired));
         let mut rec = current.max(up_rec).min(down_rec);
         // 3. Rate policies, 4. bounds.
+        let (up_policies, down_policies) =
+            (b.scale_up.policies_or_default(true), b.scale_down.policies_or_default(false));
         let (up_ev, down_ev) = (&self.up_events, &self.down_events);
         let start = |period: f64| {
             current as i64 - Self::change_in_period(up_ev, now_s, period)
@@ -209,7 +299,7 @@ impl KubernetesHpa {
             let limit = match b.scale_up.select_policy {
                 SelectPolicy::Disabled => current as i64,
                 sel => {
-                    let proposals = b.scale_up.policies.iter().map(|p| match *p {
+                    let proposals = up_policies.iter().map(|p| match *p {
                         HpaPolicy::Pods { value, period_s } => start(period_s) + value as i64,
                         HpaPolicy::Percent { value, period_s } => {
                             (start(period_s) as f64 * (1.0 + value as f64 / 100.0)).ceil() as i64
@@ -225,7 +315,7 @@ impl KubernetesHpa {
             let limit = match b.scale_down.select_policy {
                 SelectPolicy::Disabled => current as i64,
                 sel => {
-                    let proposals = b.scale_down.policies.iter().map(|p| match *p {
+                    let proposals = down_policies.iter().map(|p| match *p {
                         HpaPolicy::Pods { value, period_s } => start(period_s) - value as i64,
                         HpaPolicy::Percent { value, period_s } => {
                             (start(period_s) as f64 * (1.0 - value as f64 / 100.0)) as i64
@@ -239,15 +329,14 @@ impl KubernetesHpa {
             rec = rec.max(min_allowed.max(0) as u32);
         }
         rec = rec.clamp(self.cfg.min_replicas, self.cfg.max_replicas);
-        let longest = |r: &HpaRules| {
-            r.policies
-                .iter()
+        let longest = |ps: &[HpaPolicy]| {
+            ps.iter()
                 .map(|p| match *p {
                     HpaPolicy::Pods { period_s, .. } | HpaPolicy::Percent { period_s, .. } => period_s,
                 })
                 .fold(0.0, f64::max)
         };
-        let (lu, ld) = (longest(&b.scale_up), longest(&b.scale_down));
+        let (lu, ld) = (longest(&up_policies), longest(&down_policies));
         self.up_events.retain(|(t, _)| *t > now_s - lu);
         self.down_events.retain(|(t, _)| *t > now_s - ld);
         if rec > current {
@@ -257,6 +346,34 @@ impl KubernetesHpa {
         }
         rec
     }
+
+    /// One sync (`reconcileAutoscaler`) at `now_s` with `current` spec replicas: the new spec replicas.
+    pub fn sync(&mut self, now_s: f64, current: u32, m: PodMetrics) -> u32 {
+        if !self.started {
+            self.started = true;
+            self.recommendations.push_back((now_s, current));
+        }
+        let c = &self.cfg;
+        if current == 0 && c.min_replicas != 0 {
+            return current; // "scaling is disabled since the replica count of the target is zero"
+        }
+        if current > c.max_replicas {
+            return c.max_replicas;
+        }
+        if current < c.min_replicas {
+            return c.min_replicas;
+        }
+        let desired = self.replicas_for_metric(m, current);
+        self.normalize(now_s, current, desired)
+    }
+
+    /// The sync instants in `(now − interval, now]`: the multiples of the sync period (to a nanosecond).
+    fn sync_times(&self, now_s: f64, interval_s: f64) -> Vec<f64> {
+        let p = self.cfg.sync_period_s;
+        let first = ((now_s - interval_s) / p + 1e-9).floor() as i64 + 1;
+        let last = (now_s / p + 1e-9).floor() as i64;
+        (first..=last).map(|k| k as f64 * p).collect()
+    }
 }
 
 impl Controller for KubernetesHpa {
@@ -265,20 +382,28 @@ impl Controller for KubernetesHpa {
     }
 
     fn decide(&mut self, obs: &Observation) -> ScaleDecision {
-        let current = obs.allocated_instances();
+        let start = obs.allocated_instances();
         // Busy servers of the group's own pods (beside a static pool, its share of the READY servers).
         let group = obs.servers_per_instance as f64 * obs.ready_instances as f64;
         let share = if group > 0.0 { group / (group + obs.static_ready_servers as f64) } else { 0.0 };
-        let usage = obs.busy_server_s / obs.interval_s * share;
-        let desired = self.replicas_for_metric(
-            usage,
-            obs.ready_instances,
-            obs.provisioning_instances,
-            obs.servers_per_instance as f64,
-            current,
-        );
-        let rec = self.normalize(obs.now_s, current, desired);
-        if rec == current { ScaleDecision::Hold } else { ScaleDecision::To { instances: rec } }
+        let usage = obs.busy_servers() * share;
+        let mut current = start;
+        for t in self.sync_times(obs.now_s, obs.interval_s) {
+            // Pods ordered by an earlier sync of this step are Pending; pods removed go unready ones first.
+            let ready = obs.ready_instances.min(current);
+            let m = PodMetrics {
+                usage_servers: if obs.ready_instances > 0 {
+                    usage * ready as f64 / obs.ready_instances as f64
+                } else {
+                    0.0
+                },
+                ready,
+                unready: current - ready,
+                servers_per_pod: obs.servers_per_instance,
+            };
+            current = self.sync(t, current, m);
+        }
+        if current == start { ScaleDecision::Hold } else { ScaleDecision::To { instances: current } }
     }
 }
 
@@ -286,18 +411,35 @@ impl HpaConfig {
     /// Checks the parameters into `p` (paths below the controller).
     pub fn check(&self, p: &mut Problems) {
         let c = self;
-        p.within("target_utilisation", c.target_utilisation, Interval::open_closed(0.0, 1.0));
+        if p.within("target_utilisation", c.target_utilisation, Interval::open_closed(0.0, 1.0)) {
+            let percent = c.target_utilisation * 100.0;
+            p.require("target_utilisation", (percent - percent.round()).abs() < 1e-9, || {
+                format!(
+                    "must be a whole percent (Kubernetes' averageUtilization is an integer), got {} ({percent} %)",
+                    c.target_utilisation
+                )
+            });
+        }
         p.within("tolerance", c.tolerance, Interval::closed_open(0.0, 1.0));
         p.at_least("max_replicas", c.max_replicas.into(), c.min_replicas.max(1).into(), "max(1, min_replicas)");
-        for (dir, rules) in [("scale_up", &c.behavior.scale_up), ("scale_down", &c.behavior.scale_down)] {
+        p.within("sync_period_s", c.sync_period_s, Interval::open_closed(0.0, 3600.0));
+        p.within("downscale_stabilization_s", c.downscale_stabilization_s, Interval::closed(0.0, 3600.0));
+        let Some(b) = &c.behavior else { return };
+        for (dir, rules) in [("scale_up", &b.scale_up), ("scale_down", &b.scale_down)] {
             p.under(&format!("behavior.{dir}"), |p| {
-                p.within("stabilization_window_s", rules.stabilization_window_s, Interval::closed(0.0, 3600.0));
-                p.require(
-                    "policies",
-                    !rules.policies.is_empty() || rules.select_policy == SelectPolicy::Disabled,
-                    || "must list at least one policy (or select_policy: Disabled)".into(),
-                );
-                for (i, pol) in rules.policies.iter().enumerate() {
+                if let Some(w) = rules.stabilization_window_s {
+                    p.within("stabilization_window_s", w, Interval::closed(0.0, 3600.0));
+                }
+                if let Some(t) = rules.tolerance {
+                    p.within("tolerance", t, Interval::closed_open(0.0, 1.0));
+                }
+                let Some(policies) = &rules.policies else { return };
+                p.require("policies", !policies.is_empty() || rules.select_policy == SelectPolicy::Disabled, || {
+                    "must list at least one policy (or leave policies out for the defaults, or select_policy: \
+                     Disabled)"
+                        .into()
+                });
+                for (i, pol) in policies.iter().enumerate() {
                     let (value, period) = match *pol {
                         HpaPolicy::Pods { value, period_s } | HpaPolicy::Percent { value, period_s } => {
                             (value, period_s)

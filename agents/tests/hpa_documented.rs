@@ -1,22 +1,44 @@
 //! The Kubernetes HPA, case by case, from the Kubernetes documentation ("Horizontal Pod Autoscaling",
 //! kubernetes.io: algorithm details, readiness, stabilisation window, scaling policies and their example,
-//! default behaviour), not from this implementation's own output. One pod = one instance of 4 servers; the
+//! default behaviour, configurable tolerance) and from the Kubernetes sources' own test cases
+//! (`pkg/controller/podautoscaler`: `replica_calculator_test.go`, and the rules of `horizontal.go`), not from
+//! this implementation's own output. One pod = one instance of 4 servers; unless a test says otherwise, the
 //! control interval is the HPA sync period, 15 s.
 
-use prescale_agents::hpa::{HpaBehavior, HpaConfig, HpaPolicy, HpaRules, KubernetesHpa, SelectPolicy};
+use prescale_agents::hpa::{HpaBehavior, HpaConfig, HpaPolicy, HpaRules, KubernetesHpa, PodMetrics, SelectPolicy};
 use prescale_sim::controller::{Controller, Observation, ScaleDecision};
 
 const SERVERS: u32 = 4;
 const SYNC_S: f64 = 15.0;
 
-fn hpa(target: f64, min: u32, max: u32, behavior: HpaBehavior) -> KubernetesHpa {
-    KubernetesHpa::new(HpaConfig {
+fn config(target: f64, min: u32, max: u32, behavior: Option<HpaBehavior>) -> HpaConfig {
+    HpaConfig {
         target_utilisation: target,
         tolerance: 0.1,
         min_replicas: min,
         max_replicas: max,
         behavior,
-    })
+        sync_period_s: SYNC_S,
+        downscale_stabilization_s: 300.0,
+    }
+}
+
+/// An HPA with a `behavior` block.
+fn hpa(target: f64, min: u32, max: u32, behavior: HpaBehavior) -> KubernetesHpa {
+    KubernetesHpa::new(config(target, min, max, Some(behavior)))
+}
+
+/// An HPA without a `behavior` block (the controller's legacy path).
+fn legacy(target: f64, min: u32, max: u32) -> KubernetesHpa {
+    KubernetesHpa::new(config(target, min, max, None))
+}
+
+/// Scale-down without a stabilisation window (for cases about the ratio, not about the window).
+fn no_down_window() -> HpaBehavior {
+    HpaBehavior {
+        scale_down: HpaRules { stabilization_window_s: Some(0.0), ..HpaRules::default() },
+        ..HpaBehavior::default()
+    }
 }
 
 /// An observation at `now_s`: `ready` pods at average utilisation `util`, `unready` pods provisioning.
@@ -48,7 +70,7 @@ fn to(d: ScaleDecision) -> Option<u32> {
 fn the_ratio_rule() {
     let mut h = hpa(0.5, 1, 100, HpaBehavior::default());
     assert_eq!(to(h.decide(&obs(15.0, 4, 0, 1.0))), Some(8));
-    let mut h = hpa(0.5, 1, 100, HpaBehavior::default());
+    let mut h = hpa(0.5, 1, 100, no_down_window());
     assert_eq!(to(h.decide(&obs(15.0, 4, 0, 0.25))), Some(2));
     // ceil: 3 pods at 1.5x the target want 4.5 -> 5.
     let mut h = hpa(0.4, 1, 100, HpaBehavior::default());
@@ -124,7 +146,7 @@ fn pct(value: u32, period_s: f64) -> HpaPolicy {
     HpaPolicy::Percent { value, period_s }
 }
 fn rules(window: f64, select: SelectPolicy, policies: Vec<HpaPolicy>) -> HpaRules {
-    HpaRules { stabilization_window_s: window, select_policy: select, policies }
+    HpaRules { stabilization_window_s: Some(window), select_policy: select, policies: Some(policies), tolerance: None }
 }
 
 /// The documentation's policy example: scale-down with "Pods 4 per 60 s" and "Percent 10 per 60 s"; with
@@ -172,4 +194,125 @@ fn replica_bounds() {
         HpaBehavior { scale_down: rules(0.0, SelectPolicy::Max, vec![pct(100, 15.0)]), ..HpaBehavior::default() },
     );
     assert_eq!(to(h.decide(&obs(15.0, 5, 0, 0.05))), Some(3));
+}
+
+fn pods_at(usage_servers: f64, ready: u32, unready: u32, servers_per_pod: u32) -> PodMetrics {
+    PodMetrics { usage_servers, ready, unready, servers_per_pod }
+}
+
+/// `replica_calculator_test.go`, CPU cases (one server = a 1-core request; levels in millicores):
+/// `TestReplicaCalcScaleUp` (levels 300, 500, 700 at a 30 % target -> 5), `TestReplicaCalcScaleUpUnreadyLessScale`
+/// (the first pod unready: its sample is dropped, 1200m over 2 pods = 60 %, rebalanced over 3 pods = 40 % -> 4),
+/// `TestReplicaCalcScaleDown` (100, 300, 500, 250, 250 at 50 % -> 28 % -> 3), `TestReplicaCalcTolerance`
+/// (1010, 1030, 1020 at 100 % -> 102 %, within tolerance -> 3).
+#[test]
+fn replica_calculator_cases_of_the_kubernetes_sources() {
+    let h = legacy(0.3, 1, 100);
+    assert_eq!(h.replicas_for_metric(pods_at(1.5, 3, 0, 1), 3), 5);
+    assert_eq!(h.replicas_for_metric(pods_at(1.2, 2, 1, 1), 3), 4);
+    let h = legacy(0.5, 1, 100);
+    assert_eq!(h.replicas_for_metric(pods_at(1.4, 5, 0, 1), 5), 3);
+    let h = legacy(1.0, 1, 100);
+    assert_eq!(h.replicas_for_metric(pods_at(3.06, 3, 0, 1), 3), 3);
+}
+
+/// `GetResourceUtilizationRatio`: utilisation is `int32(usage * 100 / requests)`, a whole percent, before it
+/// is compared with the target: 55.1 % against 50 % reads 55 %, a ratio of exactly 1.1, within tolerance
+/// (the exact ratio 1.102 would scale 10 pods to 12).
+#[test]
+fn utilisation_is_a_whole_percent() {
+    let h = legacy(0.5, 1, 100);
+    assert_eq!(h.replicas_for_metric(pods_at(0.551 * 40.0, 10, 0, SERVERS), 10), 10);
+    assert_eq!(h.replicas_for_metric(pods_at(0.56 * 40.0, 10, 0, SERVERS), 10), 12);
+}
+
+/// Configurable tolerance (Kubernetes 1.33, `behavior.scaleUp.tolerance`): a scale-up tolerance of 5 % acts on
+/// a ratio of 1.08 that the default 10 % would ignore, while scale-down keeps the global 10 %.
+#[test]
+fn tolerance_per_direction() {
+    let b = HpaBehavior {
+        scale_up: HpaRules { tolerance: Some(0.05), ..HpaRules::default() },
+        scale_down: HpaRules { stabilization_window_s: Some(0.0), ..HpaRules::default() },
+    };
+    let mut h = hpa(0.5, 1, 100, b.clone());
+    assert_eq!(to(h.decide(&obs(15.0, 10, 0, 0.54))), Some(11));
+    let mut h = hpa(0.5, 1, 100, b);
+    assert_eq!(to(h.decide(&obs(15.0, 10, 0, 0.46))), None);
+    let mut h = hpa(0.5, 1, 100, no_down_window());
+    assert_eq!(to(h.decide(&obs(15.0, 10, 0, 0.54))), None);
+}
+
+/// Without a `behavior` block (`normalizeDesiredReplicas`): scale-up is capped at `max(2 * current, 4)` per
+/// sync (`calculateScaleUpLimit`), and scale-down keeps the highest recommendation of the last 300 s.
+#[test]
+fn without_behavior_the_legacy_rules_apply() {
+    // 1 pod at 10x the target wants 10: the cap is max(2, 4) = 4.
+    let mut h = legacy(0.1, 1, 1000);
+    assert_eq!(to(h.decide(&obs(15.0, 1, 0, 1.0))), Some(4));
+    // 10 pods at 5x want 50: the cap is 20 (with behavior defaults it would also be 20; 3 pods: 6, not 7).
+    let mut h = legacy(0.1, 1, 1000);
+    assert_eq!(to(h.decide(&obs(15.0, 10, 0, 0.5))), Some(20));
+    let mut h = legacy(0.1, 1, 1000);
+    assert_eq!(to(h.decide(&obs(15.0, 3, 0, 1.0))), Some(6));
+    let mut h = hpa(0.1, 1, 1000, HpaBehavior::default());
+    assert_eq!(to(h.decide(&obs(15.0, 3, 0, 1.0))), Some(7));
+    // maxReplicas below the cap wins (`TestUpscaleCapGreaterThanMaxReplicas`: 20).
+    let mut h = legacy(0.1, 1, 20);
+    assert_eq!(to(h.decide(&obs(15.0, 10, 0, 0.5))), Some(20));
+    // Scale-down: 8 pods at target, then at half: held for 300 s after the last recommendation of 8.
+    let mut h = legacy(0.5, 1, 100);
+    assert_eq!(to(h.decide(&obs(15.0, 8, 0, 0.5))), None);
+    let mut t = 30.0;
+    while t <= 315.0 {
+        assert_eq!(to(h.decide(&obs(t, 8, 0, 0.25))), None, "scaled down at t = {t}");
+        t += SYNC_S;
+    }
+    // Legacy keeps recommendations at the cutoff itself (only those strictly before now - 300 are dropped).
+    assert_eq!(to(h.decide(&obs(330.0, 8, 0, 0.25))), Some(4));
+}
+
+/// `recordInitialRecommendation`: the first sync records the current count, so a new HPA over an
+/// over-provisioned fleet scales it down only once the stabilisation window has passed.
+#[test]
+fn a_new_hpa_does_not_scale_down_within_the_window() {
+    let mut h = hpa(0.5, 1, 100, HpaBehavior::default());
+    for k in 1..=20 {
+        assert_eq!(to(h.decide(&obs(15.0 * k as f64, 8, 0, 0.1))), None, "sync {k}");
+    }
+    assert_eq!(to(h.decide(&obs(15.0 * 21.0, 8, 0, 0.1))), Some(2));
+}
+
+/// `reconcileAutoscaler`: a target at 0 replicas with minReplicas >= 1 is left alone (scaling disabled);
+/// above maxReplicas or below minReplicas the count is set to the bound whatever the metric says.
+#[test]
+fn out_of_range_and_scaled_to_zero_targets() {
+    let mut h = legacy(0.5, 1, 10);
+    assert_eq!(to(h.decide(&obs(15.0, 0, 0, 0.0))), None);
+    let mut h = legacy(0.5, 1, 10);
+    assert_eq!(to(h.decide(&obs(15.0, 14, 0, 0.9))), Some(10));
+    let mut h = legacy(0.5, 3, 10);
+    assert_eq!(to(h.decide(&obs(15.0, 2, 0, 0.0))), Some(3));
+}
+
+/// The sync period inside a longer simulation step: a 60-s step holds four syncs at 15, 30, 45 and 60 s; pods
+/// ordered by one are Pending at the next. 1 pod at 10x a 10 % target, without `behavior`: 4 (cap), then 8
+/// (cap; 100 % over 4 pods = 25 %, wants 10), then 10 (12 % over 8 pods, the cap is 16), then within
+/// tolerance (10 % over 10 pods): 10 where a single sync per step would say 4.
+#[test]
+fn a_long_step_holds_several_syncs() {
+    let mut h = legacy(0.1, 1, 1000);
+    let mut o = obs(60.0, 1, 0, 1.0);
+    o.interval_s = 60.0;
+    o.busy_server_s = 1.0 * SERVERS as f64 * 60.0;
+    assert_eq!(to(h.decide(&o)), Some(10));
+    // A step of 10 s holds a sync only when a multiple of 15 s falls inside it.
+    let mut h = legacy(0.1, 1, 1000);
+    let at = |now: f64| {
+        let mut o = obs(now, 1, 0, 1.0);
+        o.interval_s = 10.0;
+        o.busy_server_s = 1.0 * SERVERS as f64 * 10.0;
+        o
+    };
+    assert_eq!(to(h.decide(&at(10.0))), None);
+    assert_eq!(to(h.decide(&at(20.0))), Some(4));
 }
