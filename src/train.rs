@@ -33,6 +33,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::ron_paths::value_lines;
 use crate::scenario_io::{Diagnostic, Prepared, load_scenario, parse_ron, place_problems, read_text};
+use prescale_sim::scenario::{TraceSlice, WorkloadConfig};
 use prescale_sim::validate::{Interval, Problem, Problems};
 
 /// What to learn.
@@ -67,6 +68,11 @@ pub struct TrainFile {
     pub name: String,
     /// Scenario file whose demand is learned from, relative to this file.
     pub scenario: String,
+    /// The part of the scenario's trace to learn from (instead of the scenario's own start and horizon; its
+    /// warm history is not used): `Fraction(from: 0.0, to: 0.7)` trains on the first 70 % and leaves the rest
+    /// to a test scenario that names `Fraction(from: 0.7, to: 1.0)`.
+    #[serde(default)]
+    pub slice: Option<TraceSlice>,
     /// The task.
     pub task: TaskConfig,
     /// The network.
@@ -93,6 +99,11 @@ fn problems(cfg: &TrainFile) -> Problems {
     let mut p = Problems::new();
     if let Some(m) = prescale_sim::input::name_problem(&cfg.name) {
         p.add("name", m);
+    }
+    if let Some(TraceSlice::Fraction { from, to }) = &cfg.slice {
+        p.within("slice.from", *from, Interval::closed_open(0.0, 1.0));
+        p.within("slice.to", *to, Interval::open_closed(0.0, 1.0));
+        p.require("slice.to", to > from, || format!("must be above slice.from ({from}), got {to}"));
     }
     p.under("model", |p| cfg.model.check(p));
     p.under("split", |p| cfg.split.check(p));
@@ -155,7 +166,24 @@ fn load_with_scenario(
 ) -> Result<(TrainFile, PathBuf, crate::scenario_io::Loaded, Prepared), Vec<Diagnostic>> {
     let cfg = load_train(file)?;
     let scenario_file = file.parent().unwrap_or(Path::new(".")).join(&cfg.scenario);
-    let loaded = load_scenario(&scenario_file)?;
+    let mut loaded = load_scenario(&scenario_file)?;
+    if let Some(slice) = &cfg.slice {
+        let c = &mut loaded.config;
+        let WorkloadConfig::Trace(t) = &mut c.workload else {
+            let problem = Problem {
+                path: "slice".into(),
+                message: format!(
+                    "{}: the scenario's workload is synthetic; a slice names part of a trace",
+                    cfg.scenario
+                ),
+            };
+            return Err(place_problems(file, &value_lines(&read_text(file)?), vec![problem]));
+        };
+        t.slice = Some(slice.clone());
+        t.start_offset_s = 0.0;
+        c.horizon_s = None;
+        c.history_s = 0.0;
+    }
     let prepared = loaded.prepare(loaded.config.seed)?;
     if let Some(p) = data_problem(&cfg, prepared.demand.steps()) {
         let text = read_text(file)?;

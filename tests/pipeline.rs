@@ -252,3 +252,42 @@ fn shadow_mode_answers_would_it_have_helped() {
     assert!(sh.prevented_minutes <= s.slo_violation_minutes / 3.0, "{sh:?}");
     assert!((sh.cost_usd - s.cost_usd).abs() < 0.1 * s.cost_usd, "{sh:?} vs {}", s.cost_usd);
 }
+
+/// A slice of a real trace with a warm history: the run starts `history_s` before the slice and the summary
+/// scores only the slice — the same requests as a run of the slice alone — with the history reported apart;
+/// a predictor that needs a day of history decides from the first scored step, where the cold run falls
+/// back to the reactive rule for a day. A history reaching before the trace is refused naming `history_s`.
+#[test]
+fn a_trace_slice_with_a_warm_history() {
+    let sliced = |from: f64| format!("{}, slice: Fraction(from: {from}, to: 1.0))", &ELB[..ELB.len() - 1]);
+    let c = "Predictive(predictor: SeasonalNaive(period_s: 86400), variance: Fixed(percent: 10), \
+             allocator: (target_utilisation: 0.6))";
+    let cold = run(&scenario("cold", &sliced(0.7), "", c));
+    let warm = run(&scenario("warm", &sliced(0.7), "history_s: 86400,", c));
+    assert_eq!(cold.scored_from_s, 0.0);
+    assert!(cold.history.is_none());
+    assert_eq!(warm.scored_from_s, 86400.0);
+    assert_eq!(warm.horizon_s, cold.horizon_s + 86400.0);
+    let h = warm.history.expect("the history's own figures");
+    assert!(h.cost_usd > 0.0, "{h:?}");
+    assert!((warm.requests - cold.requests).abs() <= 1e-9 * cold.requests, "{} vs {}", warm.requests, cold.requests);
+    assert!(cold.fallback_steps >= 1439, "cold start: {} fallback steps", cold.fallback_steps);
+    assert_eq!(warm.fallback_steps, 0, "a day of history before the slice");
+    // The scored cost is the bill after the history: with it, the whole run's bill.
+    let whole = run(&scenario("whole", &sliced(0.7), "history_s: 86400,", "Static(instances: 20)"));
+    let h = whole.history.unwrap();
+    let instance_h = 20.0 * (whole.horizon_s - whole.scored_from_s) / 3600.0;
+    assert!((whole.instance_hours - instance_h).abs() < 1e-6, "{} vs {instance_h}", whole.instance_hours);
+    assert!((whole.cost_usd - 0.192 * instance_h).abs() < 1e-6, "{}", whole.cost_usd);
+    // The history: 10 instances from the start, 10 more ordered at the first tick (t = 60 s) and billed from then.
+    assert!((h.cost_usd - 0.192 * (20.0 * 24.0 - 10.0 / 60.0)).abs() < 1e-6, "{}", h.cost_usd);
+    // Not enough trace before the slice.
+    let l = load_scenario_text(
+        &repo().join("scenarios/inline.ron"),
+        &scenario("early", &sliced(0.0), "history_s: 86400,", c),
+    )
+    .unwrap();
+    let Err(err) = l.prepare(1) else { panic!("a history before the trace was accepted") };
+    let text = format!("{err:?}");
+    assert!(text.contains("history_s") && text.contains("before the slice"), "{text}");
+}

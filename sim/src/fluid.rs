@@ -243,6 +243,7 @@ impl FluidModel {
             ready_capacity,
             provisioning_capacity,
             cost_usd: self.fleet.cost_usd(end_s),
+            instance_s: self.fleet.instance_seconds(end_s),
             scaling_actions: actions,
             diagnostics: None,
         });

@@ -50,6 +50,8 @@ pub struct StepSample {
     pub provisioning_capacity: Resources,
     /// Billed cost so far, USD.
     pub cost_usd: f64,
+    /// Live instance-seconds so far (the integral of live instances).
+    pub instance_s: f64,
     /// Instances ordered or removed by the decision at the end of the step.
     pub scaling_actions: u32,
     /// What the controller reported after its decision at the end of the step (forecasting controllers).
@@ -138,6 +140,10 @@ pub struct MetricsRow {
     pub shadow_cost_usd: f64,
 }
 
+fn is_zero(x: &f64) -> bool {
+    *x == 0.0
+}
+
 /// The summary of one run (definitions in the module docs).
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct RunSummary {
@@ -149,6 +155,13 @@ pub struct RunSummary {
     pub seed: u64,
     /// Horizon, seconds.
     pub horizon_s: f64,
+    /// Where scoring starts, seconds: the scenario's `history_s` (absent when 0, the whole run scored). Every
+    /// figure below covers `[scored_from_s, horizon_s)` only.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub scored_from_s: f64,
+    /// The warm history's own figures, by the same definitions (absent without a history).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub history: Option<PeriodMetrics>,
     /// Step, seconds.
     pub step_s: f64,
     /// Controller.

@@ -1,7 +1,9 @@
-//! Neural agents on libtorch (tch): networks over multivariate input windows ([`net`], [`spec`]), their
-//! training ([`train`]), the model directory with its card and TorchScript export ([`model`]), forecast
-//! cloning used as a [`crate::predictor::Predictor`] with online fine-tuning ([`forecaster`]), and
-//! behavioural cloning of a hindsight expert with DAgger, used as a controller ([`policy`], [`learn`]).
+//! Neural agents on libtorch (tch), cut by stage: networks over multivariate input windows ([`net`],
+//! [`spec`]); training data ([`data`]: frames, windows, split, normalisation) and the training loop ([`fit`]);
+//! the model directory with its card and TorchScript export ([`model`]); the two tasks — forecast cloning
+//! ([`forecast_cloning`]) and behavioural cloning of the hindsight expert with DAgger ([`dagger`]); and what acts
+//! at run time — a model as a [`crate::predictor::Predictor`] with online fine-tuning ([`forecaster`]), the
+//! expert ([`expert`]) and the learned policy as a controller ([`policy`]).
 //!
 //! libtorch runs single-threaded: call [`init_torch`] once at start-up (front ends do), before any rayon
 //! work; the setting is per thread, so rayon pools call it in their start handler too.

@@ -3,6 +3,10 @@
 
 use super::*;
 
+fn is_zero(x: &f64) -> bool {
+    *x == 0.0
+}
+
 fn one() -> f64 {
     1.0
 }
@@ -62,6 +66,31 @@ pub struct TraceWorkload {
     /// Trace-seconds skipped at the start.
     #[serde(default)]
     pub start_offset_s: f64,
+    /// The part of the trace the scored period replays; the run starts `history_s` earlier in the trace and
+    /// lasts to the slice's end. Instead of `start_offset_s` and `horizon_s`: one trace, two scenarios (train
+    /// on `Fraction(from: 0.0, to: 0.7)`, test on `Fraction(from: 0.7, to: 1.0)` with a warm history).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slice: Option<TraceSlice>,
+}
+
+/// A part of a trace.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub enum TraceSlice {
+    /// Fractions of the trace's span, `0 <= from < to <= 1`: `Fraction(from: 0.7, to: 1.0)` is its last 30 %.
+    Fraction {
+        /// Start, as a fraction of the span.
+        from: f64,
+        /// End, as a fraction of the span.
+        to: f64,
+    },
+    /// Instants: ISO-8601 (`"2014-04-10T00:00:00Z"`) or seconds in the trace's own timestamp unit.
+    Between {
+        /// Start (included).
+        from: String,
+        /// End (excluded).
+        to: String,
+    },
 }
 
 /// One trace column and its meaning.
@@ -222,9 +251,16 @@ pub struct ScenarioConfig<C = ControllerConfig> {
     /// Default seed (`prescale run --seed` overrides it).
     #[serde(default = "default_seed")]
     pub seed: u64,
-    /// Length of the run, seconds (a multiple of `step_s`); for a trace, defaults to the trace's length.
+    /// Length of the run, seconds (a multiple of `step_s`); for a trace, defaults to the trace's length (or its
+    /// slice's, plus `history_s`).
     #[serde(default)]
     pub horizon_s: Option<f64>,
+    /// Warm history, seconds (a multiple of `step_s`, default 0): the run's first `history_s` are played and
+    /// controlled like the rest — forecasters fit, margins calibrate, the fleet settles — but the summary scores
+    /// only what follows (`scored_from_s` in `summary.json`; the history's own figures are reported apart,
+    /// under `history`). With a trace `slice`, the history is the trace just before the slice.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub history_s: f64,
     /// Control interval and metrics step, seconds.
     pub step_s: f64,
     /// Fluid or request-level.

@@ -97,7 +97,7 @@ pub fn run<C: ControllerSpec>(p: &Prepared<C>, seed: u64, progress: &mut dyn FnM
         None => controller,
     };
     let (steps, fleet, cost_usd, inst_s, max_i, final_i, p50, p99) = match cfg.fidelity {
-        Fidelity::Fluid => fluid_parts(fluid_model(p, seed, controller).run(progress)),
+        Fidelity::Fluid => fluid_parts(fluid_model(p, seed, controller).run(progress), scored_from(p)),
         Fidelity::RequestLevel => {
             let seed = RunSeed(seed);
             let scfg = ServiceConfig {
@@ -106,7 +106,8 @@ pub fn run<C: ControllerSpec>(p: &Prepared<C>, seed: u64, progress: &mut dyn FnM
                 control_interval_s: Some(p.demand.step_s),
                 horizon_s: Some(horizon_s),
                 discipline: QueueDiscipline::Fifo,
-                record_from_s: 0.0,
+                // Latency quantiles of the scored period: requests that arrive after the history.
+                record_from_s: cfg.history_s,
                 record_until_s: f64::INFINITY,
                 memory_demand_gib: p.demand.memory_gib.clone().map(|m| (p.demand.step_s, m)),
                 step_stats_slo_s: Some(cfg.slo.latency_threshold_s),
@@ -164,17 +165,25 @@ pub fn fluid_output<C: ControllerSpec>(
     controller_name: String,
     report: FluidReport,
 ) -> RunOutput {
-    assemble(p, seed, controller_name, fluid_parts(report), None)
+    assemble(p, seed, controller_name, fluid_parts(report, scored_from(p)), None)
+}
+
+/// The first scored step of a run of `p` (after its warm history).
+fn scored_from<C: ControllerSpec>(p: &Prepared<C>) -> usize {
+    ((p.config.history_s / p.demand.step_s).round() as usize).min(p.demand.steps())
 }
 
 type Parts = (Vec<StepSample>, crate::cluster::FleetCounters, f64, f64, u32, u32, f64, f64);
 
-fn fluid_parts(r: FluidReport) -> Parts {
+/// The parts of a fluid run, run-level latency quantiles over the scored steps `k0..`.
+fn fluid_parts(r: FluidReport, k0: usize) -> Parts {
     // The steps' own quantiles bracket the run's and start the search.
-    let p50s: Vec<f64> = r.steps.iter().map(|s| s.latency_p50_s).collect();
-    let p99s: Vec<f64> = r.steps.iter().map(|s| s.latency_p99_s).collect();
-    let p50 = mixture_quantile(&r.latencies, 0.5, Some(&p50s));
-    let p99 = mixture_quantile(&r.latencies, 0.99, Some(&p99s));
+    let scored = &r.steps[k0.min(r.steps.len())..];
+    let p50s: Vec<f64> = scored.iter().map(|s| s.latency_p50_s).collect();
+    let p99s: Vec<f64> = scored.iter().map(|s| s.latency_p99_s).collect();
+    let latencies = &r.latencies[k0.min(r.latencies.len())..];
+    let p50 = mixture_quantile(latencies, 0.5, Some(&p50s));
+    let p99 = mixture_quantile(latencies, 0.99, Some(&p99s));
     (r.steps, r.fleet, r.cost_usd, r.instance_seconds, r.max_instances, r.final_instances, p50, p99)
 }
 
@@ -190,19 +199,35 @@ fn assemble<C: ControllerSpec>(
     let basis = MetricBasis::of(cfg);
     let mut rows: Vec<MetricsRow> = steps.iter().enumerate().map(|(k, s)| row(&basis, &p.demand, k, s)).collect();
     let shadow = shadow_log.map(|log| shadow_rows(cfg, &p.demand, log, &mut rows));
+    // Everything below scores the steps after the warm history (all of them without one).
+    let k0 = scored_from(p).min(steps.len());
+    let history = (k0 > 0).then(|| PeriodMetrics::of_rows(&rows[..k0], 0.0));
+    let (before_cost, before_inst_s) =
+        if k0 > 0 { (steps[k0 - 1].cost_usd, steps[k0 - 1].instance_s) } else { (0.0, 0.0) };
+    let all_steps = &steps;
+    let (steps, rows_scored) = (&steps[k0..], &rows[k0..]);
     // The span metrics by their one definition (cost: the fleet's bill, equal to the last row's to 1e-9).
-    let period = PeriodMetrics::of_rows(&rows, 0.0);
+    let period = PeriodMetrics::of_rows(rows_scored, before_cost);
     let requests = sum(steps.iter().map(|s| s.arrivals));
     let slow = sum(steps.iter().map(|s| s.slo_violations));
     let failed = sum(steps.iter().map(|s| s.failed));
     let unfinished = steps.last().map_or(0.0, |s| s.queued);
     let busy = sum(steps.iter().map(|s| s.busy_server_s));
     let ready = sum(steps.iter().map(|s| s.ready_server_s));
+    // The fleet's own totals for a whole run; the scored span's from the per-step record.
+    let (cost_usd, inst_s, max_i) = if k0 == 0 {
+        (cost_usd, inst_s, max_i)
+    } else {
+        let most = steps.iter().map(|s| s.ready_instances + s.provisioning_instances + s.draining_instances).max();
+        (period.cost_usd, steps.last().map_or(0.0, |s| s.instance_s) - before_inst_s, most.unwrap_or(final_i))
+    };
     let summary = RunSummary {
         scenario: cfg.name.clone(),
         fidelity: cfg.fidelity,
         seed,
         horizon_s,
+        scored_from_s: k0 as f64 * p.demand.step_s,
+        history,
         step_s: p.demand.step_s,
         controller: controller_name,
         requests,
@@ -215,7 +240,7 @@ fn assemble<C: ControllerSpec>(
         instance_hours: inst_s / 3600.0,
         over_provisioning_core_hours: period.over_provisioning_core_hours,
         under_provisioning_core_hours: period.under_provisioning_core_hours,
-        scaling_actions: rows.iter().map(|r| r.scaling_actions as u64).sum(),
+        scaling_actions: rows_scored.iter().map(|r| r.scaling_actions as u64).sum(),
         latency_p50_s: p50,
         latency_p99_s: p99,
         mean_utilisation: if ready > 0.0 { busy / ready } else { 0.0 },
@@ -223,7 +248,8 @@ fn assemble<C: ControllerSpec>(
         final_instances: final_i,
         fleet,
         forecast_mae_cores: {
-            let errs: Vec<f64> = rows.iter().map(|r| r.forecast_error_cores.abs()).filter(|e| e.is_finite()).collect();
+            let errs: Vec<f64> =
+                rows_scored.iter().map(|r| r.forecast_error_cores.abs()).filter(|e| e.is_finite()).collect();
             if errs.is_empty() { f64::NAN } else { sum(errs.iter().copied()) / errs.len() as f64 }
         },
         coverage: steps.iter().rev().find_map(|s| s.diagnostics.map(|d| d.coverage)).unwrap_or(f64::NAN),
@@ -231,7 +257,7 @@ fn assemble<C: ControllerSpec>(
         shadow,
     };
     let fault =
-        steps.iter().enumerate().find(|(_, s)| s.diagnostics.is_some_and(|d| d.non_finite_output)).map(|(k, s)| {
+        all_steps.iter().enumerate().find(|(_, s)| s.diagnostics.is_some_and(|d| d.non_finite_output)).map(|(k, s)| {
             format!("step {k} (t = {} s): the controller's model gave a non-finite output (NaN or inf)", s.start_s)
         });
     RunOutput { rows, summary, fault }

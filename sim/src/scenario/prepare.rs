@@ -58,7 +58,30 @@ pub fn prepare<C: ControllerSpec>(
             }
         }
         (WorkloadConfig::Trace(t), Some(trace)) => {
-            let available_s = (trace.report.span_s - t.start_offset_s) * t.time_scale;
+            // The part of the trace the run plays, in trace seconds from its first timestamp.
+            let start_tr = match &t.slice {
+                None => t.start_offset_s,
+                Some(slice) => {
+                    let (from, _) = slice_bounds(slice, &trace.report)?;
+                    let history_tr = config.history_s / t.time_scale;
+                    if from - history_tr < -1e-9 {
+                        return Err(vec![Problem {
+                            path: "history_s".into(),
+                            message: format!(
+                                "{} s of history need the trace from {} s before the slice, but the slice starts {from} s \
+                                 into the trace; shorten history_s or start the slice later",
+                                config.history_s, history_tr
+                            ),
+                        }]);
+                    }
+                    (from - history_tr).max(0.0)
+                }
+            };
+            let end_tr = match &t.slice {
+                None => trace.report.span_s,
+                Some(slice) => slice_bounds(slice, &trace.report)?.1,
+            };
+            let available_s = (end_tr - start_tr) * t.time_scale;
             let max_steps = (available_s / step + 1e-9).floor().max(0.0) as usize;
             let steps = match config.horizon_s {
                 Some(h) => {
@@ -95,13 +118,24 @@ pub fn prepare<C: ControllerSpec>(
                 return Err(problems);
             }
             config.horizon_s = Some(steps as f64 * step);
-            trace_demand(t, trace, &config.service, step, steps)
+            let played = TraceWorkload { start_offset_s: start_tr, ..t.clone() };
+            trace_demand(&played, trace, &config.service, step, steps)
         }
         (WorkloadConfig::Trace(_), None) => {
             return Err(vec![Problem { path: "workload.path".into(), message: "the trace was not loaded".into() }]);
         }
     };
-    if let Some(m) = failures_problem(&config.cluster, demand.steps() as f64 * step) {
+    let horizon_s = demand.steps() as f64 * step;
+    if config.history_s >= horizon_s {
+        return Err(vec![Problem {
+            path: "history_s".into(),
+            message: format!(
+                "must be shorter than the run ({horizon_s} s), got {}: nothing would be scored",
+                config.history_s
+            ),
+        }]);
+    }
+    if let Some(m) = failures_problem(&config.cluster, horizon_s) {
         return Err(vec![Problem { path: "cluster.failures.mean_time_between_failures_s".into(), message: m }]);
     }
     if let Some(p) = demand_problem(&demand, matches!(config.workload, WorkloadConfig::Trace(_))) {
@@ -153,4 +187,31 @@ fn trace_demand(t: &TraceWorkload, trace: &Trace, service: &ServiceSpec, step: f
         }
     }
     d
+}
+
+/// A slice's bounds in trace seconds from the trace's first timestamp, checked against its span.
+fn slice_bounds(slice: &TraceSlice, report: &TraceReport) -> Result<(f64, f64), Vec<Problem>> {
+    let span = report.span_s;
+    let problem = |message: String| vec![Problem { path: "workload.slice".into(), message }];
+    let (from, to) = match slice {
+        TraceSlice::Fraction { from, to } => (from * span, to * span),
+        TraceSlice::Between { from, to } => {
+            let instant = |s: &str| {
+                crate::trace::parse_iso8601(s)
+                    .or_else(|| s.trim().parse::<f64>().ok().filter(|x| x.is_finite()))
+                    .map(|t| t - report.first_timestamp_s)
+                    .ok_or_else(|| {
+                        problem(format!("'{}' is neither an ISO-8601 instant nor a number", crate::input::clip(s, 60)))
+                    })
+            };
+            (instant(from)?, instant(to)?)
+        }
+    };
+    if !(0.0 <= from && from < to && to <= span + 1e-9) {
+        return Err(problem(format!(
+            "covers {from} s to {to} s of a trace spanning 0 to {span} s: it must start at or after the trace's first \
+             timestamp, end by its last interval's end, and end after it starts"
+        )));
+    }
+    Ok((from, to.min(span)))
 }

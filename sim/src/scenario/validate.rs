@@ -89,6 +89,19 @@ impl<C: ControllerSpec> ScenarioConfig<C> {
             }
             _ => {}
         }
+        if p.non_negative("history_s", self.history_s)
+            && step_ok
+            && ((self.history_s / self.step_s).round() * self.step_s - self.history_s).abs() > 1e-9 * self.history_s
+        {
+            p.add("history_s", format!("must be a multiple of step_s ({}), got {}", self.step_s, self.history_s));
+        }
+        if let WorkloadConfig::Trace(t) = &self.workload
+            && t.slice.is_some()
+        {
+            p.require("horizon_s", self.horizon_s.is_none(), || {
+                "must be left out with a trace slice (the run lasts history_s plus the slice)".into()
+            });
+        }
         p.under("workload", |p| self.workload.check(p));
         p.under("service", |p| {
             let s = &self.service;
@@ -191,6 +204,19 @@ impl WorkloadConfig {
                 p.positive("time_scale", t.time_scale);
                 p.non_negative("amplitude_scale", t.amplitude_scale);
                 p.non_negative("start_offset_s", t.start_offset_s);
+                match &t.slice {
+                    Some(TraceSlice::Fraction { from, to }) => {
+                        p.within("slice.from", *from, Interval::closed_open(0.0, 1.0));
+                        p.within("slice.to", *to, Interval::open_closed(0.0, 1.0));
+                        p.require("slice.to", to > from, || format!("must be above slice.from ({from}), got {to}"));
+                    }
+                    Some(TraceSlice::Between { .. }) | None => {}
+                }
+                if t.slice.is_some() {
+                    p.require("start_offset_s", t.start_offset_s == 0.0, || {
+                        "must be left out with a slice (the slice says where the run starts)".into()
+                    });
+                }
                 let mut rate_setters = 0;
                 let mut seen = Vec::new();
                 for (i, m) in t.metrics.iter().enumerate() {

@@ -16,7 +16,7 @@ pub enum QueueDiscipline {
     Lifo,
 }
 
-/// Plain parameters of a [`ServiceModel`].
+/// Plain parameters of a [`ServiceModel`](super::ServiceModel).
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct ServiceConfig {
     /// The cluster.
@@ -40,7 +40,7 @@ pub struct ServiceConfig {
     /// an arriving request fails with probability `1 − capacity / demand` (stream `"memory"`), as in the
     /// fluid model.
     pub memory_demand_gib: Option<(f64, Vec<f64>)>,
-    /// Per-control-step statistics: `Some(slo_threshold_s)` records a [`StepSample`] per tick, counting
+    /// Per-control-step statistics: `Some(slo_threshold_s)` records a [`StepSample`](crate::metrics::StepSample) per tick, counting
     /// completions slower than the threshold.
     pub step_stats_slo_s: Option<f64>,
 }

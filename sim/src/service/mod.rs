@@ -511,6 +511,7 @@ impl<A: ArrivalProcess, S: ServiceTimes> ServiceModel<A, S> {
             ready_capacity,
             provisioning_capacity,
             cost_usd: self.fleet.cost_usd(end_s),
+            instance_s: self.fleet.instance_seconds(end_s),
             scaling_actions: actions,
             diagnostics: None,
         });
