@@ -48,7 +48,10 @@
 //! forecasting controllers `forecast_mae_cores`, the final `coverage` and `fallback_steps` (decided by the
 //! reactive fallback while history was short); with a shadow, [`ShadowSummary`]: its cost and SLO minutes,
 //! and the minutes in which it would have prevented (acting violated, shadow not) or caused (the reverse) a
-//! violation.
+//! violation. With a warm history (`history_s`), every summary figure covers the scored steps
+//! `[scored_from_s, horizon_s)` only (latency quantiles: the scored steps' mixture, or the requests that
+//! arrived after the history; cost and instance-hours: the bill after the history; `max_instances`: the most
+//! instances at a scored step's end), and `history` holds the history's [`PeriodMetrics`] apart.
 //!
 //! Code map: `config` (the schema), `validate` (problems and size limits), `prepare` (demand), `shadow`
 //! (shadow mode), this file (the run driver); the metric definitions are in [`crate::metrics`] and are
