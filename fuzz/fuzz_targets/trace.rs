@@ -4,7 +4,8 @@
 
 use libfuzzer_sys::fuzz_target;
 use prescale_sim::trace::{
-    DuplicatePolicy, GapPolicy, OrderPolicy, TimestampFormat, TracePolicies, parse_csv, parse_iso8601, resample,
+    DuplicatePolicy, GapPolicy, OrderPolicy, TimestampFormat, TracePolicies, ZeroRunPolicy, parse_csv, parse_iso8601,
+    resample,
 };
 
 fuzz_target!(|data: &[u8]| {
@@ -30,6 +31,9 @@ fuzz_target!(|data: &[u8]| {
             DuplicatePolicy::Reject,
         ][(knobs[1] / 3) as usize % 5],
         gaps: [GapPolicy::Hold, GapPolicy::Interpolate, GapPolicy::Zero, GapPolicy::Reject][knobs[2] as usize % 4],
+        zero_runs: [ZeroRunPolicy::Keep, ZeroRunPolicy::Missing, ZeroRunPolicy::Refuse][(knobs[0] / 4) as usize % 3],
+        min_zero_run: 1 + (knobs[0] / 12) as usize % 4,
+        min_plateau_run: 2 + (knobs[1] / 15) as usize % 12,
     };
     let Ok(trace) = parse_csv(text, "t", &["v".to_string()], &policies) else { return };
     assert!(trace.times_s.windows(2).all(|w| w[0] < w[1]), "times strictly increase");

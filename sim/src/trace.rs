@@ -10,7 +10,10 @@
 //! Irregularities are handled by declared policies and *counted*, never hidden ([`TraceReport`]):
 //! out-of-order rows ([`OrderPolicy`]), repeated timestamps ([`DuplicatePolicy`]) and gaps longer than 1.5
 //! nominal intervals ([`GapPolicy`]). The nominal interval is the (lower) median of the positive timestamp
-//! differences. Each row's value holds over its own nominal interval; [`resample`] averages this piecewise
+//! differences. Runs of zeros (at least `min_zero_run` consecutive rows in which every metric is 0: a site
+//! outage or a collector drop-out rather than demand) are counted and handled by [`ZeroRunPolicy`]; plateaus
+//! (at least `min_plateau_run` consecutive rows repeating one non-zero value: a stuck exporter) are counted.
+//! Each row's value holds over its own nominal interval; [`resample`] averages this piecewise
 //! function (linear across gaps under `Interpolate`) exactly over each simulation step.
 
 use serde::{Deserialize, Serialize};
@@ -83,8 +86,27 @@ pub enum GapPolicy {
     Reject,
 }
 
-/// Policies for irregular traces.
+/// What to do with a run of zeros (see the module docs).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ZeroRunPolicy {
+    /// Replay the zeros as demand (counted and reported).
+    #[default]
+    Keep,
+    /// Treat the run's rows as missing: they are dropped, and the gap they leave is filled by the gap policy.
+    Missing,
+    /// Refuse the trace, naming the first run's line.
+    Refuse,
+}
+
+fn three() -> usize {
+    3
+}
+fn twelve() -> usize {
+    12
+}
+
+/// Policies for irregular traces.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TracePolicies {
     /// Timestamp format.
@@ -99,6 +121,29 @@ pub struct TracePolicies {
     /// Gaps.
     #[serde(default)]
     pub gaps: GapPolicy,
+    /// Runs of zeros.
+    #[serde(default)]
+    pub zero_runs: ZeroRunPolicy,
+    /// Fewest consecutive all-zero rows that make a run of zeros (default 3).
+    #[serde(default = "three")]
+    pub min_zero_run: usize,
+    /// Fewest consecutive rows repeating one non-zero value that make a plateau (default 12).
+    #[serde(default = "twelve")]
+    pub min_plateau_run: usize,
+}
+
+impl Default for TracePolicies {
+    fn default() -> Self {
+        TracePolicies {
+            timestamp_format: TimestampFormat::default(),
+            out_of_order: OrderPolicy::default(),
+            duplicates: DuplicatePolicy::default(),
+            gaps: GapPolicy::default(),
+            zero_runs: ZeroRunPolicy::default(),
+            min_zero_run: three(),
+            min_plateau_run: twelve(),
+        }
+    }
 }
 
 /// A parse or policy error, with its place.
@@ -146,6 +191,16 @@ pub struct TraceReport {
     pub gaps: usize,
     /// Longest gap, seconds.
     pub longest_gap_s: f64,
+    /// Runs of zeros (at least `min_zero_run` consecutive all-zero rows).
+    pub zero_runs: usize,
+    /// Rows in runs of zeros.
+    pub zero_run_rows: usize,
+    /// Longest run of zeros, seconds (from its first row to the row after it).
+    pub longest_zero_run_s: f64,
+    /// Plateaus (at least `min_plateau_run` consecutive rows repeating one non-zero value).
+    pub plateaus: usize,
+    /// Longest plateau, seconds.
+    pub longest_plateau_s: f64,
     /// Policies applied.
     pub policies: String,
 }
@@ -155,7 +210,8 @@ impl TraceReport {
     pub fn summary(&self) -> String {
         format!(
             "{} rows, {} timestamps, nominal interval {} s, span {:.1} h; out-of-order rows {} (dropped {}), \
-             duplicate rows {}, gaps {} (longest {} s); policies: {}",
+             duplicate rows {}, gaps {} (longest {} s), runs of zeros {} ({} rows, longest {} s), plateaus {} \
+             (longest {} s); policies: {}",
             self.rows,
             self.timestamp_format,
             self.nominal_interval_s,
@@ -165,6 +221,11 @@ impl TraceReport {
             self.duplicate_rows,
             self.gaps,
             self.longest_gap_s,
+            self.zero_runs,
+            self.zero_run_rows,
+            self.longest_zero_run_s,
+            self.plateaus,
+            self.longest_plateau_s,
             self.policies
         )
     }
@@ -350,8 +411,8 @@ pub fn parse_csv(
     let mut report =
         TraceReport { rows: rows.len(), timestamp_format: format_name(format).into(), ..Default::default() };
     report.policies = format!(
-        "out_of_order: {:?}, duplicates: {:?}, gaps: {:?}",
-        policies.out_of_order, policies.duplicates, policies.gaps
+        "out_of_order: {:?}, duplicates: {:?}, gaps: {:?}, zero_runs: {:?}",
+        policies.out_of_order, policies.duplicates, policies.gaps, policies.zero_runs
     );
     // Out-of-order rows.
     let mut max_t = f64::NEG_INFINITY;
@@ -380,6 +441,7 @@ pub fn parse_csv(
     kept.sort_by(|a, b| a.0.total_cmp(&b.0));
     // Duplicates.
     let mut times: Vec<f64> = Vec::with_capacity(kept.len());
+    let mut lines: Vec<usize> = Vec::with_capacity(kept.len());
     let mut cols: Vec<Vec<f64>> = vec![Vec::with_capacity(kept.len()); columns.len()];
     let mut group = 1usize;
     for (t, lineno, values) in kept {
@@ -405,8 +467,78 @@ pub fn parse_csv(
         } else {
             group = 1;
             times.push(t);
+            lines.push(lineno);
             for (c, v) in cols.iter_mut().zip(values) {
                 c.push(v);
+            }
+        }
+    }
+    // Runs of zeros and plateaus, over the merged rows.
+    let runs = |same: &dyn Fn(usize, usize) -> bool, start_ok: &dyn Fn(usize) -> bool, min: usize| {
+        let mut out: Vec<std::ops::Range<usize>> = Vec::new();
+        let mut i = 0;
+        while i < times.len() {
+            if !start_ok(i) {
+                i += 1;
+                continue;
+            }
+            let mut j = i + 1;
+            while j < times.len() && same(i, j) {
+                j += 1;
+            }
+            if j - i >= min.max(1) {
+                out.push(i..j);
+            }
+            i = j;
+        }
+        out
+    };
+    let all_zero = |i: usize| cols.iter().all(|c| c[i] == 0.0);
+    let zero_runs = runs(&|_, j| all_zero(j), &all_zero, policies.min_zero_run);
+    let plateaus = runs(&|i, j| cols.iter().all(|c| c[j] == c[i]), &|i| !all_zero(i), policies.min_plateau_run.max(2));
+    let run_s = |r: &std::ops::Range<usize>| {
+        let end = times.get(r.end).copied().unwrap_or(times[r.end - 1]);
+        end - times[r.start]
+    };
+    report.zero_runs = zero_runs.len();
+    report.zero_run_rows = zero_runs.iter().map(|r| r.len()).sum();
+    report.longest_zero_run_s = zero_runs.iter().map(run_s).fold(0.0, f64::max);
+    report.plateaus = plateaus.len();
+    report.longest_plateau_s = plateaus.iter().map(run_s).fold(0.0, f64::max);
+    if let Some(first) = zero_runs.first() {
+        match policies.zero_runs {
+            ZeroRunPolicy::Keep => {}
+            ZeroRunPolicy::Refuse => {
+                return Err(err(
+                    lines[first.start],
+                    None,
+                    format!(
+                        "a run of {} rows of zeros starts here (t = {}; {} runs, {} rows in all): an outage or a \
+                         collector drop-out? (policy Refuse; Missing drops them, Keep replays them)",
+                        first.len(),
+                        times[first.start],
+                        zero_runs.len(),
+                        report.zero_run_rows
+                    ),
+                ));
+            }
+            ZeroRunPolicy::Missing => {
+                let mut drop = vec![false; times.len()];
+                for r in &zero_runs {
+                    drop[r.clone()].iter_mut().for_each(|d| *d = true);
+                }
+                fn kept(v: &[f64], drop: &[bool]) -> Vec<f64> {
+                    v.iter().zip(drop).filter(|(_, d)| !**d).map(|(x, _)| *x).collect()
+                }
+                times = kept(&times, &drop);
+                cols = cols.iter().map(|c| kept(c, &drop)).collect();
+                if times.is_empty() {
+                    return Err(err(
+                        0,
+                        None,
+                        "every row is in a run of zeros (policy Missing): nothing is left".into(),
+                    ));
+                }
             }
         }
     }
@@ -515,6 +647,40 @@ mod tests {
         assert_eq!(parse_iso8601("2015-02-30T00:00:00"), None);
         assert_eq!(parse_iso8601("yesterday"), None);
         assert_eq!(civil_from_days(days_from_civil(2016, 2, 29)), (2016, 2, 29));
+    }
+
+    /// A collector drop-out: four rows of zeros in a busy series, and a stuck exporter repeating 7 for 12
+    /// rows. Keep replays and counts them; Missing drops the zeros (the gap they leave is held at the last
+    /// value); Refuse names the first zero row's line.
+    #[test]
+    fn runs_of_zeros_and_plateaus_are_counted_and_handled() {
+        let mut text = String::from("timestamp,value\n");
+        let mut v: Vec<f64> = (0..40).map(|k| 100.0 + k as f64).collect();
+        v[10..14].fill(0.0); // rows at lines 12..=15
+        v[20..32].fill(7.0);
+        v[35] = 0.0; // a single zero is not a run
+        for (k, x) in v.iter().enumerate() {
+            text.push_str(&format!("{},{x}\n", k * 60));
+        }
+        let keep = parse_csv(&text, "timestamp", &cols(&["value"]), &TracePolicies::default()).unwrap();
+        let r = &keep.report;
+        assert_eq!((r.zero_runs, r.zero_run_rows, r.longest_zero_run_s), (1, 4, 240.0));
+        assert_eq!((r.plateaus, r.longest_plateau_s), (1, 720.0));
+        assert_eq!(keep.times_s.len(), 40);
+        assert!(r.summary().contains("runs of zeros 1 (4 rows, longest 240 s)"), "{}", r.summary());
+        let missing = TracePolicies { zero_runs: ZeroRunPolicy::Missing, ..Default::default() };
+        let m = parse_csv(&text, "timestamp", &cols(&["value"]), &missing).unwrap();
+        assert_eq!(m.times_s.len(), 36);
+        assert_eq!((m.report.gaps, m.report.longest_gap_s), (1, 300.0));
+        // Held at the last value before the drop-out (GapPolicy::Hold): the step 600..660 s replays 109.
+        let held = resample(&m, 0, GapPolicy::Hold, 600.0, 1.0, 60.0, 1);
+        assert_eq!(held, vec![109.0]);
+        let refuse = TracePolicies { zero_runs: ZeroRunPolicy::Refuse, ..Default::default() };
+        let e = parse_csv(&text, "timestamp", &cols(&["value"]), &refuse).unwrap_err();
+        assert_eq!(e.line, 12, "{e}");
+        assert!(e.message.contains("a run of 4 rows of zeros"), "{e}");
+        let all_zero = "timestamp,value\n0,0\n60,0\n120,0\n";
+        assert!(parse_csv(all_zero, "timestamp", &cols(&["value"]), &missing).is_err());
     }
 
     #[test]

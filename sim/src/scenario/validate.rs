@@ -204,6 +204,8 @@ impl WorkloadConfig {
                 p.positive("time_scale", t.time_scale);
                 p.non_negative("amplitude_scale", t.amplitude_scale);
                 p.non_negative("start_offset_s", t.start_offset_s);
+                p.at_least("policies.min_zero_run", t.policies.min_zero_run as f64, 1.0, "");
+                p.at_least("policies.min_plateau_run", t.policies.min_plateau_run as f64, 2.0, "");
                 match &t.slice {
                     Some(TraceSlice::Fraction { from, to }) => {
                         p.within("slice.from", *from, Interval::closed_open(0.0, 1.0));
