@@ -544,3 +544,26 @@ fn a_rollout_report_and_a_run_of_the_same_steps_give_the_same_numbers() {
     let minutes: f64 = rows.iter().filter(|r| r.slo_violated == 1).map(|r| (r.t_end_s - r.t_start_s) / 60.0).sum();
     assert!((part.slo_violation_minutes - minutes).abs() < 1e-9);
 }
+
+/// A series shorter than one seasonal period has no MASE scale: the card leaves the MASE metrics out
+/// rather than holding `null` where a number is promised, and a scenario using the model validates and runs.
+#[test]
+fn a_card_never_holds_a_non_number() {
+    let d = tempfile::tempdir().unwrap();
+    let s = scenario(d.path(), "HindsightExpert");
+    let short = std::fs::read_to_string(&s).unwrap().replace("horizon_s: 259200", "horizon_s: 43200");
+    std::fs::write(&s, short).unwrap();
+    let m = train(d.path(), &train_file(d.path(), "short", "Mlp(hidden: [8])", ""));
+    let card: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(m.join("card.json")).unwrap()).unwrap();
+    let metrics = card["metrics"].as_object().expect("metrics");
+    assert!(metrics.values().all(|v| v.as_f64().is_some_and(f64::is_finite)), "{metrics:?}");
+    assert!(!metrics.contains_key("mase_scale_per_s") && metrics.contains_key("test_mae_h1_per_s"), "{metrics:?}");
+    let controller = "Predictive(predictor: Neural(model: \"models/short\"), variance: Fixed(percent: 10), \
+                      allocator: (target_utilisation: 0.7))";
+    let s = scenario(d.path(), controller);
+    let v = prescale(&["validate", s.to_str().unwrap()]);
+    assert!(v.status.success(), "{}", text(&v).0);
+    let out = d.path().join("results");
+    let o = prescale(&["run", s.to_str().unwrap(), "--out", out.to_str().unwrap(), "--quiet"]);
+    assert!(o.status.success(), "{}", text(&o).1);
+}

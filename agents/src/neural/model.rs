@@ -87,7 +87,8 @@ pub struct ModelCard {
     /// What training reported (curve is in `curve.csv`).
     pub fit: FitSummary,
     /// Validation and test metrics (`test_mae_per_s`, `test_mase`, …); one that could not be computed (no
-    /// validation windows, a series shorter than one seasonal period) is NaN, written as JSON `null`.
+    /// validation windows, a series shorter than one seasonal period) is left out when the card is saved
+    /// (cards written before that hold JSON `null`, read as NaN).
     #[serde(deserialize_with = "null_as_nan::map")]
     pub metrics: BTreeMap<String, f64>,
     /// Trainable parameters.
@@ -405,6 +406,9 @@ impl Model {
             let weights = tmp.join(WEIGHTS_FILE);
             self.vs.save(&weights).map_err(|e| err(format!("{}: {e}", weights.display())))?;
             self.card.weights_sha256 = sha256_file(&weights)?;
+            // A card never holds a non-number where a number is promised: a metric that could not be
+            // computed (no validation windows, a series shorter than one seasonal period) is left out.
+            self.card.metrics.retain(|_, v| v.is_finite());
             self.card.parameters = self.parameters();
             self.card.torchscript_sha256 = None;
             write_card(&tmp, &self.card)?;
