@@ -9,7 +9,9 @@
 //!
 //! Determinism: a cell is a pure function of its scenario, controller and seed, and every file but the
 //! manifest is written in expansion order, so the results do not depend on the number of threads. A rerun
-//! skips finished cells; a folder holding a *different* experiment is refused before anything runs. A cell
+//! skips finished cells, and an *extended* experiment (seeds, scenarios, axis values or controllers added) reuses
+//! every finished cell it still holds ([`extension_problem`]); a folder holding a different experiment (a
+//! controller name redefined, other axes) is refused before anything runs. A cell
 //! that fails (or panics) is reported and the others go on.
 //!
 //! With `batch_runs`, the seeds of each behavioural-cloning combination form one work item run in lockstep
@@ -219,6 +221,30 @@ fn lock_experiment(out_root: &Path, name: &str) -> Result<std::fs::File> {
 /// Runs the experiment in `file`.
 ///
 /// # Errors
+/// Why `new` cannot reuse the finished cells of `old` (results of the same name), if it cannot. An experiment
+/// may be extended — seeds, scenarios, axis values and controllers added or left out — since a cell's id names
+/// every coordinate: a finished cell whose coordinates are in the new expansion is reused. It may not give a
+/// controller name a new definition (its finished cells would answer for the old one) or change the set of
+/// axes (every cell would be a different run).
+pub fn extension_problem(old: &ExperimentConfig, new: &ExperimentConfig) -> Option<String> {
+    for o in &old.controllers {
+        if let Some(n) = new.controllers.iter().find(|n| n.name == o.name)
+            && n.controller != o.controller
+        {
+            return Some(format!("controller '{}' is defined differently", o.name));
+        }
+    }
+    let paths = |e: &ExperimentConfig| {
+        let mut p: Vec<String> = e.axes.iter().map(|a| a.path.clone()).collect();
+        p.sort();
+        p
+    };
+    if paths(old) != paths(new) {
+        return Some(format!("its axes are [{}], this file's [{}]", paths(old).join(", "), paths(new).join(", ")));
+    }
+    None
+}
+
 /// An invalid experiment (every problem), or an output folder holding a different experiment — before any
 /// run; I/O errors writing the tables.
 pub fn sweep(file: &Path, opts: &SweepOptions) -> Result<SweepOutcome> {
@@ -230,10 +256,14 @@ pub fn sweep(file: &Path, opts: &SweepOptions) -> Result<SweepOutcome> {
     let stored = dir.join("experiment.json");
     if stored.exists() {
         let old = std::fs::read_to_string(&stored).with_context(|| format!("reading {}", stored.display()))?;
-        let same = serde_json::from_str::<Value>(&old).ok() == serde_json::from_str::<Value>(&exp_json).ok();
-        if !same {
+        let why = match serde_json::from_str::<ExperimentConfig>(&old) {
+            Ok(old) => extension_problem(&old, &cfg),
+            Err(_) => Some("its experiment.json is not one this prescale reads".to_string()),
+        };
+        if let Some(why) = why {
             bail!(
-                "{} holds results of a different experiment named '{}'; use another --out or remove that folder",
+                "{} holds results of an experiment named '{}' that this file does not extend ({why}); use another \
+                 --out or remove that folder",
                 dir.display(),
                 cfg.name
             );

@@ -3,6 +3,8 @@
 
 mod common;
 
+use std::path::Path;
+
 use common::{prescale, repo, text};
 use prescale::experiment::load_experiment;
 
@@ -121,21 +123,40 @@ fn sweeps_resume_isolate_failures_and_refuse_to_mix() {
     );
     assert!(!runs.join(".tmp-something-123").exists());
     assert_eq!(read(out.join("provisioning-whatif/runs.csv")).lines().count(), 37);
-    // A different experiment under the same name is refused before anything runs.
-    let other = dir.path().join("other.ron");
-    let text_other = read(repo().join("experiments/provisioning-whatif.ron")).replace("seeds: [1, 2, 3]", "seeds: [7]");
-    let text_other = text_other.replace(
-        "\"../scenarios/flash-crowd.ron\"",
-        &format!("\"{}\"", repo().join("scenarios/flash-crowd.ron").display()),
+    // Extending the experiment — one more seed — reuses every finished cell and runs only the new ones.
+    let file = repo().join("experiments/provisioning-whatif.ron");
+    // A copy beside a copy of the scenario, so the scenario path reads as the original's and cells keep their ids.
+    std::fs::create_dir_all(dir.path().join("x/experiments")).unwrap();
+    std::fs::create_dir_all(dir.path().join("x/scenarios")).unwrap();
+    std::fs::copy(repo().join("scenarios/flash-crowd.ron"), dir.path().join("x/scenarios/flash-crowd.ron")).unwrap();
+    let with = |from: &str, to: &str| {
+        let p = dir.path().join("x/experiments/provisioning-whatif.ron");
+        std::fs::write(&p, read(file.clone()).replace(from, to)).unwrap();
+        p
+    };
+    let extended = with("seeds: [1, 2, 3]", "seeds: [1, 2, 3, 4]");
+    let run_ext = |p: &Path| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_prescale"))
+            .args(["sweep", p.to_str().unwrap(), "--quiet", "--out", out.to_str().unwrap()])
+            .output()
+            .unwrap()
+    };
+    let grown = run_ext(&extended);
+    let (stdout, stderr) = text(&grown);
+    assert!(grown.status.success(), "{stdout}{stderr}");
+    assert!(
+        stdout.contains("12 runs done now, 36 finished before (verified, skipped), 0 damaged (run again), 0 failed"),
+        "{stdout}"
     );
-    std::fs::write(&other, text_other).unwrap();
-    let refused = std::process::Command::new(env!("CARGO_BIN_EXE_prescale"))
-        .args(["sweep", other.to_str().unwrap(), "--quiet", "--out", out.to_str().unwrap()])
-        .output()
-        .unwrap();
+    assert_eq!(read(out.join("provisioning-whatif/runs.csv")).lines().count(), 49);
+    // A controller name given a new definition would let old cells answer for it: refused, nothing runs.
+    let redefined =
+        with("Hpa(target_utilisation: 0.6, max_replicas: 80)", "Hpa(target_utilisation: 0.7, max_replicas: 80)");
+    let refused = run_ext(&redefined);
     assert_eq!(refused.status.code(), Some(2));
-    assert!(text(&refused).1.contains("holds results of a different experiment"), "{}", text(&refused).1);
-    assert_eq!(std::fs::read_dir(&runs).unwrap().count(), 36, "nothing ran");
+    let err = text(&refused).1;
+    assert!(err.contains("that this file does not extend (controller 'hpa' is defined differently)"), "{err}");
+    assert_eq!(std::fs::read_dir(&runs).unwrap().count(), 48, "nothing ran");
 }
 
 /// `prescale plot` redraws figures from saved results (a sweep and a run), as PNG and SVG with their text.
