@@ -183,7 +183,13 @@ pub fn evaluate(s: &Series, training: &TrainingConfig, quiet: bool) -> Result<(V
         if !quiet {
             eprintln!("[forecast-eval] {}: training {name}", s.label);
         }
-        let f = fit_forecaster(
+        let mut progress = crate::progress::Progress::new(
+            quiet,
+            training.max_epochs as u64,
+            &format!("forecast-eval {}", s.label),
+            "epoch",
+        );
+        let fitted = fit_forecaster(
             name,
             &spec,
             &demand,
@@ -191,9 +197,15 @@ pub fn evaluate(s: &Series, training: &TrainingConfig, quiet: bool) -> Result<(V
             [0..cut, cut..first, first..first],
             training,
             false,
-            &mut |_| {},
-        )
-        .map_err(|e| match e {
+            &mut |r| {
+                progress.update(
+                    r.epoch as u64,
+                    &format!("{name}: train loss {:.4}, validation loss {:.4}", r.train_loss, r.validation_loss),
+                )
+            },
+        );
+        progress.finish();
+        let f = fitted.map_err(|e| match e {
             prescale_agents::neural::forecast_cloning::LearnError::Data(m) => anyhow!(m),
             prescale_agents::neural::forecast_cloning::LearnError::NonFinite(_, m) => {
                 anyhow!("{}: {name}: {m}", s.label)

@@ -11,6 +11,7 @@ pub mod forecast_eval;
 pub mod output;
 pub mod plot;
 pub mod procinfo;
+pub mod progress;
 pub mod results;
 pub mod ron_paths;
 pub mod scenario_io;

@@ -22,7 +22,6 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, anyhow, bail};
-use indicatif::{ProgressBar, ProgressStyle};
 use prescale_agents::neural::dagger::{DaggerConfig, RolloutWorld, RoundRow, train_policy};
 use prescale_agents::neural::data::Split;
 use prescale_agents::neural::fit::{EpochRow, TrainingConfig};
@@ -242,17 +241,6 @@ pub fn check(file: &Path) -> Result<String, Vec<Diagnostic>> {
     ))
 }
 
-fn bar(quiet: bool, len: u64, what: &str) -> ProgressBar {
-    let b = if quiet { ProgressBar::hidden() } else { ProgressBar::new(len) };
-    b.set_style(
-        ProgressStyle::with_template("{spinner} {msg} [{bar:30}] {pos}/{len} epochs (eta {eta})")
-            .expect("valid template")
-            .progress_chars("=> "),
-    );
-    b.set_message(what.to_string());
-    b
-}
-
 /// Trains as `file` says into `<out_root>/<name>/`.
 ///
 /// # Errors
@@ -269,15 +257,16 @@ pub fn train(file: &Path, out_root: &Path, quiet: bool) -> Result<Trained> {
             TaskConfig::Imitate { dagger, .. } => dagger.rounds as u64 * dagger.epochs_per_round as u64,
             TaskConfig::Forecast => 0,
         };
-    let pb = bar(quiet, epochs, &cfg.name);
+    let pb = std::cell::RefCell::new(crate::progress::Progress::new(quiet, epochs, &cfg.name, "epoch"));
     let mut on_epoch = |r: &EpochRow| {
         // Epochs count on across DAgger rounds, so the curve reads left to right.
         let mut r = *r;
         r.epoch = curve.len() as u32 + 1;
         curve.push(r);
-        pb.set_position(r.epoch as u64);
-
-        pb.set_message(format!("{} train {:.4} val {:.4}", cfg.name, r.train_loss, r.validation_loss));
+        pb.borrow_mut().update(
+            r.epoch as u64,
+            &format!("train loss {:.4}, validation loss {:.4}", r.train_loss, r.validation_loss),
+        );
     };
     let mut rounds: Vec<RoundRow> = Vec::new();
     let result = match &cfg.task {
@@ -295,7 +284,7 @@ pub fn train(file: &Path, out_root: &Path, quiet: bool) -> Result<Trained> {
             }
             let world = RolloutWorld::from_scenario(&loaded.config, demands.clone(), *act_quantile);
             let mut on_round = |r: &RoundRow| {
-                pb.println(format!(
+                pb.borrow().println(format!(
                     "  round {} (expert acts {:.0} %): {} windows, val loss {:.4}, validation: {:.0} SLO-violation min, \
                      {:.2} USD; test: order error {:.2} instances, {:.0} SLO-violation min, {:.2} USD",
                     r.round,
@@ -324,7 +313,7 @@ pub fn train(file: &Path, out_root: &Path, quiet: bool) -> Result<Trained> {
             .map(|p| p.model)
         }
     };
-    pb.finish_and_clear();
+    pb.borrow().finish();
     let version = env!("CARGO_PKG_VERSION").to_string();
     let write_extra = |curve: &[EpochRow], rounds: &[RoundRow]| {
         let curve_text = crate::results::to_csv(curve);

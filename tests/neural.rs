@@ -567,3 +567,21 @@ fn a_card_never_holds_a_non_number() {
     let o = prescale(&["run", s.to_str().unwrap(), "--out", out.to_str().unwrap(), "--quiet"]);
     assert!(o.status.success(), "{}", text(&o).1);
 }
+
+/// When standard error is not a terminal, `prescale train` prints plain progress lines (epoch, losses,
+/// elapsed, estimate left) instead of staying silent for minutes.
+#[test]
+fn training_reports_progress_lines_when_not_on_a_terminal() {
+    let d = tempfile::tempdir().unwrap();
+    scenario(d.path(), "HindsightExpert");
+    let file = train_file(d.path(), "lines", "Mlp(hidden: [8])", "");
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_prescale"))
+        .args(["train", file.to_str().unwrap(), "--out", d.path().join("models").to_str().unwrap()])
+        .env("PRESCALE_PROGRESS_EVERY_S", "0")
+        .output()
+        .unwrap();
+    let (_, stderr) = text(&o);
+    assert!(o.status.success(), "{stderr}");
+    assert!(stderr.contains("[lines] epoch 1/3 (train loss "), "{stderr}");
+    assert!(stderr.contains("s elapsed, about ") && stderr.contains(" s left"), "{stderr}");
+}
