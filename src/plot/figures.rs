@@ -23,6 +23,29 @@ pub(super) const PALETTE: [RGBColor; 8] = [
     RGBColor(23, 190, 207),
 ];
 
+/// One colour per controller across every figure of a sweep (the Pareto front, the what-if lines, the bars,
+/// the latency CDF, coverage): the controllers in the experiment's order, the baseline first, each keeping its
+/// colour whatever subset a figure shows.
+pub(super) struct Colours(Vec<String>);
+
+impl Colours {
+    /// From controller names in order of appearance (repeats ignored), `baseline` first.
+    pub(super) fn new(names: impl IntoIterator<Item = String>, baseline: Option<&str>) -> Self {
+        let mut order: Vec<String> = baseline.map(String::from).into_iter().collect();
+        for n in names {
+            if !order.contains(&n) {
+                order.push(n);
+            }
+        }
+        Colours(order)
+    }
+
+    /// The colour of `controller` (black for one the sweep does not hold).
+    pub(super) fn of(&self, controller: &str) -> RGBColor {
+        self.0.iter().position(|c| c == controller).map_or(BLACK, |i| PALETTE[i % PALETTE.len()])
+    }
+}
+
 pub(super) fn register_font() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
@@ -164,7 +187,11 @@ pub(super) fn draw_run<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, t: &Tab
     Ok(())
 }
 
-pub(super) fn draw_pareto<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, pts: &Points) -> Result<()> {
+pub(super) fn draw_pareto<DB: DrawingBackend>(
+    root: DrawingArea<DB, Shift>,
+    pts: &Points,
+    colours: &Colours,
+) -> Result<()> {
     let e = |e: DrawingAreaErrorKind<DB::ErrorType>| anyhow!("{e:?}");
     let all = pts.values().flatten();
     let (x0, x1) = tight(all.clone().flat_map(|(_, (m, h), _)| [m - h.max(0.0), m + h.max(0.0)]));
@@ -184,8 +211,8 @@ pub(super) fn draw_pareto<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, pts:
         .axis_desc_style((FONT, 15))
         .draw()
         .map_err(e)?;
-    for (i, (c, ps)) in pts.iter().enumerate() {
-        let color = PALETTE[i % PALETTE.len()];
+    for (c, ps) in pts.iter() {
+        let color = colours.of(c);
         let z = |h: f64| if h.is_finite() { h } else { 0.0 };
         chart
             .draw_series(ps.iter().map(|(_, (xm, _), (ym, yh))| {
@@ -210,7 +237,7 @@ pub(super) fn draw_pareto<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, pts:
 pub(super) fn draw_coverage<DB: DrawingBackend>(
     root: DrawingArea<DB, Shift>,
     pts: &Points,
-    all_controllers: &[String],
+    colours: &Colours,
 ) -> Result<()> {
     let e = |e: DrawingAreaErrorKind<DB::ErrorType>| anyhow!("{e:?}");
     let all = pts.values().flatten();
@@ -232,9 +259,7 @@ pub(super) fn draw_coverage<DB: DrawingBackend>(
         .draw()
         .map_err(e)?;
     for (c, ps) in pts.iter() {
-        // The same colour as in the other figures, where every controller appears.
-        let i = all_controllers.iter().position(|a| a == c).unwrap_or(0);
-        let color = PALETTE[i % PALETTE.len()];
+        let color = colours.of(c);
         chart
             .draw_series(
                 ps.iter()
@@ -255,6 +280,7 @@ pub(super) fn draw_whatif<DB: DrawingBackend>(
     values: &[String],
     slo: &Points,
     cost: &Points,
+    colours: &Colours,
 ) -> Result<()> {
     let e = |e: DrawingAreaErrorKind<DB::ErrorType>| anyhow!("{e:?}");
     let halves = root.split_evenly((1, 2));
@@ -290,8 +316,8 @@ pub(super) fn draw_whatif<DB: DrawingBackend>(
             .axis_desc_style((FONT, 13))
             .draw()
             .map_err(e)?;
-        for (i, (c, ps)) in pts.iter().enumerate() {
-            let color = PALETTE[i % PALETTE.len()];
+        for (c, ps) in pts.iter() {
+            let color = colours.of(c);
             let line: Vec<(f64, f64)> = ps.iter().enumerate().map(|(j, (_, _, (m, _)))| (j as f64, *m)).collect();
             chart
                 .draw_series(LineSeries::new(line, color.stroke_width(2)))
@@ -310,7 +336,11 @@ pub(super) fn draw_whatif<DB: DrawingBackend>(
     Ok(())
 }
 
-pub(super) fn draw_bars<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, panels: &[(&str, Bars)]) -> Result<()> {
+pub(super) fn draw_bars<DB: DrawingBackend>(
+    root: DrawingArea<DB, Shift>,
+    panels: &[(&str, Bars)],
+    colours: &Colours,
+) -> Result<()> {
     let e = |e: DrawingAreaErrorKind<DB::ErrorType>| anyhow!("{e:?}");
     let areas = root.split_evenly((1, panels.len()));
     for (area, (title, bars)) in areas.iter().zip(panels) {
@@ -341,8 +371,8 @@ pub(super) fn draw_bars<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, panels
             .axis_desc_style((FONT, 13))
             .draw()
             .map_err(e)?;
-        for (i, (_, (m, h))) in bars.iter().enumerate() {
-            let color = PALETTE[i % PALETTE.len()];
+        for (i, (c, (m, h))) in bars.iter().enumerate() {
+            let color = colours.of(c);
             let x = i as f64;
             chart
                 .draw_series(std::iter::once(Rectangle::new([(x - 0.3, 0.0), (x + 0.3, *m)], color.mix(0.8).filled())))
@@ -363,6 +393,7 @@ pub(super) fn draw_cdf<DB: DrawingBackend>(
     title: &str,
     x_desc: &str,
     samples: &BTreeMap<String, Vec<f64>>,
+    colours: &Colours,
 ) -> Result<()> {
     let e = |e: DrawingAreaErrorKind<DB::ErrorType>| anyhow!("{e:?}");
     let all: Vec<f64> = samples.values().flatten().copied().filter(|x| x.is_finite() && *x > 0.0).collect();
@@ -383,8 +414,8 @@ pub(super) fn draw_cdf<DB: DrawingBackend>(
         .axis_desc_style((FONT, 15))
         .draw()
         .map_err(e)?;
-    for (i, (name, xs)) in samples.iter().enumerate() {
-        let color = PALETTE[i % PALETTE.len()];
+    for (name, xs) in samples.iter() {
+        let color = colours.of(name);
         let mut v: Vec<f64> = xs.iter().copied().filter(|x| x.is_finite() && *x > 0.0).collect();
         v.sort_by(f64::total_cmp);
         let n = v.len() as f64;
@@ -432,4 +463,19 @@ pub(super) fn draw_curve<DB: DrawingBackend>(
         )?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A controller's colour depends only on the experiment's order (the baseline first), never on which
+    /// controllers a figure happens to show.
+    #[test]
+    fn colours_follow_the_experiment_not_the_figure() {
+        let names = ["b", "a", "b", "c"].map(String::from);
+        let c = Colours::new(names, Some("c"));
+        assert_eq!((c.of("c"), c.of("b"), c.of("a")), (PALETTE[0], PALETTE[1], PALETTE[2]));
+        assert_eq!(c.of("not-in-the-sweep"), BLACK);
+    }
 }

@@ -63,8 +63,12 @@ pub fn plot(dir: &Path) -> Result<Vec<PathBuf>> {
             .as_array()
             .map(|a| a.iter().filter_map(|x| x["path"].as_str().map(String::from)).collect())
             .unwrap_or_default();
+        // One colour per controller in every figure: the experiment's order, the baseline first.
+        let ci = t.col("controller")?;
+        let colours = Colours::new(t.rows.iter().map(|(_, r)| r[ci].clone()), exp["baseline"].as_str());
         let pts = sweep_points(&t, &axes, "cost_usd", "slo_violation_minutes")?;
-        let mut files = both(&out, "pareto", (1100, 800), |r| draw_pareto(r, &pts), |r| draw_pareto(r, &pts))?;
+        let mut files =
+            both(&out, "pareto", (1100, 800), |r| draw_pareto(r, &pts, &colours), |r| draw_pareto(r, &pts, &colours))?;
         for (k, axis) in axes.iter().enumerate() {
             let values: Vec<String> = exp["axes"][k]["values"]
                 .as_array()
@@ -79,8 +83,8 @@ pub fn plot(dir: &Path) -> Result<Vec<PathBuf>> {
                 &out,
                 &name,
                 (1400, 650),
-                |r| draw_whatif(r, axis, &values, &slo, &cost),
-                |r| draw_whatif(r, axis, &values, &slo, &cost),
+                |r| draw_whatif(r, axis, &values, &slo, &cost, &colours),
+                |r| draw_whatif(r, axis, &values, &slo, &cost, &colours),
             )?);
         }
         let bars = [
@@ -88,7 +92,13 @@ pub fn plot(dir: &Path) -> Result<Vec<PathBuf>> {
             ("cost (USD)", per_controller(&t, "cost_usd")?),
             ("over-provisioning (core-h)", per_controller(&t, "over_provisioning_core_hours")?),
         ];
-        files.extend(both(&out, "bars", (1500, 600), |r| draw_bars(r, &bars), |r| draw_bars(r, &bars))?);
+        files.extend(both(
+            &out,
+            "bars",
+            (1500, 600),
+            |r| draw_bars(r, &bars, &colours),
+            |r| draw_bars(r, &bars, &colours),
+        )?);
         // Per-step p99 latency of every run, pooled per controller.
         let ci = t.col("controller")?;
         let idc = t.col("cell_id")?;
@@ -102,12 +112,11 @@ pub fn plot(dir: &Path) -> Result<Vec<PathBuf>> {
             &out,
             "latency_cdf",
             (1100, 750),
-            |r| draw_cdf(r, "Per-step p99 latency, all runs", "p99 latency of a step (s, log scale)", &p99),
-            |r| draw_cdf(r, "Per-step p99 latency, all runs", "p99 latency of a step (s, log scale)", &p99),
+            |r| draw_cdf(r, "Per-step p99 latency, all runs", "p99 latency of a step (s, log scale)", &p99, &colours),
+            |r| draw_cdf(r, "Per-step p99 latency, all runs", "p99 latency of a step (s, log scale)", &p99, &colours),
         )?);
         // Margin coverage vs cost, for forecasting controllers.
         if t.col("coverage").is_ok() {
-            let all_controllers: Vec<String> = pts.keys().cloned().collect();
             let cov = sweep_points(&t, &axes, "cost_usd", "coverage")?;
             let cov: Points = cov.into_iter().filter(|(_, v)| v.iter().any(|(_, _, (m, _))| m.is_finite())).collect();
             if !cov.is_empty() {
@@ -115,8 +124,8 @@ pub fn plot(dir: &Path) -> Result<Vec<PathBuf>> {
                     &out,
                     "coverage_cost",
                     (1100, 750),
-                    |r| draw_coverage(r, &cov, &all_controllers),
-                    |r| draw_coverage(r, &cov, &all_controllers),
+                    |r| draw_coverage(r, &cov, &colours),
+                    |r| draw_coverage(r, &cov, &colours),
                 )?);
             }
         }
