@@ -455,6 +455,11 @@ fn fmt_ci(m: f64, hw: f64) -> String {
 /// A group of cells that differ only by controller and seed: scenario file and axis values.
 type GroupKey = (String, Vec<String>);
 
+/// The runs of `rs` with the baseline's run of the same seed.
+fn paired<'a, 'r>(rs: &[&'a Row<'r>], base: &[&'a Row<'r>]) -> Vec<(&'a Row<'r>, &'a Row<'r>)> {
+    rs.iter().filter_map(|r| base.iter().find(|b| b.cell.seed == r.cell.seed).map(|b| (*r, *b))).collect()
+}
+
 fn report(cfg: &ExperimentConfig, rows: &[Row<'_>]) -> String {
     // Groups: scenario + axis values (the "cell" without controller and seed), then controller.
     let mut groups: BTreeMap<GroupKey, BTreeMap<String, Vec<&Row<'_>>>> = BTreeMap::new();
@@ -480,8 +485,14 @@ fn report(cfg: &ExperimentConfig, rows: &[Row<'_>]) -> String {
         let shared = order.iter().any(|(g, _)| g != f && stem(g) == stem(f));
         if shared { f.to_string() } else { stem(f) }
     };
+    // Controllers in the experiment's order, the baseline first (a scenario's own controller: by name).
+    let rank = |c: &str| {
+        let listed = cfg.controllers.iter().position(|n| n.name == c).unwrap_or(usize::MAX);
+        (cfg.baseline.as_deref() != Some(c), listed, c.to_string())
+    };
     for key in &order {
-        let by_controller = &groups[key];
+        let mut by_controller: Vec<(&String, &Vec<&Row<'_>>)> = groups[key].iter().collect();
+        by_controller.sort_by_key(|(c, _)| rank(c));
         let axes: Vec<String> = cfg.axes.iter().zip(&key.1).map(|(a, v)| format!("`{}` = `{v}`", a.path)).collect();
         let _ = writeln!(
             out,
@@ -491,7 +502,7 @@ fn report(cfg: &ExperimentConfig, rows: &[Row<'_>]) -> String {
         );
         let _ = writeln!(out, "| controller | n | {} |", METRICS.join(" | "));
         let _ = writeln!(out, "|---|---|{}", "---|".repeat(METRICS.len()));
-        for (c, rs) in by_controller {
+        for (c, rs) in &by_controller {
             let cells: Vec<String> = METRICS
                 .iter()
                 .map(|m| {
@@ -502,24 +513,51 @@ fn report(cfg: &ExperimentConfig, rows: &[Row<'_>]) -> String {
                 .collect();
             let _ = writeln!(out, "| {c} | {} | {} |", rs.len(), cells.join(" | "));
         }
-        if let Some(base) = cfg.baseline.as_ref().and_then(|b| by_controller.get(b).map(|rs| (b, rs))) {
+        let base =
+            cfg.baseline.as_ref().and_then(|b| by_controller.iter().find(|(c, _)| *c == b).map(|(_, rs)| (b, *rs)));
+        if let Some(base) = base {
             let _ = writeln!(out, "\nPaired differences against `{}` on the same seeds (other − baseline):\n", base.0);
             let _ = writeln!(out, "| controller | pairs | {} |", METRICS.join(" | "));
             let _ = writeln!(out, "|---|---|{}", "---|".repeat(METRICS.len()));
-            for (c, rs) in by_controller {
-                if c == base.0 {
+            for (c, rs) in &by_controller {
+                if *c == base.0 {
                     continue;
                 }
-                let pairs: Vec<(&Row<'_>, &Row<'_>)> = rs
-                    .iter()
-                    .filter_map(|r| base.1.iter().find(|b| b.cell.seed == r.cell.seed).map(|b| (*r, *b)))
-                    .collect();
+                let pairs = paired(rs, base.1);
                 let cells: Vec<String> = METRICS
                     .iter()
                     .map(|m| {
                         let d: Vec<f64> =
                             pairs.iter().map(|(r, b)| metric(r, m) - metric(b, m)).filter(|x| x.is_finite()).collect();
                         let (mean, hw) = mean_ci95(&d);
+                        fmt_ci(mean, hw)
+                    })
+                    .collect();
+                let _ = writeln!(out, "| {c} | {} | {} |", pairs.len(), cells.join(" | "));
+            }
+            let _ = writeln!(
+                out,
+                "\nRatios to `{}` on the same seeds (other / baseline, the mean of the per-seed ratios; a seed where \
+                 the baseline's figure is 0 is left out):\n",
+                base.0
+            );
+            let _ = writeln!(out, "| controller | pairs | {} |", METRICS.join(" | "));
+            let _ = writeln!(out, "|---|---|{}", "---|".repeat(METRICS.len()));
+            for (c, rs) in &by_controller {
+                if *c == base.0 {
+                    continue;
+                }
+                let pairs = paired(rs, base.1);
+                let cells: Vec<String> = METRICS
+                    .iter()
+                    .map(|m| {
+                        let q: Vec<f64> = pairs
+                            .iter()
+                            .filter(|(_, b)| metric(b, m) != 0.0)
+                            .map(|(r, b)| metric(r, m) / metric(b, m))
+                            .filter(|x| x.is_finite())
+                            .collect();
+                        let (mean, hw) = mean_ci95(&q);
                         fmt_ci(mean, hw)
                     })
                     .collect();

@@ -76,7 +76,21 @@ fn sweeps_are_deterministic_across_thread_counts() {
     assert!(sweep(&b, &["--threads", "2"], None).status.success());
     let exp = "provisioning-whatif";
     assert_eq!(read(a.join(exp).join("runs.csv")), read(b.join(exp).join("runs.csv")));
-    assert_eq!(read(a.join(exp).join("report.md")), read(b.join(exp).join("report.md")));
+    let report = read(a.join(exp).join("report.md"));
+    assert_eq!(report, read(b.join(exp).join("report.md")));
+    // The baseline first in every table, then the experiment's order; ratios to the baseline beside the
+    // paired differences.
+    let first_rows: Vec<&str> = report.lines().filter(|l| l.starts_with("| hpa |")).collect();
+    assert_eq!(first_rows.len(), 3, "{report}");
+    let table = report.split("## ").nth(1).unwrap();
+    let order: Vec<&str> = table
+        .lines()
+        .filter(|l| l.starts_with("| ") && !l.starts_with("| controller"))
+        .take(4)
+        .map(|l| l.split(" | ").next().unwrap())
+        .collect();
+    assert_eq!(order, ["| hpa", "| reference-hpa", "| last-value-aci", "| oracle"], "{table}");
+    assert!(table.contains("Ratios to `hpa` on the same seeds"), "{table}");
     let manifest: serde_json::Value = serde_json::from_str(&read(b.join(exp).join("manifest.json"))).unwrap();
     assert_eq!(manifest["threads"], 2);
     assert_eq!(manifest["finished"], 36);
