@@ -117,9 +117,16 @@ enum Command {
     ForecastEval {
         /// Traces as FILE[:COLUMN] (default: four traces of ../shared/traces).
         traces: Vec<String>,
-        /// Also write the report (Markdown) to this file.
+        /// Also write the report (Markdown) to this file, after every trace (atomically).
         #[arg(long, value_name = "FILE")]
         out: Option<PathBuf>,
+        /// Models to evaluate, comma-separated (seasonal-naive, holt-winters, mlp, gru, lstm, transformer;
+        /// default: all).
+        #[arg(long, value_delimiter = ',')]
+        models: Vec<String>,
+        /// Most training epochs of a network (1 to 100000).
+        #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+        epochs: u32,
         /// No progress lines.
         #[arg(long)]
         quiet: bool,
@@ -286,7 +293,13 @@ pub fn run<I: IntoIterator<Item = OsString>>(args: I) -> Result<ExitCode> {
         }
         Command::Bench(args) => bench::run(&args),
         Command::Train { config, out, quiet } => cmd_train(&config, &out, quiet),
-        Command::ForecastEval { traces, out, quiet } => cmd_forecast_eval(traces, out.as_deref(), quiet),
+        Command::ForecastEval { traces, out, models, epochs, quiet } => {
+            let mut opts = crate::forecast_eval::EvalOptions { epochs, ..Default::default() };
+            if !models.is_empty() {
+                opts.models = models;
+            }
+            cmd_forecast_eval(traces, &opts, out.as_deref(), quiet)
+        }
         Command::Export { model_dir } => {
             crate::train::export(&model_dir)?;
             Ok(ExitCode::SUCCESS)
@@ -368,13 +381,18 @@ fn cmd_train(config: &Path, out: &Path, quiet: bool) -> Result<ExitCode> {
 }
 
 /// `prescale forecast-eval` (default: the peers' four traces in `../shared/traces`).
-fn cmd_forecast_eval(traces: Vec<String>, out: Option<&Path>, quiet: bool) -> Result<ExitCode> {
+fn cmd_forecast_eval(
+    traces: Vec<String>,
+    opts: &crate::forecast_eval::EvalOptions,
+    out: Option<&Path>,
+    quiet: bool,
+) -> Result<ExitCode> {
     let traces = if traces.is_empty() { crate::forecast_eval::default_traces() } else { traces };
-    let md = crate::forecast_eval::run(&traces, quiet)?;
+    let md = crate::forecast_eval::run(&traces, opts, quiet, &mut |so_far| match out {
+        Some(out) => crate::results::write_atomically(out, so_far),
+        None => Ok(()),
+    })?;
     print!("{md}");
-    if let Some(out) = out {
-        crate::results::write_atomically(out, &md)?;
-    }
     Ok(ExitCode::SUCCESS)
 }
 

@@ -18,7 +18,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use anyhow::{Context, Result, anyhow};
+use anyhow::{Context, Result, anyhow, bail};
 use prescale_agents::neural::fit::TrainingConfig;
 use prescale_agents::neural::forecast_cloning::fit_forecaster;
 use prescale_agents::neural::spec::{Architecture, Input, ModelSpec, OutputKind};
@@ -129,17 +129,48 @@ pub fn seasonal_naive_mae(s: &Series) -> Result<[f64; 3]> {
 ///
 /// # Errors
 /// A series too short for the protocol, or training problems.
-pub fn evaluate(s: &Series, training: &TrainingConfig, quiet: bool) -> Result<(Vec<Row>, f64, usize)> {
+/// The models `forecast-eval` knows, by the names `--models` takes.
+pub const MODELS: [&str; 6] = ["seasonal-naive", "holt-winters", "mlp", "gru", "lstm", "transformer"];
+
+/// What `forecast-eval` evaluates and how long networks train.
+#[derive(Clone, Debug)]
+pub struct EvalOptions {
+    /// Models by name (of [`MODELS`]), in the report's order.
+    pub models: Vec<String>,
+    /// Most training epochs of a network.
+    pub epochs: u32,
+}
+
+impl Default for EvalOptions {
+    fn default() -> Self {
+        EvalOptions { models: MODELS.iter().map(|m| m.to_string()).collect(), epochs: 30 }
+    }
+}
+
+/// Evaluates `models` (names of [`MODELS`]) on `s` by the peers' protocol: the report rows, the MASE scale and
+/// the first origin.
+///
+/// # Errors
+/// A trace too short for the protocol, or a network's training failing.
+pub fn evaluate(
+    s: &Series,
+    training: &TrainingConfig,
+    models: &[String],
+    quiet: bool,
+) -> Result<(Vec<Row>, f64, usize)> {
     let (origins, m, scale) = protocol(s)?;
     let first = origins[0];
     let hmax = HORIZONS[2];
     let mut rows = Vec::new();
     // Classical predictors, online over all history.
-    let classical: [(&str, Box<dyn Predictor>); 2] = [
-        ("seasonal naive", Box::new(SeasonalNaive::new(m))),
-        ("Holt-Winters (fitted)", Box::new(HoltWinters::new(m, 0.2, 0.05, 0.15, true))),
+    let classical: [(&str, &str, Box<dyn Predictor>); 2] = [
+        ("seasonal-naive", "seasonal naive", Box::new(SeasonalNaive::new(m))),
+        ("holt-winters", "Holt-Winters (fitted)", Box::new(HoltWinters::new(m, 0.2, 0.05, 0.15, true))),
     ];
-    for (name, mut p) in classical {
+    for (key, name, mut p) in classical {
+        if !models.iter().any(|x| x == key) {
+            continue;
+        }
         let t0 = Instant::now();
         let mut forecasts = Vec::new();
         let mut next = 0;
@@ -172,6 +203,9 @@ pub fn evaluate(s: &Series, training: &TrainingConfig, quiet: bool) -> Result<(V
         Architecture::Lstm { hidden: 32, layers: 1 },
         Architecture::Transformer { d_model: 32, heads: 4, layers: 2, feed_forward: Some(64) },
     ] {
+        if !models.iter().any(|x| x == arch.name()) {
+            continue;
+        }
         let spec = ModelSpec {
             architecture: arch.clone(),
             inputs: vec![Input::Rate, Input::TimeOfDay, Input::DayOfWeek],
@@ -263,13 +297,25 @@ pub fn default_traces() -> Vec<String> {
     .collect()
 }
 
-/// Runs the evaluation on `traces` and returns a Markdown report.
+/// Runs the evaluation on `traces` and returns a Markdown report; `after_trace` gets the report so far after
+/// each trace (the command writes it out, so a long evaluation leaves its finished traces behind).
 ///
 /// # Errors
-/// Trace, protocol or training problems.
-pub fn run(traces: &[String], quiet: bool) -> Result<String> {
+/// Unknown model names, trace, protocol or training problems.
+pub fn run(
+    traces: &[String],
+    opts: &EvalOptions,
+    quiet: bool,
+    after_trace: &mut dyn FnMut(&str) -> Result<()>,
+) -> Result<String> {
+    if let Some(bad) = opts.models.iter().find(|m| !MODELS.contains(&m.as_str())) {
+        bail!("--models: unknown model '{}'; known: {}", prescale_sim::input::clip(bad, 40), MODELS.join(", "));
+    }
+    if opts.models.is_empty() {
+        bail!("--models: name at least one model; known: {}", MODELS.join(", "));
+    }
     let training = TrainingConfig {
-        max_epochs: 30,
+        max_epochs: opts.epochs,
         batch_size: 256,
         learning_rate: 3e-3,
         patience: 5,
@@ -285,7 +331,7 @@ pub fn run(traces: &[String], quiet: bool) -> Result<String> {
     )?;
     for t in traces {
         let s = load(t).with_context(|| format!("loading {t}"))?;
-        let (rows, scale, first) = evaluate(&s, &training, quiet)?;
+        let (rows, scale, first) = evaluate(&s, &training, &opts.models, quiet)?;
         writeln!(
             md,
             "### {}\n\n{} points at {} s, first origin at point {first}, MASE scale {scale:.4}\n",
@@ -325,6 +371,7 @@ pub fn run(traces: &[String], quiet: bool) -> Result<String> {
             }
         }
         writeln!(md)?;
+        after_trace(&md)?;
     }
     Ok(md)
 }

@@ -585,3 +585,30 @@ fn training_reports_progress_lines_when_not_on_a_terminal() {
     assert!(stderr.contains("[lines] epoch 1/3 (train loss "), "{stderr}");
     assert!(stderr.contains("s elapsed, about ") && stderr.contains(" s left"), "{stderr}");
 }
+
+/// `forecast-eval` takes the models and the epochs to run, writes its report after every trace, and names
+/// the known models when given an unknown one.
+#[test]
+fn forecast_eval_takes_models_and_epochs() {
+    let d = tempfile::tempdir().unwrap();
+    let trace = common::repo().join("scenarios/traces/nab_elb_request_count_8c0756.csv");
+    let out = d.path().join("eval.md");
+    let o = prescale(&[
+        "forecast-eval",
+        trace.to_str().unwrap(),
+        "--models",
+        "seasonal-naive,mlp",
+        "--epochs",
+        "1",
+        "--out",
+        out.to_str().unwrap(),
+        "--quiet",
+    ]);
+    assert!(o.status.success(), "{}", text(&o).1);
+    let md = std::fs::read_to_string(&out).unwrap();
+    assert!(md.contains("| seasonal naive |") && md.contains("| mlp |"), "{md}");
+    assert!(!md.contains("| gru |") && !md.contains("Holt-Winters (fitted)"), "{md}");
+    let bad = prescale(&["forecast-eval", trace.to_str().unwrap(), "--models", "prophet", "--quiet"]);
+    assert_ne!(bad.status.code(), Some(0));
+    assert!(text(&bad).1.contains("unknown model 'prophet'; known: seasonal-naive"), "{}", text(&bad).1);
+}
