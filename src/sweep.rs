@@ -455,6 +455,40 @@ fn fmt_ci(m: f64, hw: f64) -> String {
 /// A group of cells that differ only by controller and seed: scenario file and axis values.
 type GroupKey = (String, Vec<String>);
 
+/// A table comparing each controller with the baseline seed by seed: per metric, `combine(other, baseline)`
+/// over the pairs (`None` leaves a pair out), as mean ± 95 % CI.
+fn paired_table(
+    out: &mut String,
+    heading: &str,
+    by_controller: &[(&String, &Vec<&Row<'_>>)],
+    base: (&String, &Vec<&Row<'_>>),
+    combine: impl Fn(f64, f64) -> Option<f64>,
+) {
+    let metric = |r: &Row<'_>, m: &str| r.summary.get(m).and_then(Value::as_f64).unwrap_or(f64::NAN);
+    let _ = writeln!(out, "\n{heading}\n");
+    let _ = writeln!(out, "| controller | pairs | {} |", METRICS.join(" | "));
+    let _ = writeln!(out, "|---|---|{}", "---|".repeat(METRICS.len()));
+    for (c, rs) in by_controller {
+        if *c == base.0 {
+            continue;
+        }
+        let pairs = paired(rs, base.1);
+        let cells: Vec<String> = METRICS
+            .iter()
+            .map(|m| {
+                let xs: Vec<f64> = pairs
+                    .iter()
+                    .filter_map(|(r, b)| combine(metric(r, m), metric(b, m)))
+                    .filter(|x| x.is_finite())
+                    .collect();
+                let (mean, hw) = mean_ci95(&xs);
+                fmt_ci(mean, hw)
+            })
+            .collect();
+        let _ = writeln!(out, "| {c} | {} | {} |", pairs.len(), cells.join(" | "));
+    }
+}
+
 /// The runs of `rs` with the baseline's run of the same seed.
 fn paired<'a, 'r>(rs: &[&'a Row<'r>], base: &[&'a Row<'r>]) -> Vec<(&'a Row<'r>, &'a Row<'r>)> {
     rs.iter().filter_map(|r| base.iter().find(|b| b.cell.seed == r.cell.seed).map(|b| (*r, *b))).collect()
@@ -516,53 +550,14 @@ fn report(cfg: &ExperimentConfig, rows: &[Row<'_>]) -> String {
         let base =
             cfg.baseline.as_ref().and_then(|b| by_controller.iter().find(|(c, _)| *c == b).map(|(_, rs)| (b, *rs)));
         if let Some(base) = base {
-            let _ = writeln!(out, "\nPaired differences against `{}` on the same seeds (other − baseline):\n", base.0);
-            let _ = writeln!(out, "| controller | pairs | {} |", METRICS.join(" | "));
-            let _ = writeln!(out, "|---|---|{}", "---|".repeat(METRICS.len()));
-            for (c, rs) in &by_controller {
-                if *c == base.0 {
-                    continue;
-                }
-                let pairs = paired(rs, base.1);
-                let cells: Vec<String> = METRICS
-                    .iter()
-                    .map(|m| {
-                        let d: Vec<f64> =
-                            pairs.iter().map(|(r, b)| metric(r, m) - metric(b, m)).filter(|x| x.is_finite()).collect();
-                        let (mean, hw) = mean_ci95(&d);
-                        fmt_ci(mean, hw)
-                    })
-                    .collect();
-                let _ = writeln!(out, "| {c} | {} | {} |", pairs.len(), cells.join(" | "));
-            }
-            let _ = writeln!(
-                out,
-                "\nRatios to `{}` on the same seeds (other / baseline, the mean of the per-seed ratios; a seed where \
-                 the baseline's figure is 0 is left out):\n",
+            let heading = format!("Paired differences against `{}` on the same seeds (other − baseline):", base.0);
+            paired_table(&mut out, &heading, &by_controller, base, |o, b| Some(o - b));
+            let heading = format!(
+                "Ratios to `{}` on the same seeds (other / baseline, the mean of the per-seed ratios; a seed where the \
+                 baseline's figure is 0 is left out):",
                 base.0
             );
-            let _ = writeln!(out, "| controller | pairs | {} |", METRICS.join(" | "));
-            let _ = writeln!(out, "|---|---|{}", "---|".repeat(METRICS.len()));
-            for (c, rs) in &by_controller {
-                if *c == base.0 {
-                    continue;
-                }
-                let pairs = paired(rs, base.1);
-                let cells: Vec<String> = METRICS
-                    .iter()
-                    .map(|m| {
-                        let q: Vec<f64> = pairs
-                            .iter()
-                            .filter(|(_, b)| metric(b, m) != 0.0)
-                            .map(|(r, b)| metric(r, m) / metric(b, m))
-                            .filter(|x| x.is_finite())
-                            .collect();
-                        let (mean, hw) = mean_ci95(&q);
-                        fmt_ci(mean, hw)
-                    })
-                    .collect();
-                let _ = writeln!(out, "| {c} | {} | {} |", pairs.len(), cells.join(" | "));
-            }
+            paired_table(&mut out, &heading, &by_controller, base, |o, b| (b != 0.0).then(|| o / b));
         }
         out.push('\n');
     }

@@ -22,7 +22,7 @@ use crate::cluster::{ClusterConfig, Fleet, FleetChange, FleetEvent, Resources};
 use crate::controller::{Controller, Diagnostics, Observation, ScaleDecision, TickLoad};
 use crate::demand::DemandSeries;
 use crate::engine::{Context, Model, Simulation};
-use crate::metrics::StepSample;
+use crate::metrics::{StepLoad, StepSample};
 use crate::queueing::Latency;
 use crate::rng::RunSeed;
 use crate::time::SimTime;
@@ -198,7 +198,7 @@ impl FluidModel {
         let arrivals = self.demand.rate_per_s[k] * dt;
         let ready_server_s = self.fleet.take_ready_server_s(end_s);
         let c_bar = ready_server_s / dt;
-        let (ready_capacity, provisioning_capacity) = self.fleet.capacity();
+        let (ready_capacity, _) = self.fleet.capacity();
         let failed_memory = match &self.demand.memory_gib {
             Some(mem) if mem[k] > ready_capacity.memory_gib => arrivals * (1.0 - ready_capacity.memory_gib / mem[k]),
             _ => 0.0,
@@ -223,8 +223,7 @@ impl FluidModel {
         let busy_server_s = served * self.params.mean_service_s;
         self.last_utilisation = if ready_server_s > 0.0 { busy_server_s / ready_server_s } else { 0.0 };
         let q = [0.50, 0.95, 0.99].map(|p| if completed > 0.0 { latency.quantile(p) } else { f64::NAN });
-        let occ = self.fleet.occupancy();
-        self.steps.push(StepSample {
+        self.steps.push(self.fleet.step_sample(StepLoad {
             start_s,
             end_s,
             arrivals,
@@ -233,20 +232,10 @@ impl FluidModel {
             slo_violations: completed * latency.tail(self.params.slo_threshold_s),
             busy_server_s,
             ready_server_s,
-            latency_p50_s: q[0],
-            latency_p95_s: q[1],
-            latency_p99_s: q[2],
+            latency_s: q,
             queued: b1,
-            ready_instances: occ.ready,
-            provisioning_instances: occ.provisioning,
-            draining_instances: occ.draining + occ.terminating,
-            ready_capacity,
-            provisioning_capacity,
-            cost_usd: self.fleet.cost_usd(end_s),
-            instance_s: self.fleet.instance_seconds(end_s),
             scaling_actions: actions,
-            diagnostics: None,
-        });
+        }));
         self.latencies.push((completed, latency));
     }
 

@@ -373,6 +373,34 @@ impl PeriodMetrics {
     }
 }
 
+/// The workload's side of a step's sample, as the model measured it over the step; the fleet adds its own
+/// side ([`crate::cluster::Fleet::step_sample`]), so both fidelities record a [`StepSample`] by one code path.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct StepLoad {
+    /// Step start, seconds.
+    pub start_s: f64,
+    /// Step end, seconds.
+    pub end_s: f64,
+    /// Requests that arrived.
+    pub arrivals: f64,
+    /// Requests that completed.
+    pub completions: f64,
+    /// Requests that failed.
+    pub failed: f64,
+    /// Completions slower than the SLO threshold.
+    pub slo_violations: f64,
+    /// Busy server-seconds.
+    pub busy_server_s: f64,
+    /// Usable READY server-seconds.
+    pub ready_server_s: f64,
+    /// p50, p95 and p99 latency of the step's completions, seconds (NaN without completions).
+    pub latency_s: [f64; 3],
+    /// Requests waiting at the step's end.
+    pub queued: f64,
+    /// Instances ordered or removed by the decision at the end of the step.
+    pub scaling_actions: u32,
+}
+
 /// The metrics row of step `k`: every per-step metric's one definition.
 pub fn row(basis: &MetricBasis, demand: &DemandSeries, k: usize, s: &StepSample) -> MetricsRow {
     let rate = demand.rate_per_s[k];

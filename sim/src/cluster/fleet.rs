@@ -217,6 +217,36 @@ impl Fleet {
         t.billing.billed_s(end_s - inst.created_s) / 3600.0 * t.price_usd_per_hour
     }
 
+    /// The sample of a step that ends now: the model's `load` and the fleet's own side (instances by state,
+    /// READY and PROVISIONING capacity, the bill and the instance-seconds so far).
+    pub fn step_sample(&self, load: StepLoad) -> StepSample {
+        let occ = self.occupancy();
+        let (ready_capacity, provisioning_capacity) = self.capacity();
+        StepSample {
+            start_s: load.start_s,
+            end_s: load.end_s,
+            arrivals: load.arrivals,
+            completions: load.completions,
+            failed: load.failed,
+            slo_violations: load.slo_violations,
+            busy_server_s: load.busy_server_s,
+            ready_server_s: load.ready_server_s,
+            latency_p50_s: load.latency_s[0],
+            latency_p95_s: load.latency_s[1],
+            latency_p99_s: load.latency_s[2],
+            queued: load.queued,
+            ready_instances: occ.ready,
+            provisioning_instances: occ.provisioning,
+            draining_instances: occ.draining + occ.terminating,
+            ready_capacity,
+            provisioning_capacity,
+            cost_usd: self.cost_usd(load.end_s),
+            instance_s: self.instance_seconds(load.end_s),
+            scaling_actions: load.scaling_actions,
+            diagnostics: None,
+        }
+    }
+
     /// Effective capacity of READY instances (warming ones at their reduced fraction) and nominal capacity of
     /// PROVISIONING instances.
     pub fn capacity(&self) -> (Resources, Resources) {

@@ -24,6 +24,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::controller::{Observation, ScaleDecision, TickLoad};
 use crate::engine::Context;
+use crate::metrics::{StepLoad, StepSample};
 use crate::rng::{Draws, RandDraws, RunSeed, StreamRng};
 use crate::time::SimTime;
 use crate::validate::{Interval, Problem, Problems};

@@ -27,7 +27,7 @@ use serde::Serialize;
 use crate::cluster::{Fleet, FleetChange, FleetCounters, FleetEvent, FleetOccupancy, InstanceState};
 use crate::controller::{Controller, TickLoad};
 use crate::engine::{Context, Model, Simulation};
-use crate::metrics::StepSample;
+use crate::metrics::{StepLoad, StepSample};
 use crate::rng::{Draws, RandDraws, RunSeed, StreamRng};
 use crate::stats::{mean, nearest_rank, sort_samples};
 use crate::time::SimTime;
@@ -490,9 +490,8 @@ impl<A: ArrivalProcess, S: ServiceTimes> ServiceModel<A, S> {
             sort_samples(&mut acc.sojourn_s);
             q = [0.50, 0.95, 0.99].map(|p| nearest_rank(&acc.sojourn_s, p));
         }
-        let f = self.fleet.occupancy();
-        let (ready_capacity, provisioning_capacity) = self.fleet.capacity();
-        self.steps.push(StepSample {
+        let ready_server_s = self.fleet.take_ready_server_s(end_s);
+        self.steps.push(self.fleet.step_sample(StepLoad {
             start_s: self.last_step_end_s,
             end_s,
             arrivals: acc.arrivals,
@@ -500,21 +499,11 @@ impl<A: ArrivalProcess, S: ServiceTimes> ServiceModel<A, S> {
             failed: acc.failed,
             slo_violations: acc.slo_violations,
             busy_server_s,
-            ready_server_s: self.fleet.take_ready_server_s(end_s),
-            latency_p50_s: q[0],
-            latency_p95_s: q[1],
-            latency_p99_s: q[2],
+            ready_server_s,
+            latency_s: q,
             queued: self.queue.len() as f64,
-            ready_instances: f.ready,
-            provisioning_instances: f.provisioning,
-            draining_instances: f.draining + f.terminating,
-            ready_capacity,
-            provisioning_capacity,
-            cost_usd: self.fleet.cost_usd(end_s),
-            instance_s: self.fleet.instance_seconds(end_s),
             scaling_actions: actions,
-            diagnostics: None,
-        });
+        }));
         self.last_step_end_s = end_s;
         acc.sojourn_s.clear();
         *self.step.as_mut().expect("on") = StepAcc { sojourn_s: acc.sojourn_s, ..StepAcc::default() };
