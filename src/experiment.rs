@@ -45,6 +45,10 @@ pub struct NamedController {
     pub name: String,
     /// The controller.
     pub controller: ControllerConfig,
+    /// The family it belongs to: one controller swept over its aggressiveness knob (`hpa-50`, `hpa-60`, …
+    /// all `family: "hpa"`); the report compares families at equal cost (default: its own name).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub family: Option<String>,
 }
 
 /// An experiment file.

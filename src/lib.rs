@@ -8,6 +8,7 @@ pub mod demo;
 pub mod embedded;
 pub mod experiment;
 pub mod forecast_eval;
+pub mod frontier;
 pub mod output;
 pub mod plot;
 pub mod procinfo;

@@ -559,7 +559,102 @@ fn report(cfg: &ExperimentConfig, rows: &[Row<'_>]) -> String {
             );
             paired_table(&mut out, &heading, &by_controller, base, |o, b| (b != 0.0).then(|| o / b));
         }
+        if let Some(base) = base {
+            equal_cost_section(&mut out, cfg, &by_controller, base.0);
+        }
         out.push('\n');
     }
     out
+}
+
+/// The equal-cost comparison of a group's controller families (see [`crate::frontier`]): per seed, each
+/// family's frontier read at every baseline-family member's cost and SLO minutes, as ratios to that member,
+/// mean ± 95 % CI over the seeds where the reading lies within the family's range. Written only when some
+/// family has two members or more (a single point cannot be read at another cost).
+fn equal_cost_section(
+    out: &mut String,
+    cfg: &ExperimentConfig,
+    by_controller: &[(&String, &Vec<&Row<'_>>)],
+    base: &str,
+) {
+    use crate::frontier::{cost_at_slo, frontier, slo_at_cost};
+    let family = |c: &str| {
+        cfg.controllers.iter().find(|n| n.name == c).and_then(|n| n.family.clone()).unwrap_or_else(|| c.to_string())
+    };
+    let mut families: Vec<String> = Vec::new();
+    for (c, _) in by_controller {
+        let f = family(c);
+        if !families.contains(&f) {
+            families.push(f);
+        }
+    }
+    let members = |f: &str| by_controller.iter().filter(|(c, _)| family(c) == f).count();
+    if families.iter().all(|f| members(f) < 2) {
+        return;
+    }
+    let base_family = family(base);
+    let metric = |r: &Row<'_>, m: &str| r.summary.get(m).and_then(Value::as_f64).unwrap_or(f64::NAN);
+    let mut seeds: Vec<u64> = by_controller.iter().flat_map(|(_, rs)| rs.iter().map(|r| r.cell.seed)).collect();
+    seeds.sort_unstable();
+    seeds.dedup();
+    // Per seed, a family's points.
+    let points = |f: &str, seed: u64| -> Vec<(f64, f64)> {
+        by_controller
+            .iter()
+            .filter(|(c, _)| family(c) == f)
+            .flat_map(|(_, rs)| rs.iter().filter(|r| r.cell.seed == seed))
+            .map(|r| (metric(r, "cost_usd"), metric(r, "slo_violation_minutes")))
+            .collect()
+    };
+    let _ = writeln!(
+        out,
+        "\nEqual-cost comparison with the `{base_family}` family (per seed, each family's cost–SLO frontier read at a \
+         baseline member's cost and at its SLO minutes, as ratios to that member; n = seeds where the reading lies \
+         within the family's range):\n"
+    );
+    let _ = writeln!(
+        out,
+        "| family | members | baseline member | SLO minutes at equal cost (ratio) | n | cost at equal SLO minutes (ratio) | n |"
+    );
+    let _ = writeln!(out, "|---|---|---|---|---|---|---|");
+    let base_members: Vec<&String> =
+        by_controller.iter().filter(|(c, _)| family(c) == base_family).map(|(c, _)| *c).collect();
+    for f in families.iter().filter(|f| **f != base_family) {
+        for b in &base_members {
+            let (mut slo_ratio, mut cost_ratio) = (Vec::new(), Vec::new());
+            for &seed in &seeds {
+                let Some(row) = by_controller
+                    .iter()
+                    .find(|(c, _)| c == b)
+                    .and_then(|(_, rs)| rs.iter().find(|r| r.cell.seed == seed))
+                else {
+                    continue;
+                };
+                let (cb, yb) = (metric(row, "cost_usd"), metric(row, "slo_violation_minutes"));
+                let front = frontier(&points(f, seed));
+                if let Some(y) = slo_at_cost(&front, cb)
+                    && yb > 0.0
+                {
+                    slo_ratio.push(y / yb);
+                }
+                if let Some(c) = cost_at_slo(&front, yb)
+                    && cb > 0.0
+                {
+                    cost_ratio.push(c / cb);
+                }
+            }
+            let (sm, sh) = mean_ci95(&slo_ratio);
+            let (cm, ch) = mean_ci95(&cost_ratio);
+            let show = |m: f64, h: f64, n: usize| if n == 0 { "–".to_string() } else { fmt_ci(m, h) };
+            let _ = writeln!(
+                out,
+                "| {f} | {} | {b} | {} | {} | {} | {} |",
+                members(f),
+                show(sm, sh, slo_ratio.len()),
+                slo_ratio.len(),
+                show(cm, ch, cost_ratio.len()),
+                cost_ratio.len()
+            );
+        }
+    }
 }

@@ -216,3 +216,55 @@ fn plots_are_drawn_from_saved_results() {
     let out = prescale(&["plot", sweep_dir.to_str().unwrap()]);
     assert!(!out.status.success() && text(&out).1.contains("nothing to plot"), "{}", text(&out).1);
 }
+
+/// Families compared at equal cost: a family swept over its knob is read on its cost–SLO frontier at each
+/// baseline member's cost and SLO minutes. A twin of the baseline family (the same controllers under other
+/// names) must read at most the member's own figures (a frontier is never worse than its family's points),
+/// exactly them where the member lies on the frontier, and a single-member family is not a curve.
+#[test]
+fn families_are_compared_at_equal_cost() {
+    let dir = tempfile::tempdir().unwrap();
+    let hpa = |name: &str, family: &str, t: f64| {
+        format!(
+            "(name: \"{name}\", family: \"{family}\", controller: ReferenceHpa(target_utilisation: {t}, min_instances: 2, max_instances: 80)),"
+        )
+    };
+    let controllers: String = [0.4, 0.6, 0.8]
+        .iter()
+        .flat_map(|t| [hpa(&format!("hpa-{t}"), "hpa", *t), hpa(&format!("twin-{t}"), "twin", *t)])
+        .collect();
+    let exp = format!(
+        r#"Experiment(name: "families", scenarios: ["{}"], controllers: [{controllers}
+            (name: "oracle", controller: Predictive(predictor: Oracle, variance: Fixed(), allocator: (target_utilisation: 0.6)))],
+            seeds: [1, 2], baseline: "hpa-0.6")"#,
+        repo().join("scenarios/flash-crowd.ron").display()
+    );
+    let file = dir.path().join("families.ron");
+    std::fs::write(&file, exp).unwrap();
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_prescale"))
+        .args(["sweep", file.to_str().unwrap(), "--quiet", "--out", dir.path().join("r").to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o).1);
+    let report = read(dir.path().join("r/families/report.md"));
+    let section = report.split("Equal-cost comparison with the `hpa` family").nth(1).expect("the section");
+    let rows: Vec<Vec<&str>> = section
+        .lines()
+        .filter(|l| l.starts_with("| twin") || l.starts_with("| oracle"))
+        .map(|l| l.split(" | ").collect())
+        .collect();
+    assert_eq!(rows.len(), 6, "{section}");
+    let ratio = |cell: &str| cell.split(" ± ").next().unwrap().parse::<f64>().ok();
+    let mut exact = 0;
+    for r in rows.iter().filter(|r| r[0] == "| twin") {
+        assert_eq!(r[1], "3");
+        for cell in [r[3], r[5]] {
+            let x = ratio(cell).unwrap_or_else(|| panic!("no reading: {r:?}"));
+            assert!(x <= 1.0 + 1e-12, "a frontier worse than its own point: {r:?}");
+            exact += (x == 1.0) as usize;
+        }
+    }
+    assert!(exact >= 2, "some baseline member lies on the frontier: {section}");
+    // The oracle is one point: no reading at another cost.
+    assert!(rows.iter().filter(|r| r[0] == "| oracle").all(|r| r[4] == "0"), "{section}");
+}
