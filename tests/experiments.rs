@@ -267,4 +267,9 @@ fn families_are_compared_at_equal_cost() {
     assert!(exact >= 2, "some baseline member lies on the frontier: {section}");
     // The oracle is one point: no reading at another cost.
     assert!(rows.iter().filter(|r| r[0] == "| oracle").all(|r| r[4] == "0"), "{section}");
+    // The figure draws each family's frontier.
+    let p = prescale(&["plot", dir.path().join("r/families").to_str().unwrap()]);
+    assert!(p.status.success(), "{}", text(&p).1);
+    let svg = read(dir.path().join("r/families/plots/frontiers.svg"));
+    assert!(svg.contains("Cost–SLO frontiers") && svg.contains("twin") && svg.contains("hpa"), "frontiers.svg");
 }

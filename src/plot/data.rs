@@ -142,3 +142,6 @@ pub(super) fn per_controller(t: &Table, metric: &str) -> Result<Bars> {
     }
     Ok(by.into_iter().map(|(c, v)| (c, mean_ci95(&v))).collect())
 }
+
+/// Controller families: a family's name and its members as (controller, mean cost, mean SLO minutes).
+pub(super) type Families = Vec<(String, Vec<(String, f64, f64)>)>;

@@ -234,6 +234,48 @@ pub(super) fn draw_pareto<DB: DrawingBackend>(
     Ok(())
 }
 
+/// The cost–SLO frontier of each controller family (its members' means over their runs, nothing beaten on both
+/// axes, joined by straight lines), members as points: what each family reaches at each cost.
+pub(super) fn draw_frontiers<DB: DrawingBackend>(
+    root: DrawingArea<DB, Shift>,
+    families: &Families,
+    colours: &Colours,
+) -> Result<()> {
+    let e = |e: DrawingAreaErrorKind<DB::ErrorType>| anyhow!("{e:?}");
+    let all = families.iter().flat_map(|(_, m)| m.iter());
+    let (x0, x1) = tight(all.clone().map(|(_, c, _)| *c));
+    let (y0, y1) = range(all.map(|(_, _, s)| *s));
+    let mut chart = ChartBuilder::on(&root)
+        .caption("Cost–SLO frontiers of the controller families (each member: mean over its runs)", (FONT, 20))
+        .margin(12)
+        .x_label_area_size(40)
+        .y_label_area_size(70)
+        .build_cartesian_2d(x0..x1, y0..y1 * 1.15)
+        .map_err(e)?;
+    chart
+        .configure_mesh()
+        .x_desc("cost (USD)")
+        .y_desc("SLO-violation minutes")
+        .label_style((FONT, 14))
+        .axis_desc_style((FONT, 15))
+        .draw()
+        .map_err(e)?;
+    for (family, members) in families {
+        // The family takes the colour of its first member, as in the other figures.
+        let color = members.first().map_or(BLACK, |(c, _, _)| colours.of(c));
+        let points: Vec<(f64, f64)> = members.iter().map(|(_, c, s)| (*c, *s)).collect();
+        let front = crate::frontier::frontier(&points);
+        chart
+            .draw_series(LineSeries::new(front, color.stroke_width(2)))
+            .map_err(e)?
+            .label(family.as_str())
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2)));
+        chart.draw_series(points.iter().map(|&(x, y)| Circle::new((x, y), 4, color.filled()))).map_err(e)?;
+    }
+    legend(&mut chart, SeriesLabelPosition::UpperRight, 14)?;
+    Ok(())
+}
+
 pub(super) fn draw_coverage<DB: DrawingBackend>(
     root: DrawingArea<DB, Shift>,
     pts: &Points,

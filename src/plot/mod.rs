@@ -69,6 +69,30 @@ pub fn plot(dir: &Path) -> Result<Vec<PathBuf>> {
         let pts = sweep_points(&t, &axes, "cost_usd", "slo_violation_minutes")?;
         let mut files =
             both(&out, "pareto", (1100, 800), |r| draw_pareto(r, &pts, &colours), |r| draw_pareto(r, &pts, &colours))?;
+        // Families (controllers sharing a `family`): their frontiers, when one has two members or more.
+        let mut families: Families = Vec::new();
+        let slos = per_controller(&t, "slo_violation_minutes")?;
+        for (c, (cost, _)) in per_controller(&t, "cost_usd")? {
+            let Some(&(_, (slo, _))) = slos.iter().find(|(s, _)| *s == c) else { continue };
+            let family = exp["controllers"]
+                .as_array()
+                .and_then(|cs| cs.iter().find(|x| x["name"].as_str() == Some(c.as_str())))
+                .and_then(|x| x["family"].as_str())
+                .map_or(c.clone(), String::from);
+            match families.iter_mut().find(|(f, _)| *f == family) {
+                Some((_, m)) => m.push((c, cost, slo)),
+                None => families.push((family, vec![(c, cost, slo)])),
+            }
+        }
+        if families.iter().any(|(_, m)| m.len() >= 2) {
+            files.extend(both(
+                &out,
+                "frontiers",
+                (1100, 800),
+                |r| draw_frontiers(r, &families, &colours),
+                |r| draw_frontiers(r, &families, &colours),
+            )?);
+        }
         for (k, axis) in axes.iter().enumerate() {
             let values: Vec<String> = exp["axes"][k]["values"]
                 .as_array()
