@@ -99,7 +99,7 @@ pub fn run(out: &Path, quick: bool, quiet: bool) -> Result<ExitCode> {
         report,
         "# prescale demo\n\nTwo worlds, five seeds each (`prescale demo`; models in `models/`, trained from `training/`). \
          Each section is the experiment's own report: means with 95 % confidence intervals over seeds, and paired \
-         differences against the HPA on the same seeds. Figures: `<experiment>/plots/`.\n"
+         differences and ratios against the HPA (Kubernetes, as its controller runs it) on the same seeds. Figures: `<experiment>/plots/`.\n"
     )?;
     for name in EXPERIMENTS {
         let file = work.join("experiments").join(format!("{name}.ron"));
