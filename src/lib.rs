@@ -13,6 +13,7 @@ pub mod output;
 pub mod plot;
 pub mod procinfo;
 pub mod progress;
+pub mod report;
 pub mod results;
 pub mod ron_paths;
 pub mod scenario_io;

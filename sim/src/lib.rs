@@ -19,6 +19,7 @@ pub mod demand;
 pub mod engine;
 pub mod fluid;
 pub mod input;
+pub mod iso8601;
 pub mod metrics;
 pub mod queue;
 pub mod queueing;

@@ -1,0 +1,236 @@
+//! `report.md` of a sweep: per scenario and axis values, the controllers (baseline first, then the
+//! experiment's order) with means and 95 % Student-t intervals over seeds; against the baseline, paired
+//! differences and ratios on the same seeds; and, for controller families, the equal-cost comparison
+//! ([`crate::frontier`]).
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::Path;
+
+use serde_json::Value;
+
+use crate::experiment::ExperimentConfig;
+use crate::stats::mean_ci95;
+use crate::sweep::Row;
+
+/// The metrics the report summarises.
+pub(crate) const METRICS: [&str; 7] = [
+    "slo_violation_minutes",
+    "slo_violation_request_fraction",
+    "cost_usd",
+    "over_provisioning_core_hours",
+    "under_provisioning_core_hours",
+    "latency_p99_s",
+    "scaling_actions",
+];
+
+fn fmt_ci(m: f64, hw: f64) -> String {
+    if hw.is_nan() { format!("{m:.4}") } else { format!("{m:.4} ± {hw:.4}") }
+}
+
+/// A group of cells that differ only by controller and seed: scenario file and axis values.
+type GroupKey = (String, Vec<String>);
+
+/// A table comparing each controller with the baseline seed by seed: per metric, `combine(other, baseline)`
+/// over the pairs (`None` leaves a pair out), as mean ± 95 % CI.
+fn paired_table(
+    out: &mut String,
+    heading: &str,
+    by_controller: &[(&String, &Vec<&Row<'_>>)],
+    base: (&String, &Vec<&Row<'_>>),
+    combine: impl Fn(f64, f64) -> Option<f64>,
+) {
+    let metric = |r: &Row<'_>, m: &str| r.summary.get(m).and_then(Value::as_f64).unwrap_or(f64::NAN);
+    let _ = writeln!(out, "\n{heading}\n");
+    let _ = writeln!(out, "| controller | pairs | {} |", METRICS.join(" | "));
+    let _ = writeln!(out, "|---|---|{}", "---|".repeat(METRICS.len()));
+    for (c, rs) in by_controller {
+        if *c == base.0 {
+            continue;
+        }
+        let pairs = paired(rs, base.1);
+        let cells: Vec<String> = METRICS
+            .iter()
+            .map(|m| {
+                let xs: Vec<f64> = pairs
+                    .iter()
+                    .filter_map(|(r, b)| combine(metric(r, m), metric(b, m)))
+                    .filter(|x| x.is_finite())
+                    .collect();
+                let (mean, hw) = mean_ci95(&xs);
+                fmt_ci(mean, hw)
+            })
+            .collect();
+        let _ = writeln!(out, "| {c} | {} | {} |", pairs.len(), cells.join(" | "));
+    }
+}
+
+/// The runs of `rs` with the baseline's run of the same seed.
+fn paired<'a, 'r>(rs: &[&'a Row<'r>], base: &[&'a Row<'r>]) -> Vec<(&'a Row<'r>, &'a Row<'r>)> {
+    rs.iter().filter_map(|r| base.iter().find(|b| b.cell.seed == r.cell.seed).map(|b| (*r, *b))).collect()
+}
+
+pub(crate) fn report(cfg: &ExperimentConfig, rows: &[Row<'_>]) -> String {
+    // Groups: scenario + axis values (the "cell" without controller and seed), then controller.
+    let mut groups: BTreeMap<GroupKey, BTreeMap<String, Vec<&Row<'_>>>> = BTreeMap::new();
+    let mut order: Vec<GroupKey> = Vec::new();
+    for r in rows {
+        let key = (
+            r.cell.scenario_file.display().to_string(),
+            r.cell.axis_values.iter().map(|(_, v)| v.clone()).collect::<Vec<_>>(),
+        );
+        if !groups.contains_key(&key) {
+            order.push(key.clone());
+        }
+        groups.entry(key).or_default().entry(r.cell.controller.clone()).or_default().push(r);
+    }
+    let metric = |r: &Row<'_>, m: &str| r.summary.get(m).and_then(Value::as_f64).unwrap_or(f64::NAN);
+    let mut out = String::new();
+    let _ = writeln!(out, "# {}\n\n{}\n", cfg.name, cfg.description);
+    let _ =
+        writeln!(out, "Means over seeds with 95 % Student-t confidence intervals (`mean ± half-width`, n = seeds).\n");
+    // Sections are titled by the scenario file's stem, or its path where two files share a stem.
+    let stem = |f: &str| Path::new(f).file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+    let title = |f: &str| {
+        let shared = order.iter().any(|(g, _)| g != f && stem(g) == stem(f));
+        if shared { f.to_string() } else { stem(f) }
+    };
+    // Controllers in the experiment's order, the baseline first (a scenario's own controller: by name).
+    let rank = |c: &str| {
+        let listed = cfg.controllers.iter().position(|n| n.name == c).unwrap_or(usize::MAX);
+        (cfg.baseline.as_deref() != Some(c), listed, c.to_string())
+    };
+    for key in &order {
+        let mut by_controller: Vec<(&String, &Vec<&Row<'_>>)> = groups[key].iter().collect();
+        by_controller.sort_by_key(|(c, _)| rank(c));
+        let axes: Vec<String> = cfg.axes.iter().zip(&key.1).map(|(a, v)| format!("`{}` = `{v}`", a.path)).collect();
+        let _ = writeln!(
+            out,
+            "## {}{}\n",
+            title(&key.0),
+            if axes.is_empty() { String::new() } else { format!(" — {}", axes.join(", ")) }
+        );
+        let _ = writeln!(out, "| controller | n | {} |", METRICS.join(" | "));
+        let _ = writeln!(out, "|---|---|{}", "---|".repeat(METRICS.len()));
+        for (c, rs) in &by_controller {
+            let cells: Vec<String> = METRICS
+                .iter()
+                .map(|m| {
+                    let xs: Vec<f64> = rs.iter().map(|r| metric(r, m)).filter(|x| x.is_finite()).collect();
+                    let (mean, hw) = mean_ci95(&xs);
+                    fmt_ci(mean, hw)
+                })
+                .collect();
+            let _ = writeln!(out, "| {c} | {} | {} |", rs.len(), cells.join(" | "));
+        }
+        let base =
+            cfg.baseline.as_ref().and_then(|b| by_controller.iter().find(|(c, _)| *c == b).map(|(_, rs)| (b, *rs)));
+        if let Some(base) = base {
+            let heading = format!("Paired differences against `{}` on the same seeds (other − baseline):", base.0);
+            paired_table(&mut out, &heading, &by_controller, base, |o, b| Some(o - b));
+            let heading = format!(
+                "Ratios to `{}` on the same seeds (other / baseline, the mean of the per-seed ratios; a seed where the \
+                 baseline's figure is 0 is left out):",
+                base.0
+            );
+            paired_table(&mut out, &heading, &by_controller, base, |o, b| (b != 0.0).then(|| o / b));
+        }
+        if let Some(base) = base {
+            equal_cost_section(&mut out, cfg, &by_controller, base.0);
+        }
+        out.push('\n');
+    }
+    out
+}
+
+/// The equal-cost comparison of a group's controller families (see [`crate::frontier`]): per seed, each
+/// family's frontier read at every baseline-family member's cost and SLO minutes, as ratios to that member,
+/// mean ± 95 % CI over the seeds where the reading lies within the family's range. Written only when some
+/// family has two members or more (a single point cannot be read at another cost).
+fn equal_cost_section(
+    out: &mut String,
+    cfg: &ExperimentConfig,
+    by_controller: &[(&String, &Vec<&Row<'_>>)],
+    base: &str,
+) {
+    use crate::frontier::{cost_at_slo, frontier, slo_at_cost};
+    let family = |c: &str| {
+        cfg.controllers.iter().find(|n| n.name == c).and_then(|n| n.family.clone()).unwrap_or_else(|| c.to_string())
+    };
+    let mut families: Vec<String> = Vec::new();
+    for (c, _) in by_controller {
+        let f = family(c);
+        if !families.contains(&f) {
+            families.push(f);
+        }
+    }
+    let members = |f: &str| by_controller.iter().filter(|(c, _)| family(c) == f).count();
+    if families.iter().all(|f| members(f) < 2) {
+        return;
+    }
+    let base_family = family(base);
+    let metric = |r: &Row<'_>, m: &str| r.summary.get(m).and_then(Value::as_f64).unwrap_or(f64::NAN);
+    let mut seeds: Vec<u64> = by_controller.iter().flat_map(|(_, rs)| rs.iter().map(|r| r.cell.seed)).collect();
+    seeds.sort_unstable();
+    seeds.dedup();
+    // Per seed, a family's points.
+    let points = |f: &str, seed: u64| -> Vec<(f64, f64)> {
+        by_controller
+            .iter()
+            .filter(|(c, _)| family(c) == f)
+            .flat_map(|(_, rs)| rs.iter().filter(|r| r.cell.seed == seed))
+            .map(|r| (metric(r, "cost_usd"), metric(r, "slo_violation_minutes")))
+            .collect()
+    };
+    let _ = writeln!(
+        out,
+        "\nEqual-cost comparison with the `{base_family}` family (per seed, each family's cost–SLO frontier read at a \
+         baseline member's cost and at its SLO minutes, as ratios to that member; n = seeds where the reading lies \
+         within the family's range):\n"
+    );
+    let _ = writeln!(
+        out,
+        "| family | members | baseline member | SLO minutes at equal cost (ratio) | n | cost at equal SLO minutes (ratio) | n |"
+    );
+    let _ = writeln!(out, "|---|---|---|---|---|---|---|");
+    let base_members: Vec<&String> =
+        by_controller.iter().filter(|(c, _)| family(c) == base_family).map(|(c, _)| *c).collect();
+    for f in families.iter().filter(|f| **f != base_family) {
+        for b in &base_members {
+            let (mut slo_ratio, mut cost_ratio) = (Vec::new(), Vec::new());
+            for &seed in &seeds {
+                let Some(row) = by_controller
+                    .iter()
+                    .find(|(c, _)| c == b)
+                    .and_then(|(_, rs)| rs.iter().find(|r| r.cell.seed == seed))
+                else {
+                    continue;
+                };
+                let (cb, yb) = (metric(row, "cost_usd"), metric(row, "slo_violation_minutes"));
+                let front = frontier(&points(f, seed));
+                if let Some(y) = slo_at_cost(&front, cb)
+                    && yb > 0.0
+                {
+                    slo_ratio.push(y / yb);
+                }
+                if let Some(c) = cost_at_slo(&front, yb)
+                    && cb > 0.0
+                {
+                    cost_ratio.push(c / cb);
+                }
+            }
+            let (sm, sh) = mean_ci95(&slo_ratio);
+            let (cm, ch) = mean_ci95(&cost_ratio);
+            let show = |m: f64, h: f64, n: usize| if n == 0 { "–".to_string() } else { fmt_ci(m, h) };
+            let _ = writeln!(
+                out,
+                "| {f} | {} | {b} | {} | {} | {} | {} |",
+                members(f),
+                show(sm, sh, slo_ratio.len()),
+                slo_ratio.len(),
+                show(cm, ch, cost_ratio.len()),
+                cost_ratio.len()
+            );
+        }
+    }
+}
