@@ -40,7 +40,6 @@ fn paired_table(
     base: (&String, &Vec<&Row<'_>>),
     combine: impl Fn(f64, f64) -> Option<f64>,
 ) {
-    let metric = |r: &Row<'_>, m: &str| r.summary.get(m).and_then(Value::as_f64).unwrap_or(f64::NAN);
     let _ = writeln!(out, "\n{heading}\n");
     let _ = writeln!(out, "| controller | pairs | {} |", METRICS.join(" | "));
     let _ = writeln!(out, "|---|---|{}", "---|".repeat(METRICS.len()));
@@ -65,6 +64,11 @@ fn paired_table(
     }
 }
 
+/// A run's figure `m` from its summary (NaN if it has none).
+fn metric(r: &Row<'_>, m: &str) -> f64 {
+    r.summary.get(m).and_then(Value::as_f64).unwrap_or(f64::NAN)
+}
+
 /// The runs of `rs` with the baseline's run of the same seed.
 fn paired<'a, 'r>(rs: &[&'a Row<'r>], base: &[&'a Row<'r>]) -> Vec<(&'a Row<'r>, &'a Row<'r>)> {
     rs.iter().filter_map(|r| base.iter().find(|b| b.cell.seed == r.cell.seed).map(|b| (*r, *b))).collect()
@@ -84,7 +88,6 @@ pub(crate) fn report(cfg: &ExperimentConfig, rows: &[Row<'_>]) -> String {
         }
         groups.entry(key).or_default().entry(r.cell.controller.clone()).or_default().push(r);
     }
-    let metric = |r: &Row<'_>, m: &str| r.summary.get(m).and_then(Value::as_f64).unwrap_or(f64::NAN);
     let mut out = String::new();
     let _ = writeln!(out, "# {}\n\n{}\n", cfg.name, cfg.description);
     let _ =
@@ -169,7 +172,6 @@ fn equal_cost_section(
         return;
     }
     let base_family = family(base);
-    let metric = |r: &Row<'_>, m: &str| r.summary.get(m).and_then(Value::as_f64).unwrap_or(f64::NAN);
     let mut seeds: Vec<u64> = by_controller.iter().flat_map(|(_, rs)| rs.iter().map(|r| r.cell.seed)).collect();
     seeds.sort_unstable();
     seeds.dedup();

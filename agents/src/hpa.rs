@@ -95,15 +95,15 @@ pub struct HpaRules {
     pub tolerance: Option<f64>,
 }
 
+/// Kubernetes' default scale-up policies: 4 pods or 100 % per 15 s.
+const DEFAULT_UP: [HpaPolicy; 2] =
+    [HpaPolicy::Pods { value: 4, period_s: 15.0 }, HpaPolicy::Percent { value: 100, period_s: 15.0 }];
+/// Kubernetes' default scale-down policy: 100 % per 15 s.
+const DEFAULT_DOWN: [HpaPolicy; 1] = [HpaPolicy::Percent { value: 100, period_s: 15.0 }];
+
 impl HpaRules {
-    fn policies_or_default(&self, up: bool) -> Vec<HpaPolicy> {
-        self.policies.clone().unwrap_or_else(|| {
-            if up {
-                vec![HpaPolicy::Pods { value: 4, period_s: 15.0 }, HpaPolicy::Percent { value: 100, period_s: 15.0 }]
-            } else {
-                vec![HpaPolicy::Percent { value: 100, period_s: 15.0 }]
-            }
-        })
+    fn policies_or_default(&self, up: bool) -> &[HpaPolicy] {
+        self.policies.as_deref().unwrap_or(if up { &DEFAULT_UP } else { &DEFAULT_DOWN })
     }
 }
 
@@ -267,7 +267,7 @@ impl KubernetesHpa {
 
     /// Steps 2–4 with a `behavior` at `now_s` with `current` replicas (`normalizeDesiredReplicasWithBehaviors`).
     pub fn normalize(&mut self, now_s: f64, current: u32, desired: u32) -> u32 {
-        let Some(b) = self.cfg.behavior.clone() else {
+        let Some(b) = self.cfg.behavior.as_ref() else {
             return self.normalize_legacy(now_s, current, desired);
         };
         // 2. Stabilisation over the recorded recommendations (the current one included).
@@ -329,14 +329,14 @@ impl KubernetesHpa {
             rec = rec.max(min_allowed.max(0) as u32);
         }
         rec = rec.clamp(self.cfg.min_replicas, self.cfg.max_replicas);
-        let longest = |ps: &[HpaPolicy]| {
+        let longest = |ps: &[HpaPolicy]| -> f64 {
             ps.iter()
                 .map(|p| match *p {
                     HpaPolicy::Pods { period_s, .. } | HpaPolicy::Percent { period_s, .. } => period_s,
                 })
                 .fold(0.0, f64::max)
         };
-        let (lu, ld) = (longest(&up_policies), longest(&down_policies));
+        let (lu, ld) = (longest(up_policies), longest(down_policies));
         self.up_events.retain(|(t, _)| *t > now_s - lu);
         self.down_events.retain(|(t, _)| *t > now_s - ld);
         if rec > current {

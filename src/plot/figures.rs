@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, anyhow};
 use plotters::coord::Shift;
+use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 
 use super::data::*;
@@ -187,6 +188,34 @@ pub(super) fn draw_run<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, t: &Tab
     Ok(())
 }
 
+/// The frame every linear cost figure shares (pareto, frontiers, coverage): caption, margins, axes with their
+/// descriptions, the mesh in the common style.
+fn cost_chart<'a, DB: DrawingBackend>(
+    root: &'a DrawingArea<DB, Shift>,
+    caption: &str,
+    x: std::ops::Range<f64>,
+    y: std::ops::Range<f64>,
+    y_desc: &str,
+) -> Result<ChartContext<'a, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>> {
+    let e = |e: DrawingAreaErrorKind<DB::ErrorType>| anyhow!("{e:?}");
+    let mut chart = ChartBuilder::on(root)
+        .caption(caption, (FONT, 20))
+        .margin(12)
+        .x_label_area_size(40)
+        .y_label_area_size(70)
+        .build_cartesian_2d(x, y)
+        .map_err(e)?;
+    chart
+        .configure_mesh()
+        .x_desc("cost (USD)")
+        .y_desc(y_desc)
+        .label_style((FONT, 14))
+        .axis_desc_style((FONT, 15))
+        .draw()
+        .map_err(e)?;
+    Ok(chart)
+}
+
 pub(super) fn draw_pareto<DB: DrawingBackend>(
     root: DrawingArea<DB, Shift>,
     pts: &Points,
@@ -196,21 +225,13 @@ pub(super) fn draw_pareto<DB: DrawingBackend>(
     let all = pts.values().flatten();
     let (x0, x1) = tight(all.clone().flat_map(|(_, (m, h), _)| [m - h.max(0.0), m + h.max(0.0)]));
     let (y0, y1) = range(all.flat_map(|(_, _, (m, h))| [m - h.max(0.0), m + h.max(0.0)]));
-    let mut chart = ChartBuilder::on(&root)
-        .caption("Cost vs SLO violations (mean, 95 % CI over seeds)", (FONT, 20))
-        .margin(12)
-        .x_label_area_size(40)
-        .y_label_area_size(70)
-        .build_cartesian_2d(x0..x1, y0..y1 * 1.15)
-        .map_err(e)?;
-    chart
-        .configure_mesh()
-        .x_desc("cost (USD)")
-        .y_desc("SLO-violation minutes")
-        .label_style((FONT, 14))
-        .axis_desc_style((FONT, 15))
-        .draw()
-        .map_err(e)?;
+    let mut chart = cost_chart(
+        &root,
+        "Cost vs SLO violations (mean, 95 % CI over seeds)",
+        x0..x1,
+        y0..y1 * 1.15,
+        "SLO-violation minutes",
+    )?;
     for (c, ps) in pts.iter() {
         let color = colours.of(c);
         let z = |h: f64| if h.is_finite() { h } else { 0.0 };
@@ -245,21 +266,13 @@ pub(super) fn draw_frontiers<DB: DrawingBackend>(
     let all = families.iter().flat_map(|(_, m)| m.iter());
     let (x0, x1) = tight(all.clone().map(|(_, c, _)| *c));
     let (y0, y1) = range(all.map(|(_, _, s)| *s));
-    let mut chart = ChartBuilder::on(&root)
-        .caption("Cost–SLO frontiers of the controller families (each member: mean over its runs)", (FONT, 20))
-        .margin(12)
-        .x_label_area_size(40)
-        .y_label_area_size(70)
-        .build_cartesian_2d(x0..x1, y0..y1 * 1.15)
-        .map_err(e)?;
-    chart
-        .configure_mesh()
-        .x_desc("cost (USD)")
-        .y_desc("SLO-violation minutes")
-        .label_style((FONT, 14))
-        .axis_desc_style((FONT, 15))
-        .draw()
-        .map_err(e)?;
+    let mut chart = cost_chart(
+        &root,
+        "Cost–SLO frontiers of the controller families (each member: mean over its runs)",
+        x0..x1,
+        y0..y1 * 1.15,
+        "SLO-violation minutes",
+    )?;
     for (family, members) in families {
         // The family takes the colour of its first member, as in the other figures.
         let color = members.first().map_or(BLACK, |(c, _, _)| colours.of(c));
@@ -285,21 +298,13 @@ pub(super) fn draw_coverage<DB: DrawingBackend>(
     let all = pts.values().flatten();
     let (x0, x1) = tight(all.clone().map(|(_, (m, _), _)| *m));
     let (y0, y1) = tight(all.map(|(_, _, (m, _))| *m));
-    let mut chart = ChartBuilder::on(&root)
-        .caption("Margin coverage vs cost (forecasting controllers)", (FONT, 20))
-        .margin(12)
-        .x_label_area_size(40)
-        .y_label_area_size(70)
-        .build_cartesian_2d(x0..x1, y0.max(0.0)..y1.min(1.0).max(y0 + 1e-3))
-        .map_err(e)?;
-    chart
-        .configure_mesh()
-        .x_desc("cost (USD)")
-        .y_desc("coverage of forecast + margin")
-        .label_style((FONT, 14))
-        .axis_desc_style((FONT, 15))
-        .draw()
-        .map_err(e)?;
+    let mut chart = cost_chart(
+        &root,
+        "Margin coverage vs cost (forecasting controllers)",
+        x0..x1,
+        y0.max(0.0)..y1.min(1.0).max(y0 + 1e-3),
+        "coverage of forecast + margin",
+    )?;
     for (c, ps) in pts.iter() {
         let color = colours.of(c);
         chart

@@ -70,10 +70,11 @@ pub fn plot(dir: &Path) -> Result<Vec<PathBuf>> {
         let mut files =
             both(&out, "pareto", (1100, 800), |r| draw_pareto(r, &pts, &colours), |r| draw_pareto(r, &pts, &colours))?;
         // Families (controllers sharing a `family`): their frontiers, when one has two members or more.
+        // (The per-controller means serve the bars below too.)
+        let (slo_means, cost_means) = (per_controller(&t, "slo_violation_minutes")?, per_controller(&t, "cost_usd")?);
         let mut families: Families = Vec::new();
-        let slos = per_controller(&t, "slo_violation_minutes")?;
-        for (c, (cost, _)) in per_controller(&t, "cost_usd")? {
-            let Some(&(_, (slo, _))) = slos.iter().find(|(s, _)| *s == c) else { continue };
+        for (c, (cost, _)) in cost_means.iter().cloned() {
+            let Some(&(_, (slo, _))) = slo_means.iter().find(|(s, _)| *s == c) else { continue };
             let family = exp["controllers"]
                 .as_array()
                 .and_then(|cs| cs.iter().find(|x| x["name"].as_str() == Some(c.as_str())))
@@ -112,8 +113,8 @@ pub fn plot(dir: &Path) -> Result<Vec<PathBuf>> {
             )?);
         }
         let bars = [
-            ("SLO-violation minutes", per_controller(&t, "slo_violation_minutes")?),
-            ("cost (USD)", per_controller(&t, "cost_usd")?),
+            ("SLO-violation minutes", slo_means),
+            ("cost (USD)", cost_means),
             ("over-provisioning (core-h)", per_controller(&t, "over_provisioning_core_hours")?),
         ];
         files.extend(both(

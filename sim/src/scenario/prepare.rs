@@ -59,10 +59,10 @@ pub fn prepare<C: ControllerSpec>(
         }
         (WorkloadConfig::Trace(t), Some(trace)) => {
             // The part of the trace the run plays, in trace seconds from its first timestamp.
-            let start_tr = match &t.slice {
+            let bounds = t.slice.as_ref().map(|slice| slice_bounds(slice, &trace.report)).transpose()?;
+            let start_tr = match bounds {
                 None => t.start_offset_s,
-                Some(slice) => {
-                    let (from, _) = slice_bounds(slice, &trace.report)?;
+                Some((from, _)) => {
                     let history_tr = config.history_s / t.time_scale;
                     if from - history_tr < -1e-9 {
                         return Err(vec![Problem {
@@ -77,10 +77,7 @@ pub fn prepare<C: ControllerSpec>(
                     (from - history_tr).max(0.0)
                 }
             };
-            let end_tr = match &t.slice {
-                None => trace.report.span_s,
-                Some(slice) => slice_bounds(slice, &trace.report)?.1,
-            };
+            let end_tr = bounds.map_or(trace.report.span_s, |(_, to)| to);
             let available_s = (end_tr - start_tr) * t.time_scale;
             let max_steps = (available_s / step + 1e-9).floor().max(0.0) as usize;
             let steps = match config.horizon_s {
