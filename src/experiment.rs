@@ -49,6 +49,99 @@ pub struct NamedController {
     /// all `family: "hpa"`); the report compares families at equal cost (default: its own name).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub family: Option<String>,
+    /// Sweep the family's aggressiveness knob: this entry becomes one controller per value, named
+    /// `<name>-<value>`, all of family `<name>` (or `family`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub knob: Option<Knob>,
+}
+
+/// A knob swept by one declaration: `knob: (values: [0.4, 0.5, 0.6])` sets the controller's own knob
+/// ([`ControllerConfig::knob`]: the HPA's target utilisation, the predictive allocator's, a BC policy's action
+/// quantile, a static pool's count); `path` names another number below the controller (`variance.alpha`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Knob {
+    /// The settings, one controller each.
+    pub values: Vec<f64>,
+    /// A dotted path below the controller's variant; default: the controller's own knob.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+}
+
+/// Where an expanded controller came from: its entry in the file and, for a swept knob, the value's index.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Origin {
+    /// Index in the file's `controllers`.
+    pub entry: usize,
+    /// Index in that entry's `knob.values`, and the path it sets.
+    pub knob_value: Option<(usize, String)>,
+}
+
+impl Origin {
+    /// Where the expanded controller's name is decided: its entry's name, or the knob value that made it.
+    fn name_path(&self) -> String {
+        match &self.knob_value {
+            Some((j, _)) => format!("controllers[{}].knob.values[{j}]", self.entry),
+            None => format!("controllers[{}].name", self.entry),
+        }
+    }
+
+    /// Where a problem at `rest` (below the controller) of the expanded controller belongs: at the knob
+    /// value when `rest` is the swept field, else in the entry's controller.
+    fn problem_path(&self, rest: &str) -> String {
+        match &self.knob_value {
+            Some((j, path)) if path == rest => {
+                format!("controllers[{}].knob.values[{j}]", self.entry)
+            }
+            _ => join_path(&format!("controllers[{}].controller", self.entry), rest),
+        }
+    }
+}
+
+/// The controllers of `cfg` with every swept knob expanded (one controller per value, in the file's order),
+/// each with its [`Origin`], and the problems of the knobs (paths below the experiment).
+pub fn expand_knobs(cfg: &ExperimentConfig) -> (Vec<NamedController>, Vec<Origin>, Vec<Problem>) {
+    let (mut out, mut origin, mut p) = (Vec::new(), Vec::new(), Problems::new());
+    for (i, c) in cfg.controllers.iter().enumerate() {
+        let Some(knob) = &c.knob else {
+            out.push(c.clone());
+            origin.push(Origin { entry: i, knob_value: None });
+            continue;
+        };
+        p.under(&format!("controllers[{i}].knob"), |p| {
+            let path = match (&knob.path, c.controller.knob()) {
+                (Some(path), _) => path.clone(),
+                (None, Some(k)) => k.to_string(),
+                (None, None) => {
+                    p.add(
+                        "path",
+                        format!("{} has no single aggressiveness knob: name the number to sweep", c.controller.name()),
+                    );
+                    return;
+                }
+            };
+            p.require("values", !knob.values.is_empty(), || "must list at least one value".into());
+            for (j, &v) in knob.values.iter().enumerate() {
+                if knob.values[..j].contains(&v) {
+                    p.add(&format!("values[{j}]"), format!("{v} is listed twice"));
+                    continue;
+                }
+                match c.controller.with_setting(&path, v) {
+                    Ok(controller) => {
+                        out.push(NamedController {
+                            name: format!("{}-{v}", c.name),
+                            controller,
+                            family: Some(c.family.clone().unwrap_or_else(|| c.name.clone())),
+                            knob: None,
+                        });
+                        origin.push(Origin { entry: i, knob_value: Some((j, path.clone())) });
+                    }
+                    Err(m) => p.add(&format!("values[{j}]"), m),
+                }
+            }
+        });
+    }
+    (out, origin, p.into_vec())
 }
 
 /// An experiment file.
@@ -146,9 +239,15 @@ pub fn load_experiment(file: &Path) -> Result<(ExperimentConfig, Vec<Cell>), Vec
 /// # Errors
 /// As [`load_experiment`].
 pub fn load_experiment_text(file: &Path, text: &str) -> Result<(ExperimentConfig, Vec<Cell>), Vec<Diagnostic>> {
-    let cfg: ExperimentConfig = parse_ron(file, text)?;
+    let mut cfg: ExperimentConfig = parse_ron(file, text)?;
     let lines = value_lines(text);
+    // Swept knobs become controllers of their own; messages still point at the file's entries.
+    let (controllers, origin, knob_problems) = expand_knobs(&cfg);
+    cfg.controllers = controllers;
     let mut p = Problems::new();
+    for k in knob_problems {
+        p.add(&k.path, k.message);
+    }
     if let Some(m) = name_problem(&cfg.name) {
         p.add("name", m);
     }
@@ -175,7 +274,7 @@ pub fn load_experiment_text(file: &Path, text: &str) -> Result<(ExperimentConfig
         });
     }
     for (i, c) in cfg.controllers.iter().enumerate() {
-        let field = format!("controllers[{i}].name");
+        let field = origin[i].name_path();
         if let Some(m) = name_problem(&c.name) {
             p.add(&field, m);
         }
@@ -199,8 +298,17 @@ pub fn load_experiment_text(file: &Path, text: &str) -> Result<(ExperimentConfig
     // without values are left out of this check: they are already reported).
     let mut checkable = cfg.clone();
     checkable.axes.retain(|a| !a.values.is_empty());
+    // A repeated controller name is already reported: its second entry would only add an id clash.
+    let (mut kept, mut kept_origin) = (Vec::new(), Vec::new());
+    for (c, o) in cfg.controllers.iter().zip(&origin) {
+        if !kept.iter().any(|k: &NamedController| k.name == c.name) {
+            kept.push(c.clone());
+            kept_origin.push(o.clone());
+        }
+    }
+    checkable.controllers = kept;
     if combos <= MAX_CELLS {
-        match expand(file, &lines, &checkable) {
+        match expand(file, &lines, &checkable, &kept_origin) {
             Ok(cells) if problems.is_empty() => return Ok((cfg, cells)),
             Ok(_) => {}
             Err(more) => problems.extend(more),
@@ -267,6 +375,7 @@ pub fn expand(
     file: &Path,
     exp_lines: &std::collections::HashMap<String, usize>,
     cfg: &ExperimentConfig,
+    origin: &[Origin],
 ) -> Result<Vec<Cell>, Vec<Diagnostic>> {
     let dir = file.parent().unwrap_or(Path::new("."));
     let exp_diag = |path: String, message: String| Diagnostic {
@@ -375,7 +484,7 @@ pub fn expand(
                             let found = l.config.controller_problems(&c);
                             l.config.controller = c;
                             for Problem { path: rest, message } in found {
-                                let key = (ci, join_path(&format!("controllers[{ci}].controller"), &rest), message);
+                                let key = (ci, origin[ci].problem_path(&rest), message);
                                 let context =
                                     if where_.is_empty() { rel.clone() } else { format!("{rel} with {where_}") };
                                 match controller_problems.iter_mut().find(|(k, _)| *k == key) {

@@ -10,6 +10,7 @@ use std::path::Path;
 use serde_json::Value;
 
 use crate::experiment::ExperimentConfig;
+use prescale_agents::ControllerConfig;
 use crate::stats::mean_ci95;
 use crate::sweep::Row;
 
@@ -149,7 +150,9 @@ pub(crate) fn report(cfg: &ExperimentConfig, rows: &[Row<'_>]) -> String {
 /// The equal-cost comparison of a group's controller families (see [`crate::frontier`]): per seed, each
 /// family's frontier read at every baseline-family member's cost and SLO minutes, as ratios to that member,
 /// mean ± 95 % CI over the seeds where the reading lies within the family's range. Written only when some
-/// family has two members or more (a single point cannot be read at another cost).
+/// family has two members or more (a single point cannot be read at another cost). With a hindsight expert in
+/// the group, each family is also read at the expert's SLO minutes: the expert knows the future demand, so its
+/// cost is the floor, and the ratio says how close a family comes to it.
 fn equal_cost_section(
     out: &mut String,
     cfg: &ExperimentConfig,
@@ -157,13 +160,13 @@ fn equal_cost_section(
     base: &str,
 ) {
     use crate::frontier::{cost_at_slo, frontier, slo_at_cost};
-    let family = |c: &str| {
-        cfg.controllers.iter().find(|n| n.name == c).and_then(|n| n.family.clone()).unwrap_or_else(|| c.to_string())
-    };
+    let entry = |c: &str| cfg.controllers.iter().find(|n| n.name == c);
+    let is_expert = |c: &str| entry(c).is_some_and(|n| n.controller == ControllerConfig::HindsightExpert);
+    let family = |c: &str| entry(c).and_then(|n| n.family.clone()).unwrap_or_else(|| c.to_string());
     let mut families: Vec<String> = Vec::new();
     for (c, _) in by_controller {
         let f = family(c);
-        if !families.contains(&f) {
+        if !families.contains(&f) && !is_expert(c) {
             families.push(f);
         }
     }
@@ -184,6 +187,41 @@ fn equal_cost_section(
             .map(|r| (metric(r, "cost_usd"), metric(r, "slo_violation_minutes")))
             .collect()
     };
+    // Family `f` read, seed by seed, at the controller `reference`'s own point: (SLO minutes at its cost,
+    // cost at its SLO minutes), each as a ratio to the reference's figure.
+    let read = |f: &str, reference: &str| {
+        let (mut slo_ratio, mut cost_ratio) = (Vec::new(), Vec::new());
+        for &seed in &seeds {
+            let Some(row) = by_controller
+                .iter()
+                .find(|(c, _)| *c == reference)
+                .and_then(|(_, rs)| rs.iter().find(|r| r.cell.seed == seed))
+            else {
+                continue;
+            };
+            let (cb, yb) = (metric(row, "cost_usd"), metric(row, "slo_violation_minutes"));
+            let front = frontier(&points(f, seed));
+            if let Some(y) = slo_at_cost(&front, cb)
+                && yb > 0.0
+            {
+                slo_ratio.push(y / yb);
+            }
+            if let Some(c) = cost_at_slo(&front, yb)
+                && cb > 0.0
+            {
+                cost_ratio.push(c / cb);
+            }
+        }
+        (slo_ratio, cost_ratio)
+    };
+    let show = |xs: &[f64]| {
+        if xs.is_empty() {
+            "–".to_string()
+        } else {
+            let (m, h) = mean_ci95(xs);
+            fmt_ci(m, h)
+        }
+    };
     let _ = writeln!(
         out,
         "\nEqual-cost comparison with the `{base_family}` family (per seed, each family's cost–SLO frontier read at a \
@@ -199,40 +237,30 @@ fn equal_cost_section(
         by_controller.iter().filter(|(c, _)| family(c) == base_family).map(|(c, _)| *c).collect();
     for f in families.iter().filter(|f| **f != base_family) {
         for b in &base_members {
-            let (mut slo_ratio, mut cost_ratio) = (Vec::new(), Vec::new());
-            for &seed in &seeds {
-                let Some(row) = by_controller
-                    .iter()
-                    .find(|(c, _)| c == b)
-                    .and_then(|(_, rs)| rs.iter().find(|r| r.cell.seed == seed))
-                else {
-                    continue;
-                };
-                let (cb, yb) = (metric(row, "cost_usd"), metric(row, "slo_violation_minutes"));
-                let front = frontier(&points(f, seed));
-                if let Some(y) = slo_at_cost(&front, cb)
-                    && yb > 0.0
-                {
-                    slo_ratio.push(y / yb);
-                }
-                if let Some(c) = cost_at_slo(&front, yb)
-                    && cb > 0.0
-                {
-                    cost_ratio.push(c / cb);
-                }
-            }
-            let (sm, sh) = mean_ci95(&slo_ratio);
-            let (cm, ch) = mean_ci95(&cost_ratio);
-            let show = |m: f64, h: f64, n: usize| if n == 0 { "–".to_string() } else { fmt_ci(m, h) };
+            let (slo_ratio, cost_ratio) = read(f, b);
             let _ = writeln!(
                 out,
                 "| {f} | {} | {b} | {} | {} | {} | {} |",
                 members(f),
-                show(sm, sh, slo_ratio.len()),
+                show(&slo_ratio),
                 slo_ratio.len(),
-                show(cm, ch, cost_ratio.len()),
+                show(&cost_ratio),
                 cost_ratio.len()
             );
+        }
+    }
+    for (expert, _) in by_controller.iter().filter(|(c, _)| is_expert(c)) {
+        let _ = writeln!(
+            out,
+            "\nThe cost floor: `{expert}` (the hindsight expert, which knows the future demand). Each family's cost at \
+             the expert's SLO minutes, as a ratio to the expert's cost (per seed; n = seeds where the expert's SLO \
+             minutes lie within the family's range):\n"
+        );
+        let _ = writeln!(out, "| family | members | cost at the expert's SLO minutes (ratio) | n |");
+        let _ = writeln!(out, "|---|---|---|---|");
+        for f in &families {
+            let (_, cost_ratio) = read(f, expert);
+            let _ = writeln!(out, "| {f} | {} | {} | {} |", members(f), show(&cost_ratio), cost_ratio.len());
         }
     }
 }

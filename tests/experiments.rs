@@ -229,13 +229,14 @@ fn families_are_compared_at_equal_cost() {
             "(name: \"{name}\", family: \"{family}\", controller: ReferenceHpa(target_utilisation: {t}, min_instances: 2, max_instances: 80)),"
         )
     };
-    let controllers: String = [0.4, 0.6, 0.8]
-        .iter()
-        .flat_map(|t| [hpa(&format!("hpa-{t}"), "hpa", *t), hpa(&format!("twin-{t}"), "twin", *t)])
-        .collect();
+    // The baseline family by one knob declaration (hpa-0.4, hpa-0.6, hpa-0.8), its twin written out.
+    let controllers: String = [0.4, 0.6, 0.8].iter().map(|t| hpa(&format!("twin-{t}"), "twin", *t)).collect();
     let exp = format!(
-        r#"Experiment(name: "families", scenarios: ["{}"], controllers: [{controllers}
-            (name: "oracle", controller: Predictive(predictor: Oracle, variance: Fixed(), allocator: (target_utilisation: 0.6)))],
+        r#"Experiment(name: "families", scenarios: ["{}"], controllers: [
+            (name: "hpa", controller: ReferenceHpa(target_utilisation: 0.5, min_instances: 2, max_instances: 80), knob: (values: [0.4, 0.6, 0.8])),
+            {controllers}
+            (name: "oracle", controller: Predictive(predictor: Oracle, variance: Fixed(), allocator: (target_utilisation: 0.6))),
+            (name: "expert", controller: HindsightExpert)],
             seeds: [1, 2], baseline: "hpa-0.6")"#,
         repo().join("scenarios/flash-crowd.ron").display()
     );
@@ -248,6 +249,7 @@ fn families_are_compared_at_equal_cost() {
     assert!(o.status.success(), "{}", text(&o).1);
     let report = read(dir.path().join("r/families/report.md"));
     let section = report.split("Equal-cost comparison with the `hpa` family").nth(1).expect("the section");
+    let (section, floor) = section.split_once("The cost floor: `expert`").expect("the cost-floor section");
     let rows: Vec<Vec<&str>> = section
         .lines()
         .filter(|l| l.starts_with("| twin") || l.starts_with("| oracle"))
@@ -267,9 +269,39 @@ fn families_are_compared_at_equal_cost() {
     assert!(exact >= 2, "some baseline member lies on the frontier: {section}");
     // The oracle is one point: no reading at another cost.
     assert!(rows.iter().filter(|r| r[0] == "| oracle").all(|r| r[4] == "0"), "{section}");
+    // Read at the hindsight expert's SLO minutes, the twin families are one frontier: the same ratio to the
+    // expert's cost, over the same seeds.
+    let floor_row = |f: &str| {
+        floor.lines().find(|l| l.starts_with(&format!("| {f} |"))).unwrap_or_else(|| panic!("{f}: {floor}")).to_string()
+    };
+    assert_eq!(floor_row("hpa").replacen("hpa", "twin", 1), floor_row("twin"), "{floor}");
+    assert!(!floor.contains("| expert |"), "the expert is the floor, not a family: {floor}");
     // The figure draws each family's frontier.
     let p = prescale(&["plot", dir.path().join("r/families").to_str().unwrap()]);
     assert!(p.status.success(), "{}", text(&p).1);
     let svg = read(dir.path().join("r/families/plots/frontiers.svg"));
     assert!(svg.contains("Cost–SLO frontiers") && svg.contains("twin") && svg.contains("hpa"), "frontiers.svg");
+}
+
+/// A family's knob swept by one declaration: each value becomes a controller `<name>-<value>` of family
+/// `<name>`; a value the field refuses, a value listed twice, a path that names no field, a controller with
+/// no knob and a name clash with another entry are each named at the knob's own line.
+#[test]
+fn knob_sweeps_are_checked_at_their_values() {
+    let out = prescale(&["validate", "tests/data/knob-experiment.ron"]);
+    let (stdout, _) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    for want in [
+        "knob-experiment.ron:6: controllers[0].knob.values[2]: must be in (0, 1], got 1.5",
+        "knob-experiment.ron:6: controllers[0].knob.values[3]: 0.4 is listed twice",
+        "knob-experiment.ron:8: controllers[2].knob.values[1]: 'instances' does not take 20.5",
+        "knob-experiment.ron:9: controllers[3].knob.path: hindsight-expert has no single aggressiveness knob",
+        "knob-experiment.ron:11: controllers[5].knob.values[0]: 'behaviour.x' names no field of kubernetes-hpa",
+        "knob-experiment.ron:10: controllers[4].name: 'hpa-0.8' is listed twice",
+        "knob-experiment.ron: 6 problems",
+    ] {
+        assert!(stdout.contains(want), "'{want}' missing from:\n{stdout}");
+    }
+    // `variance.alpha` reaches through the variance controller's variant: no problem at line 7.
+    assert!(!stdout.contains("ron:7:"), "{stdout}");
 }

@@ -212,3 +212,64 @@ fn variant<T: Serialize>(v: &T) -> String {
     }
     out
 }
+
+impl ControllerConfig {
+    /// The aggressiveness knob of this controller's family — the field, below the variant, that trades cost for
+    /// SLO violations and that an experiment sweeps to draw the family's cost–SLO frontier: the target
+    /// utilisation of the HPAs, target tracking and the predictive allocator, the action quantile of a BC
+    /// policy, the instance count of a static pool. `None` for controllers with no single knob (step scaling's
+    /// thresholds come in pairs; the hindsight expert is a bound, not a setting).
+    pub fn knob(&self) -> Option<&'static str> {
+        match self {
+            ControllerConfig::Static(_) => Some("instances"),
+            ControllerConfig::ReferenceHpa(_)
+            | ControllerConfig::Hpa(_)
+            | ControllerConfig::TargetTracking(_) => Some("target_utilisation"),
+            ControllerConfig::Predictive(_) => Some("allocator.target_utilisation"),
+            ControllerConfig::Bc(_) => Some("act_quantile"),
+            ControllerConfig::StepScaling(_) | ControllerConfig::HindsightExpert => None,
+        }
+    }
+
+    /// This controller with the number at `path` (dotted, below the variant: `target_utilisation`,
+    /// `variance.alpha`) set to `value`; a whole value is written as an integer, so count fields take it.
+    ///
+    /// # Errors
+    /// A path that names no field of this controller, or a value the field does not take (its type's words).
+    pub fn with_setting(&self, path: &str, value: f64) -> Result<Self, String> {
+        use serde_json::Value;
+        let mut json = serde_json::to_value(self).map_err(|e| e.to_string())?;
+        let Some(body) = json.as_object_mut().and_then(|o| o.values_mut().next()) else {
+            return Err(format!("{} has no settings", self.name()));
+        };
+        let (parents, last) = path.rsplit_once('.').map_or((None, path), |(a, b)| (Some(a), b));
+        // An enum inside (`variance: AdaptiveConformal(…)`) is a one-key map named by its variant: the path
+        // goes through it, as RON's reader writes it.
+        fn fields_of(v: &mut Value) -> &mut Value {
+            let tagged = v.as_object().is_some_and(|o| {
+                o.len() == 1 && o.keys().all(|k| k.starts_with(|c: char| c.is_ascii_uppercase()))
+            });
+            if tagged { v.as_object_mut().and_then(|o| o.values_mut().next()).expect("one key") } else { v }
+        }
+        let mut at = fields_of(body);
+        for seg in parents.into_iter().flat_map(|p| p.split('.')) {
+            at = match at.get_mut(seg) {
+                Some(v) if v.is_object() => fields_of(v),
+                _ => return Err(format!("'{path}' names no field of {}", self.name())),
+            };
+        }
+        let Some(fields) = at.as_object_mut() else {
+            return Err(format!("'{path}' names no field of {}", self.name()));
+        };
+        let number = if value.fract() == 0.0 && value.abs() < 9.0e15 {
+            Value::from(value as i64)
+        } else {
+            serde_json::Number::from_f64(value).map(Value::Number).ok_or_else(|| format!("{value} is not a number"))?
+        };
+        let known = fields.contains_key(last);
+        fields.insert(last.to_string(), number);
+        serde_json::from_value(json).map_err(|e| {
+            if known { format!("'{path}' does not take {value}: {e}") } else { format!("'{path}' names no field of {}: {e}", self.name()) }
+        })
+    }
+}
