@@ -18,6 +18,7 @@ use crate::procinfo::peak_rss_mib;
 use crate::results::write_run;
 use crate::scenario_io::{Loaded, load_scenario};
 use indicatif::{ProgressBar, ProgressStyle};
+use prescale_agents::neural::model::Model;
 
 /// prescale: a discrete-event simulator and workbench for predictive autoscaling.
 #[derive(Parser, Debug)]
@@ -412,17 +413,27 @@ fn validate(files: &[PathBuf]) -> Result<ExitCode> {
         let first = std::fs::read_to_string(f).ok().and_then(|t| first_item(&t).map(str::to_string));
         let outcome = match first.as_deref() {
             Some(l) if l.starts_with("Train") => crate::train::check(f),
-            Some(l) if l.starts_with("Experiment") => crate::experiment::load_experiment(f).map(|(cfg, cells)| {
-                format!(
-                    "experiment '{}': {} runs = {} scenario(s) x {} axis combination(s) x {} controller(s) x {} seed(s)",
-                    cfg.name,
-                    cells.len(),
-                    cfg.scenarios.len(),
-                    cfg.axes.iter().map(|a| a.values.len()).product::<usize>(),
-                    cfg.controllers.len().max(1),
-                    cfg.seeds.len()
-                )
-            }),
+            Some(l) if l.starts_with("Experiment") => {
+                crate::experiment::load_experiment(f, Path::new("results")).map(|e| {
+                    let cfg = &e.config;
+                    let trainings = if e.jobs.is_empty() {
+                        String::new()
+                    } else {
+                        let done = e.jobs.iter().filter(|j| Model::load(&j.dir).is_ok()).count();
+                        format!("; {} training(s) first, {done} already in results/{}/models", e.jobs.len(), cfg.name)
+                    };
+                    format!(
+                        "experiment '{}': {} runs = {} scenario(s) x {} axis combination(s) x {} controller(s) x {} \
+                         seed(s){trainings}",
+                        cfg.name,
+                        e.cells.len(),
+                        cfg.scenarios.len(),
+                        cfg.axes.iter().map(|a| a.values.len()).product::<usize>(),
+                        cfg.controllers.len().max(1),
+                        cfg.seeds.len()
+                    )
+                })
+            }
             _ => load_scenario(f).and_then(|l| l.prepare(l.config.seed)).map(|p| {
                 let trace = p.trace_report.as_ref().map(|t| format!("; trace: {}", t.summary())).unwrap_or_default();
                 format!(

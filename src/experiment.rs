@@ -23,8 +23,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::ron_paths::{Span, line_of, value_lines, value_spans};
 use crate::scenario_io::{Diagnostic, Loaded, load_scenario_text, parse_ron, place_problems, read_text};
+use crate::stages::{Job, Planner, STAGE_PREFIX, Stage, check_stage, trace_window};
 use prescale_sim::input::{clip, name_problem};
-use prescale_sim::scenario::ControllerSpec;
+use prescale_sim::scenario::ControllerSpec as _;
 use prescale_sim::validate::{Problem, Problems, join_path};
 
 /// One axis: a scenario field by dotted path and the values it takes (RON text each).
@@ -166,6 +167,21 @@ pub struct ExperimentConfig {
     /// The controller the others are compared with, pairwise on the same seeds.
     #[serde(default)]
     pub baseline: Option<String>,
+    /// Models trained before the runs, per scenario (and per value of the axes a stage names); controllers
+    /// name them `"@<stage>"` (see [`crate::stages`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub training: Vec<Stage>,
+}
+
+/// An experiment read and expanded: its config (swept knobs expanded), its runs and the trainings they need.
+#[derive(Debug)]
+pub struct Experiment {
+    /// The config.
+    pub config: ExperimentConfig,
+    /// The runs, in expansion order.
+    pub cells: Vec<Cell>,
+    /// The trainings the runs need, each once (see [`crate::stages`]).
+    pub jobs: Vec<Job>,
 }
 
 /// Most cells an experiment may expand to.
@@ -188,6 +204,8 @@ pub struct Cell {
     pub seed: u64,
     /// The scenario with the axis values and controller applied, validated, its trace loaded.
     pub scenario: Loaded,
+    /// The training jobs whose models the controller uses (indices into [`Experiment::jobs`]).
+    pub jobs: Vec<usize>,
 }
 
 fn safe(s: &str, max: usize) -> String {
@@ -226,19 +244,20 @@ fn advance(combo: &mut [usize], axes: &[Axis]) -> bool {
     false
 }
 
-/// Reads an experiment file, validates it and expands it into cells.
+/// Reads an experiment file, validates it and expands it into cells and the trainings they need (models
+/// under `<out_root>/<name>/models/`).
 ///
 /// # Errors
 /// Every problem found (each with the experiment's file, line and path, or the scenario's), before any run.
-pub fn load_experiment(file: &Path) -> Result<(ExperimentConfig, Vec<Cell>), Vec<Diagnostic>> {
-    load_experiment_text(file, &read_text(file)?)
+pub fn load_experiment(file: &Path, out_root: &Path) -> Result<Experiment, Vec<Diagnostic>> {
+    load_experiment_text(file, &read_text(file)?, out_root)
 }
 
 /// Like [`load_experiment`], from text (`file` names it and anchors its relative scenario paths).
 ///
 /// # Errors
 /// As [`load_experiment`].
-pub fn load_experiment_text(file: &Path, text: &str) -> Result<(ExperimentConfig, Vec<Cell>), Vec<Diagnostic>> {
+pub fn load_experiment_text(file: &Path, text: &str, out_root: &Path) -> Result<Experiment, Vec<Diagnostic>> {
     let mut cfg: ExperimentConfig = parse_ron(file, text)?;
     let lines = value_lines(text);
     // Swept knobs become controllers of their own; messages still point at the file's entries.
@@ -282,6 +301,13 @@ pub fn load_experiment_text(file: &Path, text: &str) -> Result<(ExperimentConfig
             format!("'{}' is listed twice", c.name)
         });
     }
+    let axis_paths: Vec<String> = cfg.axes.iter().map(|a| a.path.clone()).collect();
+    for (i, st) in cfg.training.iter().enumerate() {
+        p.under(&format!("training[{i}]"), |p| check_stage(p, st, &axis_paths));
+        p.require(&format!("training[{i}].name"), !cfg.training[..i].iter().any(|t| t.name == st.name), || {
+            format!("'{}' is listed twice", st.name)
+        });
+    }
     if let Some(b) = &cfg.baseline {
         p.require("baseline", cfg.controllers.iter().any(|c| &c.name == b), || {
             let known: Vec<&str> = cfg.controllers.iter().map(|c| c.name.as_str()).collect();
@@ -307,9 +333,10 @@ pub fn load_experiment_text(file: &Path, text: &str) -> Result<(ExperimentConfig
         }
     }
     checkable.controllers = kept;
+    let models_root = out_root.join(&cfg.name).join("models");
     if combos <= MAX_CELLS {
-        match expand(file, &lines, &checkable, &kept_origin) {
-            Ok(cells) if problems.is_empty() => return Ok((cfg, cells)),
+        match expand(file, &lines, &checkable, &kept_origin, &models_root) {
+            Ok((cells, jobs)) if problems.is_empty() => return Ok(Experiment { config: cfg, cells, jobs }),
             Ok(_) => {}
             Err(more) => problems.extend(more),
         }
@@ -342,9 +369,16 @@ fn squeeze(text: &str) -> String {
 
 /// A cell's id: a readable prefix (scenario file stem, each axis field and value, controller, seed; each part
 /// shortened to a folder-safe form) and the first 12 hex digits of the SHA-256 of its full coordinates
-/// (scenario file as the experiment names it, every axis path and value verbatim, controller, seed), so that
-/// cells differing anywhere, even past the shortened parts, get different ids.
-pub fn cell_id(scenario: &str, axis_values: &[(String, String)], controller: &str, seed: u64) -> String {
+/// (scenario file as the experiment names it, every axis path and value verbatim, controller, seed, and the
+/// folders — content hashes — of the trained models the controller uses), so that cells differing anywhere,
+/// even past the shortened parts, get different ids, and a retrained model never answers for the old one.
+pub fn cell_id(
+    scenario: &str,
+    axis_values: &[(String, String)],
+    controller: &str,
+    seed: u64,
+    models: &[String],
+) -> String {
     let stem = Path::new(scenario).file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
     let mut parts = vec![safe(&stem, 40)];
     for (p, v) in axis_values {
@@ -357,6 +391,9 @@ pub fn cell_id(scenario: &str, axis_values: &[(String, String)], controller: &st
         coordinates.push_str(&format!("axis\u{0}{p}\u{0}{v}\u{0}"));
     }
     coordinates.push_str(&format!("controller\u{0}{controller}\u{0}seed\u{0}{seed}"));
+    for m in models {
+        coordinates.push_str(&format!("\u{0}model\u{0}{m}"));
+    }
     let digest = &crate::results::sha256_hex(coordinates.as_bytes())[..12];
     let mut id = parts.join("__");
     // Folder names stay within 255 bytes whatever the number of axes.
@@ -376,7 +413,8 @@ pub fn expand(
     exp_lines: &std::collections::HashMap<String, usize>,
     cfg: &ExperimentConfig,
     origin: &[Origin],
-) -> Result<Vec<Cell>, Vec<Diagnostic>> {
+    models_root: &Path,
+) -> Result<(Vec<Cell>, Vec<Job>), Vec<Diagnostic>> {
     let dir = file.parent().unwrap_or(Path::new("."));
     let exp_diag = |path: String, message: String| Diagnostic {
         file: file.to_path_buf(),
@@ -391,6 +429,9 @@ pub fn expand(
     let mut controller_problems: Vec<((usize, String, String), Vec<String>)> = Vec::new();
     let mut combos_checked = 0usize;
     let mut seen_files: Vec<(PathBuf, usize)> = Vec::new();
+    let mut planner = Planner::default();
+    // Stage problems (training scenarios, overlaps with scored periods) are reported once each.
+    let mut stage_problems: Vec<Problem> = Vec::new();
     for (si, rel) in cfg.scenarios.iter().enumerate() {
         let sfile = dir.join(rel);
         let base = match read_text(&sfile) {
@@ -474,14 +515,78 @@ pub fn expand(
                 }
                 if let Ok(l) = &mut loaded_base {
                     combos_checked += 1;
+                    // The trace seconds this combination scores, computed when a stage needs them.
+                    let mut scored: Option<Option<(f64, f64)>> = None;
                     for (ci, (cname, c)) in controllers.iter().enumerate() {
                         let mut l = l.clone();
+                        let mut jobs = Vec::new();
                         if let Some(c) = c {
-                            // Model directories in the experiment's controllers are relative to the experiment.
+                            // Model directories in the experiment's controllers are relative to the experiment;
+                            // "@stage" names a model the experiment trains for this scenario and these values.
                             let mut c = (*c).clone();
+                            let mut found = Vec::new();
+                            let mut planned = None;
+                            let mut missing_stage = false;
+                            let model_field =
+                                if matches!(c, ControllerConfig::Bc(_)) { "model" } else { "predictor.model" };
+                            if let Some(m) = c.model_mut()
+                                && let Some(sname) = m.strip_prefix(STAGE_PREFIX)
+                            {
+                                match cfg.training.iter().position(|st| st.name == sname) {
+                                    None => {
+                                        missing_stage = true;
+                                        let known: Vec<&str> = cfg.training.iter().map(|t| t.name.as_str()).collect();
+                                        found.push(Problem {
+                                            path: model_field.into(),
+                                            message: format!(
+                                                "'{m}' names no training stage of this experiment (stages: {})",
+                                                if known.is_empty() { "none".to_string() } else { known.join(", ") }
+                                            ),
+                                        });
+                                    }
+                                    Some(si) => match planner.job(&cfg.training, si, dir, &sfile, &values, models_root)
+                                    {
+                                        Ok(j) => {
+                                            let job = &planner.jobs[j];
+                                            *m = job.dir.display().to_string();
+                                            planned = Some(cfg.training[si].facts(l.config.step_s));
+                                            jobs.push(j);
+                                            let scored = scored.get_or_insert_with(|| {
+                                                l.prepare(l.config.seed)
+                                                    .ok()
+                                                    .and_then(|p| trace_window(&l, &p.demand, l.config.history_s))
+                                            });
+                                            if let Some(p) = overlap_problem(job, *scored, &l, rel) {
+                                                stage_problems.push(p);
+                                            }
+                                        }
+                                        Err(ps) => stage_problems.extend(ps),
+                                    },
+                                }
+                            }
                             c.resolve_paths(dir);
                             // The controller in this scenario: its problems belong to the experiment's lines.
-                            let found = l.config.controller_problems(&c);
+                            match &planned {
+                                Some(facts) => {
+                                    let mut p = Problems::new();
+                                    c.check_with(
+                                        &mut p,
+                                        &l.config.cluster,
+                                        l.config.step_s,
+                                        l.config.horizon_s,
+                                        Some(facts),
+                                    );
+                                    c.check_workload(&mut p, l.config.states_memory());
+                                    found.extend(p.into_vec());
+                                }
+                                // A stage name that names no stage is reported above, not as a missing folder.
+                                None => found.extend(
+                                    l.config
+                                        .controller_problems(&c)
+                                        .into_iter()
+                                        .filter(|p| !(missing_stage && p.path == model_field)),
+                                ),
+                            }
                             l.config.controller = c;
                             for Problem { path: rest, message } in found {
                                 let key = (ci, origin[ci].problem_path(&rest), message);
@@ -493,15 +598,17 @@ pub fn expand(
                                 }
                             }
                         }
+                        let folders: Vec<String> = jobs.iter().map(|&j| planner.jobs[j].folder()).collect();
                         for &seed in &cfg.seeds {
                             cells.push(Cell {
-                                id: cell_id(rel, &values, cname, seed),
+                                id: cell_id(rel, &values, cname, seed, &folders),
                                 index: cells.len(),
                                 scenario_file: sfile.clone(),
                                 axis_values: values.clone(),
                                 controller: cname.clone(),
                                 seed,
                                 scenario: l.clone(),
+                                jobs: jobs.clone(),
                             });
                         }
                     }
@@ -522,6 +629,12 @@ pub fn expand(
         };
         problems.push(exp_diag(path, message));
     }
+    for p in stage_problems {
+        let d = exp_diag(p.path, p.message);
+        if !problems.contains(&d) {
+            problems.push(d);
+        }
+    }
     // Ids are unique by construction (the digest covers every coordinate); a collision is still refused.
     let mut by_id: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
     for (i, c) in cells.iter().enumerate() {
@@ -540,7 +653,34 @@ pub fn expand(
             unique.push(p);
         }
     }
-    if unique.is_empty() { Ok(cells) } else { Err(unique) }
+    if unique.is_empty() { Ok((cells, planner.jobs)) } else { Err(unique) }
+}
+
+/// A stage that would learn from the period a run scores (the same trace, overlapping trace seconds): the
+/// comparison would reward memory, not prediction. `scored`: the run's scored trace seconds.
+fn overlap_problem(job: &Job, scored: Option<(f64, f64)>, run: &Loaded, rel: &str) -> Option<Problem> {
+    let (s0, s1) = scored?;
+    let (trained, ran) = (job.loaded.trace.as_ref()?, run.trace.as_ref()?);
+    if trained.times_s != ran.times_s || trained.columns != ran.columns {
+        return None; // another trace: nothing of the scored period is learned from
+    }
+    let prepared = job.loaded.prepare(job.loaded.config.seed).ok()?;
+    let (t0, t1) = trace_window(&job.loaded, &prepared.demand, 0.0)?;
+    let overlap = t1.min(s1) - t0.max(s0);
+    let first = ran.report.first_timestamp_s;
+    (overlap > 1e-6).then(|| Problem {
+        path: format!("training[{}].slice", job.stage),
+        message: format!(
+            "learns from trace seconds {:.0}–{:.0} of {}, {overlap:.0} s of which the runs of {rel} score ({:.0}–{:.0}): \
+             give the stage a slice that ends by the scored period's start (at most Fraction(from: 0.0, to: {:.4}))",
+            t0 - first,
+            t1 - first,
+            job.scenario_file.display(),
+            s0 - first,
+            s1 - first,
+            ((s0 - first) / ran.report.span_s * 1e4).floor() / 1e4
+        ),
+    })
 }
 
 /// A cell's coordinates in words, for messages.

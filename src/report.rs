@@ -10,9 +10,9 @@ use std::path::Path;
 use serde_json::Value;
 
 use crate::experiment::ExperimentConfig;
-use prescale_agents::ControllerConfig;
 use crate::stats::mean_ci95;
 use crate::sweep::Row;
+use prescale_agents::ControllerConfig;
 
 /// The metrics the report summarises.
 pub(crate) const METRICS: [&str; 7] = [

@@ -28,7 +28,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use rayon::prelude::*;
 use serde_json::{Value, json};
 
-use crate::experiment::{Cell, ExperimentConfig, load_experiment};
+use crate::experiment::{Cell, Experiment, ExperimentConfig, load_experiment};
 use crate::results::{build_info, cell_text, verify_complete, write_run_to};
 
 /// Options of a sweep.
@@ -236,7 +236,8 @@ pub fn extension_problem(old: &ExperimentConfig, new: &ExperimentConfig) -> Opti
 /// run; I/O errors writing the tables.
 pub fn sweep(file: &Path, opts: &SweepOptions) -> Result<SweepOutcome> {
     let t0 = Instant::now();
-    let (cfg, cells) = load_experiment(file).map_err(|d| crate::scenario_io::diagnostics_error(&d))?;
+    let Experiment { config: cfg, cells, jobs } =
+        load_experiment(file, &opts.out_root).map_err(|d| crate::scenario_io::diagnostics_error(&d))?;
     let dir = opts.out_root.join(&cfg.name);
     let _lock = lock_experiment(&opts.out_root, &cfg.name)?;
     let exp_json = serde_json::to_string_pretty(&cfg)?;
@@ -287,6 +288,44 @@ pub fn sweep(file: &Path, opts: &SweepOptions) -> Result<SweepOutcome> {
     let done = |c: &Cell| finished.contains(c.id.as_str());
     let todo: Vec<&Cell> = cells.iter().filter(|c| !done(c)).collect();
     let skipped = cells.len() - todo.len();
+    // Models first: each training the unfinished runs need, unless its folder already holds the model (the
+    // folder is named by the content hash of what the training reads). A failed training fails its runs.
+    let needed: std::collections::BTreeSet<usize> = todo.iter().flat_map(|c| c.jobs.iter().copied()).collect();
+    let mut model_rows = Vec::new();
+    let mut failed_jobs: BTreeMap<usize, String> = BTreeMap::new();
+    for (k, &j) in needed.iter().enumerate() {
+        let job = &jobs[j];
+        let axes: Vec<String> = job.axis_values.iter().map(|(p, v)| format!("{p} = {v}")).collect();
+        let place = format!(
+            "'{}' on {}{}",
+            job.name,
+            job.scenario_file.display(),
+            if axes.is_empty() { String::new() } else { format!(" with {}", axes.join(", ")) }
+        );
+        if !opts.quiet {
+            eprintln!("model {} of {}: {place} -> {}", k + 1, needed.len(), job.dir.display());
+        }
+        let outcome = crate::stages::run_job(job, opts.quiet);
+        let state = match &outcome {
+            Ok(Some(_)) => "trained",
+            Ok(None) => "reused",
+            Err(_) => "failed",
+        };
+        if let Err(e) = outcome {
+            let why = format!("{e:#}");
+            eprintln!("model {} of {}: {place}: training failed: {why}", k + 1, needed.len());
+            failed_jobs.insert(j, why);
+        } else if !opts.quiet && state == "reused" {
+            eprintln!("  trained before (same inputs): reused");
+        }
+        model_rows.push(json!({
+            "stage": job.name,
+            "scenario_file": job.scenario_file.display().to_string(),
+            "axes": job.axis_values.iter().map(|(p, v)| json!({"path": p, "value": v})).collect::<Vec<_>>(),
+            "dir": job.dir.display().to_string(),
+            "state": state,
+        }));
+    }
     // Work items: single cells, or (with --batch-runs) every seed of a BC combination with a cell to do.
     let mut items: Vec<Vec<&Cell>> = Vec::new();
     let mut groups: BTreeMap<(String, String, String), Vec<&Cell>> = BTreeMap::new();
@@ -324,6 +363,11 @@ pub fn sweep(file: &Path, opts: &SweepOptions) -> Result<SweepOutcome> {
                 }
                 let missing: Vec<&Cell> = item.iter().copied().filter(|c| !done(c)).collect();
                 let r = std::panic::catch_unwind(AssertUnwindSafe(|| {
+                    if let Some((j, why)) =
+                        item.iter().flat_map(|c| c.jobs.iter()).find_map(|j| failed_jobs.get_key_value(j))
+                    {
+                        anyhow::bail!("its model (training stage '{}') did not train: {why}", jobs[*j].name);
+                    }
                     if item.len() == 1 {
                         run_cell(item[0], &dir.join("runs").join(&item[0].id))
                     } else {
@@ -375,6 +419,7 @@ pub fn sweep(file: &Path, opts: &SweepOptions) -> Result<SweepOutcome> {
         "damaged_rerun": damaged.iter().map(|(id, e)| json!({"id": id, "damage": e})).collect::<Vec<_>>(),
         "failed": failed.iter().map(|(id, e)| json!({"id": id, "error": e})).collect::<Vec<_>>(),
         "threads": threads,
+        "models": model_rows,
         "interrupted": interrupted,
         "wall_time_s": t0.elapsed().as_secs_f64(),
     });

@@ -94,7 +94,8 @@ pub struct Trained {
     pub rounds: Vec<RoundRow>,
 }
 
-fn problems(cfg: &TrainFile) -> Problems {
+/// The training file's own problems (not its scenario's), paths from its root.
+pub fn problems(cfg: &TrainFile) -> Problems {
     let mut p = Problems::new();
     if let Some(m) = prescale_sim::input::name_problem(&cfg.name) {
         p.add("name", m);
@@ -166,29 +167,40 @@ fn load_with_scenario(
     let cfg = load_train(file)?;
     let scenario_file = file.parent().unwrap_or(Path::new(".")).join(&cfg.scenario);
     let mut loaded = load_scenario(&scenario_file)?;
+    let placed = |problem: Problem| -> Vec<Diagnostic> {
+        match read_text(file) {
+            Ok(text) => place_problems(file, &value_lines(&text), vec![problem]),
+            Err(d) => d,
+        }
+    };
     if let Some(slice) = &cfg.slice {
-        let c = &mut loaded.config;
-        let WorkloadConfig::Trace(t) = &mut c.workload else {
-            let problem = Problem {
-                path: "slice".into(),
-                message: format!(
-                    "{}: the scenario's workload is synthetic; a slice names part of a trace",
-                    cfg.scenario
-                ),
-            };
-            return Err(place_problems(file, &value_lines(&read_text(file)?), vec![problem]));
-        };
-        t.slice = Some(slice.clone());
-        t.start_offset_s = 0.0;
-        c.horizon_s = None;
-        c.history_s = 0.0;
+        apply_slice(&mut loaded, slice, &cfg.scenario).map_err(placed)?;
     }
     let prepared = loaded.prepare(loaded.config.seed)?;
     if let Some(p) = data_problem(&cfg, prepared.demand.steps()) {
-        let text = read_text(file)?;
-        return Err(place_problems(file, &value_lines(&text), vec![p]));
+        return Err(placed(p));
     }
     Ok((cfg, scenario_file, loaded, prepared))
+}
+
+/// Makes `loaded` play `slice` of its trace from its start (its own start, horizon and warm history are left
+/// aside): what a training learns from. `scenario` names it in the message.
+///
+/// # Errors
+/// A synthetic workload (at `slice`): a slice names part of a trace.
+pub fn apply_slice(loaded: &mut crate::scenario_io::Loaded, slice: &TraceSlice, scenario: &str) -> Result<(), Problem> {
+    let c = &mut loaded.config;
+    let WorkloadConfig::Trace(t) = &mut c.workload else {
+        return Err(Problem {
+            path: "slice".into(),
+            message: format!("{scenario}: the scenario's workload is synthetic; a slice names part of a trace"),
+        });
+    };
+    t.slice = Some(slice.clone());
+    t.start_offset_s = 0.0;
+    c.horizon_s = None;
+    c.history_s = 0.0;
+    Ok(())
 }
 
 /// Most bytes of training windows a training may hold (inputs and targets, `f32`).
@@ -197,7 +209,7 @@ pub const MAX_TRAINING_BYTES: f64 = 4.0 * (1u64 << 30) as f64;
 /// The training windows' size when the scenario has `steps` steps, if over [`MAX_TRAINING_BYTES`]: one window
 /// per step of `window_steps × inputs` values and `horizon_steps` targets, for each seed and DAgger round
 /// (whose windows are aggregated).
-fn data_problem(cfg: &TrainFile, steps: usize) -> Option<Problem> {
+pub fn data_problem(cfg: &TrainFile, steps: usize) -> Option<Problem> {
     let per_window = cfg.model.window_steps as f64 * cfg.model.width() as f64 + cfg.model.horizon_steps as f64;
     let copies = match &cfg.task {
         TaskConfig::Forecast => 1.0,
@@ -250,7 +262,24 @@ pub fn train(file: &Path, out_root: &Path, quiet: bool) -> Result<Trained> {
     let (cfg, scenario_file, loaded, _) =
         load_with_scenario(file).map_err(|d| crate::scenario_io::diagnostics_error(&d))?;
     let source = scenario_file.display().to_string();
-    let dir = out_root.join(&cfg.name);
+    train_loaded(&cfg, &loaded, &source, &out_root.join(&cfg.name), &file.display().to_string(), quiet)
+}
+
+/// Trains `cfg` on the scenario `loaded` (its slice applied; `source` names it in the card) into `dir`
+/// (written whole or not at all); a non-finite loss writes the last good checkpoint beside it
+/// (`<dir>.last-good`). `what` names the training in messages (its file, or an experiment's stage).
+///
+/// # Errors
+/// Bad data, a non-finite loss, or I/O.
+pub fn train_loaded(
+    cfg: &TrainFile,
+    loaded: &crate::scenario_io::Loaded,
+    source: &str,
+    dir: &Path,
+    what: &str,
+    quiet: bool,
+) -> Result<Trained> {
+    let (source, dir) = (source.to_string(), dir.to_path_buf());
     let mut curve: Vec<EpochRow> = Vec::new();
     let epochs = cfg.training.max_epochs as u64
         + match &cfg.task {
@@ -333,12 +362,12 @@ pub fn train(file: &Path, out_root: &Path, quiet: bool) -> Result<Trained> {
             model.save(&dir, &write_extra(&curve, &rounds))?;
             Ok(Trained { dir, model, rounds })
         }
-        Err(LearnError::Data(msg)) => bail!("{}: {msg}", file.display()),
+        Err(LearnError::Data(msg)) => bail!("{what}: {msg}"),
         Err(LearnError::NonFinite(mut model, msg)) => {
             model.card.prescale_version = version;
-            let keep = out_root.join(format!("{}.last-good", cfg.name));
+            let keep = PathBuf::from(format!("{}.last-good", dir.display()));
             model.save(&keep, &write_extra(&curve, &rounds))?;
-            bail!("{}: {msg}; the last good checkpoint is in {}", file.display(), keep.display())
+            bail!("{what}: {msg}; the last good checkpoint is in {}", keep.display())
         }
     }
 }

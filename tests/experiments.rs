@@ -8,10 +8,15 @@ use std::path::Path;
 use common::{prescale, repo, text};
 use prescale::experiment::load_experiment;
 
+fn out_root() -> &'static std::path::Path {
+    std::path::Path::new("results")
+}
+
 #[test]
 fn the_shipped_experiment_expands_with_stable_ids() {
-    let (cfg, cells) =
-        load_experiment(&repo().join("experiments/provisioning-whatif.ron")).unwrap_or_else(|d| panic!("{d:?}"));
+    let e = load_experiment(&repo().join("experiments/provisioning-whatif.ron"), out_root())
+        .unwrap_or_else(|d| panic!("{d:?}"));
+    let (cfg, cells) = (e.config, e.cells);
     assert_eq!(cells.len(), 3 * 4 * 3);
     assert_eq!(cfg.baseline.as_deref(), Some("hpa"));
     let ids: std::collections::BTreeSet<&str> = cells.iter().map(|c| c.id.as_str()).collect();
@@ -26,7 +31,7 @@ fn the_shipped_experiment_expands_with_stable_ids() {
     assert_eq!(*delay, prescale_sim::cluster::Delay::Constant { s: 300.0 });
     assert!(matches!(c.scenario.config.controller, prescale_agents::ControllerConfig::Predictive(_)));
     // Stable: the same file expands to the same ids.
-    let (_, again) = load_experiment(&repo().join("experiments/provisioning-whatif.ron")).unwrap();
+    let again = load_experiment(&repo().join("experiments/provisioning-whatif.ron"), out_root()).unwrap().cells;
     assert!(again.iter().zip(&cells).all(|(a, b)| a.id == b.id && a.seed == b.seed));
 }
 
@@ -104,7 +109,7 @@ fn sweeps_resume_isolate_failures_and_refuse_to_mix() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path();
     let runs = out.join("provisioning-whatif").join("runs");
-    let (_, cells) = load_experiment(&repo().join("experiments/provisioning-whatif.ron")).unwrap();
+    let cells = load_experiment(&repo().join("experiments/provisioning-whatif.ron"), out).unwrap().cells;
     let id = |delay: &str, controller: &str, seed: u64| {
         cells
             .iter()

@@ -393,7 +393,7 @@ fn lockstep_batched_sweeps_match_unbatched_ones() {
     let batched2 = sweep("batched2", &["--batch-runs", "--threads", "2"]);
     assert_eq!(batched, batched2, "same bits on any thread count");
     assert_eq!(plain, batched, "batched decisions equal one-at-a-time decisions here");
-    let id = prescale::experiment::cell_id("nn-test.ron", &[], "bc", 2);
+    let id = prescale::experiment::cell_id("nn-test.ron", &[], "bc", 2, &[]);
     let summary =
         std::fs::read_to_string(d.path().join("batched/bc-lockstep/runs").join(id).join("summary.json")).unwrap();
     assert!(summary.contains("\"lockstep_group\": 4"), "{summary}");

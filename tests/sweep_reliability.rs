@@ -70,13 +70,13 @@ fn ids_are_unique_by_construction() {
     use prescale::experiment::cell_id;
     let ax = |v: &str| vec![("slo.latency_threshold_s".to_string(), v.to_string())];
     // Values alike in their first 24 characters, values alike once made folder-safe, same-stem files.
-    let a = cell_id("s.ron", &ax("0.2500000000000000000000001"), "hpa", 1);
-    let b = cell_id("s.ron", &ax("0.2500000000000000000000002"), "hpa", 1);
+    let a = cell_id("s.ron", &ax("0.2500000000000000000000001"), "hpa", 1, &[]);
+    let b = cell_id("s.ron", &ax("0.2500000000000000000000002"), "hpa", 1, &[]);
     assert_ne!(a, b);
-    assert_ne!(cell_id("s.ron", &ax("a b"), "hpa", 1), cell_id("s.ron", &ax("a_b"), "hpa", 1));
-    assert_ne!(cell_id("x/s.ron", &[], "hpa", 1), cell_id("y/s.ron", &[], "hpa", 1));
+    assert_ne!(cell_id("s.ron", &ax("a b"), "hpa", 1, &[]), cell_id("s.ron", &ax("a_b"), "hpa", 1, &[]));
+    assert_ne!(cell_id("x/s.ron", &[], "hpa", 1, &[]), cell_id("y/s.ron", &[], "hpa", 1, &[]));
     assert!(a.starts_with("s__latency_threshold_s=0.2500000000000000000000__hpa__seed1__"), "{a}");
-    assert!(cell_id("s.ron", &ax(&"9".repeat(10_000)), &"c".repeat(255), 1).len() <= 255);
+    assert!(cell_id("s.ron", &ax(&"9".repeat(10_000)), &"c".repeat(255), 1, &[]).len() <= 255);
 }
 
 #[test]

@@ -49,7 +49,7 @@ use crate::reactive::{StepScaling, StepScalingConfig, TargetTracking, TargetTrac
 use crate::resource::ResourcePlanner;
 pub use crate::variance::VarianceConfig;
 use neural::expert::{HindsightExpert, PolicySetting};
-use neural::model::{Model, Task, check_model};
+use neural::model::{Model, ModelFacts, Task, check_model};
 use neural::policy::BcPolicy;
 use std::path::Path;
 
@@ -94,19 +94,12 @@ impl ControllerSpec for ControllerConfig {
     }
 
     fn resolve_paths(&mut self, base: &Path) {
-        let fix = |m: &mut String| {
+        if let Some(m) = self.model_mut() {
             let p = Path::new(m.as_str());
             if p.is_relative() {
                 let joined = base.join(p);
                 *m = joined.canonicalize().unwrap_or(joined).display().to_string();
             }
-        };
-        match self {
-            ControllerConfig::Bc(c) => fix(&mut c.model),
-            ControllerConfig::Predictive(PredictiveConfig {
-                predictor: PredictorConfig::Neural { model, .. }, ..
-            }) => fix(model),
-            _ => {}
         }
     }
 
@@ -128,31 +121,7 @@ impl ControllerSpec for ControllerConfig {
     }
 
     fn check(&self, p: &mut Problems, cluster: &ClusterConfig, step_s: f64, horizon_s: Option<f64>) {
-        match self {
-            ControllerConfig::Static(c) => c.check(p, cluster.scaling_max_count()),
-            ControllerConfig::ReferenceHpa(c) => c.check(p),
-            ControllerConfig::Hpa(c) => c.check(p),
-            ControllerConfig::TargetTracking(c) => c.check(p),
-            ControllerConfig::StepScaling(c) => c.check(p),
-            ControllerConfig::Bc(c) => {
-                check_model(p, &c.model, Task::Policy, step_s);
-                if let Some(q) = c.act_quantile {
-                    p.within("act_quantile", q, Interval::open(0.0, 1.0));
-                }
-            }
-            ControllerConfig::HindsightExpert => {}
-            ControllerConfig::Predictive(c) => {
-                // The allocator's farthest horizon (the lead time `PredictiveController::new` uses).
-                let h_hi = cluster.scaling_index().map(|i| {
-                    let t = &cluster.instance_types[i];
-                    let w = if c.allocator.include_warmup { t.warmup_s } else { 0.0 };
-                    prescale_sim::controller::lead_time_steps(t.provisioning_delay.mean_s(), step_s, w).1 as u32
-                });
-                p.under("predictor", |p| c.predictor.check(p, step_s, horizon_s, h_hi));
-                p.under("variance", |p| c.variance.check(p));
-                p.under("allocator", |p| c.allocator.check(p, cluster));
-            }
-        }
+        self.check_with(p, cluster, step_s, horizon_s, None);
     }
 
     fn init(&self, ctx: &InitContext<'_>) -> Box<dyn Controller> {
@@ -214,6 +183,54 @@ fn variant<T: Serialize>(v: &T) -> String {
 }
 
 impl ControllerConfig {
+    /// [`ControllerSpec::check`], with the facts of a model that is not trained yet (`planned`: an experiment's
+    /// training stage will write it before the runs) standing in for the model directory's card.
+    pub fn check_with(
+        &self,
+        p: &mut Problems,
+        cluster: &ClusterConfig,
+        step_s: f64,
+        horizon_s: Option<f64>,
+        planned: Option<&ModelFacts>,
+    ) {
+        match self {
+            ControllerConfig::Static(c) => c.check(p, cluster.scaling_max_count()),
+            ControllerConfig::ReferenceHpa(c) => c.check(p),
+            ControllerConfig::Hpa(c) => c.check(p),
+            ControllerConfig::TargetTracking(c) => c.check(p),
+            ControllerConfig::StepScaling(c) => c.check(p),
+            ControllerConfig::Bc(c) => {
+                check_model(p, &c.model, Task::Policy, step_s, planned);
+                if let Some(q) = c.act_quantile {
+                    p.within("act_quantile", q, Interval::open(0.0, 1.0));
+                }
+            }
+            ControllerConfig::HindsightExpert => {}
+            ControllerConfig::Predictive(c) => {
+                // The allocator's farthest horizon (the lead time `PredictiveController::new` uses).
+                let h_hi = cluster.scaling_index().map(|i| {
+                    let t = &cluster.instance_types[i];
+                    let w = if c.allocator.include_warmup { t.warmup_s } else { 0.0 };
+                    prescale_sim::controller::lead_time_steps(t.provisioning_delay.mean_s(), step_s, w).1 as u32
+                });
+                p.under("predictor", |p| c.predictor.check(p, step_s, horizon_s, h_hi, planned));
+                p.under("variance", |p| c.variance.check(p));
+                p.under("allocator", |p| c.allocator.check(p, cluster));
+            }
+        }
+    }
+
+    /// The model directory this controller names (a BC policy's, a neural predictor's), if any.
+    pub fn model_mut(&mut self) -> Option<&mut String> {
+        match self {
+            ControllerConfig::Bc(c) => Some(&mut c.model),
+            ControllerConfig::Predictive(PredictiveConfig {
+                predictor: PredictorConfig::Neural { model, .. }, ..
+            }) => Some(model),
+            _ => None,
+        }
+    }
+
     /// The aggressiveness knob of this controller's family — the field, below the variant, that trades cost for
     /// SLO violations and that an experiment sweeps to draw the family's cost–SLO frontier: the target
     /// utilisation of the HPAs, target tracking and the predictive allocator, the action quantile of a BC
@@ -222,9 +239,9 @@ impl ControllerConfig {
     pub fn knob(&self) -> Option<&'static str> {
         match self {
             ControllerConfig::Static(_) => Some("instances"),
-            ControllerConfig::ReferenceHpa(_)
-            | ControllerConfig::Hpa(_)
-            | ControllerConfig::TargetTracking(_) => Some("target_utilisation"),
+            ControllerConfig::ReferenceHpa(_) | ControllerConfig::Hpa(_) | ControllerConfig::TargetTracking(_) => {
+                Some("target_utilisation")
+            }
             ControllerConfig::Predictive(_) => Some("allocator.target_utilisation"),
             ControllerConfig::Bc(_) => Some("act_quantile"),
             ControllerConfig::StepScaling(_) | ControllerConfig::HindsightExpert => None,
@@ -246,9 +263,9 @@ impl ControllerConfig {
         // An enum inside (`variance: AdaptiveConformal(…)`) is a one-key map named by its variant: the path
         // goes through it, as RON's reader writes it.
         fn fields_of(v: &mut Value) -> &mut Value {
-            let tagged = v.as_object().is_some_and(|o| {
-                o.len() == 1 && o.keys().all(|k| k.starts_with(|c: char| c.is_ascii_uppercase()))
-            });
+            let tagged = v
+                .as_object()
+                .is_some_and(|o| o.len() == 1 && o.keys().all(|k| k.starts_with(|c: char| c.is_ascii_uppercase())));
             if tagged { v.as_object_mut().and_then(|o| o.values_mut().next()).expect("one key") } else { v }
         }
         let mut at = fields_of(body);
@@ -269,7 +286,11 @@ impl ControllerConfig {
         let known = fields.contains_key(last);
         fields.insert(last.to_string(), number);
         serde_json::from_value(json).map_err(|e| {
-            if known { format!("'{path}' does not take {value}: {e}") } else { format!("'{path}' names no field of {}: {e}", self.name()) }
+            if known {
+                format!("'{path}' does not take {value}: {e}")
+            } else {
+                format!("'{path}' names no field of {}: {e}", self.name())
+            }
         })
     }
 }

@@ -514,30 +514,53 @@ fn replace_dir(tmp: &Path, dir: &Path) -> Result<(), ModelError> {
     Ok(())
 }
 
-/// Checks a model directory named by a scenario into `p` (at `model`): it loads (card, hash, weights), was
-/// trained for `task` at this step, and (as a predictor) takes no cluster-state inputs. Its card, if it loads.
-pub fn check_model(p: &mut Problems, model: &str, task: Task, step_s: f64) -> Option<ModelCard> {
-    let card = match Model::load(Path::new(model)) {
-        Ok(m) => m.card,
-        Err(e) => {
-            p.add("model", e.to_string());
-            return None;
-        }
+/// What a controller's checks need of a model: the task, the spec and the step it was trained at — read from
+/// a model directory's card, or, for a model an experiment trains before its runs, taken from the training
+/// stage that will write it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ModelFacts {
+    /// What it predicts.
+    pub task: Task,
+    /// Architecture, inputs, window, horizons, output.
+    pub spec: ModelSpec,
+    /// Control step it is (or will be) trained at, seconds.
+    pub step_s: f64,
+}
+
+/// Checks a model named by a scenario into `p` (at `model`): it loads (card, hash, weights) — or, with
+/// `planned`, will be trained as those facts say — was trained for `task` at this step, and (as a predictor)
+/// takes no cluster-state inputs. Its facts, if it loads.
+pub fn check_model(
+    p: &mut Problems,
+    model: &str,
+    task: Task,
+    step_s: f64,
+    planned: Option<&ModelFacts>,
+) -> Option<ModelFacts> {
+    let facts = match planned {
+        Some(f) => f.clone(),
+        None => match Model::load(Path::new(model)) {
+            Ok(m) => ModelFacts { task: m.card.task, spec: m.card.spec, step_s: m.card.step_s },
+            Err(e) => {
+                p.add("model", e.to_string());
+                return None;
+            }
+        },
     };
-    p.require("model", card.task == task, || {
+    p.require("model", facts.task == task, || {
         format!(
             "{model}: trained for {:?}, used here as a {}",
-            card.task,
+            facts.task,
             if task == Task::Forecast { "predictor (needs Forecast)" } else { "policy (needs Policy)" }
         )
     });
-    p.require("model", (card.step_s - step_s).abs() <= 1e-9 * step_s, || {
-        format!("{model}: trained at step_s {}, the scenario steps {step_s} s", card.step_s)
+    p.require("model", (facts.step_s - step_s).abs() <= 1e-9 * step_s, || {
+        format!("{model}: trained at step_s {}, the scenario steps {step_s} s", facts.step_s)
     });
     if task == Task::Forecast
-        && let Some(i) = card.spec.inputs.iter().find(|i| i.is_state())
+        && let Some(i) = facts.spec.inputs.iter().find(|i| i.is_state())
     {
         p.add("model", format!("{model}: input {i:?} is cluster state, which a predictor does not see (use it as Bc)"));
     }
-    Some(card)
+    Some(facts)
 }

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::*;
 use crate::neural::forecaster::{FineTuneConfig, NeuralForecaster};
-use crate::neural::model::{Model, Task, check_model};
+use crate::neural::model::{Model, ModelFacts, Task, check_model};
 
 /// A predictor by name (periods and windows in seconds; they become steps of the scenario's `step_s`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -121,7 +121,14 @@ impl PredictorConfig {
 
     /// Checks the predictor into `p` (paths below `predictor`); `needed_steps` is the allocator's farthest
     /// horizon.
-    pub(crate) fn check(&self, p: &mut Problems, step_s: f64, horizon_s: Option<f64>, needed_steps: Option<u32>) {
+    pub(crate) fn check(
+        &self,
+        p: &mut Problems,
+        step_s: f64,
+        horizon_s: Option<f64>,
+        needed_steps: Option<u32>,
+        planned: Option<&ModelFacts>,
+    ) {
         match *self {
             PredictorConfig::SeasonalNaive { period_s } => {
                 p.at_least("period_s", period_s, step_s, "step_s");
@@ -149,7 +156,7 @@ impl PredictorConfig {
             PredictorConfig::LastValue | PredictorConfig::Oracle => {}
             PredictorConfig::Neural { ref model, ref fine_tune } => {
                 // The model directory is read once here; every check below uses its card.
-                let Some(card) = check_model(p, model, Task::Forecast, step_s) else { return };
+                let Some(card) = check_model(p, model, Task::Forecast, step_s, planned) else { return };
                 let (window, horizons) = (card.spec.window_steps as usize, card.spec.horizon_steps);
                 if let Some(ft) = fine_tune {
                     p.under("fine_tune", |p| ft.check(p, step_s, window, horizons as usize));

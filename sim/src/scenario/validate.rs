@@ -134,10 +134,15 @@ impl<C: ControllerSpec> ScenarioConfig<C> {
     /// [`ScenarioConfig::problems`] reports under `controller.`, for any controller (an experiment checks its own
     /// controllers with it).
     pub fn check_controller(&self, p: &mut Problems, controller: &C) {
-        let states_memory = matches!(&self.workload, WorkloadConfig::Trace(t)
-            if t.metrics.iter().any(|m| matches!(m.meaning, MetricMeaning::Utilisation { resource: ResourceKind::Memory, .. })));
         controller.check(p, &self.cluster, self.step_s, self.horizon_s);
-        controller.check_workload(p, states_memory);
+        controller.check_workload(p, self.states_memory());
+    }
+
+    /// Whether the workload states a memory demand (a trace column of memory utilisation), which a
+    /// forecasting controller must then forecast too.
+    pub fn states_memory(&self) -> bool {
+        matches!(&self.workload, WorkloadConfig::Trace(t)
+            if t.metrics.iter().any(|m| matches!(m.meaning, MetricMeaning::Utilisation { resource: ResourceKind::Memory, .. })))
     }
 
     /// The problems of `controller` acting in this scenario, paths below the controller (see
