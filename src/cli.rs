@@ -91,6 +91,12 @@ enum Command {
     Plot {
         /// A run or sweep results folder.
         dir: PathBuf,
+        /// Sweeps: the seed whose runs the overlay figures show (default: the first).
+        #[arg(long, value_name = "N")]
+        seed: Option<u64>,
+        /// Sweeps: the hours the overlay figures show, FROM:TO (default: the whole run).
+        #[arg(long, value_name = "FROM:TO", value_parser = parse_window_h)]
+        window_h: Option<(f64, f64)>,
     },
     /// Run the reference workloads of REFERENCE_MODEL.md, seed 1, against their check values.
     CheckReference,
@@ -276,7 +282,7 @@ pub fn run<I: IntoIterator<Item = OsString>>(args: I) -> Result<ExitCode> {
         Command::Run { scenario, seed, out, fidelity, quiet } => cmd_run(&scenario, seed, fidelity, &out, quiet),
         Command::Validate { files } => validate(&files),
         Command::CheckReference => check_reference(),
-        Command::Plot { dir } => cmd_plot(&dir),
+        Command::Plot { dir, seed, window_h } => cmd_plot(&dir, &crate::plot::PlotOptions { seed, window_h }),
         Command::Sweep { experiment, out, threads, quiet, batch_runs } => cmd_sweep(
             &experiment,
             crate::sweep::SweepOptions { out_root: out, threads: threads.map(|t| t as usize), quiet, batch_runs },
@@ -327,8 +333,17 @@ fn cmd_run(
 }
 
 /// `prescale plot`.
-fn cmd_plot(dir: &Path) -> Result<ExitCode> {
-    for f in crate::plot::plot(dir)? {
+/// `--window-h FROM:TO`: two finite hours, FROM >= 0 and below TO.
+fn parse_window_h(s: &str) -> Result<(f64, f64), String> {
+    let bad =
+        || format!("'{}': expected FROM:TO in hours, 0 <= FROM < TO (e.g. 24:48)", prescale_sim::input::clip(s, 40));
+    let (a, b) = s.split_once(':').ok_or_else(bad)?;
+    let (a, b): (f64, f64) = (a.trim().parse().map_err(|_| bad())?, b.trim().parse().map_err(|_| bad())?);
+    if a.is_finite() && b.is_finite() && 0.0 <= a && a < b { Ok((a, b)) } else { Err(bad()) }
+}
+
+fn cmd_plot(dir: &Path, opts: &crate::plot::PlotOptions) -> Result<ExitCode> {
+    for f in crate::plot::plot_with(dir, opts)? {
         println!("{}", f.display());
     }
     Ok(ExitCode::SUCCESS)

@@ -194,6 +194,22 @@ fn plots_are_drawn_from_saved_results() {
             assert!(svg.contains(label), "{name}.svg lacks '{label}'");
         }
     }
+    // One overlay per axis value (three delays), every controller of the first seed in it.
+    for k in 1..=3 {
+        let svg = read(sweep_dir.join("plots").join(format!("overlay_{k}.svg")));
+        for label in ["hpa", "oracle", "last-value-aci", "demand", "SLO", "seed 1", "Cost since the window"] {
+            assert!(svg.contains(label), "overlay_{k}.svg lacks '{label}'");
+        }
+    }
+    let out = prescale(&["plot", sweep_dir.to_str().unwrap(), "--seed", "2", "--window-h", "1.5:3"]);
+    assert!(out.status.success(), "{}", text(&out).1);
+    assert!(read(sweep_dir.join("plots/overlay_2.svg")).contains("seed 2"));
+    let out = prescale(&["plot", sweep_dir.to_str().unwrap(), "--seed", "99"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out).1.contains("--seed 99: no run of this sweep has it (seeds: 1, 2, 3)"), "{}", text(&out).1);
+    let out = prescale(&["plot", sweep_dir.to_str().unwrap(), "--window-h", "3:1"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out).1.contains("expected FROM:TO in hours"), "{}", text(&out).1);
     let cov = read(sweep_dir.join("plots/coverage_cost.svg"));
     assert!(cov.contains("coverage of forecast + margin") && cov.contains("last-value-aci") && !cov.contains(">hpa<"));
     let run = std::fs::read_dir(sweep_dir.join("runs")).unwrap().flatten().next().unwrap().path();

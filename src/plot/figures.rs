@@ -25,26 +25,66 @@ pub(super) const PALETTE: [RGBColor; 8] = [
 ];
 
 /// One colour per controller across every figure of a sweep (the Pareto front, the what-if lines, the bars,
-/// the latency CDF, coverage): the controllers in the experiment's order, the baseline first, each keeping its
-/// colour whatever subset a figure shows.
-pub(super) struct Colours(Vec<String>);
+/// the latency CDF, coverage, the overlays): the controllers in the experiment's order, the baseline first,
+/// each keeping its colour whatever subset a figure shows. A family (a knob swept) shares one hue, its
+/// members in shades from dark to light, so that a sweep of twenty settings stays readable.
+pub(super) struct Colours {
+    controllers: Vec<(String, RGBColor)>,
+    families: Vec<(String, RGBColor)>,
+}
 
 impl Colours {
-    /// From controller names in order of appearance (repeats ignored), `baseline` first.
-    pub(super) fn new(names: impl IntoIterator<Item = String>, baseline: Option<&str>) -> Self {
+    /// From controller names in order of appearance (repeats ignored), `baseline` first, each in the family
+    /// `family_of` names (a controller alone is its own family).
+    pub(super) fn new(
+        names: impl IntoIterator<Item = String>,
+        baseline: Option<&str>,
+        family_of: impl Fn(&str) -> String,
+    ) -> Self {
         let mut order: Vec<String> = baseline.map(String::from).into_iter().collect();
         for n in names {
             if !order.contains(&n) {
                 order.push(n);
             }
         }
-        Colours(order)
+        let mut families: Vec<(String, Vec<String>)> = Vec::new();
+        for n in order {
+            let f = family_of(&n);
+            match families.iter_mut().find(|(g, _)| *g == f) {
+                Some((_, m)) => m.push(n),
+                None => families.push((f, vec![n])),
+            }
+        }
+        let (mut controllers, mut hues) = (Vec::new(), Vec::new());
+        for (i, (f, members)) in families.into_iter().enumerate() {
+            let hue = PALETTE[i % PALETTE.len()];
+            let k = members.len();
+            for (j, m) in members.into_iter().enumerate() {
+                // From 30 % darker to 45 % lighter across the family; a controller alone keeps the hue.
+                let amount = if k == 1 { 0.0 } else { -0.3 + 0.75 * j as f64 / (k - 1) as f64 };
+                controllers.push((m, shade(hue, amount)));
+            }
+            hues.push((f, hue));
+        }
+        Colours { controllers, families: hues }
     }
 
     /// The colour of `controller` (black for one the sweep does not hold).
     pub(super) fn of(&self, controller: &str) -> RGBColor {
-        self.0.iter().position(|c| c == controller).map_or(BLACK, |i| PALETTE[i % PALETTE.len()])
+        self.controllers.iter().find(|(c, _)| c == controller).map_or(BLACK, |(_, rgb)| *rgb)
     }
+
+    /// The hue of `family` (black for one the sweep does not hold).
+    pub(super) fn of_family(&self, family: &str) -> RGBColor {
+        self.families.iter().find(|(f, _)| f == family).map_or(BLACK, |(_, rgb)| *rgb)
+    }
+}
+
+/// `c` mixed with black (`t < 0`) or white (`t > 0`) by `|t|`.
+fn shade(c: RGBColor, t: f64) -> RGBColor {
+    let target = if t < 0.0 { 0.0 } else { 255.0 };
+    let mix = |x: u8| (x as f64 + (target - x as f64) * t.abs()).round() as u8;
+    RGBColor(mix(c.0), mix(c.1), mix(c.2))
 }
 
 pub(super) fn register_font() {
@@ -274,8 +314,8 @@ pub(super) fn draw_frontiers<DB: DrawingBackend>(
         "SLO-violation minutes",
     )?;
     for (family, members) in families {
-        // The family takes the colour of its first member, as in the other figures.
-        let color = members.first().map_or(BLACK, |(c, _, _)| colours.of(c));
+        // The family's hue; its members are shades of it in the other figures.
+        let color = colours.of_family(family);
         let points: Vec<(f64, f64)> = members.iter().map(|(_, c, s)| (*c, *s)).collect();
         let front = crate::frontier::frontier(&points);
         chart
@@ -512,6 +552,119 @@ pub(super) fn draw_curve<DB: DrawingBackend>(
     Ok(())
 }
 
+/// One run's time series in an overlay: its controller and table.
+pub(super) type Overlay = Vec<(String, Table)>;
+
+/// The controllers of one scenario and seed over the same window: demand against each controller's ready
+/// capacity (solid) and allocated capacity (faint), p99 latency with the SLO line (values above 10× the SLO
+/// drawn at the top edge), cost so far. `window_h`: the hours shown.
+pub(super) fn draw_overlay<DB: DrawingBackend>(
+    root: DrawingArea<DB, Shift>,
+    title: &str,
+    runs: &Overlay,
+    slo: Option<f64>,
+    window_h: (f64, f64),
+    colours: &Colours,
+) -> Result<()> {
+    let e = |e: DrawingAreaErrorKind<DB::ErrorType>| anyhow!("{e:?}");
+    let root = root.titled(title, (FONT, 22)).map_err(e)?;
+    let panels = root.split_evenly((3, 1));
+    let (w0, w1) = window_h;
+    // Each run's points inside the window, x in hours.
+    let series = |t: &Table, col: &str| -> Result<Vec<(f64, f64)>> {
+        let x = t.f64s("t_end_s")?;
+        let y = t.f64s(col)?;
+        Ok(x.iter()
+            .zip(&y)
+            .map(|(a, b)| (a / 3600.0, *b))
+            .filter(|(h, v)| *h >= w0 && *h <= w1 && v.is_finite())
+            .collect())
+    };
+    let chart = |area: &DrawingArea<DB, Shift>, caption: &str, y_desc: &str, y1: f64| {
+        let mut c = ChartBuilder::on(area)
+            .caption(caption, (FONT, 18))
+            .margin(8)
+            .x_label_area_size(32)
+            .y_label_area_size(70)
+            .build_cartesian_2d(w0..w1, 0.0..y1)
+            .map_err(e)?;
+        c.configure_mesh()
+            .x_desc("time (h)")
+            .y_desc(y_desc)
+            .label_style((FONT, 13))
+            .axis_desc_style((FONT, 14))
+            .draw()
+            .map_err(e)?;
+        Ok::<_, anyhow::Error>(c)
+    };
+    // Capacity.
+    let mut top: f64 = 0.0;
+    for (_, t) in runs {
+        for col in ["demand_cpu_cores", "ready_cpu_cores", "allocated_cpu_cores"] {
+            top = top.max(series(t, col)?.iter().map(|p| p.1).fold(0.0, f64::max));
+        }
+    }
+    let mut c = chart(&panels[0], "Demand and capacity", "CPU cores", top * 1.08 + 1e-9)?;
+    if let Some((_, t)) = runs.first() {
+        c.draw_series(LineSeries::new(series(t, "demand_cpu_cores")?, BLACK.stroke_width(2)))
+            .map_err(e)?
+            .label("demand")
+            .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], BLACK.stroke_width(2)));
+    }
+    for (name, t) in runs {
+        let colour = colours.of(name);
+        c.draw_series(LineSeries::new(series(t, "allocated_cpu_cores")?, colour.mix(0.35).stroke_width(1)))
+            .map_err(e)?;
+        c.draw_series(LineSeries::new(series(t, "ready_cpu_cores")?, colour.stroke_width(2)))
+            .map_err(e)?
+            .label(format!("{name} (ready; faint: allocated)"))
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], colour.stroke_width(2)));
+    }
+    legend(&mut c, SeriesLabelPosition::UpperRight, 12)?;
+    // Latency, capped at 10x the SLO so that one overloaded controller does not flatten the others.
+    let cap = slo.map_or(f64::INFINITY, |s| 10.0 * s);
+    let mut top: f64 = slo.unwrap_or(0.0);
+    for (_, t) in runs {
+        top = top.max(series(t, "latency_p99_s")?.iter().map(|p| p.1.min(cap)).fold(0.0, f64::max));
+    }
+    let mut c = chart(&panels[1], "p99 latency (capped at 10x the SLO)", "seconds", top * 1.08 + 1e-9)?;
+    for (name, t) in runs {
+        let colour = colours.of(name);
+        let pts: Vec<(f64, f64)> = series(t, "latency_p99_s")?.into_iter().map(|(x, y)| (x, y.min(cap))).collect();
+        c.draw_series(LineSeries::new(pts, colour.stroke_width(2)))
+            .map_err(e)?
+            .label(name.as_str())
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], colour.stroke_width(2)));
+    }
+    if let Some(s) = slo {
+        c.draw_series(LineSeries::new(vec![(w0, s), (w1, s)], BLACK.stroke_width(1)))
+            .map_err(e)?
+            .label("SLO")
+            .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], BLACK));
+    }
+    legend(&mut c, SeriesLabelPosition::UpperRight, 12)?;
+    // Cost so far, from the window's start.
+    let mut curves = Vec::new();
+    let mut top: f64 = 0.0;
+    for (name, t) in runs {
+        let pts = series(t, "cost_usd")?;
+        let base = pts.first().map_or(0.0, |p| p.1);
+        let pts: Vec<(f64, f64)> = pts.into_iter().map(|(x, y)| (x, y - base)).collect();
+        top = top.max(pts.last().map_or(0.0, |p| p.1));
+        curves.push((name, pts));
+    }
+    let mut c = chart(&panels[2], "Cost since the window's start", "USD", top * 1.08 + 1e-9)?;
+    for (name, pts) in curves {
+        let colour = colours.of(name);
+        c.draw_series(LineSeries::new(pts, colour.stroke_width(2)))
+            .map_err(e)?
+            .label(name.as_str())
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], colour.stroke_width(2)));
+    }
+    legend(&mut c, SeriesLabelPosition::UpperLeft, 12)?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -521,8 +674,23 @@ mod tests {
     #[test]
     fn colours_follow_the_experiment_not_the_figure() {
         let names = ["b", "a", "b", "c"].map(String::from);
-        let c = Colours::new(names, Some("c"));
+        let c = Colours::new(names, Some("c"), |n: &str| n.to_string());
         assert_eq!((c.of("c"), c.of("b"), c.of("a")), (PALETTE[0], PALETTE[1], PALETTE[2]));
         assert_eq!(c.of("not-in-the-sweep"), BLACK);
+    }
+
+    /// A family shares its hue: members are distinct shades of it, dark to light, and never another
+    /// family's colour.
+    #[test]
+    fn a_family_is_one_hue_in_shades() {
+        let names = ["hpa-0.4", "hpa-0.6", "hpa-0.8", "aci"].map(String::from);
+        let fam = |n: &str| n.split('-').next().unwrap().to_string();
+        let c = Colours::new(names, Some("hpa-0.6"), fam);
+        assert_eq!(c.of_family("hpa"), PALETTE[0]);
+        assert_eq!(c.of("aci"), PALETTE[1]);
+        let shades: Vec<RGBColor> = ["hpa-0.6", "hpa-0.4", "hpa-0.8"].iter().map(|n| c.of(n)).collect();
+        let lum = |c: &RGBColor| c.0 as u32 + c.1 as u32 + c.2 as u32;
+        assert!(lum(&shades[0]) < lum(&shades[1]) && lum(&shades[1]) < lum(&shades[2]), "{shades:?}");
+        assert!(shades.iter().all(|s| *s != PALETTE[1]));
     }
 }

@@ -9,7 +9,10 @@
 //!   SLO-violation minutes and cost against the axis values, one line per controller; `plots/bars.{png,svg}`,
 //!   SLO minutes, cost and over-provisioning per controller (mean over all its runs, 95 % CI);
 //!   `plots/latency_cdf.{png,svg}`, the CDF of per-step p99 latency per controller over all its runs; and, when
-//!   forecasting controllers ran, `plots/coverage_cost.{png,svg}`, their realised margin coverage against cost.
+//!   forecasting controllers ran, `plots/coverage_cost.{png,svg}`, their realised margin coverage against cost;
+//!   and per scenario and axis values `plots/overlay[_k].{png,svg}`: the controllers' runs of one seed over one
+//!   window (`--seed`, `--window-h`), demand against ready and allocated capacity, p99 latency with the SLO,
+//!   cost so far.
 
 mod data;
 mod figures;
@@ -47,6 +50,23 @@ pub fn plot_curve(dir: &Path) -> Result<Vec<PathBuf>> {
 /// # Errors
 /// Neither kind of folder, an unreadable or damaged table (named with its line), or a drawing problem.
 pub fn plot(dir: &Path) -> Result<Vec<PathBuf>> {
+    plot_with(dir, &PlotOptions::default())
+}
+
+/// What `prescale plot` may choose beyond the folder.
+#[derive(Clone, Debug, Default)]
+pub struct PlotOptions {
+    /// The seed whose runs the overlay figures show (default: the first seed of `runs.csv`).
+    pub seed: Option<u64>,
+    /// The hours the overlay figures show, `(from, to)` (default: every step).
+    pub window_h: Option<(f64, f64)>,
+}
+
+/// [`plot`] with options.
+///
+/// # Errors
+/// As [`plot`]; a seed with no runs.
+pub fn plot_with(dir: &Path, opts: &PlotOptions) -> Result<Vec<PathBuf>> {
     register_font();
     let out = dir.join("plots");
     if dir.join("timeseries.csv").exists() {
@@ -65,7 +85,24 @@ pub fn plot(dir: &Path) -> Result<Vec<PathBuf>> {
             .unwrap_or_default();
         // One colour per controller in every figure: the experiment's order, the baseline first.
         let ci = t.col("controller")?;
-        let colours = Colours::new(t.rows.iter().map(|(_, r)| r[ci].clone()), exp["baseline"].as_str());
+        let family_of = |c: &str| {
+            exp["controllers"]
+                .as_array()
+                .and_then(|cs| cs.iter().find(|x| x["name"].as_str() == Some(c)))
+                .and_then(|x| x["family"].as_str())
+                .map_or(c.to_string(), String::from)
+        };
+        if let Some(seed) = opts.seed {
+            let si = t.col("seed")?;
+            if !t.rows.iter().any(|(_, r)| r[si] == seed.to_string()) {
+                let seeds: std::collections::BTreeSet<&str> = t.rows.iter().map(|(_, r)| r[si].as_str()).collect();
+                bail!(
+                    "--seed {seed}: no run of this sweep has it (seeds: {})",
+                    seeds.into_iter().collect::<Vec<_>>().join(", ")
+                );
+            }
+        }
+        let colours = Colours::new(t.rows.iter().map(|(_, r)| r[ci].clone()), exp["baseline"].as_str(), family_of);
         let pts = sweep_points(&t, &axes, "cost_usd", "slo_violation_minutes")?;
         let mut files =
             both(&out, "pareto", (1100, 800), |r| draw_pareto(r, &pts, &colours), |r| draw_pareto(r, &pts, &colours))?;
@@ -75,11 +112,7 @@ pub fn plot(dir: &Path) -> Result<Vec<PathBuf>> {
         let mut families: Families = Vec::new();
         for (c, (cost, _)) in cost_means.iter().cloned() {
             let Some(&(_, (slo, _))) = slo_means.iter().find(|(s, _)| *s == c) else { continue };
-            let family = exp["controllers"]
-                .as_array()
-                .and_then(|cs| cs.iter().find(|x| x["name"].as_str() == Some(c.as_str())))
-                .and_then(|x| x["family"].as_str())
-                .map_or(c.clone(), String::from);
+            let family = family_of(&c);
             match families.iter_mut().find(|(f, _)| *f == family) {
                 Some((_, m)) => m.push((c, cost, slo)),
                 None => families.push((family, vec![(c, cost, slo)])),
@@ -140,6 +173,7 @@ pub fn plot(dir: &Path) -> Result<Vec<PathBuf>> {
             |r| draw_cdf(r, "Per-step p99 latency, all runs", "p99 latency of a step (s, log scale)", &p99, &colours),
             |r| draw_cdf(r, "Per-step p99 latency, all runs", "p99 latency of a step (s, log scale)", &p99, &colours),
         )?);
+        files.extend(overlays(dir, &out, &t, &axes, opts, &colours)?);
         // Margin coverage vs cost, for forecasting controllers.
         if t.col("coverage").is_ok() {
             let cov = sweep_points(&t, &axes, "cost_usd", "coverage")?;
@@ -157,4 +191,73 @@ pub fn plot(dir: &Path) -> Result<Vec<PathBuf>> {
         return Ok(files);
     }
     bail!("{} holds neither a run (timeseries.csv) nor a sweep (runs.csv)", dir.display())
+}
+
+/// The overlay figures of a sweep: per scenario and axis values, the controllers' runs of one seed over the
+/// same window (`plots/overlay.{png,svg}`, or `overlay_<k>` numbered in `runs.csv` order when there are
+/// several groups).
+fn overlays(
+    dir: &Path,
+    out: &Path,
+    t: &Table,
+    axes: &[String],
+    opts: &PlotOptions,
+    colours: &Colours,
+) -> Result<Vec<PathBuf>> {
+    let (ci, si, idc, fi) = (t.col("controller")?, t.col("seed")?, t.col("cell_id")?, t.col("scenario_file")?);
+    let axis_cols: Vec<usize> = axes.iter().map(|a| t.col(a)).collect::<Result<_>>()?;
+    let seed = match opts.seed {
+        Some(s) => s.to_string(),
+        None => t.rows[0].1[si].clone(),
+    };
+    // (scenario file and axis values) → [(controller, cell id)]
+    type Group = (Vec<String>, Vec<(String, String)>);
+    let mut groups: Vec<Group> = Vec::new();
+    for (_, row) in t.rows.iter().filter(|(_, r)| r[si] == seed) {
+        let key: Vec<String> =
+            std::iter::once(row[fi].clone()).chain(axis_cols.iter().map(|&c| row[c].clone())).collect();
+        let run = (row[ci].clone(), row[idc].clone());
+        match groups.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, runs)) => runs.push(run),
+            None => groups.push((key, vec![run])),
+        }
+    }
+    if groups.is_empty() {
+        let seeds: std::collections::BTreeSet<&str> = t.rows.iter().map(|(_, r)| r[si].as_str()).collect();
+        bail!(
+            "--seed {seed}: no run of this sweep has it (seeds: {})",
+            seeds.into_iter().collect::<Vec<_>>().join(", ")
+        );
+    }
+    let mut files = Vec::new();
+    let many = groups.len() > 1;
+    for (k, (key, runs)) in groups.iter().enumerate() {
+        let mut overlay: Overlay = Vec::new();
+        for (c, id) in runs {
+            overlay.push((c.clone(), Table::read(&dir.join("runs").join(id).join("timeseries.csv"))?));
+        }
+        let slo = slo_threshold(&dir.join("runs").join(&runs[0].1));
+        let end_h = overlay.iter().flat_map(|(_, t)| t.f64s("t_end_s").ok()).flatten().fold(0.0, f64::max) / 3600.0;
+        let window = opts.window_h.unwrap_or((0.0, end_h));
+        if window.0 >= end_h {
+            bail!("--window-h {}:{}: the runs end at {end_h:.2} h", window.0, window.1);
+        }
+        let window = (window.0, window.1.min(end_h));
+        let stem = Path::new(&key[0]).file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+        let values: Vec<String> =
+            axes.iter().zip(&key[1..]).map(|(a, v)| format!("{} = {v}", a.rsplit('.').next().unwrap_or(a))).collect();
+        let title = format!(
+            "{stem}{}, seed {seed}",
+            if values.is_empty() { String::new() } else { format!(" ({})", values.join(", ")) }
+        );
+        let name = if many { format!("overlay_{}", k + 1) } else { "overlay".to_string() };
+        files.extend(both(
+            out,
+            &name,
+            (1400, 1300),
+            |r| draw_overlay(r, &title, &overlay, slo, window, colours),
+            |r| draw_overlay(r, &title, &overlay, slo, window, colours),
+        )?);
+    }
+    Ok(files)
 }
