@@ -139,6 +139,7 @@ pub(crate) fn report(cfg: &ExperimentConfig, rows: &[Row<'_>]) -> String {
             );
             paired_table(&mut out, &heading, &by_controller, base, |o, b| (b != 0.0).then(|| o / b));
         }
+        blocks_table(&mut out, &by_controller, base.map(|b| b.0.as_str()));
         if let Some(base) = base {
             equal_cost_section(&mut out, cfg, &by_controller, base.0);
         }
@@ -147,12 +148,74 @@ pub(crate) fn report(cfg: &ExperimentConfig, rows: &[Row<'_>]) -> String {
     out
 }
 
+/// A controller's figure `m` in time block `b`, the mean over its runs (seeds) that have the block.
+fn block_mean(rs: &[&Row<'_>], b: usize, m: &str) -> Option<f64> {
+    let xs: Vec<f64> =
+        rs.iter().filter_map(|r| r.blocks.get(b).and_then(|x| x.get(m)).and_then(Value::as_f64)).collect();
+    (!xs.is_empty()).then(|| xs.iter().sum::<f64>() / xs.len() as f64)
+}
+
+/// The number of time blocks every run of the group has (0 when some run has none).
+fn common_blocks(by_controller: &[(&String, &Vec<&Row<'_>>)]) -> usize {
+    by_controller.iter().flat_map(|(_, rs)| rs.iter().map(|r| r.blocks.len())).min().unwrap_or(0)
+}
+
+/// The block table: each controller's SLO minutes and cost per time block of the scored period (each block
+/// the mean over seeds), mean ± 95 % CI over the blocks, and the per-block ratios to the baseline — the
+/// variation across test windows, where seeds of a trace replay vary only the simulation's own noise.
+fn blocks_table(out: &mut String, by_controller: &[(&String, &Vec<&Row<'_>>)], base: Option<&str>) {
+    let n = common_blocks(by_controller);
+    if n < 2 {
+        return;
+    }
+    let metrics = ["slo_violation_minutes", "cost_usd"];
+    let base_rows = base.and_then(|b| by_controller.iter().find(|(c, _)| c.as_str() == b).map(|(_, rs)| *rs));
+    let _ = writeln!(
+        out,
+        "\nOver {n} time blocks of the scored period (each block: the mean over seeds; mean ± 95 % CI over the \
+         blocks{}):\n",
+        if base.is_some() {
+            "; ratios to the baseline block by block, a block where the baseline's figure is 0 left out"
+        } else {
+            ""
+        }
+    );
+    let ratio_heads = if base_rows.is_some() { " | SLO minutes / baseline | cost / baseline" } else { "" };
+    let _ = writeln!(out, "| controller | blocks | SLO minutes per block | cost per block (USD){ratio_heads} |");
+    let _ = writeln!(out, "|---|---|---|---|{}", if base_rows.is_some() { "---|---|" } else { "" });
+    for (c, rs) in by_controller {
+        let mut cells = Vec::new();
+        for m in metrics {
+            let xs: Vec<f64> = (0..n).filter_map(|b| block_mean(rs, b, m)).collect();
+            let (mean, hw) = mean_ci95(&xs);
+            cells.push(fmt_ci(mean, hw));
+        }
+        if let Some(br) = base_rows {
+            for m in metrics {
+                let xs: Vec<f64> = (0..n)
+                    .filter_map(|b| Some((block_mean(rs, b, m)?, block_mean(br, b, m)?)))
+                    .filter(|(_, y)| *y != 0.0)
+                    .map(|(x, y)| x / y)
+                    .collect();
+                let (mean, hw) = mean_ci95(&xs);
+                cells.push(if xs.is_empty() {
+                    "–".into()
+                } else {
+                    format!("{} (n = {})", fmt_ci(mean, hw), xs.len())
+                });
+            }
+        }
+        let _ = writeln!(out, "| {c} | {n} | {} |", cells.join(" | "));
+    }
+}
+
 /// The equal-cost comparison of a group's controller families (see [`crate::frontier`]): per seed, each
 /// family's frontier read at every baseline-family member's cost and SLO minutes, as ratios to that member,
 /// mean ± 95 % CI over the seeds where the reading lies within the family's range. Written only when some
 /// family has two members or more (a single point cannot be read at another cost). With a hindsight expert in
 /// the group, each family is also read at the expert's SLO minutes: the expert knows the future demand, so its
-/// cost is the floor, and the ratio says how close a family comes to it.
+/// cost is the floor, and the ratio says how close a family comes to it. Where the runs have time blocks, each
+/// reading is also made block by block (each block's figures the means over seeds), with CIs over the blocks.
 fn equal_cost_section(
     out: &mut String,
     cfg: &ExperimentConfig,
@@ -214,6 +277,32 @@ fn equal_cost_section(
         }
         (slo_ratio, cost_ratio)
     };
+    // The same reading over time blocks: each member's and the reference's block figures (means over seeds).
+    let n_blocks = common_blocks(by_controller);
+    let read_blocks = |f: &str, reference: &str| {
+        let (mut slo_ratio, mut cost_ratio) = (Vec::new(), Vec::new());
+        let rows_of = |c: &str| by_controller.iter().find(|(x, _)| x.as_str() == c).map(|(_, rs)| *rs);
+        let Some(rr) = rows_of(reference) else { return (slo_ratio, cost_ratio) };
+        for b in 0..n_blocks {
+            let point =
+                |rs: &[&Row<'_>]| Some((block_mean(rs, b, "cost_usd")?, block_mean(rs, b, "slo_violation_minutes")?));
+            let Some((cb, yb)) = point(rr) else { continue };
+            let members: Vec<(f64, f64)> =
+                by_controller.iter().filter(|(c, _)| family(c) == f).filter_map(|(_, rs)| point(rs)).collect();
+            let front = frontier(&members);
+            if let Some(y) = slo_at_cost(&front, cb)
+                && yb > 0.0
+            {
+                slo_ratio.push(y / yb);
+            }
+            if let Some(c) = cost_at_slo(&front, yb)
+                && cb > 0.0
+            {
+                cost_ratio.push(c / cb);
+            }
+        }
+        (slo_ratio, cost_ratio)
+    };
     let show = |xs: &[f64]| {
         if xs.is_empty() {
             "–".to_string()
@@ -228,24 +317,31 @@ fn equal_cost_section(
          baseline member's cost and at its SLO minutes, as ratios to that member; n = seeds where the reading lies \
          within the family's range):\n"
     );
+    let blocks = n_blocks >= 2;
     let _ = writeln!(
         out,
-        "| family | members | baseline member | SLO minutes at equal cost (ratio) | n | cost at equal SLO minutes (ratio) | n |"
+        "| family | members | baseline member | SLO minutes at equal cost (ratio) | n |{} cost at equal SLO minutes (ratio) | n |{}",
+        if blocks { " over time blocks | n |" } else { "" },
+        if blocks { " over time blocks | n |" } else { "" }
     );
-    let _ = writeln!(out, "|---|---|---|---|---|---|---|");
+    let _ = writeln!(out, "|---|---|---|---|---|---|---|{}", if blocks { "---|---|---|---|" } else { "" });
     let base_members: Vec<&String> =
         by_controller.iter().filter(|(c, _)| family(c) == base_family).map(|(c, _)| *c).collect();
     for f in families.iter().filter(|f| **f != base_family) {
         for b in &base_members {
             let (slo_ratio, cost_ratio) = read(f, b);
+            let (slo_blocks, cost_blocks) = if blocks { read_blocks(f, b) } else { (Vec::new(), Vec::new()) };
+            let by_block = |xs: &[f64]| if blocks { format!(" {} | {} |", show(xs), xs.len()) } else { String::new() };
             let _ = writeln!(
                 out,
-                "| {f} | {} | {b} | {} | {} | {} | {} |",
+                "| {f} | {} | {b} | {} | {} |{} {} | {} |{}",
                 members(f),
                 show(&slo_ratio),
                 slo_ratio.len(),
+                by_block(&slo_blocks),
                 show(&cost_ratio),
-                cost_ratio.len()
+                cost_ratio.len(),
+                by_block(&cost_blocks)
             );
         }
     }
@@ -256,11 +352,21 @@ fn equal_cost_section(
              the expert's SLO minutes, as a ratio to the expert's cost (per seed; n = seeds where the expert's SLO \
              minutes lie within the family's range):\n"
         );
-        let _ = writeln!(out, "| family | members | cost at the expert's SLO minutes (ratio) | n |");
-        let _ = writeln!(out, "|---|---|---|---|");
+        let _ = writeln!(
+            out,
+            "| family | members | cost at the expert's SLO minutes (ratio) | n |{}",
+            if blocks { " over time blocks | n |" } else { "" }
+        );
+        let _ = writeln!(out, "|---|---|---|---|{}", if blocks { "---|---|" } else { "" });
         for f in &families {
             let (_, cost_ratio) = read(f, expert);
-            let _ = writeln!(out, "| {f} | {} | {} | {} |", members(f), show(&cost_ratio), cost_ratio.len());
+            let by_block = if blocks {
+                let (_, c) = read_blocks(f, expert);
+                format!(" {} | {} |", show(&c), c.len())
+            } else {
+                String::new()
+            };
+            let _ = writeln!(out, "| {f} | {} | {} | {} |{by_block}", members(f), show(&cost_ratio), cost_ratio.len());
         }
     }
 }

@@ -431,6 +431,8 @@ pub fn sweep(file: &Path, opts: &SweepOptions) -> Result<SweepOutcome> {
 pub(crate) struct Row<'a> {
     pub(crate) cell: &'a Cell,
     pub(crate) summary: serde_json::Map<String, Value>,
+    /// The run's time blocks (`summary.blocks`): per block, its figures by name.
+    pub(crate) blocks: Vec<serde_json::Map<String, Value>>,
 }
 
 /// The rows of the cells in `ok` (verified or just written), in expansion order.
@@ -441,9 +443,14 @@ fn collect_rows<'a>(dir: &Path, cells: &'a [Cell], ok: &HashSet<&str>) -> Result
         let text = std::fs::read_to_string(&f).with_context(|| format!("reading {}", f.display()))?;
         let v: Value = serde_json::from_str(&text).with_context(|| format!("reading {}", f.display()))?;
         let mut flat = serde_json::Map::new();
+        let mut blocks = Vec::new();
         if let Some(Value::Object(m)) = v.get("summary") {
             for (k, x) in m {
                 match x {
+                    // Time blocks are a list: the report reads them; runs.csv keeps one row per run.
+                    Value::Array(items) if k == "blocks" => {
+                        blocks = items.iter().filter_map(|b| b.as_object().cloned()).collect();
+                    }
                     Value::Object(inner) => {
                         for (k2, y) in inner {
                             flat.insert(format!("{k}_{k2}"), y.clone());
@@ -455,7 +462,7 @@ fn collect_rows<'a>(dir: &Path, cells: &'a [Cell], ok: &HashSet<&str>) -> Result
                 }
             }
         }
-        rows.push(Row { cell, summary: flat });
+        rows.push(Row { cell, summary: flat, blocks });
     }
     Ok(rows)
 }

@@ -85,8 +85,10 @@ fn sweeps_are_deterministic_across_thread_counts() {
     assert_eq!(report, read(b.join(exp).join("report.md")));
     // The baseline first in every table, then the experiment's order; ratios to the baseline beside the
     // paired differences.
+    // (Per axis value: the controllers' table and the time-block table.)
     let first_rows: Vec<&str> = report.lines().filter(|l| l.starts_with("| hpa |")).collect();
-    assert_eq!(first_rows.len(), 3, "{report}");
+    assert_eq!(first_rows.len(), 2 * 3, "{report}");
+    assert!(report.contains("Over 4 time blocks of the scored period"), "{report}");
     let table = report.split("## ").nth(1).unwrap();
     let order: Vec<&str> = table
         .lines()

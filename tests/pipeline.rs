@@ -291,3 +291,30 @@ fn a_trace_slice_with_a_warm_history() {
     let text = format!("{err:?}");
     assert!(text.contains("history_s") && text.contains("before the slice"), "{text}");
 }
+
+/// The scored period cut into time blocks: one per whole day of a long test slice (the last taking the
+/// remainder), each by the summary's own definitions, so that the blocks add up to the scored totals; the
+/// warm history is in none of them; a short run has four equal blocks.
+#[test]
+fn time_blocks_add_up_to_the_scored_period() {
+    let sliced = format!("{}, slice: Fraction(from: 0.7, to: 1.0))", &ELB[..ELB.len() - 1]);
+    let c = "Hpa(target_utilisation: 0.6, max_replicas: 150)";
+    let s = run(&scenario("blocks", &sliced, "history_s: 86400,", c));
+    let scored_days = (s.horizon_s - s.scored_from_s) / 86400.0;
+    assert_eq!(s.blocks.len(), scored_days.floor() as usize, "{scored_days} days scored");
+    let mut total = prescale_sim::metrics::PeriodMetrics::default();
+    for b in &s.blocks {
+        total.add(b);
+    }
+    let close = |a: f64, b: f64| (a - b).abs() <= 1e-9 * b.abs().max(1.0);
+    assert!(close(total.slo_violation_minutes, s.slo_violation_minutes), "{total:?} vs {}", s.slo_violation_minutes);
+    assert!(close(total.cost_usd, s.cost_usd), "{} vs {}", total.cost_usd, s.cost_usd);
+    assert!(close(total.over_provisioning_core_hours, s.over_provisioning_core_hours));
+    assert!(close(total.under_provisioning_core_hours, s.under_provisioning_core_hours));
+    // Blocks differ: they are windows of the test period, not copies.
+    assert!(s.blocks.windows(2).any(|w| w[0] != w[1]));
+    let blocks = prescale_sim::metrics::score_blocks(100, 60.0);
+    assert_eq!(blocks, vec![0..25, 25..50, 50..75, 75..100]);
+    assert_eq!(prescale_sim::metrics::score_blocks(3 * 1440 + 7, 60.0).last(), Some(&(2880..4327)));
+    assert!(prescale_sim::metrics::score_blocks(7, 60.0).is_empty());
+}

@@ -211,6 +211,11 @@ pub struct RunSummary {
     pub fallback_steps: u64,
     /// What the shadow controller would have done, if the scenario has one.
     pub shadow: Option<ShadowSummary>,
+    /// The scored period cut into consecutive time blocks ([`score_blocks`]), each with its own figures by
+    /// the same definitions: several test windows of one run, for confidence intervals over time where seeds
+    /// of a deterministic trace replay measure only simulation noise.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub blocks: Vec<PeriodMetrics>,
 }
 
 /// The outcome of a run.
@@ -455,5 +460,26 @@ pub fn row(basis: &MetricBasis, demand: &DemandSeries, k: usize, s: &StepSample)
         shadow_ready_cpu_cores: f64::NAN,
         shadow_slo_violated: None,
         shadow_cost_usd: f64::NAN,
+    }
+}
+
+/// The time blocks a scored period of `steps` steps of `step_s` seconds is cut into: one per whole day when
+/// it spans two days or more (the last block takes the remainder), else four equal parts (none under eight
+/// steps); the blocks are consecutive, cover every scored step, and differ in length by at most one day's
+/// steps plus the remainder.
+pub fn score_blocks(steps: usize, step_s: f64) -> Vec<std::ops::Range<usize>> {
+    let days = steps as f64 * step_s / 86_400.0;
+    let b = if days >= 2.0 {
+        days.floor() as usize
+    } else if steps >= 8 {
+        4
+    } else {
+        return Vec::new();
+    };
+    if days >= 2.0 {
+        let per_day = (86_400.0 / step_s).round() as usize;
+        (0..b).map(|k| k * per_day..if k + 1 == b { steps } else { (k + 1) * per_day }).collect()
+    } else {
+        (0..b).map(|k| k * steps / b..(k + 1) * steps / b).collect()
     }
 }

@@ -224,6 +224,13 @@ fn assemble<C: ControllerSpec>(
         let most = steps.iter().map(|s| s.ready_instances + s.provisioning_instances + s.draining_instances).max();
         (period.cost_usd, steps.last().map_or(0.0, |s| s.instance_s) - before_inst_s, most.unwrap_or(final_i))
     };
+    let blocks = crate::metrics::score_blocks(rows_scored.len(), p.demand.step_s)
+        .into_iter()
+        .map(|b| {
+            let before = (k0 + b.start).checked_sub(1).map_or(0.0, |k| all_steps[k].cost_usd);
+            PeriodMetrics::of_rows(&rows_scored[b], before)
+        })
+        .collect();
     let summary = RunSummary {
         scenario: cfg.name.clone(),
         fidelity: cfg.fidelity,
@@ -258,6 +265,7 @@ fn assemble<C: ControllerSpec>(
         coverage: steps.iter().rev().find_map(|s| s.diagnostics.map(|d| d.coverage)).unwrap_or(f64::NAN),
         fallback_steps: steps.iter().filter(|s| s.diagnostics.is_some_and(|d| d.fallback)).count() as u64,
         shadow,
+        blocks,
     };
     let fault =
         all_steps.iter().enumerate().find(|(_, s)| s.diagnostics.is_some_and(|d| d.non_finite_output)).map(|(k, s)| {
