@@ -89,7 +89,7 @@ fn edge_observations() -> Vec<(&'static str, Observation)> {
     let base =
         Observation { interval_s: 60.0, servers_per_instance: 4, static_ready_servers: 8, ..Observation::default() };
     let mut v = vec![
-        ("first tick, no history", Observation { ready_instances: 3, ready_servers: 20, ..base }),
+        ("first tick, no history", Observation { ready_instances: 3, ready_servers: 20, ..base.clone() }),
         (
             "zero READY capacity",
             Observation {
@@ -98,7 +98,7 @@ fn edge_observations() -> Vec<(&'static str, Observation)> {
                 static_ready_servers: 0,
                 arrivals_in_interval: 7200,
                 queue_len: 5000,
-                ..base
+                ..base.clone()
             },
         ),
         (
@@ -108,7 +108,7 @@ fn edge_observations() -> Vec<(&'static str, Observation)> {
                 provisioning_instances: 50,
                 ready_servers: 0,
                 arrivals_in_interval: 100,
-                ..base
+                ..base.clone()
             },
         ),
         (
@@ -121,10 +121,10 @@ fn edge_observations() -> Vec<(&'static str, Observation)> {
                 queue_len: 1_000_000_000,
                 completions_in_interval: 12_000,
                 slow_fraction: 1.0,
-                ..base
+                ..base.clone()
             },
         ),
-        ("silence", Observation { ready_instances: 50, ready_servers: 208, ..base }),
+        ("silence", Observation { ready_instances: 50, ready_servers: 208, ..base.clone() }),
         (
             "draining",
             Observation {
@@ -134,7 +134,7 @@ fn edge_observations() -> Vec<(&'static str, Observation)> {
                 busy_server_s: 900.0,
                 arrivals_in_interval: 9000,
                 completions_in_interval: 9000,
-                ..base
+                ..base.clone()
             },
         ),
     ];
@@ -148,12 +148,12 @@ fn edge_observations() -> Vec<(&'static str, Observation)> {
                 busy_server_s: 900.0,
                 arrivals_in_interval: 9000 + 60 * (k % 7),
                 completions_in_interval: 9000,
-                ..base
+                ..base.clone()
             },
         ));
     }
-    v.push(("zero READY after history", v[1].1));
-    v.push(("extreme after history", v[3].1));
+    v.push(("zero READY after history", v[1].1.clone()));
+    v.push(("extreme after history", v[3].1.clone()));
     for (k, (_, o)) in v.iter_mut().enumerate() {
         o.now_s = 60.0 * (k + 1) as f64;
     }

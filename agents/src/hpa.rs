@@ -33,9 +33,28 @@
 //!    `Percent: ⌈start · (1 + p/100)⌉`; scale-down: `Pods: start − n`, `Percent: ⌊start · (1 − p/100)⌋`.
 //!    Defaults: up `max(100 %, 4 pods) per 15 s`, down `100 % per 15 s`; bounds `[min_replicas, max_replicas]`.
 //!
-//! Not modelled: metric samples missing for new pods (every READY instance reports), the CPU initialisation
-//! period and readiness-transition rules (an instance is unready exactly while PROVISIONING), failed pods
-//! (a failed instance is gone from the fleet), `Pods`/`Object`/`External` metric types, metric fetch errors.
+//! **Metrics** (`metric`, the HPA's first `metrics` entry): `Cpu` (`Resource` cpu with an
+//! `averageUtilization` target; usage = the pod's share of the busy servers), `PodsRequestsPerSecond`
+//! (`Pods`, `averageValue` per pod; a pod's value = its share of the arrival rate, through
+//! `calcPlainMetricReplicas`: the average in milli-units, integer division, over the target) and
+//! `ExternalRequestsPerSecond` (`External`, `averageValue` per pod, `GetExternalPerPodMetricReplicas`: the
+//! service's whole arrival rate against `target · status.replicas`; outside tolerance
+//! `desired = ⌈rate / target⌉`; no pod grouping).
+//!
+//! **Pods at a sync** (`groupPods`): Pending pods (PROVISIONING, or READY only after the sync instant) are
+//! unready. A pod that turned READY less than `first_metric_s` before the sync has no sample yet: *missing*
+//! (on a scale-down it counts at 100 % of its request — the target if that is higher — or at the target value
+//! for a `Pods` metric; on a scale-up at 0). For CPU, a pod within the CPU initialisation period
+//! (`cpu_initialization_period_s`, 300 s) whose sample does not yet cover one metric window
+//! (`metric_window_s`, 15 s) since its readiness transition is unready (its sample is dropped; on a scale-up
+//! it counts at 0). The pod's start is taken as the instant it turned READY (the simulator has no
+//! container start apart from readiness), so the rule reads "READY for less than one metric window".
+//!
+//! Not modelled: failed pods apart from the fleet (a failed instance is gone at once and its replacement is
+//! Pending, which is what the controller would see of a failed pod and its replacement), pods that go unready
+//! after being ready, `Object` metrics, several metrics at once (the HPA takes the largest proposal), metric
+//! fetch errors, and the readiness delay rule for pods past their initialisation period
+//! (`--horizontal-pod-autoscaler-initial-readiness-delay`: READY instances here never turn unready).
 
 use std::collections::VecDeque;
 
@@ -123,8 +142,13 @@ pub struct HpaBehavior {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HpaConfig {
-    /// Target average CPU utilisation, a whole percent in (0, 1] (`averageUtilization` / 100).
-    pub target_utilisation: f64,
+    /// Target average CPU utilisation, a whole percent in (0, 1] (`averageUtilization` / 100); for the
+    /// `Cpu` metric only (the others carry their own target).
+    #[serde(default)]
+    pub target_utilisation: Option<f64>,
+    /// What the HPA scales on (default `Cpu`).
+    #[serde(default)]
+    pub metric: HpaMetric,
     /// Tolerance (`--horizontal-pod-autoscaler-tolerance`, default 0.1).
     #[serde(default = "default_tolerance")]
     pub tolerance: f64,
@@ -144,6 +168,37 @@ pub struct HpaConfig {
     /// and the scale-down window of a `behavior` that gives none.
     #[serde(default = "default_downscale")]
     pub downscale_stabilization_s: f64,
+    /// `--horizontal-pod-autoscaler-cpu-initialization-period`, seconds (default 300).
+    #[serde(default = "default_cpu_init")]
+    pub cpu_initialization_period_s: f64,
+    /// The metrics pipeline's window (metrics-server `--metric-resolution`), seconds (default 15): a pod's
+    /// CPU sample counts once it covers one window after the pod turned ready.
+    #[serde(default = "default_window")]
+    pub metric_window_s: f64,
+    /// Seconds after a pod turns READY before the metrics pipeline reports it (default 0): before, the pod's
+    /// metric is missing.
+    #[serde(default)]
+    pub first_metric_s: f64,
+}
+
+/// What the HPA scales on (the first entry of `metrics` in autoscaling/v2).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub enum HpaMetric {
+    /// `type: Resource`, `name: cpu`, target `averageUtilization` (`target_utilisation`).
+    #[default]
+    Cpu,
+    /// `type: Pods`: requests per second per pod (a custom-metrics adapter's), target `averageValue` per pod.
+    PodsRequestsPerSecond {
+        /// Requests per second per pod.
+        target_per_pod: f64,
+    },
+    /// `type: External`: the service's requests per second (a load balancer's metric, as KEDA serves it),
+    /// target `averageValue` per pod.
+    ExternalRequestsPerSecond {
+        /// Requests per second per pod.
+        target_per_pod: f64,
+    },
 }
 
 fn default_tolerance() -> f64 {
@@ -157,6 +212,12 @@ fn default_sync() -> f64 {
 }
 fn default_downscale() -> f64 {
     300.0
+}
+fn default_cpu_init() -> f64 {
+    300.0
+}
+fn default_window() -> f64 {
+    15.0
 }
 
 /// The runtime HPA.
@@ -172,12 +233,16 @@ pub struct KubernetesHpa {
 /// What the replica calculator sees of the pods at one sync.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct PodMetrics {
-    /// CPU in use by the ready pods, in servers (busy servers averaged over the metric window).
-    pub usage_servers: f64,
-    /// Ready pods (with a metric sample).
+    /// The metric summed over the ready pods with a sample: CPU in use in servers (busy servers averaged over
+    /// the metric window) for `Cpu`, requests per second for `PodsRequestsPerSecond`, the service's requests
+    /// per second for `ExternalRequestsPerSecond`.
+    pub usage: f64,
+    /// Ready pods with a metric sample.
     pub ready: u32,
-    /// Pods not yet ready (Pending).
+    /// Pods not yet ready (Pending), or, for CPU, ready pods whose sample does not cover a window yet.
     pub unready: u32,
+    /// Running pods without a metric sample.
+    pub missing: u32,
     /// CPU request of one pod, in servers.
     pub servers_per_pod: u32,
 }
@@ -196,7 +261,12 @@ impl KubernetesHpa {
 
     /// The target as a whole percent (`averageUtilization`).
     fn target_percent(&self) -> i64 {
-        (self.cfg.target_utilisation * 100.0).round() as i64
+        (self.cfg.target_utilisation.unwrap_or(1.0) * 100.0).round() as i64
+    }
+
+    /// A `Pods` or `External` target in milli-units (Kubernetes' quantities).
+    fn target_milli(target_per_pod: f64) -> i64 {
+        ((target_per_pod * 1000.0).round() as i64).max(1)
     }
 
     /// `(down, up)` tolerances.
@@ -213,31 +283,63 @@ impl KubernetesHpa {
         1.0 - down <= ratio && ratio <= 1.0 + up
     }
 
-    /// `ratio` of the utilisation of `pods` pods using `usage_servers` (whole percent, as Kubernetes computes
-    /// it in milli-units) to the target.
-    fn ratio(&self, usage_servers: f64, pods: u32, servers_per_pod: u32) -> f64 {
-        let usage_m = (usage_servers * 1000.0).round() as i64;
-        let request_m = pods as i64 * servers_per_pod as i64 * 1000;
-        let percent = usage_m * 100 / request_m.max(1);
-        percent as f64 / self.target_percent() as f64
+    /// The usage ratio of `pods` pods whose metric sums to `total_m` milli-units: for CPU the utilisation as a
+    /// whole percent (`GetResourceUtilizationRatio`) over the target percent; for a `Pods` metric the average
+    /// (integer division, `GetMetricUsageRatio`) over the target.
+    fn ratio(&self, total_m: i64, pods: u32, servers_per_pod: u32) -> f64 {
+        match self.cfg.metric {
+            HpaMetric::PodsRequestsPerSecond { target_per_pod } => {
+                (total_m / (pods as i64).max(1)) as f64 / Self::target_milli(target_per_pod) as f64
+            }
+            _ => {
+                let request_m = pods as i64 * servers_per_pod as i64 * 1000;
+                let percent = total_m * 100 / request_m.max(1);
+                percent as f64 / self.target_percent() as f64
+            }
+        }
     }
 
-    /// Step 1: the replica calculator (`GetResourceReplicas`) with `current` spec replicas.
+    /// Step 1: the replica calculator with `current` spec replicas (`GetResourceReplicas`,
+    /// `calcPlainMetricReplicas`, `GetExternalPerPodMetricReplicas`; see the module docs).
     pub fn replicas_for_metric(&self, m: PodMetrics, current: u32) -> u32 {
+        let usage_m = (m.usage * 1000.0).round() as i64;
+        if let HpaMetric::ExternalRequestsPerSecond { target_per_pod } = self.cfg.metric {
+            // Against `status.replicas`: the pods that exist, ready or not.
+            let target_m = Self::target_milli(target_per_pod);
+            let ratio = usage_m as f64 / (target_m as f64 * current as f64);
+            return if self.within(ratio) { current } else { (usage_m as f64 / target_m as f64).ceil() as u32 };
+        }
         if m.ready == 0 {
             return current; // "did not receive metrics for targeted pods": no scaling
         }
-        let ratio = self.ratio(m.usage_servers, m.ready, m.servers_per_pod);
+        let ratio = self.ratio(usage_m, m.ready, m.servers_per_pod);
         let scale_up_with_unready = m.unready > 0 && ratio > 1.0;
-        if !scale_up_with_unready {
+        if !scale_up_with_unready && m.missing == 0 {
             if self.within(ratio) {
                 return current;
             }
             return (ratio * m.ready as f64).ceil() as u32;
         }
-        let pods = m.ready + m.unready;
-        let new_ratio = self.ratio(m.usage_servers, pods, m.servers_per_pod);
-        if self.within(new_ratio) || (ratio > 1.0 && new_ratio < 1.0) {
+        let (mut total_m, mut pods) = (usage_m, m.ready);
+        if m.missing > 0 {
+            if ratio < 1.0 {
+                // A missing pod counts at 100 % of its request (the target if higher) on a scale-down, at the
+                // target value for a plain metric.
+                let fallback_m = match self.cfg.metric {
+                    HpaMetric::PodsRequestsPerSecond { target_per_pod } => Self::target_milli(target_per_pod),
+                    _ => m.servers_per_pod as i64 * 1000 * self.target_percent().max(100) / 100,
+                };
+                total_m += m.missing as i64 * fallback_m;
+                pods += m.missing;
+            } else if ratio > 1.0 {
+                pods += m.missing; // at 0 on a scale-up
+            }
+        }
+        if scale_up_with_unready {
+            pods += m.unready; // at 0 on a scale-up
+        }
+        let new_ratio = self.ratio(total_m, pods, m.servers_per_pod);
+        if self.within(new_ratio) || (ratio < 1.0 && new_ratio > 1.0) || (ratio > 1.0 && new_ratio < 1.0) {
             return current;
         }
         let new_replicas = (new_ratio * pods as f64).ceil() as u32;
@@ -383,22 +485,47 @@ impl Controller for KubernetesHpa {
 
     fn decide(&mut self, obs: &Observation) -> ScaleDecision {
         let start = obs.allocated_instances();
-        // Busy servers of the group's own pods (beside a static pool, its share of the READY servers).
+        // The group's own pods' load (beside a static pool, its share of the READY servers' work): busy
+        // servers for CPU, requests per second for a `Pods` metric; an `External` metric is the service's.
         let group = obs.servers_per_instance as f64 * obs.ready_instances as f64;
         let share = if group > 0.0 { group / (group + obs.static_ready_servers as f64) } else { 0.0 };
-        let usage = obs.busy_servers() * share;
+        let rate_per_s = if obs.interval_s > 0.0 { obs.arrivals_in_interval as f64 / obs.interval_s } else { 0.0 };
+        let load = match self.cfg.metric {
+            HpaMetric::Cpu => obs.busy_servers() * share,
+            HpaMetric::PodsRequestsPerSecond { .. } => rate_per_s * share,
+            HpaMetric::ExternalRequestsPerSecond { .. } => rate_per_s,
+        };
+        let per_pod = if obs.ready_instances > 0 { load / obs.ready_instances as f64 } else { 0.0 };
+        let cpu = self.cfg.metric == HpaMetric::Cpu;
         let mut current = start;
         for t in self.sync_times(obs.now_s, obs.interval_s) {
+            // Pods that turn READY after this sync are Pending at it; of those READY, the young ones may have
+            // no sample yet (missing) or, for CPU, one that does not cover a window (unready).
+            let (mut later, mut missing, mut young) = (0u32, 0u32, 0u32);
+            for &r in &obs.recent_ready_s {
+                let age = t - r;
+                if age < 0.0 {
+                    later += 1;
+                } else if age < self.cfg.first_metric_s {
+                    missing += 1;
+                } else if cpu && age < self.cfg.cpu_initialization_period_s && age < self.cfg.metric_window_s {
+                    young += 1;
+                }
+            }
             // Pods ordered by an earlier sync of this step are Pending; pods removed go unready ones first.
-            let ready = obs.ready_instances.min(current);
+            let ready = (obs.ready_instances - later.min(obs.ready_instances)).min(current);
+            let missing = missing.min(ready);
+            let young = young.min(ready - missing);
+            let sampled = ready - missing - young;
             let m = PodMetrics {
-                usage_servers: if obs.ready_instances > 0 {
-                    usage * ready as f64 / obs.ready_instances as f64
+                usage: if cpu || !matches!(self.cfg.metric, HpaMetric::ExternalRequestsPerSecond { .. }) {
+                    per_pod * sampled as f64
                 } else {
-                    0.0
+                    load
                 },
-                ready,
-                unready: current - ready,
+                ready: sampled,
+                unready: current - ready + young,
+                missing,
                 servers_per_pod: obs.servers_per_instance,
             };
             current = self.sync(t, current, m);
@@ -411,15 +538,34 @@ impl HpaConfig {
     /// Checks the parameters into `p` (paths below the controller).
     pub fn check(&self, p: &mut Problems) {
         let c = self;
-        if p.within("target_utilisation", c.target_utilisation, Interval::open_closed(0.0, 1.0)) {
-            let percent = c.target_utilisation * 100.0;
-            p.require("target_utilisation", (percent - percent.round()).abs() < 1e-9, || {
-                format!(
-                    "must be a whole percent (Kubernetes' averageUtilization is an integer), got {} ({percent} %)",
-                    c.target_utilisation
-                )
-            });
+        match (&c.metric, c.target_utilisation) {
+            (HpaMetric::Cpu, None) => {
+                p.add("target_utilisation", "the Cpu metric needs a target utilisation, in (0, 1]")
+            }
+            (HpaMetric::Cpu, Some(u)) => {
+                if p.within("target_utilisation", u, Interval::open_closed(0.0, 1.0)) {
+                    let percent = u * 100.0;
+                    p.require("target_utilisation", (percent - percent.round()).abs() < 1e-9, || {
+                        format!(
+                            "must be a whole percent (Kubernetes' averageUtilization is an integer), got {u} ({percent} %)"
+                        )
+                    });
+                }
+            }
+            (
+                HpaMetric::PodsRequestsPerSecond { target_per_pod }
+                | HpaMetric::ExternalRequestsPerSecond { target_per_pod },
+                u,
+            ) => {
+                p.positive("metric.target_per_pod", *target_per_pod);
+                if u.is_some() {
+                    p.add("target_utilisation", "a requests-per-second metric has its own target (metric.target_per_pod): leave target_utilisation out");
+                }
+            }
         }
+        p.within("cpu_initialization_period_s", c.cpu_initialization_period_s, Interval::closed(0.0, 3600.0));
+        p.within("metric_window_s", c.metric_window_s, Interval::open_closed(0.0, 600.0));
+        p.within("first_metric_s", c.first_metric_s, Interval::closed(0.0, 600.0));
         p.within("tolerance", c.tolerance, Interval::closed_open(0.0, 1.0));
         p.at_least("max_replicas", c.max_replicas.into(), c.min_replicas.max(1).into(), "max(1, min_replicas)");
         p.within("sync_period_s", c.sync_period_s, Interval::open_closed(0.0, 3600.0));

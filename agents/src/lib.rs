@@ -239,6 +239,7 @@ impl ControllerConfig {
     pub fn knob(&self) -> Option<&'static str> {
         match self {
             ControllerConfig::Static(_) => Some("instances"),
+            ControllerConfig::Hpa(c) if c.metric != hpa::HpaMetric::Cpu => Some("metric.target_per_pod"),
             ControllerConfig::ReferenceHpa(_) | ControllerConfig::Hpa(_) | ControllerConfig::TargetTracking(_) => {
                 Some("target_utilisation")
             }

@@ -5,7 +5,9 @@
 //! this implementation's own output. One pod = one instance of 4 servers; unless a test says otherwise, the
 //! control interval is the HPA sync period, 15 s.
 
-use prescale_agents::hpa::{HpaBehavior, HpaConfig, HpaPolicy, HpaRules, KubernetesHpa, PodMetrics, SelectPolicy};
+use prescale_agents::hpa::{
+    HpaBehavior, HpaConfig, HpaMetric, HpaPolicy, HpaRules, KubernetesHpa, PodMetrics, SelectPolicy,
+};
 use prescale_sim::controller::{Controller, Observation, ScaleDecision};
 
 const SERVERS: u32 = 4;
@@ -13,13 +15,17 @@ const SYNC_S: f64 = 15.0;
 
 fn config(target: f64, min: u32, max: u32, behavior: Option<HpaBehavior>) -> HpaConfig {
     HpaConfig {
-        target_utilisation: target,
+        target_utilisation: Some(target),
+        metric: HpaMetric::Cpu,
         tolerance: 0.1,
         min_replicas: min,
         max_replicas: max,
         behavior,
         sync_period_s: SYNC_S,
         downscale_stabilization_s: 300.0,
+        cpu_initialization_period_s: 300.0,
+        metric_window_s: 15.0,
+        first_metric_s: 0.0,
     }
 }
 
@@ -197,7 +203,7 @@ fn replica_bounds() {
 }
 
 fn pods_at(usage_servers: f64, ready: u32, unready: u32, servers_per_pod: u32) -> PodMetrics {
-    PodMetrics { usage_servers, ready, unready, servers_per_pod }
+    PodMetrics { usage: usage_servers, ready, unready, missing: 0, servers_per_pod }
 }
 
 /// `replica_calculator_test.go`, CPU cases (one server = a 1-core request; levels in millicores):
@@ -315,4 +321,105 @@ fn a_long_step_holds_several_syncs() {
     };
     assert_eq!(to(h.decide(&at(10.0))), None);
     assert_eq!(to(h.decide(&at(20.0))), Some(4));
+}
+
+fn pods_with(usage: f64, ready: u32, unready: u32, missing: u32) -> PodMetrics {
+    PodMetrics { usage, ready, unready, missing, servers_per_pod: 1 }
+}
+
+/// `replica_calculator_test.go`, pods without a metric sample (`missingPods`; one pod = a 1-core request,
+/// levels in millicores, a pod with no level is missing, `podReadiness: False` is unready):
+/// `TestReplicaCalcMissingMetricsNoChangeEq` (1000 of 2 at 100 % -> 2), `…NoChangeGt` (1900 -> 2: the missing
+/// pod at 0 % brings 190 % to 95 %), `…NoChangeLt` (600 -> 2: at 100 % it brings 60 % to 80 %, ⌈1.6⌉ = 2),
+/// `…UnreadyChange` (3 pods, one unready, 450 at 50 % -> 3: the direction would flip), `…UnreadyScaleUp`
+/// (2000 at 50 % -> 4), `…UnreadyScaleDown` (4 pods: 100, 100, one unready, one missing -> 3).
+#[test]
+fn missing_metrics_cases_of_the_kubernetes_sources() {
+    let h = legacy(1.0, 1, 100);
+    assert_eq!(h.replicas_for_metric(pods_with(1.0, 1, 0, 1), 2), 2);
+    assert_eq!(h.replicas_for_metric(pods_with(1.9, 1, 0, 1), 2), 2);
+    assert_eq!(h.replicas_for_metric(pods_with(0.6, 1, 0, 1), 2), 2);
+    let h = legacy(0.5, 1, 100);
+    assert_eq!(h.replicas_for_metric(pods_with(0.45, 1, 1, 1), 3), 3);
+    assert_eq!(h.replicas_for_metric(pods_with(2.0, 1, 1, 1), 3), 4);
+    assert_eq!(h.replicas_for_metric(pods_with(0.2, 2, 1, 1), 4), 3);
+}
+
+fn plain(metric: HpaMetric) -> KubernetesHpa {
+    KubernetesHpa::new(HpaConfig { target_utilisation: None, metric, ..config(0.5, 1, 100, None) })
+}
+
+/// `replica_calculator_test.go`, `Pods` and `External` metrics (levels are metric values; a `Pods` target is
+/// an average per pod, compared in milli-units after an integer division): `TestReplicaCalcScaleUpCM`
+/// (20, 10, 30 against 15 -> 4), `TestPlainMetricReplicaCalcMissingMetricsNoChangeEq` (20, 19, 21 of 5 pods
+/// against 20 -> 5), `TestReplicaCalcDuringRollingUpdateWithMaxSurgeCM` (10, 10 of 3 pods against 17, 2
+/// replicas -> 2: the missing pod at the target would still ask for 3 while the ratio says down),
+/// `TestReplicaCalcScaleUpPerPodCMExternal` (8.6 in all against 2.15 per pod, 3 replicas -> 4) and its
+/// tolerance (8.6 against 2.8667 per pod for 3 replicas is within 10 % -> 3).
+#[test]
+fn pods_and_external_metric_cases_of_the_kubernetes_sources() {
+    let h = plain(HpaMetric::PodsRequestsPerSecond { target_per_pod: 15.0 });
+    assert_eq!(h.replicas_for_metric(pods_with(60.0, 3, 0, 0), 3), 4);
+    let h = plain(HpaMetric::PodsRequestsPerSecond { target_per_pod: 20.0 });
+    assert_eq!(h.replicas_for_metric(pods_with(60.0, 3, 0, 2), 5), 5);
+    let h = plain(HpaMetric::PodsRequestsPerSecond { target_per_pod: 17.0 });
+    assert_eq!(h.replicas_for_metric(pods_with(20.0, 2, 0, 1), 2), 2);
+    let h = plain(HpaMetric::ExternalRequestsPerSecond { target_per_pod: 2.15 });
+    assert_eq!(h.replicas_for_metric(pods_with(8.6, 3, 0, 0), 3), 4);
+    let h = plain(HpaMetric::ExternalRequestsPerSecond { target_per_pod: 2.8667 });
+    assert_eq!(h.replicas_for_metric(pods_with(8.6, 3, 0, 0), 3), 3);
+}
+
+/// The documentation's readiness rules through a whole sync: "the HPA ignores … pods … within their CPU
+/// initialisation period whose sample does not cover a metric window" — a pod READY for 5 s of a 15-s window
+/// counts at 0 % on a scale-up (3 pods at 100 % against 50 % ask for 4, not 6), and a pod READY for 20 s
+/// counts in full; a pod the metrics pipeline does not report yet (`first_metric_s`) counts at 100 % of its
+/// request on a scale-down, which holds 3 lightly loaded pods at 3 instead of 1.
+#[test]
+fn new_pods_are_unready_or_missing_as_the_controller_groups_them() {
+    let with_young = |ready_at: f64| Observation { recent_ready_s: vec![ready_at], ..obs(15.0, 3, 0, 1.0) };
+    let mut h = hpa(0.5, 1, 100, HpaBehavior::default());
+    assert_eq!(to(h.decide(&with_young(10.0))), Some(4));
+    let mut h = hpa(0.5, 1, 100, HpaBehavior::default());
+    assert_eq!(to(h.decide(&with_young(-5.0))), Some(6));
+    // A CPU initialisation period shorter than the pod's age: its sample counts even within the window.
+    let mut cfg = config(0.5, 1, 100, Some(HpaBehavior::default()));
+    cfg.cpu_initialization_period_s = 2.0;
+    assert_eq!(to(KubernetesHpa::new(cfg).decide(&with_young(10.0))), Some(6));
+    // Missing: the scale-down is held.
+    let light = |young: Vec<f64>| Observation { recent_ready_s: young, ..obs(15.0, 3, 0, 0.1) };
+    let mut cfg = config(0.5, 1, 100, Some(no_down_window()));
+    cfg.first_metric_s = 30.0;
+    assert_eq!(to(KubernetesHpa::new(cfg.clone()).decide(&light(vec![0.0]))), None);
+    assert_eq!(to(KubernetesHpa::new(cfg).decide(&light(vec![-60.0]))), Some(1));
+    // A 30-s step holds syncs at 15 s and 30 s; a pod that turns READY at 16 s is Pending at the first: 2 pods
+    // at 100 % and 1 at 0 % give 66 % against 50 %, 4 pods; at the second it is within its window (unready)
+    // and the 4th Pending: 8 busy of 16 servers, 50 %, hold. An old pod would count: 6 at once.
+    let step = |ready_at: f64| Observation {
+        recent_ready_s: vec![ready_at],
+        now_s: 30.0,
+        interval_s: 30.0,
+        busy_server_s: 12.0 * 30.0,
+        ..obs(30.0, 3, 0, 1.0)
+    };
+    assert_eq!(to(hpa(0.5, 1, 100, HpaBehavior::default()).decide(&step(16.0))), Some(4));
+    assert_eq!(to(hpa(0.5, 1, 100, HpaBehavior::default()).decide(&step(-100.0))), Some(6));
+}
+
+/// A `Pods` metric of requests per second and an `External` one through a whole sync: 600 requests in 15 s
+/// over 4 READY pods is 10 per pod; against 5 per pod both ask for 8.
+#[test]
+fn requests_per_second_metrics_through_a_sync() {
+    let o = Observation { arrivals_in_interval: 600, ..obs(15.0, 4, 0, 0.3) };
+    for metric in [
+        HpaMetric::PodsRequestsPerSecond { target_per_pod: 5.0 },
+        HpaMetric::ExternalRequestsPerSecond { target_per_pod: 5.0 },
+    ] {
+        let mut h = KubernetesHpa::new(HpaConfig {
+            target_utilisation: None,
+            metric: metric.clone(),
+            ..config(0.5, 1, 100, Some(HpaBehavior::default()))
+        });
+        assert_eq!(to(h.decide(&o)), Some(8), "{metric:?}");
+    }
 }

@@ -15,7 +15,7 @@ use std::fmt;
 use crate::validate::{Interval, Problems};
 
 /// What a controller sees at a control tick.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Observation {
     /// The tick's instant, seconds since the start of the run.
     pub now_s: f64,
@@ -46,6 +46,10 @@ pub struct Observation {
     /// Memory demand over the interval, GiB, when the workload states it (a trace's memory column);
     /// NaN otherwise (memory then follows from requests in service).
     pub memory_demand_gib: f64,
+    /// When each READY instance of the scaling type that became ready within the last
+    /// [`crate::cluster::RECENT_READY_S`] did so, seconds since the start, oldest first (instances READY from
+    /// the start are not listed): what the Kubernetes HPA's readiness and missing-metric rules look at.
+    pub recent_ready_s: Vec<f64>,
 }
 
 impl Default for Observation {
@@ -67,6 +71,7 @@ impl Default for Observation {
             completions_in_interval: 0,
             slow_fraction: 0.0,
             memory_demand_gib: f64::NAN,
+            recent_ready_s: Vec::new(),
         }
     }
 }

@@ -311,8 +311,8 @@ impl FluidStepper {
         let end = SimTime::from_secs(self.horizon_s);
         while self.sim.peek_time().is_some_and(|t| t < end) {
             self.sim.step();
-            if let Some(obs) = self.sim.model().pending {
-                return Some(obs);
+            if let Some(obs) = &self.sim.model().pending {
+                return Some(obs.clone());
             }
         }
         None

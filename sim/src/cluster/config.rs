@@ -410,6 +410,7 @@ impl ClusterConfig {
             counters: FleetCounters::default(),
             delay_draws: seed.draws("provisioning"),
             failure_draws: seed.draws("failures"),
+            recent_ready: std::collections::VecDeque::new(),
         })
     }
 }

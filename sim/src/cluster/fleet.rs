@@ -140,7 +140,13 @@ pub struct Fleet {
     pub(super) counters: FleetCounters,
     pub(super) delay_draws: RandDraws<StreamRng>,
     pub(super) failure_draws: RandDraws<StreamRng>,
+    /// Scaling-type instances promoted to READY within the last [`RECENT_READY_S`], oldest first.
+    pub(super) recent_ready: std::collections::VecDeque<u32>,
 }
+
+/// How far back an [`Observation`] lists the instants at which instances became READY (for controllers that
+/// treat new instances apart, as the Kubernetes HPA's readiness rules do), seconds.
+pub const RECENT_READY_S: f64 = 600.0;
 
 impl Fleet {
     /// Creates the initial instances, READY at time zero, in type order.
@@ -373,6 +379,17 @@ impl Fleet {
     pub fn promote<E: From<FleetEvent>>(&mut self, id: u32, ctx: &mut Context<'_, E>) {
         self.make_ready(id, ctx);
         self.counters.ready_events += 1;
+        if self.instances[id as usize].ty as usize == self.scaling_type {
+            let now_s = ctx.now().as_secs();
+            while self
+                .recent_ready
+                .front()
+                .is_some_and(|&i| self.instances[i as usize].ready_at_s <= now_s - RECENT_READY_S)
+            {
+                self.recent_ready.pop_front();
+            }
+            self.recent_ready.push_back(id);
+        }
     }
 
     /// READY without counting a ready event (initial instances are READY from the start).
@@ -530,6 +547,13 @@ impl Fleet {
             completions_in_interval: load.completions_in_interval,
             slow_fraction: load.slow_fraction,
             memory_demand_gib: load.memory_demand_gib,
+            recent_ready_s: self
+                .recent_ready
+                .iter()
+                .map(|&i| &self.instances[i as usize])
+                .filter(|i| i.state == InstanceState::Ready && i.ready_at_s > now_s - RECENT_READY_S)
+                .map(|i| i.ready_at_s)
+                .collect(),
         }
     }
 
