@@ -134,6 +134,16 @@ enum Command {
         /// Most training epochs of a network (1 to 100000).
         #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..=100_000))]
         epochs: u32,
+        /// Horizons in steps, increasing, comma-separated (default: the peers' 1,5,15).
+        #[arg(long, value_delimiter = ',', value_parser = clap::value_parser!(u32).range(1..=10_000))]
+        horizons: Vec<u32>,
+        /// When models are fitted: once (networks before the first origin, classical online) or every-origin (as
+        /// the statistical peers: each origin afresh).
+        #[arg(long, value_enum, default_value_t = crate::forecast_eval::Refit::Once)]
+        refit: crate::forecast_eval::Refit,
+        /// With --refit every-origin: the classical predictors' sliding window, seconds (default 3 days).
+        #[arg(long, default_value_t = 259_200.0, value_name = "S")]
+        refit_window_s: f64,
         /// No progress lines.
         #[arg(long)]
         quiet: bool,
@@ -300,8 +310,11 @@ pub fn run<I: IntoIterator<Item = OsString>>(args: I) -> Result<ExitCode> {
         }
         Command::Bench(args) => bench::run(&args),
         Command::Train { config, out, quiet } => cmd_train(&config, &out, quiet),
-        Command::ForecastEval { traces, out, models, epochs, quiet } => {
-            let mut opts = crate::forecast_eval::EvalOptions { epochs, ..Default::default() };
+        Command::ForecastEval { traces, out, models, epochs, horizons, refit, refit_window_s, quiet } => {
+            let mut opts = crate::forecast_eval::EvalOptions { epochs, refit, refit_window_s, ..Default::default() };
+            if !horizons.is_empty() {
+                opts.horizons = horizons.into_iter().map(|h| h as usize).collect();
+            }
             if !models.is_empty() {
                 opts.models = models;
             }

@@ -9,10 +9,14 @@
 //! * MASE = MAE / the in-sample MAE of the seasonal naive forecast (lag `m`) on the data before the first
 //!   origin (Hyndman & Koehler 2006).
 //!
-//! Differences, stated: the peers refit their models at every origin on a sliding 3-day window; here the
-//! classical predictors run online over all history before each origin (Holt-Winters fits its smoothing
-//! parameters on the first four seasons), and each network is trained once on the data before the first origin
-//! (the last 15 % of it for early stopping), then only reads its input window at each origin.
+//! Refits (`--refit`): `once` (default) runs the classical predictors online over all history before each
+//! origin (Holt-Winters fits its smoothing parameters on the first four seasons) and trains each network once
+//! on the data before the first origin (the last 15 % of it for early stopping), then only reads its input
+//! window at each origin. `every-origin` refits as the peers do: at each origin the classical predictors start
+//! afresh on the sliding window before it (`--refit-window-s`, 3 days as the peers'; Holt-Winters fits its
+//! parameters on it), and each network is trained anew on all the data before the origin — 24 trainings per
+//! network. `--horizons` chooses the horizons (default 1, 5, 15 steps); origins keep the largest one inside
+//! the series.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -28,7 +32,8 @@ use prescale_sim::trace::{GapPolicy, TracePolicies, resample};
 
 use crate::scenario_io::read_trace;
 
-const HORIZONS: [usize; 3] = [1, 5, 15];
+/// The peers' horizons, steps: the default of `--horizons`.
+pub const HORIZONS: [usize; 3] = [1, 5, 15];
 const ORIGINS: usize = 24;
 
 /// One series to evaluate.
@@ -74,40 +79,51 @@ pub fn load(spec: &str) -> Result<Series> {
 }
 
 /// Pooled MAE per horizon of `forecasts[origin][step]` against the truth.
-fn pooled(y: &[f64], origins: &[usize], forecasts: &[Vec<f64>]) -> [f64; 3] {
-    HORIZONS.map(|h| {
-        let mut s = 0.0;
-        for (o, f) in origins.iter().zip(forecasts) {
-            for k in 0..h {
-                s += (f[k] - y[o + k]).abs();
+fn pooled(y: &[f64], origins: &[usize], forecasts: &[Vec<f64>], horizons: &[usize]) -> Vec<f64> {
+    horizons
+        .iter()
+        .map(|&h| {
+            let mut s = 0.0;
+            for (o, f) in origins.iter().zip(forecasts) {
+                for k in 0..h {
+                    s += (f[k] - y[o + k]).abs();
+                }
             }
-        }
-        s / (h * origins.len()) as f64
-    })
+            s / (h * origins.len()) as f64
+        })
+        .collect()
 }
 
 /// One model's row.
 pub struct Row {
     /// Model name.
     pub model: String,
-    /// MAE at horizons 1, 5, 15.
-    pub mae: [f64; 3],
+    /// MAE at each horizon of the evaluation.
+    pub mae: Vec<f64>,
     /// Training (networks) or fit-and-forecast (classical) wall time, seconds.
     pub wall_s: f64,
 }
 
-/// The protocol's origins (indices of the first forecast step), season and MASE scale for a series.
+/// The protocol's origins (indices of the first forecast step), season and MASE scale for a series, with the
+/// peers' horizons.
 ///
 /// # Errors
 /// A series too short for 24 origins and two seasons before the first.
 pub fn protocol(s: &Series) -> Result<(Vec<usize>, usize, f64)> {
+    protocol_for(s, HORIZONS[2])
+}
+
+/// [`protocol`] with the last origin `hmax` steps before the end.
+fn protocol_for(s: &Series, hmax: usize) -> Result<(Vec<usize>, usize, f64)> {
     let n = s.y.len();
     let m = ((86_400.0 / s.step_s).round() as usize).max(1);
     let every = ((3600.0 / s.step_s).round() as usize).max(1);
-    let first =
-        n.checked_sub(HORIZONS[2] + (ORIGINS - 1) * every).filter(|f| *f >= (2 * m).max(50)).ok_or_else(|| {
-            anyhow!("{}: {n} points are too few for {ORIGINS} origins every {every} steps and season {m}", s.label)
-        })?;
+    let first = n.checked_sub(hmax + (ORIGINS - 1) * every).filter(|f| *f >= (2 * m).max(50)).ok_or_else(|| {
+        anyhow!(
+            "{}: {n} points are too few for {ORIGINS} origins every {every} steps, horizon {hmax} and season {m}",
+            s.label
+        )
+    })?;
     let origins: Vec<usize> = (0..ORIGINS).map(|i| first + i * every).collect();
     let pre = &s.y[..first];
     let scale = pre.iter().skip(m).zip(pre).map(|(a, b)| (a - b).abs()).sum::<f64>() / (first - m) as f64;
@@ -118,11 +134,11 @@ pub fn protocol(s: &Series) -> Result<(Vec<usize>, usize, f64)> {
 ///
 /// # Errors
 /// As [`protocol`].
-pub fn seasonal_naive_mae(s: &Series) -> Result<[f64; 3]> {
+pub fn seasonal_naive_mae(s: &Series) -> Result<Vec<f64>> {
     let (origins, m, _) = protocol(s)?;
     let forecasts: Vec<Vec<f64>> =
         origins.iter().map(|o| (0..HORIZONS[2]).map(|k| s.y[o + k - m * (k / m + 1)]).collect()).collect();
-    Ok(pooled(&s.y, &origins, &forecasts))
+    Ok(pooled(&s.y, &origins, &forecasts, &HORIZONS))
 }
 
 /// Evaluates every model on one series.
@@ -132,6 +148,16 @@ pub fn seasonal_naive_mae(s: &Series) -> Result<[f64; 3]> {
 /// The models `forecast-eval` knows, by the names `--models` takes.
 pub const MODELS: [&str; 6] = ["seasonal-naive", "holt-winters", "mlp", "gru", "lstm", "transformer"];
 
+/// When models are fitted (see the module docs).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Refit {
+    /// Classical predictors online over all history, networks trained before the first origin.
+    #[default]
+    Once,
+    /// At every origin: classical predictors on the sliding window before it, networks on all data before it.
+    EveryOrigin,
+}
+
 /// What `forecast-eval` evaluates and how long networks train.
 #[derive(Clone, Debug)]
 pub struct EvalOptions {
@@ -139,11 +165,23 @@ pub struct EvalOptions {
     pub models: Vec<String>,
     /// Most training epochs of a network.
     pub epochs: u32,
+    /// Horizons, steps, increasing.
+    pub horizons: Vec<usize>,
+    /// When models are fitted.
+    pub refit: Refit,
+    /// With [`Refit::EveryOrigin`], the classical predictors' sliding window, seconds.
+    pub refit_window_s: f64,
 }
 
 impl Default for EvalOptions {
     fn default() -> Self {
-        EvalOptions { models: MODELS.iter().map(|m| m.to_string()).collect(), epochs: 30 }
+        EvalOptions {
+            models: MODELS.iter().map(|m| m.to_string()).collect(),
+            epochs: 30,
+            horizons: HORIZONS.to_vec(),
+            refit: Refit::Once,
+            refit_window_s: 3.0 * 86_400.0,
+        }
     }
 }
 
@@ -155,36 +193,60 @@ impl Default for EvalOptions {
 pub fn evaluate(
     s: &Series,
     training: &TrainingConfig,
-    models: &[String],
+    opts: &EvalOptions,
     quiet: bool,
 ) -> Result<(Vec<Row>, f64, usize)> {
-    let (origins, m, scale) = protocol(s)?;
+    let (models, horizons) = (&opts.models, &opts.horizons);
+    let hmax = *horizons.last().expect("validated: at least one horizon");
+    let (origins, m, scale) = protocol_for(s, hmax)?;
     let first = origins[0];
-    let hmax = HORIZONS[2];
     let mut rows = Vec::new();
-    // Classical predictors, online over all history.
-    let classical: [(&str, &str, Box<dyn Predictor>); 2] = [
-        ("seasonal-naive", "seasonal naive", Box::new(SeasonalNaive::new(m))),
-        ("holt-winters", "Holt-Winters (fitted)", Box::new(HoltWinters::new(m, 0.2, 0.05, 0.15, true))),
+    // Classical predictors: online over all history, or afresh on the sliding window before each origin.
+    type Make = fn(usize) -> Box<dyn Predictor>;
+    let classical: [(&str, &str, Make); 2] = [
+        ("seasonal-naive", "seasonal naive", |m| Box::new(SeasonalNaive::new(m))),
+        ("holt-winters", "Holt-Winters (fitted)", |m| Box::new(HoltWinters::new(m, 0.2, 0.05, 0.15, true))),
     ];
-    for (key, name, mut p) in classical {
+    for (key, name, make) in classical {
         if !models.iter().any(|x| x == key) {
             continue;
         }
         let t0 = Instant::now();
         let mut forecasts = Vec::new();
-        let mut next = 0;
-        for (t, y) in s.y.iter().enumerate() {
-            if next < origins.len() && t == origins[next] {
-                let f = p.forecast(hmax).map_err(|e| anyhow!("{}: {name}: {e}", s.label))?;
-                forecasts.push(f.mean);
-                next += 1;
+        match opts.refit {
+            Refit::Once => {
+                let mut p = make(m);
+                let mut next = 0;
+                for (t, y) in s.y.iter().enumerate() {
+                    if next < origins.len() && t == origins[next] {
+                        let f = p.forecast(hmax).map_err(|e| anyhow!("{}: {name}: {e}", s.label))?;
+                        forecasts.push(f.mean);
+                        next += 1;
+                    }
+                    p.observe(*y);
+                }
             }
-            p.observe(*y);
+            Refit::EveryOrigin => {
+                let window = ((opts.refit_window_s / s.step_s).round() as usize).max(1);
+                for &o in &origins {
+                    let mut p = make(m);
+                    for y in &s.y[o.saturating_sub(window)..o] {
+                        p.observe(*y);
+                    }
+                    let f = p.forecast(hmax).map_err(|e| {
+                        anyhow!(
+                            "{}: {name} on a {} s window: {e} (lengthen --refit-window-s)",
+                            s.label,
+                            opts.refit_window_s
+                        )
+                    })?;
+                    forecasts.push(f.mean);
+                }
+            }
         }
         rows.push(Row {
             model: name.into(),
-            mae: pooled(&s.y, &origins, &forecasts),
+            mae: pooled(&s.y, &origins, &forecasts, horizons),
             wall_s: t0.elapsed().as_secs_f64(),
         });
     }
@@ -196,7 +258,6 @@ pub fn evaluate(
         start_unix_s: s.start_unix_s,
         ..DemandSeries::default()
     };
-    let cut = (first as f64 * 0.85) as usize;
     for arch in [
         Architecture::Mlp { hidden: vec![64, 64] },
         Architecture::Gru { hidden: 32, layers: 1 },
@@ -214,50 +275,63 @@ pub fn evaluate(
             output: OutputKind::Gaussian,
         };
         let name = arch.name();
-        if !quiet {
-            eprintln!("[forecast-eval] {}: training {name}", s.label);
-        }
-        let mut progress = crate::progress::Progress::new(
-            quiet,
-            training.max_epochs as u64,
-            &format!("forecast-eval {}", s.label),
-            "epoch",
-        );
-        let fitted = fit_forecaster(
-            name,
-            &spec,
-            &demand,
-            &s.label,
-            [0..cut, cut..first, first..first],
-            training,
-            false,
-            &mut |r| {
-                progress.update(
-                    r.epoch as u64,
-                    &format!("{name}: train loss {:.4}, validation loss {:.4}", r.train_loss, r.validation_loss),
-                )
-            },
-        );
-        progress.finish();
-        let f = fitted.map_err(|e| match e {
-            prescale_agents::neural::forecast_cloning::LearnError::Data(m) => anyhow!(m),
-            prescale_agents::neural::forecast_cloning::LearnError::NonFinite(_, m) => {
-                anyhow!("{}: {name}: {m}", s.label)
+        // The trainings: once before the first origin, or before every origin; each forecasts its origins.
+        let fits: Vec<(usize, Vec<usize>)> = match opts.refit {
+            Refit::Once => vec![(first, origins.clone())],
+            Refit::EveryOrigin => origins.iter().map(|&o| (o, vec![o])).collect(),
+        };
+        let mut forecasts: Vec<Vec<f64>> = Vec::new();
+        let mut wall_s = 0.0;
+        for (k, (end, at)) in fits.iter().enumerate() {
+            if !quiet {
+                let which =
+                    if fits.len() > 1 { format!(" (origin {} of {})", k + 1, fits.len()) } else { String::new() };
+                eprintln!("[forecast-eval] {}: training {name}{which}", s.label);
             }
-        })?;
-        let l = window as usize;
-        let width = spec.width();
-        let frames =
-            prescale_agents::neural::forecast_cloning::forecast_frames(&spec, &demand).map_err(|e| anyhow!(e))?;
-        let mut x = Vec::with_capacity(origins.len() * l * width);
-        for &o in &origins {
-            x.extend(frames.inputs[(o - l) * width..o * width].iter().map(|v| *v as f32));
+            let mut progress = crate::progress::Progress::new(
+                quiet,
+                training.max_epochs as u64,
+                &format!("forecast-eval {}", s.label),
+                "epoch",
+            );
+            let cut = (*end as f64 * 0.85) as usize;
+            let fitted = fit_forecaster(
+                name,
+                &spec,
+                &demand,
+                &s.label,
+                [0..cut, cut..*end, *end..*end],
+                training,
+                false,
+                &mut |r| {
+                    progress.update(
+                        r.epoch as u64,
+                        &format!("{name}: train loss {:.4}, validation loss {:.4}", r.train_loss, r.validation_loss),
+                    )
+                },
+            );
+            progress.finish();
+            let f = fitted.map_err(|e| match e {
+                prescale_agents::neural::forecast_cloning::LearnError::Data(m) => anyhow!(m),
+                prescale_agents::neural::forecast_cloning::LearnError::NonFinite(_, m) => {
+                    anyhow!("{}: {name}: {m}", s.label)
+                }
+            })?;
+            wall_s += f.fit.wall_s;
+            let l = window as usize;
+            let width = spec.width();
+            let frames =
+                prescale_agents::neural::forecast_cloning::forecast_frames(&spec, &demand).map_err(|e| anyhow!(e))?;
+            let mut x = Vec::with_capacity(at.len() * l * width);
+            for &o in at {
+                x.extend(frames.inputs[(o - l) * width..o * width].iter().map(|v| *v as f32));
+            }
+            let out = f.model.predict(&x, at.len());
+            let k = spec.output.width();
+            forecasts
+                .extend((0..at.len()).map(|i| (0..hmax).map(|h| out[(i * hmax + h) * k] as f64).collect::<Vec<f64>>()));
         }
-        let out = f.model.predict(&x, origins.len());
-        let k = spec.output.width();
-        let forecasts: Vec<Vec<f64>> =
-            (0..origins.len()).map(|i| (0..hmax).map(|h| out[(i * hmax + h) * k] as f64).collect()).collect();
-        rows.push(Row { model: name.into(), mae: pooled(&s.y, &origins, &forecasts), wall_s: f.fit.wall_s });
+        rows.push(Row { model: name.into(), mae: pooled(&s.y, &origins, &forecasts, horizons), wall_s });
     }
     Ok((rows, scale, first))
 }
@@ -314,6 +388,12 @@ pub fn run(
     if opts.models.is_empty() {
         bail!("--models: name at least one model; known: {}", MODELS.join(", "));
     }
+    if opts.horizons.is_empty() || opts.horizons.windows(2).any(|w| w[0] >= w[1]) || opts.horizons[0] == 0 {
+        bail!("--horizons: steps ahead, increasing, at least 1 (e.g. 1,5,15), got {:?}", opts.horizons);
+    }
+    if !(opts.refit_window_s.is_finite() && opts.refit_window_s > 0.0) {
+        bail!("--refit-window-s: must be a number of seconds > 0, got {}", opts.refit_window_s);
+    }
     let training = TrainingConfig {
         max_epochs: opts.epochs,
         batch_size: 256,
@@ -322,16 +402,27 @@ pub fn run(
         ..TrainingConfig::default()
     };
     let mut md = String::new();
+    let hs: Vec<String> = opts.horizons.iter().map(|h| h.to_string()).collect();
+    let fitting = match opts.refit {
+        Refit::Once => "Classical predictors online over all history; networks trained once on the data before the \
+                        first origin"
+            .to_string(),
+        Refit::EveryOrigin => format!(
+            "Refitted at every origin: classical predictors afresh on the {} s before it, networks trained anew on all \
+             the data before it",
+            opts.refit_window_s
+        ),
+    };
     writeln!(
         md,
-        "Rolling origin as ../shared/peers/forecast_baselines.py: {ORIGINS} origins 1 h apart, horizons 1/5/15 steps \
+        "Rolling origin as ../shared/peers/forecast_baselines.py: {ORIGINS} origins 1 h apart, horizons {} steps \
          (errors of steps 1..h pooled), MASE scale = in-sample seasonal-naive MAE before the first origin. \
-         Networks: trained once on the data before the first origin (CPU, 1 thread, seed 1), window 1 h (24..60 steps), \
-         Gaussian output, its mean scored.\n"
+         {fitting} (networks: CPU, 1 thread, seed 1, window 1 h (24..60 steps), Gaussian output, its mean scored).\n",
+        hs.join("/")
     )?;
     for t in traces {
         let s = load(t).with_context(|| format!("loading {t}"))?;
-        let (rows, scale, first) = evaluate(&s, &training, &opts.models, quiet)?;
+        let (rows, scale, first) = evaluate(&s, &training, opts, quiet)?;
         writeln!(
             md,
             "### {}\n\n{} points at {} s, first origin at point {first}, MASE scale {scale:.4}\n",
@@ -339,35 +430,33 @@ pub fn run(
             s.y.len(),
             s.step_s
         )?;
-        writeln!(md, "| model | MAE h=1 | MAE h=5 | MAE h=15 | MASE h=1 | MASE h=5 | MASE h=15 | train / fit s |")?;
-        writeln!(md, "|---|---|---|---|---|---|---|---|")?;
+        let heads: Vec<String> =
+            hs.iter().map(|h| format!("MAE h={h}")).chain(hs.iter().map(|h| format!("MASE h={h}"))).collect();
+        writeln!(md, "| model | {} | train / fit s |", heads.join(" | "))?;
+        writeln!(md, "|---|{}---|", "---|".repeat(heads.len()))?;
+        let cells = |mae: &[f64]| -> String {
+            let shown = |x: f64, digits: usize| if x.is_finite() { format!("{x:.digits$}") } else { "–".into() };
+            mae.iter()
+                .map(|m| shown(*m, 4))
+                .chain(mae.iter().map(|m| shown(m / scale, 3)))
+                .collect::<Vec<_>>()
+                .join(" | ")
+        };
         for r in &rows {
-            writeln!(
-                md,
-                "| {} | {:.4} | {:.4} | {:.4} | {:.3} | {:.3} | {:.3} | {:.1} |",
-                r.model,
-                r.mae[0],
-                r.mae[1],
-                r.mae[2],
-                r.mae[0] / scale,
-                r.mae[1] / scale,
-                r.mae[2] / scale,
-                r.wall_s
-            )?;
+            writeln!(md, "| {} | {} | {:.1} |", r.model, cells(&r.mae), r.wall_s)?;
         }
         if let Some(p) = &s.peer {
             let pr = peer_rows(p)?;
             let mut models: Vec<&String> = pr.iter().map(|r| &r.0).collect();
             models.dedup();
             for model in models {
-                let get =
-                    |h: u64| pr.iter().find(|r| &r.0 == model && r.1 == h).map_or((f64::NAN, f64::NAN), |r| (r.2, r.3));
-                let (a, b, c) = (get(1), get(5), get(15));
-                writeln!(
-                    md,
-                    "| statsforecast {model} (peers) | {:.4} | {:.4} | {:.4} | {:.3} | {:.3} | {:.3} | |",
-                    a.0, b.0, c.0, a.1, b.1, c.1
-                )?;
+                // The peers' own figures at the horizons they report (a horizon they do not: –).
+                let mae: Vec<f64> = opts
+                    .horizons
+                    .iter()
+                    .map(|&h| pr.iter().find(|r| &r.0 == model && r.1 == h as u64).map_or(f64::NAN, |r| r.2))
+                    .collect();
+                writeln!(md, "| statsforecast {model} (peers) | {} | |", cells(&mae))?;
             }
         }
         writeln!(md)?;

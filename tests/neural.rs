@@ -608,6 +608,45 @@ fn forecast_eval_takes_models_and_epochs() {
     let md = std::fs::read_to_string(&out).unwrap();
     assert!(md.contains("| seasonal naive |") && md.contains("| mlp |"), "{md}");
     assert!(!md.contains("| gru |") && !md.contains("Holt-Winters (fitted)"), "{md}");
+    // Refitted at every origin as the peers do, at chosen horizons: the seasonal naive forecast reads one
+    // season back whatever the refit, so its row is the same; the columns are the horizons asked for.
+    let every = d.path().join("every.md");
+    let o = prescale(&[
+        "forecast-eval",
+        trace.to_str().unwrap(),
+        "--models",
+        "seasonal-naive,holt-winters,mlp",
+        "--epochs",
+        "1",
+        "--refit",
+        "every-origin",
+        "--horizons",
+        "1,5,15",
+        "--out",
+        every.to_str().unwrap(),
+        "--quiet",
+    ]);
+    assert!(o.status.success(), "{}", text(&o).1);
+    let every = std::fs::read_to_string(&every).unwrap();
+    let row = |md: &str, model: &str| {
+        md.lines()
+            .find(|l| l.starts_with(&format!("| {model} |")))
+            .map(|l| l.rsplitn(3, " | ").nth(2).unwrap().to_string())
+    };
+    assert_eq!(row(&md, "seasonal naive"), row(&every, "seasonal naive"), "{md}\n{every}");
+    assert!(every.contains("Refitted at every origin") && every.contains("| Holt-Winters (fitted) |"), "{every}");
+    let o = prescale(&[
+        "forecast-eval",
+        trace.to_str().unwrap(),
+        "--models",
+        "seasonal-naive",
+        "--horizons",
+        "1,30",
+        "--quiet",
+    ]);
+    assert!(text(&o).0.contains("| model | MAE h=1 | MAE h=30 | MASE h=1 | MASE h=30 |"), "{}", text(&o).0);
+    let o = prescale(&["forecast-eval", trace.to_str().unwrap(), "--horizons", "5,1", "--quiet"]);
+    assert!(text(&o).1.contains("--horizons: steps ahead, increasing"), "{}", text(&o).1);
     let bad = prescale(&["forecast-eval", trace.to_str().unwrap(), "--models", "prophet", "--quiet"]);
     assert_ne!(bad.status.code(), Some(0));
     assert!(text(&bad).1.contains("unknown model 'prophet'; known: seasonal-naive"), "{}", text(&bad).1);
