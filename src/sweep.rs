@@ -24,7 +24,6 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
-use indicatif::{ProgressBar, ProgressStyle};
 use rayon::prelude::*;
 use serde_json::{Value, json};
 
@@ -339,13 +338,9 @@ pub fn sweep(file: &Path, opts: &SweepOptions) -> Result<SweepOutcome> {
         }
     }
     items.extend(groups.into_values().filter(|g| g.iter().any(|c| !done(c))));
-    let bar = if opts.quiet { ProgressBar::hidden() } else { ProgressBar::new(todo.len() as u64) };
-    bar.set_style(
-        ProgressStyle::with_template("{spinner} {msg} [{bar:40}] {pos}/{len} runs (eta {eta})")
-            .expect("valid template")
-            .progress_chars("=> "),
-    );
-    bar.set_message(cfg.name.clone());
+    // A bar on a terminal, periodic plain lines otherwise (a long sweep is never silent in a log).
+    let bar = std::sync::Mutex::new(crate::progress::Progress::new(opts.quiet, todo.len() as u64, &cfg.name, "runs"));
+    let failed_now = AtomicUsize::new(0);
     let pool = rayon::ThreadPoolBuilder::new()
         .start_handler(|_| prescale_agents::neural::init_torch())
         .num_threads(opts.threads.unwrap_or(0))
@@ -383,8 +378,13 @@ pub fn sweep(file: &Path, opts: &SweepOptions) -> Result<SweepOutcome> {
                         .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
                         .unwrap_or_else(|| "panicked".into())),
                 };
-                bar.inc(missing.len() as u64);
                 let n = finished_now.fetch_add(missing.len(), Ordering::SeqCst) + missing.len();
+                if r.is_err() {
+                    failed_now.fetch_add(missing.len(), Ordering::SeqCst);
+                }
+                if let Ok(mut b) = bar.lock() {
+                    b.update(n as u64, &format!("{} failed", failed_now.load(Ordering::SeqCst)));
+                }
                 if interrupt_after.is_some_and(|k| n >= k) {
                     // SAFETY: raising a signal in this process; the handler above is installed.
                     unsafe { libc::raise(libc::SIGINT) };
@@ -397,7 +397,9 @@ pub fn sweep(file: &Path, opts: &SweepOptions) -> Result<SweepOutcome> {
     // SAFETY: restoring the handler `signal` returned.
     unsafe { libc::signal(libc::SIGINT, previous_sigint) };
     let interrupted = INTERRUPTED.load(Ordering::SeqCst);
-    bar.finish_and_clear();
+    if let Ok(b) = bar.lock() {
+        b.finish();
+    }
     let failed: Vec<(String, String)> =
         results.iter().filter_map(|(id, r)| r.as_ref().err().map(|e| (id.clone(), e.clone()))).collect();
     let ran = results.len() - failed.len();

@@ -328,3 +328,42 @@ fn knob_sweeps_are_checked_at_their_values() {
     // `variance.alpha` reaches through the variance controller's variant: no problem at line 7.
     assert!(!stdout.contains("ron:7:"), "{stdout}");
 }
+
+/// A sweep whose output is not a terminal prints progress lines (runs done, failures, time left), so a long
+/// sweep in a log or CI is never silent; `--quiet` prints none.
+#[test]
+fn sweeps_report_progress_lines_when_not_on_a_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_prescale"))
+        .current_dir(repo())
+        .args(["sweep", "experiments/provisioning-whatif.ron", "--out", dir.path().to_str().unwrap()])
+        .env("PRESCALE_PROGRESS_EVERY_S", "0")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o).1);
+    let err = text(&o).1;
+    assert!(err.contains("[provisioning-whatif] runs 1/36 (0 failed)"), "{err}");
+    assert!(err.contains("[provisioning-whatif] runs 36/36 (0 failed)") && err.contains("s left"), "{err}");
+    let quiet = sweep(&dir.path().join("q"), &[], Some(("PRESCALE_PROGRESS_EVERY_S", "0")));
+    assert!(!text(&quiet).1.contains("runs 36/36"), "{}", text(&quiet).1);
+}
+
+/// The fair fight of `experiments/fair-fight/` (four real traces of ../shared/traces, three delays, families
+/// swept over their knobs, a trained GRU per trace) validates as shipped: every scenario, stage and
+/// controller, and no stage learns from a scored period.
+#[test]
+fn the_fair_fight_validates_on_the_shared_traces() {
+    if common::shared_traces().is_none() {
+        eprintln!("skipped: ../shared/traces is not beside the repository");
+        return;
+    }
+    let o = prescale(&["validate", "experiments/fair-fight/fair-fight.ron"]);
+    let (out, _) = text(&o);
+    assert!(o.status.success(), "{out}");
+    assert!(
+        out.contains(
+            "936 runs = 4 scenario(s) x 3 axis combination(s) x 26 controller(s) x 3 seed(s); 4 training(s) first"
+        ),
+        "{out}"
+    );
+}

@@ -101,14 +101,24 @@ pub(super) fn slo_threshold(dir: &Path) -> Option<f64> {
 /// Per controller and axis combination: (mean, half-width) of a metric over seeds.
 pub(super) type Points = BTreeMap<String, Vec<(String, (f64, f64), (f64, f64))>>;
 
+/// Per controller and group — the scenario file (named by its stem when the sweep has several) and the values
+/// of `axes` — the mean and 95 % CI of two metrics over the group's runs (seeds, and the other axes' values).
 pub(super) fn sweep_points(t: &Table, axes: &[String], x_metric: &str, y_metric: &str) -> Result<Points> {
     let ci = t.col("controller")?;
+    let fi = t.col("scenario_file")?;
     let axis_cols: Vec<usize> = axes.iter().map(|a| t.col(a)).collect::<Result<_>>()?;
     let (xs, ys) = (t.f64s(x_metric)?, t.f64s(y_metric)?);
+    let several_files = t.rows.iter().any(|(_, r)| r[fi] != t.rows[0].1[fi]);
     let mut groups: BTreeMap<(String, String), (Vec<f64>, Vec<f64>)> = BTreeMap::new();
     let mut order: Vec<String> = Vec::new();
     for (k, (_, row)) in t.rows.iter().enumerate() {
-        let combo = axis_cols.iter().map(|&c| row[c].clone()).collect::<Vec<_>>().join(", ");
+        let stem = Path::new(&row[fi]).file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+        let combo = several_files
+            .then_some(stem)
+            .into_iter()
+            .chain(axis_cols.iter().map(|&c| row[c].clone()))
+            .collect::<Vec<_>>()
+            .join(", ");
         if !order.contains(&combo) {
             order.push(combo.clone());
         }
@@ -145,3 +155,27 @@ pub(super) fn per_controller(t: &Table, metric: &str) -> Result<Bars> {
 
 /// Controller families: a family's name and its members as (controller, mean cost, mean SLO minutes).
 pub(super) type Families = Vec<(String, Vec<(String, f64, f64)>)>;
+
+/// The families of each group (scenario file and axis values) of a sweep, with the group's label, from
+/// [`sweep_points`] of cost and SLO minutes; `family_of` names a controller's family.
+pub(super) fn group_families(pts: &Points, family_of: &dyn Fn(&str) -> String) -> Vec<(String, Families)> {
+    let mut out: Vec<(String, Families)> = Vec::new();
+    for (c, ps) in pts {
+        for (label, (cost, _), (slo, _)) in ps {
+            let i = match out.iter().position(|(l, _)| l == label) {
+                Some(i) => i,
+                None => {
+                    out.push((label.clone(), Vec::new()));
+                    out.len() - 1
+                }
+            };
+            let f = family_of(c);
+            let fams = &mut out[i].1;
+            match fams.iter_mut().find(|(g, _)| *g == f) {
+                Some((_, m)) => m.push((c.clone(), *cost, *slo)),
+                None => fams.push((f, vec![(c.clone(), *cost, *slo)])),
+            }
+        }
+    }
+    out
+}

@@ -295,37 +295,48 @@ pub(super) fn draw_pareto<DB: DrawingBackend>(
     Ok(())
 }
 
-/// The cost–SLO frontier of each controller family (its members' means over their runs, nothing beaten on both
-/// axes, joined by straight lines), members as points: what each family reaches at each cost.
+/// The cost–SLO frontier of each controller family (its members' means over seeds, nothing beaten on both
+/// axes, joined by straight lines), members as points, one panel per group (scenario file and axis values):
+/// what each family reaches at each cost where the traffic and the setting are the same.
 pub(super) fn draw_frontiers<DB: DrawingBackend>(
     root: DrawingArea<DB, Shift>,
-    families: &Families,
+    groups: &[(String, Families)],
     colours: &Colours,
 ) -> Result<()> {
     let e = |e: DrawingAreaErrorKind<DB::ErrorType>| anyhow!("{e:?}");
-    let all = families.iter().flat_map(|(_, m)| m.iter());
-    let (x0, x1) = tight(all.clone().map(|(_, c, _)| *c));
-    let (y0, y1) = range(all.map(|(_, _, s)| *s));
-    let mut chart = cost_chart(
-        &root,
-        "Cost–SLO frontiers of the controller families (each member: mean over its runs)",
-        x0..x1,
-        y0..y1 * 1.15,
-        "SLO-violation minutes",
-    )?;
-    for (family, members) in families {
-        // The family's hue; its members are shades of it in the other figures.
-        let color = colours.of_family(family);
-        let points: Vec<(f64, f64)> = members.iter().map(|(_, c, s)| (*c, *s)).collect();
-        let front = crate::frontier::frontier(&points);
-        chart
-            .draw_series(LineSeries::new(front, color.stroke_width(2)))
+    let cols = groups.len().clamp(1, 3);
+    let rows = groups.len().div_ceil(cols).max(1);
+    let root = if groups.len() > 1 {
+        root.titled("Cost–SLO frontiers of the controller families (each member: mean over seeds)", (FONT, 22))
             .map_err(e)?
-            .label(family.as_str())
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2)));
-        chart.draw_series(points.iter().map(|&(x, y)| Circle::new((x, y), 4, color.filled()))).map_err(e)?;
+    } else {
+        root
+    };
+    let panels = root.split_evenly((rows, cols));
+    for ((label, families), area) in groups.iter().zip(&panels) {
+        let all = families.iter().flat_map(|(_, m)| m.iter());
+        let (x0, x1) = tight(all.clone().map(|(_, c, _)| *c));
+        let (y0, y1) = range(all.map(|(_, _, s)| *s));
+        let caption = if groups.len() > 1 {
+            label.clone()
+        } else {
+            "Cost–SLO frontiers of the controller families (each member: mean over seeds)".to_string()
+        };
+        let mut chart = cost_chart(area, &caption, x0..x1, y0..y1 * 1.15, "SLO-violation minutes")?;
+        for (family, members) in families {
+            // The family's hue; its members are shades of it in the other figures.
+            let color = colours.of_family(family);
+            let points: Vec<(f64, f64)> = members.iter().map(|(_, c, s)| (*c, *s)).collect();
+            let front = crate::frontier::frontier(&points);
+            chart
+                .draw_series(LineSeries::new(front, color.stroke_width(2)))
+                .map_err(e)?
+                .label(family.as_str())
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2)));
+            chart.draw_series(points.iter().map(|&(x, y)| Circle::new((x, y), 4, color.filled()))).map_err(e)?;
+        }
+        legend(&mut chart, SeriesLabelPosition::UpperRight, 12)?;
     }
-    legend(&mut chart, SeriesLabelPosition::UpperRight, 14)?;
     Ok(())
 }
 

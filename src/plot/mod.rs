@@ -106,25 +106,20 @@ pub fn plot_with(dir: &Path, opts: &PlotOptions) -> Result<Vec<PathBuf>> {
         let pts = sweep_points(&t, &axes, "cost_usd", "slo_violation_minutes")?;
         let mut files =
             both(&out, "pareto", (1100, 800), |r| draw_pareto(r, &pts, &colours), |r| draw_pareto(r, &pts, &colours))?;
-        // Families (controllers sharing a `family`): their frontiers, when one has two members or more.
-        // (The per-controller means serve the bars below too.)
+        // Families (controllers sharing a `family`): their frontiers per group, when one has two members or
+        // more. (The per-controller means serve the bars below.)
         let (slo_means, cost_means) = (per_controller(&t, "slo_violation_minutes")?, per_controller(&t, "cost_usd")?);
-        let mut families: Families = Vec::new();
-        for (c, (cost, _)) in cost_means.iter().cloned() {
-            let Some(&(_, (slo, _))) = slo_means.iter().find(|(s, _)| *s == c) else { continue };
-            let family = family_of(&c);
-            match families.iter_mut().find(|(f, _)| *f == family) {
-                Some((_, m)) => m.push((c, cost, slo)),
-                None => families.push((family, vec![(c, cost, slo)])),
-            }
-        }
-        if families.iter().any(|(_, m)| m.len() >= 2) {
+        let groups = group_families(&pts, &family_of);
+        if groups.iter().any(|(_, fams)| fams.iter().any(|(_, m)| m.len() >= 2)) {
+            let cols = groups.len().clamp(1, 3) as u32;
+            let rows = groups.len().div_ceil(3).max(1) as u32;
+            let size = if groups.len() > 1 { (560 * cols, 60 + 420 * rows) } else { (1100, 800) };
             files.extend(both(
                 &out,
                 "frontiers",
-                (1100, 800),
-                |r| draw_frontiers(r, &families, &colours),
-                |r| draw_frontiers(r, &families, &colours),
+                size,
+                |r| draw_frontiers(r, &groups, &colours),
+                |r| draw_frontiers(r, &groups, &colours),
             )?);
         }
         for (k, axis) in axes.iter().enumerate() {
