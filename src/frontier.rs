@@ -34,6 +34,15 @@ pub fn cost_at_slo(front: &[Point], slo: f64) -> Option<f64> {
     interpolate(front.iter().rev().map(|&(c, s)| (s, c)), slo)
 }
 
+/// The frontier read at a reference point `(cost, slo)`: (its SLO minutes at that cost, its cost at those SLO
+/// minutes), each as a ratio to the reference's own figure; `None` where the reading falls outside the
+/// frontier's range or the reference's figure is 0.
+pub fn ratios_at(front: &[Point], (cost, slo): Point) -> (Option<f64>, Option<f64>) {
+    let slo_ratio = slo_at_cost(front, cost).filter(|_| slo > 0.0).map(|y| y / slo);
+    let cost_ratio = cost_at_slo(front, slo).filter(|_| cost > 0.0).map(|c| c / cost);
+    (slo_ratio, cost_ratio)
+}
+
 /// `y(x)` on the polyline through `(x, y)` points with non-decreasing `x`; `None` outside `[x_first, x_last]`.
 fn interpolate(points: impl Iterator<Item = (f64, f64)>, x: f64) -> Option<f64> {
     let pts: Vec<(f64, f64)> = points.collect();

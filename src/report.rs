@@ -222,7 +222,7 @@ fn equal_cost_section(
     by_controller: &[(&String, &Vec<&Row<'_>>)],
     base: &str,
 ) {
-    use crate::frontier::{cost_at_slo, frontier, slo_at_cost};
+    use crate::frontier::{frontier, ratios_at};
     let entry = |c: &str| cfg.controllers.iter().find(|n| n.name == c);
     let is_expert = |c: &str| entry(c).is_some_and(|n| n.controller == ControllerConfig::HindsightExpert);
     let family = |c: &str| entry(c).and_then(|n| n.family.clone()).unwrap_or_else(|| c.to_string());
@@ -262,18 +262,10 @@ fn equal_cost_section(
             else {
                 continue;
             };
-            let (cb, yb) = (metric(row, "cost_usd"), metric(row, "slo_violation_minutes"));
-            let front = frontier(&points(f, seed));
-            if let Some(y) = slo_at_cost(&front, cb)
-                && yb > 0.0
-            {
-                slo_ratio.push(y / yb);
-            }
-            if let Some(c) = cost_at_slo(&front, yb)
-                && cb > 0.0
-            {
-                cost_ratio.push(c / cb);
-            }
+            let at = (metric(row, "cost_usd"), metric(row, "slo_violation_minutes"));
+            let (s, c) = ratios_at(&frontier(&points(f, seed)), at);
+            slo_ratio.extend(s);
+            cost_ratio.extend(c);
         }
         (slo_ratio, cost_ratio)
     };
@@ -286,20 +278,12 @@ fn equal_cost_section(
         for b in 0..n_blocks {
             let point =
                 |rs: &[&Row<'_>]| Some((block_mean(rs, b, "cost_usd")?, block_mean(rs, b, "slo_violation_minutes")?));
-            let Some((cb, yb)) = point(rr) else { continue };
+            let Some(at) = point(rr) else { continue };
             let members: Vec<(f64, f64)> =
                 by_controller.iter().filter(|(c, _)| family(c) == f).filter_map(|(_, rs)| point(rs)).collect();
-            let front = frontier(&members);
-            if let Some(y) = slo_at_cost(&front, cb)
-                && yb > 0.0
-            {
-                slo_ratio.push(y / yb);
-            }
-            if let Some(c) = cost_at_slo(&front, yb)
-                && cb > 0.0
-            {
-                cost_ratio.push(c / cb);
-            }
+            let (s, c) = ratios_at(&frontier(&members), at);
+            slo_ratio.extend(s);
+            cost_ratio.extend(c);
         }
         (slo_ratio, cost_ratio)
     };
