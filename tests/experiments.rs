@@ -367,3 +367,52 @@ fn the_fair_fight_validates_on_the_shared_traces() {
         "{out}"
     );
 }
+
+/// The fair fight's claim on the NASA HTTP trace, end to end on a reduced grid (one delay, one seed, no
+/// training): Holt-Winters + conformal margin, read on its cost–SLO frontier at the HPA's own costs, has at most
+/// half the HPA's SLO-violation minutes (experiments/fair-fight/README.md measures 0.07–0.14), and no family
+/// undercuts the hindsight expert's cost at the expert's SLO minutes.
+#[test]
+fn on_nasa_http_prediction_beats_the_hpa_at_equal_cost() {
+    if common::shared_traces().is_none() {
+        eprintln!("skipped: ../shared/traces is not beside the repository");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let exp = format!(
+        r#"Experiment(name: "nasa", scenarios: ["{}"],
+            axes: [(path: "cluster.instance_types[0].provisioning_delay", values: ["LogNormal(median_s: 120, sigma: 0.25)"])],
+            controllers: [
+                (name: "hpa", controller: Hpa(target_utilisation: 0.6, min_replicas: 2, max_replicas: 400), knob: (values: [0.4, 0.5, 0.6, 0.7])),
+                (name: "hw", controller: Predictive(predictor: HoltWinters(period_s: 86400, fit: true),
+                    variance: AdaptiveConformal(alpha: 0.05, gamma: 0.005, window_s: 86400), allocator: (target_utilisation: 0.6)),
+                 knob: (values: [0.5, 0.6, 0.7, 0.8, 0.9])),
+                (name: "expert", controller: HindsightExpert),
+            ],
+            seeds: [1], baseline: "hpa-0.6")"#,
+        repo().join("experiments/fair-fight/nasa-http.ron").display()
+    );
+    let file = dir.path().join("nasa.ron");
+    std::fs::write(&file, exp).unwrap();
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_prescale"))
+        .args(["sweep", file.to_str().unwrap(), "--quiet", "--out", dir.path().join("r").to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o).1);
+    let report = read(dir.path().join("r/nasa/report.md"));
+    let section = report.split("Equal-cost comparison with the `hpa` family").nth(1).expect("the section");
+    let (section, floor) = section.split_once("The cost floor").expect("the cost floor");
+    let ratio = |cell: &str| cell.split(" ± ").next().unwrap().trim().parse::<f64>().ok();
+    let read_at: Vec<f64> = section
+        .lines()
+        .filter(|l| l.starts_with("| hw |"))
+        .filter_map(|l| ratio(l.split(" | ").nth(3).unwrap()))
+        .collect();
+    assert!(!read_at.is_empty(), "the frontier is read at some HPA setting: {section}");
+    assert!(read_at.iter().all(|r| *r <= 0.5), "SLO minutes at equal cost over 0.5x the HPA's: {read_at:?}\n{section}");
+    for l in floor.lines().filter(|l| l.starts_with("| hpa |") || l.starts_with("| hw |")) {
+        if let Some(r) = ratio(l.split(" | ").nth(2).unwrap()) {
+            assert!(r >= 1.0, "a family under the clairvoyant expert's cost: {l}");
+        }
+    }
+}
