@@ -68,6 +68,18 @@ fn sweep(out: &std::path::Path, extra: &[&str], env: Option<(&str, &str)>) -> st
     cmd.output().unwrap()
 }
 
+/// Writes the experiment `exp` (named `name`) into `dir`, sweeps it into `dir/r` and returns its report.
+fn sweep_report(dir: &std::path::Path, name: &str, exp: &str) -> String {
+    let file = dir.join(format!("{name}.ron"));
+    std::fs::write(&file, exp).unwrap();
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_prescale"))
+        .args(["sweep", file.to_str().unwrap(), "--quiet", "--out", dir.join("r").to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o).1);
+    read(dir.join("r").join(name).join("report.md"))
+}
+
 fn read(p: std::path::PathBuf) -> String {
     std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
 }
@@ -263,14 +275,7 @@ fn families_are_compared_at_equal_cost() {
             seeds: [1, 2], baseline: "hpa-0.6")"#,
         repo().join("scenarios/flash-crowd.ron").display()
     );
-    let file = dir.path().join("families.ron");
-    std::fs::write(&file, exp).unwrap();
-    let o = std::process::Command::new(env!("CARGO_BIN_EXE_prescale"))
-        .args(["sweep", file.to_str().unwrap(), "--quiet", "--out", dir.path().join("r").to_str().unwrap()])
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", text(&o).1);
-    let report = read(dir.path().join("r/families/report.md"));
+    let report = sweep_report(dir.path(), "families", &exp);
     let section = report.split("Equal-cost comparison with the `hpa` family").nth(1).expect("the section");
     let (section, floor) = section.split_once("The cost floor: `expert`").expect("the cost-floor section");
     let rows: Vec<Vec<&str>> = section
@@ -392,14 +397,7 @@ fn on_nasa_http_prediction_beats_the_hpa_at_equal_cost() {
             seeds: [1], baseline: "hpa-0.6")"#,
         repo().join("experiments/fair-fight/nasa-http.ron").display()
     );
-    let file = dir.path().join("nasa.ron");
-    std::fs::write(&file, exp).unwrap();
-    let o = std::process::Command::new(env!("CARGO_BIN_EXE_prescale"))
-        .args(["sweep", file.to_str().unwrap(), "--quiet", "--out", dir.path().join("r").to_str().unwrap()])
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", text(&o).1);
-    let report = read(dir.path().join("r/nasa/report.md"));
+    let report = sweep_report(dir.path(), "nasa", &exp);
     let section = report.split("Equal-cost comparison with the `hpa` family").nth(1).expect("the section");
     let (section, floor) = section.split_once("The cost floor").expect("the cost floor");
     let ratio = |cell: &str| cell.split(" ± ").next().unwrap().trim().parse::<f64>().ok();
