@@ -173,6 +173,18 @@ pub struct ExperimentConfig {
     pub training: Vec<Stage>,
 }
 
+impl ExperimentConfig {
+    /// The family of the controller named `controller`: its `family`, else its own name (a controller alone,
+    /// or one the experiment does not list, is a family of one).
+    pub fn family_of(&self, controller: &str) -> String {
+        self.controllers
+            .iter()
+            .find(|n| n.name == controller)
+            .and_then(|n| n.family.clone())
+            .unwrap_or_else(|| controller.to_string())
+    }
+}
+
 /// An experiment read and expanded: its config (swept knobs expanded), its runs and the trainings they need.
 #[derive(Debug)]
 pub struct Experiment {
@@ -524,44 +536,26 @@ pub fn expand(
                             // Model directories in the experiment's controllers are relative to the experiment;
                             // "@stage" names a model the experiment trains for this scenario and these values.
                             let mut c = (*c).clone();
-                            let mut found = Vec::new();
-                            let mut planned = None;
-                            let mut missing_stage = false;
                             let model_field =
                                 if matches!(c, ControllerConfig::Bc(_)) { "model" } else { "predictor.model" };
-                            if let Some(m) = c.model_mut()
-                                && let Some(sname) = m.strip_prefix(STAGE_PREFIX)
-                            {
-                                match cfg.training.iter().position(|st| st.name == sname) {
-                                    None => {
-                                        missing_stage = true;
-                                        let known: Vec<&str> = cfg.training.iter().map(|t| t.name.as_str()).collect();
-                                        found.push(Problem {
-                                            path: model_field.into(),
-                                            message: format!(
-                                                "'{m}' names no training stage of this experiment (stages: {})",
-                                                if known.is_empty() { "none".to_string() } else { known.join(", ") }
-                                            ),
-                                        });
-                                    }
-                                    Some(si) => match planner.job(&cfg.training, si, dir, &sfile, &values, models_root)
-                                    {
-                                        Ok(j) => {
-                                            let job = &planner.jobs[j];
-                                            *m = job.dir.display().to_string();
-                                            planned = Some(cfg.training[si].facts(l.config.step_s));
-                                            jobs.push(j);
-                                            let scored = scored.get_or_insert_with(|| {
-                                                l.prepare(l.config.seed)
-                                                    .ok()
-                                                    .and_then(|p| trace_window(&l, &p.demand, l.config.history_s))
-                                            });
-                                            if let Some(p) = overlap_problem(job, *scored, &l, rel) {
-                                                stage_problems.push(p);
-                                            }
-                                        }
-                                        Err(ps) => stage_problems.extend(ps),
-                                    },
+                            let site = StageSite { exp_dir: dir, scenario: &sfile, axes: &values, models_root };
+                            let (mut found, mut planned, mut missing_stage) = (Vec::new(), None, false);
+                            match bind_stage(&mut c, &cfg.training, &mut planner, &site, l.config.step_s) {
+                                StageModel::NotNamed => {}
+                                StageModel::Unknown(message) => {
+                                    missing_stage = true;
+                                    found.push(Problem { path: model_field.into(), message });
+                                }
+                                StageModel::Unplanned(ps) => stage_problems.extend(ps),
+                                StageModel::Bound { job, facts } => {
+                                    jobs.push(job);
+                                    planned = Some(facts);
+                                    let scored = scored.get_or_insert_with(|| {
+                                        l.prepare(l.config.seed)
+                                            .ok()
+                                            .and_then(|p| trace_window(&l, &p.demand, l.config.history_s))
+                                    });
+                                    stage_problems.extend(overlap_problem(&planner.jobs[job], *scored, &l, rel));
                                 }
                             }
                             c.resolve_paths(dir);
@@ -656,6 +650,54 @@ pub fn expand(
     if unique.is_empty() { Ok((cells, planner.jobs)) } else { Err(unique) }
 }
 
+/// Where a run's `"@stage"` model is trained for: the experiment's folder (a stage's own `scenario` is
+/// relative to it), the run's scenario file and axis values, and the models' root folder.
+struct StageSite<'a> {
+    exp_dir: &'a Path,
+    scenario: &'a Path,
+    axes: &'a [(String, String)],
+    models_root: &'a Path,
+}
+
+/// What a controller's model reference is.
+enum StageModel {
+    /// A model directory (or no model): nothing to bind.
+    NotNamed,
+    /// `"@name"` names no stage (the message).
+    Unknown(String),
+    /// The stage's training could not be planned (its problems, paths below the experiment).
+    Unplanned(Vec<Problem>),
+    /// Bound to the job that trains it (its index in the planner) and what that model will be.
+    Bound { job: usize, facts: prescale_agents::neural::model::ModelFacts },
+}
+
+/// Binds `c`'s `"@stage"` model, if it names one, to the job that trains that stage for `site`: the model
+/// path becomes the job's folder, and the stage's facts stand in for the card until it is trained.
+fn bind_stage(
+    c: &mut ControllerConfig,
+    training: &[Stage],
+    planner: &mut Planner,
+    site: &StageSite<'_>,
+    step_s: f64,
+) -> StageModel {
+    let Some(m) = c.model_mut() else { return StageModel::NotNamed };
+    let Some(name) = m.strip_prefix(STAGE_PREFIX) else { return StageModel::NotNamed };
+    let Some(si) = training.iter().position(|st| st.name == name) else {
+        let known: Vec<&str> = training.iter().map(|t| t.name.as_str()).collect();
+        return StageModel::Unknown(format!(
+            "'{m}' names no training stage of this experiment (stages: {})",
+            if known.is_empty() { "none".to_string() } else { known.join(", ") }
+        ));
+    };
+    match planner.job(training, si, site.exp_dir, site.scenario, site.axes, site.models_root) {
+        Ok(job) => {
+            *m = planner.jobs[job].dir.display().to_string();
+            StageModel::Bound { job, facts: training[si].facts(step_s) }
+        }
+        Err(ps) => StageModel::Unplanned(ps),
+    }
+}
+
 /// A stage that would learn from the period a run scores (the same trace, overlapping trace seconds): the
 /// comparison would reward memory, not prediction. `scored`: the run's scored trace seconds.
 fn overlap_problem(job: &Job, scored: Option<(f64, f64)>, run: &Loaded, rel: &str) -> Option<Problem> {
@@ -664,8 +706,7 @@ fn overlap_problem(job: &Job, scored: Option<(f64, f64)>, run: &Loaded, rel: &st
     if trained.times_s != ran.times_s || trained.columns != ran.columns {
         return None; // another trace: nothing of the scored period is learned from
     }
-    let prepared = job.loaded.prepare(job.loaded.config.seed).ok()?;
-    let (t0, t1) = trace_window(&job.loaded, &prepared.demand, 0.0)?;
+    let (t0, t1) = job.window?;
     let overlap = t1.min(s1) - t0.max(s0);
     let first = ran.report.first_timestamp_s;
     (overlap > 1e-6).then(|| Problem {

@@ -225,7 +225,7 @@ fn equal_cost_section(
     use crate::frontier::{frontier, ratios_at};
     let entry = |c: &str| cfg.controllers.iter().find(|n| n.name == c);
     let is_expert = |c: &str| entry(c).is_some_and(|n| n.controller == ControllerConfig::HindsightExpert);
-    let family = |c: &str| entry(c).and_then(|n| n.family.clone()).unwrap_or_else(|| c.to_string());
+    let family = |c: &str| cfg.family_of(c);
     let mut families: Vec<String> = Vec::new();
     for (c, _) in by_controller {
         let f = family(c);

@@ -119,6 +119,8 @@ pub struct Job {
     pub hash: String,
     /// The model directory.
     pub dir: PathBuf,
+    /// The trace seconds the training plays (`None` for a synthetic workload), for the overlap check.
+    pub window: Option<(f64, f64)>,
 }
 
 impl Job {
@@ -204,7 +206,18 @@ fn plan(
     let hash = content_hash(stage, &loaded);
     let name = stage.name.clone();
     let dir = models_root.join(format!("{name}-{hash}"));
-    Ok(Job { stage: si, name, scenario_file: file.to_path_buf(), axis_values: axes.to_vec(), loaded, train, hash, dir })
+    let window = trace_window(&loaded, &prepared.demand, 0.0);
+    Ok(Job {
+        stage: si,
+        name,
+        scenario_file: file.to_path_buf(),
+        axis_values: axes.to_vec(),
+        loaded,
+        train,
+        hash,
+        dir,
+        window,
+    })
 }
 
 /// The first 12 hex digits of the SHA-256 of what a training reads: the stage (name included), the training
@@ -231,17 +244,11 @@ fn content_hash(stage: &Stage, loaded: &Loaded) -> String {
     crate::results::sha256_hex(&bytes)[..12].to_string()
 }
 
-/// Checks a stage's own fields into `p` (paths below the stage): what a training file checks, its name, and
-/// its axes being axes of the experiment.
+/// Checks a stage's own fields into `p` (paths below the stage): what a training file checks (its name
+/// included), and its axes being axes of the experiment.
 pub fn check_stage(p: &mut Problems, stage: &Stage, axes: &[String]) {
-    if let Some(m) = prescale_sim::input::name_problem(&stage.name) {
-        p.add("name", m);
-    }
-    let own = crate::train::problems(&stage.train_file(""));
-    for Problem { path, message } in own.into_vec() {
-        if path != "name" {
-            p.add(&path, message);
-        }
+    for Problem { path, message } in crate::train::problems(&stage.train_file("")).into_vec() {
+        p.add(&path, message);
     }
     for (i, a) in stage.per_axes.iter().enumerate() {
         p.require(&format!("per_axes[{i}]"), axes.contains(a), || {
@@ -261,6 +268,53 @@ pub fn trace_window(
     let start = demand.start_unix_s + scored_from_s / t.time_scale;
     let end = demand.start_unix_s + demand.steps() as f64 * demand.step_s / t.time_scale;
     Some((start, end))
+}
+
+/// Trains the jobs `needed` (indices into `jobs`) one after the other, each unless its model directory already
+/// holds it: per job a manifest row (stage, scenario, axes, folder, `trained`/`reused`/`failed`), and the
+/// failures by job (a failed training fails the runs that need it, not the sweep).
+pub fn train_jobs(
+    jobs: &[Job],
+    needed: &std::collections::BTreeSet<usize>,
+    quiet: bool,
+) -> (Vec<serde_json::Value>, std::collections::BTreeMap<usize, String>) {
+    let (mut rows, mut failed) = (Vec::new(), std::collections::BTreeMap::new());
+    for (k, &j) in needed.iter().enumerate() {
+        let job = &jobs[j];
+        let axes: Vec<String> = job.axis_values.iter().map(|(p, v)| format!("{p} = {v}")).collect();
+        let place = format!(
+            "'{}' on {}{}",
+            job.name,
+            job.scenario_file.display(),
+            if axes.is_empty() { String::new() } else { format!(" with {}", axes.join(", ")) }
+        );
+        if !quiet {
+            eprintln!("model {} of {}: {place} -> {}", k + 1, needed.len(), job.dir.display());
+        }
+        let state = match run_job(job, quiet) {
+            Ok(Some(_)) => "trained",
+            Ok(None) => {
+                if !quiet {
+                    eprintln!("  trained before (same inputs): reused");
+                }
+                "reused"
+            }
+            Err(e) => {
+                let why = format!("{e:#}");
+                eprintln!("model {} of {}: {place}: training failed: {why}", k + 1, needed.len());
+                failed.insert(j, why);
+                "failed"
+            }
+        };
+        rows.push(serde_json::json!({
+            "stage": job.name,
+            "scenario_file": job.scenario_file.display().to_string(),
+            "axes": job.axis_values.iter().map(|(p, v)| serde_json::json!({"path": p, "value": v})).collect::<Vec<_>>(),
+            "dir": job.dir.display().to_string(),
+            "state": state,
+        }));
+    }
+    (rows, failed)
 }
 
 /// Trains `job` unless its model directory already holds a model that loads; `Ok(None)` when reused.

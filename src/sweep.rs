@@ -290,41 +290,7 @@ pub fn sweep(file: &Path, opts: &SweepOptions) -> Result<SweepOutcome> {
     // Models first: each training the unfinished runs need, unless its folder already holds the model (the
     // folder is named by the content hash of what the training reads). A failed training fails its runs.
     let needed: std::collections::BTreeSet<usize> = todo.iter().flat_map(|c| c.jobs.iter().copied()).collect();
-    let mut model_rows = Vec::new();
-    let mut failed_jobs: BTreeMap<usize, String> = BTreeMap::new();
-    for (k, &j) in needed.iter().enumerate() {
-        let job = &jobs[j];
-        let axes: Vec<String> = job.axis_values.iter().map(|(p, v)| format!("{p} = {v}")).collect();
-        let place = format!(
-            "'{}' on {}{}",
-            job.name,
-            job.scenario_file.display(),
-            if axes.is_empty() { String::new() } else { format!(" with {}", axes.join(", ")) }
-        );
-        if !opts.quiet {
-            eprintln!("model {} of {}: {place} -> {}", k + 1, needed.len(), job.dir.display());
-        }
-        let outcome = crate::stages::run_job(job, opts.quiet);
-        let state = match &outcome {
-            Ok(Some(_)) => "trained",
-            Ok(None) => "reused",
-            Err(_) => "failed",
-        };
-        if let Err(e) = outcome {
-            let why = format!("{e:#}");
-            eprintln!("model {} of {}: {place}: training failed: {why}", k + 1, needed.len());
-            failed_jobs.insert(j, why);
-        } else if !opts.quiet && state == "reused" {
-            eprintln!("  trained before (same inputs): reused");
-        }
-        model_rows.push(json!({
-            "stage": job.name,
-            "scenario_file": job.scenario_file.display().to_string(),
-            "axes": job.axis_values.iter().map(|(p, v)| json!({"path": p, "value": v})).collect::<Vec<_>>(),
-            "dir": job.dir.display().to_string(),
-            "state": state,
-        }));
-    }
+    let (model_rows, failed_jobs) = crate::stages::train_jobs(&jobs, &needed, opts.quiet);
     // Work items: single cells, or (with --batch-runs) every seed of a BC combination with a cell to do.
     let mut items: Vec<Vec<&Cell>> = Vec::new();
     let mut groups: BTreeMap<(String, String, String), Vec<&Cell>> = BTreeMap::new();

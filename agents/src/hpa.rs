@@ -518,10 +518,9 @@ impl Controller for KubernetesHpa {
             let young = young.min(ready - missing);
             let sampled = ready - missing - young;
             let m = PodMetrics {
-                usage: if cpu || !matches!(self.cfg.metric, HpaMetric::ExternalRequestsPerSecond { .. }) {
-                    per_pod * sampled as f64
-                } else {
-                    load
+                usage: match self.cfg.metric {
+                    HpaMetric::ExternalRequestsPerSecond { .. } => load,
+                    _ => per_pod * sampled as f64,
                 },
                 ready: sampled,
                 unready: current - ready + young,

@@ -469,17 +469,12 @@ pub fn row(basis: &MetricBasis, demand: &DemandSeries, k: usize, s: &StepSample)
 /// steps plus the remainder.
 pub fn score_blocks(steps: usize, step_s: f64) -> Vec<std::ops::Range<usize>> {
     let days = steps as f64 * step_s / 86_400.0;
-    let b = if days >= 2.0 {
-        days.floor() as usize
-    } else if steps >= 8 {
-        4
-    } else {
-        return Vec::new();
-    };
     if days >= 2.0 {
-        let per_day = (86_400.0 / step_s).round() as usize;
+        let (b, per_day) = (days.floor() as usize, (86_400.0 / step_s).round() as usize);
         (0..b).map(|k| k * per_day..if k + 1 == b { steps } else { (k + 1) * per_day }).collect()
+    } else if steps >= 8 {
+        (0..4).map(|k| k * steps / 4..(k + 1) * steps / 4).collect()
     } else {
-        (0..b).map(|k| k * steps / b..(k + 1) * steps / b).collect()
+        Vec::new()
     }
 }

@@ -22,6 +22,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 
+use crate::experiment::ExperimentConfig;
+
 use data::*;
 use figures::*;
 
@@ -76,22 +78,15 @@ pub fn plot_with(dir: &Path, opts: &PlotOptions) -> Result<Vec<PathBuf>> {
     }
     if dir.join("runs.csv").exists() {
         let t = Table::read(&dir.join("runs.csv"))?;
-        let exp: serde_json::Value = serde_json::from_str(
-            &std::fs::read_to_string(dir.join("experiment.json")).context("reading experiment.json")?,
-        )?;
-        let axes: Vec<String> = exp["axes"]
-            .as_array()
-            .map(|a| a.iter().filter_map(|x| x["path"].as_str().map(String::from)).collect())
-            .unwrap_or_default();
+        let exp_file = dir.join("experiment.json");
+        let exp: ExperimentConfig = serde_json::from_str(
+            &std::fs::read_to_string(&exp_file).with_context(|| format!("reading {}", exp_file.display()))?,
+        )
+        .with_context(|| format!("reading {}", exp_file.display()))?;
+        let axes: Vec<String> = exp.axes.iter().map(|a| a.path.clone()).collect();
         // One colour per controller in every figure: the experiment's order, the baseline first.
         let ci = t.col("controller")?;
-        let family_of = |c: &str| {
-            exp["controllers"]
-                .as_array()
-                .and_then(|cs| cs.iter().find(|x| x["name"].as_str() == Some(c)))
-                .and_then(|x| x["family"].as_str())
-                .map_or(c.to_string(), String::from)
-        };
+        let family_of = |c: &str| exp.family_of(c);
         if let Some(seed) = opts.seed {
             let si = t.col("seed")?;
             if !t.rows.iter().any(|(_, r)| r[si] == seed.to_string()) {
@@ -102,7 +97,7 @@ pub fn plot_with(dir: &Path, opts: &PlotOptions) -> Result<Vec<PathBuf>> {
                 );
             }
         }
-        let colours = Colours::new(t.rows.iter().map(|(_, r)| r[ci].clone()), exp["baseline"].as_str(), family_of);
+        let colours = Colours::new(t.rows.iter().map(|(_, r)| r[ci].clone()), exp.baseline.as_deref(), family_of);
         let pts = sweep_points(&t, &axes, "cost_usd", "slo_violation_minutes")?;
         let mut files =
             both(&out, "pareto", (1100, 800), |r| draw_pareto(r, &pts, &colours), |r| draw_pareto(r, &pts, &colours))?;
@@ -123,10 +118,7 @@ pub fn plot_with(dir: &Path, opts: &PlotOptions) -> Result<Vec<PathBuf>> {
             )?);
         }
         for (k, axis) in axes.iter().enumerate() {
-            let values: Vec<String> = exp["axes"][k]["values"]
-                .as_array()
-                .map(|v| v.iter().filter_map(|x| x.as_str().map(String::from)).collect())
-                .unwrap_or_default();
+            let values = &exp.axes[k].values;
             // Points per controller along this axis (other axes pooled).
             let one = std::slice::from_ref(axis);
             let slo = sweep_points(&t, one, "cost_usd", "slo_violation_minutes")?;
@@ -136,8 +128,8 @@ pub fn plot_with(dir: &Path, opts: &PlotOptions) -> Result<Vec<PathBuf>> {
                 &out,
                 &name,
                 (1400, 650),
-                |r| draw_whatif(r, axis, &values, &slo, &cost, &colours),
-                |r| draw_whatif(r, axis, &values, &slo, &cost, &colours),
+                |r| draw_whatif(r, axis, values, &slo, &cost, &colours),
+                |r| draw_whatif(r, axis, values, &slo, &cost, &colours),
             )?);
         }
         let bars = [
@@ -216,13 +208,6 @@ fn overlays(
             Some((_, runs)) => runs.push(run),
             None => groups.push((key, vec![run])),
         }
-    }
-    if groups.is_empty() {
-        let seeds: std::collections::BTreeSet<&str> = t.rows.iter().map(|(_, r)| r[si].as_str()).collect();
-        bail!(
-            "--seed {seed}: no run of this sweep has it (seeds: {})",
-            seeds.into_iter().collect::<Vec<_>>().join(", ")
-        );
     }
     let mut files = Vec::new();
     let many = groups.len() > 1;
