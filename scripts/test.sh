@@ -11,6 +11,9 @@ fi
 rustup component add rustfmt clippy >/dev/null 2>&1 || true
 # PyTorch 2.13.0 for tch and for the Python export test: installed once per machine, cached, linked as .libtorch.
 scripts/setup-torch.sh >/dev/null
+# Slurm and munge for the sharded-sweep test (tests/shards.rs starts a single-node cluster in a loopback-only
+# network namespace with scripts/slurm-cluster.sh): Debian packages, installed once per machine.
+scripts/setup-slurm.sh
 
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --release -- -D warnings

@@ -86,6 +86,45 @@ enum Command {
         /// control tick (faster; results equal the unbatched ones to float rounding of the forward pass).
         #[arg(long)]
         batch_runs: bool,
+        /// Run only shard K of N (0 <= K < N, as $SLURM_ARRAY_TASK_ID): a fixed, balanced part of the cells;
+        /// the shards of one N together are every cell once. The tables are then built by --collect.
+        #[arg(long, value_name = "K/N", conflicts_with_all = ["collect", "train_only"])]
+        shard: Option<crate::sweep::Shard>,
+        /// Run nothing: build runs.csv, report.md and manifest.json from the finished cells (after the shards
+        /// ran), the same bytes as a whole sweep's; exit 1 naming the cells still missing.
+        #[arg(long, conflicts_with_all = ["threads", "batch_runs", "train_only"])]
+        collect: bool,
+        /// Only train the models the unfinished cells need (the first job of a Slurm submission).
+        #[arg(long, conflicts_with = "batch_runs")]
+        train_only: bool,
+    },
+    /// Run an experiment's sweep on Slurm: write a job array (one task per shard, each `prescale sweep
+    /// --shard K/N`) and a collect job into `<out>/<experiment>/slurm/`, and with --submit submit them (a rerun
+    /// submits only the shards with unfinished cells).
+    Slurm {
+        /// Experiment file (RON).
+        experiment: PathBuf,
+        /// Results root folder (on a filesystem the compute nodes share).
+        #[arg(long, value_name = "DIR", default_value = "results")]
+        out: PathBuf,
+        /// Shards, one array task each (default: the experiment's work units, at most 32).
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=100_000))]
+        array_size: Option<u32>,
+        /// Slurm partition.
+        #[arg(long, value_name = "P", value_parser = crate::slurm::check_partition)]
+        partition: Option<String>,
+        /// Time limit of each job (Slurm's formats: MINUTES, H:M:S, D-H:M, ...).
+        #[arg(long, value_name = "T", value_parser = crate::slurm::check_time)]
+        time: Option<String>,
+        /// CPUs per array task (also each shard's --threads).
+        #[arg(long, value_name = "C", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1024))]
+        cpus_per_task: u32,
+        /// Shards run the seeds of each behavioural-cloning combination in lockstep (see `sweep --batch-runs`).
+        #[arg(long)]
+        batch_runs: bool,
+        /// Submit with sbatch (otherwise only write the scripts and print the sbatch commands).
+        #[arg(long)]
+        submit: bool,
     },
     /// Redraw the figures of a run folder (timeseries.csv) or a sweep folder (runs.csv) into DIR/plots/.
     Plot {
@@ -293,10 +332,32 @@ pub fn run<I: IntoIterator<Item = OsString>>(args: I) -> Result<ExitCode> {
         Command::Validate { files } => validate(&files),
         Command::CheckReference => check_reference(),
         Command::Plot { dir, seed, window_h } => cmd_plot(&dir, &crate::plot::PlotOptions { seed, window_h }),
-        Command::Sweep { experiment, out, threads, quiet, batch_runs } => cmd_sweep(
+        Command::Sweep { experiment, out, collect: true, .. } => cmd_collect(&experiment, &out),
+        Command::Sweep { experiment, out, train_only: true, quiet, .. } => cmd_train_only(&experiment, &out, quiet),
+        Command::Sweep { experiment, out, threads, quiet, batch_runs, shard, .. } => cmd_sweep(
             &experiment,
-            crate::sweep::SweepOptions { out_root: out, threads: threads.map(|t| t as usize), quiet, batch_runs },
+            crate::sweep::SweepOptions {
+                out_root: out,
+                threads: threads.map(|t| t as usize),
+                quiet,
+                batch_runs,
+                shard,
+            },
         ),
+        Command::Slurm { experiment, out, array_size, partition, time, cpus_per_task, batch_runs, submit } => {
+            cmd_slurm(
+                &experiment,
+                &crate::slurm::SlurmOptions {
+                    out_root: out,
+                    array_size: array_size.map(|n| n as usize),
+                    partition,
+                    time,
+                    cpus_per_task,
+                    batch_runs,
+                    submit,
+                },
+            )
+        }
         Command::Reference { workload: ReferenceWorkload::MmcSteady(a) } => {
             let params = a.validate()?;
             let r = run_mmc(params, a.seed);
@@ -367,8 +428,9 @@ fn cmd_plot(dir: &Path, opts: &crate::plot::PlotOptions) -> Result<ExitCode> {
 fn cmd_sweep(experiment: &Path, opts: crate::sweep::SweepOptions) -> Result<ExitCode> {
     let o = crate::sweep::sweep(experiment, &opts)?;
     println!(
-        "{}: {} runs done now, {} finished before (verified, skipped), {} damaged (run again), {} failed",
+        "{}{}: {} runs done now, {} finished before (verified, skipped), {} damaged (run again), {} failed",
         o.dir.display(),
+        opts.shard.map(|s| format!(" shard {s} ({} cells)", o.cells)).unwrap_or_default(),
         o.ran,
         o.skipped,
         o.damaged.len(),
@@ -380,7 +442,17 @@ fn cmd_sweep(experiment: &Path, opts: crate::sweep::SweepOptions) -> Result<Exit
     for (id, e) in &o.failed {
         println!("  failed: {id}: {e}");
     }
-    println!("results: {}/runs.csv, {}/report.md", o.dir.display(), o.dir.display());
+    if let Some(s) = opts.shard {
+        println!(
+            "shard report: {}/shards/{}-of-{}.json (tables: prescale sweep {} --collect)",
+            o.dir.display(),
+            s.index,
+            s.count,
+            experiment.display()
+        );
+    } else {
+        println!("results: {}/runs.csv, {}/report.md", o.dir.display(), o.dir.display());
+    }
     if o.interrupted {
         eprintln!(
             "interrupted (Ctrl-C): {} of {} runs are finished and in the tables; run the same command again to \
@@ -392,6 +464,68 @@ fn cmd_sweep(experiment: &Path, opts: crate::sweep::SweepOptions) -> Result<Exit
         return Ok(ExitCode::from(130));
     }
     Ok(if o.failed.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
+/// `prescale sweep --collect`: the tables, and the cells still missing (exit 1 if any).
+fn cmd_collect(experiment: &Path, out: &Path) -> Result<ExitCode> {
+    let o = crate::sweep::collect(experiment, out)?;
+    println!("{}: {} of {} cells finished", o.dir.display(), o.finished, o.cells);
+    println!("results: {}/runs.csv, {}/report.md", o.dir.display(), o.dir.display());
+    if o.missing.is_empty() {
+        return Ok(ExitCode::SUCCESS);
+    }
+    eprintln!("{} cells missing (the tables hold only the finished ones):", o.missing.len());
+    for (id, why) in &o.missing {
+        eprintln!("  missing: {id}: {why}");
+    }
+    eprintln!(
+        "rerun their shards (`prescale slurm {} --submit` submits only those), then collect again",
+        experiment.display()
+    );
+    Ok(ExitCode::from(1))
+}
+
+/// `prescale sweep --train-only`: each model and what happened to it (exit 1 if one failed).
+fn cmd_train_only(experiment: &Path, out: &Path, quiet: bool) -> Result<ExitCode> {
+    let (rows, failed) = crate::sweep::train_models(experiment, out, quiet)?;
+    for r in &rows {
+        println!(
+            "model {}: {} ({})",
+            r["stage"].as_str().unwrap_or(""),
+            r["dir"].as_str().unwrap_or(""),
+            r["state"].as_str().unwrap_or("")
+        );
+    }
+    for (stage, e) in &failed {
+        eprintln!("training stage '{stage}' failed: {e}");
+    }
+    Ok(if failed.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
+/// `prescale slurm`: the scripts, the shards to run and the jobs submitted (or the commands to submit them).
+fn cmd_slurm(experiment: &Path, opts: &crate::slurm::SlurmOptions) -> Result<ExitCode> {
+    let p = crate::slurm::slurm(experiment, opts)?;
+    println!(
+        "{}: {} cells, {} unfinished; {} shards ({} work units), {} to run{}",
+        p.dir.display(),
+        p.cells,
+        p.unfinished,
+        p.count,
+        p.units,
+        p.shards.len(),
+        if p.shards.is_empty() { String::new() } else { format!(": array {}", crate::slurm::array_spec(&p.shards)) }
+    );
+    if opts.submit {
+        for (what, id) in &p.jobs {
+            println!("submitted {what}: job {id}");
+        }
+    } else {
+        println!("scripts written; submit them with (or rerun with --submit):");
+        for c in &p.commands {
+            println!("  {c}");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// `prescale train`: the model folder, its metrics and its fit.

@@ -107,7 +107,10 @@ pub fn run(out: &Path, quick: bool, quiet: bool) -> Result<ExitCode> {
             // Results of other weights must not be mixed in.
             let _ = std::fs::remove_dir_all(demo.join(name));
         }
-        let o = sweep(&file, &SweepOptions { out_root: demo.clone(), threads: None, quiet, batch_runs: false })?;
+        let o = sweep(
+            &file,
+            &SweepOptions { out_root: demo.clone(), threads: None, quiet, batch_runs: false, shard: None },
+        )?;
         for (id, e) in &o.failed {
             println!("  failed: {id}: {e}");
         }

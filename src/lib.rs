@@ -17,6 +17,7 @@ pub mod report;
 pub mod results;
 pub mod ron_paths;
 pub mod scenario_io;
+pub mod slurm;
 pub mod stages;
 pub mod stats;
 pub mod sweep;

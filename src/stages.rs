@@ -32,7 +32,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use prescale_agents::neural::data::Split;
 use prescale_agents::neural::fit::TrainingConfig;
 use prescale_agents::neural::model::{ModelFacts, Task};
@@ -291,6 +291,17 @@ pub fn train_jobs(
         if !quiet {
             eprintln!("model {} of {}: {place} -> {}", k + 1, needed.len(), job.dir.display());
         }
+        // One trainer per model at a time: shards and a training job running side by side wait here, and the
+        // ones after the first find the model and reuse it.
+        let _lock = match lock_model(&job.dir) {
+            Ok(l) => l,
+            Err(e) => {
+                let why = format!("{e:#}");
+                eprintln!("model {} of {}: {place}: {why}", k + 1, needed.len());
+                failed.insert(j, why);
+                continue;
+            }
+        };
         let state = match run_job(job, quiet) {
             Ok(Some(_)) => "trained",
             Ok(None) => {
@@ -315,6 +326,22 @@ pub fn train_jobs(
         }));
     }
     (rows, failed)
+}
+
+/// Takes (waiting for it) the lock of the model directory `dir`: `.<dir name>.lock` beside it.
+fn lock_model(dir: &Path) -> Result<std::fs::File> {
+    let parent = dir.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
+    let name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let path = parent.join(format!(".{name}.lock"));
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .with_context(|| format!("opening the lock file {}", path.display()))?;
+    f.lock().with_context(|| format!("locking {}", path.display()))?;
+    Ok(f)
 }
 
 /// Trains `job` unless its model directory already holds a model that loads; `Ok(None)` when reused.

@@ -42,6 +42,95 @@ pub struct SweepOptions {
     /// Run the seeds of each behavioural-cloning cell combination in lockstep, one batched forward pass per
     /// control tick (see `run_group`).
     pub batch_runs: bool,
+    /// Run only this shard's cells ([`shard_assignment`]); the tables are left to [`collect`].
+    pub shard: Option<Shard>,
+}
+
+/// One of `count` disjoint parts of an experiment's cells: `index/count`, 0-based like
+/// `$SLURM_ARRAY_TASK_ID` in a job array `--array=0-(count-1)`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Shard {
+    /// Which part, `0..count`.
+    pub index: usize,
+    /// How many parts.
+    pub count: usize,
+}
+
+/// Most shards an experiment may be cut into (Slurm's default `MaxArraySize` is 1001).
+pub const MAX_SHARDS: usize = 100_000;
+
+impl std::str::FromStr for Shard {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        let bad = || {
+            format!(
+                "'{}': expected K/N with 0 <= K < N <= {MAX_SHARDS} (K 0-based, as $SLURM_ARRAY_TASK_ID), e.g. 0/4",
+                prescale_sim::input::clip(s, 40)
+            )
+        };
+        let (k, n) = s.split_once('/').ok_or_else(bad)?;
+        let (index, count): (usize, usize) =
+            (k.trim().parse().map_err(|_| bad())?, n.trim().parse().map_err(|_| bad())?);
+        if count == 0 || count > MAX_SHARDS || index >= count {
+            return Err(bad());
+        }
+        Ok(Shard { index, count })
+    }
+}
+
+impl std::fmt::Display for Shard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.index, self.count)
+    }
+}
+
+impl Shard {
+    /// The file name of this shard's report and lock: `K-of-N`.
+    fn label(&self) -> String {
+        format!("{}-of-{}", self.index, self.count)
+    }
+}
+
+/// The work unit of a cell: cells that must run in one process share one (the seeds of a BC combination,
+/// which `--batch-runs` steps in lockstep and whose bits then depend on the group), others are alone.
+fn unit_key(cell: &Cell) -> Option<(String, String, String)> {
+    batchable(cell)
+        .map(|_| (cell.scenario_file.display().to_string(), format!("{:?}", cell.axis_values), cell.controller.clone()))
+}
+
+/// The shard (`0..count`) of each cell, by position in `cells`: the work units in expansion order (the order of
+/// their first cell) dealt round-robin. A function of the experiment alone — not of which cells are finished, the
+/// thread count or the machine — so every shard of one `count` computes the same split: their union is every
+/// cell, and no cell is in two. Balanced to one unit in count; since expansion puts the seeds of a combination
+/// next to each other, each shard also gets an even share of every (scenario, axis values, controller), hence
+/// of the cost when combinations differ in cost.
+pub fn shard_assignment(cells: &[Cell], count: usize) -> Vec<usize> {
+    assert!(count >= 1, "a shard count is at least 1");
+    let mut units: std::collections::HashMap<(String, String, String), usize> = std::collections::HashMap::new();
+    let mut next = 0usize;
+    cells
+        .iter()
+        .map(|c| {
+            let unit = match unit_key(c) {
+                Some(k) => *units.entry(k).or_insert_with(|| {
+                    next += 1;
+                    next - 1
+                }),
+                None => {
+                    next += 1;
+                    next - 1
+                }
+            };
+            unit % count
+        })
+        .collect()
+}
+
+/// How many work units (see [`shard_assignment`]) the cells form: the most shards that each get a cell.
+pub fn work_units(cells: &[Cell]) -> usize {
+    let grouped: HashSet<(String, String, String)> = cells.iter().filter_map(unit_key).collect();
+    grouped.len() + cells.iter().filter(|c| unit_key(c).is_none()).count()
 }
 
 /// What a sweep did.
@@ -69,6 +158,10 @@ pub struct SweepOutcome {
 
 /// Environment variable naming a cell id that fails on purpose (to test failure isolation).
 pub const FAIL_CELL_ENV: &str = "PRESCALE_FAIL_CELL";
+/// Environment variable naming a cell id at whose start the sweep process kills itself with SIGKILL — as a
+/// node failure, the OOM killer or `scancel --signal=KILL` would — to test that a killed shard leaves its
+/// finished cells whole and that a rerun completes the experiment.
+pub const KILL_AT_CELL_ENV: &str = "PRESCALE_KILL_AT_CELL";
 /// Environment variable: after this many cells have finished, the sweep sends itself SIGINT (to test the
 /// Ctrl-C path with a real signal, deterministically).
 pub const INTERRUPT_AFTER_ENV: &str = "PRESCALE_INTERRUPT_AFTER";
@@ -158,50 +251,132 @@ fn run_cell(cell: &Cell, dest: &Path) -> Result<()> {
     if std::env::var(FAIL_CELL_ENV).is_ok_and(|id| id == cell.id) {
         panic!("failure injected by {FAIL_CELL_ENV} for cell {}", cell.id);
     }
+    if std::env::var(KILL_AT_CELL_ENV).is_ok_and(|id| id == cell.id) {
+        // SAFETY: sending a signal to this process.
+        unsafe { libc::kill(libc::getpid(), libc::SIGKILL) };
+    }
     let prepared = cell.scenario.prepare(cell.seed).map_err(|d| crate::scenario_io::diagnostics_error(&d))?;
     let t0 = Instant::now();
     let out = prescale_sim::scenario::run(&prepared, cell.seed, &mut |_| {});
     write_run_to(dest, &prepared, &out, cell.seed, t0.elapsed().as_secs_f64(), cell_json(cell))
 }
 
-/// The exclusive lock of `<out_root>/<name>/`: a file `.<name>.lock` beside the folder, locked for as long as
-/// the returned handle lives (the operating system releases it when the process ends, however it ends).
-///
-/// # Errors
-/// Another sweep holds it (named by the process id and start time it wrote), or the file cannot be made.
-fn lock_experiment(out_root: &Path, name: &str) -> Result<std::fs::File> {
-    use std::io::{Read, Seek, Write};
-    std::fs::create_dir_all(out_root).with_context(|| format!("creating {}", out_root.display()))?;
-    let path = out_root.join(format!(".{name}.lock"));
-    let mut f = std::fs::OpenOptions::new()
+/// Opens (creating) the lock file `path`.
+fn open_lock(path: &Path) -> Result<std::fs::File> {
+    std::fs::OpenOptions::new()
         .read(true)
         .write(true)
         .create(true)
         .truncate(false)
-        .open(&path)
-        .with_context(|| format!("opening the lock file {}", path.display()))?;
+        .open(path)
+        .with_context(|| format!("opening the lock file {}", path.display()))
+}
+
+/// Writes who holds `f` (process id and start time), for the message of the next one that cannot take it.
+fn write_holder(f: &mut std::fs::File, what: &str) -> Result<()> {
+    use std::io::{Seek, Write};
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    f.set_len(0)?;
+    f.rewind()?;
+    write!(f, "{what}process {} on {} since {}", std::process::id(), host_name(), crate::results::utc_stamp(now))?;
+    f.flush()?;
+    Ok(())
+}
+
+fn read_holder(f: &mut std::fs::File) -> String {
+    use std::io::{Read, Seek};
+    let mut holder = String::new();
+    let _ = f.rewind();
+    let _ = f.read_to_string(&mut holder);
+    let holder = holder.trim();
+    if holder.is_empty() { "holder unknown".to_string() } else { holder.to_string() }
+}
+
+/// This machine's host name (for lock holders and shard reports; "unknown" if it cannot be read).
+pub(crate) fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "unknown".into())
+}
+
+/// The exclusive lock of `<out_root>/<name>/`: a file `.<name>.lock` beside the folder, locked for as long as
+/// the returned handle lives (the operating system releases it when the process ends, however it ends). A whole
+/// sweep, a collect and `prescale slurm` take it; shards share it ([`lock_part`]).
+///
+/// # Errors
+/// Another sweep holds it, or shards do (each named by the process id, host and start time it wrote), or the
+/// file cannot be made.
+pub(crate) fn lock_experiment(out_root: &Path, name: &str) -> Result<std::fs::File> {
+    std::fs::create_dir_all(out_root).with_context(|| format!("creating {}", out_root.display()))?;
+    let path = out_root.join(format!(".{name}.lock"));
+    let mut f = open_lock(&path)?;
     match f.try_lock() {
         Ok(()) => {}
         Err(std::fs::TryLockError::WouldBlock) => {
-            let mut holder = String::new();
-            let _ = f.read_to_string(&mut holder);
-            let holder = holder.trim();
+            // Shards hold it shared and name themselves in their own lock files.
+            let prefix = format!(".{name}.");
+            let mut holders = Vec::new();
+            for e in std::fs::read_dir(out_root)?.flatten() {
+                let file = e.file_name().to_string_lossy().into_owned();
+                if let Some(part) = file.strip_prefix(&prefix).and_then(|r| r.strip_suffix(".lock"))
+                    && let Ok(mut g) = open_lock(&e.path())
+                    && matches!(g.try_lock(), Err(std::fs::TryLockError::WouldBlock))
+                {
+                    holders.push(format!("{part}: {}", read_holder(&mut g)));
+                }
+            }
+            holders.sort();
+            let holder = if holders.is_empty() { read_holder(&mut f) } else { holders.join("; ") };
             bail!(
-                "{} is being written by another sweep ({}); wait for it to finish or use another --out",
+                "{} is being written by another sweep ({holder}); wait for it to finish or use another --out",
                 out_root.join(name).display(),
-                if holder.is_empty() { "holder unknown" } else { holder }
             );
         }
         Err(std::fs::TryLockError::Error(e)) => {
             return Err(e).with_context(|| format!("locking {}", path.display()));
         }
     }
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
-    f.set_len(0)?;
-    f.rewind()?;
-    write!(f, "process {} since {}", std::process::id(), crate::results::utc_stamp(now))?;
-    f.flush()?;
+    write_holder(&mut f, "")?;
     Ok(f)
+}
+
+/// The locks of one part of a sweep (a shard `K-of-N`, or `train`): the experiment's lock shared (so parts run
+/// side by side but never beside a whole sweep or a collect) and the part's own `.<name>.<part>.lock`
+/// exclusively (so one part never runs twice at once).
+///
+/// # Errors
+/// A whole sweep or collect holds the experiment, or another process runs this part.
+fn lock_part(out_root: &Path, name: &str, part: &str) -> Result<[std::fs::File; 2]> {
+    std::fs::create_dir_all(out_root).with_context(|| format!("creating {}", out_root.display()))?;
+    let path = out_root.join(format!(".{name}.lock"));
+    let mut whole = open_lock(&path)?;
+    match whole.try_lock_shared() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => bail!(
+            "{} is being written by another sweep ({}); wait for it to finish or use another --out",
+            out_root.join(name).display(),
+            read_holder(&mut whole)
+        ),
+        Err(std::fs::TryLockError::Error(e)) => return Err(e).with_context(|| format!("locking {}", path.display())),
+    }
+    let own_path = out_root.join(format!(".{name}.{part}.lock"));
+    let mut own = open_lock(&own_path)?;
+    match own.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => bail!(
+            "{} {part} is already running ({}); wait for it to finish",
+            out_root.join(name).display(),
+            read_holder(&mut own)
+        ),
+        Err(std::fs::TryLockError::Error(e)) => {
+            return Err(e).with_context(|| format!("locking {}", own_path.display()));
+        }
+    }
+    let slurm = std::env::var("SLURM_JOB_ID").map(|j| format!("Slurm job {j}, ")).unwrap_or_default();
+    write_holder(&mut own, &slurm)?;
+    Ok([whole, own])
 }
 
 /// Why `new` cannot reuse the finished cells of `old` (results of the same name), if it cannot. An experiment
@@ -228,23 +403,20 @@ pub fn extension_problem(old: &ExperimentConfig, new: &ExperimentConfig) -> Opti
     None
 }
 
-/// Runs the experiment in `file`.
+/// Makes `dir` the results folder of `cfg`: refuses a folder holding another experiment (one this file does not
+/// extend, see [`extension_problem`]) or files but no `experiment.json`, then writes `experiment.json` and
+/// `runs/`. Shards starting side by side may all do this: they write the same bytes, atomically, and a folder
+/// holding nothing but hidden temporary files counts as empty.
 ///
 /// # Errors
-/// An invalid experiment (every problem), or an output folder holding a different experiment — before any
-/// run; I/O errors writing the tables.
-pub fn sweep(file: &Path, opts: &SweepOptions) -> Result<SweepOutcome> {
-    let t0 = Instant::now();
-    let Experiment { config: cfg, cells, jobs } =
-        load_experiment(file, &opts.out_root).map_err(|d| crate::scenario_io::diagnostics_error(&d))?;
-    let dir = opts.out_root.join(&cfg.name);
-    let _lock = lock_experiment(&opts.out_root, &cfg.name)?;
-    let exp_json = serde_json::to_string_pretty(&cfg)?;
+/// As above, and I/O errors.
+pub(crate) fn open_results(cfg: &ExperimentConfig, dir: &Path) -> Result<()> {
+    let exp_json = serde_json::to_string_pretty(cfg)?;
     let stored = dir.join("experiment.json");
     if stored.exists() {
         let old = std::fs::read_to_string(&stored).with_context(|| format!("reading {}", stored.display()))?;
         let why = match serde_json::from_str::<ExperimentConfig>(&old) {
-            Ok(old) => extension_problem(&old, &cfg),
+            Ok(old) => extension_problem(&old, cfg),
             Err(_) => Some("its experiment.json is not one this prescale reads".to_string()),
         };
         if let Some(why) = why {
@@ -255,38 +427,87 @@ pub fn sweep(file: &Path, opts: &SweepOptions) -> Result<SweepOutcome> {
                 cfg.name
             );
         }
-    } else if dir.exists() && std::fs::read_dir(&dir)?.next().is_some() {
+    } else if dir.exists()
+        && std::fs::read_dir(dir)?.flatten().any(|e| !e.file_name().to_string_lossy().starts_with('.'))
+    {
         bail!("{} exists and holds no experiment.json: refusing to mix results", dir.display());
     }
-    std::fs::create_dir_all(dir.join("runs")).with_context(|| format!("creating {}", dir.display()))?;
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     crate::results::write_atomically(&stored, &exp_json)?;
-    // Leftovers of an interrupted sweep: temporary folders are never results.
+    std::fs::create_dir_all(dir.join("runs")).with_context(|| format!("creating {}", dir.display()))?;
+    Ok(())
+}
+
+/// Which finished cells of `cells` are whole: `(finished ids, damaged (id, what is wrong))`, each finished
+/// folder verified against its completion record.
+fn verify_cells<'a>(dir: &Path, cells: &[&'a Cell]) -> (HashSet<&'a str>, Vec<(String, String)>) {
+    let mut finished = HashSet::new();
+    let mut damaged = Vec::new();
+    for c in cells {
+        let d = dir.join("runs").join(&c.id);
+        if d.exists() {
+            match verify_complete(&d) {
+                Ok(()) => {
+                    finished.insert(c.id.as_str());
+                }
+                Err(why) => damaged.push((c.id.clone(), why)),
+            }
+        }
+    }
+    (finished, damaged)
+}
+
+/// Whether a file name in `runs/` is a cell's temporary folder (`.tmp-<id>-<pid>`), and whose.
+fn temp_of(file: &str) -> Option<&str> {
+    let rest = file.strip_prefix(".tmp-")?;
+    rest.rsplit_once('-').map(|(id, _)| id)
+}
+
+/// Runs the experiment in `file` (or, with [`SweepOptions::shard`], that shard's cells).
+///
+/// A shard writes its cells and `shards/K-of-N.json` (what it ran, skipped and failed, and where); the tables
+/// are then built by [`collect`], equal byte for byte to a whole sweep's.
+///
+/// # Errors
+/// An invalid experiment (every problem), or an output folder holding a different experiment — before any
+/// run; I/O errors writing the tables.
+pub fn sweep(file: &Path, opts: &SweepOptions) -> Result<SweepOutcome> {
+    let t0 = Instant::now();
+    let Experiment { config: cfg, cells, jobs } =
+        load_experiment(file, &opts.out_root).map_err(|d| crate::scenario_io::diagnostics_error(&d))?;
+    let dir = opts.out_root.join(&cfg.name);
+    let _locks = match opts.shard {
+        None => vec![lock_experiment(&opts.out_root, &cfg.name)?],
+        Some(s) => lock_part(&opts.out_root, &cfg.name, &format!("shard-{}", s.label()))?.into(),
+    };
+    open_results(&cfg, &dir)?;
+    let mine: Vec<&Cell> = match opts.shard {
+        None => cells.iter().collect(),
+        Some(s) => {
+            let shard_of = shard_assignment(&cells, s.count);
+            cells.iter().zip(shard_of).filter(|(_, k)| *k == s.index).map(|(c, _)| c).collect()
+        }
+    };
+    // Leftovers of an interrupted sweep: temporary folders are never results (a shard removes only its own).
+    let own: HashSet<&str> = mine.iter().map(|c| c.id.as_str()).collect();
     for e in std::fs::read_dir(dir.join("runs"))?.flatten() {
-        if e.file_name().to_string_lossy().starts_with(".tmp-") {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if let Some(id) = temp_of(&name)
+            && (opts.shard.is_none() || own.contains(id))
+        {
             let _ = std::fs::remove_dir_all(e.path());
         }
     }
     // Finished cells are verified against their completion records; a damaged one is named, removed and run
     // again, never counted as finished nor silently left out of the tables.
-    let mut finished: HashSet<&str> = HashSet::new();
-    let mut damaged: Vec<(String, String)> = Vec::new();
-    for c in &cells {
-        let d = dir.join("runs").join(&c.id);
-        if d.exists() {
-            match verify_complete(&d) {
-                Ok(()) => {
-                    finished.insert(&c.id);
-                }
-                Err(why) => {
-                    std::fs::remove_dir_all(&d).with_context(|| format!("removing damaged {}", d.display()))?;
-                    damaged.push((c.id.clone(), why));
-                }
-            }
-        }
+    let (finished, damaged) = verify_cells(&dir, &mine);
+    for (id, _) in &damaged {
+        let d = dir.join("runs").join(id);
+        std::fs::remove_dir_all(&d).with_context(|| format!("removing damaged {}", d.display()))?;
     }
     let done = |c: &Cell| finished.contains(c.id.as_str());
-    let todo: Vec<&Cell> = cells.iter().filter(|c| !done(c)).collect();
-    let skipped = cells.len() - todo.len();
+    let todo: Vec<&Cell> = mine.iter().copied().filter(|c| !done(c)).collect();
+    let skipped = mine.len() - todo.len();
     // Models first: each training the unfinished runs need, unless its folder already holds the model (the
     // folder is named by the content hash of what the training reads). A failed training fails its runs.
     let needed: std::collections::BTreeSet<usize> = todo.iter().flat_map(|c| c.jobs.iter().copied()).collect();
@@ -294,18 +515,20 @@ pub fn sweep(file: &Path, opts: &SweepOptions) -> Result<SweepOutcome> {
     // Work items: single cells, or (with --batch-runs) every seed of a BC combination with a cell to do.
     let mut items: Vec<Vec<&Cell>> = Vec::new();
     let mut groups: BTreeMap<(String, String, String), Vec<&Cell>> = BTreeMap::new();
-    for cell in &cells {
-        if opts.batch_runs && batchable(cell).is_some() {
-            let key =
-                (cell.scenario_file.display().to_string(), format!("{:?}", cell.axis_values), cell.controller.clone());
-            groups.entry(key).or_default().push(cell);
-        } else if !done(cell) {
-            items.push(vec![cell]);
+    for &cell in &mine {
+        match unit_key(cell) {
+            Some(key) if opts.batch_runs => groups.entry(key).or_default().push(cell),
+            _ if !done(cell) => items.push(vec![cell]),
+            _ => {}
         }
     }
     items.extend(groups.into_values().filter(|g| g.iter().any(|c| !done(c))));
     // A bar on a terminal, periodic plain lines otherwise (a long sweep is never silent in a log).
-    let bar = std::sync::Mutex::new(crate::progress::Progress::new(opts.quiet, todo.len() as u64, &cfg.name, "runs"));
+    let title = match opts.shard {
+        None => cfg.name.clone(),
+        Some(s) => format!("{} shard {s}", cfg.name),
+    };
+    let bar = std::sync::Mutex::new(crate::progress::Progress::new(opts.quiet, todo.len() as u64, &title, "runs"));
     let failed_now = AtomicUsize::new(0);
     let pool = rayon::ThreadPoolBuilder::new()
         .start_handler(|_| prescale_agents::neural::init_torch())
@@ -371,17 +594,8 @@ pub fn sweep(file: &Path, opts: &SweepOptions) -> Result<SweepOutcome> {
     let ran = results.len() - failed.len();
     let ok: HashSet<&str> =
         finished.iter().copied().chain(results.iter().filter(|(_, r)| r.is_ok()).map(|(id, _)| id.as_str())).collect();
-    let rows = collect_rows(&dir, &cells, &ok)?;
-    crate::results::write_atomically(&dir.join("runs.csv"), &runs_csv(&cfg, &rows))?;
-    crate::results::write_atomically(&dir.join("report.md"), &crate::report::report(&cfg, &rows))?;
     let (version, revision) = build_info();
-    let manifest = json!({
-        "prescale_version": version,
-        "git_revision": revision,
-        "experiment": cfg.name,
-        "seeds": cfg.seeds,
-        "cells": cells.len(),
-        "finished": rows.len(),
+    let runs = json!({
         "ran_now": ran,
         "skipped_finished": skipped,
         "damaged_rerun": damaged.iter().map(|(id, e)| json!({"id": id, "damage": e})).collect::<Vec<_>>(),
@@ -391,8 +605,211 @@ pub fn sweep(file: &Path, opts: &SweepOptions) -> Result<SweepOutcome> {
         "interrupted": interrupted,
         "wall_time_s": t0.elapsed().as_secs_f64(),
     });
+    let mut manifest = json!({
+        "prescale_version": version,
+        "git_revision": revision,
+        "experiment": cfg.name,
+        "seeds": cfg.seeds,
+    });
+    let finished_count = mine.iter().filter(|c| ok.contains(c.id.as_str())).count();
+    if let Some(s) = opts.shard {
+        // A shard's own report; the tables are the collect's.
+        manifest["shard"] = json!(s.to_string());
+        manifest["cells"] = json!(mine.len());
+        manifest["finished"] = json!(finished_count);
+        manifest["host"] = json!(host_name());
+        manifest["slurm_job"] = json!(slurm_job());
+        merge(&mut manifest, runs);
+        let shards = dir.join("shards");
+        std::fs::create_dir_all(&shards).with_context(|| format!("creating {}", shards.display()))?;
+        crate::results::write_atomically(
+            &shards.join(format!("{}.json", s.label())),
+            &serde_json::to_string_pretty(&manifest)?,
+        )?;
+    } else {
+        let rows = collect_rows(&dir, &cells, &ok)?;
+        crate::results::write_atomically(&dir.join("runs.csv"), &runs_csv(&cfg, &rows))?;
+        crate::results::write_atomically(&dir.join("report.md"), &crate::report::report(&cfg, &rows))?;
+        manifest["cells"] = json!(cells.len());
+        manifest["finished"] = json!(rows.len());
+        merge(&mut manifest, runs);
+        crate::results::write_atomically(&dir.join("manifest.json"), &serde_json::to_string_pretty(&manifest)?)?;
+    }
+    Ok(SweepOutcome { dir, ran, skipped, damaged, failed, interrupted, cells: mine.len(), finished: finished_count })
+}
+
+/// Adds the fields of `extra` (an object) to `into` (an object), in order.
+fn merge(into: &mut Value, extra: Value) {
+    if let (Value::Object(a), Value::Object(b)) = (into, extra) {
+        a.extend(b);
+    }
+}
+
+/// The Slurm job this process runs in, if any: `{job, array_job, array_task}` from Slurm's environment.
+fn slurm_job() -> Value {
+    let var = |k: &str| std::env::var(k).ok();
+    match var("SLURM_JOB_ID") {
+        None => Value::Null,
+        Some(job) => json!({
+            "job": job,
+            "array_job": var("SLURM_ARRAY_JOB_ID"),
+            "array_task": var("SLURM_ARRAY_TASK_ID"),
+        }),
+    }
+}
+
+/// What a collect found.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CollectOutcome {
+    /// The experiment's results folder.
+    pub dir: PathBuf,
+    /// Cells of the experiment.
+    pub cells: usize,
+    /// Of those, finished and whole (in the tables).
+    pub finished: usize,
+    /// The others, in expansion order: `(id, why it is not finished)` — failed in a shard (with its error),
+    /// damaged, or never run (its shard was stopped or has not run).
+    pub missing: Vec<(String, String)>,
+}
+
+/// Builds `runs.csv`, `report.md` and `manifest.json` of the experiment in `file` from its finished cells —
+/// after its shards ran — without running anything. The tables are those a whole sweep writes, byte for byte
+/// (same rows, same order, same functions); the manifest lists the shard reports instead of one run's threads
+/// and wall time. Cells not finished are named with the reason the shard reports give.
+///
+/// # Errors
+/// An invalid experiment; a results folder without this experiment's `experiment.json` (nothing ran) or holding
+/// another experiment; a sweep or shard still writing it; I/O errors.
+pub fn collect(file: &Path, out_root: &Path) -> Result<CollectOutcome> {
+    let t0 = Instant::now();
+    let Experiment { config: cfg, cells, jobs } =
+        load_experiment(file, out_root).map_err(|d| crate::scenario_io::diagnostics_error(&d))?;
+    let dir = out_root.join(&cfg.name);
+    let _lock = lock_experiment(out_root, &cfg.name)?;
+    if !dir.join("experiment.json").exists() {
+        bail!(
+            "{} holds no sweep of experiment '{}': nothing to collect (run `prescale sweep {} --shard K/N` or \
+             `prescale slurm` first)",
+            dir.display(),
+            cfg.name,
+            file.display()
+        );
+    }
+    open_results(&cfg, &dir)?;
+    let all: Vec<&Cell> = cells.iter().collect();
+    let (finished, damaged) = verify_cells(&dir, &all);
+    let reports = shard_reports(&dir)?;
+    let mut failed_in: BTreeMap<String, (String, String)> = BTreeMap::new();
+    for (label, r) in &reports {
+        for f in r.get("failed").and_then(Value::as_array).into_iter().flatten() {
+            if let (Some(id), Some(e)) = (f.get("id").and_then(Value::as_str), f.get("error").and_then(Value::as_str)) {
+                failed_in.insert(id.to_string(), (label.clone(), e.to_string()));
+            }
+        }
+    }
+    let damaged: BTreeMap<String, String> = damaged.into_iter().collect();
+    let missing: Vec<(String, String)> = cells
+        .iter()
+        .filter(|c| !finished.contains(c.id.as_str()))
+        .map(|c| {
+            let why = if let Some(d) = damaged.get(&c.id) {
+                format!("damaged ({d}); a rerun of its shard runs it again")
+            } else if let Some((label, e)) = failed_in.get(&c.id) {
+                format!("failed in shard {}: {e}", label.replace("-of-", "/"))
+            } else {
+                "not run (its shard was stopped before it, or has not run)".to_string()
+            };
+            (c.id.clone(), why)
+        })
+        .collect();
+    let rows = collect_rows(&dir, &cells, &finished)?;
+    crate::results::write_atomically(&dir.join("runs.csv"), &runs_csv(&cfg, &rows))?;
+    crate::results::write_atomically(&dir.join("report.md"), &crate::report::report(&cfg, &rows))?;
+    let (version, revision) = build_info();
+    let models: Vec<Value> = jobs
+        .iter()
+        .map(|j| {
+            let present = prescale_agents::neural::model::Model::load(&j.dir).is_ok();
+            json!({"stage": j.name, "dir": j.dir.display().to_string(), "state": if present { "present" } else { "missing" }})
+        })
+        .collect();
+    let manifest = json!({
+        "prescale_version": version,
+        "git_revision": revision,
+        "experiment": cfg.name,
+        "seeds": cfg.seeds,
+        "cells": cells.len(),
+        "finished": rows.len(),
+        "collected": true,
+        "missing": missing.iter().map(|(id, why)| json!({"id": id, "why": why})).collect::<Vec<_>>(),
+        "models": models,
+        "shards": reports.into_iter().map(|(label, mut r)| {
+            if let Value::Object(m) = &mut r {
+                m.retain(|k, _| matches!(k.as_str(), "shard" | "cells" | "finished" | "ran_now" | "failed" | "host"
+                    | "slurm_job" | "threads" | "interrupted" | "wall_time_s" | "git_revision"));
+            }
+            json!({"report": format!("shards/{label}.json"), "summary": r})
+        }).collect::<Vec<_>>(),
+        "wall_time_s": t0.elapsed().as_secs_f64(),
+    });
     crate::results::write_atomically(&dir.join("manifest.json"), &serde_json::to_string_pretty(&manifest)?)?;
-    Ok(SweepOutcome { dir, ran, skipped, damaged, failed, interrupted, cells: cells.len(), finished: rows.len() })
+    Ok(CollectOutcome { dir, cells: cells.len(), finished: rows.len(), missing })
+}
+
+/// The shard reports in `dir/shards/` (`K-of-N.json`), by label, sorted.
+fn shard_reports(dir: &Path) -> Result<Vec<(String, Value)>> {
+    let mut out = Vec::new();
+    let shards = dir.join("shards");
+    if let Ok(rd) = std::fs::read_dir(&shards) {
+        for e in rd.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let Some(label) = name.strip_suffix(".json").filter(|l| !l.starts_with('.')) else { continue };
+            let text = std::fs::read_to_string(e.path()).with_context(|| format!("reading {}", e.path().display()))?;
+            let v: Value =
+                serde_json::from_str(&text).with_context(|| format!("{}: not a shard report", e.path().display()))?;
+            out.push((label.to_string(), v));
+        }
+    }
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(out)
+}
+
+/// What [`train_models`] did: per model `{stage, dir, state}` (`trained`, `reused`, `failed`), and the
+/// failures `(stage, error)`.
+pub type TrainOutcome = (Vec<Value>, Vec<(String, String)>);
+
+/// Trains every model the unfinished cells of the experiment in `file` need (`prescale sweep --train-only`: the
+/// first job of a Slurm submission, so that shards find their models trained). Runs beside shards (each model
+/// is trained under its own lock, so a shard that needs it waits for it and then reuses it).
+///
+/// # Errors
+/// An invalid experiment, a results folder holding another experiment, a whole sweep writing it.
+pub fn train_models(file: &Path, out_root: &Path, quiet: bool) -> Result<TrainOutcome> {
+    let Experiment { config: cfg, cells, jobs } =
+        load_experiment(file, out_root).map_err(|d| crate::scenario_io::diagnostics_error(&d))?;
+    let dir = out_root.join(&cfg.name);
+    let _locks = lock_part(out_root, &cfg.name, "train")?;
+    open_results(&cfg, &dir)?;
+    let all: Vec<&Cell> = cells.iter().collect();
+    let (finished, _) = verify_cells(&dir, &all);
+    let needed: std::collections::BTreeSet<usize> =
+        cells.iter().filter(|c| !finished.contains(c.id.as_str())).flat_map(|c| c.jobs.iter().copied()).collect();
+    let (rows, failed) = crate::stages::train_jobs(&jobs, &needed, quiet);
+    Ok((rows, failed.into_iter().map(|(j, e)| (jobs[j].name.clone(), e)).collect()))
+}
+
+/// Per shard of `count`, how many of `cells` are not yet finished (verified) in the results folder `dir`: the
+/// shards a resubmission must run. Reads only.
+pub fn unfinished_by_shard(cells: &[Cell], dir: &Path, count: usize) -> Vec<usize> {
+    let all: Vec<&Cell> = cells.iter().collect();
+    let (finished, _) = verify_cells(dir, &all);
+    let mut per = vec![0usize; count];
+    for (c, k) in cells.iter().zip(shard_assignment(cells, count)) {
+        if !finished.contains(c.id.as_str()) {
+            per[k] += 1;
+        }
+    }
+    per
 }
 
 /// A finished cell: its coordinates and its summary.

@@ -134,3 +134,52 @@ fn stages_are_validated_before_anything_trains() {
     }
     assert!(!d.path().join("results").exists());
 }
+
+/// Shards started side by side that need the same model train it once: each model is trained under its own
+/// lock, and the shard that waited finds it and reuses it. `--train-only` trains what the runs need and no more.
+#[test]
+fn shards_side_by_side_train_each_model_once() {
+    let d = tempfile::tempdir().unwrap();
+    let file = experiment(d.path(), 2, 0.69);
+    let (f, out) = (file.to_str().unwrap(), d.path().join("r"));
+    let outs = out.to_str().unwrap();
+    let spawn = |shard: &str| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_prescale"))
+            .args(["sweep", f, "--out", outs, "--quiet", "--shard", shard])
+            .current_dir(repo())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let (a, b) = (spawn("0/2"), spawn("1/2"));
+    for c in [a, b] {
+        let o = c.wait_with_output().unwrap();
+        assert!(o.status.success(), "{}", text(&o).1);
+    }
+    let report = |k: u32| -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(out.join(format!("staged/shards/{k}-of-2.json"))).unwrap())
+            .unwrap()
+    };
+    let mut gru = Vec::new();
+    let mut bc = Vec::new();
+    for k in 0..2 {
+        for (stage, state) in states(&report(k)) {
+            if stage == "gru" { gru.push(state) } else { bc.push(state) }
+        }
+    }
+    gru.sort();
+    assert_eq!(gru, ["reused", "trained"], "both shards need the forecaster; one trains it, the other waits");
+    assert_eq!(bc, ["trained", "trained"], "one policy per delay, each in the shard of its runs");
+    let o = prescale(&["sweep", f, "--out", outs, "--collect"]);
+    assert!(o.status.success() && text(&o).0.contains("6 of 6 cells finished"), "{}", text(&o).1);
+    // --train-only: nothing to train when every run is finished; after a stage changed, only its model (the
+    // policies' runs are still finished).
+    let o = prescale(&["sweep", f, "--out", outs, "--train-only", "--quiet"]);
+    assert!(o.status.success() && text(&o).0.is_empty(), "{}", text(&o).0);
+    let file = experiment(d.path(), 3, 0.69);
+    let o = prescale(&["sweep", file.to_str().unwrap(), "--out", outs, "--train-only", "--quiet"]);
+    let said = text(&o).0;
+    assert!(o.status.success() && said.lines().count() == 1 && said.starts_with("model gru: "), "{said}");
+    assert!(said.trim_end().ends_with("(trained)"), "{said}");
+}
