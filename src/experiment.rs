@@ -214,8 +214,9 @@ pub struct Cell {
     pub controller: String,
     /// Run seed.
     pub seed: u64,
-    /// The scenario with the axis values and controller applied, validated, its trace loaded.
-    pub scenario: Loaded,
+    /// The scenario with the axis values and controller applied, validated, its trace loaded: one value shared
+    /// by the seeds of a combination (an experiment of 10^5 cells holds one per combination, not per cell).
+    pub scenario: std::sync::Arc<Loaded>,
     /// The training jobs whose models the controller uses (indices into [`Experiment::jobs`]).
     pub jobs: Vec<usize>,
 }
@@ -593,6 +594,7 @@ pub fn expand(
                             }
                         }
                         let folders: Vec<String> = jobs.iter().map(|&j| planner.jobs[j].folder()).collect();
+                        let shared = std::sync::Arc::new(l.clone());
                         for &seed in &cfg.seeds {
                             cells.push(Cell {
                                 id: cell_id(rel, &values, cname, seed, &folders),
@@ -601,7 +603,7 @@ pub fn expand(
                                 axis_values: values.clone(),
                                 controller: cname.clone(),
                                 seed,
-                                scenario: l.clone(),
+                                scenario: shared.clone(),
                                 jobs: jobs.clone(),
                             });
                         }

@@ -14,6 +14,10 @@
 //! controller name redefined, other axes) is refused before anything runs. A cell
 //! that fails (or panics) is reported and the others go on.
 //!
+//! Beyond one process: `--shard K/N` runs a fixed part of the cells ([`shard_assignment`]) and writes only
+//! its cells and `shards/K-of-N.json`; [`collect`] then writes the tables from the finished cells with the same
+//! functions, so they equal a whole sweep's byte for byte (`prescale slurm` runs the shards as a job array).
+//!
 //! With `batch_runs`, the seeds of each behavioural-cloning combination form one work item run in lockstep
 //! (`run_group`): one batched libtorch forward pass per control tick for all of them.
 
