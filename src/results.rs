@@ -93,6 +93,10 @@ pub fn write_run_to(
     extra: serde_json::Value,
 ) -> Result<()> {
     // A number that is not one is an error of the run, never a blank cell in the results.
+    if let Some(why) = &out.fault {
+        // The controller's own account (a model output that was not finite, an external predictor that failed).
+        anyhow::bail!("scenario {} (seed {seed}): the run failed: {why}; nothing was written", prepared.config.name);
+    }
     if let Some(what) = out.first_non_finite() {
         anyhow::bail!(
             "scenario {} (seed {seed}): the run produced a non-finite value: {what}; nothing was written",

@@ -101,6 +101,14 @@ impl ControllerSpec for ControllerConfig {
                 *m = joined.canonicalize().unwrap_or(joined).display().to_string();
             }
         }
+        // An external predictor runs in the folder of the file that names it (or `dir` below it).
+        if let ControllerConfig::Predictive(PredictiveConfig {
+            predictor: PredictorConfig::External { dir, .. }, ..
+        }) = self
+        {
+            let joined = base.join(dir.as_deref().unwrap_or("."));
+            *dir = Some(joined.canonicalize().unwrap_or(joined).display().to_string());
+        }
     }
 
     fn check_workload(&self, p: &mut Problems, states_memory: bool) {
@@ -145,14 +153,14 @@ impl ControllerSpec for ControllerConfig {
                 };
                 let future = Arc::new(ctx.demand.rate_per_s.clone());
                 let memory_future = Arc::new(ctx.demand.memory_gib.clone().unwrap_or_default());
-                let (pc, vc, step_s, t0) =
-                    (c.predictor.clone(), c.variance.clone(), ctx.step_s, ctx.demand.start_unix_s);
+                let (pc, vc, step_s, t0, seed) =
+                    (c.predictor.clone(), c.variance.clone(), ctx.step_s, ctx.demand.start_unix_s, ctx.seed);
                 Box::new(PredictiveController::new(
-                    c.predictor.init(ctx.step_s, &future, t0),
+                    c.predictor.init(ctx.step_s, &future, t0, seed, "requests_per_s"),
                     c.variance.init(ctx.step_s),
                     ResourcePlanner::new(ctx.cluster, c.allocator.cost_cap_usd_per_hour),
                     setting,
-                    Box::new(move || (pc.init(step_s, &memory_future, t0), vc.init(step_s))),
+                    Box::new(move || (pc.init(step_s, &memory_future, t0, seed, "memory_gib"), vc.init(step_s))),
                 ))
             }
             ControllerConfig::Bc(c) => {

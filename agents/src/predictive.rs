@@ -225,6 +225,11 @@ impl Controller for PredictiveController {
     fn diagnostics(&self) -> Option<Diagnostics> {
         Some(self.diag)
     }
+
+    fn fault(&self) -> Option<String> {
+        let own = self.predictor.fault().or_else(|| self.memory.as_ref().and_then(|m| m.predictor.fault()));
+        own.map(|f| format!("controller {}: {f}", self.name))
+    }
 }
 
 /// The allocator's parameters.

@@ -173,6 +173,12 @@ pub trait Controller: Send {
     fn diagnostics(&self) -> Option<Diagnostics> {
         None
     }
+    /// Why the controller could not decide as configured, if it could not — e.g. an external predictor that
+    /// crashed, hung or answered nonsense — with the step and what went wrong. A controller with a fault holds
+    /// the fleet from then on; the run fails with this message (the first fault is kept).
+    fn fault(&self) -> Option<String> {
+        None
+    }
 }
 
 impl fmt::Debug for dyn Controller {

@@ -173,7 +173,9 @@ impl FluidModel {
     fn report(mut self) -> FluidReport {
         self.close_step(self.horizon_s, 0);
         let (h, m) = (self.horizon_s, self);
+        let controller_fault = m.controller.as_ref().and_then(|c| c.fault());
         FluidReport {
+            controller_fault,
             cost_usd: m.fleet.cost_usd(h),
             instance_seconds: m.fleet.instance_seconds(h),
             max_instances: m.fleet.max_alive(),
@@ -352,6 +354,8 @@ pub struct FluidReport {
     pub steps: Vec<StepSample>,
     /// Per step: completions and their latency distribution (for run-level quantiles).
     pub latencies: Vec<(f64, Latency)>,
+    /// The controller's fault at the end of the run ([`Controller::fault`]), if any.
+    pub controller_fault: Option<String>,
 }
 
 #[cfg(test)]

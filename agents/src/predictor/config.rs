@@ -69,6 +69,22 @@ pub enum PredictorConfig {
         #[serde(default)]
         fine_tune: Option<FineTuneConfig>,
     },
+    /// A predictor outside Rust: a child process speaking JSON lines (`examples/external/README.md`), started
+    /// once per run (and once more for an explicit memory demand).
+    External {
+        /// Program and arguments; a program named by a path with a `/` is relative to `dir`.
+        command: Vec<String>,
+        /// Working folder of the child, relative to the file that names it (default: that file's folder).
+        #[serde(default)]
+        dir: Option<String>,
+        /// Longest wait for one answer, seconds (at start-up and per tick).
+        #[serde(default = "external_timeout_s")]
+        timeout_s: f64,
+    },
+}
+
+fn external_timeout_s() -> f64 {
+    10.0
 }
 
 fn hw_alpha() -> f64 {
@@ -94,10 +110,20 @@ impl PredictorConfig {
             PredictorConfig::Neural { model, .. } => {
                 crate::neural::model::read_card(Path::new(model)).map_or(0.0, |c| c.spec.window_steps as f64 * step_s)
             }
+            // The child says when it has enough (`wait`).
+            PredictorConfig::External { .. } => step_s,
         }
     }
 
-    pub(crate) fn init(&self, step_s: f64, oracle_future: &Arc<Vec<f64>>, start_unix_s: f64) -> Box<dyn Predictor> {
+    /// The runtime predictor of `signal` (`requests_per_s` or `memory_gib`: what an external predictor is told).
+    pub(crate) fn init(
+        &self,
+        step_s: f64,
+        oracle_future: &Arc<Vec<f64>>,
+        start_unix_s: f64,
+        seed: u64,
+        signal: &'static str,
+    ) -> Box<dyn Predictor> {
         let steps = |s: f64| ((s / step_s).round() as usize).max(1);
         use crate::predictor::*;
         match *self {
@@ -115,6 +141,10 @@ impl PredictorConfig {
             PredictorConfig::Neural { ref model, ref fine_tune } => {
                 let m = Model::load(Path::new(model)).expect("validated model directory");
                 Box::new(NeuralForecaster::new(m, start_unix_s, step_s, fine_tune.clone()))
+            }
+            PredictorConfig::External { ref command, ref dir, timeout_s } => {
+                let hello = external::Hello { signal, step_s, seed, start_unix_s };
+                Box::new(ExternalPredictor::start(command, dir.as_deref().map(Path::new), timeout_s, &hello))
             }
         }
     }
@@ -154,6 +184,23 @@ impl PredictorConfig {
                 p.at_least("refit_every_s", refit_every_s, step_s, "step_s");
             }
             PredictorConfig::LastValue | PredictorConfig::Oracle => {}
+            PredictorConfig::External { ref command, ref dir, timeout_s } => {
+                p.require("command", !command.is_empty() && !command[0].is_empty(), || {
+                    "must name a program, e.g. [\"python3\", \"autoets.py\"]".into()
+                });
+                p.within("timeout_s", timeout_s, Interval::open_closed(0.0, 3600.0));
+                if let Some(d) = dir {
+                    p.require("dir", Path::new(d).is_dir(), || format!("{d}: no such folder"));
+                }
+                if let Some(prog) = command.first().filter(|c| c.contains('/')) {
+                    let base = dir.as_deref().map(Path::new).unwrap_or(Path::new("."));
+                    let path = base.join(prog);
+                    p.require("command[0]", path.is_file(), || {
+                        format!("{prog}: no such program (relative to {})", base.display())
+                    });
+                }
+                return;
+            }
             PredictorConfig::Neural { ref model, ref fine_tune } => {
                 // The model directory is read once here; every check below uses its card.
                 let Some(card) = check_model(p, model, Task::Forecast, step_s, planned) else { return };

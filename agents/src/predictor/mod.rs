@@ -14,11 +14,13 @@ use std::fmt;
 mod ar;
 mod baselines;
 mod config;
+pub mod external;
 mod holt_winters;
 
 pub use ar::Ar;
 pub use baselines::{Ewma, MovingAverage, Oracle, SeasonalNaive};
 pub use config::PredictorConfig;
+pub use external::ExternalPredictor;
 pub use holt_winters::HoltWinters;
 
 /// Forecasts for horizons 1..=H steps ahead.
@@ -65,6 +67,11 @@ pub trait Predictor: Send {
     /// Forward passes of a learned model so far (0 for classical predictors).
     fn model_calls(&self) -> u64 {
         0
+    }
+    /// Why the predictor cannot forecast as configured (an external process that failed), with the step; a
+    /// predictor with a fault forecasts NaN, so the controller holds and the run fails with this message.
+    fn fault(&self) -> Option<String> {
+        None
     }
 }
 

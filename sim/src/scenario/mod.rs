@@ -99,8 +99,13 @@ pub fn run<C: ControllerSpec>(p: &Prepared<C>, seed: u64, progress: &mut dyn FnM
         Some(sc) => Box::new(Shadowed { acting: controller, shadow: sc.init(&ctx), log: shadow_log.clone() }),
         None => controller,
     };
+    let fault;
     let (steps, fleet, cost_usd, inst_s, max_i, final_i, p50, p99) = match cfg.fidelity {
-        Fidelity::Fluid => fluid_parts(fluid_model(p, seed, controller).run(progress), scored_from(p)),
+        Fidelity::Fluid => {
+            let mut report = fluid_model(p, seed, controller).run(progress);
+            fault = report.controller_fault.take();
+            fluid_parts(report, scored_from(p))
+        }
         Fidelity::RequestLevel => {
             let seed = RunSeed(seed);
             let scfg = ServiceConfig {
@@ -129,7 +134,8 @@ pub fn run<C: ControllerSpec>(p: &Prepared<C>, seed: u64, progress: &mut dyn FnM
             }
             sim.run_until(crate::SimTime::from_secs(horizon_s));
             progress(1.0);
-            let r = sim.into_model().finish(horizon_s);
+            let mut r = sim.into_model().finish(horizon_s);
+            fault = r.controller_fault.take();
             let s = &r.sorted_sojourn_s;
             (
                 r.steps,
@@ -150,6 +156,7 @@ pub fn run<C: ControllerSpec>(p: &Prepared<C>, seed: u64, progress: &mut dyn FnM
         controller_name,
         (steps, fleet, cost_usd, inst_s, max_i, final_i, p50, p99),
         cfg.shadow.as_ref().map(|_| &log[..]),
+        fault,
     )
 }
 
@@ -166,9 +173,10 @@ pub fn fluid_output<C: ControllerSpec>(
     p: &Prepared<C>,
     seed: u64,
     controller_name: String,
-    report: FluidReport,
+    mut report: FluidReport,
 ) -> RunOutput {
-    assemble(p, seed, controller_name, fluid_parts(report, scored_from(p)), None)
+    let fault = report.controller_fault.take();
+    assemble(p, seed, controller_name, fluid_parts(report, scored_from(p)), None, fault)
 }
 
 /// The first scored step of a run of `p` (after its warm history).
@@ -196,6 +204,7 @@ fn assemble<C: ControllerSpec>(
     controller_name: String,
     (steps, fleet, cost_usd, inst_s, max_i, final_i, p50, p99): Parts,
     shadow_log: Option<&[crate::controller::ScaleDecision]>,
+    controller_fault: Option<String>,
 ) -> RunOutput {
     let cfg = &p.config;
     let horizon_s = p.demand.steps() as f64 * p.demand.step_s;
@@ -267,9 +276,12 @@ fn assemble<C: ControllerSpec>(
         shadow,
         blocks,
     };
-    let fault =
+    // The controller's own account first (it names the step and what went wrong), else the first step whose
+    // model output was not finite.
+    let fault = controller_fault.or_else(|| {
         all_steps.iter().enumerate().find(|(_, s)| s.diagnostics.is_some_and(|d| d.non_finite_output)).map(|(k, s)| {
             format!("step {k} (t = {} s): the controller's model gave a non-finite output (NaN or inf)", s.start_s)
-        });
+        })
+    });
     RunOutput { rows, summary, fault }
 }

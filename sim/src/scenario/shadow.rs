@@ -35,6 +35,10 @@ impl Controller for Shadowed {
         self.log.lock().expect("not poisoned").push(s);
         self.acting.decide(obs)
     }
+    fn fault(&self) -> Option<String> {
+        self.acting.fault().or_else(|| self.shadow.fault())
+    }
+
     fn diagnostics(&self) -> Option<crate::controller::Diagnostics> {
         self.acting.diagnostics()
     }

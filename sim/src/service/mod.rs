@@ -262,6 +262,7 @@ impl<A: ArrivalProcess, S: ServiceTimes> ServiceModel<A, S> {
         sort_samples(&mut self.sojourn_s);
         let q = |p| nearest_rank(&self.sojourn_s, p);
         ServiceReport {
+            controller_fault: self.controller.fault(),
             recorded: n as u64,
             mean_wait_s: self.wait_sum_s / n as f64,
             p_wait: self.waited as f64 / n as f64,
@@ -532,6 +533,8 @@ impl<A: ArrivalProcess, S: ServiceTimes> Model for ServiceModel<A, S> {
 /// Results of a service-model run.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct ServiceReport {
+    /// The controller's fault at the end of the run ([`crate::controller::Controller::fault`]), if any.
+    pub controller_fault: Option<String>,
     /// Requests in the statistics (arrived in the recording window, completed before the horizon).
     pub recorded: u64,
     /// Mean wait (start − arrival) over recorded requests.
