@@ -30,3 +30,5 @@ else
 fi
 # Release mode: the conformance tests simulate millions of events.
 cargo test --workspace --release
+# The notebooks, executed headless in the project's Python environment (fails on any cell error; ~1 minute).
+scripts/notebooks.sh

@@ -166,6 +166,10 @@ enum Command {
         /// Also write the report (Markdown) to this file, after every trace (atomically).
         #[arg(long, value_name = "FILE")]
         out: Option<PathBuf>,
+        /// Also write the figures as CSV (trace, model, source, horizon_steps, mae, mase, fit_s), after every
+        /// trace (atomically).
+        #[arg(long, value_name = "FILE")]
+        csv: Option<PathBuf>,
         /// Models to evaluate, comma-separated (seasonal-naive, holt-winters, mlp, gru, lstm, transformer;
         /// default: all).
         #[arg(long, value_delimiter = ',')]
@@ -371,7 +375,7 @@ pub fn run<I: IntoIterator<Item = OsString>>(args: I) -> Result<ExitCode> {
         }
         Command::Bench(args) => bench::run(&args),
         Command::Train { config, out, quiet } => cmd_train(&config, &out, quiet),
-        Command::ForecastEval { traces, out, models, epochs, horizons, refit, refit_window_s, quiet } => {
+        Command::ForecastEval { traces, out, csv, models, epochs, horizons, refit, refit_window_s, quiet } => {
             let mut opts = crate::forecast_eval::EvalOptions { epochs, refit, refit_window_s, ..Default::default() };
             if !horizons.is_empty() {
                 opts.horizons = horizons.into_iter().map(|h| h as usize).collect();
@@ -379,7 +383,7 @@ pub fn run<I: IntoIterator<Item = OsString>>(args: I) -> Result<ExitCode> {
             if !models.is_empty() {
                 opts.models = models;
             }
-            cmd_forecast_eval(traces, &opts, out.as_deref(), quiet)
+            cmd_forecast_eval(traces, &opts, out.as_deref(), csv.as_deref(), quiet)
         }
         Command::Export { model_dir } => {
             crate::train::export(&model_dir)?;
@@ -548,14 +552,20 @@ fn cmd_forecast_eval(
     traces: Vec<String>,
     opts: &crate::forecast_eval::EvalOptions,
     out: Option<&Path>,
+    csv: Option<&Path>,
     quiet: bool,
 ) -> Result<ExitCode> {
     let traces = if traces.is_empty() { crate::forecast_eval::default_traces() } else { traces };
-    let md = crate::forecast_eval::run(&traces, opts, quiet, &mut |so_far| match out {
-        Some(out) => crate::results::write_atomically(out, so_far),
-        None => Ok(()),
+    let report = crate::forecast_eval::run(&traces, opts, quiet, &mut |so_far| {
+        if let Some(out) = out {
+            crate::results::write_atomically(out, &so_far.md)?;
+        }
+        if let Some(csv) = csv {
+            crate::results::write_atomically(csv, &so_far.csv)?;
+        }
+        Ok(())
     })?;
-    print!("{md}");
+    print!("{}", report.md);
     Ok(ExitCode::SUCCESS)
 }
 

@@ -371,8 +371,21 @@ pub fn default_traces() -> Vec<String> {
     .collect()
 }
 
-/// Runs the evaluation on `traces` and returns a Markdown report; `after_trace` gets the report so far after
-/// each trace (the command writes it out, so a long evaluation leaves its finished traces behind).
+/// The evaluation so far: the Markdown report and the same figures as CSV rows (`trace, model, source,
+/// horizon_steps, mae, mase, fit_s`; `source` is `prescale` or `statsforecast (peers)`).
+#[derive(Clone, Debug, Default)]
+pub struct Report {
+    /// The report (Markdown).
+    pub md: String,
+    /// The table (CSV text, with its header).
+    pub csv: String,
+}
+
+/// CSV header of [`Report::csv`].
+pub const CSV_HEADER: [&str; 7] = ["trace", "model", "source", "horizon_steps", "mae", "mase", "fit_s"];
+
+/// Runs the evaluation on `traces` and returns the report; `after_trace` gets the report so far after each trace
+/// (the command writes it out, so a long evaluation leaves its finished traces behind).
 ///
 /// # Errors
 /// Unknown model names, trace, protocol or training problems.
@@ -380,8 +393,8 @@ pub fn run(
     traces: &[String],
     opts: &EvalOptions,
     quiet: bool,
-    after_trace: &mut dyn FnMut(&str) -> Result<()>,
-) -> Result<String> {
+    after_trace: &mut dyn FnMut(&Report) -> Result<()>,
+) -> Result<Report> {
     if let Some(bad) = opts.models.iter().find(|m| !MODELS.contains(&m.as_str())) {
         bail!("--models: unknown model '{}'; known: {}", prescale_sim::input::clip(bad, 40), MODELS.join(", "));
     }
@@ -402,6 +415,19 @@ pub fn run(
         ..TrainingConfig::default()
     };
     let mut md = String::new();
+    let mut table: Vec<Vec<String>> = Vec::new();
+    let csv_row = |trace: &str, model: &str, source: &str, h: usize, mae: f64, scale: f64, fit_s: Option<f64>| {
+        let num = |x: f64| if x.is_finite() { format!("{x}") } else { String::new() };
+        vec![
+            trace.to_string(),
+            model.to_string(),
+            source.to_string(),
+            h.to_string(),
+            num(mae),
+            num(mae / scale),
+            fit_s.map(num).unwrap_or_default(),
+        ]
+    };
     let hs: Vec<String> = opts.horizons.iter().map(|h| h.to_string()).collect();
     let fitting = match opts.refit {
         Refit::Once => "Classical predictors online over all history; networks trained once on the data before the \
@@ -444,6 +470,9 @@ pub fn run(
         };
         for r in &rows {
             writeln!(md, "| {} | {} | {:.1} |", r.model, cells(&r.mae), r.wall_s)?;
+            for (h, mae) in opts.horizons.iter().zip(&r.mae) {
+                table.push(csv_row(&s.label, &r.model, "prescale", *h, *mae, scale, Some(r.wall_s)));
+            }
         }
         if let Some(p) = &s.peer {
             let pr = peer_rows(p)?;
@@ -457,10 +486,18 @@ pub fn run(
                     .map(|&h| pr.iter().find(|r| &r.0 == model && r.1 == h as u64).map_or(f64::NAN, |r| r.2))
                     .collect();
                 writeln!(md, "| statsforecast {model} (peers) | {} | |", cells(&mae))?;
+                for (h, m) in opts.horizons.iter().zip(&mae) {
+                    table.push(csv_row(&s.label, model, "statsforecast (peers)", *h, *m, scale, None));
+                }
             }
         }
         writeln!(md)?;
-        after_trace(&md)?;
+        after_trace(&report(&md, &table))?;
     }
-    Ok(md)
+    Ok(report(&md, &table))
+}
+
+fn report(md: &str, table: &[Vec<String>]) -> Report {
+    let header: Vec<String> = CSV_HEADER.iter().map(|h| h.to_string()).collect();
+    Report { md: md.to_string(), csv: prescale_sim::table::write_rows(&header, table.iter().cloned()) }
 }

@@ -602,11 +602,23 @@ fn forecast_eval_takes_models_and_epochs() {
         "1",
         "--out",
         out.to_str().unwrap(),
+        "--csv",
+        d.path().join("eval.csv").to_str().unwrap(),
         "--quiet",
     ]);
     assert!(o.status.success(), "{}", text(&o).1);
     let md = std::fs::read_to_string(&out).unwrap();
     assert!(md.contains("| seasonal naive |") && md.contains("| mlp |"), "{md}");
+    // The same figures as a table: one row per model and horizon, MASE = MAE / the scale the report states.
+    let csv = std::fs::read_to_string(d.path().join("eval.csv")).unwrap();
+    let mut lines = csv.lines();
+    assert_eq!(lines.next(), Some("trace,model,source,horizon_steps,mae,mase,fit_s"));
+    let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
+    assert_eq!(rows.iter().filter(|r| r[2] == "prescale").count(), 2 * 3, "{csv}");
+    let sn1 = rows.iter().find(|r| r[1] == "seasonal naive" && r[3] == "1").expect("seasonal naive at h=1");
+    let (mae, mase): (f64, f64) = (sn1[4].parse().unwrap(), sn1[5].parse().unwrap());
+    let md_row = md.lines().find(|l| l.starts_with("| seasonal naive |")).unwrap();
+    assert!(md_row.contains(&format!("| {mae:.4} |")) && md_row.contains(&format!("| {mase:.3} |")), "{md_row} vs {sn1:?}");
     assert!(!md.contains("| gru |") && !md.contains("Holt-Winters (fitted)"), "{md}");
     // Refitted at every origin as the peers do, at chosen horizons: the seasonal naive forecast reads one
     // season back whatever the refit, so its row is the same; the columns are the horizons asked for.
