@@ -618,7 +618,10 @@ fn forecast_eval_takes_models_and_epochs() {
     let sn1 = rows.iter().find(|r| r[1] == "seasonal naive" && r[3] == "1").expect("seasonal naive at h=1");
     let (mae, mase): (f64, f64) = (sn1[4].parse().unwrap(), sn1[5].parse().unwrap());
     let md_row = md.lines().find(|l| l.starts_with("| seasonal naive |")).unwrap();
-    assert!(md_row.contains(&format!("| {mae:.4} |")) && md_row.contains(&format!("| {mase:.3} |")), "{md_row} vs {sn1:?}");
+    assert!(
+        md_row.contains(&format!("| {mae:.4} |")) && md_row.contains(&format!("| {mase:.3} |")),
+        "{md_row} vs {sn1:?}"
+    );
     assert!(!md.contains("| gru |") && !md.contains("Holt-Winters (fitted)"), "{md}");
     // Refitted at every origin as the peers do, at chosen horizons: the seasonal naive forecast reads one
     // season back whatever the refit, so its row is the same; the columns are the horizons asked for.
