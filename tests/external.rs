@@ -2,7 +2,9 @@
 //! same control loop as the built-in ones. The Python port of the built-in last-value predictor gives the same
 //! run bit for bit (numbers cross the protocol exactly); statsforecast's AutoETS runs deterministically through
 //! the project's Python environment; a child that crashes, hangs, or answers nonsense fails the run with the
-//! controller, the step, the command and what it received, and a sweep keeps its other cells.
+//! controller, the step, the command and what it received, and a sweep keeps its other cells. A whole controller
+//! outside Rust (observation in, decision out) works the same way: the Python port of the reference HPA rule
+//! gives the built-in's run bit for bit.
 
 mod common;
 
@@ -12,6 +14,15 @@ use std::process::Output;
 use common::{repo, text};
 
 fn scenario(predictor: &str, horizon_s: u32) -> String {
+    with_controller(
+        &format!(
+            "Predictive(predictor: {predictor}, variance: AdaptiveConformal(alpha: 0.05), allocator: (target_utilisation: 0.6))"
+        ),
+        horizon_s,
+    )
+}
+
+fn with_controller(controller: &str, horizon_s: u32) -> String {
     format!(
         r#"Scenario(
     name: "ext",
@@ -25,7 +36,7 @@ fn scenario(predictor: &str, horizon_s: u32) -> String {
         scaling_type: "m",
     ),
     slo: (latency_quantile: 0.99, latency_threshold_s: 0.5),
-    controller: Predictive(predictor: {predictor}, variance: AdaptiveConformal(alpha: 0.05), allocator: (target_utilisation: 0.6)),
+    controller: {controller},
 )
 "#
     )
@@ -212,4 +223,49 @@ fn a_sweep_keeps_the_other_cells_when_an_external_predictor_fails() {
     for seed in ["1", "2"] {
         assert_eq!(figures("last-value", seed), figures("python-last-value", seed), "seed {seed}");
     }
+}
+
+#[test]
+fn an_external_controller_decides_like_the_built_in_rule_it_ports() {
+    let d = tempfile::tempdir().unwrap();
+    let rule = "target_utilisation: 0.6, tolerance: 0.1, min_instances: 1, max_instances: 40";
+    let ext = write(
+        d.path(),
+        "ext.ron",
+        &with_controller(
+            &format!(
+                r#"External(command: ["python3", "{}", "--target", "0.6", "--tolerance", "0.1", "--min", "1", "--max", "40"])"#,
+                example("reference_hpa.py")
+            ),
+            2 * 86400,
+        ),
+    );
+    let builtin = write(d.path(), "builtin.ron", &with_controller(&format!("ReferenceHpa({rule})"), 2 * 86400));
+    let (o, all) = run(&ext, &d.path().join("a"));
+    assert!(o.status.success() && all.contains("controller external:reference-hpa.py"), "{all}");
+    let (o, all) = run(&builtin, &d.path().join("b"));
+    assert!(o.status.success(), "{all}");
+    let (a, b) = (run_dir(&d.path().join("a")), run_dir(&d.path().join("b")));
+    assert!(std::fs::read(a.join("timeseries.csv")).unwrap() == std::fs::read(b.join("timeseries.csv")).unwrap());
+    assert_eq!(summary_without_controller(&a), summary_without_controller(&b));
+    assert!(summary_without_controller(&a)["scaling_actions"].as_u64().unwrap() > 0, "it acted");
+    // A controller that answers a forecast instead of a decision: named, with the step and the answer.
+    let bad = write(
+        d.path(),
+        "bad.ron",
+        &with_controller(
+            &format!(r#"External(command: ["python3", "{}", "count", "2"])"#, example("misbehave_controller.py")),
+            86400,
+        ),
+    );
+    let (o, all) = run(&bad, &d.path().join("c"));
+    assert!(!o.status.success(), "{all}");
+    assert!(
+        all.contains("controller external:misbehave-controller: external controller `python3")
+            && all.contains(
+                "at step 2 (t = 600 s): expected {\"instances\": N}, {\"mix\": [1 counts]} or {\"hold\": true}"
+            )
+            && all.contains("got '{\"instances\":-3}'"),
+        "{all}"
+    );
 }

@@ -20,6 +20,8 @@
 //! parameters, validated with dotted paths, built with [`prescale_sim::scenario::ControllerSpec::init`].
 //! Unknown names are refused by the parser with the list of known ones.
 
+mod child;
+pub mod external;
 pub mod feedback;
 pub mod hpa;
 pub mod neural;
@@ -73,6 +75,9 @@ pub enum ControllerConfig {
     Bc(BcConfig),
     /// The hindsight expert BC policies imitate: knows the future (an upper bound, like the oracle).
     HindsightExpert,
+    /// A controller outside Rust: a child process answering each tick's observation with a decision
+    /// (`examples/external/README.md`).
+    External(external::ExternalConfig),
 }
 
 impl ControllerSpec for ControllerConfig {
@@ -90,6 +95,7 @@ impl ControllerSpec for ControllerConfig {
                 &Path::new(&c.model).file_name().map_or(c.model.clone(), |n| n.to_string_lossy().into_owned()),
             ),
             ControllerConfig::HindsightExpert => "hindsight-expert".into(),
+            ControllerConfig::External(_) => "external".into(),
         }
     }
 
@@ -101,11 +107,15 @@ impl ControllerSpec for ControllerConfig {
                 *m = joined.canonicalize().unwrap_or(joined).display().to_string();
             }
         }
-        // An external predictor runs in the folder of the file that names it (or `dir` below it).
-        if let ControllerConfig::Predictive(PredictiveConfig {
-            predictor: PredictorConfig::External { dir, .. }, ..
-        }) = self
-        {
+        // An external predictor or controller runs in the folder of the file that names it (or `dir` below it).
+        let dir = match self {
+            ControllerConfig::Predictive(PredictiveConfig {
+                predictor: PredictorConfig::External { dir, .. }, ..
+            }) => Some(dir),
+            ControllerConfig::External(c) => Some(&mut c.dir),
+            _ => None,
+        };
+        if let Some(dir) = dir {
             let joined = base.join(dir.as_deref().unwrap_or("."));
             *dir = Some(joined.canonicalize().unwrap_or(joined).display().to_string());
         }
@@ -171,6 +181,7 @@ impl ControllerSpec for ControllerConfig {
                 PolicySetting::from_context(ctx),
                 Arc::new(ctx.demand.rate_per_s.clone()),
             )),
+            ControllerConfig::External(c) => Box::new(external::ExternalController::start(c, ctx)),
         }
     }
 }
@@ -207,6 +218,7 @@ impl ControllerConfig {
             ControllerConfig::Hpa(c) => c.check(p),
             ControllerConfig::TargetTracking(c) => c.check(p),
             ControllerConfig::StepScaling(c) => c.check(p),
+            ControllerConfig::External(c) => c.check(p),
             ControllerConfig::Bc(c) => {
                 check_model(p, &c.model, Task::Policy, step_s, planned);
                 if let Some(q) = c.act_quantile {
@@ -253,7 +265,9 @@ impl ControllerConfig {
             }
             ControllerConfig::Predictive(_) => Some("allocator.target_utilisation"),
             ControllerConfig::Bc(_) => Some("act_quantile"),
-            ControllerConfig::StepScaling(_) | ControllerConfig::HindsightExpert => None,
+            ControllerConfig::StepScaling(_) | ControllerConfig::HindsightExpert | ControllerConfig::External(_) => {
+                None
+            }
         }
     }
 

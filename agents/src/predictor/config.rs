@@ -185,20 +185,7 @@ impl PredictorConfig {
             }
             PredictorConfig::LastValue | PredictorConfig::Oracle => {}
             PredictorConfig::External { ref command, ref dir, timeout_s } => {
-                p.require("command", !command.is_empty() && !command[0].is_empty(), || {
-                    "must name a program, e.g. [\"python3\", \"autoets.py\"]".into()
-                });
-                p.within("timeout_s", timeout_s, Interval::open_closed(0.0, 3600.0));
-                if let Some(d) = dir {
-                    p.require("dir", Path::new(d).is_dir(), || format!("{d}: no such folder"));
-                }
-                if let Some(prog) = command.first().filter(|c| c.contains('/')) {
-                    let base = dir.as_deref().map(Path::new).unwrap_or(Path::new("."));
-                    let path = base.join(prog);
-                    p.require("command[0]", path.is_file(), || {
-                        format!("{prog}: no such program (relative to {})", base.display())
-                    });
-                }
+                crate::external::check_command(p, command, dir.as_deref(), timeout_s);
                 return;
             }
             PredictorConfig::Neural { ref model, ref fine_tune } => {
