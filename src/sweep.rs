@@ -437,7 +437,10 @@ pub(crate) fn open_results(cfg: &ExperimentConfig, dir: &Path) -> Result<()> {
         bail!("{} exists and holds no experiment.json: refusing to mix results", dir.display());
     }
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    crate::results::write_atomically(&stored, &exp_json)?;
+    // Rewritten only when it changes (shards starting side by side find it written by `prescale slurm`).
+    if std::fs::read_to_string(&stored).ok().as_deref() != Some(exp_json.as_str()) {
+        crate::results::write_atomically(&stored, &exp_json)?;
+    }
     std::fs::create_dir_all(dir.join("runs")).with_context(|| format!("creating {}", dir.display()))?;
     Ok(())
 }

@@ -353,4 +353,46 @@ fn a_slurm_job_array_runs_the_sweep_and_a_resubmission_finishes_a_killed_shard()
     // Everything finished: nothing to run, only a collect.
     let (o, all) = cluster.run(exe, &["slurm", EXP, "--out", outs, "--array-size", "4"], &[]);
     assert!(o.status.success() && all.contains("0 unfinished") && all.contains("0 to run"), "{all}");
+
+    // An experiment that trains its model: a training job first, the array after it (afterok); the shards find
+    // the model trained and reuse it.
+    let staged = d.path().join("staged.ron");
+    std::fs::write(
+        &staged,
+        format!(
+            r#"Experiment(
+    name: "staged",
+    scenarios: ["{scenario}"],
+    training: [(name: "gru", slice: Fraction(from: 0.0, to: 0.69), task: Forecast,
+        model: (architecture: Gru(hidden: 8), window_steps: 24, horizon_steps: 8, output: Gaussian),
+        training: (max_epochs: 2, batch_size: 256, max_batches_per_epoch: 4))],
+    controllers: [
+        (name: "hpa", controller: Hpa(target_utilisation: 0.6, max_replicas: 150)),
+        (name: "gru-aci", controller: Predictive(predictor: Neural(model: "@gru"), variance: AdaptiveConformal(alpha: 0.05), allocator: (target_utilisation: 0.6))),
+    ],
+    seeds: [1, 2],
+)"#,
+            scenario = repo().join("scenarios/nab-elb-test.ron").display()
+        ),
+    )
+    .unwrap();
+    let (o, all) =
+        cluster.run(exe, &["slurm", staged.to_str().unwrap(), "--out", outs, "--array-size", "2", "--submit"], &[]);
+    assert!(o.status.success(), "{all}");
+    assert!(all.contains("submitted train: job") && all.contains("2 to run: array 0-1"), "{all}");
+    let jobs = job_ids(&all);
+    assert_eq!(jobs.len(), 3, "{all}");
+    cluster.wait(&jobs);
+    let logs = dir.parent().unwrap().join("staged/slurm/logs");
+    let names = common::files_under(&logs);
+    let read_log = |prefix: &str| {
+        let f = names.iter().find(|n| n.starts_with(prefix)).unwrap_or_else(|| panic!("{prefix} log in {names:?}"));
+        std::fs::read_to_string(logs.join(f)).unwrap()
+    };
+    assert!(read_log("train-").contains("(trained)"), "{}", read_log("train-"));
+    assert!(read_log("collect-").contains("4 of 4 cells finished"), "{}", read_log("collect-"));
+    for k in 0..2 {
+        let r = std::fs::read_to_string(dir.parent().unwrap().join(format!("staged/shards/{k}-of-2.json"))).unwrap();
+        assert!(!r.contains("\"trained\""), "the shards reuse the model the training job made: {r}");
+    }
 }
