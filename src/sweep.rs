@@ -276,6 +276,17 @@ fn open_lock(path: &Path) -> Result<std::fs::File> {
         .with_context(|| format!("opening the lock file {}", path.display()))
 }
 
+/// Takes the lock of `f` (at `path`, for messages) without waiting, `shared` or exclusive: `Ok(false)` when
+/// another process holds it in a way that excludes this one.
+fn take(f: &std::fs::File, path: &Path, shared: bool) -> Result<bool> {
+    let r = if shared { f.try_lock_shared() } else { f.try_lock() };
+    match r {
+        Ok(()) => Ok(true),
+        Err(std::fs::TryLockError::WouldBlock) => Ok(false),
+        Err(std::fs::TryLockError::Error(e)) => Err(e).with_context(|| format!("locking {}", path.display())),
+    }
+}
+
 /// Writes who holds `f` (process id and start time), for the message of the next one that cannot take it.
 fn write_holder(f: &mut std::fs::File, what: &str) -> Result<()> {
     use std::io::{Seek, Write};
@@ -316,31 +327,25 @@ pub(crate) fn lock_experiment(out_root: &Path, name: &str) -> Result<std::fs::Fi
     std::fs::create_dir_all(out_root).with_context(|| format!("creating {}", out_root.display()))?;
     let path = out_root.join(format!(".{name}.lock"));
     let mut f = open_lock(&path)?;
-    match f.try_lock() {
-        Ok(()) => {}
-        Err(std::fs::TryLockError::WouldBlock) => {
-            // Shards hold it shared and name themselves in their own lock files.
-            let prefix = format!(".{name}.");
-            let mut holders = Vec::new();
-            for e in std::fs::read_dir(out_root)?.flatten() {
-                let file = e.file_name().to_string_lossy().into_owned();
-                if let Some(part) = file.strip_prefix(&prefix).and_then(|r| r.strip_suffix(".lock"))
-                    && let Ok(mut g) = open_lock(&e.path())
-                    && matches!(g.try_lock(), Err(std::fs::TryLockError::WouldBlock))
-                {
-                    holders.push(format!("{part}: {}", read_holder(&mut g)));
-                }
+    if !take(&f, &path, false)? {
+        // Shards hold it shared and name themselves in their own lock files.
+        let prefix = format!(".{name}.");
+        let mut holders = Vec::new();
+        for e in std::fs::read_dir(out_root)?.flatten() {
+            let file = e.file_name().to_string_lossy().into_owned();
+            if let Some(part) = file.strip_prefix(&prefix).and_then(|r| r.strip_suffix(".lock"))
+                && let Ok(mut g) = open_lock(&e.path())
+                && !take(&g, &e.path(), false).unwrap_or(true)
+            {
+                holders.push(format!("{part}: {}", read_holder(&mut g)));
             }
-            holders.sort();
-            let holder = if holders.is_empty() { read_holder(&mut f) } else { holders.join("; ") };
-            bail!(
-                "{} is being written by another sweep ({holder}); wait for it to finish or use another --out",
-                out_root.join(name).display(),
-            );
         }
-        Err(std::fs::TryLockError::Error(e)) => {
-            return Err(e).with_context(|| format!("locking {}", path.display()));
-        }
+        holders.sort();
+        let holder = if holders.is_empty() { read_holder(&mut f) } else { holders.join("; ") };
+        bail!(
+            "{} is being written by another sweep ({holder}); wait for it to finish or use another --out",
+            out_root.join(name).display(),
+        );
     }
     write_holder(&mut f, "")?;
     Ok(f)
@@ -356,27 +361,21 @@ fn lock_part(out_root: &Path, name: &str, part: &str) -> Result<[std::fs::File; 
     std::fs::create_dir_all(out_root).with_context(|| format!("creating {}", out_root.display()))?;
     let path = out_root.join(format!(".{name}.lock"));
     let mut whole = open_lock(&path)?;
-    match whole.try_lock_shared() {
-        Ok(()) => {}
-        Err(std::fs::TryLockError::WouldBlock) => bail!(
+    if !take(&whole, &path, true)? {
+        bail!(
             "{} is being written by another sweep ({}); wait for it to finish or use another --out",
             out_root.join(name).display(),
             read_holder(&mut whole)
-        ),
-        Err(std::fs::TryLockError::Error(e)) => return Err(e).with_context(|| format!("locking {}", path.display())),
+        );
     }
     let own_path = out_root.join(format!(".{name}.{part}.lock"));
     let mut own = open_lock(&own_path)?;
-    match own.try_lock() {
-        Ok(()) => {}
-        Err(std::fs::TryLockError::WouldBlock) => bail!(
+    if !take(&own, &own_path, false)? {
+        bail!(
             "{} {part} is already running ({}); wait for it to finish",
             out_root.join(name).display(),
             read_holder(&mut own)
-        ),
-        Err(std::fs::TryLockError::Error(e)) => {
-            return Err(e).with_context(|| format!("locking {}", own_path.display()));
-        }
+        );
     }
     let slurm = std::env::var("SLURM_JOB_ID").map(|j| format!("Slurm job {j}, ")).unwrap_or_default();
     write_holder(&mut own, &slurm)?;
