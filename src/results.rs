@@ -65,6 +65,18 @@ pub fn write_atomically(path: &std::path::Path, text: &str) -> Result<()> {
     Ok(())
 }
 
+/// Opens (creating, never truncating) the lock file `path`: the one opener of the sweep's, the shards' and the
+/// models' locks (`flock`-style, held for as long as the handle lives).
+pub(crate) fn open_lock(path: &Path) -> Result<std::fs::File> {
+    std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)
+        .with_context(|| format!("opening the lock file {}", path.display()))
+}
+
 /// Writes one run's results under `root/<scenario>/<seed and time>/` and returns that folder.
 pub fn write_run(root: &Path, prepared: &Prepared, out: &RunOutput, seed: u64, wall_s: f64) -> Result<PathBuf> {
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
@@ -92,9 +104,8 @@ pub fn write_run_to(
     wall_s: f64,
     extra: serde_json::Value,
 ) -> Result<()> {
-    // A number that is not one is an error of the run, never a blank cell in the results.
+    // A failed run, or a number that is not one, is an error of the run, never a blank cell in the results.
     if let Some(why) = &out.fault {
-        // The controller's own account (a model output that was not finite, an external predictor that failed).
         anyhow::bail!("scenario {} (seed {seed}): the run failed: {why}; nothing was written", prepared.config.name);
     }
     if let Some(what) = out.first_non_finite() {

@@ -20,7 +20,7 @@ use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
 
 use crate::experiment::{Experiment, load_experiment};
-use crate::sweep::{lock_experiment, open_results, unfinished_by_shard, work_units};
+use crate::sweep::{jobs_of, lock_experiment, open_results, shard_assignment, unfinished, work_units};
 
 /// Options of `prescale slurm`.
 #[derive(Clone, Debug)]
@@ -183,13 +183,16 @@ pub fn slurm(file: &Path, opts: &SlurmOptions) -> Result<SlurmPlan> {
         open_results(cfg, &root)?;
         std::fs::create_dir_all(dir.join("logs")).with_context(|| format!("creating {}", dir.display()))?;
     }
-    let per_shard = unfinished_by_shard(&exp.cells, &root, count);
-    let shards: Vec<usize> = (0..count).filter(|&k| per_shard[k] > 0).collect();
-    let unfinished: usize = per_shard.iter().sum();
-    let needs_training = exp.jobs.iter().enumerate().any(|(j, job)| {
-        prescale_agents::neural::model::Model::load(&job.dir).is_err()
-            && exp.cells.iter().any(|c| c.jobs.contains(&j) && !root.join("runs").join(&c.id).exists())
-    });
+    // What is still to run (verified, as a shard will): its shards, and the models it needs that are missing.
+    let todo = unfinished(&exp.cells, &root);
+    let mut shards: Vec<usize> =
+        shard_assignment(&exp.cells, count).into_iter().zip(&todo).filter(|(_, t)| **t).map(|(k, _)| k).collect();
+    shards.sort_unstable();
+    shards.dedup();
+    let unfinished = todo.iter().filter(|t| **t).count();
+    let needs_training = jobs_of(exp.cells.iter().zip(&todo).filter(|(_, t)| **t).map(|(c, _)| c))
+        .into_iter()
+        .any(|j| prescale_agents::neural::model::Model::load(&exp.jobs[j].dir).is_err());
 
     let exp_arg = sh(&file.display().to_string());
     let out_arg = sh(&opts.out_root.display().to_string());

@@ -334,12 +334,7 @@ fn lock_model(dir: &Path) -> Result<std::fs::File> {
     std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
     let name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let path = parent.join(format!(".{name}.lock"));
-    let f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(&path)
-        .with_context(|| format!("opening the lock file {}", path.display()))?;
+    let f = crate::results::open_lock(&path)?;
     f.lock().with_context(|| format!("locking {}", path.display()))?;
     Ok(f)
 }

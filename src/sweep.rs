@@ -32,7 +32,7 @@ use rayon::prelude::*;
 use serde_json::{Value, json};
 
 use crate::experiment::{Cell, Experiment, ExperimentConfig, load_experiment};
-use crate::results::{build_info, cell_text, verify_complete, write_run_to};
+use crate::results::{build_info, cell_text, open_lock, verify_complete, write_run_to};
 
 /// Options of a sweep.
 #[derive(Clone, Debug)]
@@ -111,30 +111,25 @@ fn unit_key(cell: &Cell) -> Option<(String, String, String)> {
 /// of the cost when combinations differ in cost.
 pub fn shard_assignment(cells: &[Cell], count: usize) -> Vec<usize> {
     assert!(count >= 1, "a shard count is at least 1");
-    let mut units: std::collections::HashMap<(String, String, String), usize> = std::collections::HashMap::new();
-    let mut next = 0usize;
-    cells
-        .iter()
-        .map(|c| {
-            let unit = match unit_key(c) {
-                Some(k) => *units.entry(k).or_insert_with(|| {
-                    next += 1;
-                    next - 1
-                }),
-                None => {
-                    next += 1;
-                    next - 1
-                }
-            };
-            unit % count
-        })
-        .collect()
+    unit_indices(cells).into_iter().map(|u| u % count).collect()
 }
 
 /// How many work units (see [`shard_assignment`]) the cells form: the most shards that each get a cell.
 pub fn work_units(cells: &[Cell]) -> usize {
-    let grouped: HashSet<(String, String, String)> = cells.iter().filter_map(unit_key).collect();
-    grouped.len() + cells.iter().filter(|c| unit_key(c).is_none()).count()
+    unit_indices(cells).into_iter().max().map_or(0, |u| u + 1)
+}
+
+/// The work unit of each cell, numbered in the order of the units' first cells.
+fn unit_indices(cells: &[Cell]) -> Vec<usize> {
+    let mut units: std::collections::HashMap<Result<(String, String, String), &str>, usize> =
+        std::collections::HashMap::new();
+    cells
+        .iter()
+        .map(|c| {
+            let n = units.len();
+            *units.entry(unit_key(c).ok_or(c.id.as_str())).or_insert(n)
+        })
+        .collect()
 }
 
 /// What a sweep did.
@@ -263,17 +258,6 @@ fn run_cell(cell: &Cell, dest: &Path) -> Result<()> {
     let t0 = Instant::now();
     let out = prescale_sim::scenario::run(&prepared, cell.seed, &mut |_| {});
     write_run_to(dest, &prepared, &out, cell.seed, t0.elapsed().as_secs_f64(), cell_json(cell))
-}
-
-/// Opens (creating) the lock file `path`.
-fn open_lock(path: &Path) -> Result<std::fs::File> {
-    std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(path)
-        .with_context(|| format!("opening the lock file {}", path.display()))
 }
 
 /// Takes the lock of `f` (at `path`, for messages) without waiting, `shared` or exclusive: `Ok(false)` when
@@ -516,7 +500,7 @@ pub fn sweep(file: &Path, opts: &SweepOptions) -> Result<SweepOutcome> {
     let skipped = mine.len() - todo.len();
     // Models first: each training the unfinished runs need, unless its folder already holds the model (the
     // folder is named by the content hash of what the training reads). A failed training fails its runs.
-    let needed: std::collections::BTreeSet<usize> = todo.iter().flat_map(|c| c.jobs.iter().copied()).collect();
+    let needed = jobs_of(todo.iter().copied());
     let (model_rows, failed_jobs) = crate::stages::train_jobs(&jobs, &needed, opts.quiet);
     // Work items: single cells, or (with --batch-runs) every seed of a BC combination with a cell to do.
     let mut items: Vec<Vec<&Cell>> = Vec::new();
@@ -796,26 +780,23 @@ pub fn train_models(file: &Path, out_root: &Path, quiet: bool) -> Result<TrainOu
     let dir = out_root.join(&cfg.name);
     let _locks = lock_part(out_root, &cfg.name, "train")?;
     open_results(&cfg, &dir)?;
-    let all: Vec<&Cell> = cells.iter().collect();
-    let (finished, _) = verify_cells(&dir, &all);
-    let needed: std::collections::BTreeSet<usize> =
-        cells.iter().filter(|c| !finished.contains(c.id.as_str())).flat_map(|c| c.jobs.iter().copied()).collect();
+    let todo = unfinished(&cells, &dir);
+    let needed = jobs_of(cells.iter().zip(&todo).filter(|(_, t)| **t).map(|(c, _)| c));
     let (rows, failed) = crate::stages::train_jobs(&jobs, &needed, quiet);
     Ok((rows, failed.into_iter().map(|(j, e)| (jobs[j].name.clone(), e)).collect()))
 }
 
-/// Per shard of `count`, how many of `cells` are not yet finished (verified) in the results folder `dir`: the
-/// shards a resubmission must run. Reads only.
-pub fn unfinished_by_shard(cells: &[Cell], dir: &Path, count: usize) -> Vec<usize> {
+/// Whether each of `cells` is still to run: not finished, or finished but damaged (its completion record does
+/// not verify) in the results folder `dir`. Reads only.
+pub fn unfinished(cells: &[Cell], dir: &Path) -> Vec<bool> {
     let all: Vec<&Cell> = cells.iter().collect();
     let (finished, _) = verify_cells(dir, &all);
-    let mut per = vec![0usize; count];
-    for (c, k) in cells.iter().zip(shard_assignment(cells, count)) {
-        if !finished.contains(c.id.as_str()) {
-            per[k] += 1;
-        }
-    }
-    per
+    cells.iter().map(|c| !finished.contains(c.id.as_str())).collect()
+}
+
+/// The training jobs the `cells` use (indices into [`Experiment::jobs`]).
+pub(crate) fn jobs_of<'a>(cells: impl IntoIterator<Item = &'a Cell>) -> std::collections::BTreeSet<usize> {
+    cells.into_iter().flat_map(|c| c.jobs.iter().copied()).collect()
 }
 
 /// A finished cell: its coordinates and its summary.

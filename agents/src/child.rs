@@ -36,9 +36,9 @@ pub(crate) fn describe(kind: &str, command: &[String]) -> String {
     format!("external {kind} `{}`", command.join(" "))
 }
 
-/// `s`, cut to 200 characters for a message.
+/// `s`, cut to 200 characters for a message (the project's one rule for echoing input).
 pub(crate) fn clip(s: &str) -> String {
-    if s.chars().count() <= 200 { s.to_string() } else { format!("{}…", s.chars().take(200).collect::<String>()) }
+    prescale_sim::input::clip(s, 200)
 }
 
 impl JsonChild {

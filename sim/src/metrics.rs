@@ -225,20 +225,19 @@ pub struct RunOutput {
     pub rows: Vec<MetricsRow>,
     /// The run summary.
     pub summary: RunSummary,
-    /// The first step at which the controller's model gave a non-finite value (see
-    /// [`Diagnostics::non_finite_output`](crate::controller::Diagnostics)), as "step k (t = … s): …".
+    /// Why the run failed, if it did: the controller's own account ([`Controller::fault`](crate::controller::Controller::fault),
+    /// e.g. an external predictor that crashed), else the first step at which its model gave a non-finite value
+    /// (see [`Diagnostics::non_finite_output`](crate::controller::Diagnostics)), as "step k (t = … s): …".
     #[serde(skip)]
     pub fault: Option<String>,
 }
 
 impl RunOutput {
     /// The first quantity that must be a number and is not (NaN or infinite), as "step k (t = … s):
-    /// quantity = value" or "summary: quantity = value", or the model fault of [`RunOutput::fault`]. Forecast, margin, coverage, fine-tuning and shadow
-    /// columns are NaN by definition where they do not apply and are not checked; every other column is.
+    /// quantity = value" or "summary: quantity = value" ([`RunOutput::fault`] is checked apart). Forecast, margin,
+    /// coverage, fine-tuning and shadow columns are NaN by definition where they do not apply and are not checked;
+    /// every other column is.
     pub fn first_non_finite(&self) -> Option<String> {
-        if let Some(f) = &self.fault {
-            return Some(f.clone());
-        }
         for (k, r) in self.rows.iter().enumerate() {
             let promised = [
                 ("t_start_s", r.t_start_s),
