@@ -234,7 +234,13 @@ fn fleet_model(c: &FleetCase) -> FleetModel {
             name: format!("t{i}"),
             capacity: Resources { cpu_cores: cores.floor(), memory_gib: 4.0 * cores.floor(), ..Resources::default() },
             price_usd_per_hour: 0.1,
-            billing: Billing { granularity_s: 60.0, minimum_s: 60.0 },
+            // Per second, per minute and per hour (with and without a minimum), as clouds bill.
+            billing: [
+                Billing { granularity_s: 60.0, minimum_s: 60.0 },
+                Billing { granularity_s: 1.0, minimum_s: 60.0 },
+                Billing { granularity_s: 3600.0, minimum_s: 3600.0 },
+                Billing { granularity_s: 1.0, minimum_s: 0.0 },
+            ][(c.seed % 4) as usize],
             provisioning_delay: Delay::Uniform { min_s: 10.0, max_s: 90.0 },
             warmup_s,
             warmup_capacity_fraction: frac,
@@ -295,6 +301,10 @@ proptest! {
             if let Err(e) = sim.model().check_invariants() {
                 return Err(TestCaseError::fail(format!("at {t:?}: {e}")));
             }
+            // The ledger's bill in constant time is the walk's, bit for bit (whole-second billing).
+            let fleet = sim.model().fleet();
+            let (fast, walk) = (fleet.cost_usd(t.as_secs()), fleet.cost_usd_by_walk(t.as_secs()));
+            prop_assert_eq!(fast.to_bits(), walk.to_bits(), "at {:?}: ledger {} vs walk {}", t, fast, walk);
         }
         let rep = sim.into_model().finish(horizon.as_secs());
         let k = rep.counters;

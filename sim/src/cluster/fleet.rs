@@ -1,6 +1,9 @@
 //! The runtime fleet: every instance and its lifecycle, scale actions, billing, capacity integrals, and the
-//! one tick protocol both fidelities share (`Fleet::observation`, `Fleet::apply`).
+//! one tick protocol both fidelities share (`Fleet::observation`, `Fleet::apply`). What the lifecycle adds up
+//! to (instances by state, usable servers, the bill) is kept in the [`Ledger`] on every change, so a tick and
+//! a step cost O(types), not O(instances).
 
+use super::ledger::Ledger;
 use super::*;
 
 /// Lifecycle state of an instance.
@@ -28,6 +31,8 @@ pub(crate) struct Instance {
     pub(crate) usable: u32,
     pub(crate) created_s: f64,
     pub(crate) ready_at_s: f64,
+    /// When it became gone (NaN while it is not).
+    pub(crate) gone_s: f64,
 }
 
 /// Lifecycle events the fleet schedules for itself.
@@ -98,10 +103,6 @@ pub struct FleetOccupancy {
     pub draining: u32,
     /// TERMINATING instances.
     pub terminating: u32,
-    /// Busy servers on READY instances.
-    pub busy_on_ready: u32,
-    /// Busy servers on DRAINING instances.
-    pub busy_on_draining: u32,
     /// Usable servers on READY instances.
     pub usable_on_ready: u32,
     /// PROVISIONING + READY instances of the scaling type (what a decision is measured against).
@@ -124,7 +125,8 @@ pub struct Fleet {
     pub(crate) instances: Vec<Instance>,
     /// Numbers of instances that are not gone, ascending.
     pub(crate) live: Vec<u32>,
-    pub(super) live_per_type: Vec<u32>,
+    /// Instances by state, usable servers and the bill, per type (see [`Ledger`]).
+    pub(super) ledger: Ledger,
     pub(super) alive: u32,
     pub(super) max_alive: u32,
     pub(super) inst_s_acc: f64,
@@ -132,11 +134,6 @@ pub struct Fleet {
     pub(super) ready_servers: u32,
     pub(super) ready_server_s_acc: f64,
     pub(super) ready_since_s: f64,
-    /// Effective capacity of READY instances (kept incrementally).
-    pub(super) ready_capacity: Resources,
-    /// Capacity of live instances (what the quota limits).
-    pub(super) allocated: Resources,
-    pub(super) billed_gone_usd: f64,
     pub(super) counters: FleetCounters,
     pub(super) delay_draws: RandDraws<StreamRng>,
     pub(super) failure_draws: RandDraws<StreamRng>,
@@ -212,15 +209,25 @@ impl Fleet {
         x
     }
 
-    /// Cost so far: gone instances as billed, live ones as billed if they ended now.
+    /// Cost so far: gone instances as billed, live ones as billed if they ended now. Billed seconds are summed
+    /// per type, then priced (see [`Ledger`]); only instances younger than the largest minimum billed time are
+    /// visited.
     pub fn cost_usd(&self, now_s: f64) -> f64 {
-        let live: f64 = self.live.iter().map(|&id| self.bill(&self.instances[id as usize], now_s)).sum();
-        self.billed_gone_usd + live
-    }
-
-    fn bill(&self, inst: &Instance, end_s: f64) -> f64 {
-        let t = &self.types[inst.ty as usize];
-        t.billing.billed_s(end_s - inst.created_s) / 3600.0 * t.price_usd_per_hour
+        let mut cost = 0.0;
+        for (ty, t) in self.types.iter().enumerate() {
+            let mut billed = self.ledger.billed_before_minimum_s(ty, now_s);
+            for &id in self.live.iter().rev() {
+                let i = &self.instances[id as usize];
+                if now_s - i.created_s > self.ledger.max_minimum_s {
+                    break;
+                }
+                if i.ty as usize == ty {
+                    billed += self.ledger.minimum_lift_s(ty, i.created_s, now_s);
+                }
+            }
+            cost += billed / 3600.0 * t.price_usd_per_hour;
+        }
+        cost
     }
 
     /// The sample of a step that ends now: the model's `load` and the fleet's own side (instances by state,
@@ -254,49 +261,40 @@ impl Fleet {
     }
 
     /// Effective capacity of READY instances (warming ones at their reduced fraction) and nominal capacity of
-    /// PROVISIONING instances.
+    /// PROVISIONING instances (summed
+    /// per type: each type's capacity times its usable READY servers over its servers per instance).
     pub fn capacity(&self) -> (Resources, Resources) {
         let (mut ready, mut prov) = (Resources::default(), Resources::default());
-        for &id in &self.live {
-            let i = &self.instances[id as usize];
-            let t = &self.types[i.ty as usize];
-            match i.state {
-                InstanceState::Ready => {
-                    ready.add_scaled(&t.capacity, i.usable as f64 / self.servers[i.ty as usize] as f64)
-                }
-                InstanceState::Provisioning => prov.add_scaled(&t.capacity, 1.0),
-                _ => {}
-            }
+        for (ty, (t, c)) in self.types.iter().zip(&self.ledger.counts).enumerate() {
+            ready.add_scaled(&t.capacity, c.usable_ready as f64 / self.servers[ty] as f64);
+            prov.add_scaled(&t.capacity, f64::from(c.provisioning));
         }
         (ready, prov)
+    }
+
+    /// Capacity of the live instances (what the quota limits).
+    pub fn allocated(&self) -> Resources {
+        let mut a = Resources::default();
+        for (t, c) in self.types.iter().zip(&self.ledger.counts) {
+            a.add_scaled(&t.capacity, f64::from(c.live()));
+        }
+        a
     }
 
     /// Instances per state now.
     pub fn occupancy(&self) -> FleetOccupancy {
         let mut o = FleetOccupancy::default();
-        for &id in &self.live {
-            let i = &self.instances[id as usize];
-            let scaling = i.ty as usize == self.scaling_type;
-            match i.state {
-                InstanceState::Provisioning => {
-                    o.provisioning += 1;
-                    o.scaling_provisioning += scaling as u32;
-                }
-                InstanceState::Ready => {
-                    o.ready += 1;
-                    o.busy_on_ready += i.busy;
-                    o.usable_on_ready += i.usable;
-                    o.scaling_ready += scaling as u32;
-                    if !scaling {
-                        o.static_usable_on_ready += i.usable;
-                    }
-                }
-                InstanceState::Draining => {
-                    o.draining += 1;
-                    o.busy_on_draining += i.busy;
-                }
-                InstanceState::Terminating => o.terminating += 1,
-                InstanceState::Gone => {}
+        for (ty, c) in self.ledger.counts.iter().enumerate() {
+            o.provisioning += c.provisioning;
+            o.ready += c.ready;
+            o.draining += c.draining;
+            o.terminating += c.terminating;
+            o.usable_on_ready += c.usable_ready as u32;
+            if ty == self.scaling_type {
+                o.scaling_ready = c.ready;
+                o.scaling_provisioning = c.provisioning;
+            } else {
+                o.static_usable_on_ready += c.usable_ready as u32;
             }
         }
         o.scaling_allocated = o.scaling_ready + o.scaling_provisioning;
@@ -305,14 +303,18 @@ impl Fleet {
 
     /// PROVISIONING instances whose ready time has come, in number order (REFERENCE_MODEL §4.5 step 1).
     pub fn due(&self, now_s: f64) -> Vec<u32> {
-        self.live
-            .iter()
-            .copied()
-            .filter(|&id| {
-                let i = &self.instances[id as usize];
-                i.state == InstanceState::Provisioning && i.ready_at_s <= now_s
-            })
-            .collect()
+        self.ledger.due(now_s)
+    }
+
+    /// Moves instance `id` to `state`, in the instance and in the ledger.
+    fn set_state(&mut self, id: u32, state: InstanceState, now_s: f64) {
+        let i = &mut self.instances[id as usize];
+        let from = std::mem::replace(&mut i.state, state);
+        if state == InstanceState::Gone {
+            i.gone_s = now_s;
+        }
+        let (ty, ready_at_s, created_s) = (i.ty as usize, i.ready_at_s, i.created_s);
+        self.ledger.moved(id, ty, from, state, ready_at_s, created_s, now_s);
     }
 
     fn alive_changed(&mut self, now_s: f64, up: bool) {
@@ -331,13 +333,12 @@ impl Fleet {
         self.ready_server_s_acc += self.ready_servers as f64 * (now_s - self.ready_since_s);
         self.ready_since_s = now_s;
         self.ready_servers = (self.ready_servers as i64 + delta) as u32;
-        let share = delta as f64 / self.servers[ty] as f64;
-        self.ready_capacity.add_scaled(&self.types[ty].capacity, share);
+        self.ledger.usable_changed(ty, delta);
     }
 
     /// Effective capacity of READY instances now (warming ones at their reduced share).
     pub fn ready_capacity(&self) -> Resources {
-        self.ready_capacity
+        self.capacity().0
     }
 
     fn create<E: From<FleetEvent>>(
@@ -357,10 +358,10 @@ impl Fleet {
             usable: 0,
             created_s: now.as_secs(),
             ready_at_s: ready_at.as_secs(),
+            gone_s: f64::NAN,
         });
         self.live.push(id);
-        self.live_per_type[ty] += 1;
-        self.allocated.add_scaled(&self.types[ty].capacity, 1.0);
+        self.ledger.created(id, ty, state, now.as_secs(), ready_at.as_secs());
         self.alive_changed(now.as_secs(), true);
         if delay_s > 0.0 {
             ctx.schedule_at(ready_at, FleetEvent::Ready(id).into());
@@ -402,9 +403,8 @@ impl Fleet {
         if t.warmup_s > 0.0 {
             ctx.schedule_at(now + t.warmup_s, FleetEvent::WarmedUp(id).into());
         }
-        let inst = &mut self.instances[id as usize];
-        inst.state = InstanceState::Ready;
-        inst.usable = usable;
+        self.set_state(id, InstanceState::Ready, now.as_secs());
+        self.instances[id as usize].usable = usable;
         self.ready_servers_changed(now.as_secs(), ty, usable as i64);
     }
 
@@ -470,14 +470,10 @@ impl Fleet {
     }
 
     fn gone(&mut self, id: u32, now_s: f64) {
-        let ty = self.instances[id as usize].ty as usize;
-        self.instances[id as usize].state = InstanceState::Gone;
+        self.set_state(id, InstanceState::Gone, now_s);
         if let Ok(pos) = self.live.binary_search(&id) {
             self.live.remove(pos);
         }
-        self.live_per_type[ty] -= 1;
-        self.allocated.add_scaled(&self.types[ty].capacity, -1.0);
-        self.billed_gone_usd += self.bill(&self.instances[id as usize], now_s);
         self.alive_changed(now_s, false);
     }
 
@@ -485,7 +481,7 @@ impl Fleet {
     fn terminate<E: From<FleetEvent>>(&mut self, id: u32, ctx: &mut Context<'_, E>) {
         let delay = self.types[self.instances[id as usize].ty as usize].termination_delay_s;
         if delay > 0.0 {
-            self.instances[id as usize].state = InstanceState::Terminating;
+            self.set_state(id, InstanceState::Terminating, ctx.now().as_secs());
             ctx.schedule_in(delay, FleetEvent::Terminated(id).into());
         } else {
             self.gone(id, ctx.now().as_secs());
@@ -508,11 +504,8 @@ impl Fleet {
 
     /// PROVISIONING + READY instances of type `ty`.
     pub fn allocated_of_type(&self, ty: usize) -> u32 {
-        self.live
-            .iter()
-            .map(|&id| &self.instances[id as usize])
-            .filter(|i| i.ty as usize == ty && matches!(i.state, InstanceState::Provisioning | InstanceState::Ready))
-            .count() as u32
+        let c = &self.ledger.counts[ty];
+        c.provisioning + c.ready
     }
 
     /// Carries a controller's decision out (the one tick protocol both fidelities share); returns the number of
@@ -564,14 +557,14 @@ impl Fleet {
         let n = self.allocated_of_type(st);
         let t = &self.types[st];
         if desired > n {
-            let room_max = t.max_count.saturating_sub(self.live_per_type[st]);
+            let room_max = t.max_count.saturating_sub(self.ledger.counts[st].live());
             let mut k = (desired - n).min(room_max);
             if k < desired - n {
                 self.counters.clipped += 1;
             }
             let mut launched = 0;
             while k > 0 {
-                let mut after = self.allocated;
+                let mut after = self.allocated();
                 after.add_scaled(&self.types[st].capacity, 1.0);
                 if !self.quota.admits(&after) {
                     self.counters.clipped += 1;
@@ -591,7 +584,8 @@ impl Fleet {
             let floor = t.min_count;
             let mut k = (n - desired).min(n.saturating_sub(floor));
             let mut removed = 0;
-            let by_state = |f: &Fleet, s: InstanceState| -> Vec<u32> {
+            // Highest numbers first; the walk from the newest stops once `k` are found.
+            let by_state = |f: &Fleet, s: InstanceState, k: u32| -> Vec<u32> {
                 f.live
                     .iter()
                     .rev()
@@ -600,84 +594,33 @@ impl Fleet {
                         let i = &f.instances[id as usize];
                         i.state == s && i.ty as usize == st
                     })
+                    .take(k as usize)
                     .collect()
             };
-            for id in by_state(self, InstanceState::Provisioning) {
-                if k == 0 {
-                    break;
-                }
+            let cancel = if self.ledger.counts[st].provisioning > 0 {
+                by_state(self, InstanceState::Provisioning, k)
+            } else {
+                Vec::new()
+            };
+            for id in cancel {
                 self.counters.cancelled += 1;
                 self.terminate(id, ctx);
                 k -= 1;
                 removed += 1;
             }
-            for id in by_state(self, InstanceState::Ready) {
-                if k == 0 {
-                    break;
-                }
+            for id in by_state(self, InstanceState::Ready, k) {
                 let usable = self.instances[id as usize].usable;
                 self.ready_servers_changed(ctx.now().as_secs(), st, -(usable as i64));
-                self.instances[id as usize].state = InstanceState::Draining;
+                self.set_state(id, InstanceState::Draining, ctx.now().as_secs());
                 self.counters.drained += 1;
                 if self.instances[id as usize].busy == 0 {
                     self.terminate(id, ctx);
                 }
-                k -= 1;
                 removed += 1;
             }
             -removed
         } else {
             0
         }
-    }
-
-    /// Checks the fleet's own invariants.
-    pub fn check_invariants(&self) -> Result<(), String> {
-        for &id in &self.live {
-            let i = &self.instances[id as usize];
-            if i.state == InstanceState::Gone {
-                return Err(format!("instance {id} is gone but listed live"));
-            }
-            if i.state == InstanceState::Draining && i.busy == 0 {
-                return Err(format!("instance {id} drains with no busy server"));
-            }
-            if i.busy > i.usable.max(if i.state == InstanceState::Draining { i.busy } else { 0 }) {
-                return Err(format!("instance {id} has {} busy of {} usable servers", i.busy, i.usable));
-            }
-        }
-        let live_states = self.instances.iter().filter(|i| i.state != InstanceState::Gone).count();
-        if live_states != self.live.len() || self.alive as usize != self.live.len() {
-            return Err(format!(
-                "live list {} / alive {} / states {live_states} disagree",
-                self.live.len(),
-                self.alive
-            ));
-        }
-        if !self.live.windows(2).all(|w| w[0] < w[1]) {
-            return Err("live list not ascending".to_string());
-        }
-        let usable: u32 = self
-            .live
-            .iter()
-            .map(|&id| &self.instances[id as usize])
-            .filter(|i| i.state == InstanceState::Ready)
-            .map(|i| i.usable)
-            .sum();
-        if usable != self.ready_servers {
-            return Err(format!("ready servers {} != sum of usable {usable}", self.ready_servers));
-        }
-        for (ty, t) in self.types.iter().enumerate() {
-            let n = self.live.iter().filter(|&&id| self.instances[id as usize].ty as usize == ty).count() as u32;
-            if n != self.live_per_type[ty] {
-                return Err(format!("type {}: {n} live instances, counted {}", t.name, self.live_per_type[ty]));
-            }
-            if n > t.max_count.max(t.initial_count) {
-                return Err(format!("type {}: {n} live instances exceed max_count {}", t.name, t.max_count));
-            }
-        }
-        if !self.quota.admits(&self.allocated) {
-            return Err(format!("live capacity {:?} exceeds the quota {:?}", self.allocated, self.quota));
-        }
-        Ok(())
     }
 }

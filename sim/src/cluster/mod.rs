@@ -12,10 +12,14 @@
 //! What it is not: it does not know requests. Busy servers per instance are kept here only because a
 //! draining instance leaves when its last request completes.
 //!
-//! Code map: `config` (the schema and its validation), `fleet` (the runtime).
+//! Code map: `config` (the schema and its validation), `fleet` (the runtime), `ledger` (what the lifecycle
+//! adds up to — instances by state, usable servers, the bill — kept on every change, so a tick costs O(types)),
+//! `invariants` (the fleet and its ledger held against walks over the instances).
 
 mod config;
 mod fleet;
+mod invariants;
+mod ledger;
 
 pub use config::*;
 pub use fleet::*;

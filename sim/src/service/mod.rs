@@ -236,16 +236,14 @@ impl<A: ArrivalProcess, S: ServiceTimes> ServiceModel<A, S> {
             ));
         }
         let f = o.fleet;
-        if f.busy_on_ready + f.busy_on_draining != self.busy_total {
+        let (busy_on_ready, busy_on_draining) = self.fleet.busy_servers();
+        if busy_on_ready + busy_on_draining != self.busy_total {
             return Err(format!("busy total {} != per-instance sum", self.busy_total));
         }
-        if f.busy_on_ready > f.usable_on_ready {
-            return Err(format!(
-                "{} busy servers on READY instances with {} usable",
-                f.busy_on_ready, f.usable_on_ready
-            ));
+        if busy_on_ready > f.usable_on_ready {
+            return Err(format!("{busy_on_ready} busy servers on READY instances with {} usable", f.usable_on_ready));
         }
-        if o.queued > 0 && f.busy_on_ready < f.usable_on_ready {
+        if o.queued > 0 && busy_on_ready < f.usable_on_ready {
             return Err(format!("{} requests wait while a READY server is idle", o.queued));
         }
         Ok(())

@@ -1,0 +1,296 @@
+//! `prescale bench`: canonical events per second and peak memory of the reference workloads, optionally side
+//! by side with peer simulators run on the same machine in the same session.
+//!
+//! Every run is a separate process (prescale itself is re-invoked as `prescale reference …`), started through
+//! `prescale-measure` (a small process, as GNU `time` is), so that peak memory is that run's alone (`wait4`'s
+//! `ru_maxrss` of a child that did not replace a big address space at exec) and no run warms the caches of
+//! the next. Runs of the
+//! different programs are interleaved (round-robin) so that drifting machine load spreads evenly over them.
+//! Events/s use each program's in-process wall time (REFERENCE_MODEL §1), from its `RESULT` line.
+
+use std::fmt::Write as _;
+use std::process::{Command, ExitCode, Stdio};
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, ValueEnum};
+use serde_json::Value;
+
+use crate::procinfo::wait_with_peak_rss;
+
+mod fluid;
+mod neural;
+
+/// Targets of the simulator-core issue, canonical events per second on this 2-core machine.
+const TARGET_MMC_EVENTS_PER_S: f64 = 7e6;
+const TARGET_AUTOSCALE_EVENTS_PER_S: f64 = 5e6;
+
+#[derive(Args, Debug)]
+pub struct BenchArgs {
+    /// Runs per program and workload (the median is reported).
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=100))]
+    runs: u32,
+    /// Which workloads to run.
+    #[arg(long, value_enum, default_value_t = Workloads::All)]
+    workload: Workloads,
+    /// A peer to run beside prescale, as LABEL=COMMAND. The workload's arguments (`mmc-steady --lambda …`)
+    /// replace `{}` in COMMAND, or are appended if it has none (e.g. `nexosim=path/to/nexosim_model`,
+    /// `heap=path/to/nexosim_model {} --engine heap`). Repeatable.
+    #[arg(long = "peer", value_name = "LABEL=COMMAND", value_parser = peer)]
+    peers: Vec<(String, String)>,
+    /// Also write the table (Markdown) to this file.
+    #[arg(long, value_name = "FILE")]
+    out: Option<std::path::PathBuf>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum Workloads {
+    /// mmc-steady set C (request-level, child processes).
+    Mmc,
+    /// autoscale-sine (request-level, child processes).
+    Autoscale,
+    /// Fluid mode: 30 days at 1-minute steps, in process.
+    Fluid,
+    /// A sweep of 1,000 fluid runs of 7 days at 1-minute steps on 1 and 2 threads, in process.
+    Sweep,
+    /// Neural agents: libtorch forward cost by batch size, torch calls per simulated step (in process).
+    Neural,
+    /// How simulation time grows with the fleet (10 → 10,000 instances) and the horizon (1 day → 1 year), both
+    /// fidelities, in process (not part of `all`: about a minute).
+    Scaling,
+    /// All of the above.
+    All,
+}
+
+fn peer(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((l, c)) if !l.trim().is_empty() && !c.trim().is_empty() => Ok((l.trim().into(), c.trim().into())),
+        _ => Err(format!("expected LABEL=COMMAND, got '{s}'")),
+    }
+}
+
+struct Workload {
+    name: &'static str,
+    args: &'static [&'static str],
+    target_events_per_s: f64,
+}
+
+const MMC_C: Workload = Workload {
+    name: "mmc-steady C (λ 900, μ 10, c 100, T 2000)",
+    args: &["mmc-steady", "--lambda", "900", "--mu", "10", "--c", "100", "--T", "2000", "--seed", "1"],
+    target_events_per_s: TARGET_MMC_EVENTS_PER_S,
+};
+const AUTOSCALE: Workload = Workload {
+    name: "autoscale-sine (H 7200)",
+    args: &["autoscale-sine", "--seed", "1"],
+    target_events_per_s: TARGET_AUTOSCALE_EVENTS_PER_S,
+};
+
+struct Program {
+    label: String,
+    argv: Vec<String>,
+}
+
+struct RunResult {
+    wall_s: f64,
+    events: u64,
+    peak_rss_mib: f64,
+    result: Value,
+}
+
+fn run_once(p: &Program, w: &Workload) -> Result<RunResult> {
+    let mut argv: Vec<&str> = Vec::new();
+    for a in &p.argv {
+        if a == "{}" { argv.extend(w.args) } else { argv.push(a) }
+    }
+    if !p.argv.iter().any(|a| a == "{}") {
+        argv.extend(w.args);
+    }
+    // Through `prescale-measure` (next to this executable), so that the program's peak memory is its own and
+    // not this process's high-water mark inherited at exec (see src/bin/prescale-measure.rs).
+    let rss_file = std::env::temp_dir().join(format!("prescale-bench-rss-{}", std::process::id()));
+    let mut cmd = match measurer() {
+        Some(m) => {
+            let mut c = Command::new(m);
+            c.arg(&rss_file).args(&argv);
+            c
+        }
+        None => {
+            let mut c = Command::new(argv[0]);
+            c.args(&argv[1..]);
+            c
+        }
+    };
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .with_context(|| format!("starting {} ({})", p.label, p.argv.join(" ")))?;
+    let mut stdout = String::new();
+    let mut stderr = String::new();
+    use std::io::Read;
+    child.stdout.take().expect("piped").read_to_string(&mut stdout)?;
+    child.stderr.take().expect("piped").read_to_string(&mut stderr)?;
+    let (status, direct_rss_mib) = wait_with_peak_rss(child)?;
+    if !status.success() {
+        bail!("{} failed ({status}): {}", p.label, stderr.trim());
+    }
+    let peak_rss_mib = match measurer() {
+        Some(_) => {
+            let text = std::fs::read_to_string(&rss_file)
+                .with_context(|| format!("reading {} (written by prescale-measure)", rss_file.display()))?;
+            let _ = std::fs::remove_file(&rss_file);
+            let kib: f64 = text
+                .strip_prefix("maxrss_kib ")
+                .and_then(|v| v.trim().parse().ok())
+                .with_context(|| format!("{}: expected 'maxrss_kib N', got '{}'", rss_file.display(), text.trim()))?;
+            kib / 1024.0
+        }
+        None => direct_rss_mib,
+    };
+    let line = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("RESULT "))
+        .with_context(|| format!("{} printed no RESULT line", p.label))?;
+    let result: Value = serde_json::from_str(line).with_context(|| format!("{}: RESULT is not JSON", p.label))?;
+    let wall_s = result["wall_s"].as_f64().with_context(|| format!("{}: RESULT has no wall_s", p.label))?;
+    let events = result["events"].as_u64().with_context(|| format!("{}: RESULT has no events", p.label))?;
+    Ok(RunResult { wall_s, events, peak_rss_mib, result })
+}
+
+/// `prescale-measure` beside this executable, if it is there (a cargo build makes both).
+fn measurer() -> Option<std::path::PathBuf> {
+    let m = std::env::current_exe().ok()?.with_file_name("prescale-measure");
+    m.is_file().then_some(m)
+}
+
+fn median(xs: &mut [f64]) -> f64 {
+    xs.sort_by(f64::total_cmp);
+    let n = xs.len();
+    if n % 2 == 1 { xs[n / 2] } else { (xs[n / 2 - 1] + xs[n / 2]) / 2.0 }
+}
+
+/// The metrics whose values must agree between programs that implement the reference exactly.
+const EXACT_KEYS: [&str; 6] = ["arrivals", "events", "p50_sojourn", "p99_sojourn", "p_wait", "instance_seconds"];
+
+fn same_results(a: &Value, b: &Value) -> bool {
+    EXACT_KEYS.iter().all(|k| a.get(k) == b.get(k))
+}
+
+/// Runs the benchmark and prints the table.
+pub fn run(args: &BenchArgs) -> Result<ExitCode> {
+    let exe = std::env::current_exe().context("locating the prescale executable")?;
+    let mut programs = vec![Program {
+        label: format!("prescale {}", env!("CARGO_PKG_VERSION")),
+        argv: vec![exe.display().to_string(), "reference".into()],
+    }];
+    for (label, cmd) in &args.peers {
+        programs.push(Program { label: label.clone(), argv: cmd.split_whitespace().map(String::from).collect() });
+    }
+    let workloads: Vec<&Workload> = match args.workload {
+        Workloads::Mmc => vec![&MMC_C],
+        Workloads::Autoscale => vec![&AUTOSCALE],
+        Workloads::Fluid | Workloads::Sweep | Workloads::Neural | Workloads::Scaling => vec![],
+        Workloads::All => vec![&MMC_C, &AUTOSCALE],
+    };
+    let mut table = String::new();
+    if !workloads.is_empty() {
+        writeln!(
+            table,
+            "| program | workload | runs | canonical events | median wall s (in-process) | events/s (median) | min..max wall s | peak RSS MiB | prescale speed-up | results identical to prescale |"
+        )?;
+        writeln!(table, "|---|---|---|---|---|---|---|---|---|---|")?;
+    }
+    let mut verdicts = Vec::new();
+    for &w in &workloads {
+        let mut runs: Vec<Vec<RunResult>> = programs.iter().map(|_| Vec::new()).collect();
+        for r in 0..args.runs {
+            for (p, out) in programs.iter().zip(runs.iter_mut()) {
+                eprintln!("[bench] {} — {} — run {}/{}", w.name, p.label, r + 1, args.runs);
+                out.push(run_once(p, w)?);
+            }
+        }
+        let own_events_per_s = {
+            let mut walls: Vec<f64> = runs[0].iter().map(|r| r.wall_s).collect();
+            runs[0][0].events as f64 / median(&mut walls)
+        };
+        let own_rss = runs[0].iter().map(|r| r.peak_rss_mib).fold(0.0, f64::max);
+        for (p, rs) in programs.iter().zip(&runs) {
+            let mut walls: Vec<f64> = rs.iter().map(|r| r.wall_s).collect();
+            let (min, max) =
+                (walls.iter().copied().fold(f64::INFINITY, f64::min), walls.iter().copied().fold(0.0, f64::max));
+            let med = median(&mut walls);
+            let eps = rs[0].events as f64 / med;
+            let rss = rs.iter().map(|r| r.peak_rss_mib).fold(0.0, f64::max);
+            let same = same_results(&rs[0].result, &runs[0][0].result);
+            writeln!(
+                table,
+                "| {} | {} | {} | {} | {:.3} | {:.2} M | {:.3}..{:.3} | {:.1} | {:.2}x | {} |",
+                p.label,
+                w.name,
+                rs.len(),
+                rs[0].events,
+                med,
+                eps / 1e6,
+                min,
+                max,
+                rss,
+                own_events_per_s / eps,
+                if same { "yes" } else { "NO" }
+            )?;
+            if !std::ptr::eq(p, &programs[0]) && p.label.contains("nexosim") {
+                verdicts.push(format!(
+                    "{}: peak memory {:.1} MiB vs {} {:.1} MiB ({})",
+                    w.name,
+                    own_rss,
+                    p.label,
+                    rss,
+                    if own_rss <= rss { "not above: met" } else { "above: NOT met" }
+                ));
+            }
+        }
+        verdicts.push(format!(
+            "{}: {:.2} M events/s vs target {:.1} M ({:.2}x of target: {})",
+            w.name,
+            own_events_per_s / 1e6,
+            w.target_events_per_s / 1e6,
+            own_events_per_s / w.target_events_per_s,
+            if own_events_per_s >= w.target_events_per_s { "met" } else { "NOT met" }
+        ));
+    }
+    if matches!(args.workload, Workloads::Fluid | Workloads::All) {
+        verdicts.extend(fluid::thirty_days(args.runs)?);
+    }
+    if matches!(args.workload, Workloads::Sweep | Workloads::All) {
+        verdicts.extend(fluid::sweep(1000)?);
+    }
+    if matches!(args.workload, Workloads::Neural | Workloads::All) {
+        verdicts.extend(neural::costs()?);
+    }
+    if args.workload == Workloads::Scaling {
+        let (tables, v) = fluid::scaling(args.runs)?;
+        table.push_str(&tables);
+        verdicts.extend(v);
+    }
+    if !workloads.is_empty() || args.workload == Workloads::Scaling {
+        println!("{table}");
+    }
+    for v in &verdicts {
+        println!("- {v}");
+    }
+    if !workloads.is_empty() && measurer().is_none() {
+        let note = "peak memory measured directly: prescale-measure is not beside this executable, so a program's \
+                    figure includes this process's pages at exec (an over-estimate)";
+        println!("- {note}");
+        verdicts.push(note.to_string());
+    }
+    if let Some(path) = &args.out {
+        let mut text = table.clone();
+        text.push('\n');
+        for v in &verdicts {
+            writeln!(text, "- {v}")?;
+        }
+        crate::results::write_atomically(path, &text)?;
+        eprintln!("[bench] table written to {}", path.display());
+    }
+    Ok(ExitCode::SUCCESS)
+}
