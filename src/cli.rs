@@ -2,6 +2,7 @@
 //! error becomes one line naming the flag and what it accepts.
 
 use std::ffi::OsString;
+use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -17,8 +18,9 @@ use crate::output::{key_value_and_result, with_field};
 use crate::procinfo::peak_rss_mib;
 use crate::results::write_run;
 use crate::scenario_io::{Loaded, load_scenario};
+use crate::torch_gate::require;
 use indicatif::{ProgressBar, ProgressStyle};
-use prescale_agents::neural::model::Model;
+use prescale_agents::neural::model::is_trained;
 
 /// prescale: a discrete-event simulator and workbench for predictive autoscaling.
 #[derive(Parser, Debug)]
@@ -314,9 +316,23 @@ fn one_line(e: &clap::Error) -> String {
     head.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
+/// The body of both binaries' `main` (`prescale` and `prescale-torch`): runs this process's command line and maps
+/// its outcome to an exit code, printing the one error message.
+pub fn main() -> ExitCode {
+    match run(std::env::args_os()) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
 /// Runs the command line `args` (program name first) and returns the exit code.
 pub fn run<I: IntoIterator<Item = OsString>>(args: I) -> Result<ExitCode> {
-    prescale_agents::neural::init_torch();
+    if let Some(rt) = prescale_agents::neural::runtime::installed() {
+        (rt.init_thread)();
+    }
     let cli = match Cli::try_parse_from(args) {
         Ok(cli) => cli,
         Err(e) => {
@@ -331,7 +347,7 @@ pub fn run<I: IntoIterator<Item = OsString>>(args: I) -> Result<ExitCode> {
         }
     };
     match cli.command.unwrap_or(Command::Demo { out: PathBuf::from("results"), quick: false, quiet: false }) {
-        Command::Demo { out, quick, quiet } => crate::demo::run(&out, quick, quiet),
+        Command::Demo { out, quick, quiet } => (require("the demo (it trains agents)").demo)(&out, quick, quiet),
         Command::Run { scenario, seed, out, fidelity, quiet } => cmd_run(&scenario, seed, fidelity, &out, quiet),
         Command::Validate { files } => validate(&files),
         Command::CheckReference => check_reference(),
@@ -374,7 +390,7 @@ pub fn run<I: IntoIterator<Item = OsString>>(args: I) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Bench(args) => bench::run(&args),
-        Command::Train { config, out, quiet } => cmd_train(&config, &out, quiet),
+        Command::Train { config, out, quiet } => (require("prescale train").train)(&config, &out, quiet),
         Command::ForecastEval { traces, out, csv, models, epochs, horizons, refit, refit_window_s, quiet } => {
             let mut opts = crate::forecast_eval::EvalOptions { epochs, refit, refit_window_s, ..Default::default() };
             if !horizons.is_empty() {
@@ -383,10 +399,10 @@ pub fn run<I: IntoIterator<Item = OsString>>(args: I) -> Result<ExitCode> {
             if !models.is_empty() {
                 opts.models = models;
             }
-            cmd_forecast_eval(traces, &opts, out.as_deref(), csv.as_deref(), quiet)
+            (require("prescale forecast-eval").forecast_eval)(traces, &opts, out.as_deref(), csv.as_deref(), quiet)
         }
         Command::Export { model_dir } => {
-            crate::train::export(&model_dir)?;
+            (require("prescale export").export)(&model_dir)?;
             Ok(ExitCode::SUCCESS)
         }
     }
@@ -533,7 +549,7 @@ fn cmd_slurm(experiment: &Path, opts: &crate::slurm::SlurmOptions) -> Result<Exi
 }
 
 /// `prescale train`: the model folder, its metrics and its fit.
-fn cmd_train(config: &Path, out: &Path, quiet: bool) -> Result<ExitCode> {
+pub(crate) fn cmd_train(config: &Path, out: &Path, quiet: bool) -> Result<ExitCode> {
     let t = crate::train::train(config, out, quiet)?;
     println!("model: {}", t.dir.display());
     for (k, v) in &t.model.card.metrics {
@@ -548,7 +564,7 @@ fn cmd_train(config: &Path, out: &Path, quiet: bool) -> Result<ExitCode> {
 }
 
 /// `prescale forecast-eval` (default: the peers' four traces in `../shared/traces`).
-fn cmd_forecast_eval(
+pub(crate) fn cmd_forecast_eval(
     traces: Vec<String>,
     opts: &crate::forecast_eval::EvalOptions,
     out: Option<&Path>,
@@ -580,6 +596,9 @@ fn first_item(text: &str) -> Option<&str> {
 }
 
 fn validate(files: &[PathBuf]) -> Result<ExitCode> {
+    // Printed at the end: a file that needs libtorch re-runs the whole command line in `prescale-torch`
+    // (see `torch_gate`), which must not repeat what this process printed.
+    let mut report = String::new();
     let mut bad = 0;
     for f in files {
         let first = std::fs::read_to_string(f).ok().and_then(|t| first_item(&t).map(str::to_string));
@@ -591,7 +610,7 @@ fn validate(files: &[PathBuf]) -> Result<ExitCode> {
                     let trainings = if e.jobs.is_empty() {
                         String::new()
                     } else {
-                        let done = e.jobs.iter().filter(|j| Model::load(&j.dir).is_ok()).count();
+                        let done = e.jobs.iter().filter(|j| is_trained(&j.dir)).count();
                         format!("; {} training(s) first, {done} already in results/{}/models", e.jobs.len(), cfg.name)
                     };
                     format!(
@@ -618,16 +637,23 @@ fn validate(files: &[PathBuf]) -> Result<ExitCode> {
             }),
         };
         match outcome {
-            Ok(summary) => println!("{}: ok ({summary})", f.display()),
+            Ok(summary) => writeln!(report, "{}: ok ({summary})", f.display())?,
             Err(diags) => {
                 bad += 1;
-                println!("{}: {} problem{}", f.display(), diags.len(), if diags.len() == 1 { "" } else { "s" });
+                writeln!(
+                    report,
+                    "{}: {} problem{}",
+                    f.display(),
+                    diags.len(),
+                    if diags.len() == 1 { "" } else { "s" }
+                )?;
                 for d in diags {
-                    println!("  {d}");
+                    writeln!(report, "  {d}")?;
                 }
             }
         }
     }
+    print!("{report}");
     Ok(if bad == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }
 

@@ -4,6 +4,7 @@
 
 pub mod bench;
 pub mod cli;
+mod csv_rows;
 pub mod demo;
 pub mod embedded;
 pub mod experiment;
@@ -21,4 +22,5 @@ pub mod slurm;
 pub mod stages;
 pub mod stats;
 pub mod sweep;
+pub mod torch_gate;
 pub mod train;

@@ -1,14 +1,12 @@
-//! The `prescale` command. All work happens in [`prescale::cli::run`]; `main` only maps its outcome to an
-//! exit code and prints the one error message.
+//! The `prescale` command. All work happens in [`prescale::cli::run`]; `main` maps its outcome to an exit code
+//! and prints the one error message.
+//!
+//! This binary does not load libtorch (fast start, see `prescale::torch_gate`): a command that needs it is
+//! re-run on the same command line by `prescale-torch`, built beside this one.
 
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    match prescale::cli::run(std::env::args_os()) {
-        Ok(code) => code,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            ExitCode::from(2)
-        }
-    }
+    prescale_agents::neural::runtime::on_missing(prescale::torch_gate::reexec_in_torch);
+    prescale::cli::main()
 }

@@ -30,6 +30,16 @@ pub fn utc_stamp(unix_s: u64) -> String {
 /// Renders rows of a serialisable struct as CSV (header from the field names; NaN as an empty cell), with the
 /// one CSV writer ([`prescale_sim::table::write_rows`]).
 pub fn to_csv<T: Serialize>(rows: &[T]) -> String {
+    // Structs (every table prescale writes) directly, much faster; anything else through JSON values.
+    if let Some(text) = crate::csv_rows::structs_to_csv(rows) {
+        return text;
+    }
+    to_csv_via_json(rows)
+}
+
+/// [`to_csv`] through each row's JSON value (the definition of a cell's text; the route for rows that are not
+/// structs).
+pub(crate) fn to_csv_via_json<T: Serialize>(rows: &[T]) -> String {
     let mut header: Vec<String> = Vec::new();
     let mut lines = Vec::with_capacity(rows.len());
     for r in rows {

@@ -344,7 +344,7 @@ fn lock_model(dir: &Path) -> Result<std::fs::File> {
 /// # Errors
 /// As [`train_loaded`].
 pub fn run_job(job: &Job, quiet: bool) -> Result<Option<Trained>> {
-    if prescale_agents::neural::model::Model::load(&job.dir).is_ok() {
+    if prescale_agents::neural::model::is_trained(&job.dir) {
         return Ok(None);
     }
     let what = format!("training stage '{}' on {}", job.name, job.scenario_file.display());

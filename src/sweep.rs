@@ -195,6 +195,24 @@ fn cell_json(cell: &Cell) -> Value {
 
 /// The model directory and act quantile of a cell that lockstep batching can run: a BC policy, fluid
 /// fidelity, no shadow.
+/// Whether a cell's controller (or its shadow) runs a neural model.
+fn uses_model(cell: &Cell) -> bool {
+    let c = &cell.scenario.config;
+    c.controller.model().is_some() || c.shadow.as_ref().is_some_and(|s| s.model().is_some())
+}
+
+/// [`crate::stages::train_jobs`] for the `needed` jobs, through the gate to libtorch only when there is one.
+fn train_needed(
+    jobs: &[crate::stages::Job],
+    needed: &std::collections::BTreeSet<usize>,
+    quiet: bool,
+) -> (Vec<Value>, BTreeMap<usize, String>) {
+    if needed.is_empty() {
+        return (Vec::new(), BTreeMap::new());
+    }
+    (crate::torch_gate::require("training an experiment's models").train_jobs)(jobs, needed, quiet)
+}
+
 fn batchable(cell: &Cell) -> Option<(String, Option<f64>)> {
     let c = &cell.scenario.config;
     match &c.controller {
@@ -213,7 +231,7 @@ fn batchable(cell: &Cell) -> Option<(String, Option<f64>)> {
 /// cell's bits depend on its group — which is fixed by the experiment (all seeds of its scenario, axis values
 /// and controller), hence the same on any thread count and on a resumed sweep (an unfinished group is run
 /// whole again and only its missing cells are written).
-fn run_group(cells: &[&Cell], dir: &Path) -> Result<()> {
+pub(crate) fn run_group(cells: &[&Cell], dir: &Path) -> Result<()> {
     use prescale_agents::neural::model::Model;
     use prescale_agents::neural::policy::{PolicyState, run_lockstep};
     let (model_dir, act_quantile) = batchable(cells[0]).expect("grouped as batchable");
@@ -465,6 +483,11 @@ pub fn sweep(file: &Path, opts: &SweepOptions) -> Result<SweepOutcome> {
     let t0 = Instant::now();
     let Experiment { config: cfg, cells, jobs } =
         load_experiment(file, &opts.out_root).map_err(|d| crate::scenario_io::diagnostics_error(&d))?;
+    // Models to train or to run need libtorch: in `prescale` this re-runs the command line in `prescale-torch`
+    // now, before anything is locked or written (see `torch_gate`).
+    if !jobs.is_empty() || cells.iter().any(uses_model) {
+        crate::torch_gate::require("an experiment with neural models");
+    }
     let dir = opts.out_root.join(&cfg.name);
     let _locks = match opts.shard {
         None => vec![lock_experiment(&opts.out_root, &cfg.name)?],
@@ -501,7 +524,7 @@ pub fn sweep(file: &Path, opts: &SweepOptions) -> Result<SweepOutcome> {
     // Models first: each training the unfinished runs need, unless its folder already holds the model (the
     // folder is named by the content hash of what the training reads). A failed training fails its runs.
     let needed = jobs_of(todo.iter().copied());
-    let (model_rows, failed_jobs) = crate::stages::train_jobs(&jobs, &needed, opts.quiet);
+    let (model_rows, failed_jobs) = train_needed(&jobs, &needed, opts.quiet);
     // Work items: single cells, or (with --batch-runs) every seed of a BC combination with a cell to do.
     let mut items: Vec<Vec<&Cell>> = Vec::new();
     let mut groups: BTreeMap<(String, String, String), Vec<&Cell>> = BTreeMap::new();
@@ -521,7 +544,11 @@ pub fn sweep(file: &Path, opts: &SweepOptions) -> Result<SweepOutcome> {
     let bar = std::sync::Mutex::new(crate::progress::Progress::new(opts.quiet, todo.len() as u64, &title, "runs"));
     let failed_now = AtomicUsize::new(0);
     let pool = rayon::ThreadPoolBuilder::new()
-        .start_handler(|_| prescale_agents::neural::init_torch())
+        .start_handler(|_| {
+            if let Some(rt) = prescale_agents::neural::runtime::installed() {
+                (rt.init_thread)();
+            }
+        })
         .num_threads(opts.threads.unwrap_or(0))
         .build()?;
     let threads = pool.current_num_threads();
@@ -545,7 +572,7 @@ pub fn sweep(file: &Path, opts: &SweepOptions) -> Result<SweepOutcome> {
                     if item.len() == 1 {
                         run_cell(item[0], &dir.join("runs").join(&item[0].id))
                     } else {
-                        run_group(item, &dir)
+                        (crate::torch_gate::require("a lockstep group of BC runs").run_group)(item, &dir)
                     }
                 }));
                 let r = match r {
@@ -719,7 +746,7 @@ pub fn collect(file: &Path, out_root: &Path) -> Result<CollectOutcome> {
     let models: Vec<Value> = jobs
         .iter()
         .map(|j| {
-            let present = prescale_agents::neural::model::Model::load(&j.dir).is_ok();
+            let present = prescale_agents::neural::model::is_trained(&j.dir);
             json!({"stage": j.name, "dir": j.dir.display().to_string(), "state": if present { "present" } else { "missing" }})
         })
         .collect();
@@ -782,7 +809,7 @@ pub fn train_models(file: &Path, out_root: &Path, quiet: bool) -> Result<TrainOu
     open_results(&cfg, &dir)?;
     let todo = unfinished(&cells, &dir);
     let needed = jobs_of(cells.iter().zip(&todo).filter(|(_, t)| **t).map(|(c, _)| c));
-    let (rows, failed) = crate::stages::train_jobs(&jobs, &needed, quiet);
+    let (rows, failed) = train_needed(&jobs, &needed, quiet);
     Ok((rows, failed.into_iter().map(|(j, e)| (jobs[j].name.clone(), e)).collect()))
 }
 

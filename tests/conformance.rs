@@ -180,6 +180,8 @@ fn train(dir: &Path, name: &str, task: &str, inputs: &str, horizons: u32) -> std
 
 #[test]
 fn every_controller_variant_answers_edge_observations_with_a_valid_decision() {
+    // Models used in this process: libtorch's side installed, as `prescale-torch` does.
+    prescale::torch_gate::install();
     let d = tempfile::tempdir().unwrap();
     let forecaster = train(d.path(), "f", "Forecast", "[Rate, TimeOfDay]", 4);
     let policy = train(d.path(), "p", "Imitate(seeds: [1])", "[Rate, ReadyCapacity, PendingCapacity, Backlog]", 1);

@@ -51,8 +51,7 @@ use crate::reactive::{StepScaling, StepScalingConfig, TargetTracking, TargetTrac
 use crate::resource::ResourcePlanner;
 pub use crate::variance::VarianceConfig;
 use neural::expert::{HindsightExpert, PolicySetting};
-use neural::model::{Model, ModelFacts, Task, check_model};
-use neural::policy::BcPolicy;
+use neural::model::{ModelFacts, Task, check_model};
 use std::path::Path;
 
 /// The `controller:` part of a scenario.
@@ -173,10 +172,11 @@ impl ControllerSpec for ControllerConfig {
                     Box::new(move || (pc.init(step_s, &memory_future, t0, seed, "memory_gib"), vc.init(step_s))),
                 ))
             }
-            ControllerConfig::Bc(c) => {
-                let m = Model::load(Path::new(&c.model)).expect("validated model directory");
-                Box::new(BcPolicy::new(m, PolicySetting::from_context(ctx), c.act_quantile))
-            }
+            ControllerConfig::Bc(c) => (neural::runtime::runtime("a BC policy")
+                .expect("checked when validated")
+                .bc_policy)(
+                Path::new(&c.model), PolicySetting::from_context(ctx), c.act_quantile
+            ),
             ControllerConfig::HindsightExpert => Box::new(HindsightExpert::new(
                 PolicySetting::from_context(ctx),
                 Arc::new(ctx.demand.rate_per_s.clone()),
@@ -241,6 +241,17 @@ impl ControllerConfig {
     }
 
     /// The model directory this controller names (a BC policy's, a neural predictor's), if any.
+    pub fn model(&self) -> Option<&str> {
+        match self {
+            ControllerConfig::Bc(c) => Some(&c.model),
+            ControllerConfig::Predictive(PredictiveConfig {
+                predictor: PredictorConfig::Neural { model, .. }, ..
+            }) => Some(model),
+            _ => None,
+        }
+    }
+
+    /// [`ControllerConfig::model`], to be rewritten (a relative path resolved).
     pub fn model_mut(&mut self) -> Option<&mut String> {
         match self {
             ControllerConfig::Bc(c) => Some(&mut c.model),

@@ -88,16 +88,25 @@ fn unquote_spaced(f: &str) -> std::borrow::Cow<'_, str> {
 
 /// Writes a header and rows as CSV text (see the module docs).
 pub fn write_rows<S: AsRef<str>>(header: &[S], rows: impl IntoIterator<Item = Vec<String>>) -> String {
-    let mut w = csv::WriterBuilder::new()
-        .terminator(csv::Terminator::Any(b'\n'))
-        .quote_style(csv::QuoteStyle::Necessary)
-        .flexible(true)
-        .from_writer(Vec::new());
+    let mut w = writer();
     w.write_record(header.iter().map(AsRef::as_ref)).expect("writing to memory");
     for r in rows {
         w.write_record(&r).expect("writing to memory");
     }
     String::from_utf8(w.into_inner().expect("writing to memory")).expect("fields are UTF-8")
+}
+
+/// A CSV writer into memory.
+pub type Writer = csv::Writer<Vec<u8>>;
+
+/// The writer [`write_rows`] uses (into memory; `\n` line ends, quotes only where needed), for callers that
+/// write cells one by one.
+pub fn writer() -> Writer {
+    csv::WriterBuilder::new()
+        .terminator(csv::Terminator::Any(b'\n'))
+        .quote_style(csv::QuoteStyle::Necessary)
+        .flexible(true)
+        .from_writer(Vec::new())
 }
 
 #[cfg(test)]

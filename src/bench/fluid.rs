@@ -33,10 +33,8 @@ pub(super) fn sweep(runs: usize) -> Result<Vec<String>> {
     let mut walls = Vec::new();
     let mut checks = Vec::new();
     for threads in [1usize, 2] {
-        let pool = rayon::ThreadPoolBuilder::new()
-            .start_handler(|_| prescale_agents::neural::init_torch())
-            .num_threads(threads)
-            .build()?;
+        // Classical controllers only: no libtorch thread set-up.
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build()?;
         let t0 = std::time::Instant::now();
         let costs: Vec<f64> = pool.install(|| {
             (0..runs as u64)

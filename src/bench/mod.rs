@@ -176,9 +176,21 @@ fn same_results(a: &Value, b: &Value) -> bool {
     EXACT_KEYS.iter().all(|k| a.get(k) == b.get(k))
 }
 
+/// The neural benchmark's lines (reached through `torch_gate`: it needs libtorch).
+pub(crate) fn neural_costs() -> Result<Vec<String>> {
+    neural::costs()
+}
+
 /// Runs the benchmark and prints the table.
 pub fn run(args: &BenchArgs) -> Result<ExitCode> {
-    let exe = std::env::current_exe().context("locating the prescale executable")?;
+    // The neural part needs libtorch: ask for it before anything runs (in `prescale` this re-runs the command
+    // line in `prescale-torch`).
+    let torch = matches!(args.workload, Workloads::Neural | Workloads::All)
+        .then(|| crate::torch_gate::require("prescale bench --workload neural"));
+    // The `prescale` binary (which does not load libtorch) runs the reference workloads, also when this is
+    // `prescale-torch` (as for `--workload all`, which includes the neural part).
+    let current = std::env::current_exe().context("locating the prescale executable")?;
+    let exe = Some(current.with_file_name("prescale")).filter(|p| p.is_file()).unwrap_or(current);
     let mut programs = vec![Program {
         label: format!("prescale {}", env!("CARGO_PKG_VERSION")),
         argv: vec![exe.display().to_string(), "reference".into()],
@@ -264,7 +276,7 @@ pub fn run(args: &BenchArgs) -> Result<ExitCode> {
         verdicts.extend(fluid::sweep(1000)?);
     }
     if matches!(args.workload, Workloads::Neural | Workloads::All) {
-        verdicts.extend(neural::costs()?);
+        verdicts.extend((torch.expect("asked for above").bench_neural)()?);
     }
     if args.workload == Workloads::Scaling {
         let (tables, v) = fluid::scaling(args.runs)?;

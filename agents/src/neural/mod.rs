@@ -7,6 +7,9 @@
 //!
 //! libtorch runs single-threaded: call [`init_torch`] once at start-up (front ends do), before any rayon
 //! work; the setting is per thread, so rayon pools call it in their start handler too.
+//!
+//! The configurations reach the models through [`runtime`], so that a binary that installs no runtime links
+//! no libtorch (fast start; see that module).
 
 pub mod dagger;
 pub mod data;
@@ -17,6 +20,7 @@ pub mod forecaster;
 pub mod model;
 pub mod net;
 pub mod policy;
+pub mod runtime;
 pub mod spec;
 
 /// One libtorch (intra-op) thread on the calling thread. Parallelism comes from running scenarios side by

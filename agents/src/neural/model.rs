@@ -326,24 +326,8 @@ impl Model {
     /// # Errors
     /// The first problem found, naming the file.
     pub fn load(dir: &Path) -> Result<Model, ModelError> {
-        let card = read_card(dir)?;
+        let card = read_verified_card(dir)?;
         let weights = dir.join(WEIGHTS_FILE);
-        if !weights.is_file() {
-            return Err(err(format!(
-                "{}: missing (a model directory holds {CARD_FILE} and {WEIGHTS_FILE})",
-                weights.display()
-            )));
-        }
-        let hash = sha256_file(&weights)?;
-        if hash != card.weights_sha256 {
-            return Err(err(format!(
-                "{}: SHA-256 {hash} does not match weights_sha256 {} in {}: the weights are not the ones the card \
-                 describes",
-                weights.display(),
-                card.weights_sha256,
-                dir.join(CARD_FILE).display()
-            )));
-        }
         let mut vs = VarStore::new(Device::Cpu);
         let net = Net::new(&vs.root(), &card.spec);
         let stored = Tensor::read_safetensors(&weights).map_err(|e| err(format!("{}: {e}", weights.display())))?;
@@ -446,6 +430,40 @@ impl Model {
     }
 }
 
+/// Reads and checks `dir/card.json` ([`read_card`]) and that the weights file is the one the card describes
+/// (SHA-256), without libtorch.
+///
+/// # Errors
+/// Those of [`read_card`], a missing weights file, or weights whose SHA-256 is not the card's.
+pub fn read_verified_card(dir: &Path) -> Result<ModelCard, ModelError> {
+    let card = read_card(dir)?;
+    let weights = dir.join(WEIGHTS_FILE);
+    if !weights.is_file() {
+        return Err(err(format!(
+            "{}: missing (a model directory holds {CARD_FILE} and {WEIGHTS_FILE})",
+            weights.display()
+        )));
+    }
+    let hash = sha256_file(&weights)?;
+    if hash != card.weights_sha256 {
+        return Err(err(format!(
+            "{}: SHA-256 {hash} does not match weights_sha256 {} in {}: the weights are not the ones the card \
+             describes",
+            weights.display(),
+            card.weights_sha256,
+            dir.join(CARD_FILE).display()
+        )));
+    }
+    Ok(card)
+}
+
+/// Whether `dir` holds a finished model: its card reads and its weights are the ones the card describes
+/// (SHA-256). Without libtorch: what sweeps and Slurm scripts ask to decide whether to train; loading it
+/// ([`Model::load`]) checks the tensors too.
+pub fn is_trained(dir: &Path) -> bool {
+    read_verified_card(dir).is_ok()
+}
+
 /// Reads and checks `dir/card.json` (format, spec, input list) without touching the weights.
 ///
 /// # Errors
@@ -539,10 +557,12 @@ pub fn check_model(
 ) -> Option<ModelFacts> {
     let facts = match planned {
         Some(f) => f.clone(),
-        None => match Model::load(Path::new(model)) {
-            Ok(m) => ModelFacts { task: m.card.task, spec: m.card.spec, step_s: m.card.step_s },
+        None => match super::runtime::runtime("checking a model directory")
+            .and_then(|rt| (rt.load_facts)(Path::new(model)))
+        {
+            Ok(facts) => facts,
             Err(e) => {
-                p.add("model", e.to_string());
+                p.add("model", e);
                 return None;
             }
         },

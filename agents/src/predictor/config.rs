@@ -8,8 +8,8 @@ use prescale_sim::validate::{Interval, Problems};
 use serde::{Deserialize, Serialize};
 
 use super::*;
-use crate::neural::forecaster::{FineTuneConfig, NeuralForecaster};
-use crate::neural::model::{Model, ModelFacts, Task, check_model};
+use crate::neural::forecaster::FineTuneConfig;
+use crate::neural::model::{ModelFacts, Task, check_model};
 
 /// A predictor by name (periods and windows in seconds; they become steps of the scenario's `step_s`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -139,8 +139,12 @@ impl PredictorConfig {
             }
             PredictorConfig::Oracle => Box::new(Oracle::new(oracle_future.clone())),
             PredictorConfig::Neural { ref model, ref fine_tune } => {
-                let m = Model::load(Path::new(model)).expect("validated model directory");
-                Box::new(NeuralForecaster::new(m, start_unix_s, step_s, fine_tune.clone()))
+                (crate::neural::runtime::runtime("a neural predictor").expect("checked when validated").forecaster)(
+                    Path::new(model),
+                    start_unix_s,
+                    step_s,
+                    fine_tune.clone(),
+                )
             }
             PredictorConfig::External { ref command, ref dir, timeout_s } => {
                 let hello = external::Hello { signal, step_s, seed, start_unix_s };

@@ -210,8 +210,8 @@ impl Fleet {
     }
 
     /// Cost so far: gone instances as billed, live ones as billed if they ended now. Billed seconds are summed
-    /// per type, then priced (see [`Ledger`]); only instances younger than the largest minimum billed time are
-    /// visited.
+    /// per type, then priced (exactly, from integer period counts kept on every lifecycle change); only
+    /// instances younger than the largest minimum billed time are visited.
     pub fn cost_usd(&self, now_s: f64) -> f64 {
         let mut cost = 0.0;
         for (ty, t) in self.types.iter().enumerate() {
