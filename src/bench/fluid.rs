@@ -6,7 +6,7 @@ use anyhow::Result;
 use super::median;
 
 /// The fluid benchmark scenario: 30 days at 1-minute steps, daily and weekly cycle with noise, 12 instances.
-fn fluid_scenario(controller: &str) -> String {
+pub(super) fn fluid_scenario(controller: &str) -> String {
     format!(
         r#"Scenario(name: "bench-fluid-30d", horizon_s: 2592000, step_s: 60, fidelity: Fluid,
           workload: Synthetic(base_rate_per_s: 200.0, components: [Daily(amplitude: 0.5, peak_hour: 14.0),

@@ -54,6 +54,9 @@ enum Workloads {
     Sweep,
     /// Neural agents: libtorch forward cost by batch size, torch calls per simulated step (in process).
     Neural,
+    /// Process start: `prescale --version`, `prescale validate` of a shipped scenario, a 28-day fluid run, and
+    /// `prescale-torch --version`, as whole processes (wall and peak memory).
+    Start,
     /// How simulation time grows with the fleet (10 → 10,000 instances) and the horizon (1 day → 1 year), both
     /// fidelities, in process (not part of `all`: about a minute).
     Scaling,
@@ -157,6 +160,103 @@ fn run_once(p: &Program, w: &Workload) -> Result<RunResult> {
     Ok(RunResult { wall_s, events, peak_rss_mib, result })
 }
 
+/// Whole-process cost of starting: the median wall time (measured outside, spawn to exit) and the peak memory
+/// (through `prescale-measure`) of a few commands of `prescale` (which does not load libtorch) and of
+/// `prescale-torch --version`; goals of the performance issue: `validate` < 30 ms and < 20 MB, a fluid run's
+/// process within 1.5x of its simulation.
+fn start(prescale: &std::path::Path, runs: u32) -> Result<Vec<String>> {
+    let torch = prescale.with_file_name("prescale-torch");
+    let out_dir = std::env::temp_dir().join(format!("prescale-bench-start-{}", std::process::id()));
+    let scenarios = crate::embedded::INPUTS
+        .iter()
+        .find(|(p, _)| p.ends_with("scenarios/flash-crowd.ron"))
+        .map(|(_, t)| *t)
+        .context("the embedded flash-crowd scenario")?;
+    std::fs::create_dir_all(&out_dir)?;
+    let flash = out_dir.join("flash-crowd.ron");
+    std::fs::write(&flash, scenarios)?;
+    let long = out_dir.join("bench-fluid-28d.ron");
+    std::fs::write(
+        &long,
+        fluid::fluid_scenario("ReferenceHpa(target_utilisation: 0.6, max_instances: 100)")
+            .replace("horizon_s: 2592000", "horizon_s: 2419200"),
+    )?;
+    let (f, l, o) =
+        (flash.display().to_string(), long.display().to_string(), out_dir.join("out").display().to_string());
+    let cases: Vec<(&str, &std::path::Path, Vec<&str>)> = vec![
+        ("prescale --version", prescale, vec!["--version"]),
+        ("prescale validate flash-crowd.ron", prescale, vec!["validate", &f]),
+        ("prescale run (fluid, 28 days, 40,320 steps)", prescale, vec!["run", &l, "--quiet", "--out", &o]),
+        ("prescale-torch --version", &torch, vec!["--version"]),
+    ];
+    let mut lines = Vec::new();
+    for (label, bin, args) in cases {
+        if !bin.is_file() {
+            lines.push(format!("{label}: {} not found, skipped", bin.display()));
+            continue;
+        }
+        let mut walls = Vec::new();
+        let mut rss: f64 = 0.0;
+        let mut sim_ms = f64::NAN;
+        for _ in 0..runs.max(3) {
+            let rss_file = out_dir.join("rss");
+            let mut cmd = match measurer() {
+                Some(m) => {
+                    let mut c = Command::new(m);
+                    c.arg(&rss_file).arg(bin).args(&args);
+                    c
+                }
+                None => {
+                    let mut c = Command::new(bin);
+                    c.args(&args);
+                    c
+                }
+            };
+            let t0 = std::time::Instant::now();
+            let out = cmd.stderr(Stdio::null()).output().with_context(|| format!("starting {label}"))?;
+            walls.push(t0.elapsed().as_secs_f64());
+            if !out.status.success() {
+                bail!("{label} failed ({})", out.status);
+            }
+            if let Some(kib) = std::fs::read_to_string(&rss_file)
+                .ok()
+                .and_then(|t| t.strip_prefix("maxrss_kib ").and_then(|v| v.trim().parse::<f64>().ok()))
+            {
+                rss = rss.max(kib / 1024.0);
+            }
+            // `prescale run` says its simulation time: "... in 41.3 ms".
+            if let Some(ms) = String::from_utf8_lossy(&out.stdout)
+                .lines()
+                .next()
+                .and_then(|l| l.rsplit_once(" in "))
+                .and_then(|(_, t)| t.strip_suffix(" ms"))
+                .and_then(|t| t.parse::<f64>().ok())
+            {
+                sim_ms = ms;
+            }
+        }
+        let wall = median(&mut walls);
+        let mut line = format!("{label}: {:.1} ms, {rss:.1} MiB as a process (median of {})", wall * 1e3, walls.len());
+        if label.contains("validate") {
+            line.push_str(&format!(
+                " — goal < 30 ms and < 20 MB: {}",
+                if wall < 0.03 && rss < 20.0 { "met" } else { "NOT met" }
+            ));
+        }
+        if sim_ms.is_finite() {
+            let ratio = wall * 1e3 / sim_ms;
+            line.push_str(&format!(
+                "; simulation {sim_ms:.1} ms, process/simulation {ratio:.2}x (goal <= 1.5x: {}; the rest is writing \
+                 the per-step table, 11 MB)",
+                if ratio <= 1.5 { "met" } else { "NOT met" }
+            ));
+        }
+        lines.push(line);
+    }
+    let _ = std::fs::remove_dir_all(&out_dir);
+    Ok(lines)
+}
+
 /// `prescale-measure` beside this executable, if it is there (a cargo build makes both).
 fn measurer() -> Option<std::path::PathBuf> {
     let m = std::env::current_exe().ok()?.with_file_name("prescale-measure");
@@ -201,7 +301,7 @@ pub fn run(args: &BenchArgs) -> Result<ExitCode> {
     let workloads: Vec<&Workload> = match args.workload {
         Workloads::Mmc => vec![&MMC_C],
         Workloads::Autoscale => vec![&AUTOSCALE],
-        Workloads::Fluid | Workloads::Sweep | Workloads::Neural | Workloads::Scaling => vec![],
+        Workloads::Fluid | Workloads::Sweep | Workloads::Neural | Workloads::Scaling | Workloads::Start => vec![],
         Workloads::All => vec![&MMC_C, &AUTOSCALE],
     };
     let mut table = String::new();
@@ -249,6 +349,16 @@ pub fn run(args: &BenchArgs) -> Result<ExitCode> {
                 own_events_per_s / eps,
                 if same { "yes" } else { "NO" }
             )?;
+            if !std::ptr::eq(p, &programs[0]) && p.label.contains("heap") {
+                let (speed, memory) = (own_events_per_s / eps, own_rss / rss);
+                verdicts.push(format!(
+                    "{}: vs {}: speed {speed:.2}x (goal >= 0.85x: {}), peak memory {memory:.2}x (goal <= 1.2x: {})",
+                    w.name,
+                    p.label,
+                    if speed >= 0.85 { "met" } else { "NOT met" },
+                    if memory <= 1.2 { "met" } else { "NOT met" }
+                ));
+            }
             if !std::ptr::eq(p, &programs[0]) && p.label.contains("nexosim") {
                 verdicts.push(format!(
                     "{}: peak memory {:.1} MiB vs {} {:.1} MiB ({})",
@@ -277,6 +387,9 @@ pub fn run(args: &BenchArgs) -> Result<ExitCode> {
     }
     if matches!(args.workload, Workloads::Neural | Workloads::All) {
         verdicts.extend((torch.expect("asked for above").bench_neural)()?);
+    }
+    if matches!(args.workload, Workloads::Start | Workloads::All) {
+        verdicts.extend(start(&exe, args.runs)?);
     }
     if args.workload == Workloads::Scaling {
         let (tables, v) = fluid::scaling(args.runs)?;
