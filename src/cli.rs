@@ -84,8 +84,9 @@ enum Command {
         /// No progress bar.
         #[arg(long)]
         quiet: bool,
-        /// Run the seeds of each behavioural-cloning combination in lockstep with one batched forward pass per
-        /// control tick (faster; results equal the unbatched ones to float rounding of the forward pass).
+        /// Run the cells with neural models (BC policies, neural predictors; across controllers, axes and seeds)
+        /// in groups of up to 64 sharing one forward pass per model per tick (far fewer passes; results equal
+        /// the unbatched ones to float rounding of the forward pass).
         #[arg(long)]
         batch_runs: bool,
         /// Run only shard K of N (0 <= K < N, as $SLURM_ARRAY_TASK_ID): a fixed, balanced part of the cells;
@@ -121,7 +122,8 @@ enum Command {
         /// CPUs per array task (also each shard's --threads).
         #[arg(long, value_name = "C", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1024))]
         cpus_per_task: u32,
-        /// Shards run the seeds of each behavioural-cloning combination in lockstep (see `sweep --batch-runs`).
+        /// Shards run the cells with neural models in batched groups (see `sweep --batch-runs`); a group is
+        /// one work unit, so it stays in one shard.
         #[arg(long)]
         batch_runs: bool,
         /// Submit with sbatch (otherwise only write the scripts and print the sbatch commands).
@@ -456,6 +458,16 @@ fn cmd_sweep(experiment: &Path, opts: crate::sweep::SweepOptions) -> Result<Exit
         o.damaged.len(),
         o.failed.len()
     );
+    if o.batched.groups > 0 {
+        let b = o.batched;
+        println!(
+            "batched inference: {} groups, {} model calls in {} forward passes ({:.1}x fewer)",
+            b.groups,
+            b.model_calls,
+            b.forward_passes,
+            b.model_calls as f64 / b.forward_passes.max(1) as f64
+        );
+    }
     for (id, e) in &o.damaged {
         println!("  damaged: {id}: {e}");
     }

@@ -158,7 +158,7 @@ pub fn slurm(file: &Path, opts: &SlurmOptions) -> Result<SlurmPlan> {
     let exp = load_experiment(file, &opts.out_root).map_err(|d| crate::scenario_io::diagnostics_error(&d))?;
     let cfg = &exp.config;
     let root = opts.out_root.join(&cfg.name);
-    let units = work_units(&exp.cells);
+    let units = work_units(&exp.cells, opts.batch_runs);
     let count = match opts.array_size {
         Some(0) => bail!("--array-size must be at least 1"),
         Some(n) => n.min(units).max(1),
@@ -185,8 +185,12 @@ pub fn slurm(file: &Path, opts: &SlurmOptions) -> Result<SlurmPlan> {
     }
     // What is still to run (verified, as a shard will): its shards, and the models it needs that are missing.
     let todo = unfinished(&exp.cells, &root);
-    let mut shards: Vec<usize> =
-        shard_assignment(&exp.cells, count).into_iter().zip(&todo).filter(|(_, t)| **t).map(|(k, _)| k).collect();
+    let mut shards: Vec<usize> = shard_assignment(&exp.cells, count, opts.batch_runs)
+        .into_iter()
+        .zip(&todo)
+        .filter(|(_, t)| **t)
+        .map(|(k, _)| k)
+        .collect();
     shards.sort_unstable();
     shards.dedup();
     let unfinished = todo.iter().filter(|t| **t).count();

@@ -18,13 +18,14 @@
 //! its cells and `shards/K-of-N.json`; [`collect`] then writes the tables from the finished cells with the same
 //! functions, so they equal a whole sweep's byte for byte (`prescale slurm` runs the shards as a job array).
 //!
-//! With `batch_runs`, the seeds of each behavioural-cloning combination form one work item run in lockstep
-//! (`run_group`): one batched libtorch forward pass per control tick for all of them.
+//! With `batch_runs`, the cells that use neural models (BC policies and neural predictors, across controllers,
+//! axis values and seeds) form batched groups ([`batch_groups`]), each run as one work item (`run_group`):
+//! one libtorch forward pass per model per round of calls serves every run of the group.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
@@ -43,8 +44,8 @@ pub struct SweepOptions {
     pub threads: Option<usize>,
     /// No progress bar.
     pub quiet: bool,
-    /// Run the seeds of each behavioural-cloning cell combination in lockstep, one batched forward pass per
-    /// control tick (see `run_group`).
+    /// Run the cells with neural models in batched groups ([`batch_groups`]): one forward pass per model per
+    /// round of calls for the whole group (see `run_group`).
     pub batch_runs: bool,
     /// Run only this shard's cells ([`shard_assignment`]); the tables are left to [`collect`].
     pub shard: Option<Shard>,
@@ -96,38 +97,66 @@ impl Shard {
     }
 }
 
-/// The work unit of a cell: cells that must run in one process share one (the seeds of a BC combination,
-/// which `--batch-runs` steps in lockstep and whose bits then depend on the group), others are alone.
-fn unit_key(cell: &Cell) -> Option<(String, String, String)> {
-    batchable(cell)
-        .map(|_| (cell.scenario_file.display().to_string(), format!("{:?}", cell.axis_values), cell.controller.clone()))
+/// The most runs in one batched group (`--batch-runs`): each runs on its own thread, so this bounds a group's
+/// threads and memory; batches of this size already amortise a forward pass's fixed cost.
+pub const BATCH_GROUP_MAX: usize = 64;
+
+/// Whether a cell can join a batched group: a controller or shadow with a neural model, and no model whose
+/// weights change during the run (an online fine-tuning forecaster owns its model).
+fn batchable(cell: &Cell) -> bool {
+    let c = &cell.scenario.config;
+    let shares = |k: &prescale_agents::ControllerConfig| k.model().is_none() || k.shares_model();
+    uses_model(cell) && shares(&c.controller) && c.shadow.as_ref().is_none_or(shares)
+}
+
+/// The batched group (`--batch-runs`) of each cell, by position in `cells`: the batchable cells, by the models
+/// they use and then in expansion order, in groups of at most [`BATCH_GROUP_MAX`] — across controllers, axis
+/// values and seeds. A function of the experiment alone, so a cell's group (hence its bits: batching changes
+/// float rounding) is the same on any thread count, in any shard and on a resumed sweep.
+pub fn batch_groups(cells: &[Cell]) -> Vec<Option<usize>> {
+    let mut by_models: BTreeMap<(Option<&str>, Option<&str>), Vec<usize>> = BTreeMap::new();
+    for (i, c) in cells.iter().enumerate() {
+        if batchable(c) {
+            let cfg = &c.scenario.config;
+            by_models.entry((cfg.controller.model(), cfg.shadow.as_ref().and_then(|s| s.model()))).or_default().push(i);
+        }
+    }
+    let mut group = vec![None; cells.len()];
+    for (g, chunk) in by_models.values().flat_map(|v| v.chunks(BATCH_GROUP_MAX)).enumerate() {
+        for &i in chunk {
+            group[i] = Some(g);
+        }
+    }
+    group
 }
 
 /// The shard (`0..count`) of each cell, by position in `cells`: the work units in expansion order (the order of
-/// their first cell) dealt round-robin. A function of the experiment alone — not of which cells are finished, the
-/// thread count or the machine — so every shard of one `count` computes the same split: their union is every
-/// cell, and no cell is in two. Balanced to one unit in count; since expansion puts the seeds of a combination
-/// next to each other, each shard also gets an even share of every (scenario, axis values, controller), hence
-/// of the cost when combinations differ in cost.
-pub fn shard_assignment(cells: &[Cell], count: usize) -> Vec<usize> {
+/// their first cell) dealt round-robin. A work unit is one cell, or with `batched` (`--batch-runs`) one batched
+/// group ([`batch_groups`]), which must run in one process. A function of the experiment alone — not of which
+/// cells are finished, the thread count or the machine — so every shard of one `count` computes the same split:
+/// their union is every cell, and no cell is in two. Balanced to one unit in count; since expansion puts the
+/// seeds of a combination next to each other, each shard also gets an even share of every (scenario, axis
+/// values, controller), hence of the cost when combinations differ in cost.
+pub fn shard_assignment(cells: &[Cell], count: usize, batched: bool) -> Vec<usize> {
     assert!(count >= 1, "a shard count is at least 1");
-    unit_indices(cells).into_iter().map(|u| u % count).collect()
+    unit_indices(cells, batched).into_iter().map(|u| u % count).collect()
 }
 
 /// How many work units (see [`shard_assignment`]) the cells form: the most shards that each get a cell.
-pub fn work_units(cells: &[Cell]) -> usize {
-    unit_indices(cells).into_iter().max().map_or(0, |u| u + 1)
+pub fn work_units(cells: &[Cell], batched: bool) -> usize {
+    unit_indices(cells, batched).into_iter().max().map_or(0, |u| u + 1)
 }
 
 /// The work unit of each cell, numbered in the order of the units' first cells.
-fn unit_indices(cells: &[Cell]) -> Vec<usize> {
-    let mut units: std::collections::HashMap<Result<(String, String, String), &str>, usize> =
-        std::collections::HashMap::new();
-    cells
-        .iter()
-        .map(|c| {
+fn unit_indices(cells: &[Cell], batched: bool) -> Vec<usize> {
+    let groups = if batched { batch_groups(cells) } else { vec![None; cells.len()] };
+    let mut units: std::collections::HashMap<Result<usize, usize>, usize> = std::collections::HashMap::new();
+    groups
+        .into_iter()
+        .enumerate()
+        .map(|(i, g)| {
             let n = units.len();
-            *units.entry(unit_key(c).ok_or(c.id.as_str())).or_insert(n)
+            *units.entry(g.ok_or(i)).or_insert(n)
         })
         .collect()
 }
@@ -153,6 +182,30 @@ pub struct SweepOutcome {
     pub cells: usize,
     /// See `cells`.
     pub finished: usize,
+    /// Batched groups run now (`--batch-runs`), the model calls their runs made (the forward passes of
+    /// unbatched runs) and the forward passes really made.
+    pub batched: BatchTotals,
+}
+
+/// What the batched groups of a sweep did (see `run_group`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct BatchTotals {
+    /// Groups run.
+    pub groups: u64,
+    /// Model calls of their runs: the forward passes one run at a time would make.
+    pub model_calls: u64,
+    /// Forward passes made.
+    pub forward_passes: u64,
+}
+
+/// One batched group's outcome: each cell's (in order) and the group's counts.
+pub struct GroupOutcome {
+    /// Per cell, in the group's order.
+    pub cells: Vec<Result<()>>,
+    /// Model calls the runs made.
+    pub model_calls: u64,
+    /// Forward passes made.
+    pub forward_passes: u64,
 }
 
 /// Environment variable naming a cell id that fails on purpose (to test failure isolation).
@@ -193,8 +246,6 @@ fn cell_json(cell: &Cell) -> Value {
     })
 }
 
-/// The model directory and act quantile of a cell that lockstep batching can run: a BC policy, fluid
-/// fidelity, no shadow.
 /// Whether a cell's controller (or its shadow) runs a neural model.
 fn uses_model(cell: &Cell) -> bool {
     let c = &cell.scenario.config;
@@ -213,55 +264,66 @@ fn train_needed(
     (crate::torch_gate::require("training an experiment's models").train_jobs)(jobs, needed, quiet)
 }
 
-fn batchable(cell: &Cell) -> Option<(String, Option<f64>)> {
-    let c = &cell.scenario.config;
-    match &c.controller {
-        prescale_agents::ControllerConfig::Bc(bc)
-            if c.fidelity == prescale_sim::scenario::Fidelity::Fluid && c.shadow.is_none() =>
-        {
-            Some((bc.model.clone(), bc.act_quantile))
-        }
-        _ => None,
-    }
+/// Runs the cells of one batched group ([`batch_groups`]), each on its own thread as a plain run, with every
+/// forward pass of their models going through one [`prescale_agents::neural::batch::Batcher`]: one pass per
+/// model per round of calls (see that module). A cell's decisions are its own; only the forward passes are
+/// batched, which changes their float rounding, so a cell's bits depend on its group — fixed by the experiment,
+/// hence the same on any thread count and on a resumed sweep (an unfinished group is run whole again and only
+/// its missing cells are written). Returns each cell's outcome, in order.
+pub(crate) fn run_group(cells: &[&Cell], dir: &Path) -> GroupOutcome {
+    use prescale_agents::neural::batch::{Batcher, Participation};
+    let batcher = Batcher::new(cells.len());
+    type Ran =
+        (prescale_sim::scenario::Prepared<prescale_agents::ControllerConfig>, prescale_sim::scenario::RunOutput, f64);
+    let runs: Vec<Result<Ran>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = cells
+            .iter()
+            .enumerate()
+            .map(|(p, cell)| {
+                let batcher = batcher.clone();
+                scope.spawn(move || {
+                    if let Some(rt) = prescale_agents::neural::runtime::installed() {
+                        (rt.init_thread)();
+                    }
+                    let _member = Participation::enter(batcher, p);
+                    let prepared =
+                        cell.scenario.prepare(cell.seed).map_err(|d| crate::scenario_io::diagnostics_error(&d))?;
+                    let t0 = Instant::now();
+                    let out = prescale_sim::scenario::run(&prepared, cell.seed, &mut |_| {});
+                    Ok((prepared, out, t0.elapsed().as_secs_f64()))
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap_or_else(|p| Err(anyhow::anyhow!(panic_text(&*p))))).collect()
+    });
+    let counts = batcher.counts();
+    let cells = cells
+        .iter()
+        .zip(runs)
+        .map(|(cell, run)| {
+            let dest = dir.join("runs").join(&cell.id);
+            if dest.exists() {
+                return Ok(());
+            }
+            let (prepared, out, wall_s) = run?;
+            let mut extra = cell_json(cell);
+            extra["batch"] = json!({
+                "group_runs": cells.len(),
+                "group_model_calls": counts.calls,
+                "group_forward_passes": counts.forward_passes,
+            });
+            write_run_to(&dest, &prepared, &out, cell.seed, wall_s, extra)
+        })
+        .collect();
+    GroupOutcome { cells, model_calls: counts.calls, forward_passes: counts.forward_passes }
 }
 
-/// Runs the cells of one group (the seeds of one BC combination) in lockstep under one model: one forward
-/// pass per control tick for all of them. A cell's decisions are its own; only the policy's forward passes
-/// are batched, which changes their float rounding (a batched matrix product sums in another order), so a
-/// cell's bits depend on its group — which is fixed by the experiment (all seeds of its scenario, axis values
-/// and controller), hence the same on any thread count and on a resumed sweep (an unfinished group is run
-/// whole again and only its missing cells are written).
-pub(crate) fn run_group(cells: &[&Cell], dir: &Path) -> Result<()> {
-    use prescale_agents::neural::model::Model;
-    use prescale_agents::neural::policy::{PolicyState, run_lockstep};
-    let (model_dir, act_quantile) = batchable(cells[0]).expect("grouped as batchable");
-    let model = Model::load(Path::new(&model_dir)).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let mut prepared = Vec::new();
-    let mut runs = Vec::new();
-    for cell in cells {
-        let p = cell.scenario.prepare(cell.seed).map_err(|d| crate::scenario_io::diagnostics_error(&d))?;
-        let state = PolicyState::new(
-            prescale_agents::neural::expert::PolicySetting::from_context(&p.init_context(cell.seed)),
-            act_quantile,
-        );
-        runs.push((p.fluid_stepper(cell.seed), state));
-        prepared.push(p);
-    }
-    let t0 = Instant::now();
-    let (reports, _calls) = run_lockstep(&model, runs);
-    let wall = t0.elapsed().as_secs_f64() / cells.len() as f64;
-    let name = prescale_agents::neural::policy::bc_name(&model.card.name);
-    for ((cell, p), report) in cells.iter().zip(&prepared).zip(reports) {
-        let dest = dir.join("runs").join(&cell.id);
-        if dest.exists() {
-            continue;
-        }
-        let out = prescale_sim::scenario::fluid_output(p, cell.seed, name.clone(), report);
-        let mut extra = cell_json(cell);
-        extra["lockstep_group"] = json!(cells.len());
-        write_run_to(&dest, p, &out, cell.seed, wall, extra)?;
-    }
-    Ok(())
+/// The message of a caught panic.
+fn panic_text(p: &(dyn std::any::Any + Send)) -> String {
+    p.downcast_ref::<String>()
+        .cloned()
+        .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_else(|| "panicked".into())
 }
 
 fn run_cell(cell: &Cell, dest: &Path) -> Result<()> {
@@ -497,7 +559,7 @@ pub fn sweep(file: &Path, opts: &SweepOptions) -> Result<SweepOutcome> {
     let mine: Vec<&Cell> = match opts.shard {
         None => cells.iter().collect(),
         Some(s) => {
-            let shard_of = shard_assignment(&cells, s.count);
+            let shard_of = shard_assignment(&cells, s.count, opts.batch_runs);
             cells.iter().zip(shard_of).filter(|(_, k)| *k == s.index).map(|(c, _)| c).collect()
         }
     };
@@ -525,14 +587,19 @@ pub fn sweep(file: &Path, opts: &SweepOptions) -> Result<SweepOutcome> {
     // folder is named by the content hash of what the training reads). A failed training fails its runs.
     let needed = jobs_of(todo.iter().copied());
     let (model_rows, failed_jobs) = train_needed(&jobs, &needed, opts.quiet);
-    // Work items: single cells, or (with --batch-runs) every seed of a BC combination with a cell to do.
+    // Work items: single cells, or (with --batch-runs) a batched group with a cell to do.
+    let group_of: HashMap<&str, usize> = if opts.batch_runs {
+        cells.iter().zip(batch_groups(&cells)).filter_map(|(c, g)| g.map(|g| (c.id.as_str(), g))).collect()
+    } else {
+        HashMap::new()
+    };
     let mut items: Vec<Vec<&Cell>> = Vec::new();
-    let mut groups: BTreeMap<(String, String, String), Vec<&Cell>> = BTreeMap::new();
+    let mut groups: BTreeMap<usize, Vec<&Cell>> = BTreeMap::new();
     for &cell in &mine {
-        match unit_key(cell) {
-            Some(key) if opts.batch_runs => groups.entry(key).or_default().push(cell),
-            _ if !done(cell) => items.push(vec![cell]),
-            _ => {}
+        match group_of.get(cell.id.as_str()) {
+            Some(&g) => groups.entry(g).or_default().push(cell),
+            None if !done(cell) => items.push(vec![cell]),
+            None => {}
         }
     }
     items.extend(groups.into_values().filter(|g| g.iter().any(|c| !done(c))));
@@ -555,6 +622,7 @@ pub fn sweep(file: &Path, opts: &SweepOptions) -> Result<SweepOutcome> {
     let previous_sigint = install_sigint_handler();
     let interrupt_after: Option<usize> = std::env::var(INTERRUPT_AFTER_ENV).ok().and_then(|v| v.parse().ok());
     let finished_now = AtomicUsize::new(0);
+    let (groups_run, model_calls, forward_passes) = (AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0));
     let results: Vec<(String, Result<(), String>)> = pool.install(|| {
         items
             .par_iter()
@@ -562,32 +630,31 @@ pub fn sweep(file: &Path, opts: &SweepOptions) -> Result<SweepOutcome> {
                 if INTERRUPTED.load(Ordering::SeqCst) {
                     return Vec::new();
                 }
-                let missing: Vec<&Cell> = item.iter().copied().filter(|c| !done(c)).collect();
-                let r = std::panic::catch_unwind(AssertUnwindSafe(|| {
+                let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| -> Result<Vec<Result<()>>> {
                     if let Some((j, why)) =
                         item.iter().flat_map(|c| c.jobs.iter()).find_map(|j| failed_jobs.get_key_value(j))
                     {
                         anyhow::bail!("its model (training stage '{}') did not train: {why}", jobs[*j].name);
                     }
                     if item.len() == 1 {
-                        run_cell(item[0], &dir.join("runs").join(&item[0].id))
+                        Ok(vec![run_cell(item[0], &dir.join("runs").join(&item[0].id))])
                     } else {
-                        (crate::torch_gate::require("a lockstep group of BC runs").run_group)(item, &dir)
+                        let g = (crate::torch_gate::require("a batched group of runs").run_group)(item, &dir);
+                        groups_run.fetch_add(1, Ordering::SeqCst);
+                        model_calls.fetch_add(g.model_calls, Ordering::SeqCst);
+                        forward_passes.fetch_add(g.forward_passes, Ordering::SeqCst);
+                        Ok(g.cells)
                     }
                 }));
-                let r = match r {
-                    Ok(Ok(())) => Ok(()),
-                    Ok(Err(e)) => Err(format!("{e:#}")),
-                    Err(p) => Err(p
-                        .downcast_ref::<String>()
-                        .cloned()
-                        .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
-                        .unwrap_or_else(|| "panicked".into())),
+                let per_cell: Vec<Result<(), String>> = match outcome {
+                    Ok(Ok(rs)) => rs.into_iter().map(|r| r.map_err(|e| format!("{e:#}"))).collect(),
+                    Ok(Err(e)) => vec![Err(format!("{e:#}")); item.len()],
+                    Err(p) => vec![Err(panic_text(&*p)); item.len()],
                 };
-                let n = finished_now.fetch_add(missing.len(), Ordering::SeqCst) + missing.len();
-                if r.is_err() {
-                    failed_now.fetch_add(missing.len(), Ordering::SeqCst);
-                }
+                let results: Vec<(String, Result<(), String>)> =
+                    item.iter().zip(per_cell).filter(|(c, _)| !done(c)).map(|(c, r)| (c.id.clone(), r)).collect();
+                let n = finished_now.fetch_add(results.len(), Ordering::SeqCst) + results.len();
+                failed_now.fetch_add(results.iter().filter(|(_, r)| r.is_err()).count(), Ordering::SeqCst);
                 if let Ok(mut b) = bar.lock() {
                     b.update(n as u64, &format!("{} failed", failed_now.load(Ordering::SeqCst)));
                 }
@@ -595,7 +662,7 @@ pub fn sweep(file: &Path, opts: &SweepOptions) -> Result<SweepOutcome> {
                     // SAFETY: raising a signal in this process; the handler above is installed.
                     unsafe { libc::raise(libc::SIGINT) };
                 }
-                missing.into_iter().map(|c| (c.id.clone(), r.clone())).collect::<Vec<_>>()
+                results
             })
             .collect()
     });
@@ -622,6 +689,19 @@ pub fn sweep(file: &Path, opts: &SweepOptions) -> Result<SweepOutcome> {
         "interrupted": interrupted,
         "wall_time_s": t0.elapsed().as_secs_f64(),
     });
+    let batched = BatchTotals {
+        groups: groups_run.load(Ordering::SeqCst),
+        model_calls: model_calls.load(Ordering::SeqCst),
+        forward_passes: forward_passes.load(Ordering::SeqCst),
+    };
+    let mut runs = runs;
+    if opts.batch_runs {
+        runs["batched_inference"] = json!({
+            "groups": batched.groups,
+            "model_calls": batched.model_calls,
+            "forward_passes": batched.forward_passes,
+        });
+    }
     let mut manifest = json!({
         "prescale_version": version,
         "git_revision": revision,
@@ -652,7 +732,17 @@ pub fn sweep(file: &Path, opts: &SweepOptions) -> Result<SweepOutcome> {
         merge(&mut manifest, runs);
         crate::results::write_atomically(&dir.join("manifest.json"), &serde_json::to_string_pretty(&manifest)?)?;
     }
-    Ok(SweepOutcome { dir, ran, skipped, damaged, failed, interrupted, cells: mine.len(), finished: finished_count })
+    Ok(SweepOutcome {
+        dir,
+        ran,
+        skipped,
+        damaged,
+        failed,
+        interrupted,
+        cells: mine.len(),
+        finished: finished_count,
+        batched,
+    })
 }
 
 /// Adds the fields of `extra` (an object) to `into` (an object), in order.

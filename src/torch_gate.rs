@@ -5,7 +5,7 @@
 //! everything that needs libtorch through function pointers installed at start-up:
 //! [`prescale_agents::neural::runtime::NeuralRuntime`] for the controllers, predictors and model checks, and
 //! [`TorchCommands`] here for the front end's commands (training, export, forecast evaluation of networks, the
-//! demo, a sweep's training stages and its lockstep BC groups, the neural benchmark).
+//! demo, a sweep's training stages and its batched groups, the neural benchmark).
 //!
 //! - `prescale` (`src/main.rs`) installs neither. When a command needs them, [`reexec_in_torch`] replaces the
 //!   process with `prescale-torch` (next to it) on the same command line, before anything is written — the
@@ -36,8 +36,8 @@ pub struct TorchCommands {
     pub forecast_eval: ForecastEvalCommand,
     /// An experiment's training jobs (see [`crate::stages::train_jobs`]).
     pub train_jobs: TrainJobs,
-    /// One lockstep group of BC cells (see `sweep::run_group`).
-    pub run_group: fn(&[&Cell], &Path) -> Result<()>,
+    /// One batched group of cells (see `sweep::run_group`), each cell's outcome.
+    pub run_group: fn(&[&Cell], &Path) -> crate::sweep::GroupOutcome,
     /// `prescale bench --workload neural`'s lines.
     pub bench_neural: fn() -> Result<Vec<String>>,
 }

@@ -342,10 +342,12 @@ fn forecast_protocol_reproduces_the_peers_seasonal_naive() {
     }
 }
 
-/// `prescale sweep --batch-runs` runs the seeds of a BC combination in lockstep with one batched forward pass
-/// per tick: the same decisions as one run at a time here (summaries equal), the same bits on 1 and 2 threads.
+/// `prescale sweep --batch-runs` runs every cell with a neural model — BC policies at two act quantiles and a
+/// neural predictor, over seeds — in batched groups with one forward pass per model per round: the same
+/// decisions as one run at a time here (tables equal), the same bits on 1 and 2 threads and after a resume, and
+/// the pass counts the group reports are those of one pass per model per tick.
 #[test]
-fn lockstep_batched_sweeps_match_unbatched_ones() {
+fn batched_sweeps_match_unbatched_ones() {
     let d = tempfile::tempdir().unwrap();
     scenario(d.path(), "HindsightExpert");
     let t = d.path().join("bc.ron");
@@ -362,16 +364,20 @@ fn lockstep_batched_sweeps_match_unbatched_ones() {
     )
     .unwrap();
     train(d.path(), &t);
+    train(d.path(), &train_file(d.path(), "mlp", "Mlp(hidden: [8])", ""));
     let e = d.path().join("exp.ron");
     std::fs::write(
         &e,
         r#"Experiment(
-    name: "bc-lockstep",
-    description: "BC over seeds",
+    name: "batched",
+    description: "BC and a neural predictor over seeds",
     scenarios: ["nn-test.ron"],
     axes: [],
     controllers: [
-        (name: "bc", controller: Bc(model: "models/bc", act_quantile: Some(0.9))),
+        (name: "bc", controller: Bc(model: "models/bc", act_quantile: Some(0.9)),
+            knob: (values: [0.5, 0.9])),
+        (name: "mlp", controller: Predictive(predictor: Neural(model: "models/mlp"), variance: Fixed(),
+            allocator: (target_utilisation: 0.6))),
         (name: "hpa", controller: ReferenceHpa(target_utilisation: 0.6, max_instances: 80)),
     ],
     seeds: [1, 2, 3, 4],
@@ -386,17 +392,82 @@ fn lockstep_batched_sweeps_match_unbatched_ones() {
         args.extend_from_slice(extra);
         let o = prescale(&args);
         assert!(o.status.success(), "{}", text(&o).1);
-        std::fs::read_to_string(out.join("bc-lockstep/runs.csv")).unwrap()
+        std::fs::read_to_string(out.join("batched/runs.csv")).unwrap()
     };
     let plain = sweep("plain", &[]);
     let batched = sweep("batched", &["--batch-runs", "--threads", "1"]);
     let batched2 = sweep("batched2", &["--batch-runs", "--threads", "2"]);
     assert_eq!(batched, batched2, "same bits on any thread count");
-    assert_eq!(plain, batched, "batched decisions equal one-at-a-time decisions here");
-    let id = prescale::experiment::cell_id("nn-test.ron", &[], "bc", 2, &[]);
-    let summary =
-        std::fs::read_to_string(d.path().join("batched/bc-lockstep/runs").join(id).join("summary.json")).unwrap();
-    assert!(summary.contains("\"lockstep_group\": 4"), "{summary}");
+    // The decisions are those of one run at a time here: every column equal but the forecast error, which
+    // carries the forward pass's float rounding (a batched matrix product sums in another order).
+    let (p_lines, b_lines): (Vec<&str>, Vec<&str>) = (plain.lines().collect(), batched.lines().collect());
+    assert_eq!(p_lines.len(), b_lines.len());
+    let header: Vec<&str> = p_lines[0].split(',').collect();
+    for (p, b) in p_lines.iter().zip(&b_lines) {
+        for ((col, x), y) in header.iter().zip(p.split(',')).zip(b.split(',')) {
+            if *col == "forecast_mae_cores" && x != y {
+                let (x, y): (f64, f64) = (x.parse().unwrap(), y.parse().unwrap());
+                assert!((x - y).abs() <= 1e-6 * x.abs(), "{col}: {x} vs {y}");
+            } else {
+                assert_eq!(x, y, "{col} of {}", &p[..40]);
+            }
+        }
+    }
+    // The group's counts: runs of equal length call once per tick, so the passes are the calls / runs.
+    let runs = d.path().join("batched/batched/runs");
+    let cells: Vec<serde_json::Value> = std::fs::read_dir(&runs)
+        .unwrap()
+        .map(|e| {
+            serde_json::from_str(&std::fs::read_to_string(e.unwrap().path().join("summary.json")).unwrap()).unwrap()
+        })
+        .collect();
+    let batch = |controller: &str| {
+        let c = cells.iter().find(|c| c["cell"]["controller"].as_str().unwrap().starts_with(controller)).unwrap();
+        let b = &c["cell"]["batch"];
+        (
+            b["group_runs"].as_u64().unwrap(),
+            b["group_model_calls"].as_u64().unwrap(),
+            b["group_forward_passes"].as_u64().unwrap(),
+        )
+    };
+    let (n, calls, passes) = batch("bc");
+    assert_eq!(n, 8, "both BC settings and every seed share one group");
+    assert!(passes > 100 && calls == n * passes, "{calls} calls in {passes} passes");
+    let (n, calls, passes) = batch("mlp");
+    assert_eq!(n, 4);
+    assert!(passes > 100 && calls == n * passes, "{calls} calls in {passes} passes");
+    assert!(
+        cells
+            .iter()
+            .filter(|c| c["cell"]["controller"].as_str().unwrap().starts_with("hpa"))
+            .all(|c| c["cell"]["batch"].is_null())
+    );
+    // A resumed sweep runs an unfinished group whole again and writes only what is missing: the same table.
+    let gone = std::fs::read_dir(&runs)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| std::fs::read_to_string(p.join("summary.json")).unwrap().contains("\"bc"))
+        .unwrap();
+    std::fs::remove_dir_all(&gone).unwrap();
+    assert_eq!(sweep("batched", &["--batch-runs", "--threads", "2"]), batched, "resumed");
+    // Shards keep a group in one process (a group is one work unit): two shards and a collect, the same table.
+    let out = d.path().join("sharded");
+    for k in ["0/2", "1/2"] {
+        let o = prescale(&[
+            "sweep",
+            e.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--quiet",
+            "--batch-runs",
+            "--shard",
+            k,
+        ]);
+        assert!(o.status.success(), "{}", text(&o).1);
+    }
+    let o = prescale(&["sweep", e.to_str().unwrap(), "--out", out.to_str().unwrap(), "--collect"]);
+    assert!(o.status.success(), "{}", text(&o).1);
+    assert_eq!(std::fs::read_to_string(out.join("batched/runs.csv")).unwrap(), batched, "sharded");
 }
 
 /// A model whose weights hold NaN (card hash updated, so only the numbers are wrong) is refused at export and

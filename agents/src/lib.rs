@@ -251,6 +251,18 @@ impl ControllerConfig {
         }
     }
 
+    /// Whether this controller's model may be shared with other runs (batched inference across a sweep,
+    /// `neural::batch`): it names one and does not change its weights (no online fine-tuning).
+    pub fn shares_model(&self) -> bool {
+        match self {
+            ControllerConfig::Predictive(PredictiveConfig {
+                predictor: PredictorConfig::Neural { fine_tune, .. },
+                ..
+            }) => fine_tune.is_none(),
+            c => c.model().is_some(),
+        }
+    }
+
     /// [`ControllerConfig::model`], to be rewritten (a relative path resolved).
     pub fn model_mut(&mut self) -> Option<&mut String> {
         match self {

@@ -193,8 +193,8 @@ pub(super) fn scaling(runs: u32) -> Result<(String, Vec<String>)> {
     }
     writeln!(
         t,
-        "\nRequest-level (ReferenceHpa), about 2 M requests per run, by fleet size (events = arrivals + departures + \
-         ticks):\n"
+        "\nRequest-level (ReferenceHpa), by fleet size: the daily cycle scaled to 20 requests/s per initial instance, \
+         for 2 M / (20 · fleet) seconds, at least 10 minutes (events = arrivals + departures + ticks):\n"
     )?;
     writeln!(t, "| fleet (initial) | horizon | requests | s per run | M events/s | vs fleet 12 |")?;
     writeln!(t, "|---|---|---|---|---|---|")?;
@@ -223,6 +223,27 @@ pub(super) fn scaling(runs: u32) -> Result<(String, Vec<String>)> {
             events_per_s / 1e6,
             events_per_s / base_eps
         )?;
+    }
+    writeln!(
+        t,
+        "\nRequest-level, ~12 instances (ReferenceHpa, the cycle scaled to 240 requests/s), by horizon (a year would be 7.6 G \
+         requests: hours on this machine, which is what the fluid fidelity is for):\n"
+    )?;
+    writeln!(t, "| horizon | requests | s per run | M events/s |")?;
+    writeln!(t, "|---|---|---|---|")?;
+    for (label, horizon_s) in [("1 hour", 3_600u64), ("6 hours", 6 * 3_600), ("1 day", day)] {
+        eprintln!("[bench] scaling: request-level, horizon {label}");
+        let r = time_runs(
+            &scaling_scenario(
+                12,
+                horizon_s,
+                "RequestLevel",
+                "ReferenceHpa(target_utilisation: 0.6, max_instances: 100)",
+            ),
+            runs,
+        )?;
+        let events_per_s = (r.requests + r.completions + r.steps as f64) / r.wall_s;
+        writeln!(t, "| {label} | {:.2} M | {:.2} | {:.2} |", r.requests / 1e6, r.wall_s, events_per_s / 1e6)?;
     }
     let verdicts = by_fleet
         .iter()

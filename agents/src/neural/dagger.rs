@@ -19,6 +19,7 @@ use rand::{RngExt, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
 use serde::{Deserialize, Serialize};
 
+use super::batch::ModelHandle;
 use super::data::{Frames, Normaliser, Split, Windows, windows};
 use super::expert::{HindsightExpert, PolicySetting};
 use super::fit::{EpochRow, FitReport, TrainingConfig, fit, restore, snapshot};
@@ -104,7 +105,7 @@ pub fn rollout(
     let recorder = Recorder {
         expert,
         inputs: inputs.to_vec(),
-        learner: learner.map(|m| BcPolicy::new(m, s.clone(), act_quantile)),
+        learner: learner.map(|m| BcPolicy::new(ModelHandle::Own(Box::new(m)), s.clone(), act_quantile)),
         beta,
         rng: Xoshiro256PlusPlus::seed_from_u64(draw_seed ^ 0xda99e5),
         log: log.clone(),

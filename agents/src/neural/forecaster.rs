@@ -18,9 +18,11 @@ use std::collections::VecDeque;
 use serde::{Deserialize, Serialize};
 use tch::nn::OptimizerConfig;
 
+use super::batch::ModelHandle;
 use super::data::{Frames, Split, Windows, windows};
 use super::fit::{TrainingConfig, loss, point, restore, snapshot, tensors};
 use super::model::Model;
+
 use super::spec::{Input, OutputKind, calendar, nearest_level};
 use crate::predictor::{Forecast, NotEnoughHistory, Predictor, Residuals};
 use prescale_sim::validate::{Interval, Problems};
@@ -65,7 +67,7 @@ impl FineTuneConfig {
 
 /// A trained forecasting model as a [`Predictor`].
 pub struct NeuralForecaster {
-    model: Model,
+    model: ModelHandle,
     name: &'static str,
     start_unix_s: f64,
     step_s: f64,
@@ -85,12 +87,12 @@ impl NeuralForecaster {
     ///
     /// # Panics
     /// If the model takes cluster-state inputs (validation refuses such a model as a predictor first).
-    pub fn new(model: Model, start_unix_s: f64, step_s: f64, fine_tune: Option<FineTuneConfig>) -> Self {
-        assert!(!model.card.spec.inputs.iter().any(|i| i.is_state()), "validated: a predictor sees no cluster state");
-        let l = model.card.spec.window_steps as usize;
+    pub fn new(model: ModelHandle, start_unix_s: f64, step_s: f64, fine_tune: Option<FineTuneConfig>) -> Self {
+        assert!(!model.card().spec.inputs.iter().any(|i| i.is_state()), "validated: a predictor sees no cluster state");
+        let l = model.card().spec.window_steps as usize;
         let ft_steps = fine_tune.as_ref().map_or(0, |f| (f.window_s / step_s).round() as usize);
         let every = fine_tune.as_ref().map_or(0, |f| ((f.every_s / step_s).round() as usize).max(1));
-        let name = model.card.spec.architecture.name();
+        let name = model.card().spec.architecture.name();
         NeuralForecaster {
             name,
             start_unix_s,
@@ -109,8 +111,8 @@ impl NeuralForecaster {
 
     fn row(&self, y: f64, k: usize) -> Vec<f64> {
         let cal = calendar(self.start_unix_s + k as f64 * self.step_s);
-        let mut r = Vec::with_capacity(self.model.card.spec.width());
-        for input in &self.model.card.spec.inputs {
+        let mut r = Vec::with_capacity(self.model.card().spec.width());
+        for input in &self.model.card().spec.inputs {
             match input {
                 Input::Rate => r.push(y),
                 Input::TimeOfDay => r.extend([cal[0] as f64, cal[1] as f64]),
@@ -122,12 +124,12 @@ impl NeuralForecaster {
     }
 
     fn window(&self) -> Vec<f32> {
-        let l = self.model.card.spec.window_steps as usize;
+        let l = self.model.card().spec.window_steps as usize;
         self.rows.iter().skip(self.rows.len() - l).flat_map(|r| r.iter().map(|v| *v as f32)).collect()
     }
 
     fn fine_tune_now(&mut self, cfg: &FineTuneConfig) {
-        let spec = self.model.card.spec.clone();
+        let spec = self.model.card().spec.clone();
         let frames = Frames {
             width: spec.width(),
             inputs: self.rows.iter().flatten().copied().collect(),
@@ -137,23 +139,23 @@ impl NeuralForecaster {
         let w = windows(
             &frames,
             &spec,
-            &self.model.card.normalisation,
+            &self.model.card().normalisation,
             1,
             Split::ends(&(0..n), 1, spec.horizon_steps as usize),
         );
         if w.n == 0 {
             return;
         }
-        let before = evaluate_mae(&self.model, &w);
+        let before = evaluate_mae(self.model.own(), &w);
         let tc =
             TrainingConfig { learning_rate: cfg.learning_rate, batch_size: w.n as u32, ..TrainingConfig::default() };
-        let mut opt = tch::nn::Adam::default().build(&self.model.vs, tc.learning_rate).expect("Adam builds");
-        if fit_steps(&self.model, &mut opt, &w, cfg.steps).is_err() {
+        let mut opt = tch::nn::Adam::default().build(&self.model.own().vs, tc.learning_rate).expect("Adam builds");
+        if fit_steps(self.model.own(), &mut opt, &w, cfg.steps).is_err() {
             // A non-finite loss leaves the weights as they were before this fine-tune.
             self.update = Some((before, before));
             return;
         }
-        self.update = Some((before, evaluate_mae(&self.model, &w)));
+        self.update = Some((before, evaluate_mae(self.model.own(), &w)));
     }
 }
 
@@ -167,7 +169,7 @@ impl Predictor for NeuralForecaster {
     }
 
     fn min_history(&self) -> usize {
-        self.model.card.spec.window_steps as usize
+        self.model.card().spec.window_steps as usize
     }
 
     fn observe(&mut self, y: f64) {
@@ -191,7 +193,7 @@ impl Predictor for NeuralForecaster {
     }
 
     fn forecast(&self, horizon: usize) -> Result<Forecast, NotEnoughHistory> {
-        let spec = &self.model.card.spec;
+        let spec = &self.model.card().spec;
         let l = spec.window_steps as usize;
         if self.rows.len() < l {
             return Err(NotEnoughHistory { have: self.seen, need: l });

@@ -11,6 +11,7 @@
 //! The configurations reach the models through [`runtime`], so that a binary that installs no runtime links
 //! no libtorch (fast start; see that module).
 
+pub mod batch;
 pub mod dagger;
 pub mod data;
 pub mod expert;

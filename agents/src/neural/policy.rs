@@ -1,5 +1,6 @@
 //! A behavioural-cloning policy: the learner's view of a decision ([`state_row`], [`PolicyState`]), the
-//! policy acting as a controller ([`BcPolicy`]), many runs under one model in lockstep ([`run_lockstep`]).
+//! policy acting as a controller ([`BcPolicy`]); many runs share its forward passes through
+//! [`super::batch`].
 //! The expert it imitates is in [`super::expert`]; its training (DAgger) in [`super::dagger`].
 //!
 //! **The learner** sees only observable state: a window of (rate, calendar, ready capacity, pending capacity,
@@ -9,11 +10,10 @@
 use std::collections::VecDeque;
 
 use prescale_sim::controller::{Controller, Diagnostics, Observation, ScaleDecision};
-use prescale_sim::fluid::{FluidReport, FluidStepper};
 use serde::{Deserialize, Serialize};
 
+use super::batch::ModelHandle;
 use super::expert::PolicySetting;
-use super::model::Model;
 use super::spec::{Input, ModelSpec, OutputKind, calendar};
 
 /// The inputs of one decision, unnormalised, in the spec's order.
@@ -36,8 +36,7 @@ pub fn state_row(inputs: &[Input], s: &PolicySetting, obs: &Observation) -> Vec<
 }
 
 /// What a BC policy remembers between decisions besides its weights: the window of observed states. Kept
-/// apart from the model so that a lockstep driver can decide many runs with one forward pass
-/// ([`run_lockstep`]).
+/// apart from the model (which may be shared by many runs, [`super::batch`]).
 pub struct PolicyState {
     s: PolicySetting,
     rows: VecDeque<Vec<f64>>,
@@ -120,7 +119,7 @@ pub fn bc_name(model_name: &str) -> String {
 /// out. Until a full window has been seen it uses the reactive rule of the HPA (capacity for the busy servers
 /// at 70 % utilisation) and says so in its diagnostics.
 pub struct BcPolicy {
-    model: Model,
+    model: ModelHandle,
     state: PolicyState,
     name: String,
 }
@@ -128,8 +127,8 @@ pub struct BcPolicy {
 impl BcPolicy {
     /// Wraps a policy model; `act_quantile` acts on that quantile of a Gaussian output (or the nearest
     /// quantile level) instead of the centre.
-    pub fn new(model: Model, s: PolicySetting, act_quantile: Option<f64>) -> Self {
-        let name = bc_name(&model.card.name);
+    pub fn new(model: ModelHandle, s: PolicySetting, act_quantile: Option<f64>) -> Self {
+        let name = bc_name(&model.card().name);
         BcPolicy { model, state: PolicyState::new(s, act_quantile), name }
     }
 }
@@ -140,7 +139,7 @@ impl Controller for BcPolicy {
     }
 
     fn decide(&mut self, obs: &Observation) -> ScaleDecision {
-        let spec = &self.model.card.spec;
+        let spec = &self.model.card().spec;
         let out = self.state.observe(spec, obs).map(|x| self.model.predict(&x, 1));
         self.state.decide(spec, out.as_deref(), obs)
     }
@@ -148,55 +147,6 @@ impl Controller for BcPolicy {
     fn diagnostics(&self) -> Option<Diagnostics> {
         Some(Diagnostics { model_calls: self.model.forward_calls(), ..self.state.diagnostics() })
     }
-}
-
-/// Runs several fluid runs under one BC model in lockstep: at every control tick, one forward pass over the
-/// windows of every run that has a full window (batched over runs), then each run carries out its order.
-/// Returns the runs' reports and the number of forward passes made. Each run's decisions are those a
-/// [`BcPolicy`] would make alone, up to the floating-point differences of a batched matrix product.
-pub fn run_lockstep(model: &Model, runs: Vec<(FluidStepper, PolicyState)>) -> (Vec<FluidReport>, u64) {
-    let spec = &model.card.spec;
-    let mut runs: Vec<(Option<FluidStepper>, PolicyState, Option<FluidReport>)> =
-        runs.into_iter().map(|(st, p)| (Some(st), p, None)).collect();
-    let mut calls = 0;
-    loop {
-        // Every live run to its next tick.
-        let mut ticks: Vec<(usize, Observation, Option<Vec<f32>>)> = Vec::new();
-        for (i, (stepper, state, report)) in runs.iter_mut().enumerate() {
-            let Some(st) = stepper.as_mut() else { continue };
-            match st.next_observation() {
-                Some(obs) => {
-                    let window = state.observe(spec, &obs);
-                    ticks.push((i, obs, window));
-                }
-                None => *report = Some(stepper.take().expect("live").finish()),
-            }
-        }
-        if ticks.is_empty() {
-            break;
-        }
-        let full: Vec<f32> = ticks.iter().filter_map(|t| t.2.as_ref()).flatten().copied().collect();
-        let n_full = ticks.iter().filter(|t| t.2.is_some()).count();
-        let out = if n_full > 0 {
-            calls += 1;
-            model.predict(&full, n_full)
-        } else {
-            Vec::new()
-        };
-        let per = spec.horizon_steps as usize * spec.output.width();
-        let mut j = 0;
-        for (i, obs, window) in &ticks {
-            let slice = window.as_ref().map(|_| {
-                let s = &out[j * per..(j + 1) * per];
-                j += 1;
-                s
-            });
-            let (stepper, state, _) = &mut runs[*i];
-            let d = state.decide(spec, slice, obs);
-            stepper.as_mut().expect("live").decide(d, Some(state.diagnostics()));
-        }
-    }
-    (runs.into_iter().map(|r| r.2.expect("every run finished")).collect(), calls)
 }
 
 /// A learned policy.
@@ -214,7 +164,7 @@ pub struct BcConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::neural::model::ModelCard;
+    use crate::neural::model::{Model, ModelCard};
 
     #[test]
     fn batched_forward_equals_single_forward_to_float_rounding() {
@@ -233,8 +183,8 @@ mod tests {
         for n in [2usize, 3, 5, 8, 17, 64] {
             let x: Vec<f32> = (0..n * per).map(|i| 100.0 + ((i * 7919) % 1000) as f32 * 0.37).collect();
             let batched = m.predict(&x, n);
-            // Not always the same bits (a batched matrix product sums in another order), hence lockstep
-            // batching is opt-in (`prescale sweep --batch-runs`); the same to float rounding.
+            // Not always the same bits (a batched matrix product sums in another order), hence batching
+            // across runs is opt-in (`prescale sweep --batch-runs`); the same to float rounding.
             for b in 0..n {
                 let single = m.predict(&x[b * per..(b + 1) * per], 1);
                 for (a, c) in single.iter().zip(&batched[b * 2..(b + 1) * 2]) {

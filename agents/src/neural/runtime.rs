@@ -76,11 +76,18 @@ pub fn with_torch() -> NeuralRuntime {
                 .map_err(|e| e.to_string())
         },
         bc_policy: |dir, setting, act_quantile| {
-            let m = Model::load(dir).expect("validated model directory");
+            // Shared through this thread's batcher when the run is part of a batched group.
+            let m = super::batch::handle(dir).expect("validated model directory");
             Box::new(super::policy::BcPolicy::new(m, setting, act_quantile))
         },
         forecaster: |dir, start_unix_s, step_s, fine_tune| {
-            let m = Model::load(dir).expect("validated model directory");
+            // Fine-tuning changes the weights, so such a forecaster owns its model; others may share.
+            let m = match fine_tune {
+                Some(_) => {
+                    super::batch::ModelHandle::Own(Box::new(Model::load(dir).expect("validated model directory")))
+                }
+                None => super::batch::handle(dir).expect("validated model directory"),
+            };
             Box::new(super::forecaster::NeuralForecaster::new(m, start_unix_s, step_s, fine_tune))
         },
         init_thread: super::init_torch,
