@@ -90,6 +90,13 @@ impl CellSerializer<'_> {
     }
 }
 
+/// Scalars whose cell text is their `Display` (the same as their JSON text).
+macro_rules! displayed {
+    ($($name:ident($arg:ty);)*) => {
+        $(fn $name(self, v: $arg) -> Result<(), NotAStruct> { self.display(v) })*
+    };
+}
+
 macro_rules! refuse {
     ($($name:ident($($arg:ty),*) -> $ret:ty;)*) => {
         $(fn $name(self, $(_: $arg),*) -> Result<$ret, NotAStruct> { Err(NotAStruct) })*
@@ -107,32 +114,16 @@ impl ser::Serializer for CellSerializer<'_> {
     type SerializeStruct = Impossible<(), NotAStruct>;
     type SerializeStructVariant = Impossible<(), NotAStruct>;
 
-    fn serialize_bool(self, v: bool) -> Result<(), NotAStruct> {
-        self.display(v)
-    }
-    fn serialize_i8(self, v: i8) -> Result<(), NotAStruct> {
-        self.display(v)
-    }
-    fn serialize_i16(self, v: i16) -> Result<(), NotAStruct> {
-        self.display(v)
-    }
-    fn serialize_i32(self, v: i32) -> Result<(), NotAStruct> {
-        self.display(v)
-    }
-    fn serialize_i64(self, v: i64) -> Result<(), NotAStruct> {
-        self.display(v)
-    }
-    fn serialize_u8(self, v: u8) -> Result<(), NotAStruct> {
-        self.display(v)
-    }
-    fn serialize_u16(self, v: u16) -> Result<(), NotAStruct> {
-        self.display(v)
-    }
-    fn serialize_u32(self, v: u32) -> Result<(), NotAStruct> {
-        self.display(v)
-    }
-    fn serialize_u64(self, v: u64) -> Result<(), NotAStruct> {
-        self.display(v)
+    displayed! {
+        serialize_bool(bool);
+        serialize_i8(i8);
+        serialize_i16(i16);
+        serialize_i32(i32);
+        serialize_i64(i64);
+        serialize_u8(u8);
+        serialize_u16(u16);
+        serialize_u32(u32);
+        serialize_u64(u64);
     }
     fn serialize_f64(self, v: f64) -> Result<(), NotAStruct> {
         // A JSON value holds no NaN or infinity: it becomes null, an empty cell. A number is written by
