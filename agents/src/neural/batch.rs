@@ -171,8 +171,10 @@ impl Batcher {
         let mut s = self.lock();
         assert!(s.live[participant] && s.pending[participant].is_none(), "run {participant} asks out of turn");
         s.pending[participant] = Some(Request { model, x, n });
-        Self::carry_out_if_ready(&mut s);
-        self.answered.notify_all();
+        // Waiting runs are woken only when their round has been carried out (not at every request).
+        if Self::carry_out_if_ready(&mut s) {
+            self.answered.notify_all();
+        }
         loop {
             if let Some(a) = s.answers[participant].take() {
                 return a;
@@ -193,8 +195,9 @@ impl Batcher {
         };
         s.live[participant] = false;
         s.pending[participant] = None;
-        Self::carry_out_if_ready(&mut s);
-        self.answered.notify_all();
+        if Self::carry_out_if_ready(&mut s) {
+            self.answered.notify_all();
+        }
     }
 
     /// What the batcher has done so far.
@@ -204,12 +207,12 @@ impl Batcher {
     }
 
     /// Carries out the round if every live run waits in it: per model (in the order first asked for), one
-    /// forward pass over the rows of the runs that asked it, in run order.
-    fn carry_out_if_ready(s: &mut State) {
+    /// forward pass over the rows of the runs that asked it, in run order. Whether it did.
+    fn carry_out_if_ready(s: &mut State) -> bool {
         let waiting = s.pending.iter().filter(|p| p.is_some()).count();
         let live = s.live.iter().filter(|l| **l).count();
         if waiting == 0 || waiting < live {
-            return;
+            return false;
         }
         let requests: Vec<(usize, Request)> =
             s.pending.iter_mut().enumerate().filter_map(|(i, p)| p.take().map(|r| (i, r))).collect();
@@ -231,6 +234,7 @@ impl Batcher {
         }
         s.calls += requests.len() as u64;
         s.rounds += 1;
+        true
     }
 }
 
