@@ -63,6 +63,33 @@ enum Command {
         /// No progress bar.
         #[arg(long)]
         quiet: bool,
+        /// Also write the run as Prometheus data into `<run>/live/`: observations.om (OpenMetrics, for
+        /// `promtool tsdb create-blocks-from openmetrics`), decisions.csv and serve.ron, to replay it with
+        /// `prescale serve --replay` (see README "Live mode").
+        #[arg(long)]
+        record_live: bool,
+    },
+    /// Serve a controller live: read its inputs from Prometheus every interval and serve the recommendation
+    /// to KEDA (metrics-api JSON, external scaler gRPC, /metrics), fail-safe; or replay stored data
+    /// (`--replay FROM..TO --out FILE`) and write the decisions.
+    Serve {
+        /// Serve config (RON, `Serve(...)`).
+        config: PathBuf,
+        /// Replay this span of stored data instead of serving (Unix seconds or ISO-8601 instants, FROM..TO).
+        #[arg(long, value_name = "FROM..TO", value_parser = replay_span, allow_hyphen_values = true)]
+        replay: Option<(f64, f64)>,
+        /// Where a replay writes its decisions (CSV; required with --replay).
+        #[arg(long, value_name = "FILE", requires = "replay")]
+        out: Option<PathBuf>,
+        /// Override `prometheus.url`.
+        #[arg(long, value_name = "URL")]
+        prometheus: Option<String>,
+        /// Override `listen` (HTTP; port 0 picks a free one, printed at start).
+        #[arg(long, value_name = "ADDR")]
+        listen: Option<String>,
+        /// Override `grpc_listen` (gRPC; port 0 picks a free one, printed at start).
+        #[arg(long, value_name = "ADDR")]
+        grpc_listen: Option<String>,
     },
     /// Check scenario, experiment and training files: every problem, with its file, line and dotted path.
     Validate {
@@ -350,7 +377,12 @@ pub fn run<I: IntoIterator<Item = OsString>>(args: I) -> Result<ExitCode> {
     };
     match cli.command.unwrap_or(Command::Demo { out: PathBuf::from("results"), quick: false, quiet: false }) {
         Command::Demo { out, quick, quiet } => (require("the demo (it trains agents)").demo)(&out, quick, quiet),
-        Command::Run { scenario, seed, out, fidelity, quiet } => cmd_run(&scenario, seed, fidelity, &out, quiet),
+        Command::Run { scenario, seed, out, fidelity, quiet, record_live } => {
+            cmd_run(&scenario, seed, fidelity, &out, quiet, record_live)
+        }
+        Command::Serve { config, replay, out, prometheus, listen, grpc_listen } => {
+            cmd_serve(&config, replay, out.as_deref(), prometheus, listen, grpc_listen)
+        }
         Command::Validate { files } => validate(&files),
         Command::CheckReference => check_reference(),
         Command::Plot { dir, seed, window_h } => cmd_plot(&dir, &crate::plot::PlotOptions { seed, window_h }),
@@ -417,6 +449,7 @@ fn cmd_run(
     fidelity: Option<FidelityArg>,
     out: &Path,
     quiet: bool,
+    record_live: bool,
 ) -> Result<ExitCode> {
     let mut loaded = load_scenario(scenario).map_err(|d| crate::scenario_io::diagnostics_error(&d))?;
     if let Some(f) = fidelity {
@@ -425,7 +458,75 @@ fn cmd_run(
             FidelityArg::RequestLevel => prescale_sim::scenario::Fidelity::RequestLevel,
         };
     }
-    run_loaded(&loaded, seed, out, quiet)
+    run_loaded(&loaded, seed, out, quiet, record_live)
+}
+
+/// `--replay FROM..TO`.
+fn replay_span(s: &str) -> Result<(f64, f64), String> {
+    crate::live::serve::parse_span(s)
+}
+
+/// `prescale serve`.
+fn cmd_serve(
+    file: &Path,
+    replay: Option<(f64, f64)>,
+    out: Option<&Path>,
+    prometheus: Option<String>,
+    listen: Option<String>,
+    grpc_listen: Option<String>,
+) -> Result<ExitCode> {
+    let mut cfg = crate::live::config::load_serve(file).map_err(|d| crate::scenario_io::diagnostics_error(&d))?.config;
+    let overridden = prometheus.is_some() || listen.is_some() || grpc_listen.is_some();
+    if let Some(u) = prometheus {
+        cfg.prometheus.url = u;
+    }
+    if let Some(a) = listen {
+        cfg.listen = a;
+    }
+    if let Some(a) = grpc_listen {
+        cfg.grpc_listen = a;
+    }
+    if overridden {
+        let problems = cfg.problems();
+        if !problems.is_empty() {
+            let flag = |p: &str| match p {
+                "prometheus.url" => "--prometheus",
+                "listen" => "--listen",
+                "grpc_listen" => "--grpc-listen",
+                _ => "",
+            };
+            let lines: Vec<String> = problems
+                .iter()
+                .map(|p| {
+                    if flag(&p.path).is_empty() {
+                        format!("{}: {p}", file.display())
+                    } else {
+                        format!("{}: {}", flag(&p.path), p.message)
+                    }
+                })
+                .collect();
+            bail!("{}", lines.join("\n"));
+        }
+    }
+    if cfg.controller.model().is_some() {
+        require("prescale serve with a learned model");
+    }
+    let Some((from, to)) = replay else {
+        crate::live::serve::serve(cfg)?;
+        return Ok(ExitCode::SUCCESS);
+    };
+    let Some(out) = out else { bail!("--replay needs --out FILE (where the decisions go)") };
+    let (ticks, fed) = crate::live::serve::replay(&cfg, from, to)?;
+    crate::results::write_atomically(out, &crate::live::serve::ticks_csv(&ticks))?;
+    let s = crate::live::serve::replay_summary(&ticks);
+    println!(
+        "{}: {} ticks ({} failed, {} unavailable) after {fed} history tick(s)",
+        out.display(),
+        s["ticks"],
+        s["failed"],
+        s["unavailable"]
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 /// `prescale plot`.
@@ -616,6 +717,18 @@ fn validate(files: &[PathBuf]) -> Result<ExitCode> {
         let first = std::fs::read_to_string(f).ok().and_then(|t| first_item(&t).map(str::to_string));
         let outcome = match first.as_deref() {
             Some(l) if l.starts_with("Train") => crate::train::check(f),
+            Some(l) if l.starts_with("Serve") => crate::live::config::load_serve(f).map(|l| {
+                let c = &l.config;
+                format!(
+                    "serve '{}': controller {:?}, every {} s, mode {:?}, {} queries, from {}",
+                    c.name,
+                    controller_name(&c.controller),
+                    c.interval_s,
+                    c.mode,
+                    c.queries.named().len(),
+                    c.prometheus.url
+                )
+            }),
             Some(l) if l.starts_with("Experiment") => {
                 crate::experiment::load_experiment(f, Path::new("results")).map(|e| {
                     let cfg = &e.config;
@@ -674,7 +787,7 @@ fn controller_name(c: &prescale_agents::ControllerConfig) -> String {
     c.name()
 }
 
-fn run_loaded(loaded: &Loaded, seed: Option<u64>, out: &Path, quiet: bool) -> Result<ExitCode> {
+fn run_loaded(loaded: &Loaded, seed: Option<u64>, out: &Path, quiet: bool, record_live: bool) -> Result<ExitCode> {
     let seed = loaded.config.seed_or(seed);
     let prepared = loaded.prepare(seed).map_err(|d| crate::scenario_io::diagnostics_error(&d))?;
     if let Some(t) = &prepared.trace_report {
@@ -688,10 +801,32 @@ fn run_loaded(loaded: &Loaded, seed: Option<u64>, out: &Path, quiet: bool) -> Re
     );
     bar.set_message(format!("{} seed {seed}", prepared.config.name));
     let t0 = std::time::Instant::now();
-    let output = prescale_sim::scenario::run(&prepared, seed, &mut |f| bar.set_position((f * 1000.0) as u64));
+    let mut progress = |f: f64| bar.set_position((f * 1000.0) as u64);
+    let (output, ticks) = if record_live {
+        let (o, t) = prescale_sim::scenario::run_recorded(&prepared, seed, &mut progress);
+        (o, Some(t))
+    } else {
+        (prescale_sim::scenario::run(&prepared, seed, &mut progress), None)
+    };
     let wall_s = t0.elapsed().as_secs_f64();
     bar.finish_and_clear();
     let dir = write_run(out, &prepared, &output, seed, wall_s)?;
+    if let Some(ticks) = ticks {
+        let r = crate::live::record::recording(&prepared, seed, &ticks);
+        crate::live::record::write_recording(&dir.join("live"), &r)?;
+        println!(
+            "recorded for live replay: {} ticks from {} to {} in {}{}",
+            ticks.len(),
+            crate::live::record::timestamp(r.span_unix_s.0),
+            crate::live::record::timestamp(r.span_unix_s.1),
+            dir.join("live").display(),
+            if r.inexact_ticks > 0 {
+                format!(" ({} ticks not exactly representable)", r.inexact_ticks)
+            } else {
+                String::new()
+            }
+        );
+    }
     let s = &output.summary;
     println!(
         "{} ({:?}, {} steps of {} s, controller {}, seed {seed}) in {:.1} ms",

@@ -10,6 +10,7 @@ pub mod embedded;
 pub mod experiment;
 pub mod forecast_eval;
 pub mod frontier;
+pub mod live;
 pub mod output;
 pub mod plot;
 pub mod procinfo;

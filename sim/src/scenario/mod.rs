@@ -76,7 +76,7 @@ use validate::{demand_problem, failures_problem};
 use serde::{Deserialize, Serialize};
 
 use crate::cluster::{ClusterConfig, Resources};
-use crate::controller::{Controller, ReferenceHpa, Static};
+use crate::controller::{Controller, Diagnostics, Observation, ReferenceHpa, ScaleDecision, Static};
 use crate::demand::{Component, DemandSeries, PiecewiseArrivals, arrival_draws, synthetic_rates};
 use crate::fluid::{FluidModel, FluidParams, FluidReport, FluidStepper};
 use crate::metrics::StepSample;
@@ -89,11 +89,77 @@ use crate::workload::ExpServiceTimes;
 
 /// Lives through a prepared scenario with `seed`, calling `progress(fraction done)` now and then.
 pub fn run<C: ControllerSpec>(p: &Prepared<C>, seed: u64, progress: &mut dyn FnMut(f64)) -> RunOutput {
+    run_with(p, seed, progress, None)
+}
+
+/// One control tick as the acting controller lived it: what it saw, what it answered, what it reported.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RecordedTick {
+    /// The observation.
+    pub obs: Observation,
+    /// The decision.
+    pub decision: ScaleDecision,
+    /// Its diagnostics after deciding.
+    pub diagnostics: Option<Diagnostics>,
+}
+
+/// [`run`], also returning every tick of the acting controller (the run is the same bits: the recorder only
+/// copies what passes): what `prescale run --record-live` turns into Prometheus data and decisions to
+/// replay a live server against.
+pub fn run_recorded<C: ControllerSpec>(
+    p: &Prepared<C>,
+    seed: u64,
+    progress: &mut dyn FnMut(f64),
+) -> (RunOutput, Vec<RecordedTick>) {
+    let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let out = run_with(p, seed, progress, Some(log.clone()));
+    let ticks = std::mem::take(&mut *log.lock().expect("not poisoned"));
+    (out, ticks)
+}
+
+/// A controller that logs every tick of the one it wraps.
+struct Recorder {
+    inner: Box<dyn Controller>,
+    log: std::sync::Arc<std::sync::Mutex<Vec<RecordedTick>>>,
+}
+
+impl Controller for Recorder {
+    fn name(&self) -> &str {
+        self.inner.name()
+    }
+    fn decide(&mut self, obs: &Observation) -> ScaleDecision {
+        let decision = self.inner.decide(obs);
+        let diagnostics = self.inner.diagnostics();
+        self.log.lock().expect("not poisoned").push(RecordedTick {
+            obs: obs.clone(),
+            decision: decision.clone(),
+            diagnostics,
+        });
+        decision
+    }
+    fn diagnostics(&self) -> Option<Diagnostics> {
+        self.inner.diagnostics()
+    }
+    fn fault(&self) -> Option<String> {
+        self.inner.fault()
+    }
+}
+
+fn run_with<C: ControllerSpec>(
+    p: &Prepared<C>,
+    seed: u64,
+    progress: &mut dyn FnMut(f64),
+    record: Option<std::sync::Arc<std::sync::Mutex<Vec<RecordedTick>>>>,
+) -> RunOutput {
     let cfg = &p.config;
     let horizon_s = p.demand.steps() as f64 * p.demand.step_s;
     let ctx = p.init_context(seed);
     let controller = cfg.controller.init(&ctx);
     let controller_name = controller.name().to_string();
+    let controller: Box<dyn Controller> = match record {
+        Some(log) => Box::new(Recorder { inner: controller, log }),
+        None => controller,
+    };
     let shadow_log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     let controller: Box<dyn Controller> = match &cfg.shadow {
         Some(sc) => Box::new(Shadowed { acting: controller, shadow: sc.init(&ctx), log: shadow_log.clone() }),
