@@ -14,6 +14,9 @@ scripts/setup-torch.sh >/dev/null
 # Slurm and munge for the sharded-sweep test (tests/shards.rs starts a single-node cluster in a loopback-only
 # network namespace with scripts/slurm-cluster.sh): Debian packages, installed once per machine.
 scripts/setup-slurm.sh
+# Prometheus (server and promtool) for the live-mode tests (tests/live.rs starts one on 127.0.0.1): Debian package,
+# installed once per machine.
+scripts/setup-live.sh
 # The notebooks' and Python predictors' environment (notebooks/requirements.txt; tests/external.rs runs
 # statsforecast through it, scripts/notebooks.sh executes the notebooks in it): once per machine, cached.
 scripts/setup-python.sh >/dev/null
