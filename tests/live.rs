@@ -277,18 +277,24 @@ fn replays_decide_as_the_recorded_runs_did() {
     assert!(!csv.exists());
 }
 
-/// The application's metrics as Prometheus scrapes them: a stand-in exporter this test controls.
+/// The application's metrics as Prometheus scrapes them: a stand-in exporter this test controls (what it
+/// exposes, or HTTP 503 while it is "down").
 struct Exporter {
     addr: String,
     up: Arc<AtomicBool>,
+    body: Arc<Mutex<String>>,
 }
 
+/// The exporter's normal text: 120 requests/s on 3 READY replicas, none pending.
+const APP: &str = "app_requests_per_second 120\napp_ready_replicas 3\napp_pending_replicas 0\n";
+
 impl Exporter {
-    fn start(body: &'static str) -> Exporter {
+    fn start(body: &str) -> Exporter {
         let l = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = l.local_addr().unwrap().to_string();
         let up = Arc::new(AtomicBool::new(true));
-        let flag = up.clone();
+        let body = Arc::new(Mutex::new(body.to_string()));
+        let (flag, text) = (up.clone(), body.clone());
         std::thread::spawn(move || {
             for s in l.incoming() {
                 let Ok(mut s) = s else { continue };
@@ -297,6 +303,7 @@ impl Exporter {
                 r.read_line(&mut line).ok();
                 while r.read_line(&mut line).is_ok_and(|n| n > 2) {}
                 let reply = if flag.load(Ordering::Relaxed) {
+                    let body = text.lock().unwrap().clone();
                     format!(
                         "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\n\
                          Connection: close\r\n\r\n{body}",
@@ -308,7 +315,20 @@ impl Exporter {
                 s.write_all(reply.as_bytes()).ok();
             }
         });
-        Exporter { addr, up }
+        Exporter { addr, up, body }
+    }
+
+    fn expose(&self, body: &str) {
+        *self.body.lock().unwrap() = body.to_string();
+    }
+
+    /// The normal text with every sample stamped at one instant, forever: Prometheus keeps that one sample
+    /// (no staleness marker for explicit timestamps), which ages. The instant is 3 s ahead (three scrapes): the first
+    /// scrape that sees timestamps writes a staleness marker at its own (earlier) time, which the sample must
+    /// follow to be the newest.
+    fn freeze(&self) {
+        let ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() + 3000;
+        self.expose(&APP.lines().map(|l| format!("{l} {ms}\n")).collect::<String>());
     }
 }
 
@@ -451,7 +471,7 @@ Serve(
 #[test]
 fn serves_keda_and_fails_safe_against_a_real_prometheus() {
     let dir = tempfile::tempdir().unwrap();
-    let exporter = Exporter::start("app_requests_per_second 120\napp_ready_replicas 3\napp_pending_replicas 0\n");
+    let exporter = Exporter::start(APP);
     let (act_port, shadow_port) = (free_port(), free_port());
     let mut prom = Prometheus::start(
         None,
@@ -486,25 +506,46 @@ fn serves_keda_and_fails_safe_against_a_real_prometheus() {
     assert!(shadow.metric("prescale_shadow_minutes{service=\"web\"}").unwrap() > 0.0);
     assert_eq!(act.metric("prescale_shadow_minutes{service=\"web\"}"), None, "acting servers do not expose them");
 
-    // The application's exporter goes down: its series go stale in Prometheus, the inputs are missing. The
-    // recommendation holds (never lower), then after the grace the server answers 503 / UNAVAILABLE.
-    exporter.up.store(false, Ordering::Relaxed);
-    let (_, v) = act.wait_for("a held, degraded answer", |c, v| c == 200 && !v["degraded"].is_null());
-    assert_eq!(v["desiredReplicas"], 5, "held: {v}");
-    act.wait_for("503 after the grace", |c, _| c == 503);
-    assert_eq!(act.get("/readyz").0, 503);
-    assert_eq!(act.get("/healthz").0, 200, "alive, not ready");
-    let (active, spec, value) = grpc_calls(&act.grpc);
-    assert_eq!((active, value), (Err(tonic::Code::Unavailable), Err(tonic::Code::Unavailable)));
-    assert_eq!(spec, Ok(1.0), "the spec does not depend on the inputs");
-    assert!(act.metric("prescale_errors_total{service=\"web\",kind=\"missing\"}").unwrap() > 0.0);
-    assert_eq!(act.metric("prescale_available{service=\"web\"}"), Some(0.0));
-    shadow.wait_for("shadow mode fails safe too", |c, _| c == 503);
-
-    // Back: the first good tick serves again.
-    exporter.up.store(true, Ordering::Relaxed);
-    let (_, v) = act.wait_for("recovery", |c, v| c == 200 && v["degraded"].is_null());
-    assert_eq!(v["desiredReplicas"], 5);
+    // Each bad input in turn: the recommendation holds (never lower) with the cause, then after the grace the
+    // server answers 503 / UNAVAILABLE, and the first good tick serves again.
+    let cases: [(&str, &dyn Fn(), &str); 4] = [
+        ("a NaN sample", &|| exporter.expose(&APP.replace("120", "NaN")), "invalid"),
+        ("samples that stop advancing", &|| exporter.freeze(), "stale"),
+        (
+            "the exporter down: its series go stale in Prometheus, the queries empty",
+            &|| exporter.up.store(false, Ordering::Relaxed),
+            "missing",
+        ),
+        (
+            "a series that is gone (empty result)",
+            &|| exporter.expose(&APP.replace("app_pending_replicas 0\n", "")),
+            "missing",
+        ),
+    ];
+    for (what, break_it, kind) in cases {
+        break_it();
+        let (_, v) = act.wait_for(what, |c, v| c == 200 && !v["degraded"].is_null());
+        assert_eq!(v["degraded"]["kind"], kind, "{what}: {v}\n{}", act.log.lock().unwrap());
+        assert_eq!(v["desiredReplicas"], 5, "{what}: held: {v}");
+        let cause = format!("{kind}: ");
+        act.wait_for(&format!("{what}: 503 after the grace"), |c, v| {
+            c == 503 && v["error"].as_str().is_some_and(|e| e.contains(&cause))
+        });
+        assert_eq!(act.get("/readyz").0, 503);
+        assert_eq!(act.get("/healthz").0, 200, "alive, not ready");
+        let (active, spec, value) = grpc_calls(&act.grpc);
+        assert_eq!((active, value), (Err(tonic::Code::Unavailable), Err(tonic::Code::Unavailable)), "{what}");
+        assert_eq!(spec, Ok(1.0), "the spec does not depend on the inputs");
+        assert!(act.metric(&format!("prescale_errors_total{{service=\"web\",kind=\"{kind}\"}}")).unwrap() > 0.0);
+        assert_eq!(act.metric("prescale_available{service=\"web\"}"), Some(0.0));
+        if kind == "invalid" {
+            shadow.wait_for("shadow mode fails safe too", |c, _| c == 503);
+        }
+        exporter.up.store(true, Ordering::Relaxed);
+        exporter.expose(APP);
+        let (_, v) = act.wait_for(&format!("{what}: recovery"), |c, v| c == 200 && v["degraded"].is_null());
+        assert_eq!(v["desiredReplicas"], 5);
+    }
 
     // Prometheus itself goes away: unreachable, held, then 503.
     prom.stop();
@@ -515,6 +556,9 @@ fn serves_keda_and_fails_safe_against_a_real_prometheus() {
     assert!(act.metric("prescale_errors_total{service=\"web\",kind=\"unreachable\"}").unwrap() > 0.0);
     let log = act.log.lock().unwrap().clone();
     assert!(log.contains("HOLD (missing: request_rate_per_s: the query returned no value)"), "{log}");
+    assert!(log.contains("HOLD (invalid: request_rate_per_s: NaN is not a finite number >= 0)"), "{log}");
+    assert!(log.contains("HOLD (stale: request_rate_per_s: newest sample is"), "{log}");
+    assert!(log.contains("HOLD (missing: pending_replicas: the query returned no value)"), "{log}");
     assert!(log.contains("HOLD (unreachable: request_rate_per_s: Prometheus unreachable"), "{log}");
 }
 
