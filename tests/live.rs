@@ -33,6 +33,10 @@ fn tool(name: &str) -> PathBuf {
     panic!("{name} not found: install Prometheus with scripts/setup-live.sh (Debian package prometheus)");
 }
 
+/// The live-server tests run one at a time: the load test saturates both cores, and the fail-safe test
+/// counts on scrapes and ticks every second.
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
@@ -470,6 +474,7 @@ Serve(
 
 #[test]
 fn serves_keda_and_fails_safe_against_a_real_prometheus() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let dir = tempfile::tempdir().unwrap();
     let exporter = Exporter::start(APP);
     let (act_port, shadow_port) = (free_port(), free_port());
@@ -680,4 +685,121 @@ fn learned_models_replay_exactly_and_tampered_ones_are_refused() {
     assert_eq!(o.status.code(), Some(2), "{so}{se}");
     assert!(se.contains("serve.ron") && se.contains("does not match weights_sha256"), "{se}");
     assert!(!so.contains("http "), "nothing served: {so}");
+}
+
+/// Percentile (nearest rank) of sorted seconds, in milliseconds.
+fn pct_ms(sorted: &[f64], q: f64) -> f64 {
+    let i = ((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len()) - 1;
+    sorted[i] * 1e3
+}
+
+/// A bounded load on loopback: 200 HTTP clients (keep-alive) on the JSON endpoint and 200 gRPC clients on
+/// `GetMetrics`, at once, for 10 s, while the decision loop ticks every second: every answer is a success
+/// with the recommendation; the answer latencies are printed (`cargo test --release --test live load --
+/// --nocapture`).
+#[test]
+fn load_on_the_endpoints_answers_every_request() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = tempfile::tempdir().unwrap();
+    let exporter = Exporter::start(APP);
+    let prom = Prometheus::start(None, &[exporter.addr.clone()]);
+    let server = Server::start(&serve_config(dir.path(), "load", "Act"), &prom.url, free_port());
+    server.wait_for("a recommendation", |c, _| c == 200);
+    let duration = Duration::from_secs(10);
+    let url = format!("{}/api/v1/recommendation", server.http);
+    let http: Vec<_> = (0..200)
+        .map(|_| {
+            let url = url.clone();
+            std::thread::spawn(move || {
+                let agent: ureq::Agent = ureq::Agent::config_builder()
+                    .http_status_as_error(false)
+                    .timeout_global(Some(Duration::from_secs(10)))
+                    .build()
+                    .into();
+                let (mut lat, mut errors) = (Vec::new(), Vec::new());
+                let t0 = Instant::now();
+                while t0.elapsed() < duration {
+                    let t = Instant::now();
+                    match agent.get(&url).call() {
+                        Ok(mut r) => {
+                            let body = r.body_mut().read_to_string().unwrap_or_default();
+                            lat.push(t.elapsed().as_secs_f64());
+                            if r.status() != 200 || !body.contains("\"desiredReplicas\":5") {
+                                errors.push(format!("{} {body}", r.status()));
+                            }
+                        }
+                        Err(e) => errors.push(e.to_string()),
+                    }
+                }
+                (lat, errors)
+            })
+        })
+        .collect();
+    let grpc = {
+        let addr = server.grpc.clone();
+        std::thread::spawn(move || {
+            use prescale::live::externalscaler::external_scaler_client::ExternalScalerClient;
+            use prescale::live::externalscaler::{GetMetricsRequest, ScaledObjectRef};
+            let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+            rt.block_on(async move {
+                let tasks: Vec<_> = (0..200)
+                    .map(|_| {
+                        let addr = addr.clone();
+                        tokio::spawn(async move {
+                            let mut c = ExternalScalerClient::connect(addr).await.unwrap();
+                            let req = GetMetricsRequest {
+                                scaled_object_ref: Some(ScaledObjectRef { name: "web".into(), ..Default::default() }),
+                                metric_name: "prescale-web".into(),
+                            };
+                            let (mut lat, mut errors) = (Vec::new(), Vec::new());
+                            let t0 = Instant::now();
+                            while t0.elapsed() < duration {
+                                let t = Instant::now();
+                                match c.get_metrics(req.clone()).await {
+                                    Ok(r) if r.get_ref().metric_values[0].metric_value_float == 5.0 => {
+                                        lat.push(t.elapsed().as_secs_f64())
+                                    }
+                                    Ok(r) => errors.push(format!("{:?}", r.get_ref())),
+                                    Err(s) => errors.push(s.to_string()),
+                                }
+                            }
+                            (lat, errors)
+                        })
+                    })
+                    .collect();
+                let mut all = (Vec::new(), Vec::new());
+                for t in tasks {
+                    let (l, e) = t.await.unwrap();
+                    all.0.extend(l);
+                    all.1.extend(e);
+                }
+                all
+            })
+        })
+    };
+    let (mut http_lat, mut http_err) = (Vec::new(), Vec::new());
+    for h in http {
+        let (l, e) = h.join().unwrap();
+        http_lat.extend(l);
+        http_err.extend(e);
+    }
+    let (mut grpc_lat, grpc_err) = grpc.join().unwrap();
+    for (what, lat, err) in [("HTTP JSON", &mut http_lat, &http_err), ("gRPC GetMetrics", &mut grpc_lat, &grpc_err)] {
+        lat.sort_by(f64::total_cmp);
+        println!(
+            "load {what}: 200 clients x 10 s: {} answers ({:.0}/s), {} errors; latency p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+            lat.len(),
+            lat.len() as f64 / 10.0,
+            err.len(),
+            pct_ms(lat, 0.5),
+            pct_ms(lat, 0.99),
+            lat.last().unwrap() * 1e3
+        );
+        assert!(err.is_empty(), "{what}: {} errors, first: {}", err.len(), err[0]);
+        assert!(lat.len() > 1000, "{what}: {} answers", lat.len());
+    }
+    assert!(
+        server.log.lock().unwrap().lines().filter(|l| l.contains("recommended=5")).count() >= 8,
+        "the loop kept ticking"
+    );
 }
