@@ -40,6 +40,8 @@ pub struct TorchCommands {
     pub run_group: fn(&[&Cell], &Path) -> crate::sweep::GroupOutcome,
     /// `prescale bench --workload neural`'s lines.
     pub bench_neural: fn() -> Result<Vec<String>>,
+    /// `prescale bench --workload serve`'s lines.
+    pub bench_serve: fn() -> Result<Vec<String>>,
 }
 
 /// The signature of `prescale forecast-eval`'s body.
@@ -68,6 +70,7 @@ pub fn install() {
         train_jobs: crate::stages::train_jobs,
         run_group: crate::sweep::run_group,
         bench_neural: crate::bench::neural_costs,
+        bench_serve: crate::bench::serve_costs,
     });
 }
 

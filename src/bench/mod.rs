@@ -19,6 +19,7 @@ use crate::procinfo::wait_with_peak_rss;
 
 mod fluid;
 mod neural;
+mod serve;
 
 /// Targets of the simulator-core issue, canonical events per second on this 2-core machine.
 const TARGET_MMC_EVENTS_PER_S: f64 = 7e6;
@@ -60,6 +61,9 @@ enum Workloads {
     /// How simulation time grows with the fleet (10 → 10,000 instances) and the horizon (1 day → 1 year), both
     /// fidelities, in process (not part of `all`: about a minute).
     Scaling,
+    /// Live mode: `prescale serve`'s decision latency per tick (HPA, Holt-Winters + ACI, GRU + ACI, BC at
+    /// batch 1) and its serving process's peak memory (not part of `all`: about 30 s).
+    Serve,
     /// All of the above.
     All,
 }
@@ -281,12 +285,17 @@ pub(crate) fn neural_costs() -> Result<Vec<String>> {
     neural::costs()
 }
 
+/// The live-mode benchmark's lines (reached through `torch_gate`: its learned controllers need libtorch).
+pub(crate) fn serve_costs() -> Result<Vec<String>> {
+    serve::costs()
+}
+
 /// Runs the benchmark and prints the table.
 pub fn run(args: &BenchArgs) -> Result<ExitCode> {
     // The neural part needs libtorch: ask for it before anything runs (in `prescale` this re-runs the command
     // line in `prescale-torch`).
-    let torch = matches!(args.workload, Workloads::Neural | Workloads::All)
-        .then(|| crate::torch_gate::require("prescale bench --workload neural"));
+    let torch = matches!(args.workload, Workloads::Neural | Workloads::Serve | Workloads::All)
+        .then(|| crate::torch_gate::require("prescale bench --workload neural / serve"));
     // The `prescale` binary (which does not load libtorch) runs the reference workloads, also when this is
     // `prescale-torch` (as for `--workload all`, which includes the neural part).
     let current = std::env::current_exe().context("locating the prescale executable")?;
@@ -301,7 +310,12 @@ pub fn run(args: &BenchArgs) -> Result<ExitCode> {
     let workloads: Vec<&Workload> = match args.workload {
         Workloads::Mmc => vec![&MMC_C],
         Workloads::Autoscale => vec![&AUTOSCALE],
-        Workloads::Fluid | Workloads::Sweep | Workloads::Neural | Workloads::Scaling | Workloads::Start => vec![],
+        Workloads::Fluid
+        | Workloads::Sweep
+        | Workloads::Neural
+        | Workloads::Scaling
+        | Workloads::Start
+        | Workloads::Serve => vec![],
         Workloads::All => vec![&MMC_C, &AUTOSCALE],
     };
     let mut table = String::new();
@@ -384,6 +398,9 @@ pub fn run(args: &BenchArgs) -> Result<ExitCode> {
     }
     if matches!(args.workload, Workloads::Sweep | Workloads::All) {
         verdicts.extend(fluid::sweep(1000)?);
+    }
+    if matches!(args.workload, Workloads::Serve) {
+        verdicts.extend((torch.expect("asked for above").bench_serve)()?);
     }
     if matches!(args.workload, Workloads::Neural | Workloads::All) {
         verdicts.extend((torch.expect("asked for above").bench_neural)()?);

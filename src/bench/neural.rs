@@ -7,25 +7,12 @@ use anyhow::Result;
 /// simulated step and the time per decision of a neural predictor and of a BC policy (weights untrained: the
 /// cost does not depend on them).
 pub(super) fn costs() -> Result<Vec<String>> {
-    use prescale_agents::neural::model::{Model, ModelCard, Task};
-    use prescale_agents::neural::spec::{Architecture, Input, ModelSpec, OutputKind};
+    use prescale_agents::neural::model::Model;
     use prescale_sim::scenario::ControllerSpec;
     let dir = tempfile_dir("prescale-bench-neural")?;
     let mut out = Vec::new();
-    let card = |name: &str, inputs: Vec<Input>, horizons: u32, task: Task| {
-        let spec = ModelSpec {
-            architecture: Architecture::Gru { hidden: 32, layers: 1 },
-            inputs,
-            window_steps: 30,
-            horizon_steps: horizons,
-            output: OutputKind::Gaussian,
-        };
-        let norm = prescale_agents::neural::data::Normaliser { mean: 200.0, sd: 100.0 };
-        ModelCard::new(name, task, &spec, 60.0, norm, &Default::default())
-    };
-    tch::manual_seed(1);
-    let forecast = card("bench-gru", vec![Input::Rate, Input::TimeOfDay, Input::DayOfWeek], 6, Task::Forecast);
-    let mut m = Model::fresh(forecast, tch::Device::Cpu);
+    fresh_forecaster(&dir.join("gru"))?;
+    let m = Model::load(&dir.join("gru"))?;
     // Forward cost by batch size.
     let per = 30 * m.card.spec.width();
     for batch in [1usize, 8, 64, 256] {
@@ -42,21 +29,7 @@ pub(super) fn costs() -> Result<Vec<String>> {
             us / batch as f64
         ));
     }
-    m.save(&dir.join("gru"), &|_| Ok(()))?;
-    let policy = card(
-        "bench-bc",
-        vec![
-            Input::Rate,
-            Input::TimeOfDay,
-            Input::DayOfWeek,
-            Input::ReadyCapacity,
-            Input::PendingCapacity,
-            Input::Backlog,
-        ],
-        1,
-        Task::Policy,
-    );
-    Model::fresh(policy, tch::Device::Cpu).save(&dir.join("bc"), &|_| Ok(()))?;
+    fresh_policy(&dir.join("bc"))?;
     // Runs over the ELB test period (the demo's embedded inputs).
     let inputs = dir.join("inputs");
     crate::embedded::write_inputs(&inputs, |t| t.to_string())?;
@@ -101,8 +74,54 @@ pub(super) fn costs() -> Result<Vec<String>> {
     Ok(out)
 }
 
+/// The card of an untrained GRU(32) model (window 30, Gaussian output): the cost of a forward pass does not
+/// depend on the weights.
+fn bench_card(
+    name: &str,
+    inputs: Vec<prescale_agents::neural::spec::Input>,
+    horizons: u32,
+    task: prescale_agents::neural::model::Task,
+) -> prescale_agents::neural::model::ModelCard {
+    use prescale_agents::neural::spec::{Architecture, ModelSpec, OutputKind};
+    let spec = ModelSpec {
+        architecture: Architecture::Gru { hidden: 32, layers: 1 },
+        inputs,
+        window_steps: 30,
+        horizon_steps: horizons,
+        output: OutputKind::Gaussian,
+    };
+    let norm = prescale_agents::neural::data::Normaliser { mean: 200.0, sd: 100.0 };
+    prescale_agents::neural::model::ModelCard::new(name, task, &spec, 60.0, norm, &Default::default())
+}
+
+/// Writes an untrained GRU(32) forecaster (rate and calendar in, 6 horizons; seed 1) to `dir`.
+pub(super) fn fresh_forecaster(dir: &std::path::Path) -> Result<()> {
+    use prescale_agents::neural::model::{Model, Task};
+    use prescale_agents::neural::spec::Input;
+    tch::manual_seed(1);
+    let card = bench_card("bench-gru", vec![Input::Rate, Input::TimeOfDay, Input::DayOfWeek], 6, Task::Forecast);
+    Model::fresh(card, tch::Device::Cpu).save(dir, &|_| Ok(()))?;
+    Ok(())
+}
+
+/// Writes an untrained GRU(32) BC policy (rate, calendar, capacities and backlog in) to `dir`.
+pub(super) fn fresh_policy(dir: &std::path::Path) -> Result<()> {
+    use prescale_agents::neural::model::{Model, Task};
+    use prescale_agents::neural::spec::Input;
+    let inputs = vec![
+        Input::Rate,
+        Input::TimeOfDay,
+        Input::DayOfWeek,
+        Input::ReadyCapacity,
+        Input::PendingCapacity,
+        Input::Backlog,
+    ];
+    Model::fresh(bench_card("bench-bc", inputs, 1, Task::Policy), tch::Device::Cpu).save(dir, &|_| Ok(()))?;
+    Ok(())
+}
+
 /// A fresh folder under the system's temporary directory.
-fn tempfile_dir(prefix: &str) -> Result<std::path::PathBuf> {
+pub(super) fn tempfile_dir(prefix: &str) -> Result<std::path::PathBuf> {
     let d = std::env::temp_dir().join(format!("{prefix}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d)?;

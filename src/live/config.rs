@@ -296,6 +296,16 @@ impl ServeConfig {
         p.into_vec()
     }
 
+    /// The config as RON that [`load_serve_text`] reads back: the top-level name only (`Serve(…)`: how
+    /// `prescale validate` tells the kind of a file), inner structs as plain `(…)`, as people write them.
+    pub fn to_ron(&self) -> String {
+        let pretty = ron::ser::PrettyConfig::default().extensions(
+            ron::extensions::Extensions::IMPLICIT_SOME | ron::extensions::Extensions::UNWRAP_VARIANT_NEWTYPES,
+        );
+        let body = ron::ser::to_string_pretty(self, pretty).expect("serve configs serialise");
+        body.replacen("\n(\n", "\nServe(\n", 1)
+    }
+
     /// Index of the scaling type (validated configs have one).
     pub fn scaling_index(&self) -> usize {
         self.cluster.scaling_index().expect("validated")

@@ -136,12 +136,7 @@ pub fn recording(p: &Prepared, seed: u64, ticks: &[RecordedTick]) -> Recording {
         behavior: None,
         seed,
     };
-    // The top-level name only (`Serve(…)`: how `prescale validate` tells the kind of a file); inner structs
-    // are written as plain `(…)`, as people write them.
-    let pretty = ron::ser::PrettyConfig::default()
-        .extensions(ron::extensions::Extensions::IMPLICIT_SOME | ron::extensions::Extensions::UNWRAP_VARIANT_NEWTYPES);
-    let body = ron::ser::to_string_pretty(&serve, pretty).expect("serve configs serialise");
-    let body = body.replacen("\n(\n", "\nServe(\n", 1);
+    let body = serve.to_ron();
     let span = inputs.first().zip(inputs.last()).map_or((t0, t0), |(a, b)| (a.0, b.0));
     let serve_ron = format!(
         "// Written by `prescale run --record-live` for scenario {} (seed {seed}): replays the recorded run's\n\
