@@ -1,6 +1,6 @@
-//! prescale's front ends over the simulator and agents crates: the command line (and, later, the GUI and
-//! the live server), output formatting and benchmarks. No simulation logic lives here; every command is a
-//! thin layer over calls into `prescale-sim` and `prescale-agents` that other front ends can make too.
+//! prescale's front ends over the simulator and agents crates: the command line, the live server (`live`),
+//! output formatting and benchmarks. No simulation logic lives here; every command is a thin layer over calls
+//! into `prescale-sim` and `prescale-agents` that other front ends can make too.
 
 pub mod bench;
 pub mod cli;

@@ -559,6 +559,14 @@ fn serves_keda_and_fails_safe_against_a_real_prometheus() {
     assert_eq!(v["desiredReplicas"], 5);
     act.wait_for("503 while Prometheus stays away", |c, _| c == 503);
     assert!(act.metric("prescale_errors_total{service=\"web\",kind=\"unreachable\"}").unwrap() > 0.0);
+    let (sum, count) = (
+        act.metric("prescale_decision_seconds_sum{service=\"web\"}").unwrap(),
+        act.metric("prescale_decision_seconds_count{service=\"web\"}").unwrap(),
+    );
+    println!(
+        "live tick (three instant queries + decision) on loopback: mean {:.2} ms over {count} ticks",
+        sum / count * 1e3
+    );
     let log = act.log.lock().unwrap().clone();
     assert!(log.contains("HOLD (missing: request_rate_per_s: the query returned no value)"), "{log}");
     assert!(log.contains("HOLD (invalid: request_rate_per_s: NaN is not a finite number >= 0)"), "{log}");
@@ -610,9 +618,10 @@ fn bad_serve_configs_are_named() {
     let (_, se) = text(&o);
     assert_eq!(o.status.code(), Some(2));
     assert!(se.contains("--replay") && se.contains("FROM <= TO"), "{se}");
-    let o = prescale().arg("validate").arg(&f).output().unwrap();
-    let (so, _) = text(&o);
-    assert!(so.contains("ok (serve 'web'"), "{so}");
+    let o = prescale().arg("validate").arg(&f).arg("examples/live/serve.ron").output().unwrap();
+    let (so, se) = text(&o);
+    assert!(o.status.success(), "{so}{se}");
+    assert_eq!(so.matches("ok (serve 'web'").count(), 2, "{so}");
 }
 
 /// A learned model serves like any controller: a GRU forecaster trained here on a one-day flash crowd,
@@ -702,7 +711,7 @@ fn load_on_the_endpoints_answers_every_request() {
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let dir = tempfile::tempdir().unwrap();
     let exporter = Exporter::start(APP);
-    let prom = Prometheus::start(None, &[exporter.addr.clone()]);
+    let prom = Prometheus::start(None, std::slice::from_ref(&exporter.addr));
     let server = Server::start(&serve_config(dir.path(), "load", "Act"), &prom.url, free_port());
     server.wait_for("a recommendation", |c, _| c == 200);
     let duration = Duration::from_secs(10);

@@ -30,7 +30,8 @@ pub(super) fn costs() -> Result<Vec<String>> {
     let cfg = &p.config;
     let setting = Setting::new(p.demand.step_s, &cfg.cluster, &cfg.service);
     let serve = |controller: &str| -> Result<ServeConfig> {
-        let controller = crate::scenario_io::ron_options().from_str(controller).with_context(|| controller.to_string())?;
+        let controller =
+            crate::scenario_io::ron_options().from_str(controller).with_context(|| controller.to_string())?;
         Ok(ServeConfig {
             name: "bench".into(),
             prometheus: PrometheusConfig { url: "http://127.0.0.1:9".into(), timeout_s: 1.0 },
