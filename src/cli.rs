@@ -516,16 +516,32 @@ fn cmd_serve(
         return Ok(ExitCode::SUCCESS);
     };
     let Some(out) = out else { bail!("--replay needs --out FILE (where the decisions go)") };
-    let (ticks, fed) = crate::live::serve::replay(&cfg, from, to)?;
-    crate::results::write_atomically(out, &crate::live::serve::ticks_csv(&ticks))?;
-    let s = crate::live::serve::replay_summary(&ticks);
+    let r = crate::live::serve::replay(&cfg, from, to)?;
+    crate::results::write_atomically(out, &crate::live::serve::ticks_csv(&r.ticks))?;
+    let s = crate::live::serve::replay_summary(&r.ticks);
     println!(
-        "{}: {} ticks ({} failed, {} unavailable) after {fed} history tick(s)",
+        "{}: {} ticks ({} failed, {} unavailable) after {} history tick(s)",
         out.display(),
         s["ticks"],
         s["failed"],
-        s["unavailable"]
+        s["unavailable"],
+        r.history_ticks
     );
+    if cfg.mode == crate::live::config::Mode::Shadow {
+        let c = &r.counterfactual;
+        println!(
+            "shadow: over {:.0} min the running replicas violated the SLO {:.1} min and cost {:.2} USD; {} would have \
+             violated it {:.1} min (prevented {:.1}, caused {:.1}) and cost {:.2} USD",
+            c.minutes,
+            c.actual_violation_minutes,
+            c.actual_cost_usd,
+            controller_name(&cfg.controller),
+            c.shadow_violation_minutes,
+            c.prevented_minutes,
+            c.caused_minutes,
+            c.shadow_cost_usd
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }
 

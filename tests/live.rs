@@ -267,6 +267,32 @@ fn replays_decide_as_the_recorded_runs_did() {
             .collect();
         assert_same_rows(&leading_columns(&replayed, columns), &second_half, &format!("{name}: warm replay"));
     }
+    // Shadow mode over the same stored data: every tick serves the running replicas and keeps the
+    // controller's own beside them; the counterfactual is summed over the span.
+    let live = run_dir(&out, "live-ar").join("live");
+    let shadow_cfg = dir.path().join("shadow.ron");
+    let text = std::fs::read_to_string(live.join("serve.ron")).unwrap();
+    assert!(text.contains("mode: Act,"));
+    std::fs::write(&shadow_cfg, text.replace("mode: Act,", "mode: Shadow,")).unwrap();
+    let csv = dir.path().join("shadow.csv");
+    let o = prescale()
+        .args(["serve", "--replay", "60..86340", "--prometheus", &prom.url, "--out"])
+        .arg(&csv)
+        .arg(&shadow_cfg)
+        .output()
+        .unwrap();
+    let (so, se) = text(&o);
+    assert!(so.contains("shadow: over 1439 min the running replicas violated the SLO"), "{so}{se}");
+    let rows = std::fs::read_to_string(&csv).unwrap();
+    let mut differ = 0;
+    for l in rows.lines().skip(1) {
+        let c: Vec<&str> = l.split(',').collect();
+        assert_eq!(c[8], c[2], "served = current replicas: {l}");
+        assert_eq!(c[7], c[3], "recommended = the controller's own (no limits): {l}");
+        differ += (c[7] != c[2]) as usize;
+    }
+    assert!(differ > 100, "the controller's own answer differs from the running replicas at {differ} ticks");
+
     // Nothing to replay from: refused with the cause, nothing written.
     let csv = dir.path().join("never.csv");
     let o = prescale()

@@ -109,7 +109,11 @@ impl Decider {
             seed: cfg.seed,
             slo: &cfg.slo,
         };
-        let controller = cfg.controller.init(&ctx);
+        Decider::with_controller(cfg, origin_unix_s, cfg.controller.init(&ctx))
+    }
+
+    /// The decider of `cfg` around a controller built elsewhere (`cfg.controller` is not used).
+    pub fn with_controller(cfg: &ServeConfig, origin_unix_s: f64, controller: Box<dyn Controller>) -> Decider {
         let st = cfg.scaling_index();
         let t = &cfg.cluster.instance_types[st];
         Decider {
@@ -397,6 +401,47 @@ mod tests {
         }
         assert_eq!(last[..last.len() - 1], [6; 18], "t = 45 .. 300 s");
         assert_eq!(last.last(), Some(&1));
+    }
+
+    /// A controller that answers `fail_at` ticks well, then reports a non-finite model output, then a fault.
+    struct Failing {
+        ticks: u32,
+        fail_at: u32,
+    }
+
+    impl Controller for Failing {
+        fn name(&self) -> &str {
+            "failing"
+        }
+        fn decide(&mut self, _obs: &prescale_sim::controller::Observation) -> ScaleDecision {
+            self.ticks += 1;
+            ScaleDecision::To { instances: if self.ticks < self.fail_at { 9 } else { 0 } }
+        }
+        fn diagnostics(&self) -> Option<Diagnostics> {
+            Some(Diagnostics { non_finite_output: self.ticks == self.fail_at, ..Default::default() })
+        }
+        fn fault(&self) -> Option<String> {
+            (self.ticks > self.fail_at).then(|| "the child process exited".to_string())
+        }
+    }
+
+    /// A model that answers a non-finite value, or a controller that faults, is a failed tick of kind
+    /// `model`: the recommendation holds (the controller's 0 is never served) and the grace applies.
+    #[test]
+    fn model_failures_hold_the_recommendation() {
+        let cfg = config("behavior: None, fail_safe: (grace_s: 60)");
+        let mut d = Decider::with_controller(&cfg, 0.0, Box::new(Failing { ticks: 0, fail_at: 3 }));
+        assert_eq!(d.tick(60.0, good(10.0, 4.0)).recommended_replicas, Some(9));
+        assert_eq!(d.tick(120.0, good(10.0, 9.0)).recommended_replicas, Some(9));
+        let t = d.tick(180.0, good(10.0, 9.0));
+        let f = t.fault.unwrap();
+        assert_eq!((f.kind, t.recommended_replicas, t.available), (FaultKind::Model, Some(9), true));
+        assert!(f.message.contains("not a finite number"), "{}", f.message);
+        let t = d.tick(240.0, good(10.0, 9.0));
+        let f = t.fault.unwrap();
+        assert_eq!((f.kind, t.recommended_replicas, t.available), (FaultKind::Model, Some(9), false));
+        assert!(f.message.contains("the child process exited"), "{}", f.message);
+        assert_eq!(d.errors[&FaultKind::Model], 2);
     }
 
     /// Shadow mode serves the running replicas and counts the minutes it would have prevented or caused.

@@ -85,14 +85,24 @@ pub fn warmed_decider(prom: &Prometheus, cfg: &ServeConfig, first_unix_s: f64) -
 ///
 /// # Errors
 /// Prometheus not reachable at all (a replay of nothing is refused rather than written as failed ticks).
-pub fn replay(cfg: &ServeConfig, from: f64, to: f64) -> Result<(Vec<Tick>, usize)> {
+pub fn replay(cfg: &ServeConfig, from: f64, to: f64) -> Result<Replay> {
     let prom = Prometheus::new(&cfg.prometheus.url, cfg.prometheus.timeout_s);
     if !prom.ready() {
         bail!("Prometheus at {} is not reachable or not ready (GET /-/ready)", cfg.prometheus.url);
     }
-    let (mut d, fed) = warmed_decider(&prom, cfg, from);
+    let (mut d, history_ticks) = warmed_decider(&prom, cfg, from);
     let ticks = fetch_range(&prom, cfg, from, to).into_iter().map(|(t, c)| d.tick(t, c)).collect();
-    Ok((ticks, fed))
+    Ok(Replay { ticks, history_ticks, counterfactual: d.counterfactual().clone() })
+}
+
+/// What a replay gives.
+pub struct Replay {
+    /// Every tick of the span.
+    pub ticks: Vec<Tick>,
+    /// History ticks the controller decided on before the span.
+    pub history_ticks: usize,
+    /// Shadow mode's counterfactual over the span (zeros when acting).
+    pub counterfactual: Counterfactual,
 }
 
 /// The replay CSV: the recording's columns first (`decisions.csv` of `prescale run --record-live`), then
