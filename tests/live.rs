@@ -271,9 +271,9 @@ fn replays_decide_as_the_recorded_runs_did() {
     // controller's own beside them; the counterfactual is summed over the span.
     let live = run_dir(&out, "live-ar").join("live");
     let shadow_cfg = dir.path().join("shadow.ron");
-    let text = std::fs::read_to_string(live.join("serve.ron")).unwrap();
-    assert!(text.contains("mode: Act,"));
-    std::fs::write(&shadow_cfg, text.replace("mode: Act,", "mode: Shadow,")).unwrap();
+    let acting = std::fs::read_to_string(live.join("serve.ron")).unwrap();
+    assert!(acting.contains("mode: Act,"));
+    std::fs::write(&shadow_cfg, acting.replace("mode: Act,", "mode: Shadow,")).unwrap();
     let csv = dir.path().join("shadow.csv");
     let o = prescale()
         .args(["serve", "--replay", "60..86340", "--prometheus", &prom.url, "--out"])
