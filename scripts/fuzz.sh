@@ -28,7 +28,7 @@ export PATH="$ROOT/bin:$PATH"
 LIBTORCH_DIR="$(scripts/setup-torch.sh)"
 export LD_LIBRARY_PATH="$(readlink -f "$LIBTORCH_DIR")/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 
-PARSERS=(scenario experiment training trace ron_paths)
+PARSERS=(scenario experiment training trace ron_paths serve)
 if [ $# -ge 1 ]; then
     TARGETS=("$1")
 else
