@@ -29,7 +29,7 @@ fn commands_without_networks_do_not_load_libtorch_and_the_others_run_in_prescale
     let out_dir = d.path().to_str().unwrap();
     for args in [
         vec!["--version"],
-        vec!["validate", "scenarios/flash-crowd.ron", "experiments/provisioning-whatif.ron"],
+        vec!["validate", "scenarios/flash-crowd.ron", "experiments/provisioning-whatif.ron", "examples/live/serve.ron"],
         vec!["run", "scenarios/flash-crowd.ron", "--quiet", "--out", out_dir],
         vec!["reference", "mmc-steady", "--lambda", "9", "--mu", "1", "--c", "10", "--T", "100", "--seed", "1"],
     ] {

@@ -293,6 +293,33 @@ fn replays_decide_as_the_recorded_runs_did() {
     }
     assert!(differ > 100, "the controller's own answer differs from the running replicas at {differ} ticks");
 
+    // A query Prometheus refuses (bad PromQL): every tick fails as prometheus_error, with Prometheus' reason,
+    // and nothing is recommended that the data did not support.
+    let broken = dir.path().join("broken-query.ron");
+    let q = "request_rate_per_s: \"prescale_sim_request_rate_per_s{scenario=\\\"live-ar\\\",seed=\\\"1\\\"}\"";
+    assert!(acting.contains(q), "{acting}");
+    std::fs::write(&broken, acting.replace(q, "request_rate_per_s: \"sum(rate(\"")).unwrap();
+    let csv = dir.path().join("broken.csv");
+    let o = prescale()
+        .args(["serve", "--replay", "60..600", "--prometheus", &prom.url, "--out"])
+        .arg(&csv)
+        .arg(&broken)
+        .output()
+        .unwrap();
+    let (so, se) = text(&o);
+    // (the grace is 5 intervals: unavailable from t = 360 s on)
+    assert!(so.contains("10 ticks (10 failed, 5 unavailable)"), "{so}{se}");
+    let rows = std::fs::read_to_string(&csv).unwrap();
+    let first_current: u32 = rows.lines().nth(1).unwrap().split(',').nth(2).unwrap().parse().unwrap();
+    for l in rows.lines().skip(1) {
+        assert!(l.contains(",prometheus_error,\"request_rate_per_s: Prometheus error: HTTP 400: bad_data"), "{l}");
+        let c: Vec<&str> = l.split(',').collect();
+        let (current, held): (u32, u32) = (c[2].parse().unwrap(), c[7].parse().unwrap());
+        assert_eq!(c[3], "", "no controller answer: {l}");
+        // Never lower: the first tick's replicas, held while the running ones fall below them.
+        assert_eq!(held, first_current.max(current), "{l}");
+    }
+
     // Nothing to replay from: refused with the cause, nothing written.
     let csv = dir.path().join("never.csv");
     let o = prescale()
