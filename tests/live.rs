@@ -178,6 +178,18 @@ fn scenario(dir: &Path, name: &str, controller: &str) -> PathBuf {
     p
 }
 
+/// `prescale serve CONFIG --replay SPAN --prometheus URL --out CSV`: its output and stdout + stderr.
+fn replay(config: &Path, span: &str, prom: &str, csv: &Path) -> (std::process::Output, String) {
+    let o = prescale()
+        .args(["serve", "--replay", span, "--prometheus", prom, "--out"])
+        .arg(csv)
+        .arg(config)
+        .output()
+        .unwrap();
+    let (so, se) = text(&o);
+    (o, format!("{so}{se}"))
+}
+
 /// The replay's columns that the recording has, row by row.
 fn leading_columns(csv: &str, n: usize) -> Vec<String> {
     csv.lines().map(|l| l.split(',').take(n).collect::<Vec<_>>().join(",")).collect()
@@ -225,15 +237,9 @@ fn replays_decide_as_the_recorded_runs_did() {
         let columns = recorded.lines().next().unwrap().split(',').count();
         // Cold: every tick of the day.
         let csv = dir.path().join(format!("{name}.csv"));
-        let o = prescale()
-            .args(["serve", "--replay", "60..86340", "--prometheus", &prom.url, "--out"])
-            .arg(&csv)
-            .arg(live.join("serve.ron"))
-            .output()
-            .unwrap();
-        let (so, se) = text(&o);
-        assert!(o.status.success(), "{so}{se}");
-        assert!(so.contains("1439 ticks (0 failed, 0 unavailable)"), "{so}");
+        let (o, said) = replay(&live.join("serve.ron"), "60..86340", &prom.url, &csv);
+        assert!(o.status.success(), "{said}");
+        assert!(said.contains("1439 ticks (0 failed, 0 unavailable)"), "{said}");
         let replayed = std::fs::read_to_string(&csv).unwrap();
         assert_same_rows(
             &leading_columns(&replayed, columns),
@@ -250,14 +256,9 @@ fn replays_decide_as_the_recorded_runs_did() {
         let warm_cfg = dir.path().join(format!("{name}-warm.ron"));
         std::fs::write(&warm_cfg, serve).unwrap();
         let csv = dir.path().join(format!("{name}-warm.csv"));
-        let o = prescale()
-            .args(["serve", "--replay", "43260..86340", "--prometheus", &prom.url, "--out"])
-            .arg(&csv)
-            .arg(&warm_cfg)
-            .output()
-            .unwrap();
-        let (so, se) = text(&o);
-        assert!(so.contains("719 ticks (0 failed, 0 unavailable) after 720 history tick(s)"), "{so}{se}");
+        let (o, said) = replay(&warm_cfg, "43260..86340", &prom.url, &csv);
+        assert!(o.status.success(), "{said}");
+        assert!(said.contains("719 ticks (0 failed, 0 unavailable) after 720 history tick(s)"), "{said}");
         let replayed = std::fs::read_to_string(&csv).unwrap();
         let second_half: Vec<String> = leading_columns(&recorded, columns)
             .into_iter()
@@ -275,14 +276,9 @@ fn replays_decide_as_the_recorded_runs_did() {
     assert!(acting.contains("mode: Act,"));
     std::fs::write(&shadow_cfg, acting.replace("mode: Act,", "mode: Shadow,")).unwrap();
     let csv = dir.path().join("shadow.csv");
-    let o = prescale()
-        .args(["serve", "--replay", "60..86340", "--prometheus", &prom.url, "--out"])
-        .arg(&csv)
-        .arg(&shadow_cfg)
-        .output()
-        .unwrap();
-    let (so, se) = text(&o);
-    assert!(so.contains("shadow: over 1439 min the running replicas violated the SLO"), "{so}{se}");
+    let (o, said) = replay(&shadow_cfg, "60..86340", &prom.url, &csv);
+    assert!(o.status.success(), "{said}");
+    assert!(said.contains("shadow: over 1439 min the running replicas violated the SLO"), "{said}");
     let rows = std::fs::read_to_string(&csv).unwrap();
     let mut differ = 0;
     for l in rows.lines().skip(1) {
@@ -300,15 +296,10 @@ fn replays_decide_as_the_recorded_runs_did() {
     assert!(acting.contains(q), "{acting}");
     std::fs::write(&broken, acting.replace(q, "request_rate_per_s: \"sum(rate(\"")).unwrap();
     let csv = dir.path().join("broken.csv");
-    let o = prescale()
-        .args(["serve", "--replay", "60..600", "--prometheus", &prom.url, "--out"])
-        .arg(&csv)
-        .arg(&broken)
-        .output()
-        .unwrap();
-    let (so, se) = text(&o);
+    let (o, said) = replay(&broken, "60..600", &prom.url, &csv);
     // (the grace is 5 intervals: unavailable from t = 360 s on)
-    assert!(so.contains("10 ticks (10 failed, 5 unavailable)"), "{so}{se}");
+    assert!(o.status.success(), "{said}");
+    assert!(said.contains("10 ticks (10 failed, 5 unavailable)"), "{said}");
     let rows = std::fs::read_to_string(&csv).unwrap();
     let first_current: u32 = rows.lines().nth(1).unwrap().split(',').nth(2).unwrap().parse().unwrap();
     for l in rows.lines().skip(1) {
@@ -322,15 +313,10 @@ fn replays_decide_as_the_recorded_runs_did() {
 
     // Nothing to replay from: refused with the cause, nothing written.
     let csv = dir.path().join("never.csv");
-    let o = prescale()
-        .args(["serve", "--replay", "60..120", "--prometheus", &format!("http://127.0.0.1:{}", free_port()), "--out"])
-        .arg(&csv)
-        .arg(run_dir(&out, "live-ar").join("live/serve.ron"))
-        .output()
-        .unwrap();
-    let (_, se) = text(&o);
-    assert_eq!(o.status.code(), Some(2), "{se}");
-    assert!(se.contains("is not reachable"), "{se}");
+    let nowhere = format!("http://127.0.0.1:{}", free_port());
+    let (o, said) = replay(&run_dir(&out, "live-ar").join("live/serve.ron"), "60..120", &nowhere, &csv);
+    assert_eq!(o.status.code(), Some(2), "{said}");
+    assert!(said.contains("is not reachable"), "{said}");
     assert!(!csv.exists());
 }
 
@@ -716,14 +702,8 @@ fn learned_models_replay_exactly_and_tampered_ones_are_refused() {
     let live = run_dir(&out, "live-gru").join("live");
     let prom = Prometheus::start(Some(&live.join("observations.om")), &[]);
     let csv = dir.path().join("gru.csv");
-    let o = prescale()
-        .args(["serve", "--replay", "60..86340", "--prometheus", &prom.url, "--out"])
-        .arg(&csv)
-        .arg(live.join("serve.ron"))
-        .output()
-        .unwrap();
-    let (so, se) = text(&o);
-    assert!(so.contains("1439 ticks (0 failed, 0 unavailable)"), "{so}{se}");
+    let (o, said) = replay(&live.join("serve.ron"), "60..86340", &prom.url, &csv);
+    assert!(o.status.success() && said.contains("1439 ticks (0 failed, 0 unavailable)"), "{said}");
     let recorded = std::fs::read_to_string(live.join("decisions.csv")).unwrap();
     let columns = recorded.lines().next().unwrap().split(',').count();
     let replayed = std::fs::read_to_string(&csv).unwrap();

@@ -240,21 +240,9 @@ impl ServeConfig {
                 format!("must be a multiple of interval_s ({}), got {}", self.interval_s, self.history_s),
             );
         }
-        p.under("service", |p| {
-            let s = &self.service;
-            p.positive("mean_service_s", s.mean_service_s);
-            p.positive("cores_per_request", s.cores_per_request);
-            p.non_negative("memory_gib_per_request", s.memory_gib_per_request);
-            p.non_negative("network_mbit_per_request", s.network_mbit_per_request);
-        });
+        p.under("service", |p| self.service.check(p));
         p.under("cluster", |p| self.cluster.check(p));
-        p.under("slo", |p| {
-            let q = self.slo.latency_quantile;
-            p.require("latency_quantile", [0.5, 0.95, 0.99].contains(&q), || {
-                format!("must be 0.5, 0.95 or 0.99, got {q}")
-            });
-            p.positive("latency_threshold_s", self.slo.latency_threshold_s);
-        });
+        p.under("slo", |p| self.slo.check(p));
         if p.is_empty() {
             p.under("controller", |p| {
                 self.controller.check(p, &self.cluster, self.interval_s, None);

@@ -103,26 +103,14 @@ impl<C: ControllerSpec> ScenarioConfig<C> {
             });
         }
         p.under("workload", |p| self.workload.check(p));
-        p.under("service", |p| {
-            let s = &self.service;
-            p.positive("mean_service_s", s.mean_service_s);
-            p.positive("cores_per_request", s.cores_per_request);
-            p.non_negative("memory_gib_per_request", s.memory_gib_per_request);
-            p.non_negative("network_mbit_per_request", s.network_mbit_per_request);
-        });
+        p.under("service", |p| self.service.check(p));
         p.under("cluster", |p| self.cluster.check(p));
         if let Some(h) = self.horizon_s
             && let Some(m) = failures_problem(&self.cluster, h)
         {
             p.add("cluster.failures.mean_time_between_failures_s", m);
         }
-        p.under("slo", |p| {
-            let q = self.slo.latency_quantile;
-            p.require("latency_quantile", [0.5, 0.95, 0.99].contains(&q), || {
-                format!("must be 0.5, 0.95 or 0.99, got {q}")
-            });
-            p.positive("latency_threshold_s", self.slo.latency_threshold_s);
-        });
+        p.under("slo", |p| self.slo.check(p));
         p.under("controller", |p| self.check_controller(p, &self.controller));
         if let Some(shadow) = &self.shadow {
             p.under("shadow", |p| shadow.check(p, &self.cluster, self.step_s, self.horizon_s));
@@ -191,6 +179,25 @@ impl<C: ControllerSpec> ScenarioConfig<C> {
             WorkloadConfig::Trace(t) => t.metrics.iter().map(|m| m.column.clone()).collect(),
             WorkloadConfig::Synthetic { .. } => Vec::new(),
         }
+    }
+}
+
+impl ServiceSpec {
+    /// Checks the service into `p` (paths below `service`).
+    pub fn check(&self, p: &mut Problems) {
+        p.positive("mean_service_s", self.mean_service_s);
+        p.positive("cores_per_request", self.cores_per_request);
+        p.non_negative("memory_gib_per_request", self.memory_gib_per_request);
+        p.non_negative("network_mbit_per_request", self.network_mbit_per_request);
+    }
+}
+
+impl SloConfig {
+    /// Checks the SLO into `p` (paths below `slo`).
+    pub fn check(&self, p: &mut Problems) {
+        let q = self.latency_quantile;
+        p.require("latency_quantile", [0.5, 0.95, 0.99].contains(&q), || format!("must be 0.5, 0.95 or 0.99, got {q}"));
+        p.positive("latency_threshold_s", self.latency_threshold_s);
     }
 }
 
