@@ -35,17 +35,10 @@ impl Setting {
     pub fn new(interval_s: f64, cluster: &ClusterConfig, service: &prescale_sim::scenario::ServiceSpec) -> Setting {
         let per = service.per_request();
         let st = cluster.scaling_index().expect("validated");
-        let static_ready_servers = cluster
-            .instance_types
-            .iter()
-            .enumerate()
-            .filter(|(i, _)| *i != st)
-            .map(|(_, t)| t.initial_count * ClusterConfig::servers_per_instance(t, &per))
-            .sum();
         Setting {
             interval_s,
             servers_per_instance: ClusterConfig::servers_per_instance(&cluster.instance_types[st], &per),
-            static_ready_servers,
+            static_ready_servers: cluster.static_servers(&per),
             cores_per_request: service.cores_per_request,
             mean_service_s: service.mean_service_s,
         }

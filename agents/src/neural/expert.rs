@@ -59,14 +59,7 @@ impl PolicySetting {
         let per_request = ctx.service.per_request();
         let st = ctx.cluster.scaling_index().expect("validated");
         let t = &ctx.cluster.instance_types[st];
-        let static_servers = ctx
-            .cluster
-            .instance_types
-            .iter()
-            .enumerate()
-            .filter(|(i, _)| *i != st)
-            .map(|(_, o)| o.initial_count * ClusterConfig::servers_per_instance(o, &per_request))
-            .sum();
+        let static_servers = ctx.cluster.static_servers(&per_request);
         PolicySetting {
             step_s: ctx.step_s,
             start_unix_s: ctx.demand.start_unix_s,

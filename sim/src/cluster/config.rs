@@ -363,6 +363,18 @@ impl ClusterConfig {
         p.into_vec()
     }
 
+    /// Servers of the static pools: every type but the scaling one at its initial count (what a controller
+    /// may count on beside the scaled group).
+    pub fn static_servers(&self, per_request: &Resources) -> u32 {
+        let st = self.scaling_index();
+        self.instance_types
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| Some(*i) != st)
+            .map(|(_, t)| t.initial_count * Self::servers_per_instance(t, per_request))
+            .sum()
+    }
+
     /// Servers (concurrent requests) of one instance of type `t` when each request in service holds
     /// `per_request`: the least over the resources a request uses of `floor(capacity / per_request)`, at
     /// least 1.
