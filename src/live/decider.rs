@@ -200,11 +200,13 @@ impl Decider {
             Err(f) => {
                 *self.errors.entry(f.kind).or_default() += 1;
                 self.degraded_since.get_or_insert(t_unix_s);
+                // Never lower: the larger of the last recommendation and the running replicas (even above
+                // max_count, if someone scaled by hand: the fail-safe does not remove capacity).
                 let held = match (self.last_recommended, current) {
                     (None, None) => None,
                     (a, b) => Some(a.unwrap_or(0).max(b.unwrap_or(0)).max(self.fail_safe.min_replicas)),
                 };
-                (None, held.map(|h| h.min(self.max_replicas.max(h))), Some(f))
+                (None, held, Some(f))
             }
         };
         if recommended.is_some() {
