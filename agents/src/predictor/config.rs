@@ -210,16 +210,25 @@ impl PredictorConfig {
                 return;
             }
         }
-        if let Some(h) = horizon_s {
-            let hist = self.history_s(step_s);
-            if hist >= h {
-                let field = match self {
-                    PredictorConfig::SeasonalNaive { .. } | PredictorConfig::HoltWinters { .. } => "period_s",
-                    PredictorConfig::MovingAverage { .. } | PredictorConfig::Ar { .. } => "window_s",
-                    _ => "",
-                };
-                p.add(field, format!("needs {hist} s of history, but the run lasts {h} s: it would never forecast"));
-            }
+        let hist = self.history_s(step_s);
+        let field = match self {
+            PredictorConfig::SeasonalNaive { .. } | PredictorConfig::HoltWinters { .. } => "period_s",
+            PredictorConfig::MovingAverage { .. } | PredictorConfig::Ar { .. } => "window_s",
+            _ => "",
+        };
+        // Bounded also where no horizon bounds it (a live server): the history is kept in memory, in steps.
+        let (max_s, max_steps) = (prescale_sim::scenario::MAX_HORIZON_S, prescale_sim::scenario::MAX_STEPS);
+        if !(hist <= max_s && hist / step_s <= max_steps) {
+            p.add(
+                field,
+                format!(
+                    "needs {hist:e} s of history; at most {max_s} s (400 days) and {max_steps:e} steps of {step_s} s"
+                ),
+            );
+        } else if let Some(h) = horizon_s
+            && hist >= h
+        {
+            p.add(field, format!("needs {hist} s of history, but the run lasts {h} s: it would never forecast"));
         }
     }
 }
