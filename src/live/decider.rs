@@ -179,13 +179,7 @@ impl Decider {
                     ),
                 });
             }
-            let n = match decision {
-                ScaleDecision::Hold => x.current_replicas(),
-                ScaleDecision::To { instances } => instances,
-                ScaleDecision::Mix { instances } => {
-                    instances.get(self.scaling_index).copied().unwrap_or(x.current_replicas())
-                }
-            };
+            let n = decision_replicas(&decision, x.current_replicas(), self.scaling_index);
             Ok((n, x))
         });
         let (controller_replicas, recommended, fault) = match outcome {
