@@ -22,8 +22,9 @@ scripts/setup-live.sh
 scripts/setup-python.sh >/dev/null
 
 cargo fmt --all -- --check
-cargo clippy --workspace --all-targets --release -- -D warnings
-RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --quiet
+# The GUI (gui/) is checked by its own step below: the CLI's lints and tests do not build it.
+cargo clippy --workspace --exclude prescale-gui --all-targets --release -- -D warnings
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --exclude prescale-gui --no-deps --quiet
 # Fuzzing: every cargo-fuzz target on stable without a sanitizer (10^6 executions per parser target), from
 # the checked-in seed corpus; about 10 minutes (plus 4 to install cargo-fuzz once per machine).
 if [ "${PRESCALE_SKIP_FUZZ:-0}" = 1 ]; then
@@ -32,6 +33,9 @@ else
     scripts/fuzz.sh
 fi
 # Release mode: the conformance tests simulate millions of events.
-cargo test --workspace --release
+cargo test --workspace --exclude prescale-gui --release
+# The workbench GUI: its lints, its egui_kittest tests and snapshots, and a real window under Xvfb
+# (Debian packages installed once per machine by scripts/setup-gui.sh; ~10 minutes cold, seconds warm).
+scripts/test-gui.sh
 # The notebooks, executed headless in the project's Python environment (fails on any cell error; ~1 minute).
 scripts/notebooks.sh

@@ -148,6 +148,12 @@ impl FluidModel {
 
     /// Runs the whole horizon, calling `progress(done_fraction)` now and then.
     pub fn run(self, progress: &mut dyn FnMut(f64)) -> FluidReport {
+        self.run_unless(progress, &|| false).expect("never cancelled")
+    }
+
+    /// [`FluidModel::run`], asking `cancel()` whenever it reports progress (every 1 % of the steps) and
+    /// stopping with `None` once it says yes.
+    pub fn run_unless(self, progress: &mut dyn FnMut(f64), cancel: &dyn Fn() -> bool) -> Option<FluidReport> {
         let h = self.horizon_s;
         let step = self.demand.step_s;
         let n = self.demand.steps();
@@ -156,10 +162,13 @@ impl FluidModel {
         for k in (chunk..n).step_by(chunk) {
             sim.run_until(SimTime::from_secs(k as f64 * step));
             progress(k as f64 / n as f64);
+            if cancel() {
+                return None;
+            }
         }
         sim.run_until(SimTime::from_secs(h));
         progress(1.0);
-        sim.into_model().report()
+        Some(sim.into_model().report())
     }
 
     /// The same run with its decisions made outside, one tick at a time ([`FluidStepper`]); the model's own

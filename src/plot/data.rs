@@ -12,14 +12,14 @@ use prescale_sim::scenario::ScenarioConfig;
 use crate::stats::mean_ci95;
 
 /// A CSV file as columns by name: whole (every row as long as the header) and not empty, or an error.
-pub(super) struct Table {
-    pub(super) path: PathBuf,
-    pub(super) header: Vec<String>,
-    pub(super) rows: Vec<(usize, Vec<String>)>,
+pub struct Table {
+    pub path: PathBuf,
+    pub header: Vec<String>,
+    pub rows: Vec<(usize, Vec<String>)>,
 }
 
 impl Table {
-    pub(super) fn read(path: &Path) -> Result<Table> {
+    pub fn read(path: &Path) -> Result<Table> {
         let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
         let mut header: Vec<String> = Vec::new();
         let mut rows = Vec::new();
@@ -46,11 +46,11 @@ impl Table {
         }
         Ok(Table { path: path.to_path_buf(), header, rows })
     }
-    pub(super) fn col(&self, name: &str) -> Result<usize> {
+    pub fn col(&self, name: &str) -> Result<usize> {
         self.header.iter().position(|h| h == name).ok_or_else(|| anyhow!("{}: no column '{name}'", self.path.display()))
     }
     /// A column as numbers; an empty cell is NaN (not applicable), any other non-number an error.
-    pub(super) fn f64s(&self, name: &str) -> Result<Vec<f64>> {
+    pub fn f64s(&self, name: &str) -> Result<Vec<f64>> {
         let i = self.col(name)?;
         self.rows
             .iter()
@@ -69,20 +69,20 @@ impl Table {
 }
 
 /// An axis range covering `xs` with 5 % padding, starting at 0 for non-negative data.
-pub(super) fn range(xs: impl Iterator<Item = f64>) -> (f64, f64) {
+pub fn range(xs: impl Iterator<Item = f64>) -> (f64, f64) {
     let (lo, hi) = span(xs);
     let pad = ((hi - lo) * 0.05).max(1e-9);
     (if lo >= 0.0 { 0.0 } else { lo - pad }, hi + pad)
 }
 
 /// An axis range tight around `xs` (10 % padding).
-pub(super) fn tight(xs: impl Iterator<Item = f64>) -> (f64, f64) {
+pub fn tight(xs: impl Iterator<Item = f64>) -> (f64, f64) {
     let (lo, hi) = span(xs);
     let pad = ((hi - lo) * 0.1).max(1e-6 * hi.abs().max(1.0));
     (lo - pad, hi + pad)
 }
 
-pub(super) fn span(xs: impl Iterator<Item = f64>) -> (f64, f64) {
+pub fn span(xs: impl Iterator<Item = f64>) -> (f64, f64) {
     let (lo, hi) =
         xs.filter(|x| x.is_finite()).fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), x| (a.min(x), b.max(x)));
     if lo.is_finite() { (lo, hi) } else { (0.0, 1.0) }
@@ -91,7 +91,7 @@ pub(super) fn span(xs: impl Iterator<Item = f64>) -> (f64, f64) {
 /// The SLO threshold of a run folder's resolved scenario, if it can be read.
 /// (The run wrote the scenario it ran, so it parses as a scenario; an edited or foreign file just leaves the
 /// SLO line out of the figure.)
-pub(super) fn slo_threshold(dir: &Path) -> Option<f64> {
+pub fn slo_threshold(dir: &Path) -> Option<f64> {
     let file = dir.join("scenario.ron");
     let text = std::fs::read_to_string(&file).ok()?;
     let config: ScenarioConfig<ControllerConfig> = crate::scenario_io::parse_ron(&file, &text).ok()?;
@@ -99,30 +99,21 @@ pub(super) fn slo_threshold(dir: &Path) -> Option<f64> {
 }
 
 /// Per controller and axis combination: (mean, half-width) of a metric over seeds.
-pub(super) type Points = BTreeMap<String, Vec<(String, (f64, f64), (f64, f64))>>;
+pub type Points = BTreeMap<String, Vec<(String, (f64, f64), (f64, f64))>>;
 
 /// Per controller and group — the scenario file (named by its stem when the sweep has several) and the values
 /// of `axes` — the mean and 95 % CI of two metrics over the group's runs (seeds, and the other axes' values).
-pub(super) fn sweep_points(t: &Table, axes: &[String], x_metric: &str, y_metric: &str) -> Result<Points> {
+pub fn sweep_points(t: &Table, axes: &[String], x_metric: &str, y_metric: &str) -> Result<Points> {
     let ci = t.col("controller")?;
-    let fi = t.col("scenario_file")?;
-    let axis_cols: Vec<usize> = axes.iter().map(|a| t.col(a)).collect::<Result<_>>()?;
+    let combos = group_labels(t, axes)?;
     let (xs, ys) = (t.f64s(x_metric)?, t.f64s(y_metric)?);
-    let several_files = t.rows.iter().any(|(_, r)| r[fi] != t.rows[0].1[fi]);
     let mut groups: BTreeMap<(String, String), (Vec<f64>, Vec<f64>)> = BTreeMap::new();
     let mut order: Vec<String> = Vec::new();
-    for (k, (_, row)) in t.rows.iter().enumerate() {
-        let stem = Path::new(&row[fi]).file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
-        let combo = several_files
-            .then_some(stem)
-            .into_iter()
-            .chain(axis_cols.iter().map(|&c| row[c].clone()))
-            .collect::<Vec<_>>()
-            .join(", ");
-        if !order.contains(&combo) {
+    for (k, ((_, row), combo)) in t.rows.iter().zip(&combos).enumerate() {
+        if !order.contains(combo) {
             order.push(combo.clone());
         }
-        let g = groups.entry((row[ci].clone(), combo)).or_default();
+        let g = groups.entry((row[ci].clone(), combo.clone())).or_default();
         g.0.push(xs[k]);
         g.1.push(ys[k]);
     }
@@ -137,11 +128,31 @@ pub(super) fn sweep_points(t: &Table, axes: &[String], x_metric: &str, y_metric:
     Ok(out)
 }
 
+/// Each row's group label in [`sweep_points`]: the scenario file's stem (when the sweep has several) and the
+/// values of `axes`, joined by ", ".
+pub fn group_labels(t: &Table, axes: &[String]) -> Result<Vec<String>> {
+    let fi = t.col("scenario_file")?;
+    let axis_cols: Vec<usize> = axes.iter().map(|a| t.col(a)).collect::<Result<_>>()?;
+    let several_files = t.rows.iter().any(|(_, r)| r[fi] != t.rows[0].1[fi]);
+    Ok(t.rows
+        .iter()
+        .map(|(_, row)| {
+            let stem = Path::new(&row[fi]).file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+            several_files
+                .then_some(stem)
+                .into_iter()
+                .chain(axis_cols.iter().map(|&c| row[c].clone()))
+                .collect::<Vec<_>>()
+                .join(", ")
+        })
+        .collect())
+}
+
 /// Per controller: (name, (mean, CI half-width)).
-pub(super) type Bars = Vec<(String, (f64, f64))>;
+pub type Bars = Vec<(String, (f64, f64))>;
 
 /// Per controller: mean and CI of `metric` over all its runs.
-pub(super) fn per_controller(t: &Table, metric: &str) -> Result<Bars> {
+pub fn per_controller(t: &Table, metric: &str) -> Result<Bars> {
     let ci = t.col("controller")?;
     let xs = t.f64s(metric)?;
     let mut by: BTreeMap<String, Vec<f64>> = BTreeMap::new();
@@ -154,11 +165,11 @@ pub(super) fn per_controller(t: &Table, metric: &str) -> Result<Bars> {
 }
 
 /// Controller families: a family's name and its members as (controller, mean cost, mean SLO minutes).
-pub(super) type Families = Vec<(String, Vec<(String, f64, f64)>)>;
+pub type Families = Vec<(String, Vec<(String, f64, f64)>)>;
 
 /// The families of each group (scenario file and axis values) of a sweep, with the group's label, from
 /// [`sweep_points`] of cost and SLO minutes; `family_of` names a controller's family.
-pub(super) fn group_families(pts: &Points, family_of: &dyn Fn(&str) -> String) -> Vec<(String, Families)> {
+pub fn group_families(pts: &Points, family_of: &dyn Fn(&str) -> String) -> Vec<(String, Families)> {
     let mut out: Vec<(String, Families)> = Vec::new();
     for (c, ps) in pts {
         for (label, (cost, _), (slo, _)) in ps {

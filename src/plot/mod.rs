@@ -14,7 +14,7 @@
 //!   window (`--seed`, `--window-h`), demand against ready and allocated capacity, p99 latency with the SLO,
 //!   cost so far.
 
-mod data;
+pub mod data;
 mod figures;
 
 use std::collections::BTreeMap;

@@ -89,7 +89,19 @@ use crate::workload::ExpServiceTimes;
 
 /// Lives through a prepared scenario with `seed`, calling `progress(fraction done)` now and then.
 pub fn run<C: ControllerSpec>(p: &Prepared<C>, seed: u64, progress: &mut dyn FnMut(f64)) -> RunOutput {
-    run_with(p, seed, progress, None)
+    run_with(p, seed, progress, &|| false, None).expect("never cancelled")
+}
+
+/// [`run`], asking `cancel()` whenever it reports progress (every 1 % of the steps) and giving up with `None`
+/// once it says yes (what an interactive front end runs in the background). Not cancelled, the same bits as
+/// [`run`].
+pub fn run_unless<C: ControllerSpec>(
+    p: &Prepared<C>,
+    seed: u64,
+    progress: &mut dyn FnMut(f64),
+    cancel: &dyn Fn() -> bool,
+) -> Option<RunOutput> {
+    run_with(p, seed, progress, cancel, None)
 }
 
 /// One control tick as the acting controller lived it: what it saw, what it answered, what it reported.
@@ -112,7 +124,7 @@ pub fn run_recorded<C: ControllerSpec>(
     progress: &mut dyn FnMut(f64),
 ) -> (RunOutput, Vec<RecordedTick>) {
     let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    let out = run_with(p, seed, progress, Some(log.clone()));
+    let out = run_with(p, seed, progress, &|| false, Some(log.clone())).expect("never cancelled");
     let ticks = std::mem::take(&mut *log.lock().expect("not poisoned"));
     (out, ticks)
 }
@@ -149,8 +161,9 @@ fn run_with<C: ControllerSpec>(
     p: &Prepared<C>,
     seed: u64,
     progress: &mut dyn FnMut(f64),
+    cancel: &dyn Fn() -> bool,
     record: Option<std::sync::Arc<std::sync::Mutex<Vec<RecordedTick>>>>,
-) -> RunOutput {
+) -> Option<RunOutput> {
     let cfg = &p.config;
     let horizon_s = p.demand.steps() as f64 * p.demand.step_s;
     let ctx = p.init_context(seed);
@@ -168,7 +181,7 @@ fn run_with<C: ControllerSpec>(
     let fault;
     let (steps, fleet, cost_usd, inst_s, max_i, final_i, p50, p99) = match cfg.fidelity {
         Fidelity::Fluid => {
-            let mut report = fluid_model(p, seed, controller).run(progress);
+            let mut report = fluid_model(p, seed, controller).run_unless(progress, cancel)?;
             fault = report.controller_fault.take();
             fluid_parts(report, scored_from(p))
         }
@@ -197,6 +210,9 @@ fn run_with<C: ControllerSpec>(
             for k in (chunk..n).step_by(chunk) {
                 sim.run_until(crate::SimTime::from_secs(k as f64 * p.demand.step_s));
                 progress(k as f64 / n as f64);
+                if cancel() {
+                    return None;
+                }
             }
             sim.run_until(crate::SimTime::from_secs(horizon_s));
             progress(1.0);
@@ -216,14 +232,14 @@ fn run_with<C: ControllerSpec>(
         }
     };
     let log = shadow_log.lock().expect("not poisoned");
-    assemble(
+    Some(assemble(
         p,
         seed,
         controller_name,
         (steps, fleet, cost_usd, inst_s, max_i, final_i, p50, p99),
         cfg.shadow.as_ref().map(|_| &log[..]),
         fault,
-    )
+    ))
 }
 
 /// The fluid model of a prepared scenario, with `controller` deciding.
