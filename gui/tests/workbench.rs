@@ -238,3 +238,18 @@ fn a_missing_model_directory_is_named() {
     let all: String = doc.diagnostics.iter().map(|d| d.to_string()).collect();
     assert!(all.contains("no/such/model"), "{all}");
 }
+
+/// A request-level day (8.6 M requests) runs in the background with a progress bar; Cancel stops it, the window
+/// answering all the while, and nothing is shown as its result.
+#[test]
+fn a_long_run_can_be_cancelled() {
+    let mut h = harness();
+    open(&mut h, Path::new("../scenarios/steady-diurnal.ron"));
+    h.get_by_label("Run").click();
+    h.step();
+    assert!(h.state().is_running());
+    h.get_by_label("Cancel").click();
+    wait_for_run(&mut h);
+    assert!(h.state().message.starts_with("cancelled"), "{}", h.state().message);
+    assert!(h.state().current.is_none());
+}
