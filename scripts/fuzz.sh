@@ -3,6 +3,7 @@
 # sanitizer, from the checked-in seed corpus (fuzz/seeds/<target>), and fails on any crash.
 #
 #   scripts/fuzz.sh              # every target: 10^6 executions for the parser targets, 10^5 for `run`
+#   scripts/fuzz.sh --runs N     # every target: N executions for the parser targets, N/10 for `run`
 #   scripts/fuzz.sh trace 5000   # one target, N executions
 #
 # cargo-fuzz is installed once per machine into ~/.cache/prescale/cargo-fuzz (about 4 minutes to build).
@@ -29,6 +30,12 @@ LIBTORCH_DIR="$(scripts/setup-torch.sh)"
 export LD_LIBRARY_PATH="$(readlink -f "$LIBTORCH_DIR")/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 
 PARSERS=(scenario experiment training trace ron_paths serve)
+PARSER_RUNS=1000000
+if [ "${1:-}" = --runs ]; then
+    [[ "${2:-}" =~ ^[1-9][0-9]*$ ]] || { echo "fuzz: --runs needs a positive number of executions" >&2; exit 2; }
+    PARSER_RUNS="$2"
+    set --
+fi
 if [ $# -ge 1 ]; then
     TARGETS=("$1")
 else
@@ -38,8 +45,8 @@ fi
 cd fuzz
 cargo fuzz build -s none
 for t in "${TARGETS[@]}"; do
-    runs="${2:-1000000}"
-    [ "$t" = run ] && [ $# -lt 2 ] && runs=100000
+    runs="${2:-$PARSER_RUNS}"
+    [ "$t" = run ] && [ $# -lt 2 ] && runs=$(( (PARSER_RUNS + 9) / 10 ))
     mkdir -p "corpus/$t" "seeds/$t"
     start=$(date +%s)
     if ! cargo fuzz run -s none "$t" "corpus/$t" "seeds/$t" -- -runs="$runs" -max_len=4096 -timeout=60 \

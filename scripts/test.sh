@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
-# Runs every check of prescale: formatting, lints, and all tests (unit, integration, property, conformance).
-# This is the README's test command; .ci/run runs exactly this.
+# Runs every check of prescale: formatting, lints, docs, fuzzing, and all tests (unit, integration, property,
+# conformance, the workbench GUI's, the notebooks). This is the README's test command; .ci/run runs exactly this.
+#
+# One build serves every step: the whole workspace (the GUI included, so that cargo unifies features once) under
+# the `ci` profile (release optimisation without whole-program LTO; see Cargo.toml). Each step prints its time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -8,34 +11,49 @@ if ! command -v cargo >/dev/null 2>&1; then
     echo "error: cargo not found; install the Rust toolchain (https://rustup.rs) first" >&2
     exit 1
 fi
-rustup component add rustfmt clippy >/dev/null 2>&1 || true
-# PyTorch 2.13.0 for tch and for the Python export test: installed once per machine, cached, linked as .libtorch.
-scripts/setup-torch.sh >/dev/null
-# Slurm and munge for the sharded-sweep test (tests/shards.rs starts a single-node cluster in a loopback-only
-# network namespace with scripts/slurm-cluster.sh): Debian packages, installed once per machine.
-scripts/setup-slurm.sh
-# Prometheus (server and promtool) for the live-mode tests (tests/live.rs starts one on 127.0.0.1): Debian package,
-# installed once per machine.
-scripts/setup-live.sh
-# The notebooks' and Python predictors' environment (notebooks/requirements.txt; tests/external.rs runs
-# statsforecast through it, scripts/notebooks.sh executes the notebooks in it): once per machine, cached.
-scripts/setup-python.sh >/dev/null
 
-cargo fmt --all -- --check
-# The GUI (gui/) is checked by its own step below: the CLI's lints and tests do not build it.
-cargo clippy --workspace --exclude prescale-gui --all-targets --release -- -D warnings
-RUSTDOCFLAGS="-D warnings" cargo doc --workspace --exclude prescale-gui --no-deps --quiet
-# Fuzzing: every cargo-fuzz target on stable without a sanitizer (10^6 executions per parser target), from
-# the checked-in seed corpus; about 10 minutes (plus 4 to install cargo-fuzz once per machine).
+# step NAME COMMAND...: runs COMMAND and prints how long it took.
+step() {
+    local name="$1" t0=$SECONDS
+    shift
+    "$@"
+    echo "step $name: $((SECONDS - t0)) s"
+}
+
+rustup component add rustfmt clippy >/dev/null 2>&1 || true
+# Installed once per machine, cached (a no-op after):
+# - PyTorch 2.13.0 for tch and for the Python export test, linked as .libtorch;
+# - Slurm and munge for the sharded-sweep test (tests/shards.rs starts a single-node cluster in a loopback-only
+#   network namespace with scripts/slurm-cluster.sh): Debian packages;
+# - Prometheus (server and promtool) for the live-mode tests (tests/live.rs starts one on 127.0.0.1): Debian;
+# - the notebooks' and Python predictors' environment (notebooks/requirements.txt; tests/external.rs runs
+#   statsforecast through it, scripts/notebooks.sh executes the notebooks in it);
+# - the workbench's Debian packages (Wayland headers to build, Mesa's software GL for the snapshots, Xvfb).
+setup() {
+    scripts/setup-torch.sh >/dev/null
+    scripts/setup-slurm.sh
+    scripts/setup-live.sh
+    scripts/setup-python.sh >/dev/null
+    scripts/setup-gui.sh
+}
+step setup setup
+
+step fmt cargo fmt --all -- --check
+step clippy cargo clippy --workspace --all-targets --profile ci -- -D warnings
+export RUSTDOCFLAGS="-D warnings"
+step doc cargo doc --workspace --no-deps --quiet --profile ci
+unset RUSTDOCFLAGS
+# Fuzzing: every cargo-fuzz target on stable without a sanitizer, from the checked-in seed corpus: 10^5
+# executions per parser target and 10^4 for `run` here (scripts/fuzz.sh alone runs ten times as many).
 if [ "${PRESCALE_SKIP_FUZZ:-0}" = 1 ]; then
     echo "fuzz: skipped (PRESCALE_SKIP_FUZZ=1)"
 else
-    scripts/fuzz.sh
+    step fuzz scripts/fuzz.sh --runs 100000
 fi
-# Release mode: the conformance tests simulate millions of events.
-cargo test --workspace --exclude prescale-gui --release
-# The workbench GUI: its lints, its egui_kittest tests and snapshots, and a real window under Xvfb
-# (Debian packages installed once per machine by scripts/setup-gui.sh; ~10 minutes cold, seconds warm).
-scripts/test-gui.sh
-# The notebooks, executed headless in the project's Python environment (fails on any cell error; ~1 minute).
-scripts/notebooks.sh
+# The conformance tests simulate millions of events: optimised code. The GUI's egui_kittest tests and snapshots
+# (wgpu on Mesa's software GL, no display) run here too.
+step test cargo test --workspace --profile ci
+# The workbench's real window under Xvfb, from the binary the tests' build made.
+step gui-window scripts/gui-window.sh target/ci/prescale-gui
+# The notebooks, executed headless in the project's Python environment (fails on any cell error).
+PRESCALE_BIN="$PWD/target/ci/prescale" step notebooks scripts/notebooks.sh
