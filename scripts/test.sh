@@ -2,8 +2,10 @@
 # Runs every check of prescale: formatting, lints, docs, fuzzing, and all tests (unit, integration, property,
 # conformance, the workbench GUI's, the notebooks). This is the README's test command; .ci/run runs exactly this.
 #
-# One build serves every step: the whole workspace (the GUI included, so that cargo unifies features once) under
-# the `ci` profile (release optimisation without whole-program LTO; see Cargo.toml). Each step prints its time.
+# One build serves every step: the whole workspace (the GUI included, so that cargo unifies features once) in
+# release mode, as shipped (thin LTO is what keeps libtorch out of the `prescale` binary, which
+# tests/fast_start.rs checks; a profile without LTO builds faster but loads libtorch in every command, and one with
+# LTO and many codegen units links each test binary far more slowly). Each step prints its time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -39,9 +41,9 @@ setup() {
 step setup setup
 
 step fmt cargo fmt --all -- --check
-step clippy cargo clippy --workspace --all-targets --profile ci -- -D warnings
+step clippy cargo clippy --workspace --all-targets --release -- -D warnings
 export RUSTDOCFLAGS="-D warnings"
-step doc cargo doc --workspace --no-deps --quiet --profile ci
+step doc cargo doc --workspace --no-deps --quiet --release
 unset RUSTDOCFLAGS
 # Fuzzing: every cargo-fuzz target on stable without a sanitizer, from the checked-in seed corpus: 10^5
 # executions per parser target and 10^4 for `run` here (scripts/fuzz.sh alone runs ten times as many).
@@ -52,8 +54,8 @@ else
 fi
 # The conformance tests simulate millions of events: optimised code. The GUI's egui_kittest tests and snapshots
 # (wgpu on Mesa's software GL, no display) run here too.
-step test cargo test --workspace --profile ci
+step test cargo test --workspace --release
 # The workbench's real window under Xvfb, from the binary the tests' build made.
-step gui-window scripts/gui-window.sh target/ci/prescale-gui
+step gui-window scripts/gui-window.sh target/release/prescale-gui
 # The notebooks, executed headless in the project's Python environment (fails on any cell error).
-PRESCALE_BIN="$PWD/target/ci/prescale" step notebooks scripts/notebooks.sh
+PRESCALE_BIN="$PWD/target/release/prescale" step notebooks scripts/notebooks.sh
