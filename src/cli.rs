@@ -201,8 +201,9 @@ enum Command {
         /// trace (atomically).
         #[arg(long, value_name = "FILE")]
         csv: Option<PathBuf>,
-        /// Models to evaluate, comma-separated (seasonal-naive, holt-winters, mlp, gru, lstm, transformer;
-        /// default: all).
+        /// Models to evaluate, comma-separated (seasonal-naive, holt-winters, mlp, gru, lstm, transformer, and
+        /// mlp-window, gru-window, lstm-window, transformer-window: the networks scaled by each window's level;
+        /// default: the first six).
         #[arg(long, value_delimiter = ',')]
         models: Vec<String>,
         /// Most training epochs of a network (1 to 100000).
@@ -211,13 +212,24 @@ enum Command {
         /// Horizons in steps, increasing, comma-separated (default: the peers' 1,5,15).
         #[arg(long, value_delimiter = ',', value_parser = clap::value_parser!(u32).range(1..=10_000))]
         horizons: Vec<u32>,
-        /// When models are fitted: once (networks before the first origin, classical online) or every-origin (as
-        /// the statistical peers: each origin afresh).
+        /// When models are fitted: once (networks before the first origin, classical online), every-origin (as
+        /// the statistical peers: each origin afresh) or fine-tune (networks trained once, then fine-tuned on the
+        /// recent window at every origin).
         #[arg(long, value_enum, default_value_t = crate::forecast_eval::Refit::Once)]
         refit: crate::forecast_eval::Refit,
         /// With --refit every-origin: the classical predictors' sliding window, seconds (default 3 days).
         #[arg(long, default_value_t = 259_200.0, value_name = "S")]
         refit_window_s: f64,
+        /// With --refit fine-tune: the window each fine-tune trains on, seconds before the origin (default 1 day;
+        /// at least the model's window and horizon).
+        #[arg(long, default_value_t = 86_400.0, value_name = "S")]
+        fine_tune_window_s: f64,
+        /// With --refit fine-tune: full-batch Adam steps per origin.
+        #[arg(long, default_value_t = 20)]
+        fine_tune_steps: u32,
+        /// With --refit fine-tune: Adam's learning rate.
+        #[arg(long, default_value_t = 5e-4)]
+        fine_tune_learning_rate: f64,
         /// No progress lines.
         #[arg(long)]
         quiet: bool,
@@ -425,8 +437,28 @@ pub fn run<I: IntoIterator<Item = OsString>>(args: I) -> Result<ExitCode> {
         }
         Command::Bench(args) => bench::run(&args),
         Command::Train { config, out, quiet } => (require("prescale train").train)(&config, &out, quiet),
-        Command::ForecastEval { traces, out, csv, models, epochs, horizons, refit, refit_window_s, quiet } => {
-            let mut opts = crate::forecast_eval::EvalOptions { epochs, refit, refit_window_s, ..Default::default() };
+        Command::ForecastEval {
+            traces,
+            out,
+            csv,
+            models,
+            epochs,
+            horizons,
+            refit,
+            refit_window_s,
+            fine_tune_window_s,
+            fine_tune_steps,
+            fine_tune_learning_rate,
+            quiet,
+        } => {
+            let fine_tune = prescale_agents::neural::forecaster::FineTuneConfig {
+                every_s: 3600.0,
+                window_s: fine_tune_window_s,
+                steps: fine_tune_steps,
+                learning_rate: fine_tune_learning_rate,
+            };
+            let mut opts =
+                crate::forecast_eval::EvalOptions { epochs, refit, refit_window_s, fine_tune, ..Default::default() };
             if !horizons.is_empty() {
                 opts.horizons = horizons.into_iter().map(|h| h as usize).collect();
             }

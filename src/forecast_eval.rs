@@ -15,7 +15,12 @@
 //! window at each origin. `every-origin` refits as the peers do: at each origin the classical predictors start
 //! afresh on the sliding window before it (`--refit-window-s`, 3 days as the peers'; Holt-Winters fits its
 //! parameters on it), and each network is trained anew on all the data before the origin — 24 trainings per
-//! network. `--horizons` chooses the horizons (default 1, 5, 15 steps); origins keep the largest one inside
+//! network. `fine-tune` trains each network once as `once` does, then at each origin fine-tunes it on the
+//! window before the origin (`--fine-tune-window-s`, 1 day; `--fine-tune-steps` full-batch Adam steps, 20, at
+//! `--fine-tune-learning-rate`, 5e-4) before forecasting — the online fine-tuning a `Neural` predictor does in
+//! simulation, by the same function. Networks named `NAME-window` (`gru-window`, …) scale inputs and outputs
+//! by each window's mean rate (`level: Window`), so a level shift after training leaves their inputs in the
+//! range they were trained on. `--horizons` chooses the horizons (default 1, 5, 15 steps); origins keep the largest one inside
 //! the series.
 
 use std::fmt::Write as _;
@@ -23,9 +28,11 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{Context, Result, anyhow, bail};
+use prescale_agents::neural::data::Frames;
 use prescale_agents::neural::fit::TrainingConfig;
 use prescale_agents::neural::forecast_cloning::fit_forecaster;
-use prescale_agents::neural::spec::{Architecture, Input, ModelSpec, OutputKind};
+use prescale_agents::neural::forecaster::{FineTuneConfig, fine_tune};
+use prescale_agents::neural::spec::{Architecture, Input, Level, ModelSpec, OutputKind};
 use prescale_agents::predictor::{HoltWinters, Predictor, SeasonalNaive};
 use prescale_sim::demand::DemandSeries;
 use prescale_sim::trace::{GapPolicy, TracePolicies, resample};
@@ -145,8 +152,24 @@ pub fn seasonal_naive_mae(s: &Series) -> Result<Vec<f64>> {
 ///
 /// # Errors
 /// A series too short for the protocol, or training problems.
-/// The models `forecast-eval` knows, by the names `--models` takes.
-pub const MODELS: [&str; 6] = ["seasonal-naive", "holt-winters", "mlp", "gru", "lstm", "transformer"];
+/// The models `forecast-eval` knows, by the names `--models` takes: the classical predictors, the networks,
+/// and the networks with a window level ([`Level::Window`]: inputs and outputs scaled by each window's mean).
+pub const MODELS: [&str; 10] = [
+    "seasonal-naive",
+    "holt-winters",
+    "mlp",
+    "gru",
+    "lstm",
+    "transformer",
+    "mlp-window",
+    "gru-window",
+    "lstm-window",
+    "transformer-window",
+];
+
+/// The models evaluated when `--models` names none: the classical predictors and the networks with the
+/// global level.
+pub const DEFAULT_MODELS: [&str; 6] = ["seasonal-naive", "holt-winters", "mlp", "gru", "lstm", "transformer"];
 
 /// When models are fitted (see the module docs).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
@@ -156,6 +179,9 @@ pub enum Refit {
     Once,
     /// At every origin: classical predictors on the sliding window before it, networks on all data before it.
     EveryOrigin,
+    /// Classical predictors online; networks trained before the first origin and fine-tuned at every origin on
+    /// the recent window, as in simulation (`fine_tune` of a `Neural` predictor).
+    FineTune,
 }
 
 /// What `forecast-eval` evaluates and how long networks train.
@@ -171,16 +197,20 @@ pub struct EvalOptions {
     pub refit: Refit,
     /// With [`Refit::EveryOrigin`], the classical predictors' sliding window, seconds.
     pub refit_window_s: f64,
+    /// With [`Refit::FineTune`], the fine-tune at each origin (its `every_s` is ignored: origins set the
+    /// schedule).
+    pub fine_tune: FineTuneConfig,
 }
 
 impl Default for EvalOptions {
     fn default() -> Self {
         EvalOptions {
-            models: MODELS.iter().map(|m| m.to_string()).collect(),
+            models: DEFAULT_MODELS.iter().map(|m| m.to_string()).collect(),
             epochs: 30,
             horizons: HORIZONS.to_vec(),
             refit: Refit::Once,
             refit_window_s: 3.0 * 86_400.0,
+            fine_tune: FineTuneConfig { every_s: 3600.0, window_s: 86_400.0, steps: 20, learning_rate: 5e-4 },
         }
     }
 }
@@ -214,7 +244,7 @@ pub fn evaluate(
         let t0 = Instant::now();
         let mut forecasts = Vec::new();
         match opts.refit {
-            Refit::Once => {
+            Refit::Once | Refit::FineTune => {
                 let mut p = make(m);
                 let mut next = 0;
                 for (t, y) in s.y.iter().enumerate() {
@@ -258,13 +288,20 @@ pub fn evaluate(
         start_unix_s: s.start_unix_s,
         ..DemandSeries::default()
     };
-    for arch in [
+    for (arch, level) in [
         Architecture::Mlp { hidden: vec![64, 64] },
         Architecture::Gru { hidden: 32, layers: 1 },
         Architecture::Lstm { hidden: 32, layers: 1 },
         Architecture::Transformer { d_model: 32, heads: 4, layers: 2, feed_forward: Some(64) },
-    ] {
-        if !models.iter().any(|x| x == arch.name()) {
+    ]
+    .into_iter()
+    .flat_map(|a| [(a.clone(), Level::Global), (a, Level::Window)])
+    {
+        let name = match level {
+            Level::Global => arch.name().to_string(),
+            Level::Window => format!("{}-window", arch.name()),
+        };
+        if !models.contains(&name) {
             continue;
         }
         let spec = ModelSpec {
@@ -273,13 +310,17 @@ pub fn evaluate(
             window_steps: window,
             horizon_steps: hmax as u32,
             output: OutputKind::Gaussian,
+            level,
         };
-        let name = arch.name();
         // The trainings: once before the first origin, or before every origin; each forecasts its origins.
         let fits: Vec<(usize, Vec<usize>)> = match opts.refit {
-            Refit::Once => vec![(first, origins.clone())],
+            Refit::Once | Refit::FineTune => vec![(first, origins.clone())],
             Refit::EveryOrigin => origins.iter().map(|&o| (o, vec![o])).collect(),
         };
+        let l = window as usize;
+        let width = spec.width();
+        let frames =
+            prescale_agents::neural::forecast_cloning::forecast_frames(&spec, &demand).map_err(|e| anyhow!(e))?;
         let mut forecasts: Vec<Vec<f64>> = Vec::new();
         let mut wall_s = 0.0;
         for (k, (end, at)) in fits.iter().enumerate() {
@@ -296,7 +337,7 @@ pub fn evaluate(
             );
             let cut = (*end as f64 * 0.85) as usize;
             let fitted = fit_forecaster(
-                name,
+                &name,
                 &spec,
                 &demand,
                 &s.label,
@@ -318,20 +359,32 @@ pub fn evaluate(
                 }
             })?;
             wall_s += f.fit.wall_s;
-            let l = window as usize;
-            let width = spec.width();
-            let frames =
-                prescale_agents::neural::forecast_cloning::forecast_frames(&spec, &demand).map_err(|e| anyhow!(e))?;
-            let mut x = Vec::with_capacity(at.len() * l * width);
-            for &o in at {
-                x.extend(frames.inputs[(o - l) * width..o * width].iter().map(|v| *v as f32));
-            }
-            let out = f.model.predict(&x, at.len());
             let k = spec.output.width();
-            forecasts
-                .extend((0..at.len()).map(|i| (0..hmax).map(|h| out[(i * hmax + h) * k] as f64).collect::<Vec<f64>>()));
+            let forecast_at = |o: usize| -> Vec<f64> {
+                let x: Vec<f32> = frames.inputs[(o - l) * width..o * width].iter().map(|v| *v as f32).collect();
+                let out = f.model.predict(&x, 1);
+                (0..hmax).map(|h| out[h * k] as f64).collect()
+            };
+            if opts.refit == Refit::FineTune {
+                // At each origin: fine-tune on the recent window (the steps before the origin only), then forecast.
+                let t0 = Instant::now();
+                let recent = ((opts.fine_tune.window_s / s.step_s).round() as usize).max(l + hmax + 1);
+                for &o in at {
+                    let from = o.saturating_sub(recent);
+                    let part = Frames {
+                        width,
+                        inputs: frames.inputs[from * width..o * width].to_vec(),
+                        target: frames.target[from..o].to_vec(),
+                    };
+                    fine_tune(&f.model, &part, &opts.fine_tune);
+                    forecasts.push(forecast_at(o));
+                }
+                wall_s += t0.elapsed().as_secs_f64();
+            } else {
+                forecasts.extend(at.iter().map(|&o| forecast_at(o)));
+            }
         }
-        rows.push(Row { model: name.into(), mae: pooled(&s.y, &origins, &forecasts, horizons), wall_s });
+        rows.push(Row { model: name, mae: pooled(&s.y, &origins, &forecasts, horizons), wall_s });
     }
     Ok((rows, scale, first))
 }
@@ -407,6 +460,16 @@ pub fn run(
     if !(opts.refit_window_s.is_finite() && opts.refit_window_s > 0.0) {
         bail!("--refit-window-s: must be a number of seconds > 0, got {}", opts.refit_window_s);
     }
+    let ft = &opts.fine_tune;
+    if !(ft.window_s.is_finite() && ft.window_s > 0.0) {
+        bail!("--fine-tune-window-s: must be a number of seconds > 0, got {}", ft.window_s);
+    }
+    if !(1..=10_000).contains(&ft.steps) {
+        bail!("--fine-tune-steps: must be 1 to 10000, got {}", ft.steps);
+    }
+    if !(ft.learning_rate > 0.0 && ft.learning_rate < 1.0) {
+        bail!("--fine-tune-learning-rate: must be in (0, 1), got {}", ft.learning_rate);
+    }
     let training = TrainingConfig {
         max_epochs: opts.epochs,
         batch_size: 256,
@@ -437,6 +500,11 @@ pub fn run(
             "Refitted at every origin: classical predictors afresh on the {} s before it, networks trained anew on all \
              the data before it",
             opts.refit_window_s
+        ),
+        Refit::FineTune => format!(
+            "Classical predictors online over all history; networks trained once on the data before the first origin \
+             and fine-tuned at every origin ({} Adam steps at learning rate {} on the {} s before it)",
+            ft.steps, ft.learning_rate, ft.window_s
         ),
     };
     writeln!(

@@ -127,7 +127,12 @@ fn exported_torchscript_runs_in_python_with_rusts_outputs() {
     let site = std::process::Command::new(repo().join("scripts/setup-torch.sh")).arg("--python").output().unwrap();
     assert!(site.status.success(), "setup-torch.sh failed");
     let site = String::from_utf8(site.stdout).unwrap().trim().to_string();
-    for (name, arch) in [("gru-x", "Gru(hidden: 8)"), ("tf-x", "Transformer(d_model: 16, heads: 2, layers: 2)")] {
+    for (name, arch) in [
+        ("gru-x", "Gru(hidden: 8)"),
+        ("tf-x", "Transformer(d_model: 16, heads: 2, layers: 2)"),
+        // Scaled by each window's level inside the traced function.
+        ("mlp-window-x", "Mlp(hidden: [16]), level: Window"),
+    ] {
         let m = train(d.path(), &train_file(d.path(), name, arch, ""));
         let o = prescale(&["export", m.to_str().unwrap()]);
         assert!(o.status.success(), "{}", text(&o).1);
@@ -195,6 +200,17 @@ fn model_directories_that_do_not_match_their_card_are_refused() {
     std::fs::write(e.join("card.json"), card).unwrap();
     let msg = export_err(&e);
     assert!(msg.contains("do not fit the card's architecture") && msg.contains("gru.weight_ih_l0"), "{msg}");
+    // A window level without its floor (the model would divide an idle window by zero).
+    let f = copy("level");
+    let card = std::fs::read_to_string(f.join("card.json")).unwrap().replacen(
+        "\"output\": \"Gaussian\"",
+        "\"output\": \"Gaussian\",\n    \"level\": \"Window\"",
+        1,
+    );
+    assert!(card.contains("\"Window\""), "{card}");
+    std::fs::write(f.join("card.json"), card).unwrap();
+    let msg = export_err(&f);
+    assert!(msg.contains("level_floor_per_s must be a positive number for spec.level Window"), "{msg}");
     // A forecasting model named as a policy, and at another step: validation names the path.
     let s = scenario(d.path(), &format!("Bc(model: \"{}\")", m.display()));
     let o = prescale(&["validate", s.to_str().unwrap()]);
@@ -515,6 +531,7 @@ fn a_non_finite_policy_output_is_an_error_not_a_zero() {
         window_steps: 1,
         horizon_steps: 1,
         output: OutputKind::Point,
+        level: Default::default(),
     };
     let mut state = PolicyState::new(setting(10, 60.0, 0.0), None);
     let obs = Observation { interval_s: 60.0, ..Observation::default() };
@@ -721,6 +738,30 @@ fn forecast_eval_takes_models_and_epochs() {
     };
     assert_eq!(row(&md, "seasonal naive"), row(&every, "seasonal naive"), "{md}\n{every}");
     assert!(every.contains("Refitted at every origin") && every.contains("| Holt-Winters (fitted) |"), "{every}");
+    // Fine-tuned at every origin, beside a network scaled by its window's level: the classical rows are those
+    // of a single fit.
+    let tuned = d.path().join("tuned.md");
+    let o = prescale(&[
+        "forecast-eval",
+        trace.to_str().unwrap(),
+        "--models",
+        "seasonal-naive,mlp,mlp-window",
+        "--epochs",
+        "1",
+        "--refit",
+        "fine-tune",
+        "--fine-tune-steps",
+        "5",
+        "--out",
+        tuned.to_str().unwrap(),
+        "--quiet",
+    ]);
+    assert!(o.status.success(), "{}", text(&o).1);
+    let tuned = std::fs::read_to_string(&tuned).unwrap();
+    assert!(tuned.contains("fine-tuned at every origin (5 Adam steps") && tuned.contains("| mlp-window |"), "{tuned}");
+    assert_eq!(row(&md, "seasonal naive"), row(&tuned, "seasonal naive"), "{md}\n{tuned}");
+    let o = prescale(&["forecast-eval", trace.to_str().unwrap(), "--refit", "fine-tune", "--fine-tune-steps", "0"]);
+    assert!(text(&o).1.contains("--fine-tune-steps: must be 1 to 10000, got 0"), "{}", text(&o).1);
     let o = prescale(&[
         "forecast-eval",
         trace.to_str().unwrap(),

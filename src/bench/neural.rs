@@ -89,8 +89,9 @@ fn bench_card(
         window_steps: 30,
         horizon_steps: horizons,
         output: OutputKind::Gaussian,
+        level: Default::default(),
     };
-    let norm = prescale_agents::neural::data::Normaliser { mean: 200.0, sd: 100.0 };
+    let norm = prescale_agents::neural::data::Normaliser { mean: 200.0, sd: 100.0, level_floor_per_s: None };
     prescale_agents::neural::model::ModelCard::new(name, task, &spec, 60.0, norm, &Default::default())
 }
 

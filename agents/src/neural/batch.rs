@@ -291,8 +291,9 @@ mod tests {
             window_steps: 4,
             horizon_steps: 1,
             output: OutputKind::Point,
+            level: Default::default(),
         };
-        let norm = crate::neural::data::Normaliser { mean: 10.0, sd: 3.0 };
+        let norm = crate::neural::data::Normaliser { mean: 10.0, sd: 3.0, level_floor_per_s: None };
         let card = ModelCard::new("b", Task::Forecast, &spec, 60.0, norm, &Default::default());
         tch::manual_seed(3);
         Model::fresh(card, tch::Device::Cpu).save(dir, &|_| Ok(())).unwrap();

@@ -4,7 +4,7 @@
 use prescale_sim::validate::{Interval, Problems};
 use serde::{Deserialize, Serialize};
 
-use super::spec::ModelSpec;
+use super::spec::{Level, ModelSpec};
 
 /// Per-step signals of one series: `width` unnormalised inputs per step (in the spec's column order) and the
 /// step's target value (requests per second).
@@ -25,13 +25,19 @@ impl Frames {
     }
 }
 
-/// Affine normalisation of rate-like values, fitted on training data only: `z = (x − mean) / sd`.
+/// Affine normalisation of rate-like values, fitted on training data only: `z = (x − mean) / sd`; with
+/// [`Level::Window`], of their ratios to the window's level: `z = (x / level − mean) / sd`.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Normaliser {
-    /// Mean of the training rates, requests per second.
+    /// Mean of the training rates, requests per second (with a window level: of the training ratios, unitless).
     pub mean: f64,
-    /// Standard deviation of the training rates (at least 1e-6), requests per second.
+    /// Standard deviation of the training rates (at least 1e-6), requests per second (with a window level: of
+    /// the ratios).
     pub sd: f64,
+    /// With [`Level::Window`]: the least level a window is scaled by (0.1 % of the training mean rate),
+    /// requests per second, so that an idle window does not divide by zero. Absent with [`Level::Global`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub level_floor_per_s: Option<f64>,
 }
 
 impl Normaliser {
@@ -40,7 +46,27 @@ impl Normaliser {
         let n = xs.len().max(1) as f64;
         let mean = xs.iter().sum::<f64>() / n;
         let var = xs.iter().map(|x| (x - mean) * (x - mean)).sum::<f64>() / n;
-        Normaliser { mean, sd: var.sqrt().max(1e-6) }
+        Normaliser { mean, sd: var.sqrt().max(1e-6), level_floor_per_s: None }
+    }
+
+    /// The normalisation `spec` asks for, fitted on the training part: `train_targets` are its target values
+    /// and `train_windows` cuts its windows under a given normaliser. [`Level::Global`] fits the targets;
+    /// [`Level::Window`] fits the targets' ratios to their windows' levels.
+    pub fn fit_for(
+        spec: &ModelSpec,
+        train_targets: &[f64],
+        train_windows: impl Fn(&Normaliser) -> Windows,
+    ) -> Normaliser {
+        match spec.level {
+            Level::Global => Normaliser::fit(train_targets),
+            Level::Window => {
+                let mean = train_targets.iter().sum::<f64>() / train_targets.len().max(1) as f64;
+                let floor = (1e-3 * mean).max(1e-9);
+                let unit = Normaliser { mean: 0.0, sd: 1.0, level_floor_per_s: Some(floor) };
+                let ratios: Vec<f64> = train_windows(&unit).y.iter().map(|v| *v as f64).collect();
+                Normaliser { level_floor_per_s: Some(floor), ..Normaliser::fit(&ratios) }
+            }
+        }
     }
     /// Normalises.
     pub fn z(&self, x: f64) -> f64 {
@@ -59,6 +85,9 @@ pub struct Windows {
     pub x: Vec<f32>,
     /// `n × horizons`.
     pub y: Vec<f32>,
+    /// Each window's level, requests per second (1 with [`Level::Global`]): a normalised error times `sd`
+    /// times this is in requests per second.
+    pub level: Vec<f32>,
     /// Windows.
     pub n: usize,
 }
@@ -68,6 +97,7 @@ impl Windows {
     pub fn extend(&mut self, other: &Windows) {
         self.x.extend_from_slice(&other.x);
         self.y.extend_from_slice(&other.y);
+        self.level.extend_from_slice(&other.level);
         self.n += other.n;
     }
 }
@@ -79,7 +109,9 @@ pub fn rate_mask(spec: &ModelSpec) -> Vec<bool> {
 
 /// Cuts the windows whose last input step is in `ends`: inputs are steps `k − window + 1 ..= k`, targets
 /// steps `k + offset .. k + offset + horizons` (forecasting: offset 1; imitation: offset 0, one horizon).
-/// Windows that would reach outside the series are skipped.
+/// Windows that would reach outside the series are skipped. With a level floor in `norm` (a
+/// [`Level::Window`] spec), rate-like values are divided by the window's level (its mean rate, at least the
+/// floor) before `norm` applies.
 pub fn windows(
     frames: &Frames,
     spec: &ModelSpec,
@@ -89,22 +121,38 @@ pub fn windows(
 ) -> Windows {
     let (l, w, h) = (spec.window_steps as usize, frames.width, spec.horizon_steps as usize);
     let mask = rate_mask(spec);
+    let level_of = window_level(spec, norm);
     let mut out = Windows::default();
     for k in ends {
         if k + 1 < l || k + offset + h > frames.steps() {
             continue;
         }
-        for s in k + 1 - l..=k {
-            for (j, v) in frames.inputs[s * w..(s + 1) * w].iter().enumerate() {
-                out.x.push(if mask[j] { norm.z(*v) } else { *v } as f32);
+        let window = &frames.inputs[(k + 1 - l) * w..(k + 1) * w];
+        let level = level_of.as_ref().map_or(1.0, |f| f(window));
+        for row in window.chunks_exact(w) {
+            for (j, v) in row.iter().enumerate() {
+                out.x.push(if mask[j] { norm.z(v / level) } else { *v } as f32);
             }
         }
         for s in k + offset..k + offset + h {
-            out.y.push(norm.z(frames.target[s]) as f32);
+            out.y.push(norm.z(frames.target[s] / level) as f32);
         }
+        out.level.push(level as f32);
         out.n += 1;
     }
     out
+}
+
+/// With a level floor in `norm`: the level of a window of rows (`window × width` values): the mean of its
+/// rate column, at least the floor.
+fn window_level(spec: &ModelSpec, norm: &Normaliser) -> Option<impl Fn(&[f64]) -> f64> {
+    let floor = norm.level_floor_per_s?;
+    let (col, width) = (spec.rate_column().expect("validated: a Window level needs a Rate input"), spec.width());
+    Some(move |window: &[f64]| {
+        let rows = window.len() / width;
+        let sum: f64 = window.chunks_exact(width).map(|r| r[col]).sum();
+        (sum / rows.max(1) as f64).max(floor)
+    })
 }
 
 /// A time-ordered split of a series: training, validation and test steps, by the fraction of targets.

@@ -359,18 +359,19 @@ mod tests {
             window_steps: 2,
             horizon_steps: 1,
             output: OutputKind::Point,
+            level: Default::default(),
         };
         tch::manual_seed(3);
         let vs = nn::VarStore::new(Device::Cpu);
         let net = Net::new(&vs.root(), &spec);
-        let good = Windows { x: vec![0.1, 0.2, 0.3, 0.4], y: vec![0.3, 0.5], n: 2 };
+        let good = Windows { x: vec![0.1, 0.2, 0.3, 0.4], y: vec![0.3, 0.5], level: vec![1.0; 2], n: 2 };
         // The second epoch meets a NaN target: training stops there, with the first epoch's weights.
         let before = snapshot(&vs);
         let cfg = TrainingConfig { max_epochs: 1, batch_size: 2, ..TrainingConfig::default() };
         fit(&vs, &net, &spec, &good, &good, &cfg, &mut |_| {}).expect("finite data trains");
         let after_good = snapshot(&vs);
         assert!(before.iter().zip(&after_good).any(|(a, b)| !a.1.equal(&b.1)), "one epoch changed the weights");
-        let bad = Windows { x: vec![0.1, 0.2, 0.3, 0.4], y: vec![f32::NAN, 0.5], n: 2 };
+        let bad = Windows { x: vec![0.1, 0.2, 0.3, 0.4], y: vec![f32::NAN, 0.5], level: vec![1.0; 2], n: 2 };
         let e = fit(&vs, &net, &spec, &bad, &good, &cfg, &mut |_| {}).expect_err("a NaN loss stops training");
         assert_eq!((e.step, e.epoch), (1, 1));
         assert!(e.to_string().contains("non-finite at Adam step 1"));
@@ -387,8 +388,9 @@ mod tests {
             window_steps: 3,
             horizon_steps: 2,
             output: OutputKind::Point,
+            level: Default::default(),
         };
-        let norm = Normaliser { mean: 1.0, sd: 2.0 };
+        let norm = Normaliser { mean: 1.0, sd: 2.0, level_floor_per_s: None };
         let w = windows(&f, &spec, &norm, 1, 0..10);
         // Ends 2..=7 (inputs need 3 steps, targets k+1..k+2 < 10).
         assert_eq!(w.n, 6);

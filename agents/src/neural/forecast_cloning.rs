@@ -51,8 +51,22 @@ pub fn mae_per_horizon(model: &Model, w: &Windows) -> Vec<f64> {
     }
     let x = tch::Tensor::from_slice(&w.x).view([w.n as i64, spec.window_steps as i64, spec.width() as i64]);
     let y = tch::Tensor::from_slice(&w.y).view([w.n as i64, h]);
-    let e = tch::no_grad(|| (point(&model.net.forward(&x), &spec.output) - y).abs().mean_dim(0, false, Kind::Float));
+    let e = tch::no_grad(|| {
+        let abs = (point(&model.net.forward(&x), &spec.output) - y).abs();
+        per_window_level(abs, model, w).mean_dim(0, false, Kind::Float)
+    });
     Vec::<f32>::try_from(&e).expect("floats").iter().map(|v| *v as f64 * model.card.normalisation.sd).collect()
+}
+
+/// Errors `[n, …]` in normalised units, times each window's level when the model scales by it (so that times
+/// `sd` they are requests per second); unchanged otherwise.
+pub fn per_window_level(e: tch::Tensor, model: &Model, w: &Windows) -> tch::Tensor {
+    if model.card.normalisation.level_floor_per_s.is_none() {
+        return e;
+    }
+    let level = tch::Tensor::from_slice(&w.level).to_device(e.device());
+    let shape: Vec<i64> = std::iter::once(w.n as i64).chain(std::iter::repeat_n(1, e.dim() - 1)).collect();
+    e * level.view(shape.as_slice())
 }
 
 /// The in-sample seasonal-naive MAE (lag `m`) of `ys`: the MASE scale of Hyndman & Koehler (2006).
@@ -112,7 +126,9 @@ pub fn fit_forecaster(
     let frames = forecast_frames(spec, demand).map_err(LearnError::Data)?;
     let n = frames.steps();
     let h = spec.horizon_steps as usize;
-    let norm = Normaliser::fit(&frames.target[tr.clone()]);
+    let norm = Normaliser::fit_for(spec, &frames.target[tr.clone()], |unit| {
+        windows(&frames, spec, unit, 1, Split::ends(&tr, 1, h))
+    });
     let cut = |r: &std::ops::Range<usize>| windows(&frames, spec, &norm, 1, Split::ends(r, 1, h));
     let (wt, wv, ws) = (cut(&tr), cut(&va), cut(&te));
     if wt.n == 0 || wv.n == 0 || (need_test && ws.n == 0) {
@@ -125,6 +141,8 @@ pub fn fit_forecaster(
     let device = training.device.device().map_err(LearnError::Data)?;
     tch::manual_seed(training.seed as i64);
     let mut c = ModelCard::new(name, Task::Forecast, spec, demand.step_s, norm, training);
+    let raw = Normaliser::fit(&frames.target[tr.clone()]);
+    (c.data.target_mean_per_s, c.data.target_sd_per_s) = (raw.mean, raw.sd);
     c.data.source = source.into();
     c.data.steps = n;
     c.data.series = 1;
@@ -156,5 +174,60 @@ pub fn fit_forecaster(
     match stopped {
         Some(msg) => Err(LearnError::NonFinite(Box::new(model), msg)),
         None => Ok(Forecaster { model, fit: report }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::neural::spec::{Architecture, Level, OutputKind};
+
+    /// Hourly steps with a daily shape and a little deterministic noise, whose level triples from step
+    /// `shift` on.
+    fn series(steps: usize, shift: usize) -> DemandSeries {
+        let rate_per_s = (0..steps)
+            .map(|k| {
+                let level = if k >= shift { 300.0 } else { 100.0 };
+                let day = (std::f64::consts::TAU * k as f64 / 24.0).sin();
+                let noise = 0.03 * ((k as f64 * 12.9898).sin() * 43_758.545).fract();
+                level * (1.0 + 0.4 * day + noise)
+            })
+            .collect();
+        DemandSeries { step_s: 3600.0, rate_per_s, ..DemandSeries::default() }
+    }
+
+    fn fitted(level: Level, demand: &DemandSeries, split: &Split) -> Forecaster {
+        let spec = ModelSpec {
+            architecture: Architecture::Mlp { hidden: vec![32] },
+            inputs: vec![Input::Rate],
+            window_steps: 24,
+            horizon_steps: 3,
+            output: OutputKind::Point,
+            level,
+        };
+        let training = TrainingConfig { max_epochs: 60, batch_size: 32, patience: 60, ..TrainingConfig::default() };
+        match train_forecaster("t", &spec, demand, "synthetic", split, &training, &mut |_| {}) {
+            Ok(f) => f,
+            Err(_) => panic!("training failed"),
+        }
+    }
+
+    /// Trained at one level and tested at three times it, the window-level model forecasts the test period
+    /// far better than the global one, whose inputs lie outside anything it was trained on; the card still
+    /// states the training target's mean and deviation in requests per second.
+    #[test]
+    fn a_window_level_survives_a_level_shift_the_global_one_does_not() {
+        let split = Split { train: 0.5, validation: 0.15 };
+        let demand = series(24 * 30, (24.0 * 30.0 * 0.65) as usize);
+        let (g, w) = (fitted(Level::Global, &demand, &split), fitted(Level::Window, &demand, &split));
+        let mae = |f: &Forecaster| f.model.card.metrics["test_mae_h1_per_s"];
+        assert!(mae(&w) < 0.3 * mae(&g), "window level {} vs global {} requests/s", mae(&w), mae(&g));
+        assert_eq!(g.model.card.data.target_mean_per_s, w.model.card.data.target_mean_per_s);
+        assert!(w.model.card.normalisation.level_floor_per_s.is_some_and(|f| f > 0.0));
+        assert!((w.model.card.normalisation.mean - 1.0).abs() < 0.1, "ratios average about 1");
+        // Without the shift the two are alike: the window level costs nothing on a stationary series.
+        let flat = series(24 * 30, usize::MAX);
+        let (g, w) = (fitted(Level::Global, &flat, &split), fitted(Level::Window, &flat, &split));
+        assert!(mae(&w) < 2.0 * mae(&g) + 1.0, "window level {} vs global {} requests/s", mae(&w), mae(&g));
     }
 }

@@ -129,34 +129,35 @@ impl NeuralForecaster {
     }
 
     fn fine_tune_now(&mut self, cfg: &FineTuneConfig) {
-        let spec = self.model.card().spec.clone();
         let frames = Frames {
-            width: spec.width(),
+            width: self.model.card().spec.width(),
             inputs: self.rows.iter().flatten().copied().collect(),
             target: self.rates.iter().copied().collect(),
         };
-        let n = frames.steps();
-        let w = windows(
-            &frames,
-            &spec,
-            &self.model.card().normalisation,
-            1,
-            Split::ends(&(0..n), 1, spec.horizon_steps as usize),
-        );
-        if w.n == 0 {
-            return;
+        if let Some(update) = fine_tune(self.model.own(), &frames, cfg) {
+            self.update = Some(update);
         }
-        let before = evaluate_mae(self.model.own(), &w);
-        let tc =
-            TrainingConfig { learning_rate: cfg.learning_rate, batch_size: w.n as u32, ..TrainingConfig::default() };
-        let mut opt = tch::nn::Adam::default().build(&self.model.own().vs, tc.learning_rate).expect("Adam builds");
-        if fit_steps(self.model.own(), &mut opt, &w, cfg.steps).is_err() {
-            // A non-finite loss leaves the weights as they were before this fine-tune.
-            self.update = Some((before, before));
-            return;
-        }
-        self.update = Some((before, evaluate_mae(self.model.own(), &w)));
     }
+}
+
+/// One online fine-tune of `model` on every forecasting window of `frames` (unnormalised, in the spec's
+/// column order; normalised as in training): `cfg.steps` full-batch Adam steps with a fresh optimiser. The
+/// mean absolute one-step error over those windows before and after, requests per second; `None` when the
+/// frames hold no whole window. A non-finite loss leaves the weights as they were (after = before).
+pub fn fine_tune(model: &Model, frames: &Frames, cfg: &FineTuneConfig) -> Option<(f64, f64)> {
+    let spec = &model.card.spec;
+    let n = frames.steps();
+    let w = windows(frames, spec, &model.card.normalisation, 1, Split::ends(&(0..n), 1, spec.horizon_steps as usize));
+    if w.n == 0 {
+        return None;
+    }
+    let before = evaluate_mae(model, &w);
+    let tc = TrainingConfig { learning_rate: cfg.learning_rate, batch_size: w.n as u32, ..TrainingConfig::default() };
+    let mut opt = tch::nn::Adam::default().build(&model.vs, tc.learning_rate).expect("Adam builds");
+    if fit_steps(model, &mut opt, &w, cfg.steps).is_err() {
+        return Some((before, before));
+    }
+    Some((before, evaluate_mae(model, &w)))
 }
 
 impl Predictor for NeuralForecaster {
@@ -248,7 +249,8 @@ pub fn evaluate_mae(model: &Model, w: &Windows) -> f64 {
     let (x, y) = tensors(w, spec, model.vs.device());
     tch::no_grad(|| {
         let p = point(&model.net.forward(&x), &spec.output).select(1, 0);
-        (p - y.select(1, 0)).abs().mean(Kind::Float).double_value(&[]) * model.card.normalisation.sd
+        let abs = super::forecast_cloning::per_window_level((p - y.select(1, 0)).abs(), model, w);
+        abs.mean(Kind::Float).double_value(&[]) * model.card.normalisation.sd
     })
 }
 

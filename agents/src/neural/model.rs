@@ -19,7 +19,7 @@ use tch::{Device, Kind, Tensor};
 use super::data::{Normaliser, rate_mask};
 use super::fit::{FitReport, TrainingConfig};
 use super::net::Net;
-use super::spec::{ModelSpec, OutputKind};
+use super::spec::{Level, ModelSpec, OutputKind};
 
 /// The card's format tag.
 pub const FORMAT: &str = "prescale-model/1";
@@ -244,6 +244,8 @@ pub struct Model {
     pub net: Net,
     shift: Tensor,
     scale: Tensor,
+    /// 1 for rate-like columns, 0 for the others (`[columns]`).
+    rate_mask: Tensor,
     /// Forward passes made through [`Model::predict`] (this model only).
     calls: std::sync::atomic::AtomicU64,
 }
@@ -262,12 +264,14 @@ impl Model {
         let mask = rate_mask(&card.spec);
         let shift: Vec<f32> = mask.iter().map(|r| if *r { n.mean as f32 } else { 0.0 }).collect();
         let scale: Vec<f32> = mask.iter().map(|r| if *r { n.sd as f32 } else { 1.0 }).collect();
+        let rate_mask: Vec<f32> = mask.iter().map(|r| if *r { 1.0 } else { 0.0 }).collect();
         let device = vs.device();
         Model {
             card,
             net,
             shift: Tensor::from_slice(&shift).to_device(device),
             scale: Tensor::from_slice(&scale).to_device(device),
+            rate_mask: Tensor::from_slice(&rate_mask).to_device(device),
             vs,
             calls: std::sync::atomic::AtomicU64::new(0),
         }
@@ -299,8 +303,32 @@ impl Model {
     /// Raw inputs `[batch, window, columns]` → outputs `[batch, horizons, outputs]` in requests per second
     /// (log-variance in (requests/s)²). The exported TorchScript is a trace of exactly this function.
     pub fn forward_raw(&self, x: &Tensor) -> Tensor {
-        let z = (x - &self.shift) / &self.scale;
-        let out = self.net.forward(&z);
+        let n = self.card.normalisation;
+        match n.level_floor_per_s {
+            None => self.forward_normalised(&((x - &self.shift) / &self.scale)),
+            Some(floor) => {
+                // Each window's level (its mean rate, floored), `[batch, 1, 1]`; rate-like columns divided by it.
+                let col = self.card.spec.rate_column().expect("checked at load: a Window level has a Rate input");
+                let level = x.select(2, col as i64).mean_dim(1, true, Kind::Float).clamp_min(floor).unsqueeze(2);
+                let divisor = (&level - 1.0) * &self.rate_mask + 1.0;
+                let out = self.forward_normalised(&((x / divisor - &self.shift) / &self.scale));
+                match self.card.spec.output {
+                    OutputKind::Point | OutputKind::Quantiles(_) => out * &level,
+                    OutputKind::Gaussian => {
+                        let level = level.squeeze_dim(2);
+                        let mean = out.select(2, 0) * &level;
+                        let log_var = out.select(2, 1) + level.log() * 2.0;
+                        Tensor::stack(&[mean, log_var], 2)
+                    }
+                }
+            }
+        }
+    }
+
+    /// Normalised inputs → outputs in the units the normaliser scales back to (requests per second, or ratios
+    /// to the window's level).
+    fn forward_normalised(&self, z: &Tensor) -> Tensor {
+        let out = self.net.forward(z);
         let n = self.card.normalisation;
         match self.card.spec.output {
             OutputKind::Point | OutputKind::Quantiles(_) => out * n.sd + n.mean,
@@ -506,6 +534,19 @@ pub fn read_card(dir: &Path) -> Result<ModelCard, ModelError> {
     if !(card.step_s > 0.0 && card.normalisation.sd > 0.0 && card.normalisation.mean.is_finite()) {
         return Err(err(format!("{}: step_s and normalisation must be positive and finite", path.display())));
     }
+    let floor = card.normalisation.level_floor_per_s;
+    let floor_ok = match card.spec.level {
+        Level::Global => floor.is_none(),
+        Level::Window => floor.is_some_and(|f| f > 0.0 && f.is_finite()),
+    };
+    if !floor_ok {
+        return Err(err(format!(
+            "{}: normalisation.level_floor_per_s must be {} for spec.level {:?}, got {floor:?}",
+            path.display(),
+            if card.spec.level == Level::Window { "a positive number" } else { "absent" },
+            card.spec.level
+        )));
+    }
     Ok(card)
 }
 
@@ -583,4 +624,49 @@ pub fn check_model(
         p.add("model", format!("{model}: input {i:?} is cluster state, which a predictor does not see (use it as Bc)"));
     }
     Some(facts)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::neural::fit::TrainingConfig;
+    use crate::neural::spec::{Architecture, Input};
+
+    /// Outputs of an untrained model for the window `c ×` a fixed one (rate and backlog scaled, calendar not).
+    fn outputs(level: Level, floor: Option<f64>, c: f32) -> Vec<f32> {
+        tch::manual_seed(3);
+        let spec = ModelSpec {
+            architecture: Architecture::Gru { hidden: 8, layers: 1 },
+            inputs: vec![Input::Rate, Input::TimeOfDay, Input::Backlog],
+            window_steps: 6,
+            horizon_steps: 2,
+            output: OutputKind::Gaussian,
+            level,
+        };
+        let norm = Normaliser { mean: 1.0, sd: 0.3, level_floor_per_s: floor };
+        let card = ModelCard::new("w", Task::Forecast, &spec, 60.0, norm, &TrainingConfig::default());
+        let m = Model::fresh(card, Device::Cpu);
+        let x: Vec<f32> = (0..6)
+            .flat_map(|k| {
+                let t = k as f32 * 0.3;
+                [c * (100.0 + 10.0 * k as f32), t.sin(), t.cos(), c * (5.0 + k as f32)]
+            })
+            .collect();
+        m.predict(&x, 1)
+    }
+
+    /// With a window level, a window three times as high gives a forecast three times as high and a variance
+    /// nine times as large (the network sees the same ratios); with the global level it does not.
+    #[test]
+    fn a_window_level_model_scales_with_its_input() {
+        let (a, b) = (outputs(Level::Window, Some(0.1), 1.0), outputs(Level::Window, Some(0.1), 3.0));
+        for h in 0..2 {
+            let (mean_a, mean_b) = (a[2 * h] as f64, b[2 * h] as f64);
+            assert!((mean_b / mean_a - 3.0).abs() < 1e-5, "h{h}: {mean_a} -> {mean_b}");
+            let (lv_a, lv_b) = (a[2 * h + 1] as f64, b[2 * h + 1] as f64);
+            assert!((lv_b - lv_a - 2.0 * 3f64.ln()).abs() < 1e-4, "h{h}: {lv_a} -> {lv_b}");
+        }
+        let (g1, g3) = (outputs(Level::Global, None, 1.0), outputs(Level::Global, None, 3.0));
+        assert!((g3[0] as f64 / g1[0] as f64 - 3.0).abs() > 1e-2, "{g1:?} {g3:?}");
+    }
 }

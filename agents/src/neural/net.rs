@@ -186,6 +186,7 @@ mod tests {
                 window_steps: 6,
                 horizon_steps: 3,
                 output,
+                level: Default::default(),
             };
             let vs = nn::VarStore::new(tch::Device::Cpu);
             let _net = Net::new(&vs.root(), &spec);

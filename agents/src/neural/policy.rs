@@ -174,8 +174,9 @@ mod tests {
             window_steps: 30,
             horizon_steps: 1,
             output: OutputKind::Gaussian,
+            level: Default::default(),
         };
-        let norm = crate::neural::data::Normaliser { mean: 200.0, sd: 100.0 };
+        let norm = crate::neural::data::Normaliser { mean: 200.0, sd: 100.0, level_floor_per_s: None };
         let card = ModelCard::new("t", crate::neural::model::Task::Policy, &spec, 60.0, norm, &Default::default());
         tch::manual_seed(5);
         let m = Model::fresh(card, tch::Device::Cpu);

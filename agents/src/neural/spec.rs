@@ -129,6 +129,27 @@ impl Input {
     }
 }
 
+/// How rate-like values (the rate, cluster-state inputs, the target) are scaled before the network sees them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Level {
+    /// By the training data's mean and standard deviation (fixed once trained): a level the training data
+    /// never reached puts the inputs outside what the network has seen.
+    #[default]
+    Global,
+    /// First divided by each window's own level (the mean of its `Rate` column, floored at 0.1 % of the training
+    /// mean), then by the training ratios' mean and standard deviation; outputs are multiplied back. The
+    /// network sees and predicts ratios to the recent level, so a level shift after training leaves its inputs
+    /// in the range it was trained on (the instance normalisation of RevIN, Kim et al. 2022, by the window mean).
+    Window,
+}
+
+impl Level {
+    /// Whether this is the default (left out of written cards, so cards from before the option read the same).
+    pub fn is_global(&self) -> bool {
+        *self == Level::Global
+    }
+}
+
 /// A network: architecture, inputs, window and outputs.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -146,6 +167,9 @@ pub struct ModelSpec {
     /// The output kind.
     #[serde(default = "gaussian")]
     pub output: OutputKind,
+    /// How rate-like values are scaled (default `Global`).
+    #[serde(default, skip_serializing_if = "Level::is_global")]
+    pub level: Level,
 }
 
 fn default_inputs() -> Vec<Input> {
@@ -160,6 +184,18 @@ impl ModelSpec {
     /// Input columns, in tensor order.
     pub fn columns(&self) -> Vec<String> {
         self.inputs.iter().flat_map(|i| i.columns().iter().map(|c| c.to_string())).collect()
+    }
+
+    /// The column of the `Rate` input in a row, if the spec has one.
+    pub fn rate_column(&self) -> Option<usize> {
+        let mut col = 0;
+        for i in &self.inputs {
+            if *i == Input::Rate {
+                return Some(col);
+            }
+            col += i.columns().len();
+        }
+        None
     }
 
     /// Width of one input row.
@@ -216,6 +252,9 @@ impl ModelSpec {
         for (i, input) in self.inputs.iter().enumerate() {
             p.require(&format!("inputs[{i}]"), seen.insert(*input), || format!("{input:?} is listed twice"));
         }
+        p.require("level", self.level == Level::Global || self.inputs.contains(&Input::Rate), || {
+            "Window scales by the window's mean rate: the inputs must include Rate".into()
+        });
         p.under("architecture", |p| match &self.architecture {
             Architecture::Mlp { hidden } => {
                 p.require("hidden", !hidden.is_empty(), || "must list at least one layer width".into());
@@ -301,8 +340,12 @@ mod tests {
             window_steps: 0,
             horizon_steps: 5,
             output: OutputKind::Quantiles(vec![0.9, 0.5]),
+            level: Level::Global,
         };
         let paths: Vec<String> = s.problems().into_iter().map(|p| p.path).collect();
         assert_eq!(paths, ["window_steps", "inputs[1]", "architecture.heads", "output"]);
+        let s = ModelSpec { inputs: vec![Input::TimeOfDay], level: Level::Window, window_steps: 4, ..s };
+        let paths: Vec<String> = s.problems().into_iter().map(|p| p.path).collect();
+        assert_eq!(paths, ["level", "architecture.heads", "output"]);
     }
 }
