@@ -96,7 +96,7 @@ fn edit_validate_run_and_save() {
         h.state().doc.as_ref().unwrap().diagnostics
     );
     h.get_by_label("Run").click();
-    h.run();
+    h.step();
     wait_for_run(&mut h);
 
     let shown = label_value(&h, "SLO-violation minutes: ");
@@ -127,7 +127,7 @@ fn pin_and_compare_two_controllers() {
     let mut h = harness();
     open(&mut h, &flash_crowd());
     h.get_by_label("Run").click();
-    h.run();
+    h.step();
     wait_for_run(&mut h);
     let hpa = label_value(&h, "SLO-violation minutes: ");
     let text = std::fs::read_to_string(flash_crowd()).unwrap();
@@ -142,7 +142,7 @@ fn pin_and_compare_two_controllers() {
     let controller = &h.state().doc.as_ref().unwrap().tree["controller"];
     assert!(controller.get("Predictive").is_some(), "{controller}");
     h.get_by_label("Run").click();
-    h.run();
+    h.step();
     wait_for_run(&mut h);
 
     let oracle = label_value(&h, "SLO-violation minutes: ");
