@@ -4,11 +4,10 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use eframe::egui::{self, Color32};
 use egui_plot::{Legend, Line, Plot, PlotPoints, Points};
-use prescale::experiment::ExperimentConfig;
-use prescale::plot::data::{Points as Groups, Table, group_labels, sweep_points};
+use prescale::plot::data::{Points as Groups, SweepFolder, group_labels, sweep_points};
 
 /// A sweep read from its folder.
 pub struct SweepView {
@@ -41,13 +40,7 @@ impl SweepView {
     /// # Errors
     /// A missing or damaged `runs.csv` or `experiment.json`, named.
     pub fn read(dir: &Path) -> Result<SweepView> {
-        let t = Table::read(&dir.join("runs.csv"))?;
-        let exp_file = dir.join("experiment.json");
-        let exp: ExperimentConfig = serde_json::from_str(
-            &std::fs::read_to_string(&exp_file).with_context(|| format!("reading {}", exp_file.display()))?,
-        )
-        .with_context(|| format!("reading {}", exp_file.display()))?;
-        let axes: Vec<String> = exp.axes.iter().map(|a| a.path.clone()).collect();
+        let SweepFolder { runs: t, experiment: exp, axes } = SweepFolder::read(dir)?;
         let pareto = sweep_points(&t, &axes, "cost_usd", "slo_violation_minutes")?;
         let mut whatif = Vec::new();
         for axis in &axes {

@@ -11,6 +11,30 @@ use prescale_sim::scenario::ScenarioConfig;
 
 use crate::stats::mean_ci95;
 
+/// A sweep folder as the figures read it: its `runs.csv` and the experiment it ran (`experiment.json`), with
+/// the axes' dotted paths in the experiment's order.
+pub struct SweepFolder {
+    pub runs: Table,
+    pub experiment: crate::experiment::ExperimentConfig,
+    pub axes: Vec<String>,
+}
+
+impl SweepFolder {
+    /// Reads `dir/runs.csv` and `dir/experiment.json`.
+    ///
+    /// # Errors
+    /// Either file missing or damaged, named.
+    pub fn read(dir: &Path) -> Result<SweepFolder> {
+        let runs = Table::read(&dir.join("runs.csv"))?;
+        let exp_file = dir.join("experiment.json");
+        let text = std::fs::read_to_string(&exp_file).with_context(|| format!("reading {}", exp_file.display()))?;
+        let experiment: crate::experiment::ExperimentConfig =
+            serde_json::from_str(&text).with_context(|| format!("reading {}", exp_file.display()))?;
+        let axes = experiment.axes.iter().map(|a| a.path.clone()).collect();
+        Ok(SweepFolder { runs, experiment, axes })
+    }
+}
+
 /// A CSV file as columns by name: whole (every row as long as the header) and not empty, or an error.
 pub struct Table {
     pub path: PathBuf,

@@ -20,9 +20,7 @@ mod figures;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result, bail};
-
-use crate::experiment::ExperimentConfig;
+use anyhow::{Result, bail};
 
 use data::*;
 use figures::*;
@@ -77,13 +75,7 @@ pub fn plot_with(dir: &Path, opts: &PlotOptions) -> Result<Vec<PathBuf>> {
         return both(&out, "timeseries", (1200, 1400), |r| draw_run(r, &t, slo), |r| draw_run(r, &t, slo));
     }
     if dir.join("runs.csv").exists() {
-        let t = Table::read(&dir.join("runs.csv"))?;
-        let exp_file = dir.join("experiment.json");
-        let exp: ExperimentConfig = serde_json::from_str(
-            &std::fs::read_to_string(&exp_file).with_context(|| format!("reading {}", exp_file.display()))?,
-        )
-        .with_context(|| format!("reading {}", exp_file.display()))?;
-        let axes: Vec<String> = exp.axes.iter().map(|a| a.path.clone()).collect();
+        let SweepFolder { runs: t, experiment: exp, axes } = SweepFolder::read(dir)?;
         // One colour per controller in every figure: the experiment's order, the baseline first.
         let ci = t.col("controller")?;
         let family_of = |c: &str| exp.family_of(c);
