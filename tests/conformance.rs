@@ -185,8 +185,25 @@ fn every_controller_variant_answers_edge_observations_with_a_valid_decision() {
     let d = tempfile::tempdir().unwrap();
     let forecaster = train(d.path(), "f", "Forecast", "[Rate, TimeOfDay]", 4);
     let policy = train(d.path(), "p", "Imitate(seeds: [1])", "[Rate, ReadyCapacity, PendingCapacity, Backlog]", 1);
-    let all = controllers(&forecaster, &policy);
+    let mut all = controllers(&forecaster, &policy);
     assert!(all.len() >= 21, "every kind is covered");
+    // The learned ones again on models scaled by their window's level: an idle window meets the level's floor,
+    // not a division by zero.
+    let forecaster_w = train(d.path(), "fw", "Forecast", "[Rate, TimeOfDay], level: Window", 4);
+    let policy_w = train(
+        d.path(),
+        "pw",
+        "Imitate(seeds: [1])",
+        "[Rate, ReadyCapacity, PendingCapacity, Backlog], level: Window",
+        1,
+    );
+    let windowed = [forecaster_w.display().to_string(), policy_w.display().to_string()];
+    let learned: Vec<String> = controllers(&forecaster_w, &policy_w)
+        .into_iter()
+        .filter(|c| windowed.iter().any(|w| c.contains(&format!("\"{w}\""))))
+        .collect();
+    assert!(learned.len() >= 3, "{learned:?}");
+    all.extend(learned);
     for c in &all {
         let loaded = load_scenario_text(&d.path().join("conformance.ron"), &scenario(c))
             .unwrap_or_else(|e| panic!("{c}: {}", e.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("\n")));
