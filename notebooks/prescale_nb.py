@@ -32,13 +32,7 @@ SCRATCH = REPO / "results" / "notebooks"
 
 
 def binary() -> Path:
-    """The `prescale` binary: `PRESCALE_BIN` if set (the test command points it at its own build), else the
-    release binary of this checkout, built if missing (`cargo build --release`)."""
-    if os.environ.get("PRESCALE_BIN"):
-        exe = Path(os.environ["PRESCALE_BIN"])
-        if not exe.is_file():
-            raise FileNotFoundError(f"PRESCALE_BIN={exe}: no such file")
-        return exe
+    """The release `prescale` binary of this checkout, built if missing (`cargo build --release`)."""
     exe = REPO / "target" / "release" / "prescale"
     if not exe.exists():
         subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=REPO, check=True)

@@ -4,15 +4,10 @@
 # the first cell error. Also refuses a notebook committed with outputs (they are stripped in git). The
 # executed copies (with outputs and figures) are kept in results/notebooks/executed/ to look at.
 #   scripts/notebooks.sh [NOTEBOOK.ipynb ...]      (default: all)
-# The notebooks call target/release/prescale (built here if missing), or the binary PRESCALE_BIN names.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 env_dir="$(scripts/setup-python.sh)"
-if [ -n "${PRESCALE_BIN:-}" ]; then
-    [ -x "$PRESCALE_BIN" ] || { echo "notebooks: PRESCALE_BIN=$PRESCALE_BIN is not an executable" >&2; exit 1; }
-else
-    [ -x target/release/prescale ] || cargo build --release --quiet
-fi
+[ -x target/release/prescale ] || cargo build --release --quiet
 out=results/notebooks/executed
 mkdir -p "$out"
 notebooks=("$@")

@@ -360,10 +360,14 @@ pub fn evaluate(
             })?;
             wall_s += f.fit.wall_s;
             let k = spec.output.width();
-            let forecast_at = |o: usize| -> Vec<f64> {
-                let x: Vec<f32> = frames.inputs[(o - l) * width..o * width].iter().map(|v| *v as f32).collect();
-                let out = f.model.predict(&x, 1);
-                (0..hmax).map(|h| out[h * k] as f64).collect()
+            // The forecasts at `at`, in one forward pass.
+            let forecast_at = |at: &[usize]| -> Vec<Vec<f64>> {
+                let mut x = Vec::with_capacity(at.len() * l * width);
+                for &o in at {
+                    x.extend(frames.inputs[(o - l) * width..o * width].iter().map(|v| *v as f32));
+                }
+                let out = f.model.predict(&x, at.len());
+                (0..at.len()).map(|i| (0..hmax).map(|h| out[(i * hmax + h) * k] as f64).collect()).collect()
             };
             if opts.refit == Refit::FineTune {
                 // At each origin: fine-tune on the recent window (the steps before the origin only), then forecast.
@@ -377,11 +381,11 @@ pub fn evaluate(
                         target: frames.target[from..o].to_vec(),
                     };
                     fine_tune(&f.model, &part, &opts.fine_tune);
-                    forecasts.push(forecast_at(o));
+                    forecasts.extend(forecast_at(&[o]));
                 }
                 wall_s += t0.elapsed().as_secs_f64();
             } else {
-                forecasts.extend(at.iter().map(|&o| forecast_at(o)));
+                forecasts.extend(forecast_at(at));
             }
         }
         rows.push(Row { model: name, mae: pooled(&s.y, &origins, &forecasts, horizons), wall_s });

@@ -279,7 +279,8 @@ pub fn train_policy(
     }
     let train_targets: Vec<f64> =
         all.iter().flat_map(|f| f.target[split.ranges(f.steps())[0].clone()].iter().copied()).collect();
-    let norm = Normaliser::fit_for(spec, &train_targets, |unit| {
+    let raw = Normaliser::fit(&train_targets);
+    let norm = Normaliser::fit_for(spec, raw, |unit| {
         let mut w = Windows::default();
         for f in &all {
             w.extend(&windows(f, spec, unit, 0, Split::ends(&split.ranges(f.steps())[0], 0, 1)));
@@ -297,7 +298,6 @@ pub fn train_policy(
     };
     tch::manual_seed(training.seed as i64);
     let mut c = ModelCard::new(name, Task::Policy, spec, s.step_s, norm, training);
-    let raw = Normaliser::fit(&train_targets);
     (c.data.target_mean_per_s, c.data.target_sd_per_s) = (raw.mean, raw.sd);
     c.data.source = source.into();
     c.data.split = [split.train, split.validation, 1.0 - split.train - split.validation];

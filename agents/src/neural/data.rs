@@ -49,19 +49,14 @@ impl Normaliser {
         Normaliser { mean, sd: var.sqrt().max(1e-6), level_floor_per_s: None }
     }
 
-    /// The normalisation `spec` asks for, fitted on the training part: `train_targets` are its target values
-    /// and `train_windows` cuts its windows under a given normaliser. [`Level::Global`] fits the targets;
-    /// [`Level::Window`] fits the targets' ratios to their windows' levels.
-    pub fn fit_for(
-        spec: &ModelSpec,
-        train_targets: &[f64],
-        train_windows: impl Fn(&Normaliser) -> Windows,
-    ) -> Normaliser {
+    /// The normalisation `spec` asks for, given `raw`, the training targets' own ([`Normaliser::fit`]) and
+    /// `train_windows`, which cuts the training windows under a given normaliser: [`Level::Global`] is `raw`;
+    /// [`Level::Window`] fits the targets' ratios to their windows' levels, floored at 0.1 % of `raw`'s mean.
+    pub fn fit_for(spec: &ModelSpec, raw: Normaliser, train_windows: impl Fn(&Normaliser) -> Windows) -> Normaliser {
         match spec.level {
-            Level::Global => Normaliser::fit(train_targets),
+            Level::Global => raw,
             Level::Window => {
-                let mean = train_targets.iter().sum::<f64>() / train_targets.len().max(1) as f64;
-                let floor = (1e-3 * mean).max(1e-9);
+                let floor = (1e-3 * raw.mean).max(1e-9);
                 let unit = Normaliser { mean: 0.0, sd: 1.0, level_floor_per_s: Some(floor) };
                 let ratios: Vec<f64> = train_windows(&unit).y.iter().map(|v| *v as f64).collect();
                 Normaliser { level_floor_per_s: Some(floor), ..Normaliser::fit(&ratios) }

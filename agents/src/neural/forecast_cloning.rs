@@ -126,9 +126,8 @@ pub fn fit_forecaster(
     let frames = forecast_frames(spec, demand).map_err(LearnError::Data)?;
     let n = frames.steps();
     let h = spec.horizon_steps as usize;
-    let norm = Normaliser::fit_for(spec, &frames.target[tr.clone()], |unit| {
-        windows(&frames, spec, unit, 1, Split::ends(&tr, 1, h))
-    });
+    let raw = Normaliser::fit(&frames.target[tr.clone()]);
+    let norm = Normaliser::fit_for(spec, raw, |unit| windows(&frames, spec, unit, 1, Split::ends(&tr, 1, h)));
     let cut = |r: &std::ops::Range<usize>| windows(&frames, spec, &norm, 1, Split::ends(r, 1, h));
     let (wt, wv, ws) = (cut(&tr), cut(&va), cut(&te));
     if wt.n == 0 || wv.n == 0 || (need_test && ws.n == 0) {
@@ -141,7 +140,6 @@ pub fn fit_forecaster(
     let device = training.device.device().map_err(LearnError::Data)?;
     tch::manual_seed(training.seed as i64);
     let mut c = ModelCard::new(name, Task::Forecast, spec, demand.step_s, norm, training);
-    let raw = Normaliser::fit(&frames.target[tr.clone()]);
     (c.data.target_mean_per_s, c.data.target_sd_per_s) = (raw.mean, raw.sd);
     c.data.source = source.into();
     c.data.steps = n;
