@@ -42,9 +42,7 @@ step setup setup
 
 step fmt cargo fmt --all -- --check
 step clippy cargo clippy --workspace --all-targets --release -- -D warnings
-export RUSTDOCFLAGS="-D warnings"
-step doc cargo doc --workspace --no-deps --quiet --release
-unset RUSTDOCFLAGS
+RUSTDOCFLAGS="-D warnings" step doc cargo doc --workspace --no-deps --quiet --release
 # Fuzzing: every cargo-fuzz target on stable without a sanitizer, from the checked-in seed corpus: 10^5
 # executions per parser target and 10^4 for `run` here (scripts/fuzz.sh alone runs ten times as many).
 if [ "${PRESCALE_SKIP_FUZZ:-0}" = 1 ]; then
@@ -58,4 +56,4 @@ step test cargo test --workspace --release
 # The workbench's real window under Xvfb, from the binary the tests' build made.
 step gui-window scripts/gui-window.sh target/release/prescale-gui
 # The notebooks, executed headless in the project's Python environment (fails on any cell error).
-PRESCALE_BIN="$PWD/target/release/prescale" step notebooks scripts/notebooks.sh
+step notebooks scripts/notebooks.sh
