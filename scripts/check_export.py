@@ -5,7 +5,8 @@
 
 INPUTS.json: {"shape": [batch, window, columns], "data": [floats, row-major]}. Prints the outputs as JSON
 ({"shape": [...], "data": [...]}) on stdout. The card's input and output columns are checked against the
-module's shapes first.
+module's shapes first. The outputs are [batch, horizons x targets, outputs], rows horizon-major: row
+(h - 1) * len(targets) + t is target t (card["spec"]["targets"], default ["Rate"]) h steps ahead.
 """
 import json
 import sys
@@ -26,7 +27,9 @@ def main() -> int:
         return 1
     with torch.no_grad():
         y = module(x)
-    if list(y.shape[1:]) != [card["spec"]["horizon_steps"], len(card["output_columns"])]:
+    # One row per horizon and target, horizon-major (targets default to the request rate alone).
+    rows = card["spec"]["horizon_steps"] * len(card["spec"].get("targets", ["Rate"]))
+    if list(y.shape[1:]) != [rows, len(card["output_columns"])]:
         print(f"outputs {list(y.shape)} do not match the card", file=sys.stderr)
         return 1
     json.dump({"shape": list(y.shape), "data": y.flatten().tolist()}, sys.stdout)

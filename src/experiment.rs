@@ -571,7 +571,7 @@ pub fn expand(
                                         l.config.horizon_s,
                                         Some(facts),
                                     );
-                                    c.check_workload(&mut p, l.config.states_memory());
+                                    c.check_workload_with(&mut p, l.config.states_memory(), Some(facts));
                                     found.extend(p.into_vec());
                                 }
                                 // A stage name that names no stage is reported above, not as a missing folder.

@@ -311,6 +311,7 @@ pub fn evaluate(
             horizon_steps: hmax as u32,
             output: OutputKind::Gaussian,
             level,
+            targets: prescale_agents::neural::spec::default_targets(),
         };
         // The trainings: once before the first origin, or before every origin; each forecasts its origins.
         let fits: Vec<(usize, Vec<usize>)> = match opts.refit {

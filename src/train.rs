@@ -27,7 +27,7 @@ use prescale_agents::neural::data::Split;
 use prescale_agents::neural::fit::{EpochRow, TrainingConfig};
 use prescale_agents::neural::forecast_cloning::{LearnError, train_forecaster};
 use prescale_agents::neural::model::Model;
-use prescale_agents::neural::spec::ModelSpec;
+use prescale_agents::neural::spec::{Input, ModelSpec, Signal};
 use serde::{Deserialize, Serialize};
 
 use crate::ron_paths::value_lines;
@@ -121,6 +121,18 @@ pub fn problems(cfg: &TrainFile) -> Problems {
             p.require("task.seeds", !seeds.is_empty(), || "must list at least one seed".into());
             p.require("model.horizon_steps", cfg.model.horizon_steps == 1, || {
                 format!("a policy predicts one order: must be 1, got {}", cfg.model.horizon_steps)
+            });
+            if let Some((i, input)) = cfg.model.inputs.iter().enumerate().find(|(_, i)| **i == Input::Memory) {
+                p.add(
+                    &format!("model.inputs[{i}]"),
+                    format!(
+                        "{input:?}: a policy sees the rate, the calendar and cluster state; the memory demand \
+                             is an input of forecasters (Forecast)"
+                    ),
+                );
+            }
+            p.require("model.targets", cfg.model.targets == [Signal::Rate], || {
+                format!("a policy predicts one order (targets [Rate]), got {:?}", cfg.model.targets)
             });
             p.under("task", |p| {
                 p.within("dagger.beta", dagger.beta, Interval::closed(0.0, 1.0));

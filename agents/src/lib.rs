@@ -44,7 +44,7 @@ pub use prescale_sim::controller::{Observation, ScaleDecision};
 pub use crate::hpa::HpaConfig;
 use crate::hpa::KubernetesHpa;
 pub use crate::neural::policy::BcConfig;
-pub use crate::predictive::{AllocatorConfig, PredictiveConfig};
+pub use crate::predictive::{AllocatorConfig, MemoryPlan, PredictiveConfig};
 use crate::predictive::{AllocatorSetting, PredictiveController};
 pub use crate::predictor::PredictorConfig;
 use crate::reactive::{StepScaling, StepScalingConfig, TargetTracking, TargetTrackingConfig};
@@ -52,6 +52,7 @@ use crate::resource::ResourcePlanner;
 pub use crate::variance::VarianceConfig;
 use neural::expert::{HindsightExpert, PolicySetting};
 use neural::model::{ModelFacts, Task, check_model};
+use neural::spec::{Input, Signal};
 use std::path::Path;
 
 /// The `controller:` part of a scenario.
@@ -121,20 +122,7 @@ impl ControllerSpec for ControllerConfig {
     }
 
     fn check_workload(&self, p: &mut Problems, states_memory: bool) {
-        if let ControllerConfig::Predictive(PredictiveConfig {
-            predictor: PredictorConfig::Neural { model, .. }, ..
-        }) = self
-            && states_memory
-        {
-            p.add(
-                "predictor.model",
-                format!(
-                    "{model}: the workload states a memory demand, which the predictive controller forecasts with the \
-                     same predictor, but this model was trained on request rates only; use a classical predictor for \
-                     this workload"
-                ),
-            );
-        }
+        self.check_workload_with(p, states_memory, None);
     }
 
     fn check(&self, p: &mut Problems, cluster: &ClusterConfig, step_s: f64, horizon_s: Option<f64>) {
@@ -169,7 +157,9 @@ impl ControllerSpec for ControllerConfig {
                     c.variance.init(ctx.step_s),
                     ResourcePlanner::new(ctx.cluster, c.allocator.cost_cap_usd_per_hour),
                     setting,
-                    Box::new(move || (pc.init(step_s, &memory_future, t0, seed, "memory_gib"), vc.init(step_s))),
+                    (c.memory == MemoryPlan::Forecast).then(|| -> predictive::MakeForecaster {
+                        Box::new(move || (pc.init(step_s, &memory_future, t0, seed, "memory_gib"), vc.init(step_s)))
+                    }),
                 ))
             }
             ControllerConfig::Bc(c) => (neural::runtime::runtime("a BC policy")
@@ -237,6 +227,42 @@ impl ControllerConfig {
                 p.under("variance", |p| c.variance.check(p));
                 p.under("allocator", |p| c.allocator.check(p, cluster));
             }
+        }
+    }
+
+    /// [`ControllerSpec::check_workload`] with the facts of a model an experiment will train (`planned`;
+    /// otherwise a neural predictor's card is read from its folder, and a folder that cannot be read is left to
+    /// [`ControllerConfig::check_with`]): a workload that states a memory demand needs a controller that plans
+    /// it — a neural predictor that forecasts memory (targets `[Rate, Memory]`), or `memory: FromRate` — and a
+    /// model that sees the memory demand needs a workload that states it.
+    pub fn check_workload_with(&self, p: &mut Problems, states_memory: bool, planned: Option<&ModelFacts>) {
+        let ControllerConfig::Predictive(c) = self else { return };
+        let PredictorConfig::Neural { model, .. } = &c.predictor else { return };
+        let spec = match planned {
+            Some(f) => f.spec.clone(),
+            None => match neural::model::read_card(Path::new(model)) {
+                Ok(card) => card.spec,
+                Err(_) => return,
+            },
+        };
+        if spec.inputs.contains(&Input::Memory) && !states_memory {
+            p.add(
+                "predictor.model",
+                format!(
+                    "{model}: the model sees the memory demand (input Memory), but the workload states none; give \
+                     the trace's memory column (meaning: Utilisation(resource: Memory, ...)) or use a model without it"
+                ),
+            );
+        }
+        if states_memory && c.memory == MemoryPlan::Forecast && !spec.targets.contains(&Signal::Memory) {
+            p.add(
+                "predictor.model",
+                format!(
+                    "{model}: the workload states a memory demand, which the controller must plan for, but this \
+                     model forecasts the request rate only; train it with targets: [Rate, Memory] (and the Memory \
+                     input), or set memory: FromRate to plan memory from the requests in service (a rate-only agent)"
+                ),
+            );
         }
     }
 

@@ -33,7 +33,8 @@ use prescale_sim::controller::{Controller, Diagnostics, Observation, ScaleDecisi
 use prescale_sim::validate::{Interval, Problems};
 
 use crate::feedback::Feedback;
-use crate::predictor::Predictor;
+use crate::neural::spec::Signal;
+use crate::predictor::{Forecast, Predictor};
 use crate::resource::ResourcePlanner;
 use crate::variance::VarianceController;
 
@@ -69,50 +70,60 @@ pub struct PredictiveController {
     asked: VecDeque<(f64, Vec<u32>)>,
     diag: Diagnostics,
     memory: Option<MemoryForecast>,
-    make_memory: MakeForecaster,
+    make_memory: Option<MakeForecaster>,
+    /// The predictor's own forecast of the memory demand is used (a model with targets `[Rate, Memory]`).
+    shared_memory: bool,
 }
 
 /// Builds a predictor and a variance controller (for a second forecast signal).
 pub type MakeForecaster = Box<dyn Fn() -> (Box<dyn Predictor>, Box<dyn VarianceController>) + Send>;
 
-/// The memory-demand forecaster, created at the first observation of an explicit memory demand.
+/// The memory-demand loop, created at the first observation of an explicit memory demand: its own variance
+/// controller and feedback, and its own predictor unless the rate's predictor forecasts memory too.
 struct MemoryForecast {
-    predictor: Box<dyn Predictor>,
+    predictor: Option<Box<dyn Predictor>>,
     variance: Box<dyn VarianceController>,
     feedback: Feedback,
-    last: f64,
 }
 
 impl MemoryForecast {
-    /// Learns `y`, then returns the largest need (forecast + margin, GiB) over horizons `lo..=hi` and
-    /// `1..=lo`.
-    fn step(&mut self, y: f64, lo: usize, hi: usize) -> (f64, f64) {
+    /// Judges the pending forecast against `y` (GiB) and, with a predictor of its own, learns `y`.
+    fn learn(&mut self, y: f64) {
         self.feedback.judge(y, 0.0, self.variance.as_mut());
-        self.predictor.observe(y);
-        self.last = y;
-        match self.predictor.forecast(hi) {
-            Ok(fc) => {
+        if let Some(p) = self.predictor.as_mut() {
+            p.observe(y);
+        }
+    }
+
+    /// The largest need (forecast + margin, GiB) over horizons `lo..=hi` and `1..=lo` from `fc`; the last
+    /// value `y` for both before the first forecast.
+    fn needs(&mut self, fc: Option<&Forecast>, y: f64, lo: usize, hi: usize) -> (f64, f64) {
+        match fc {
+            Some(fc) => {
                 let need = |h: usize| fc.mean[h - 1] + self.variance.margin(fc.mean[h - 1], fc.sd[h - 1]);
                 self.feedback.expect(fc.mean[0], self.variance.margin(fc.mean[0], fc.sd[0]));
                 ((lo..=hi).map(need).fold(0.0, f64::max), (1..=lo).map(need).fold(0.0, f64::max))
             }
-            Err(_) => (y, y),
+            None => (y, y),
         }
     }
 }
 
 impl PredictiveController {
     /// Assembles the pipeline; `make_memory` builds the predictor and variance controller for an explicit
-    /// memory demand, should the workload state one.
+    /// memory demand, should the workload state one (a predictor that forecasts memory itself gets only the
+    /// variance controller from it); `None` plans memory from the requests in service alone (a rate-only
+    /// agent), whatever the workload states.
     pub fn new(
         predictor: Box<dyn Predictor>,
         variance: Box<dyn VarianceController>,
         planner: ResourcePlanner,
         s: AllocatorSetting,
-        make_memory: MakeForecaster,
+        make_memory: Option<MakeForecaster>,
     ) -> Self {
         let (h_lo, h_hi) = prescale_sim::controller::lead_time_steps(s.provisioning_delay_s, s.step_s, s.warmup_s);
         let name = format!("predictive({} + {})", predictor.name(), variance.name());
+        let shared_memory = predictor.other_targets() == [Signal::Memory];
         PredictiveController {
             name,
             predictor,
@@ -126,6 +137,7 @@ impl PredictiveController {
             diag: Diagnostics::default(),
             memory: None,
             make_memory,
+            shared_memory,
         }
     }
 
@@ -159,28 +171,46 @@ impl Controller for PredictiveController {
         if let Some(f) = self.feedback.judge(y, obs.slow_fraction, self.variance.as_mut()) {
             self.diag.forecast_cpu_cores = f * cores_per_rate;
         }
+        // The memory loop's feedback first: the step's memory demand is what the forecasts of both are judged on.
+        let memory_gib = obs.memory_demand_gib;
+        let plan_memory = memory_gib.is_finite() && self.make_memory.is_some();
+        if plan_memory {
+            let (make, shared) = (self.make_memory.as_ref().expect("checked above"), self.shared_memory);
+            let m = self.memory.get_or_insert_with(|| {
+                let (predictor, variance) = make();
+                MemoryForecast { predictor: (!shared).then_some(predictor), variance, feedback: Feedback::new() }
+            });
+            m.learn(memory_gib);
+        }
+        self.predictor.observe_memory(memory_gib);
         self.predictor.observe(y);
         let (before, after) = self.predictor.take_update().unwrap_or((f64::NAN, f64::NAN));
         self.diag.fine_tune_mae_before_cores = before * cores_per_rate;
         self.diag.fine_tune_mae_after_cores = after * cores_per_rate;
         self.diag.coverage = self.feedback.coverage();
-        self.diag.model_calls =
-            self.predictor.model_calls() + self.memory.as_ref().map_or(0, |m| m.predictor.model_calls());
-        // 2–3. Forecast and needs.
+        self.diag.model_calls = self.predictor.model_calls()
+            + self.memory.as_ref().and_then(|m| m.predictor.as_ref()).map_or(0, |p| p.model_calls());
+        // 2–3. Forecast and needs (one model call for every target of a multi-target model).
         self.diag.non_finite_output = false;
-        let (far, near) = match self.predictor.forecast(self.h_hi) {
-            Ok(fc) if fc.mean.iter().chain(&fc.sd).any(|x| !x.is_finite()) => {
+        let forecasts = if self.shared_memory && plan_memory {
+            self.predictor.forecast_all(self.h_hi)
+        } else {
+            self.predictor.forecast(self.h_hi).map(|f| vec![f])
+        };
+        let (far, near) = match &forecasts {
+            Ok(all) if all.iter().flat_map(|fc| fc.mean.iter().chain(&fc.sd)).any(|x| !x.is_finite()) => {
                 // A broken model: hold the fleet and report the step (the run fails with an error).
                 self.diag.non_finite_output = true;
                 return ScaleDecision::Hold;
             }
-            Ok(fc) => {
+            Ok(all) => {
+                let fc = &all[0];
                 let need = |h: usize| fc.mean[h - 1] + self.variance.margin(fc.mean[h - 1], fc.sd[h - 1]);
                 let far = (self.h_lo..=self.h_hi).map(need).fold(0.0, f64::max);
                 let near = (1..=self.h_lo).map(need).fold(0.0, f64::max);
                 let m1 = self.variance.margin(fc.mean[0], fc.sd[0]);
                 self.feedback.expect(fc.mean[0], m1);
-                self.predictor.after_forecast(&fc);
+                self.predictor.after_forecast_all(all);
                 self.diag.margin_cpu_cores = (need(self.h_hi) - fc.mean[self.h_hi - 1]) * cores_per_rate;
                 self.diag.fallback = false;
                 (far, near)
@@ -194,14 +224,19 @@ impl Controller for PredictiveController {
             }
         };
         let (mut need_far, mut need_near) = (self.resources(far), self.resources(near));
-        if obs.memory_demand_gib.is_finite() {
+        if plan_memory {
             let (lo, hi) = (self.h_lo, self.h_hi);
-            let make = &self.make_memory;
-            let m = self.memory.get_or_insert_with(|| {
-                let (predictor, variance) = make();
-                MemoryForecast { predictor, variance, feedback: Feedback::new(), last: 0.0 }
-            });
-            let (mf, mn) = m.step(obs.memory_demand_gib, lo, hi);
+            let m = self.memory.as_mut().expect("created above");
+            let own: Option<Forecast> = m.predictor.as_ref().and_then(|p| p.forecast(hi).ok());
+            let fc = match (&m.predictor, &forecasts) {
+                (Some(_), _) => own.as_ref(),
+                (None, Ok(all)) => all.get(1),
+                (None, Err(_)) => None,
+            };
+            let (mf, mn) = m.needs(fc, memory_gib, lo, hi);
+            if let (Some(p), Some(fc)) = (m.predictor.as_mut(), &own) {
+                p.after_forecast(fc);
+            }
             let t = self.s.target_utilisation;
             need_far.memory_gib = need_far.memory_gib.max(mf / t);
             need_near.memory_gib = need_near.memory_gib.max(mn / t);
@@ -227,7 +262,10 @@ impl Controller for PredictiveController {
     }
 
     fn fault(&self) -> Option<String> {
-        let own = self.predictor.fault().or_else(|| self.memory.as_ref().and_then(|m| m.predictor.fault()));
+        let own = self
+            .predictor
+            .fault()
+            .or_else(|| self.memory.as_ref().and_then(|m| m.predictor.as_ref()).and_then(|p| p.fault()));
         own.map(|f| format!("controller {}: {f}", self.name))
     }
 }
@@ -280,4 +318,29 @@ pub struct PredictiveConfig {
     pub variance: VarianceConfig,
     /// The allocator.
     pub allocator: AllocatorConfig,
+    /// How a memory demand the workload states (a trace's memory column) is planned (default `Forecast`).
+    #[serde(default, skip_serializing_if = "MemoryPlan::is_forecast")]
+    pub memory: MemoryPlan,
+}
+
+/// How the predictive controller plans a memory demand the workload states.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum MemoryPlan {
+    /// Forecast it with its own margin (its own variance controller of the same kind): from the predictor's
+    /// own memory output when it has one (a neural model with targets `[Rate, Memory]`), otherwise with a
+    /// second predictor of the same kind (classical and external predictors); the order covers whichever
+    /// resource binds.
+    #[default]
+    Forecast,
+    /// Ignore it: memory follows from the requests in service (`rate · mean_service_s ·
+    /// memory_gib_per_request`), as for a workload that states none — a rate-only agent, the baseline of the
+    /// multi-resource one.
+    FromRate,
+}
+
+impl MemoryPlan {
+    /// Whether this is the default (left out when a config is written, so older configs hash the same).
+    pub fn is_forecast(&self) -> bool {
+        *self == MemoryPlan::Forecast
+    }
 }

@@ -90,6 +90,7 @@ fn bench_card(
         horizon_steps: horizons,
         output: OutputKind::Gaussian,
         level: Default::default(),
+        targets: prescale_agents::neural::spec::default_targets(),
     };
     let norm = prescale_agents::neural::data::Normaliser { mean: 200.0, sd: 100.0, level_floor_per_s: None };
     prescale_agents::neural::model::ModelCard::new(name, task, &spec, 60.0, norm, &Default::default())

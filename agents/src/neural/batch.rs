@@ -292,6 +292,7 @@ mod tests {
             horizon_steps: 1,
             output: OutputKind::Point,
             level: Default::default(),
+            targets: crate::neural::spec::default_targets(),
         };
         let norm = crate::neural::data::Normaliser { mean: 10.0, sd: 3.0, level_floor_per_s: None };
         let card = ModelCard::new("b", Task::Forecast, &spec, 60.0, norm, &Default::default());

@@ -20,7 +20,7 @@ use rand_xoshiro::Xoshiro256PlusPlus;
 use serde::{Deserialize, Serialize};
 
 use super::batch::ModelHandle;
-use super::data::{Frames, Normaliser, Split, Windows, windows};
+use super::data::{Frames, Normaliser, Norms, Split, Windows, windows};
 use super::expert::{HindsightExpert, PolicySetting};
 use super::fit::{EpochRow, FitReport, TrainingConfig, fit, restore, snapshot};
 use super::forecast_cloning::{LearnError, mae_per_horizon};
@@ -283,7 +283,7 @@ pub fn train_policy(
     let norm = Normaliser::fit_for(spec, raw, |unit| {
         let mut w = Windows::default();
         for f in &all {
-            w.extend(&windows(f, spec, unit, 0, Split::ends(&split.ranges(f.steps())[0], 0, 1)));
+            w.extend(&windows(f, spec, &Norms::from(*unit), 0, Split::ends(&split.ranges(f.steps())[0], 0, 1)));
         }
         w
     });
@@ -291,7 +291,7 @@ pub fn train_policy(
         let mut w = [Windows::default(), Windows::default(), Windows::default()];
         for f in all {
             for (i, r) in split.ranges(f.steps()).iter().enumerate() {
-                w[i].extend(&windows(f, spec, &norm, 0, Split::ends(r, 0, 1)));
+                w[i].extend(&windows(f, spec, &Norms::from(norm), 0, Split::ends(r, 0, 1)));
             }
         }
         w

@@ -4,24 +4,35 @@
 use prescale_sim::validate::{Interval, Problems};
 use serde::{Deserialize, Serialize};
 
-use super::spec::{Level, ModelSpec};
+use super::spec::{Input, Level, ModelSpec, Signal};
 
 /// Per-step signals of one series: `width` unnormalised inputs per step (in the spec's column order) and the
-/// step's target value (requests per second).
+/// step's target values (one per target of the spec, in its order: requests per second, GiB, Gbit/s).
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Frames {
     /// Inputs per row.
     pub width: usize,
     /// `steps × width` values.
     pub inputs: Vec<f64>,
-    /// One target per step.
+    /// `steps × targets` values (one per step for a rate-only model).
     pub target: Vec<f64>,
 }
 
 impl Frames {
     /// Steps in the series.
     pub fn steps(&self) -> usize {
-        self.target.len()
+        self.inputs.len() / self.width.max(1)
+    }
+
+    /// Target values per step.
+    pub fn targets(&self) -> usize {
+        self.target.len() / self.steps().max(1)
+    }
+
+    /// Target `t`'s value at each step of `steps`.
+    pub fn target_series(&self, t: usize, steps: std::ops::Range<usize>) -> Vec<f64> {
+        let n = self.targets();
+        steps.map(|k| self.target[k * n + t]).collect()
     }
 }
 
@@ -73,12 +84,65 @@ impl Normaliser {
     }
 }
 
+/// The normalisers of a model's signals: the rate's (shared by every rate-like column and by the window
+/// level) and, for a model that sees the memory demand, its own (fitted on its input column).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Norms {
+    /// The request rate's.
+    pub rate: Normaliser,
+    /// The memory demand's, GiB.
+    pub memory: Option<Normaliser>,
+}
+
+impl From<Normaliser> for Norms {
+    fn from(rate: Normaliser) -> Norms {
+        Norms { rate, memory: None }
+    }
+}
+
+impl Norms {
+    /// The rate's `rate` and every other signal of `spec` fitted on its input column over the steps `train`
+    /// of `frames`.
+    pub fn fit(spec: &ModelSpec, rate: Normaliser, frames: &Frames, train: std::ops::Range<usize>) -> Norms {
+        let fit = |s: Signal| {
+            let col = spec.column_of(s)?;
+            let xs: Vec<f64> = train.clone().map(|k| frames.inputs[k * frames.width + col]).collect();
+            Some(Normaliser::fit(&xs))
+        };
+        Norms { rate, memory: fit(Signal::Memory) }
+    }
+
+    /// The normaliser of `s`.
+    ///
+    /// # Panics
+    /// If the model does not see `s` (the card check makes sure every signal of the spec has one).
+    pub fn of(&self, s: Signal) -> &Normaliser {
+        let n = match s {
+            Signal::Rate => Some(&self.rate),
+            Signal::Memory => self.memory.as_ref(),
+        };
+        n.unwrap_or_else(|| panic!("checked: the model has a normaliser for {s:?}"))
+    }
+
+    /// `(mean, sd)` per input column: a signal's columns by its normaliser, calendar columns as they are (0, 1).
+    pub fn columns(&self, spec: &ModelSpec) -> Vec<(f64, f64)> {
+        let of = |i: Input| i.signal().map_or((0.0, 1.0), |s| (self.of(s).mean, self.of(s).sd));
+        spec.inputs.iter().flat_map(|i| std::iter::repeat_n(of(*i), i.columns().len())).collect()
+    }
+
+    /// `(mean, sd)` per output row (horizon-major, then target).
+    pub fn rows(&self, spec: &ModelSpec) -> Vec<(f64, f64)> {
+        let per: Vec<(f64, f64)> = spec.targets.iter().map(|s| (self.of(*s).mean, self.of(*s).sd)).collect();
+        (0..spec.horizon_steps).flat_map(|_| per.iter().copied()).collect()
+    }
+}
+
 /// Input windows and their targets, normalised, ready for tensors.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Windows {
     /// `n × window × width`.
     pub x: Vec<f32>,
-    /// `n × horizons`.
+    /// `n × horizons × targets`.
     pub y: Vec<f32>,
     /// Each window's level, requests per second (1 with [`Level::Global`]): a normalised error times `sd`
     /// times this is in requests per second.
@@ -103,20 +167,28 @@ pub fn rate_mask(spec: &ModelSpec) -> Vec<bool> {
 }
 
 /// Cuts the windows whose last input step is in `ends`: inputs are steps `k − window + 1 ..= k`, targets
-/// steps `k + offset .. k + offset + horizons` (forecasting: offset 1; imitation: offset 0, one horizon).
-/// Windows that would reach outside the series are skipped. With a level floor in `norm` (a
-/// [`Level::Window`] spec), rate-like values are divided by the window's level (its mean rate, at least the
-/// floor) before `norm` applies.
+/// steps `k + offset .. k + offset + horizons` (forecasting: offset 1; imitation: offset 0, one horizon),
+/// each step's targets in the spec's order. Windows that would reach outside the series are skipped. Every
+/// column and target is normalised by its signal's normaliser in `norms`; with a level floor in the rate's (a
+/// [`Level::Window`] spec, which sees the rate alone), rate-like values are first divided by the window's level
+/// (its mean rate, at least the floor).
 pub fn windows(
     frames: &Frames,
     spec: &ModelSpec,
-    norm: &Normaliser,
+    norms: &Norms,
     offset: usize,
     ends: std::ops::Range<usize>,
 ) -> Windows {
     let (l, w, h) = (spec.window_steps as usize, frames.width, spec.horizon_steps as usize);
     let mask = rate_mask(spec);
-    let level_of = window_level(spec, norm);
+    let columns: Vec<Option<Normaliser>> = spec
+        .inputs
+        .iter()
+        .flat_map(|i| std::iter::repeat_n(i.signal().map(|s| *norms.of(s)), i.columns().len()))
+        .collect();
+    let targets: Vec<Normaliser> = spec.targets.iter().map(|s| *norms.of(*s)).collect();
+    let nt = targets.len();
+    let level_of = window_level(spec, &norms.rate);
     let mut out = Windows::default();
     for k in ends {
         if k + 1 < l || k + offset + h > frames.steps() {
@@ -126,11 +198,15 @@ pub fn windows(
         let level = level_of.as_ref().map_or(1.0, |f| f(window));
         for row in window.chunks_exact(w) {
             for (j, v) in row.iter().enumerate() {
-                out.x.push(if mask[j] { norm.z(v / level) } else { *v } as f32);
+                let scaled = if mask[j] { v / level } else { *v };
+                out.x.push(columns[j].map_or(scaled, |n| n.z(scaled)) as f32);
             }
         }
         for s in k + offset..k + offset + h {
-            out.y.push(norm.z(frames.target[s] / level) as f32);
+            for (t, n) in targets.iter().enumerate() {
+                let scaled = if t == 0 { frames.target[s * nt] / level } else { frames.target[s * nt + t] };
+                out.y.push(n.z(scaled) as f32);
+            }
         }
         out.level.push(level as f32);
         out.n += 1;

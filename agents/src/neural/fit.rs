@@ -112,7 +112,8 @@ impl DeviceChoice {
     }
 }
 
-/// The loss of a batch: `out` is `[B, H, K]`, `y` is `[B, H]`, both normalised.
+/// The loss of a batch: `out` is `[B, R, K]`, `y` is `[B, R]` (`R` rows: horizons × targets), both
+/// normalised.
 pub fn loss(out: &Tensor, y: &Tensor, kind: &OutputKind) -> Tensor {
     match kind {
         OutputKind::Point => (out.select(2, 0) - y).square().mean(Kind::Float),
@@ -186,7 +187,7 @@ impl std::fmt::Display for NonFiniteLoss {
 }
 
 pub(crate) fn tensors(w: &Windows, spec: &ModelSpec, device: Device) -> (Tensor, Tensor) {
-    let (l, f, h) = (spec.window_steps as i64, spec.width() as i64, spec.horizon_steps as i64);
+    let (l, f, h) = (spec.window_steps as i64, spec.width() as i64, spec.output_rows() as i64);
     let x = Tensor::from_slice(&w.x).view([w.n as i64, l, f]).to_device(device);
     let y = Tensor::from_slice(&w.y).view([w.n as i64, h]).to_device(device);
     (x, y)
@@ -360,6 +361,7 @@ mod tests {
             horizon_steps: 1,
             output: OutputKind::Point,
             level: Default::default(),
+            targets: crate::neural::spec::default_targets(),
         };
         tch::manual_seed(3);
         let vs = nn::VarStore::new(Device::Cpu);
@@ -389,9 +391,10 @@ mod tests {
             horizon_steps: 2,
             output: OutputKind::Point,
             level: Default::default(),
+            targets: crate::neural::spec::default_targets(),
         };
         let norm = Normaliser { mean: 1.0, sd: 2.0, level_floor_per_s: None };
-        let w = windows(&f, &spec, &norm, 1, 0..10);
+        let w = windows(&f, &spec, &Norms::from(norm), 1, 0..10);
         // Ends 2..=7 (inputs need 3 steps, targets k+1..k+2 < 10).
         assert_eq!(w.n, 6);
         assert_eq!(&w.x[..3], &[-0.5, 0.0, 0.5]);

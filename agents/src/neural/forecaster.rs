@@ -2,8 +2,10 @@
 //! with every variance controller and the proactive allocator; optionally fine-tuned in virtual time.
 //!
 //! The `k`-th observed value is the rate of step `k − 1`; its calendar inputs are those of the step's end,
-//! `start_unix_s + k · step_s`, as in training. One forward pass gives every horizon (one libtorch call per
-//! control step). The forecast's standard deviation per horizon is the model's own for a Gaussian output,
+//! `start_unix_s + k · step_s`, as in training; a model that sees the memory demand is told the step's first
+//! ([`Predictor::observe_memory`]). One forward pass gives every horizon and target (one libtorch call per
+//! control step): a model with targets `[Rate, Memory]` forecasts the memory demand with its own uncertainty
+//! from the same call ([`Predictor::forecast_all`]). The forecast's standard deviation per horizon is the model's own for a Gaussian output,
 //! `(q_hi − q_lo) / (z_hi − z_lo)` from the outermost quantile levels, and for a point output the exponentially
 //! weighted one-step residual deviation times `√h` (as the classical predictors).
 //!
@@ -23,7 +25,7 @@ use super::data::{Frames, Split, Windows, windows};
 use super::fit::{TrainingConfig, loss, point, restore, snapshot, tensors};
 use super::model::Model;
 
-use super::spec::{Input, OutputKind, calendar, nearest_level};
+use super::spec::{Input, OutputKind, Signal, calendar, nearest_level};
 use crate::predictor::{Forecast, NotEnoughHistory, Predictor, Residuals};
 use prescale_sim::validate::{Interval, Problems};
 use tch::Kind;
@@ -73,7 +75,15 @@ pub struct NeuralForecaster {
     step_s: f64,
     /// Unnormalised input rows, newest last.
     rows: VecDeque<Vec<f64>>,
-    rates: VecDeque<f64>,
+    /// Each kept step's targets (the spec's order), newest last: what fine-tuning learns.
+    targets: VecDeque<Vec<f64>>,
+    /// The memory demand told for the step about to be observed (NaN until told).
+    memory_gib: f64,
+    /// The targets besides the rate.
+    others: Vec<Signal>,
+    /// Each other target's residuals (point outputs: their standard deviation).
+    other_residuals: Vec<Residuals>,
+    last_others: Vec<f64>,
     cap: usize,
     seen: usize,
     residuals: Residuals,
@@ -93,12 +103,17 @@ impl NeuralForecaster {
         let ft_steps = fine_tune.as_ref().map_or(0, |f| (f.window_s / step_s).round() as usize);
         let every = fine_tune.as_ref().map_or(0, |f| ((f.every_s / step_s).round() as usize).max(1));
         let name = model.card().spec.architecture.name();
+        let others: Vec<Signal> = model.card().spec.targets[1..].to_vec();
         NeuralForecaster {
             name,
             start_unix_s,
             step_s,
             rows: VecDeque::new(),
-            rates: VecDeque::new(),
+            targets: VecDeque::new(),
+            memory_gib: f64::NAN,
+            other_residuals: vec![Residuals::default(); others.len()],
+            last_others: Vec::new(),
+            others,
             cap: l.max(ft_steps),
             seen: 0,
             residuals: Residuals::default(),
@@ -117,10 +132,63 @@ impl NeuralForecaster {
                 Input::Rate => r.push(y),
                 Input::TimeOfDay => r.extend([cal[0] as f64, cal[1] as f64]),
                 Input::DayOfWeek => r.extend([cal[2] as f64, cal[3] as f64]),
+                Input::Memory => r.push(self.memory_gib),
                 Input::ReadyCapacity | Input::PendingCapacity | Input::Backlog => r.push(0.0),
             }
         }
         r
+    }
+
+    /// The value of `signal` at the step being observed (rate `y`).
+    fn value(&self, signal: Signal, y: f64) -> f64 {
+        match signal {
+            Signal::Rate => y,
+            Signal::Memory => self.memory_gib,
+        }
+    }
+
+    /// Forecasts of every target for horizons `1..=horizon` from one forward pass: the rate's first.
+    fn forecasts(&self, horizon: usize) -> Result<Vec<Forecast>, NotEnoughHistory> {
+        let spec = &self.model.card().spec;
+        let l = spec.window_steps as usize;
+        if self.rows.len() < l {
+            return Err(NotEnoughHistory { have: self.seen, need: l });
+        }
+        let out = self.model.predict(&self.window(), 1);
+        let (h_model, k, nt) = (spec.horizon_steps as usize, spec.output.width(), spec.targets.len());
+        let forecast = |t: usize, residuals: &Residuals| {
+            let at = |h: usize, j: usize| out[((h.min(h_model) - 1) * nt + t) * k + j] as f64;
+            let mut fc = Forecast { mean: Vec::with_capacity(horizon), sd: Vec::with_capacity(horizon) };
+            for h in 1..=horizon {
+                let (mean, sd) = match &spec.output {
+                    OutputKind::Point => (at(h, 0), residuals.sd() * (h as f64).sqrt()),
+                    OutputKind::Gaussian => (at(h, 0), (0.5 * at(h, 1)).exp()),
+                    OutputKind::Quantiles(levels) => {
+                        let mid = nearest_level(levels, 0.5);
+                        let sd = if levels.len() >= 2 {
+                            let (lo, hi) = (levels[0], levels[levels.len() - 1]);
+                            let z = |p: f64| crate::variance::normal_quantile(p);
+                            ((at(h, levels.len() - 1) - at(h, 0)) / (z(hi) - z(lo))).max(0.0)
+                        } else {
+                            residuals.sd() * (h as f64).sqrt()
+                        };
+                        (at(h, mid), sd)
+                    }
+                };
+                // A non-finite output stays non-finite: the controller reports it rather than acting on a zero.
+                if !(mean.is_finite() && sd.is_finite()) {
+                    fc.mean.push(f64::NAN);
+                    fc.sd.push(f64::NAN);
+                    continue;
+                }
+                fc.mean.push(mean.max(0.0));
+                fc.sd.push(sd);
+            }
+            fc
+        };
+        let mut all = vec![forecast(0, &self.residuals)];
+        all.extend(self.other_residuals.iter().enumerate().map(|(i, r)| forecast(i + 1, r)));
+        Ok(all)
     }
 
     fn window(&self) -> Vec<f32> {
@@ -132,7 +200,7 @@ impl NeuralForecaster {
         let frames = Frames {
             width: self.model.card().spec.width(),
             inputs: self.rows.iter().flatten().copied().collect(),
-            target: self.rates.iter().copied().collect(),
+            target: self.targets.iter().flatten().copied().collect(),
         };
         if let Some(update) = fine_tune(self.model.own(), &frames, cfg) {
             self.update = Some(update);
@@ -147,7 +215,7 @@ impl NeuralForecaster {
 pub fn fine_tune(model: &Model, frames: &Frames, cfg: &FineTuneConfig) -> Option<(f64, f64)> {
     let spec = &model.card.spec;
     let n = frames.steps();
-    let w = windows(frames, spec, &model.card.normalisation, 1, Split::ends(&(0..n), 1, spec.horizon_steps as usize));
+    let w = windows(frames, spec, &model.card.norms(), 1, Split::ends(&(0..n), 1, spec.horizon_steps as usize));
     if w.n == 0 {
         return None;
     }
@@ -177,14 +245,21 @@ impl Predictor for NeuralForecaster {
         if let Some(f) = self.last_one_step.take() {
             self.residuals.push(y - f);
         }
+        for (i, f) in std::mem::take(&mut self.last_others).into_iter().enumerate() {
+            let actual = self.value(self.others[i], y);
+            if actual.is_finite() {
+                self.other_residuals[i].push(actual - f);
+            }
+        }
         self.seen += 1;
         let row = self.row(y, self.seen);
+        let targets: Vec<f64> = self.model.card().spec.targets.iter().map(|s| self.value(*s, y)).collect();
         if self.rows.len() == self.cap {
             self.rows.pop_front();
-            self.rates.pop_front();
+            self.targets.pop_front();
         }
         self.rows.push_back(row);
-        self.rates.push_back(y);
+        self.targets.push_back(targets);
         if let Some((cfg, every)) = self.fine_tune.clone()
             && self.seen.is_multiple_of(every)
             && self.rows.len() == self.cap
@@ -193,46 +268,29 @@ impl Predictor for NeuralForecaster {
         }
     }
 
+    fn observe_memory(&mut self, memory_gib: f64) {
+        self.memory_gib = memory_gib;
+    }
+
+    fn other_targets(&self) -> &[Signal] {
+        &self.others
+    }
+
     fn forecast(&self, horizon: usize) -> Result<Forecast, NotEnoughHistory> {
-        let spec = &self.model.card().spec;
-        let l = spec.window_steps as usize;
-        if self.rows.len() < l {
-            return Err(NotEnoughHistory { have: self.seen, need: l });
-        }
-        let out = self.model.predict(&self.window(), 1);
-        let (h_model, k) = (spec.horizon_steps as usize, spec.output.width());
-        let at = |h: usize, j: usize| out[(h.min(h_model) - 1) * k + j] as f64;
-        let mut fc = Forecast { mean: Vec::with_capacity(horizon), sd: Vec::with_capacity(horizon) };
-        for h in 1..=horizon {
-            let (mean, sd) = match &spec.output {
-                OutputKind::Point => (at(h, 0), self.residuals.sd() * (h as f64).sqrt()),
-                OutputKind::Gaussian => (at(h, 0), (0.5 * at(h, 1)).exp()),
-                OutputKind::Quantiles(levels) => {
-                    let mid = nearest_level(levels, 0.5);
-                    let sd = if levels.len() >= 2 {
-                        let (lo, hi) = (levels[0], levels[levels.len() - 1]);
-                        let z = |p: f64| crate::variance::normal_quantile(p);
-                        ((at(h, levels.len() - 1) - at(h, 0)) / (z(hi) - z(lo))).max(0.0)
-                    } else {
-                        self.residuals.sd() * (h as f64).sqrt()
-                    };
-                    (at(h, mid), sd)
-                }
-            };
-            // A non-finite output stays non-finite: the controller reports it rather than acting on a zero.
-            if !(mean.is_finite() && sd.is_finite()) {
-                fc.mean.push(f64::NAN);
-                fc.sd.push(f64::NAN);
-                continue;
-            }
-            fc.mean.push(mean.max(0.0));
-            fc.sd.push(sd);
-        }
-        Ok(fc)
+        Ok(self.forecasts(horizon)?.swap_remove(0))
+    }
+
+    fn forecast_all(&self, horizon: usize) -> Result<Vec<Forecast>, NotEnoughHistory> {
+        self.forecasts(horizon)
     }
 
     fn after_forecast(&mut self, fc: &Forecast) {
         self.last_one_step = fc.mean.first().copied();
+    }
+
+    fn after_forecast_all(&mut self, all: &[Forecast]) {
+        self.last_one_step = all.first().and_then(|f| f.mean.first().copied());
+        self.last_others = all.iter().skip(1).map(|f| f.mean.first().copied().unwrap_or(f64::NAN)).collect();
     }
 
     fn take_update(&mut self) -> Option<(f64, f64)> {

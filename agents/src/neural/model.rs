@@ -16,10 +16,10 @@ use sha2::{Digest, Sha256};
 use tch::nn::VarStore;
 use tch::{Device, Kind, Tensor};
 
-use super::data::{Normaliser, rate_mask};
+use super::data::{Normaliser, Norms, rate_mask};
 use super::fit::{FitReport, TrainingConfig};
 use super::net::Net;
-use super::spec::{Level, ModelSpec, OutputKind};
+use super::spec::{Level, ModelSpec, OutputKind, Signal};
 
 /// The card's format tag.
 pub const FORMAT: &str = "prescale-model/1";
@@ -80,6 +80,9 @@ pub struct ModelCard {
     pub step_s: f64,
     /// Normalisation of rate-like inputs and targets, fitted on training data.
     pub normalisation: Normaliser,
+    /// Normalisation of the memory demand (input and target), GiB, for a model that sees it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_normalisation: Option<Normaliser>,
     /// Training data.
     pub data: DataSummary,
     /// Optimiser settings.
@@ -110,9 +113,11 @@ impl ModelCard {
         task: Task,
         spec: &ModelSpec,
         step_s: f64,
-        norm: Normaliser,
+        norms: impl Into<Norms>,
         training: &TrainingConfig,
     ) -> ModelCard {
+        let norms: Norms = norms.into();
+        let norm = norms.rate;
         ModelCard {
             format: FORMAT.into(),
             name: name.into(),
@@ -122,6 +127,7 @@ impl ModelCard {
             output_columns: output_columns(&spec.output),
             step_s,
             normalisation: norm,
+            memory_normalisation: norms.memory,
             data: DataSummary {
                 source: String::new(),
                 steps: 0,
@@ -147,6 +153,11 @@ impl ModelCard {
             weights_sha256: String::new(),
             torchscript_sha256: None,
         }
+    }
+
+    /// The normalisers of every signal the model sees.
+    pub fn norms(&self) -> Norms {
+        Norms { rate: self.normalisation, memory: self.memory_normalisation }
     }
 }
 
@@ -246,6 +257,10 @@ pub struct Model {
     scale: Tensor,
     /// 1 for rate-like columns, 0 for the others (`[columns]`).
     rate_mask: Tensor,
+    /// Per output row (horizons × targets), each target's mean and standard deviation (`[rows]`): used to
+    /// scale back a model with more than one target.
+    row_mean: Tensor,
+    row_sd: Tensor,
     /// Forward passes made through [`Model::predict`] (this model only).
     calls: std::sync::atomic::AtomicU64,
 }
@@ -260,11 +275,14 @@ impl Model {
     }
 
     fn assemble(card: ModelCard, vs: VarStore, net: Net) -> Model {
-        let n = card.normalisation;
-        let mask = rate_mask(&card.spec);
-        let shift: Vec<f32> = mask.iter().map(|r| if *r { n.mean as f32 } else { 0.0 }).collect();
-        let scale: Vec<f32> = mask.iter().map(|r| if *r { n.sd as f32 } else { 1.0 }).collect();
-        let rate_mask: Vec<f32> = mask.iter().map(|r| if *r { 1.0 } else { 0.0 }).collect();
+        let norms = card.norms();
+        let columns = norms.columns(&card.spec);
+        let shift: Vec<f32> = columns.iter().map(|c| c.0 as f32).collect();
+        let scale: Vec<f32> = columns.iter().map(|c| c.1 as f32).collect();
+        let rate_mask: Vec<f32> = rate_mask(&card.spec).iter().map(|r| if *r { 1.0 } else { 0.0 }).collect();
+        let rows = norms.rows(&card.spec);
+        let row_mean: Vec<f32> = rows.iter().map(|r| r.0 as f32).collect();
+        let row_sd: Vec<f32> = rows.iter().map(|r| r.1 as f32).collect();
         let device = vs.device();
         Model {
             card,
@@ -272,6 +290,8 @@ impl Model {
             shift: Tensor::from_slice(&shift).to_device(device),
             scale: Tensor::from_slice(&scale).to_device(device),
             rate_mask: Tensor::from_slice(&rate_mask).to_device(device),
+            row_mean: Tensor::from_slice(&row_mean).to_device(device),
+            row_sd: Tensor::from_slice(&row_sd).to_device(device),
             vs,
             calls: std::sync::atomic::AtomicU64::new(0),
         }
@@ -300,8 +320,9 @@ impl Model {
         self.vs.trainable_variables().iter().map(|t| t.numel() as u64).sum()
     }
 
-    /// Raw inputs `[batch, window, columns]` → outputs `[batch, horizons, outputs]` in requests per second
-    /// (log-variance in (requests/s)²). The exported TorchScript is a trace of exactly this function.
+    /// Raw inputs `[batch, window, columns]` → outputs `[batch, horizons × targets, outputs]` in each target's
+    /// unit (requests per second, GiB, Gbit/s; log-variance in that unit squared), rows horizon-major. The
+    /// exported TorchScript is a trace of exactly this function.
     pub fn forward_raw(&self, x: &Tensor) -> Tensor {
         let n = self.card.normalisation;
         match n.level_floor_per_s {
@@ -329,6 +350,19 @@ impl Model {
     /// to the window's level).
     fn forward_normalised(&self, z: &Tensor) -> Tensor {
         let out = self.net.forward(z);
+        if self.card.spec.targets.len() > 1 {
+            // Each row by its target's normaliser (`[rows]` broadcast over the batch).
+            return match self.card.spec.output {
+                OutputKind::Point | OutputKind::Quantiles(_) => {
+                    out * self.row_sd.unsqueeze(1) + self.row_mean.unsqueeze(1)
+                }
+                OutputKind::Gaussian => {
+                    let mean = out.select(2, 0) * &self.row_sd + &self.row_mean;
+                    let log_var = out.select(2, 1).clamp(-12.0, 12.0) + self.row_sd.log() * 2.0;
+                    Tensor::stack(&[mean, log_var], 2)
+                }
+            };
+        }
         let n = self.card.normalisation;
         match self.card.spec.output {
             OutputKind::Point | OutputKind::Quantiles(_) => out * n.sd + n.mean,
@@ -340,7 +374,8 @@ impl Model {
         }
     }
 
-    /// Runs [`Model::forward_raw`] without gradients on `n` windows given as rows of floats.
+    /// Runs [`Model::forward_raw`] without gradients on `n` windows given as rows of floats; `n × rows ×
+    /// outputs` values.
     pub fn predict(&self, x: &[f32], n: usize) -> Vec<f32> {
         let (l, f) = (self.card.spec.window_steps as i64, self.card.spec.width() as i64);
         self.calls.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -534,6 +569,24 @@ pub fn read_card(dir: &Path) -> Result<ModelCard, ModelError> {
     if !(card.step_s > 0.0 && card.normalisation.sd > 0.0 && card.normalisation.mean.is_finite()) {
         return Err(err(format!("{}: step_s and normalisation must be positive and finite", path.display())));
     }
+    for (signal, norm, field) in [(Signal::Memory, card.memory_normalisation, "memory_normalisation")] {
+        let seen = card.spec.signals().contains(&signal);
+        match norm {
+            None if seen => {
+                return Err(err(format!("{}: {field} is missing; the spec sees {signal:?}", path.display())));
+            }
+            Some(_) if !seen => {
+                return Err(err(format!("{}: {field} is given, but the spec does not see {signal:?}", path.display())));
+            }
+            Some(n) if !(n.sd > 0.0 && n.mean.is_finite() && n.sd.is_finite() && n.level_floor_per_s.is_none()) => {
+                return Err(err(format!(
+                    "{}: {field} must have a finite mean, a positive finite sd and no level floor",
+                    path.display()
+                )));
+            }
+            _ => {}
+        }
+    }
     let floor = card.normalisation.level_floor_per_s;
     let floor_ok = match card.spec.level {
         Level::Global => floor.is_none(),
@@ -642,6 +695,7 @@ mod tests {
             horizon_steps: 2,
             output: OutputKind::Gaussian,
             level,
+            targets: crate::neural::spec::default_targets(),
         };
         let norm = Normaliser { mean: 1.0, sd: 0.3, level_floor_per_s: floor };
         let card = ModelCard::new("w", Task::Forecast, &spec, 60.0, norm, &TrainingConfig::default());

@@ -1,5 +1,5 @@
 //! The networks: MLP, GRU, LSTM and a small Transformer encoder over an input window `[batch, window,
-//! features]`, each ending in a linear head that gives `[batch, horizons, outputs]`.
+//! features]`, each ending in a linear head that gives `[batch, rows, outputs]` (rows: horizons × targets).
 //!
 //! `forward` reads no shape from a tensor into Rust (every reshape keeps the batch dimension as `-1`), so a
 //! traced TorchScript module accepts any batch size.
@@ -75,7 +75,7 @@ impl Net {
     pub fn new(p: &nn::Path, spec: &ModelSpec) -> Net {
         let width = spec.width() as i64;
         let window = spec.window_steps as i64;
-        let horizons = spec.horizon_steps as i64;
+        let horizons = spec.output_rows() as i64;
         let outputs = spec.output.width() as i64;
         let (body, last) = match &spec.architecture {
             Architecture::Mlp { hidden } => {
@@ -131,7 +131,7 @@ impl Net {
         Net { body, head, window, width, horizons, outputs }
     }
 
-    /// `[batch, window, features]` (float32) → `[batch, horizons, outputs]`, normalised units.
+    /// `[batch, window, features]` (float32) → `[batch, rows, outputs]` (rows: horizons × targets), normalised units.
     pub fn forward(&self, x: &Tensor) -> Tensor {
         let last = match &self.body {
             Body::Mlp(layers) => {
@@ -187,6 +187,7 @@ mod tests {
                 horizon_steps: 3,
                 output,
                 level: Default::default(),
+                targets: crate::neural::spec::default_targets(),
             };
             let vs = nn::VarStore::new(tch::Device::Cpu);
             let _net = Net::new(&vs.root(), &spec);

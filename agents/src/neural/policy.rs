@@ -30,6 +30,9 @@ pub fn state_row(inputs: &[Input], s: &PolicySetting, obs: &Observation) -> Vec<
             Input::ReadyCapacity => r.push(obs.ready_servers as f64 * per_server),
             Input::PendingCapacity => r.push(obs.provisioning_instances as f64 * spi * per_server),
             Input::Backlog => r.push(obs.queue_len as f64 / obs.interval_s.max(1e-9)),
+            // Training refuses it for a policy; a card edited to have it sees the stated demand (NaN when
+            // the workload states none, which the controller reports rather than acts on).
+            Input::Memory => r.push(obs.memory_demand_gib),
         }
     }
     r
@@ -175,6 +178,7 @@ mod tests {
             horizon_steps: 1,
             output: OutputKind::Gaussian,
             level: Default::default(),
+            targets: crate::neural::spec::default_targets(),
         };
         let norm = crate::neural::data::Normaliser { mean: 200.0, sd: 100.0, level_floor_per_s: None };
         let card = ModelCard::new("t", crate::neural::model::Task::Policy, &spec, 60.0, norm, &Default::default());

@@ -102,6 +102,35 @@ pub enum Input {
     PendingCapacity,
     /// Waiting requests per second of control interval (queue length / interval).
     Backlog,
+    /// Memory demand of the step, GiB (a workload that states it: a trace's memory column).
+    Memory,
+}
+
+/// A signal a model sees and may forecast; each has its own normalisation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum Signal {
+    /// The request rate, requests per second (with the cluster-state inputs, which are in the same unit).
+    Rate,
+    /// The memory demand, GiB.
+    Memory,
+}
+
+impl Signal {
+    /// The input that carries the signal's own history.
+    pub fn input(self) -> Input {
+        match self {
+            Signal::Rate => Input::Rate,
+            Signal::Memory => Input::Memory,
+        }
+    }
+
+    /// The unit suffix of the signal's figures (`per_s`, `gib`).
+    pub fn unit(self) -> &'static str {
+        match self {
+            Signal::Rate => "per_s",
+            Signal::Memory => "gib",
+        }
+    }
 }
 
 impl Input {
@@ -114,12 +143,22 @@ impl Input {
             Input::ReadyCapacity => &["ready_capacity_per_s"],
             Input::PendingCapacity => &["pending_capacity_per_s"],
             Input::Backlog => &["backlog_per_s"],
+            Input::Memory => &["memory_gib"],
         }
     }
 
     /// Whether the input is in requests per second (and normalised like the rate).
     pub fn is_rate(self) -> bool {
-        !matches!(self, Input::TimeOfDay | Input::DayOfWeek)
+        self.signal() == Some(Signal::Rate)
+    }
+
+    /// The signal whose normalisation the input shares (`None` for calendar inputs, which are in [-1, 1]).
+    pub fn signal(self) -> Option<Signal> {
+        match self {
+            Input::Rate | Input::ReadyCapacity | Input::PendingCapacity | Input::Backlog => Some(Signal::Rate),
+            Input::Memory => Some(Signal::Memory),
+            Input::TimeOfDay | Input::DayOfWeek => None,
+        }
     }
 
     /// Whether the input describes the cluster's state (available only inside the simulator or a live
@@ -170,10 +209,23 @@ pub struct ModelSpec {
     /// How rate-like values are scaled (default `Global`).
     #[serde(default, skip_serializing_if = "Level::is_global")]
     pub level: Level,
+    /// The signals predicted, the request rate first (default `[Rate]`); each needs its own history among the
+    /// inputs. The output has one row per horizon and target, horizon-major: row `(h − 1) · targets + t`.
+    #[serde(default = "default_targets", skip_serializing_if = "is_rate_only")]
+    pub targets: Vec<Signal>,
 }
 
 fn default_inputs() -> Vec<Input> {
     vec![Input::Rate, Input::TimeOfDay, Input::DayOfWeek]
+}
+
+/// `[Rate]`, the default targets.
+pub fn default_targets() -> Vec<Signal> {
+    vec![Signal::Rate]
+}
+
+fn is_rate_only(t: &[Signal]) -> bool {
+    t == [Signal::Rate]
 }
 
 fn gaussian() -> OutputKind {
@@ -198,6 +250,33 @@ impl ModelSpec {
         None
     }
 
+    /// Output rows per window: horizons × targets (horizon-major).
+    pub fn output_rows(&self) -> usize {
+        self.horizon_steps as usize * self.targets.len()
+    }
+
+    /// The signals the model sees (each normalised on its own): the rate always, memory when an input
+    /// carries it.
+    pub fn signals(&self) -> Vec<Signal> {
+        let mut s: Vec<Signal> = self.inputs.iter().filter_map(|i| i.signal()).collect();
+        s.push(Signal::Rate);
+        s.sort();
+        s.dedup();
+        s
+    }
+
+    /// The column of a signal's own input in a row, if the spec has it.
+    pub fn column_of(&self, signal: Signal) -> Option<usize> {
+        let mut col = 0;
+        for i in &self.inputs {
+            if *i == signal.input() {
+                return Some(col);
+            }
+            col += i.columns().len();
+        }
+        None
+    }
+
     /// Width of one input row.
     pub fn width(&self) -> usize {
         self.inputs.iter().map(|i| i.columns().len()).sum()
@@ -208,7 +287,7 @@ impl ModelSpec {
     /// is allocated.
     pub fn parameter_count(&self) -> u64 {
         let width = self.width() as u64;
-        let head_out = self.horizon_steps as u64 * self.output.width() as u64;
+        let head_out = self.output_rows() as u64 * self.output.width() as u64;
         let linear = |i: u64, o: u64| i * o + o;
         let body_out;
         let body = match &self.architecture {
@@ -254,6 +333,19 @@ impl ModelSpec {
         }
         p.require("level", self.level == Level::Global || self.inputs.contains(&Input::Rate), || {
             "Window scales by the window's mean rate: the inputs must include Rate".into()
+        });
+        p.require("targets", self.targets.first() == Some(&Signal::Rate), || {
+            format!("the first target must be Rate (the request rate the allocator plans on), got {:?}", self.targets)
+        });
+        let mut seen_targets = std::collections::HashSet::new();
+        for (i, t) in self.targets.iter().enumerate() {
+            p.require(&format!("targets[{i}]"), seen_targets.insert(*t), || format!("{t:?} is listed twice"));
+            p.require(&format!("targets[{i}]"), *t == Signal::Rate || self.inputs.contains(&t.input()), || {
+                format!("forecasting {t:?} needs its history: add {:?} to the inputs", t.input())
+            });
+        }
+        p.require("level", self.level == Level::Global || self.signals() == [Signal::Rate], || {
+            "Window levels scale by the window's mean rate only; a model that sees Memory needs level Global".into()
         });
         p.under("architecture", |p| match &self.architecture {
             Architecture::Mlp { hidden } => {
@@ -341,11 +433,43 @@ mod tests {
             horizon_steps: 5,
             output: OutputKind::Quantiles(vec![0.9, 0.5]),
             level: Level::Global,
+            targets: default_targets(),
         };
         let paths: Vec<String> = s.problems().into_iter().map(|p| p.path).collect();
         assert_eq!(paths, ["window_steps", "inputs[1]", "architecture.heads", "output"]);
         let s = ModelSpec { inputs: vec![Input::TimeOfDay], level: Level::Window, window_steps: 4, ..s };
         let paths: Vec<String> = s.problems().into_iter().map(|p| p.path).collect();
         assert_eq!(paths, ["level", "architecture.heads", "output"]);
+        let s = ModelSpec {
+            inputs: vec![Input::Rate, Input::Memory],
+            targets: vec![Signal::Memory, Signal::Rate, Signal::Memory],
+            level: Level::Window,
+            ..s
+        };
+        let paths: Vec<String> = s.problems().into_iter().map(|p| p.path).collect();
+        assert_eq!(paths, ["targets", "targets[2]", "level", "architecture.heads", "output"]);
+        let s = ModelSpec { inputs: vec![Input::Rate], targets: vec![Signal::Rate, Signal::Memory], ..s };
+        let paths: Vec<String> = s.problems().into_iter().map(|p| p.path).collect();
+        assert_eq!(paths, ["targets[1]", "architecture.heads", "output"]);
+    }
+
+    /// Two targets over five horizons give ten output rows; the signals seen are the rate and memory.
+    #[test]
+    fn a_two_target_spec_has_a_row_per_horizon_and_target() {
+        let s = ModelSpec {
+            architecture: Architecture::Mlp { hidden: vec![4] },
+            inputs: vec![Input::Rate, Input::Memory, Input::TimeOfDay],
+            window_steps: 3,
+            horizon_steps: 5,
+            output: OutputKind::Gaussian,
+            level: Level::Global,
+            targets: vec![Signal::Rate, Signal::Memory],
+        };
+        assert!(s.problems().is_empty(), "{:?}", s.problems());
+        assert_eq!(s.output_rows(), 10);
+        assert_eq!(s.signals(), [Signal::Rate, Signal::Memory]);
+        assert_eq!((s.column_of(Signal::Memory), s.column_of(Signal::Rate)), (Some(1), Some(0)));
+        // 3 steps x 4 columns -> 4 hidden -> 10 rows x 2 outputs.
+        assert_eq!(s.parameter_count(), (12 * 4 + 4) + (4 * 20 + 20));
     }
 }

@@ -11,6 +11,8 @@
 use std::collections::VecDeque;
 use std::fmt;
 
+use crate::neural::spec::Signal;
+
 mod ar;
 mod baselines;
 mod config;
@@ -63,6 +65,27 @@ pub trait Predictor: Send {
     /// made during the last `observe`, if one was made (learned predictors); taken once.
     fn take_update(&mut self) -> Option<(f64, f64)> {
         None
+    }
+    /// The signals this predictor forecasts besides the request rate (a model with several targets:
+    /// `[Memory]`), in the order [`Predictor::forecast_all`] gives them; none by default.
+    fn other_targets(&self) -> &[Signal] {
+        &[]
+    }
+    /// Told the step's stated memory demand, GiB (NaN when the workload states none), just before
+    /// [`Predictor::observe`] learns the step's rate: a model that takes it as an input keeps it. Ignored by
+    /// default.
+    fn observe_memory(&mut self, _memory_gib: f64) {}
+    /// The rate's forecast followed by one per [`Predictor::other_targets`] (same horizons), from one model
+    /// call where the model allows; the rate's alone by default.
+    fn forecast_all(&self, horizon: usize) -> Result<Vec<Forecast>, NotEnoughHistory> {
+        Ok(vec![self.forecast(horizon)?])
+    }
+    /// Told the forecasts the controller acted on, as [`Predictor::forecast_all`] gave them (by default the
+    /// rate's goes to [`Predictor::after_forecast`]).
+    fn after_forecast_all(&mut self, all: &[Forecast]) {
+        if let Some(rate) = all.first() {
+            self.after_forecast(rate);
+        }
     }
     /// Forward passes of a learned model so far (0 for classical predictors).
     fn model_calls(&self) -> u64 {
