@@ -346,7 +346,10 @@ pub fn load_experiment_text(file: &Path, text: &str, out_root: &Path) -> Result<
         }
     }
     checkable.controllers = kept;
+    // Absolute: a bound model path is later resolved like any model path in the experiment (relative to the
+    // experiment's folder), and a relative `--out` is relative to where the command runs, not to that folder.
     let models_root = out_root.join(&cfg.name).join("models");
+    let models_root = std::path::absolute(&models_root).unwrap_or(models_root);
     if combos <= MAX_CELLS {
         match expand(file, &lines, &checkable, &kept_origin, &models_root) {
             Ok((cells, jobs)) if problems.is_empty() => return Ok(Experiment { config: cfg, cells, jobs }),
@@ -571,7 +574,7 @@ pub fn expand(
                                         l.config.horizon_s,
                                         Some(facts),
                                     );
-                                    c.check_workload_with(&mut p, l.config.states_memory(), Some(facts));
+                                    c.check_workload_with(&mut p, l.config.stated_demand(), Some(facts));
                                     found.extend(p.into_vec());
                                 }
                                 // A stage name that names no stage is reported above, not as a missing folder.

@@ -122,12 +122,14 @@ pub fn problems(cfg: &TrainFile) -> Problems {
             p.require("model.horizon_steps", cfg.model.horizon_steps == 1, || {
                 format!("a policy predicts one order: must be 1, got {}", cfg.model.horizon_steps)
             });
-            if let Some((i, input)) = cfg.model.inputs.iter().enumerate().find(|(_, i)| **i == Input::Memory) {
+            if let Some((i, input)) =
+                cfg.model.inputs.iter().enumerate().find(|(_, i)| matches!(i, Input::Memory | Input::Network))
+            {
                 p.add(
                     &format!("model.inputs[{i}]"),
                     format!(
-                        "{input:?}: a policy sees the rate, the calendar and cluster state; the memory demand \
-                             is an input of forecasters (Forecast)"
+                        "{input:?}: a policy sees the rate, the calendar and cluster state; memory and network \
+                         demand are inputs of forecasters (Forecast)"
                     ),
                 );
             }

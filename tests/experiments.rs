@@ -414,3 +414,69 @@ fn on_nasa_http_prediction_beats_the_hpa_at_equal_cost() {
         }
     }
 }
+
+/// The memory-bound experiment of `experiments/multi-resource/` validates as shipped (its two training stages,
+/// one with targets [Rate, Memory], bound to the scenario's stated memory), and its claim holds on a reduced
+/// grid without training: the classical multi-resource family (a second Holt-Winters for the memory, its own
+/// margin), read at the rate-only family's costs, has at most half its SLO-violation minutes
+/// (experiments/multi-resource/README.md measures 0.0009x). The sweep runs from another folder with a relative
+/// `--out`, as a user would.
+#[test]
+fn on_a_memory_bound_trace_the_multi_resource_agent_beats_the_rate_only_one_at_equal_cost() {
+    if common::shared_traces().is_none() {
+        eprintln!("skipped: ../shared/traces is not beside the repository");
+        return;
+    }
+    let o = prescale(&["validate", "experiments/multi-resource/memory-bound.ron"]);
+    let (out, _) = text(&o);
+    assert!(o.status.success(), "{out}");
+    assert!(
+        out.contains(
+            "102 runs = 1 scenario(s) x 1 axis combination(s) x 34 controller(s) x 3 seed(s); 2 training(s) first"
+        ),
+        "{out}"
+    );
+    // A stage's model, with a relative results folder, is where the sweep trains it (relative to where the
+    // command runs), not below the experiment's folder.
+    let e = load_experiment(&repo().join("experiments/multi-resource/memory-bound.ron"), Path::new("results")).unwrap();
+    let models = std::env::current_dir().unwrap().join("results/memory-bound/models");
+    let cell = e.cells.iter().find(|c| c.controller == "gru-mem-0.6").expect("a gru-mem cell");
+    let model = cell.scenario.config.controller.model().expect("a model").to_string();
+    assert!(Path::new(&model).starts_with(&models), "{model} is not under {}", models.display());
+    let dir = tempfile::tempdir().unwrap();
+    let predictive = |memory: &str| {
+        format!(
+            "Predictive(predictor: HoltWinters(period_s: 86400, fit: true), variance: AdaptiveConformal(alpha: 0.05, \
+             gamma: 0.005, window_s: 86400), allocator: (target_utilisation: 0.6){memory})"
+        )
+    };
+    let exp = format!(
+        r#"Experiment(name: "mem", scenarios: ["{}"],
+            controllers: [
+                (name: "rate-only", controller: {}, knob: (values: [0.3, 0.4, 0.5, 0.6])),
+                (name: "mem", controller: {}, knob: (values: [0.6, 0.8, 0.9, 0.95])),
+            ],
+            seeds: [1], baseline: "rate-only-0.5")"#,
+        repo().join("experiments/multi-resource/alibaba-memory.ron").display(),
+        predictive(", memory: FromRate"),
+        predictive("")
+    );
+    let file = dir.path().join("mem.ron");
+    std::fs::write(&file, exp).unwrap();
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_prescale"))
+        .args(["sweep", file.to_str().unwrap(), "--quiet", "--out", "r"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o).1);
+    let report = read(dir.path().join("r/mem/report.md"));
+    let section = report.split("Equal-cost comparison with the `rate-only` family").nth(1).expect("the section");
+    let ratio = |cell: &str| cell.split(" ± ").next().unwrap().trim().parse::<f64>().ok();
+    let read_at: Vec<f64> = section
+        .lines()
+        .filter(|l| l.starts_with("| mem |"))
+        .filter_map(|l| ratio(l.split(" | ").nth(3).unwrap()))
+        .collect();
+    assert!(!read_at.is_empty(), "the frontier is read at some rate-only setting: {section}");
+    assert!(read_at.iter().all(|r| *r <= 0.5), "SLO minutes at equal cost over 0.5x the rate-only's: {read_at:?}");
+}

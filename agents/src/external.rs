@@ -142,6 +142,7 @@ impl ExternalController {
             "ready_servers": obs.ready_servers,
             "static_ready_servers": obs.static_ready_servers,
             "memory_demand_gib": num(obs.memory_demand_gib),
+            "network_demand_gbps": num(obs.network_demand_gbps),
             "recent_ready_s": obs.recent_ready_s,
         })
     }

@@ -35,7 +35,7 @@ use std::sync::Arc;
 
 use prescale_sim::cluster::ClusterConfig;
 use prescale_sim::controller::{Controller, ReferenceHpa, Static};
-use prescale_sim::scenario::{ControllerSpec, InitContext};
+use prescale_sim::scenario::{ControllerSpec, InitContext, StatedDemand};
 use prescale_sim::validate::{Interval, Problems};
 use serde::{Deserialize, Serialize};
 
@@ -44,7 +44,7 @@ pub use prescale_sim::controller::{Observation, ScaleDecision};
 pub use crate::hpa::HpaConfig;
 use crate::hpa::KubernetesHpa;
 pub use crate::neural::policy::BcConfig;
-pub use crate::predictive::{AllocatorConfig, MemoryPlan, PredictiveConfig};
+pub use crate::predictive::{AllocatorConfig, DemandPlan, PredictiveConfig};
 use crate::predictive::{AllocatorSetting, PredictiveController};
 pub use crate::predictor::PredictorConfig;
 use crate::reactive::{StepScaling, StepScalingConfig, TargetTracking, TargetTrackingConfig};
@@ -52,7 +52,7 @@ use crate::resource::ResourcePlanner;
 pub use crate::variance::VarianceConfig;
 use neural::expert::{HindsightExpert, PolicySetting};
 use neural::model::{ModelFacts, Task, check_model};
-use neural::spec::{Input, Signal};
+use neural::spec::Signal;
 use std::path::Path;
 
 /// The `controller:` part of a scenario.
@@ -121,8 +121,8 @@ impl ControllerSpec for ControllerConfig {
         }
     }
 
-    fn check_workload(&self, p: &mut Problems, states_memory: bool) {
-        self.check_workload_with(p, states_memory, None);
+    fn check_workload(&self, p: &mut Problems, stated: StatedDemand) {
+        self.check_workload_with(p, stated, None);
     }
 
     fn check(&self, p: &mut Problems, cluster: &ClusterConfig, step_s: f64, horizon_s: Option<f64>) {
@@ -149,17 +149,28 @@ impl ControllerSpec for ControllerConfig {
                     scale_down_stabilisation_s: c.allocator.scale_down_stabilisation_s,
                 };
                 let future = Arc::new(ctx.demand.rate_per_s.clone());
-                let memory_future = Arc::new(ctx.demand.memory_gib.clone().unwrap_or_default());
-                let (pc, vc, step_s, t0, seed) =
-                    (c.predictor.clone(), c.variance.clone(), ctx.step_s, ctx.demand.start_unix_s, ctx.seed);
+                let (step_s, t0, seed) = (ctx.step_s, ctx.demand.start_unix_s, ctx.seed);
+                // A loop per stated demand the config plans (an oracle reads that demand's own future).
+                let demands = [
+                    (Signal::Memory, c.memory, &ctx.demand.memory_gib, "memory_gib"),
+                    (Signal::Network, c.network, &ctx.demand.network_gbps, "network_gbps"),
+                ]
+                .into_iter()
+                .filter(|(_, plan, _, _)| *plan == DemandPlan::Forecast)
+                .map(|(signal, _, series, name)| {
+                    let (pc, vc) = (c.predictor.clone(), c.variance.clone());
+                    let future = Arc::new(series.clone().unwrap_or_default());
+                    let make: predictive::MakeForecaster =
+                        Box::new(move || (pc.init(step_s, &future, t0, seed, name), vc.init(step_s)));
+                    (signal, make)
+                })
+                .collect();
                 Box::new(PredictiveController::new(
                     c.predictor.init(ctx.step_s, &future, t0, seed, "requests_per_s"),
                     c.variance.init(ctx.step_s),
                     ResourcePlanner::new(ctx.cluster, c.allocator.cost_cap_usd_per_hour),
                     setting,
-                    (c.memory == MemoryPlan::Forecast).then(|| -> predictive::MakeForecaster {
-                        Box::new(move || (pc.init(step_s, &memory_future, t0, seed, "memory_gib"), vc.init(step_s)))
-                    }),
+                    demands,
                 ))
             }
             ControllerConfig::Bc(c) => (neural::runtime::runtime("a BC policy")
@@ -232,10 +243,10 @@ impl ControllerConfig {
 
     /// [`ControllerSpec::check_workload`] with the facts of a model an experiment will train (`planned`;
     /// otherwise a neural predictor's card is read from its folder, and a folder that cannot be read is left to
-    /// [`ControllerConfig::check_with`]): a workload that states a memory demand needs a controller that plans
-    /// it — a neural predictor that forecasts memory (targets `[Rate, Memory]`), or `memory: FromRate` — and a
-    /// model that sees the memory demand needs a workload that states it.
-    pub fn check_workload_with(&self, p: &mut Problems, states_memory: bool, planned: Option<&ModelFacts>) {
+    /// [`ControllerConfig::check_with`]): a workload that states a memory or network demand needs a controller
+    /// that plans it — a neural predictor that forecasts it (targets `[Rate, Memory]`, …), or `FromRate` for
+    /// it — and a model that sees such a demand needs a workload that states it.
+    pub fn check_workload_with(&self, p: &mut Problems, stated: StatedDemand, planned: Option<&ModelFacts>) {
         let ControllerConfig::Predictive(c) = self else { return };
         let PredictorConfig::Neural { model, .. } = &c.predictor else { return };
         let spec = match planned {
@@ -245,24 +256,31 @@ impl ControllerConfig {
                 Err(_) => return,
             },
         };
-        if spec.inputs.contains(&Input::Memory) && !states_memory {
-            p.add(
-                "predictor.model",
-                format!(
-                    "{model}: the model sees the memory demand (input Memory), but the workload states none; give \
-                     the trace's memory column (meaning: Utilisation(resource: Memory, ...)) or use a model without it"
-                ),
-            );
-        }
-        if states_memory && c.memory == MemoryPlan::Forecast && !spec.targets.contains(&Signal::Memory) {
-            p.add(
-                "predictor.model",
-                format!(
-                    "{model}: the workload states a memory demand, which the controller must plan for, but this \
-                     model forecasts the request rate only; train it with targets: [Rate, Memory] (and the Memory \
-                     input), or set memory: FromRate to plan memory from the requests in service (a rate-only agent)"
-                ),
-            );
+        for (signal, states, plan, field) in [
+            (Signal::Memory, stated.memory, c.memory, "memory"),
+            (Signal::Network, stated.network, c.network, "network"),
+        ] {
+            if spec.inputs.contains(&signal.input()) && !states {
+                p.add(
+                    "predictor.model",
+                    format!(
+                        "{model}: the model sees the {field} demand (input {signal:?}), but the workload states \
+                         none; give the trace's {field} column (meaning: Utilisation(resource: {signal:?}, ...)) or \
+                         use a model without it"
+                    ),
+                );
+            }
+            if states && plan == DemandPlan::Forecast && !spec.targets.contains(&signal) {
+                p.add(
+                    "predictor.model",
+                    format!(
+                        "{model}: the workload states a {field} demand, which the controller must plan for, but \
+                         this model does not forecast it (targets {:?}); train it with {signal:?} among its targets \
+                         (and inputs), or set {field}: FromRate to plan without it (a rate-only agent)",
+                        spec.targets
+                    ),
+                );
+            }
         }
     }
 

@@ -69,25 +69,31 @@ pub struct PredictiveController {
     feedback: Feedback,
     asked: VecDeque<(f64, Vec<u32>)>,
     diag: Diagnostics,
-    memory: Option<MemoryForecast>,
-    make_memory: Option<MakeForecaster>,
-    /// The predictor's own forecast of the memory demand is used (a model with targets `[Rate, Memory]`).
-    shared_memory: bool,
+    /// One loop per demand beyond the rate that the controller plans when the workload states it.
+    demands: Vec<DemandLoop>,
 }
 
 /// Builds a predictor and a variance controller (for a second forecast signal).
 pub type MakeForecaster = Box<dyn Fn() -> (Box<dyn Predictor>, Box<dyn VarianceController>) + Send>;
 
-/// The memory-demand loop, created at the first observation of an explicit memory demand: its own variance
-/// controller and feedback, and its own predictor unless the rate's predictor forecasts memory too.
-struct MemoryForecast {
+/// The loop of a stated demand (memory GiB, network Gbit/s): its own variance controller and feedback, and
+/// its own predictor unless the rate's predictor forecasts the signal too (`shared`: its index in
+/// [`Predictor::forecast_all`]). Created at the first step that states the demand.
+struct DemandLoop {
+    signal: Signal,
+    make: MakeForecaster,
+    shared: Option<usize>,
+    state: Option<DemandForecast>,
+}
+
+struct DemandForecast {
     predictor: Option<Box<dyn Predictor>>,
     variance: Box<dyn VarianceController>,
     feedback: Feedback,
 }
 
-impl MemoryForecast {
-    /// Judges the pending forecast against `y` (GiB) and, with a predictor of its own, learns `y`.
+impl DemandForecast {
+    /// Judges the pending forecast against `y` and, with a predictor of its own, learns `y`.
     fn learn(&mut self, y: f64) {
         self.feedback.judge(y, 0.0, self.variance.as_mut());
         if let Some(p) = self.predictor.as_mut() {
@@ -95,8 +101,8 @@ impl MemoryForecast {
         }
     }
 
-    /// The largest need (forecast + margin, GiB) over horizons `lo..=hi` and `1..=lo` from `fc`; the last
-    /// value `y` for both before the first forecast.
+    /// The largest need (forecast + margin) over horizons `lo..=hi` and `1..=lo` from `fc`; the last value
+    /// `y` for both before the first forecast.
     fn needs(&mut self, fc: Option<&Forecast>, y: f64, lo: usize, hi: usize) -> (f64, f64) {
         match fc {
             Some(fc) => {
@@ -109,21 +115,37 @@ impl MemoryForecast {
     }
 }
 
+/// The step's stated demand of `signal` (NaN when the workload states none).
+fn stated(obs: &Observation, signal: Signal) -> f64 {
+    match signal {
+        Signal::Memory => obs.memory_demand_gib,
+        Signal::Network => obs.network_demand_gbps,
+        Signal::Rate => f64::NAN,
+    }
+}
+
 impl PredictiveController {
-    /// Assembles the pipeline; `make_memory` builds the predictor and variance controller for an explicit
-    /// memory demand, should the workload state one (a predictor that forecasts memory itself gets only the
-    /// variance controller from it); `None` plans memory from the requests in service alone (a rate-only
-    /// agent), whatever the workload states.
+    /// Assembles the pipeline; `demands` lists the stated demands it plans (memory, network), each with what
+    /// builds its predictor and variance controller, should the workload state it (a predictor that
+    /// forecasts the signal itself gets only the variance controller from it). A demand not listed is planned
+    /// from the requests in service alone (a rate-only agent), whatever the workload states.
     pub fn new(
         predictor: Box<dyn Predictor>,
         variance: Box<dyn VarianceController>,
         planner: ResourcePlanner,
         s: AllocatorSetting,
-        make_memory: Option<MakeForecaster>,
+        demands: Vec<(Signal, MakeForecaster)>,
     ) -> Self {
         let (h_lo, h_hi) = prescale_sim::controller::lead_time_steps(s.provisioning_delay_s, s.step_s, s.warmup_s);
         let name = format!("predictive({} + {})", predictor.name(), variance.name());
-        let shared_memory = predictor.other_targets() == [Signal::Memory];
+        let others = predictor.other_targets();
+        let demands = demands
+            .into_iter()
+            .map(|(signal, make)| {
+                let shared = others.iter().position(|o| *o == signal).map(|i| i + 1);
+                DemandLoop { signal, make, shared, state: None }
+            })
+            .collect();
         PredictiveController {
             name,
             predictor,
@@ -135,9 +157,7 @@ impl PredictiveController {
             feedback: Feedback::new(),
             asked: VecDeque::new(),
             diag: Diagnostics::default(),
-            memory: None,
-            make_memory,
-            shared_memory,
+            demands,
         }
     }
 
@@ -171,28 +191,34 @@ impl Controller for PredictiveController {
         if let Some(f) = self.feedback.judge(y, obs.slow_fraction, self.variance.as_mut()) {
             self.diag.forecast_cpu_cores = f * cores_per_rate;
         }
-        // The memory loop's feedback first: the step's memory demand is what the forecasts of both are judged on.
-        let memory_gib = obs.memory_demand_gib;
-        let plan_memory = memory_gib.is_finite() && self.make_memory.is_some();
-        if plan_memory {
-            let (make, shared) = (self.make_memory.as_ref().expect("checked above"), self.shared_memory);
-            let m = self.memory.get_or_insert_with(|| {
+        // The stated demands' feedback first: the step's values are what the forecasts of each are judged on.
+        let mut planned: Vec<(usize, f64)> = Vec::new();
+        for (i, d) in self.demands.iter_mut().enumerate() {
+            let v = stated(obs, d.signal);
+            if !v.is_finite() {
+                continue;
+            }
+            let (make, shared) = (&d.make, d.shared);
+            let st = d.state.get_or_insert_with(|| {
                 let (predictor, variance) = make();
-                MemoryForecast { predictor: (!shared).then_some(predictor), variance, feedback: Feedback::new() }
+                DemandForecast { predictor: shared.is_none().then_some(predictor), variance, feedback: Feedback::new() }
             });
-            m.learn(memory_gib);
+            st.learn(v);
+            planned.push((i, v));
         }
-        self.predictor.observe_memory(memory_gib);
+        self.predictor.observe_demand(obs.memory_demand_gib, obs.network_demand_gbps);
         self.predictor.observe(y);
         let (before, after) = self.predictor.take_update().unwrap_or((f64::NAN, f64::NAN));
         self.diag.fine_tune_mae_before_cores = before * cores_per_rate;
         self.diag.fine_tune_mae_after_cores = after * cores_per_rate;
         self.diag.coverage = self.feedback.coverage();
-        self.diag.model_calls = self.predictor.model_calls()
-            + self.memory.as_ref().and_then(|m| m.predictor.as_ref()).map_or(0, |p| p.model_calls());
+        let own_calls =
+            |d: &DemandLoop| d.state.as_ref().and_then(|s| s.predictor.as_ref()).map_or(0, |p| p.model_calls());
+        self.diag.model_calls = self.predictor.model_calls() + self.demands.iter().map(own_calls).sum::<u64>();
         // 2–3. Forecast and needs (one model call for every target of a multi-target model).
         self.diag.non_finite_output = false;
-        let forecasts = if self.shared_memory && plan_memory {
+        let all_targets = planned.iter().any(|(i, _)| self.demands[*i].shared.is_some());
+        let forecasts = if all_targets {
             self.predictor.forecast_all(self.h_hi)
         } else {
             self.predictor.forecast(self.h_hi).map(|f| vec![f])
@@ -224,22 +250,27 @@ impl Controller for PredictiveController {
             }
         };
         let (mut need_far, mut need_near) = (self.resources(far), self.resources(near));
-        if plan_memory {
-            let (lo, hi) = (self.h_lo, self.h_hi);
-            let m = self.memory.as_mut().expect("created above");
-            let own: Option<Forecast> = m.predictor.as_ref().and_then(|p| p.forecast(hi).ok());
-            let fc = match (&m.predictor, &forecasts) {
-                (Some(_), _) => own.as_ref(),
-                (None, Ok(all)) => all.get(1),
-                (None, Err(_)) => None,
+        let (lo, hi, t) = (self.h_lo, self.h_hi, self.s.target_utilisation);
+        for (i, v) in planned {
+            let d = &mut self.demands[i];
+            let st = d.state.as_mut().expect("created above");
+            let own: Option<Forecast> = st.predictor.as_ref().and_then(|p| p.forecast(hi).ok());
+            let fc = match (d.shared, &forecasts) {
+                (None, _) => own.as_ref(),
+                (Some(j), Ok(all)) => all.get(j),
+                (Some(_), Err(_)) => None,
             };
-            let (mf, mn) = m.needs(fc, memory_gib, lo, hi);
-            if let (Some(p), Some(fc)) = (m.predictor.as_mut(), &own) {
+            let (f, n) = st.needs(fc, v, lo, hi);
+            if let (Some(p), Some(fc)) = (st.predictor.as_mut(), &own) {
                 p.after_forecast(fc);
             }
-            let t = self.s.target_utilisation;
-            need_far.memory_gib = need_far.memory_gib.max(mf / t);
-            need_near.memory_gib = need_near.memory_gib.max(mn / t);
+            let (far, near) = match d.signal {
+                Signal::Memory => (&mut need_far.memory_gib, &mut need_near.memory_gib),
+                Signal::Network => (&mut need_far.network_gbps, &mut need_near.network_gbps),
+                Signal::Rate => unreachable!("the rate is the main loop"),
+            };
+            *far = far.max(f / t);
+            *near = near.max(n / t);
         }
         let plan_far = self.planner.plan(&need_far);
         let plan_near = self.planner.plan(&need_near);
@@ -262,10 +293,11 @@ impl Controller for PredictiveController {
     }
 
     fn fault(&self) -> Option<String> {
-        let own = self
-            .predictor
-            .fault()
-            .or_else(|| self.memory.as_ref().and_then(|m| m.predictor.as_ref()).and_then(|p| p.fault()));
+        let own = self.predictor.fault().or_else(|| {
+            self.demands
+                .iter()
+                .find_map(|d| d.state.as_ref().and_then(|s| s.predictor.as_ref()).and_then(|p| p.fault()))
+        });
         own.map(|f| format!("controller {}: {f}", self.name))
     }
 }
@@ -319,28 +351,31 @@ pub struct PredictiveConfig {
     /// The allocator.
     pub allocator: AllocatorConfig,
     /// How a memory demand the workload states (a trace's memory column) is planned (default `Forecast`).
-    #[serde(default, skip_serializing_if = "MemoryPlan::is_forecast")]
-    pub memory: MemoryPlan,
+    #[serde(default, skip_serializing_if = "DemandPlan::is_forecast")]
+    pub memory: DemandPlan,
+    /// How a network demand the workload states (a trace's network column) is planned (default `Forecast`).
+    #[serde(default, skip_serializing_if = "DemandPlan::is_forecast")]
+    pub network: DemandPlan,
 }
 
-/// How the predictive controller plans a memory demand the workload states.
+/// How the predictive controller plans a demand beyond the rate that the workload states (memory, network).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub enum MemoryPlan {
+pub enum DemandPlan {
     /// Forecast it with its own margin (its own variance controller of the same kind): from the predictor's
-    /// own memory output when it has one (a neural model with targets `[Rate, Memory]`), otherwise with a
+    /// own output for it when it has one (a neural model with targets `[Rate, Memory]`), otherwise with a
     /// second predictor of the same kind (classical and external predictors); the order covers whichever
     /// resource binds.
     #[default]
     Forecast,
-    /// Ignore it: memory follows from the requests in service (`rate · mean_service_s ·
-    /// memory_gib_per_request`), as for a workload that states none — a rate-only agent, the baseline of the
-    /// multi-resource one.
+    /// Ignore it, as for a workload that states none: memory follows from the requests in service (`rate ·
+    /// mean_service_s · memory_gib_per_request`), bandwidth is whatever the instances bought for the other
+    /// resources carry — a rate-only agent, the baseline of the multi-resource one.
     FromRate,
 }
 
-impl MemoryPlan {
+impl DemandPlan {
     /// Whether this is the default (left out when a config is written, so older configs hash the same).
     pub fn is_forecast(&self) -> bool {
-        *self == MemoryPlan::Forecast
+        *self == DemandPlan::Forecast
     }
 }

@@ -46,6 +46,9 @@ pub struct Observation {
     /// Memory demand over the interval, GiB, when the workload states it (a trace's memory column);
     /// NaN otherwise (memory then follows from requests in service).
     pub memory_demand_gib: f64,
+    /// Network demand over the interval, Gbit/s, when the workload states it (a trace's network column);
+    /// NaN otherwise (bandwidth then follows from requests).
+    pub network_demand_gbps: f64,
     /// When each READY instance of the scaling type that became ready within the last
     /// [`crate::cluster::RECENT_READY_S`] did so, seconds since the start, oldest first (instances READY from
     /// the start are not listed): what the Kubernetes HPA's readiness and missing-metric rules look at.
@@ -53,7 +56,7 @@ pub struct Observation {
 }
 
 impl Default for Observation {
-    /// An empty cluster at time zero with no demand stated (`memory_demand_gib` NaN): a base for
+    /// An empty cluster at time zero with no demand stated (memory and network demand NaN): a base for
     /// `Observation { field: value, ..Default::default() }`.
     fn default() -> Self {
         Observation {
@@ -71,6 +74,7 @@ impl Default for Observation {
             completions_in_interval: 0,
             slow_fraction: 0.0,
             memory_demand_gib: f64::NAN,
+            network_demand_gbps: f64::NAN,
             recent_ready_s: Vec::new(),
         }
     }
@@ -106,6 +110,8 @@ pub struct TickLoad {
     pub slow_fraction: f64,
     /// Memory demand over the interval, GiB, when the workload states it; NaN otherwise.
     pub memory_demand_gib: f64,
+    /// Network demand over the interval, Gbit/s, when the workload states it; NaN otherwise.
+    pub network_demand_gbps: f64,
 }
 
 /// Lead time of an order, in control steps: `(h_lo, h_hi)` with `h_lo = ⌈d / Δ⌉` (at least 1), the first step

@@ -210,10 +210,15 @@ impl FluidModel {
         let ready_server_s = self.fleet.take_ready_server_s(end_s);
         let c_bar = ready_server_s / dt;
         let (ready_capacity, _) = self.fleet.capacity();
-        let failed_memory = match &self.demand.memory_gib {
-            Some(mem) if mem[k] > ready_capacity.memory_gib => arrivals * (1.0 - ready_capacity.memory_gib / mem[k]),
+        // A stated memory or network demand above the READY capacity turns requests away: the share
+        // `1 − capacity / demand` of the scarcest of the two.
+        let short = |demand: &Option<Vec<f64>>, capacity: f64| match demand {
+            Some(d) if d[k] > capacity => 1.0 - capacity / d[k],
             _ => 0.0,
         };
+        let shortage = short(&self.demand.memory_gib, ready_capacity.memory_gib)
+            .max(short(&self.demand.network_gbps, ready_capacity.network_gbps));
+        let failed_memory = if shortage > 0.0 { arrivals * shortage } else { 0.0 };
         let admitted = arrivals - failed_memory;
         let b0 = self.backlog;
         let served = (b0 + admitted).min(c_bar * mu * dt);
@@ -265,6 +270,7 @@ impl FluidModel {
             completions_in_interval: s.completions as u64,
             slow_fraction: if s.completions > 0.0 { s.slo_violations / s.completions } else { 0.0 },
             memory_demand_gib: self.demand.memory_gib.as_ref().map_or(f64::NAN, |m| m[self.steps.len() - 1]),
+            network_demand_gbps: self.demand.network_gbps.as_ref().map_or(f64::NAN, |m| m[self.steps.len() - 1]),
         };
         let obs = self.fleet.observation(now_s, self.demand.step_s, load);
         if self.external {

@@ -117,6 +117,7 @@ pub fn run_mmc_with(params: MmcParams, seed: u64, discipline: QueueDiscipline) -
         record_from_s: params.warmup,
         record_until_s: end,
         memory_demand_gib: None,
+        network_demand_gbps: None,
         step_stats_slo_s: None,
     };
     let arrivals = PoissonArrivals::new(SplitMix64::reference(seed, SplitMix64::ARRIVALS), params.lambda, end);
@@ -262,6 +263,7 @@ pub fn run_autoscale(params: AutoscaleParams, seed: u64) -> AutoscaleResult {
         record_from_s: 0.0,
         record_until_s: f64::INFINITY,
         memory_demand_gib: None,
+        network_demand_gbps: None,
         step_stats_slo_s: None,
     };
     let curve = SineRate { base_per_s: params.lambda_base, amplitude: params.lambda_amp, period_s: params.period_s };

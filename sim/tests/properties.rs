@@ -77,6 +77,7 @@ fn model(c: &Case) -> Model {
         record_from_s: 0.0,
         record_until_s: f64::INFINITY,
         memory_demand_gib: None,
+        network_demand_gbps: None,
         step_stats_slo_s: None,
     };
     let curve = SineRate { base_per_s: c.base_rate_per_s, amplitude: c.amplitude, period_s: c.period_s };
@@ -270,6 +271,7 @@ fn fleet_model(c: &FleetCase) -> FleetModel {
         record_from_s: 0.0,
         record_until_s: f64::INFINITY,
         memory_demand_gib: c.memory_gib.clone().map(|m| (step, m)),
+        network_demand_gbps: None,
         step_stats_slo_s: Some(0.5),
     };
     let seed = RunSeed(c.seed);

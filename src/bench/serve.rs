@@ -45,6 +45,7 @@ pub(super) fn costs() -> Result<Vec<String>> {
                 queue_length: None,
                 slow_fraction: None,
                 memory_gib: None,
+                network_gbps: None,
                 latency_s: None,
             },
             interval_s: p.demand.step_s,

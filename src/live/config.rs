@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use prescale_agents::{ControllerConfig, PredictiveConfig, PredictorConfig};
 use prescale_sim::cluster::ClusterConfig;
-use prescale_sim::scenario::{ControllerSpec, Problem, Problems, ServiceSpec, SloConfig};
+use prescale_sim::scenario::{ControllerSpec, Problem, Problems, ServiceSpec, SloConfig, StatedDemand};
 use prescale_sim::validate::Interval;
 use serde::{Deserialize, Serialize};
 
@@ -122,6 +122,9 @@ pub struct Queries {
     /// Memory demand, GiB (for controllers that forecast memory; default: none stated).
     #[serde(default)]
     pub memory_gib: Option<String>,
+    /// Network demand, Gbit/s (for controllers that forecast bandwidth; default: none stated).
+    #[serde(default)]
+    pub network_gbps: Option<String>,
     /// Latency at the SLO's quantile, seconds (shadow mode: whether the running replicas met the SLO;
     /// default: the M/M/c estimate at the observed rate).
     #[serde(default)]
@@ -141,6 +144,7 @@ impl Queries {
             ("queue_length", &self.queue_length),
             ("slow_fraction", &self.slow_fraction),
             ("memory_gib", &self.memory_gib),
+            ("network_gbps", &self.network_gbps),
             ("latency_s", &self.latency_s),
         ];
         v.extend(optional.into_iter().filter_map(|(n, q)| q.as_deref().map(|q| (n, q))));
@@ -246,7 +250,11 @@ impl ServeConfig {
         if p.is_empty() {
             p.under("controller", |p| {
                 self.controller.check(p, &self.cluster, self.interval_s, None);
-                self.controller.check_workload(p, self.queries.memory_gib.is_some());
+                let stated = StatedDemand {
+                    memory: self.queries.memory_gib.is_some(),
+                    network: self.queries.network_gbps.is_some(),
+                };
+                self.controller.check_workload(p, stated);
                 match &self.controller {
                     ControllerConfig::HindsightExpert
                     | ControllerConfig::Predictive(PredictiveConfig { predictor: PredictorConfig::Oracle, .. }) => p

@@ -71,6 +71,8 @@ pub struct LiveInputs {
     pub slow_fraction: Option<f64>,
     /// Memory demand, GiB.
     pub memory_gib: Option<f64>,
+    /// Network demand, Gbit/s.
+    pub network_gbps: Option<f64>,
     /// Latency at the SLO's quantile, seconds.
     pub latency_s: Option<f64>,
 }
@@ -109,6 +111,7 @@ pub fn observation(x: &LiveInputs, s: &Setting, now_s: f64) -> Observation {
         completions_in_interval: arrivals,
         slow_fraction: x.slow_fraction.unwrap_or(0.0),
         memory_demand_gib: x.memory_gib.unwrap_or(f64::NAN),
+        network_demand_gbps: x.network_gbps.unwrap_or(f64::NAN),
         recent_ready_s: Vec::new(),
     }
 }
@@ -148,6 +151,7 @@ pub fn inputs_of(obs: &Observation, s: &Setting) -> (LiveInputs, bool) {
         queue_length: Some(obs.queue_len as f64),
         slow_fraction: Some(obs.slow_fraction),
         memory_gib: obs.memory_demand_gib.is_finite().then_some(obs.memory_demand_gib),
+        network_gbps: obs.network_demand_gbps.is_finite().then_some(obs.network_demand_gbps),
         latency_s: None,
     };
     (x, exact)
@@ -283,6 +287,7 @@ pub fn check(raw: &RawInputs, t_unix_s: f64, max_age_s: f64) -> Checked {
             "queue_length" => x.queue_length = Some(v),
             "slow_fraction" => x.slow_fraction = Some(v.min(1.0)),
             "memory_gib" => x.memory_gib = Some(v),
+            "network_gbps" => x.network_gbps = Some(v),
             "latency_s" => x.latency_s = Some(v),
             other => unreachable!("unknown input {other}"),
         }
@@ -332,6 +337,7 @@ mod tests {
                     completions_in_interval: 0,
                     slow_fraction: (next() % 1000) as f64 / 997.0,
                     memory_demand_gib: if next() % 2 == 0 { f64::NAN } else { (next() % 10_000) as f64 / 3.0 },
+                    network_demand_gbps: if next() % 2 == 0 { f64::NAN } else { (next() % 1_000) as f64 / 7.0 },
                     recent_ready_s: Vec::new(),
                 }
             })

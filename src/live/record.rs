@@ -54,7 +54,7 @@ pub fn recording(p: &Prepared, seed: u64, ticks: &[RecordedTick]) -> Recording {
         })
         .collect();
     type Field = (&'static str, fn(&LiveInputs) -> Option<f64>);
-    let fields: [Field; 9] = [
+    let fields: [Field; 10] = [
         ("request_rate_per_s", |x| Some(x.request_rate_per_s)),
         ("ready_replicas", |x| Some(x.ready_replicas as f64)),
         ("pending_replicas", |x| Some(x.pending_replicas as f64)),
@@ -64,6 +64,7 @@ pub fn recording(p: &Prepared, seed: u64, ticks: &[RecordedTick]) -> Recording {
         ("queue_length", |x| x.queue_length),
         ("slow_fraction", |x| x.slow_fraction),
         ("memory_gib", |x| x.memory_gib),
+        ("network_gbps", |x| x.network_gbps),
     ];
     let mut om = String::new();
     let mut present = Vec::new();
@@ -117,6 +118,7 @@ pub fn recording(p: &Prepared, seed: u64, ticks: &[RecordedTick]) -> Recording {
             queue_length: has("queue_length"),
             slow_fraction: has("slow_fraction"),
             memory_gib: has("memory_gib"),
+            network_gbps: has("network_gbps"),
             latency_s: None,
         },
         interval_s: step_s,

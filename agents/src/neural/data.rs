@@ -85,18 +85,20 @@ impl Normaliser {
 }
 
 /// The normalisers of a model's signals: the rate's (shared by every rate-like column and by the window
-/// level) and, for a model that sees the memory demand, its own (fitted on its input column).
+/// level) and, for a model that sees the memory or network demand, theirs (each fitted on its input column).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Norms {
     /// The request rate's.
     pub rate: Normaliser,
     /// The memory demand's, GiB.
     pub memory: Option<Normaliser>,
+    /// The network demand's, Gbit/s.
+    pub network: Option<Normaliser>,
 }
 
 impl From<Normaliser> for Norms {
     fn from(rate: Normaliser) -> Norms {
-        Norms { rate, memory: None }
+        Norms { rate, memory: None, network: None }
     }
 }
 
@@ -109,7 +111,7 @@ impl Norms {
             let xs: Vec<f64> = train.clone().map(|k| frames.inputs[k * frames.width + col]).collect();
             Some(Normaliser::fit(&xs))
         };
-        Norms { rate, memory: fit(Signal::Memory) }
+        Norms { rate, memory: fit(Signal::Memory), network: fit(Signal::Network) }
     }
 
     /// The normaliser of `s`.
@@ -120,6 +122,7 @@ impl Norms {
         let n = match s {
             Signal::Rate => Some(&self.rate),
             Signal::Memory => self.memory.as_ref(),
+            Signal::Network => self.network.as_ref(),
         };
         n.unwrap_or_else(|| panic!("checked: the model has a normaliser for {s:?}"))
     }

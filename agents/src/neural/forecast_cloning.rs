@@ -23,6 +23,7 @@ pub fn signal_series(demand: &DemandSeries, signal: Signal) -> Option<&[f64]> {
     match signal {
         Signal::Rate => Some(&demand.rate_per_s),
         Signal::Memory => demand.memory_gib.as_deref(),
+        Signal::Network => demand.network_gbps.as_deref(),
     }
 }
 
@@ -30,8 +31,8 @@ pub fn signal_series(demand: &DemandSeries, signal: Signal) -> Option<&[f64]> {
 /// each target of the spec per step.
 ///
 /// # Errors
-/// A spec that asks for cluster-state inputs, or for a signal the workload does not state (memory demand
-/// without a trace column for it).
+/// A spec that asks for cluster-state inputs, or for a signal the workload does not state (memory or network
+/// demand without a trace column for it).
 pub fn forecast_frames(spec: &ModelSpec, demand: &DemandSeries) -> Result<Frames, String> {
     if let Some(i) = spec.inputs.iter().find(|i| i.is_state()) {
         return Err(format!("input {i:?} is cluster state; a forecasting model sees demand and calendar only"));
@@ -45,6 +46,7 @@ pub fn forecast_frames(spec: &ModelSpec, demand: &DemandSeries) -> Result<Frames
         })
     };
     let memory = spec.column_of(Signal::Memory).map(|_| series(Signal::Memory)).transpose()?;
+    let network = spec.column_of(Signal::Network).map(|_| series(Signal::Network)).transpose()?;
     let targets: Vec<&[f64]> = spec.targets.iter().map(|s| series(*s)).collect::<Result<_, _>>()?;
     let mut f = Frames { width: spec.width(), ..Frames::default() };
     for (k, y) in demand.rate_per_s.iter().enumerate() {
@@ -55,6 +57,7 @@ pub fn forecast_frames(spec: &ModelSpec, demand: &DemandSeries) -> Result<Frames
                 Input::TimeOfDay => f.inputs.extend([cal[0] as f64, cal[1] as f64]),
                 Input::DayOfWeek => f.inputs.extend([cal[2] as f64, cal[3] as f64]),
                 Input::Memory => f.inputs.push(memory.expect("looked up above")[k]),
+                Input::Network => f.inputs.push(network.expect("looked up above")[k]),
                 Input::ReadyCapacity | Input::PendingCapacity | Input::Backlog => unreachable!("refused above"),
             }
         }
@@ -304,7 +307,7 @@ mod tests {
         assert_eq!(p.other_targets(), [Signal::Memory]);
         let (rates, memory) = (&demand.rate_per_s, demand.memory_gib.as_ref().expect("set"));
         for k in end - 30..end {
-            p.observe_memory(memory[k]);
+            p.observe_demand(memory[k], f64::NAN);
             p.observe(rates[k]);
         }
         let calls = p.model_calls();

@@ -2,10 +2,10 @@
 //! with every variance controller and the proactive allocator; optionally fine-tuned in virtual time.
 //!
 //! The `k`-th observed value is the rate of step `k − 1`; its calendar inputs are those of the step's end,
-//! `start_unix_s + k · step_s`, as in training; a model that sees the memory demand is told the step's first
-//! ([`Predictor::observe_memory`]). One forward pass gives every horizon and target (one libtorch call per
-//! control step): a model with targets `[Rate, Memory]` forecasts the memory demand with its own uncertainty
-//! from the same call ([`Predictor::forecast_all`]). The forecast's standard deviation per horizon is the model's own for a Gaussian output,
+//! `start_unix_s + k · step_s`, as in training; a model that sees the memory or network demand is told the
+//! step's first ([`Predictor::observe_demand`]). One forward pass gives every horizon and target (one libtorch
+//! call per control step): a model with targets `[Rate, Memory]` forecasts the memory demand with its own
+//! uncertainty from the same call ([`Predictor::forecast_all`]). The forecast's standard deviation per horizon is the model's own for a Gaussian output,
 //! `(q_hi − q_lo) / (z_hi − z_lo)` from the outermost quantile levels, and for a point output the exponentially
 //! weighted one-step residual deviation times `√h` (as the classical predictors).
 //!
@@ -77,8 +77,9 @@ pub struct NeuralForecaster {
     rows: VecDeque<Vec<f64>>,
     /// Each kept step's targets (the spec's order), newest last: what fine-tuning learns.
     targets: VecDeque<Vec<f64>>,
-    /// The memory demand told for the step about to be observed (NaN until told).
+    /// The memory and network demand told for the step about to be observed (NaN until told).
     memory_gib: f64,
+    network_gbps: f64,
     /// The targets besides the rate.
     others: Vec<Signal>,
     /// Each other target's residuals (point outputs: their standard deviation).
@@ -111,6 +112,7 @@ impl NeuralForecaster {
             rows: VecDeque::new(),
             targets: VecDeque::new(),
             memory_gib: f64::NAN,
+            network_gbps: f64::NAN,
             other_residuals: vec![Residuals::default(); others.len()],
             last_others: Vec::new(),
             others,
@@ -133,6 +135,7 @@ impl NeuralForecaster {
                 Input::TimeOfDay => r.extend([cal[0] as f64, cal[1] as f64]),
                 Input::DayOfWeek => r.extend([cal[2] as f64, cal[3] as f64]),
                 Input::Memory => r.push(self.memory_gib),
+                Input::Network => r.push(self.network_gbps),
                 Input::ReadyCapacity | Input::PendingCapacity | Input::Backlog => r.push(0.0),
             }
         }
@@ -144,6 +147,7 @@ impl NeuralForecaster {
         match signal {
             Signal::Rate => y,
             Signal::Memory => self.memory_gib,
+            Signal::Network => self.network_gbps,
         }
     }
 
@@ -268,8 +272,8 @@ impl Predictor for NeuralForecaster {
         }
     }
 
-    fn observe_memory(&mut self, memory_gib: f64) {
-        self.memory_gib = memory_gib;
+    fn observe_demand(&mut self, memory_gib: f64, network_gbps: f64) {
+        (self.memory_gib, self.network_gbps) = (memory_gib, network_gbps);
     }
 
     fn other_targets(&self) -> &[Signal] {

@@ -83,6 +83,9 @@ pub struct ModelCard {
     /// Normalisation of the memory demand (input and target), GiB, for a model that sees it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub memory_normalisation: Option<Normaliser>,
+    /// Normalisation of the network demand (input and target), Gbit/s, for a model that sees it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network_normalisation: Option<Normaliser>,
     /// Training data.
     pub data: DataSummary,
     /// Optimiser settings.
@@ -128,6 +131,7 @@ impl ModelCard {
             step_s,
             normalisation: norm,
             memory_normalisation: norms.memory,
+            network_normalisation: norms.network,
             data: DataSummary {
                 source: String::new(),
                 steps: 0,
@@ -157,7 +161,7 @@ impl ModelCard {
 
     /// The normalisers of every signal the model sees.
     pub fn norms(&self) -> Norms {
-        Norms { rate: self.normalisation, memory: self.memory_normalisation }
+        Norms { rate: self.normalisation, memory: self.memory_normalisation, network: self.network_normalisation }
     }
 }
 
@@ -569,7 +573,10 @@ pub fn read_card(dir: &Path) -> Result<ModelCard, ModelError> {
     if !(card.step_s > 0.0 && card.normalisation.sd > 0.0 && card.normalisation.mean.is_finite()) {
         return Err(err(format!("{}: step_s and normalisation must be positive and finite", path.display())));
     }
-    for (signal, norm, field) in [(Signal::Memory, card.memory_normalisation, "memory_normalisation")] {
+    for (signal, norm, field) in [
+        (Signal::Memory, card.memory_normalisation, "memory_normalisation"),
+        (Signal::Network, card.network_normalisation, "network_normalisation"),
+    ] {
         let seen = card.spec.signals().contains(&signal);
         match norm {
             None if seen => {

@@ -30,9 +30,10 @@ pub fn state_row(inputs: &[Input], s: &PolicySetting, obs: &Observation) -> Vec<
             Input::ReadyCapacity => r.push(obs.ready_servers as f64 * per_server),
             Input::PendingCapacity => r.push(obs.provisioning_instances as f64 * spi * per_server),
             Input::Backlog => r.push(obs.queue_len as f64 / obs.interval_s.max(1e-9)),
-            // Training refuses it for a policy; a card edited to have it sees the stated demand (NaN when
-            // the workload states none, which the controller reports rather than acts on).
+            // Training refuses these for a policy; a card edited to have them sees the stated demand (NaN
+            // when the workload states none, which the controller reports rather than acts on).
             Input::Memory => r.push(obs.memory_demand_gib),
+            Input::Network => r.push(obs.network_demand_gbps),
         }
     }
     r

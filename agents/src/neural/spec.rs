@@ -104,6 +104,8 @@ pub enum Input {
     Backlog,
     /// Memory demand of the step, GiB (a workload that states it: a trace's memory column).
     Memory,
+    /// Network demand of the step, Gbit/s (a workload that states it: a trace's network column).
+    Network,
 }
 
 /// A signal a model sees and may forecast; each has its own normalisation.
@@ -113,6 +115,8 @@ pub enum Signal {
     Rate,
     /// The memory demand, GiB.
     Memory,
+    /// The network demand, Gbit/s.
+    Network,
 }
 
 impl Signal {
@@ -121,14 +125,16 @@ impl Signal {
         match self {
             Signal::Rate => Input::Rate,
             Signal::Memory => Input::Memory,
+            Signal::Network => Input::Network,
         }
     }
 
-    /// The unit suffix of the signal's figures (`per_s`, `gib`).
+    /// The unit suffix of the signal's figures (`per_s`, `gib`, `gbps`).
     pub fn unit(self) -> &'static str {
         match self {
             Signal::Rate => "per_s",
             Signal::Memory => "gib",
+            Signal::Network => "gbps",
         }
     }
 }
@@ -144,6 +150,7 @@ impl Input {
             Input::PendingCapacity => &["pending_capacity_per_s"],
             Input::Backlog => &["backlog_per_s"],
             Input::Memory => &["memory_gib"],
+            Input::Network => &["network_gbps"],
         }
     }
 
@@ -157,6 +164,7 @@ impl Input {
         match self {
             Input::Rate | Input::ReadyCapacity | Input::PendingCapacity | Input::Backlog => Some(Signal::Rate),
             Input::Memory => Some(Signal::Memory),
+            Input::Network => Some(Signal::Network),
             Input::TimeOfDay | Input::DayOfWeek => None,
         }
     }
@@ -255,8 +263,8 @@ impl ModelSpec {
         self.horizon_steps as usize * self.targets.len()
     }
 
-    /// The signals the model sees (each normalised on its own): the rate always, memory when an input
-    /// carries it.
+    /// The signals the model sees (each normalised on its own): the rate always, memory and network when an
+    /// input carries them.
     pub fn signals(&self) -> Vec<Signal> {
         let mut s: Vec<Signal> = self.inputs.iter().filter_map(|i| i.signal()).collect();
         s.push(Signal::Rate);
@@ -345,7 +353,9 @@ impl ModelSpec {
             });
         }
         p.require("level", self.level == Level::Global || self.signals() == [Signal::Rate], || {
-            "Window levels scale by the window's mean rate only; a model that sees Memory needs level Global".into()
+            "Window levels scale by the window's mean rate only; a model that sees Memory or Network needs level \
+             Global"
+                .into()
         });
         p.under("architecture", |p| match &self.architecture {
             Architecture::Mlp { hidden } => {
@@ -448,9 +458,10 @@ mod tests {
         };
         let paths: Vec<String> = s.problems().into_iter().map(|p| p.path).collect();
         assert_eq!(paths, ["targets", "targets[2]", "level", "architecture.heads", "output"]);
-        let s = ModelSpec { inputs: vec![Input::Rate], targets: vec![Signal::Rate, Signal::Memory], ..s };
+        let s =
+            ModelSpec { inputs: vec![Input::Rate], targets: vec![Signal::Rate, Signal::Memory, Signal::Network], ..s };
         let paths: Vec<String> = s.problems().into_iter().map(|p| p.path).collect();
-        assert_eq!(paths, ["targets[1]", "architecture.heads", "output"]);
+        assert_eq!(paths, ["targets[1]", "targets[2]", "architecture.heads", "output"]);
     }
 
     /// Two targets over five horizons give ten output rows; the signals seen are the rate and memory.
@@ -468,7 +479,7 @@ mod tests {
         assert!(s.problems().is_empty(), "{:?}", s.problems());
         assert_eq!(s.output_rows(), 10);
         assert_eq!(s.signals(), [Signal::Rate, Signal::Memory]);
-        assert_eq!((s.column_of(Signal::Memory), s.column_of(Signal::Rate)), (Some(1), Some(0)));
+        assert_eq!((s.column_of(Signal::Memory), s.column_of(Signal::Network)), (Some(1), None));
         // 3 steps x 4 columns -> 4 hidden -> 10 rows x 2 outputs.
         assert_eq!(s.parameter_count(), (12 * 4 + 4) + (4 * 20 + 20));
     }

@@ -67,14 +67,15 @@ pub trait Predictor: Send {
         None
     }
     /// The signals this predictor forecasts besides the request rate (a model with several targets:
-    /// `[Memory]`), in the order [`Predictor::forecast_all`] gives them; none by default.
+    /// `[Memory]`, `[Memory, Network]`, …), in the order [`Predictor::forecast_all`] gives them; none by
+    /// default.
     fn other_targets(&self) -> &[Signal] {
         &[]
     }
-    /// Told the step's stated memory demand, GiB (NaN when the workload states none), just before
-    /// [`Predictor::observe`] learns the step's rate: a model that takes it as an input keeps it. Ignored by
-    /// default.
-    fn observe_memory(&mut self, _memory_gib: f64) {}
+    /// Told the step's stated memory demand, GiB, and network demand, Gbit/s (NaN when the workload states
+    /// none), just before [`Predictor::observe`] learns the step's rate: a model that takes them as inputs
+    /// keeps them. Ignored by default.
+    fn observe_demand(&mut self, _memory_gib: f64, _network_gbps: f64) {}
     /// The rate's forecast followed by one per [`Predictor::other_targets`] (same horizons), from one model
     /// call where the model allows; the rate's alone by default.
     fn forecast_all(&self, horizon: usize) -> Result<Vec<Forecast>, NotEnoughHistory> {

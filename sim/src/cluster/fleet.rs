@@ -540,6 +540,7 @@ impl Fleet {
             completions_in_interval: load.completions_in_interval,
             slow_fraction: load.slow_fraction,
             memory_demand_gib: load.memory_demand_gib,
+            network_demand_gbps: load.network_demand_gbps,
             recent_ready_s: self
                 .recent_ready
                 .iter()

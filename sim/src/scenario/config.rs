@@ -211,9 +211,19 @@ pub trait ControllerSpec: Clone + std::fmt::Debug + PartialEq + Serialize + for<
     /// Makes file paths in the config (model directories) absolute, relative to `base` (the folder of the file
     /// that names them); called before validation. Nothing by default.
     fn resolve_paths(&mut self, _base: &std::path::Path) {}
-    /// Problems that depend on what the workload states (`states_memory`: the workload gives an explicit
-    /// memory demand, which a forecasting controller must also forecast). None by default.
-    fn check_workload(&self, _p: &mut Problems, _states_memory: bool) {}
+    /// Problems that depend on what the workload states (an explicit memory or network demand, which a
+    /// forecasting controller must plan too). None by default.
+    fn check_workload(&self, _p: &mut Problems, _stated: StatedDemand) {}
+}
+
+/// Which demands beyond the request rate a workload states (a trace column of memory or network use, or a
+/// live query for it).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StatedDemand {
+    /// A memory demand, GiB.
+    pub memory: bool,
+    /// A network demand, Gbit/s.
+    pub network: bool,
 }
 
 impl ControllerSpec for ControllerConfig {

@@ -197,6 +197,7 @@ fn run_with<C: ControllerSpec>(
                 record_from_s: cfg.history_s,
                 record_until_s: f64::INFINITY,
                 memory_demand_gib: p.demand.memory_gib.clone().map(|m| (p.demand.step_s, m)),
+                network_demand_gbps: p.demand.network_gbps.clone().map(|m| (p.demand.step_s, m)),
                 step_stats_slo_s: Some(cfg.slo.latency_threshold_s),
             };
             let arrivals = PiecewiseArrivals::new(arrival_draws(seed), p.demand.rate_per_s.clone(), p.demand.step_s);

@@ -123,14 +123,17 @@ impl<C: ControllerSpec> ScenarioConfig<C> {
     /// controllers with it).
     pub fn check_controller(&self, p: &mut Problems, controller: &C) {
         controller.check(p, &self.cluster, self.step_s, self.horizon_s);
-        controller.check_workload(p, self.states_memory());
+        controller.check_workload(p, self.stated_demand());
     }
 
-    /// Whether the workload states a memory demand (a trace column of memory utilisation), which a
-    /// forecasting controller must then forecast too.
-    pub fn states_memory(&self) -> bool {
-        matches!(&self.workload, WorkloadConfig::Trace(t)
-            if t.metrics.iter().any(|m| matches!(m.meaning, MetricMeaning::Utilisation { resource: ResourceKind::Memory, .. })))
+    /// Which demands beyond the rate the workload states (trace columns of memory or network utilisation),
+    /// which a forecasting controller must then plan too.
+    pub fn stated_demand(&self) -> StatedDemand {
+        let states = |kind: ResourceKind| {
+            matches!(&self.workload, WorkloadConfig::Trace(t)
+                if t.metrics.iter().any(|m| matches!(m.meaning, MetricMeaning::Utilisation { resource, .. } if resource == kind)))
+        };
+        StatedDemand { memory: states(ResourceKind::Memory), network: states(ResourceKind::Network) }
     }
 
     /// The problems of `controller` acting in this scenario, paths below the controller (see

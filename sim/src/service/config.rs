@@ -40,6 +40,9 @@ pub struct ServiceConfig {
     /// an arriving request fails with probability `1 − capacity / demand` (stream `"memory"`), as in the
     /// fluid model.
     pub memory_demand_gib: Option<(f64, Vec<f64>)>,
+    /// Explicit network demand per step, Gbit/s (`step_s`, values), alike against the READY bandwidth; a
+    /// request fails with the probability of the scarcer of the two (one draw).
+    pub network_demand_gbps: Option<(f64, Vec<f64>)>,
     /// Per-control-step statistics: `Some(slo_threshold_s)` records a [`StepSample`](crate::metrics::StepSample) per tick, counting
     /// completions slower than the threshold.
     pub step_stats_slo_s: Option<f64>,
@@ -64,10 +67,12 @@ impl ServiceConfig {
         p.require("record_until_s", self.record_until_s >= self.record_from_s, || {
             format!("must be >= record_from_s ({}), got {}", self.record_from_s, self.record_until_s)
         });
-        if let Some((step_s, d)) = &self.memory_demand_gib {
-            p.require("memory_demand_gib", !d.is_empty() && *step_s > 0.0, || {
-                "needs a step > 0 and at least one value".into()
-            });
+        for (field, demand) in
+            [("memory_demand_gib", &self.memory_demand_gib), ("network_demand_gbps", &self.network_demand_gbps)]
+        {
+            if let Some((step_s, d)) = demand {
+                p.require(field, !d.is_empty() && *step_s > 0.0, || "needs a step > 0 and at least one value".into());
+            }
         }
         p.require("step_stats_slo_s", self.step_stats_slo_s.is_none() || self.control_interval_s.is_some(), || {
             "per-step statistics need control_interval_s".into()

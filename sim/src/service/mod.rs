@@ -354,10 +354,20 @@ impl<A: ArrivalProcess, S: ServiceTimes> ServiceModel<A, S> {
         if let Some(s) = &mut self.step {
             s.arrivals += 1.0;
         }
-        if let Some((step_s, demand)) = &self.cfg.memory_demand_gib {
-            let k = ((now.as_secs() / step_s) as usize).min(demand.len() - 1);
-            let capacity = self.fleet.ready_capacity().memory_gib;
-            if demand[k] > capacity && self.memory_draws.uniform() < 1.0 - capacity / demand[k] {
+        // A stated memory or network demand above the READY capacity: the share `1 − capacity / demand` of
+        // the scarcer of the two fails (one draw on the "memory" stream).
+        let short = |demand: &Option<(f64, Vec<f64>)>, capacity: f64| match demand {
+            Some((step_s, d)) => {
+                let k = ((now.as_secs() / step_s) as usize).min(d.len() - 1);
+                if d[k] > capacity { 1.0 - capacity / d[k] } else { 0.0 }
+            }
+            None => 0.0,
+        };
+        if self.cfg.memory_demand_gib.is_some() || self.cfg.network_demand_gbps.is_some() {
+            let ready = self.fleet.ready_capacity();
+            let shortage = short(&self.cfg.memory_demand_gib, ready.memory_gib)
+                .max(short(&self.cfg.network_demand_gbps, ready.network_gbps));
+            if shortage > 0.0 && self.memory_draws.uniform() < shortage {
                 self.counters.failed += 1;
                 if let Some(s) = &mut self.step {
                     s.failed += 1.0;
@@ -457,6 +467,9 @@ impl<A: ArrivalProcess, S: ServiceTimes> ServiceModel<A, S> {
                 .as_ref()
                 .map_or(0.0, |s| if s.completions > 0.0 { s.slo_violations / s.completions } else { 0.0 }),
             memory_demand_gib: self.cfg.memory_demand_gib.as_ref().map_or(f64::NAN, |(step_s, d)| {
+                d[((now_s / step_s).round() as usize).saturating_sub(1).min(d.len() - 1)]
+            }),
+            network_demand_gbps: self.cfg.network_demand_gbps.as_ref().map_or(f64::NAN, |(step_s, d)| {
                 d[((now_s / step_s).round() as usize).saturating_sub(1).min(d.len() - 1)]
             }),
         };
