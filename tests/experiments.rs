@@ -415,8 +415,9 @@ fn on_nasa_http_prediction_beats_the_hpa_at_equal_cost() {
     }
 }
 
-/// The memory-bound experiment of `experiments/multi-resource/` validates as shipped (its two training stages,
-/// one with targets [Rate, Memory], bound to the scenario's stated memory), and its claim holds on a reduced
+/// The memory- and network-bound experiments of `experiments/multi-resource/` validate as shipped (their two
+/// training stages, one with targets [Rate, Memory] or [Rate, Network], bound to the scenario's stated
+/// demand), and the memory-bound claim holds on a reduced
 /// grid without training: the classical multi-resource family (a second Holt-Winters for the memory, its own
 /// margin), read at the rate-only family's costs, has at most half its SLO-violation minutes
 /// (experiments/multi-resource/README.md measures 0.0009x). The sweep runs from another folder with a relative
@@ -428,6 +429,15 @@ fn on_a_memory_bound_trace_the_multi_resource_agent_beats_the_rate_only_one_at_e
         return;
     }
     let o = prescale(&["validate", "experiments/multi-resource/memory-bound.ron"]);
+    let (out, _) = text(&o);
+    assert!(o.status.success(), "{out}");
+    assert!(
+        out.contains(
+            "102 runs = 1 scenario(s) x 1 axis combination(s) x 34 controller(s) x 3 seed(s); 2 training(s) first"
+        ),
+        "{out}"
+    );
+    let o = prescale(&["validate", "experiments/multi-resource/network-bound.ron"]);
     let (out, _) = text(&o);
     assert!(o.status.success(), "{out}");
     assert!(

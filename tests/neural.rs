@@ -861,31 +861,52 @@ fn a_rate_and_memory_model_plans_the_memory_a_rate_only_one_misses() {
     let (mae, spread) =
         (card["metrics"]["test_mae_h1_memory_gib"].as_f64().unwrap(), 50.0 * 2.0 / std::f64::consts::PI);
     assert!(mae < 0.5 * spread, "memory MAE {mae} GiB vs the memory's mean absolute deviation {spread}");
+    // With a window level each signal is scaled by its own level: the memory's normaliser is of ratios.
+    let windowed = train(
+        d.path(),
+        &memory_train_file(
+            d.path(),
+            "mem-window",
+            "inputs: [Rate, Memory, TimeOfDay], targets: [Rate, Memory], level: Window",
+        ),
+    );
+    let card: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(windowed.join("card.json")).unwrap()).unwrap();
+    let (ratio_mean, floor) = (
+        card["memory_normalisation"]["mean"].as_f64().unwrap(),
+        card["memory_normalisation"]["level_floor_per_s"].as_f64().unwrap(),
+    );
+    assert!((ratio_mean - 1.0).abs() < 0.05 && (floor - 0.85).abs() < 0.05, "{ratio_mean} {floor}");
+    let mae = card["metrics"]["test_mae_h1_memory_gib"].as_f64().unwrap();
+    assert!(mae < 0.5 * spread, "window-level memory MAE {mae} GiB vs the memory's mean absolute deviation {spread}");
 
-    // Export: Python gives Rust's outputs, [batch, 2 horizons x 2 targets, mean and log-variance].
-    let o = prescale(&["export", mem.to_str().unwrap()]);
-    assert!(o.status.success(), "{}", text(&o).1);
+    // Export: Python gives Rust's outputs, [batch, 2 horizons x 2 targets, mean and log-variance], for both
+    // (the window-level one scales each signal inside the traced function).
     let site = std::process::Command::new(repo().join("scripts/setup-torch.sh")).arg("--python").output().unwrap();
     let site = String::from_utf8(site.stdout).unwrap().trim().to_string();
-    let model = Model::load(&mem).unwrap();
-    let (l, f) = (model.card.spec.window_steps as usize, model.card.spec.width());
-    for batch in [1usize, 5] {
-        let x: Vec<f32> = (0..batch * l * f).map(|i| 500.0 + 300.0 * ((i as f32) * 0.37).sin()).collect();
-        let rust = model.predict(&x, batch);
-        let input = d.path().join("in.json");
-        std::fs::write(&input, serde_json::json!({"shape": [batch, l, f], "data": x}).to_string()).unwrap();
-        let py = std::process::Command::new("python3")
-            .arg(repo().join("scripts/check_export.py"))
-            .args([&mem, &input])
-            .env("PYTHONPATH", &site)
-            .output()
-            .unwrap();
-        assert!(py.status.success(), "python: {}", String::from_utf8_lossy(&py.stderr));
-        let out: serde_json::Value = serde_json::from_slice(&py.stdout).unwrap();
-        assert_eq!(out["shape"], serde_json::json!([batch, 4, 2]));
-        let data: Vec<f64> = out["data"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
-        let worst = data.iter().zip(&rust).map(|(a, b)| (a - *b as f64).abs()).fold(0.0, f64::max);
-        assert!(data.len() == rust.len() && worst <= 1e-3, "batch {batch}: Python differs from Rust by {worst}");
+    for mem in [&mem, &windowed] {
+        let o = prescale(&["export", mem.to_str().unwrap()]);
+        assert!(o.status.success(), "{}", text(&o).1);
+        let model = Model::load(mem).unwrap();
+        let (l, f) = (model.card.spec.window_steps as usize, model.card.spec.width());
+        for batch in [1usize, 5] {
+            let x: Vec<f32> = (0..batch * l * f).map(|i| 500.0 + 300.0 * ((i as f32) * 0.37).sin()).collect();
+            let rust = model.predict(&x, batch);
+            let input = d.path().join("in.json");
+            std::fs::write(&input, serde_json::json!({"shape": [batch, l, f], "data": x}).to_string()).unwrap();
+            let py = std::process::Command::new("python3")
+                .arg(repo().join("scripts/check_export.py"))
+                .args([mem, &input])
+                .env("PYTHONPATH", &site)
+                .output()
+                .unwrap();
+            assert!(py.status.success(), "python: {}", String::from_utf8_lossy(&py.stderr));
+            let out: serde_json::Value = serde_json::from_slice(&py.stdout).unwrap();
+            assert_eq!(out["shape"], serde_json::json!([batch, 4, 2]));
+            let data: Vec<f64> = out["data"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
+            let worst = data.iter().zip(&rust).map(|(a, b)| (a - *b as f64).abs()).fold(0.0, f64::max);
+            assert!(data.len() == rust.len() && worst <= 1e-3, "batch {batch}: Python differs from Rust by {worst}");
+        }
     }
 
     let predictive = |model: &Path, memory: &str| {

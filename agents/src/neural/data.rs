@@ -45,8 +45,9 @@ pub struct Normaliser {
     /// Standard deviation of the training rates (at least 1e-6), requests per second (with a window level: of
     /// the ratios).
     pub sd: f64,
-    /// With [`Level::Window`]: the least level a window is scaled by (0.1 % of the training mean rate),
-    /// requests per second, so that an idle window does not divide by zero. Absent with [`Level::Global`].
+    /// With [`Level::Window`]: the least level a window is scaled by (0.1 % of the training mean), in the
+    /// signal's unit (requests per second for the rate; GiB, Gbit/s for memory and network), so that an idle
+    /// window does not divide by zero. Absent with [`Level::Global`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub level_floor_per_s: Option<f64>,
 }
@@ -103,15 +104,41 @@ impl From<Normaliser> for Norms {
 }
 
 impl Norms {
-    /// The rate's `rate` and every other signal of `spec` fitted on its input column over the steps `train`
-    /// of `frames`.
-    pub fn fit(spec: &ModelSpec, rate: Normaliser, frames: &Frames, train: std::ops::Range<usize>) -> Norms {
-        let fit = |s: Signal| {
-            let col = spec.column_of(s)?;
-            let xs: Vec<f64> = train.clone().map(|k| frames.inputs[k * frames.width + col]).collect();
-            Some(Normaliser::fit(&xs))
-        };
-        Norms { rate, memory: fit(Signal::Memory), network: fit(Signal::Network) }
+    /// Every signal's normaliser for a forecasting `spec` (targets one step on), fitted on the training steps
+    /// `train` of `frames`, given `raw`, the training rate targets' own fit ([`Normaliser::fit`]). With
+    /// [`Level::Global`]: the rate's is `raw`, every other signal's its input column's fit. With
+    /// [`Level::Window`]: each signal is first divided by each window's level of it (its input column's mean,
+    /// floored at 0.1 % of its training mean), and the fits are of those ratios — the rate's on the targets,
+    /// as [`Normaliser::fit_for`], the others' on their input columns.
+    pub fn fit(spec: &ModelSpec, raw: Normaliser, frames: &Frames, train: std::ops::Range<usize>) -> Norms {
+        let width = frames.width;
+        let column = |col: usize| -> Vec<f64> { train.clone().map(|k| frames.inputs[k * width + col]).collect() };
+        match spec.level {
+            Level::Global => {
+                let fit = |s: Signal| spec.column_of(s).map(|c| Normaliser::fit(&column(c)));
+                Norms { rate: raw, memory: fit(Signal::Memory), network: fit(Signal::Network) }
+            }
+            Level::Window => {
+                let unit =
+                    |mean: f64| Normaliser { mean: 0.0, sd: 1.0, level_floor_per_s: Some((1e-3 * mean).max(1e-9)) };
+                let unit_of = |s: Signal| spec.column_of(s).map(|c| unit(Normaliser::fit(&column(c)).mean));
+                let u =
+                    Norms { rate: unit(raw.mean), memory: unit_of(Signal::Memory), network: unit_of(Signal::Network) };
+                let w = windows(frames, spec, &u, 1, Split::ends(&train, 1, spec.horizon_steps as usize));
+                let with_floor = |xs: Vec<f64>, floor: &Normaliser| Normaliser {
+                    level_floor_per_s: floor.level_floor_per_s,
+                    ..Normaliser::fit(&xs)
+                };
+                // Targets per horizon, the rate first (checked); inputs `width` per row.
+                let nt = spec.targets.len();
+                let rate = with_floor(w.y.iter().step_by(nt).map(|v| *v as f64).collect(), &u.rate);
+                let ratios = |s: Signal, floor: Option<Normaliser>| {
+                    let (c, floor) = (spec.column_of(s)?, floor?);
+                    Some(with_floor(w.x.iter().skip(c).step_by(width).map(|v| *v as f64).collect(), &floor))
+                };
+                Norms { rate, memory: ratios(Signal::Memory, u.memory), network: ratios(Signal::Network, u.network) }
+            }
+        }
     }
 
     /// The normaliser of `s`.
@@ -147,7 +174,8 @@ pub struct Windows {
     pub x: Vec<f32>,
     /// `n × horizons × targets`.
     pub y: Vec<f32>,
-    /// Each window's level, requests per second (1 with [`Level::Global`]): a normalised error times `sd`
+    /// Each window's level per target (`n × targets`; 1 with [`Level::Global`]), in the target's unit: a
+    /// normalised error times `sd`
     /// times this is in requests per second.
     pub level: Vec<f32>,
     /// Windows.
@@ -173,8 +201,8 @@ pub fn rate_mask(spec: &ModelSpec) -> Vec<bool> {
 /// steps `k + offset .. k + offset + horizons` (forecasting: offset 1; imitation: offset 0, one horizon),
 /// each step's targets in the spec's order. Windows that would reach outside the series are skipped. Every
 /// column and target is normalised by its signal's normaliser in `norms`; with a level floor in the rate's (a
-/// [`Level::Window`] spec, which sees the rate alone), rate-like values are first divided by the window's level
-/// (its mean rate, at least the floor).
+/// [`Level::Window`] spec), every signal's values (inputs and targets) are first divided by the window's level
+/// of that signal (its input column's mean over the window, at least its floor).
 pub fn windows(
     frames: &Frames,
     spec: &ModelSpec,
@@ -183,7 +211,12 @@ pub fn windows(
     ends: std::ops::Range<usize>,
 ) -> Windows {
     let (l, w, h) = (spec.window_steps as usize, frames.width, spec.horizon_steps as usize);
-    let mask = rate_mask(spec);
+    let signals = spec.signals();
+    let index = |s: Signal| signals.iter().position(|x| *x == s).expect("every signal of the spec");
+    // Per column its signal's index (None: calendar), per target its signal's.
+    let column_signal: Vec<Option<usize>> =
+        spec.inputs.iter().flat_map(|i| std::iter::repeat_n(i.signal().map(index), i.columns().len())).collect();
+    let target_signal: Vec<usize> = spec.targets.iter().map(|s| index(*s)).collect();
     let columns: Vec<Option<Normaliser>> = spec
         .inputs
         .iter()
@@ -191,41 +224,53 @@ pub fn windows(
         .collect();
     let targets: Vec<Normaliser> = spec.targets.iter().map(|s| *norms.of(*s)).collect();
     let nt = targets.len();
-    let level_of = window_level(spec, &norms.rate);
+    let level_of = window_levels(spec, norms);
     let mut out = Windows::default();
     for k in ends {
         if k + 1 < l || k + offset + h > frames.steps() {
             continue;
         }
         let window = &frames.inputs[(k + 1 - l) * w..(k + 1) * w];
-        let level = level_of.as_ref().map_or(1.0, |f| f(window));
+        let levels = level_of.as_ref().map_or_else(|| vec![1.0; signals.len()], |f| f(window));
         for row in window.chunks_exact(w) {
             for (j, v) in row.iter().enumerate() {
-                let scaled = if mask[j] { v / level } else { *v };
+                let scaled = column_signal[j].map_or(*v, |i| v / levels[i]);
                 out.x.push(columns[j].map_or(scaled, |n| n.z(scaled)) as f32);
             }
         }
         for s in k + offset..k + offset + h {
             for (t, n) in targets.iter().enumerate() {
-                let scaled = if t == 0 { frames.target[s * nt] / level } else { frames.target[s * nt + t] };
-                out.y.push(n.z(scaled) as f32);
+                out.y.push(n.z(frames.target[s * nt + t] / levels[target_signal[t]]) as f32);
             }
         }
-        out.level.push(level as f32);
+        out.level.extend(target_signal.iter().map(|i| levels[*i] as f32));
         out.n += 1;
     }
     out
 }
 
-/// With a level floor in `norm`: the level of a window of rows (`window × width` values): the mean of its
-/// rate column, at least the floor.
-fn window_level(spec: &ModelSpec, norm: &Normaliser) -> Option<impl Fn(&[f64]) -> f64> {
-    let floor = norm.level_floor_per_s?;
-    let (col, width) = (spec.rate_column().expect("validated: a Window level needs a Rate input"), spec.width());
+/// With level floors in `norms` (a [`Level::Window`] spec): each signal's level over a window of rows
+/// (`window × width` values), in [`ModelSpec::signals`] order: the mean of the signal's own input column, at
+/// least its floor.
+fn window_levels(spec: &ModelSpec, norms: &Norms) -> Option<impl Fn(&[f64]) -> Vec<f64>> {
+    norms.rate.level_floor_per_s?;
+    let width = spec.width();
+    let cols: Vec<(usize, f64)> = spec
+        .signals()
+        .into_iter()
+        .map(|s| {
+            let col = spec.column_of(s).expect("validated: a Window level needs each signal's own input");
+            (col, norms.of(s).level_floor_per_s.expect("checked: every signal of a Window model has a floor"))
+        })
+        .collect();
     Some(move |window: &[f64]| {
         let rows = window.len() / width;
-        let sum: f64 = window.chunks_exact(width).map(|r| r[col]).sum();
-        (sum / rows.max(1) as f64).max(floor)
+        cols.iter()
+            .map(|&(col, floor)| {
+                let sum: f64 = window.chunks_exact(width).map(|r| r[col]).sum();
+                (sum / rows.max(1) as f64).max(floor)
+            })
+            .collect()
     })
 }
 

@@ -84,15 +84,23 @@ pub fn mae_per_horizon(model: &Model, w: &Windows) -> Vec<f64> {
     Vec::<f32>::try_from(&e).expect("floats").iter().zip(sd).map(|(v, sd)| *v as f64 * sd).collect()
 }
 
-/// Errors `[n, …]` in normalised units, times each window's level when the model scales by it (so that times
-/// `sd` they are requests per second); unchanged otherwise.
+/// Errors in normalised units (`[n]`: the rate one step on; `[n, rows]`: every row), times each window's level
+/// of the row's target when the model scales by it (so that times `sd` they are in the target's unit);
+/// unchanged otherwise.
 pub fn per_window_level(e: tch::Tensor, model: &Model, w: &Windows) -> tch::Tensor {
     if model.card.normalisation.level_floor_per_s.is_none() {
         return e;
     }
-    let level = tch::Tensor::from_slice(&w.level).to_device(e.device());
-    let shape: Vec<i64> = std::iter::once(w.n as i64).chain(std::iter::repeat_n(1, e.dim() - 1)).collect();
-    e * level.view(shape.as_slice())
+    // `[n, targets]`; errors are `[n]` (the rate one step on) or `[n, rows]` (rows horizon-major).
+    let targets = model.card.spec.targets.len() as i64;
+    let level = tch::Tensor::from_slice(&w.level).to_device(e.device()).view([w.n as i64, targets]);
+    match e.dim() {
+        1 => e * level.select(1, 0),
+        _ => {
+            let horizons = e.size()[1] / targets;
+            e * level.repeat([1, horizons])
+        }
+    }
 }
 
 /// The in-sample seasonal-naive MAE (lag `m`) of `ys`: the MASE scale of Hyndman & Koehler (2006).
@@ -153,9 +161,7 @@ pub fn fit_forecaster(
     let n = frames.steps();
     let h = spec.horizon_steps as usize;
     let raw = Normaliser::fit(&frames.target_series(0, tr.clone()));
-    let norm =
-        Normaliser::fit_for(spec, raw, |unit| windows(&frames, spec, &Norms::from(*unit), 1, Split::ends(&tr, 1, h)));
-    let norms = Norms::fit(spec, norm, &frames, tr.clone());
+    let norms = Norms::fit(spec, raw, &frames, tr.clone());
     let cut = |r: &std::ops::Range<usize>| windows(&frames, spec, &norms, 1, Split::ends(r, 1, h));
     let (wt, wv, ws) = (cut(&tr), cut(&va), cut(&te));
     if wt.n == 0 || wv.n == 0 || (need_test && ws.n == 0) {

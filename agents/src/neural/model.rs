@@ -265,6 +265,10 @@ pub struct Model {
     /// scale back a model with more than one target.
     row_mean: Tensor,
     row_sd: Tensor,
+    /// With a window level and several signals: per column, 1 + the index of its signal in
+    /// [`ModelSpec::signals`] (0: calendar), and per output row 1 + its target's (int64).
+    column_signal: Tensor,
+    row_signal: Tensor,
     /// Forward passes made through [`Model::predict`] (this model only).
     calls: std::sync::atomic::AtomicU64,
 }
@@ -287,6 +291,16 @@ impl Model {
         let rows = norms.rows(&card.spec);
         let row_mean: Vec<f32> = rows.iter().map(|r| r.0 as f32).collect();
         let row_sd: Vec<f32> = rows.iter().map(|r| r.1 as f32).collect();
+        let signals = card.spec.signals();
+        let index = |s: Signal| 1 + signals.iter().position(|x| *x == s).expect("every signal of the spec") as i64;
+        let column_signal: Vec<i64> = card
+            .spec
+            .inputs
+            .iter()
+            .flat_map(|i| std::iter::repeat_n(i.signal().map_or(0, index), i.columns().len()))
+            .collect();
+        let row_signal: Vec<i64> =
+            (0..card.spec.horizon_steps).flat_map(|_| card.spec.targets.iter().map(|s| index(*s))).collect();
         let device = vs.device();
         Model {
             card,
@@ -296,6 +310,8 @@ impl Model {
             rate_mask: Tensor::from_slice(&rate_mask).to_device(device),
             row_mean: Tensor::from_slice(&row_mean).to_device(device),
             row_sd: Tensor::from_slice(&row_sd).to_device(device),
+            column_signal: Tensor::from_slice(&column_signal).to_device(device),
+            row_signal: Tensor::from_slice(&row_signal).to_device(device),
             vs,
             calls: std::sync::atomic::AtomicU64::new(0),
         }
@@ -331,6 +347,29 @@ impl Model {
         let n = self.card.normalisation;
         match n.level_floor_per_s {
             None => self.forward_normalised(&((x - &self.shift) / &self.scale)),
+            Some(_) if self.card.spec.signals().len() > 1 => {
+                // Each signal's level per window (its column's mean, floored): `[batch, 1 + signals]` with a 1
+                // first for calendar columns; each column divided by its signal's, each row multiplied back.
+                let norms = self.card.norms();
+                let mut levels = vec![x.select(2, 0).select(1, 0).ones_like().unsqueeze(1)];
+                for s in self.card.spec.signals() {
+                    let col = self.card.spec.column_of(s).expect("checked at load: a signal has its own input");
+                    let floor = norms.of(s).level_floor_per_s.expect("checked at load: a floor per signal");
+                    levels.push(x.select(2, col as i64).mean_dim(1, true, Kind::Float).clamp_min(floor));
+                }
+                let levels = Tensor::cat(&levels, 1);
+                let divisor = levels.index_select(1, &self.column_signal).unsqueeze(1);
+                let out = self.forward_normalised(&((x / divisor - &self.shift) / &self.scale));
+                let row_level = levels.index_select(1, &self.row_signal);
+                match self.card.spec.output {
+                    OutputKind::Point | OutputKind::Quantiles(_) => out * row_level.unsqueeze(2),
+                    OutputKind::Gaussian => {
+                        let mean = out.select(2, 0) * &row_level;
+                        let log_var = out.select(2, 1) + row_level.log() * 2.0;
+                        Tensor::stack(&[mean, log_var], 2)
+                    }
+                }
+            }
             Some(floor) => {
                 // Each window's level (its mean rate, floored), `[batch, 1, 1]`; rate-like columns divided by it.
                 let col = self.card.spec.rate_column().expect("checked at load: a Window level has a Rate input");
@@ -585,10 +624,22 @@ pub fn read_card(dir: &Path) -> Result<ModelCard, ModelError> {
             Some(_) if !seen => {
                 return Err(err(format!("{}: {field} is given, but the spec does not see {signal:?}", path.display())));
             }
-            Some(n) if !(n.sd > 0.0 && n.mean.is_finite() && n.sd.is_finite() && n.level_floor_per_s.is_none()) => {
+            Some(n) if !(n.sd > 0.0 && n.mean.is_finite() && n.sd.is_finite()) => {
                 return Err(err(format!(
-                    "{}: {field} must have a finite mean, a positive finite sd and no level floor",
+                    "{}: {field} must have a finite mean and a positive finite sd",
                     path.display()
+                )));
+            }
+            Some(n)
+                if n.level_floor_per_s.is_some_and(|f| f > 0.0 && f.is_finite())
+                    != (card.spec.level == Level::Window) =>
+            {
+                return Err(err(format!(
+                    "{}: {field}.level_floor_per_s must be {} for spec.level {:?}, got {:?}",
+                    path.display(),
+                    if card.spec.level == Level::Window { "a positive number" } else { "absent" },
+                    card.spec.level,
+                    n.level_floor_per_s
                 )));
             }
             _ => {}
@@ -689,6 +740,7 @@ pub fn check_model(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::neural::data::Norms;
     use crate::neural::fit::TrainingConfig;
     use crate::neural::spec::{Architecture, Input};
 
@@ -714,6 +766,48 @@ mod tests {
             })
             .collect();
         m.predict(&x, 1)
+    }
+
+    /// With a window level and two signals, each is scaled by its own level: memory three times as high gives
+    /// a memory forecast three times as high (log-variance + 2 ln 3) and leaves the rate's forecast as it was.
+    #[test]
+    fn a_window_level_scales_each_signal_by_its_own_level() {
+        tch::manual_seed(5);
+        let spec = ModelSpec {
+            architecture: Architecture::Mlp { hidden: vec![8] },
+            inputs: vec![Input::Rate, Input::Memory, Input::TimeOfDay],
+            window_steps: 4,
+            horizon_steps: 2,
+            output: OutputKind::Gaussian,
+            level: Level::Window,
+            targets: vec![Signal::Rate, Signal::Memory],
+        };
+        let norms = Norms {
+            rate: Normaliser { mean: 1.0, sd: 0.2, level_floor_per_s: Some(0.1) },
+            memory: Some(Normaliser { mean: 1.0, sd: 0.1, level_floor_per_s: Some(0.5) }),
+            network: None,
+        };
+        let card = ModelCard::new("w2", Task::Forecast, &spec, 60.0, norms, &TrainingConfig::default());
+        let m = Model::fresh(card, Device::Cpu);
+        let window = |memory: f32| -> Vec<f32> {
+            (0..4)
+                .flat_map(|k| [100.0 + 5.0 * k as f32, memory * (400.0 + k as f32), (k as f32).sin(), (k as f32).cos()])
+                .collect()
+        };
+        let (a, b) = (m.predict(&window(1.0), 1), m.predict(&window(3.0), 1));
+        // Rows: (h1, rate), (h1, memory), (h2, rate), (h2, memory); two outputs each.
+        for h in 0..2 {
+            let (rate, memory) = (4 * h, 4 * h + 2);
+            assert!((a[rate] - b[rate]).abs() <= 1e-4 * a[rate].abs(), "h{h} rate: {} -> {}", a[rate], b[rate]);
+            assert!(
+                (b[memory] as f64 / a[memory] as f64 - 3.0).abs() < 1e-5,
+                "h{h} memory: {} -> {}",
+                a[memory],
+                b[memory]
+            );
+            let (lv_a, lv_b) = (a[memory + 1] as f64, b[memory + 1] as f64);
+            assert!((lv_b - lv_a - 2.0 * 3f64.ln()).abs() < 1e-4, "h{h}: {lv_a} -> {lv_b}");
+        }
     }
 
     /// With a window level, a window three times as high gives a forecast three times as high and a variance

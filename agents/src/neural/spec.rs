@@ -184,9 +184,10 @@ pub enum Level {
     #[default]
     Global,
     /// First divided by each window's own level (the mean of its `Rate` column, floored at 0.1 % of the training
-    /// mean), then by the training ratios' mean and standard deviation; outputs are multiplied back. The
-    /// network sees and predicts ratios to the recent level, so a level shift after training leaves its inputs
-    /// in the range it was trained on (the instance normalisation of RevIN, Kim et al. 2022, by the window mean).
+    /// mean; a memory or network signal by the mean of its own column), then by the training ratios' mean and
+    /// standard deviation; outputs are multiplied back by their signal's level. The network sees and predicts
+    /// ratios to the recent level, so a level shift after training leaves its inputs in the range it was
+    /// trained on (the instance normalisation of RevIN, Kim et al. 2022, by the window mean).
     Window,
 }
 
@@ -352,11 +353,6 @@ impl ModelSpec {
                 format!("forecasting {t:?} needs its history: add {:?} to the inputs", t.input())
             });
         }
-        p.require("level", self.level == Level::Global || self.signals() == [Signal::Rate], || {
-            "Window levels scale by the window's mean rate only; a model that sees Memory or Network needs level \
-             Global"
-                .into()
-        });
         p.under("architecture", |p| match &self.architecture {
             Architecture::Mlp { hidden } => {
                 p.require("hidden", !hidden.is_empty(), || "must list at least one layer width".into());
@@ -457,7 +453,7 @@ mod tests {
             ..s
         };
         let paths: Vec<String> = s.problems().into_iter().map(|p| p.path).collect();
-        assert_eq!(paths, ["targets", "targets[2]", "level", "architecture.heads", "output"]);
+        assert_eq!(paths, ["targets", "targets[2]", "architecture.heads", "output"]);
         let s =
             ModelSpec { inputs: vec![Input::Rate], targets: vec![Signal::Rate, Signal::Memory, Signal::Network], ..s };
         let paths: Vec<String> = s.problems().into_iter().map(|p| p.path).collect();
