@@ -255,6 +255,69 @@ fn forecast_cloning_runs_in_a_scenario_and_fine_tunes_online() {
     let _ = m;
 }
 
+/// Scheduled refits inside a run: from fresh weights every 12 hours on the last day (after the first day of
+/// the run), each recorded with its window's one-step error before and after; the run is bit-identical run
+/// again and in a sweep on two threads beside another refitting run (the seeded draw of fresh weights holds
+/// libtorch's global generator for itself). A window too short for a validation part is refused by path.
+#[test]
+fn scheduled_refits_train_again_on_a_sliding_window_and_repeat_exactly() {
+    let d = tempfile::tempdir().unwrap();
+    scenario(d.path(), "HindsightExpert");
+    let m = train(d.path(), &train_file(d.path(), "refit", "Mlp(hidden: [16])", ""));
+    let controller = |window_s: u32| {
+        format!(
+            "Predictive(predictor: Neural(model: \"models/refit\", refit: (every_s: 43200, window_s: {window_s}, \
+             epochs: 3)), variance: AdaptiveConformal(alpha: 0.1), allocator: (target_utilisation: 0.7))"
+        )
+    };
+    let s = scenario(d.path(), &controller(86400));
+    let run = |out: &str| {
+        let out = d.path().join(out);
+        let o = prescale(&["run", s.to_str().unwrap(), "--out", out.to_str().unwrap(), "--quiet"]);
+        assert!(o.status.success(), "{}", text(&o).1);
+        let run = std::fs::read_dir(out.join("nn-test")).unwrap().next().unwrap().unwrap().path();
+        std::fs::read_to_string(run.join("timeseries.csv")).unwrap()
+    };
+    let (a, b) = (run("a"), run("b"));
+    assert_eq!(a, b, "a run with refits is a function of its inputs");
+    let mut lines = a.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let col = |n: &str| header.iter().position(|h| *h == n).unwrap();
+    let (before, after) = (col("fine_tune_mae_before_cores"), col("fine_tune_mae_after_cores"));
+    let rows: Vec<Vec<f64>> = lines.map(|l| l.split(',').map(|x| x.parse().unwrap_or(f64::NAN)).collect()).collect();
+    let refits: Vec<(usize, f64, f64)> =
+        rows.iter().enumerate().filter(|(_, r)| r[before].is_finite()).map(|(k, r)| (k, r[before], r[after])).collect();
+    // Every 720 observations once 1,440 are there: after steps 1440, 2160, 2880, 3600 (4,320 steps in all).
+    assert_eq!(refits.iter().map(|r| r.0 + 1).collect::<Vec<_>>(), [1440, 2160, 2880, 3600], "{refits:?}");
+    assert!(refits.iter().all(|r| r.2.is_finite() && r.2 > 0.0), "{refits:?}");
+
+    // In a sweep, two refitting runs side by side on two threads give the same series as the run alone.
+    let exp = d.path().join("refits.ron");
+    std::fs::write(
+        &exp,
+        format!(
+            r#"Experiment(name: "refits", scenarios: ["nn-test.ron"], controllers: [
+                (name: "one", controller: {}), (name: "two", controller: {})], seeds: [1])"#,
+            controller(86400),
+            controller(86400)
+        ),
+    )
+    .unwrap();
+    let out = d.path().join("sweep");
+    let o = prescale(&["sweep", exp.to_str().unwrap(), "--threads", "2", "--quiet", "--out", out.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o).1);
+    for cell in std::fs::read_dir(out.join("refits/runs")).unwrap() {
+        let series = std::fs::read_to_string(cell.unwrap().path().join("timeseries.csv")).unwrap();
+        assert_eq!(series, a, "a refitting run in a two-thread sweep differs from the run alone");
+    }
+
+    let short = scenario(d.path(), &controller(3600));
+    let o = prescale(&["validate", short.to_str().unwrap()]);
+    let msg = text(&o).0 + &text(&o).1;
+    assert!(!o.status.success() && msg.contains("controller.predictor.refit.window_s"), "{msg}");
+    let _ = m;
+}
+
 /// The hindsight expert's `n_min` is the least fleet meeting the SLO by Erlang C, and acting on it beats the
 /// reactive baseline on the flash crowd in both SLO minutes and cost.
 #[test]

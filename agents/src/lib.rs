@@ -296,13 +296,13 @@ impl ControllerConfig {
     }
 
     /// Whether this controller's model may be shared with other runs (batched inference across a sweep,
-    /// `neural::batch`): it names one and does not change its weights (no online fine-tuning).
+    /// `neural::batch`): it names one and does not change its weights (no online fine-tuning, no refits).
     pub fn shares_model(&self) -> bool {
         match self {
             ControllerConfig::Predictive(PredictiveConfig {
-                predictor: PredictorConfig::Neural { fine_tune, .. },
+                predictor: PredictorConfig::Neural { fine_tune, refit, .. },
                 ..
-            }) => fine_tune.is_none(),
+            }) => fine_tune.is_none() && refit.is_none(),
             c => c.model().is_some(),
         }
     }

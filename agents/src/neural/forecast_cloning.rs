@@ -172,7 +172,6 @@ pub fn fit_forecaster(
         )));
     }
     let device = training.device.device().map_err(LearnError::Data)?;
-    tch::manual_seed(training.seed as i64);
     let mut c = ModelCard::new(name, Task::Forecast, spec, demand.step_s, norms, training);
     (c.data.target_mean_per_s, c.data.target_sd_per_s) = (raw.mean, raw.sd);
     c.data.source = source.into();
@@ -180,7 +179,7 @@ pub fn fit_forecaster(
     c.data.series = 1;
     c.data.split = [tr.len() as f64 / n as f64, va.len() as f64 / n as f64, te.len() as f64 / n as f64];
     c.data.windows = [wt.n, wv.n, ws.n];
-    let mut model = Model::fresh(c, device);
+    let mut model = Model::seeded(c, training.seed, device);
     let result = fit(&model.vs, &model.net, spec, &wt, &wv, training, on_epoch);
     let (report, stopped) = match result {
         Ok(r) => (r, None),
@@ -307,6 +306,7 @@ mod tests {
             crate::neural::batch::ModelHandle::Own(Box::new(f.model)),
             (end - 30) as f64 * 3600.0,
             3600.0,
+            None,
             None,
         );
         use crate::predictor::Predictor;

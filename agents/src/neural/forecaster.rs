@@ -21,8 +21,8 @@ use serde::{Deserialize, Serialize};
 use tch::nn::OptimizerConfig;
 
 use super::batch::ModelHandle;
-use super::data::{Frames, Split, Windows, windows};
-use super::fit::{TrainingConfig, loss, point, restore, snapshot, tensors};
+use super::data::{Frames, Normaliser, Norms, Split, Windows, windows};
+use super::fit::{DeviceChoice, TrainingConfig, fit, loss, point, restore, snapshot, tensors};
 use super::model::Model;
 
 use super::spec::{Input, OutputKind, Signal, calendar, nearest_level};
@@ -67,6 +67,69 @@ impl FineTuneConfig {
     }
 }
 
+/// Scheduled refits: every `every_s` seconds of virtual time the network is trained again from fresh weights
+/// ([`Model::seeded`] with the card's training seed plus the refit's number) on the last `window_s` seconds —
+/// its first four fifths train, the last fifth stops early — with the normalisation fitted anew on that window,
+/// for at most `epochs` epochs (batch size and learning rate as the card's training). Like `forecast-eval
+/// --refit every-origin`, on a schedule.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RefitConfig {
+    /// Refit every this many seconds of virtual time.
+    pub every_s: f64,
+    /// On the last this many seconds.
+    pub window_s: f64,
+    /// Most epochs per refit.
+    #[serde(default = "refit_epochs")]
+    pub epochs: u32,
+}
+
+fn refit_epochs() -> u32 {
+    10
+}
+
+impl RefitConfig {
+    /// Checks the parameters into `p`, given the model's window and horizon in steps.
+    pub fn check(&self, p: &mut Problems, step_s: f64, window_steps: usize, horizon_steps: usize) {
+        p.at_least("every_s", self.every_s, step_s, "step_s");
+        let need = 5.0 * (window_steps + horizon_steps + 1) as f64 * step_s;
+        p.require("window_s", self.window_s >= need, || {
+            format!(
+                "must hold training and validation windows: at least 5 x (window + horizons + 1) steps ({need} s), \
+                 got {}",
+                self.window_s
+            )
+        });
+        p.count_within("epochs", self.epochs.into(), 1, 1000);
+    }
+}
+
+/// Trains `model`'s architecture again from fresh weights (seeded with `seed`) on `frames` (unnormalised, in
+/// the spec's order): steps `0..train_end` train (with the normalisation fitted on them), the rest stops early;
+/// at most `epochs` epochs. `None` when the frames hold no training or no validation window, or the loss
+/// stopped being finite.
+pub fn refit(model: &Model, frames: &Frames, train_end: usize, epochs: u32, seed: u64) -> Option<Model> {
+    let spec = &model.card.spec;
+    let (n, h) = (frames.steps(), spec.horizon_steps as usize);
+    let (tr, va) = (0..train_end.min(n), train_end.min(n)..n);
+    let raw = Normaliser::fit(&frames.target_series(0, tr.clone()));
+    let norms = Norms::fit(spec, raw, frames, tr.clone());
+    let (wt, wv) = (
+        windows(frames, spec, &norms, 1, Split::ends(&tr, 1, h)),
+        windows(frames, spec, &norms, 1, Split::ends(&va, 1, h)),
+    );
+    if wt.n == 0 || wv.n == 0 {
+        return None;
+    }
+    let mut card = model.card.clone();
+    (card.normalisation, card.memory_normalisation, card.network_normalisation) =
+        (norms.rate, norms.memory, norms.network);
+    let training = TrainingConfig { max_epochs: epochs, seed, device: DeviceChoice::Cpu, ..card.training.clone() };
+    let fresh = Model::seeded(card, seed, tch::Device::Cpu);
+    fit(&fresh.vs, &fresh.net, spec, &wt, &wv, &training, &mut |_| {}).ok()?;
+    Some(fresh)
+}
+
 /// A trained forecasting model as a [`Predictor`].
 pub struct NeuralForecaster {
     model: ModelHandle,
@@ -90,6 +153,8 @@ pub struct NeuralForecaster {
     residuals: Residuals,
     last_one_step: Option<f64>,
     fine_tune: Option<(FineTuneConfig, usize)>,
+    /// Scheduled refits: the config, every how many observations, on how many steps, and how many so far.
+    refit: Option<(RefitConfig, usize, usize, u64)>,
     update: Option<(f64, f64)>,
 }
 
@@ -98,11 +163,22 @@ impl NeuralForecaster {
     ///
     /// # Panics
     /// If the model takes cluster-state inputs (validation refuses such a model as a predictor first).
-    pub fn new(model: ModelHandle, start_unix_s: f64, step_s: f64, fine_tune: Option<FineTuneConfig>) -> Self {
+    pub fn new(
+        model: ModelHandle,
+        start_unix_s: f64,
+        step_s: f64,
+        fine_tune: Option<FineTuneConfig>,
+        refit: Option<RefitConfig>,
+    ) -> Self {
         assert!(!model.card().spec.inputs.iter().any(|i| i.is_state()), "validated: a predictor sees no cluster state");
         let l = model.card().spec.window_steps as usize;
         let ft_steps = fine_tune.as_ref().map_or(0, |f| (f.window_s / step_s).round() as usize);
         let every = fine_tune.as_ref().map_or(0, |f| ((f.every_s / step_s).round() as usize).max(1));
+        let refit = refit.map(|r| {
+            let (every, steps) =
+                (((r.every_s / step_s).round() as usize).max(1), (r.window_s / step_s).round() as usize);
+            (r, every, steps, 0)
+        });
         let name = model.card().spec.architecture.name();
         let others: Vec<Signal> = model.card().spec.targets[1..].to_vec();
         NeuralForecaster {
@@ -116,11 +192,12 @@ impl NeuralForecaster {
             other_residuals: vec![Residuals::default(); others.len()],
             last_others: Vec::new(),
             others,
-            cap: l.max(ft_steps),
+            cap: l.max(ft_steps).max(refit.as_ref().map_or(0, |r| r.2)),
             seen: 0,
             residuals: Residuals::default(),
             last_one_step: None,
             fine_tune: fine_tune.map(|f| (f, every)),
+            refit,
             update: None,
             model,
         }
@@ -210,6 +287,27 @@ impl NeuralForecaster {
             self.update = Some(update);
         }
     }
+
+    /// A scheduled refit on the last `steps` observations: the one-step error over their windows before (the
+    /// current model) and after (the refitted one, under its own normalisation) is reported as an update; a
+    /// refit that fails keeps the current model.
+    fn refit_now(&mut self, steps: usize, epochs: u32, number: u64) {
+        let skip = self.rows.len() - steps;
+        let frames = Frames {
+            width: self.model.card().spec.width(),
+            inputs: self.rows.iter().skip(skip).flatten().copied().collect(),
+            target: self.targets.iter().skip(skip).flatten().copied().collect(),
+        };
+        let (current, n) = (self.model.own(), frames.steps());
+        let h = current.card.spec.horizon_steps as usize;
+        let all = |m: &Model| windows(&frames, &m.card.spec, &m.card.norms(), 1, Split::ends(&(0..n), 1, h));
+        let before = evaluate_mae(current, &all(current));
+        let seed = current.card.training.seed.wrapping_add(number);
+        if let Some(fresh) = refit(current, &frames, n * 4 / 5, epochs, seed) {
+            self.update = Some((before, evaluate_mae(&fresh, &all(&fresh))));
+            self.model = ModelHandle::Own(Box::new(fresh));
+        }
+    }
 }
 
 /// One online fine-tune of `model` on every forecasting window of `frames` (unnormalised, in the spec's
@@ -269,6 +367,13 @@ impl Predictor for NeuralForecaster {
             && self.rows.len() == self.cap
         {
             self.fine_tune_now(&cfg);
+        }
+        if let Some((cfg, every, steps, done)) = self.refit.clone()
+            && self.seen.is_multiple_of(every)
+            && self.rows.len() >= steps
+        {
+            self.refit.as_mut().expect("set").3 = done + 1;
+            self.refit_now(steps, cfg.epochs, done + 1);
         }
     }
 

@@ -317,6 +317,16 @@ impl Model {
         }
     }
 
+    /// A fresh network for `card` on `device` with weights drawn from libtorch's generator seeded with `seed`,
+    /// under a process-wide lock: the generator is global, so runs on several threads that draw fresh weights
+    /// at the same time still get the weights their seeds give, whatever the timing.
+    pub fn seeded(card: ModelCard, seed: u64, device: Device) -> Model {
+        static DRAW: std::sync::Mutex<()> = std::sync::Mutex::new(());
+        let _guard = DRAW.lock().unwrap_or_else(|e| e.into_inner());
+        tch::manual_seed(seed as i64);
+        Model::fresh(card, device)
+    }
+
     /// An independent copy (own variables), e.g. for a learner acting inside a rollout while training goes on.
     pub fn duplicate(&self) -> Model {
         let mut vs = VarStore::new(self.vs.device());

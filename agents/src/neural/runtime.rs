@@ -14,7 +14,7 @@ use std::sync::OnceLock;
 use prescale_sim::controller::Controller;
 
 use super::expert::PolicySetting;
-use super::forecaster::FineTuneConfig;
+use super::forecaster::{FineTuneConfig, RefitConfig};
 use super::model::ModelFacts;
 use crate::predictor::Predictor;
 
@@ -27,7 +27,7 @@ pub struct NeuralRuntime {
     pub bc_policy: fn(&Path, PolicySetting, Option<f64>) -> Box<dyn Controller>,
     /// A neural forecaster from a model directory (already checked): start instant (Unix seconds), step,
     /// online fine-tuning.
-    pub forecaster: fn(&Path, f64, f64, Option<FineTuneConfig>) -> Box<dyn Predictor>,
+    pub forecaster: fn(&Path, f64, f64, Option<FineTuneConfig>, Option<RefitConfig>) -> Box<dyn Predictor>,
     /// Per-thread libtorch set-up ([`super::init_torch`]).
     pub init_thread: fn(),
 }
@@ -80,15 +80,14 @@ pub fn with_torch() -> NeuralRuntime {
             let m = super::batch::handle(dir).expect("validated model directory");
             Box::new(super::policy::BcPolicy::new(m, setting, act_quantile))
         },
-        forecaster: |dir, start_unix_s, step_s, fine_tune| {
-            // Fine-tuning changes the weights, so such a forecaster owns its model; others may share.
-            let m = match fine_tune {
-                Some(_) => {
-                    super::batch::ModelHandle::Own(Box::new(Model::load(dir).expect("validated model directory")))
-                }
-                None => super::batch::handle(dir).expect("validated model directory"),
+        forecaster: |dir, start_unix_s, step_s, fine_tune, refit| {
+            // Fine-tuning and refits change the weights, so such a forecaster owns its model; others may share.
+            let m = if fine_tune.is_some() || refit.is_some() {
+                super::batch::ModelHandle::Own(Box::new(Model::load(dir).expect("validated model directory")))
+            } else {
+                super::batch::handle(dir).expect("validated model directory")
             };
-            Box::new(super::forecaster::NeuralForecaster::new(m, start_unix_s, step_s, fine_tune))
+            Box::new(super::forecaster::NeuralForecaster::new(m, start_unix_s, step_s, fine_tune, refit))
         },
         init_thread: super::init_torch,
     }

@@ -8,7 +8,7 @@ use prescale_sim::validate::{Interval, Problems};
 use serde::{Deserialize, Serialize};
 
 use super::*;
-use crate::neural::forecaster::FineTuneConfig;
+use crate::neural::forecaster::{FineTuneConfig, RefitConfig};
 use crate::neural::model::{ModelFacts, Task, check_model};
 
 /// A predictor by name (periods and windows in seconds; they become steps of the scenario's `step_s`).
@@ -68,6 +68,9 @@ pub enum PredictorConfig {
         /// Online fine-tuning.
         #[serde(default)]
         fine_tune: Option<FineTuneConfig>,
+        /// Scheduled refits from fresh weights on a sliding window.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        refit: Option<RefitConfig>,
     },
     /// A predictor outside Rust: a child process speaking JSON lines (`examples/external/README.md`), started
     /// once per run (and once more for an explicit memory demand).
@@ -138,12 +141,13 @@ impl PredictorConfig {
                 Box::new(Ar::new(p as usize, steps(window_s), steps(refit_every_s)))
             }
             PredictorConfig::Oracle => Box::new(Oracle::new(oracle_future.clone())),
-            PredictorConfig::Neural { ref model, ref fine_tune } => {
+            PredictorConfig::Neural { ref model, ref fine_tune, ref refit } => {
                 (crate::neural::runtime::runtime("a neural predictor").expect("checked when validated").forecaster)(
                     Path::new(model),
                     start_unix_s,
                     step_s,
                     fine_tune.clone(),
+                    refit.clone(),
                 )
             }
             PredictorConfig::External { ref command, ref dir, timeout_s } => {
@@ -192,12 +196,15 @@ impl PredictorConfig {
                 crate::external::check_command(p, command, dir.as_deref(), timeout_s);
                 return;
             }
-            PredictorConfig::Neural { ref model, ref fine_tune } => {
+            PredictorConfig::Neural { ref model, ref fine_tune, ref refit } => {
                 // The model directory is read once here; every check below uses its card.
                 let Some(card) = check_model(p, model, Task::Forecast, step_s, planned) else { return };
                 let (window, horizons) = (card.spec.window_steps as usize, card.spec.horizon_steps);
                 if let Some(ft) = fine_tune {
                     p.under("fine_tune", |p| ft.check(p, step_s, window, horizons as usize));
+                }
+                if let Some(r) = refit {
+                    p.under("refit", |p| r.check(p, step_s, window, horizons as usize));
                 }
                 if let Some(h_hi) = needed_steps {
                     p.require("model", horizons >= h_hi, || {
