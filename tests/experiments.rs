@@ -362,15 +362,17 @@ fn the_fair_fight_validates_on_the_shared_traces() {
         eprintln!("skipped: ../shared/traces is not beside the repository");
         return;
     }
-    let o = prescale(&["validate", "experiments/fair-fight/fair-fight.ron"]);
-    let (out, _) = text(&o);
-    assert!(o.status.success(), "{out}");
-    assert!(
-        out.contains(
-            "936 runs = 4 scenario(s) x 3 axis combination(s) x 26 controller(s) x 3 seed(s); 4 training(s) first"
-        ),
-        "{out}"
+    validates_as_shipped(
+        "experiments/fair-fight/fair-fight.ron",
+        "936 runs = 4 scenario(s) x 3 axis combination(s) x 26 controller(s) x 3 seed(s); 4 training(s) first",
     );
+}
+
+/// `prescale validate FILE` succeeds and states `plan` (runs and trainings).
+fn validates_as_shipped(file: &str, plan: &str) {
+    let o = prescale(&["validate", file]);
+    let (out, _) = text(&o);
+    assert!(o.status.success() && out.contains(plan), "{file}: {out}");
 }
 
 /// The fair fight's claim on the NASA HTTP trace, end to end on a reduced grid (one delay, one seed, no
@@ -417,35 +419,19 @@ fn on_nasa_http_prediction_beats_the_hpa_at_equal_cost() {
 
 /// The memory- and network-bound experiments of `experiments/multi-resource/` validate as shipped (their two
 /// training stages, one with targets [Rate, Memory] or [Rate, Network], bound to the scenario's stated
-/// demand), and the memory-bound claim holds on a reduced
-/// grid without training: the classical multi-resource family (a second Holt-Winters for the memory, its own
-/// margin), read at the rate-only family's costs, has at most half its SLO-violation minutes
-/// (experiments/multi-resource/README.md measures 0.0009x). The sweep runs from another folder with a relative
-/// `--out`, as a user would.
+/// demand), and the memory-bound claim holds on a reduced grid without training: the classical multi-resource
+/// family (a second Holt-Winters for the memory, its own margin), read at the rate-only family's costs, has at
+/// most half its SLO-violation minutes (experiments/multi-resource/README.md measures 0.0009x). The sweep runs
+/// from another folder with a relative `--out`, as a user would.
 #[test]
 fn on_a_memory_bound_trace_the_multi_resource_agent_beats_the_rate_only_one_at_equal_cost() {
     if common::shared_traces().is_none() {
         eprintln!("skipped: ../shared/traces is not beside the repository");
         return;
     }
-    let o = prescale(&["validate", "experiments/multi-resource/memory-bound.ron"]);
-    let (out, _) = text(&o);
-    assert!(o.status.success(), "{out}");
-    assert!(
-        out.contains(
-            "102 runs = 1 scenario(s) x 1 axis combination(s) x 34 controller(s) x 3 seed(s); 2 training(s) first"
-        ),
-        "{out}"
-    );
-    let o = prescale(&["validate", "experiments/multi-resource/network-bound.ron"]);
-    let (out, _) = text(&o);
-    assert!(o.status.success(), "{out}");
-    assert!(
-        out.contains(
-            "102 runs = 1 scenario(s) x 1 axis combination(s) x 34 controller(s) x 3 seed(s); 2 training(s) first"
-        ),
-        "{out}"
-    );
+    let plan = "102 runs = 1 scenario(s) x 1 axis combination(s) x 34 controller(s) x 3 seed(s); 2 training(s) first";
+    validates_as_shipped("experiments/multi-resource/memory-bound.ron", plan);
+    validates_as_shipped("experiments/multi-resource/network-bound.ron", plan);
     // A stage's model, with a relative results folder, is where the sweep trains it (relative to where the
     // command runs), not below the experiment's folder.
     let e = load_experiment(&repo().join("experiments/multi-resource/memory-bound.ron"), Path::new("results")).unwrap();
