@@ -25,12 +25,15 @@ pub struct NeuralRuntime {
     pub load_facts: fn(&Path) -> Result<ModelFacts, String>,
     /// A BC policy from a model directory (already checked) acting in `setting`.
     pub bc_policy: fn(&Path, PolicySetting, Option<f64>) -> Box<dyn Controller>,
-    /// A neural forecaster from a model directory (already checked): start instant (Unix seconds), step,
-    /// online fine-tuning.
-    pub forecaster: fn(&Path, f64, f64, Option<FineTuneConfig>, Option<RefitConfig>) -> Box<dyn Predictor>,
+    /// A neural forecaster from a model directory (already checked).
+    pub forecaster: MakeForecaster,
     /// Per-thread libtorch set-up ([`super::init_torch`]).
     pub init_thread: fn(),
 }
+
+/// Builds a neural forecaster: model directory, start instant (Unix seconds), step, online fine-tuning,
+/// scheduled refits.
+pub type MakeForecaster = fn(&Path, f64, f64, Option<FineTuneConfig>, Option<RefitConfig>) -> Box<dyn Predictor>;
 
 static RUNTIME: OnceLock<NeuralRuntime> = OnceLock::new();
 static ON_MISSING: OnceLock<fn(&str) -> !> = OnceLock::new();
