@@ -26,14 +26,14 @@ pub struct NeuralRuntime {
     /// A BC policy from a model directory (already checked) acting in `setting`.
     pub bc_policy: fn(&Path, PolicySetting, Option<f64>) -> Box<dyn Controller>,
     /// A neural forecaster from a model directory (already checked).
-    pub forecaster: MakeForecaster,
+    pub forecaster: ForecasterBuilder,
     /// Per-thread libtorch set-up ([`super::init_torch`]).
     pub init_thread: fn(),
 }
 
 /// Builds a neural forecaster: model directory, start instant (Unix seconds), step, online fine-tuning,
 /// scheduled refits.
-pub type MakeForecaster = fn(&Path, f64, f64, Option<FineTuneConfig>, Option<RefitConfig>) -> Box<dyn Predictor>;
+pub type ForecasterBuilder = fn(&Path, f64, f64, Option<FineTuneConfig>, Option<RefitConfig>) -> Box<dyn Predictor>;
 
 static RUNTIME: OnceLock<NeuralRuntime> = OnceLock::new();
 static ON_MISSING: OnceLock<fn(&str) -> !> = OnceLock::new();
