@@ -402,12 +402,7 @@ fn on_nasa_http_prediction_beats_the_hpa_at_equal_cost() {
     let report = sweep_report(dir.path(), "nasa", &exp);
     let section = report.split("Equal-cost comparison with the `hpa` family").nth(1).expect("the section");
     let (section, floor) = section.split_once("The cost floor").expect("the cost floor");
-    let ratio = |cell: &str| cell.split(" ± ").next().unwrap().trim().parse::<f64>().ok();
-    let read_at: Vec<f64> = section
-        .lines()
-        .filter(|l| l.starts_with("| hw |"))
-        .filter_map(|l| ratio(l.split(" | ").nth(3).unwrap()))
-        .collect();
+    let read_at = slo_ratios_at_equal_cost(section, "hw");
     assert!(!read_at.is_empty(), "the frontier is read at some HPA setting: {section}");
     assert!(read_at.iter().all(|r| *r <= 0.5), "SLO minutes at equal cost over 0.5x the HPA's: {read_at:?}\n{section}");
     for l in floor.lines().filter(|l| l.starts_with("| hpa |") || l.starts_with("| hw |")) {
@@ -467,12 +462,22 @@ fn on_a_memory_bound_trace_the_multi_resource_agent_beats_the_rate_only_one_at_e
     assert!(o.status.success(), "{}", text(&o).1);
     let report = read(dir.path().join("r/mem/report.md"));
     let section = report.split("Equal-cost comparison with the `rate-only` family").nth(1).expect("the section");
-    let ratio = |cell: &str| cell.split(" ± ").next().unwrap().trim().parse::<f64>().ok();
-    let read_at: Vec<f64> = section
-        .lines()
-        .filter(|l| l.starts_with("| mem |"))
-        .filter_map(|l| ratio(l.split(" | ").nth(3).unwrap()))
-        .collect();
+    let read_at = slo_ratios_at_equal_cost(section, "mem");
     assert!(!read_at.is_empty(), "the frontier is read at some rate-only setting: {section}");
     assert!(read_at.iter().all(|r| *r <= 0.5), "SLO minutes at equal cost over 0.5x the rate-only's: {read_at:?}");
+}
+
+/// A report's equal-cost table, the rows of `family`: the SLO-minute ratios read at a baseline member's cost
+/// (the mean before any `±`), where the family's range allowed a reading.
+fn slo_ratios_at_equal_cost(section: &str, family: &str) -> Vec<f64> {
+    section
+        .lines()
+        .filter(|l| l.starts_with(&format!("| {family} |")))
+        .filter_map(|l| ratio(l.split(" | ").nth(3).unwrap()))
+        .collect()
+}
+
+/// A report cell's mean (`0.41 ± 0.03` → 0.41); `None` for `–`.
+fn ratio(cell: &str) -> Option<f64> {
+    cell.split(" ± ").next().unwrap().trim().parse::<f64>().ok()
 }
