@@ -284,7 +284,6 @@ fn families_are_compared_at_equal_cost() {
         .map(|l| l.split(" | ").collect())
         .collect();
     assert_eq!(rows.len(), 6, "{section}");
-    let ratio = |cell: &str| cell.split(" ± ").next().unwrap().parse::<f64>().ok();
     let mut exact = 0;
     for r in rows.iter().filter(|r| r[0] == "| twin") {
         assert_eq!(r[1], "3");
