@@ -160,9 +160,11 @@ impl ControllerSpec for ControllerConfig {
                 .map(|(signal, _, series, name)| {
                     let (pc, vc) = (c.predictor.clone(), c.variance.clone());
                     let future = Arc::new(series.clone().unwrap_or_default());
-                    let make: predictive::MakeForecaster =
-                        Box::new(move || (pc.init(step_s, &future, t0, seed, name), vc.init(step_s)));
-                    (signal, make)
+                    let build = predictive::DemandBuilder {
+                        predictor: Box::new(move || pc.init(step_s, &future, t0, seed, name)),
+                        variance: Box::new(move || vc.init(step_s)),
+                    };
+                    (signal, build)
                 })
                 .collect();
                 Box::new(PredictiveController::new(

@@ -73,15 +73,22 @@ pub struct PredictiveController {
     demands: Vec<DemandLoop>,
 }
 
-/// Builds a predictor and a variance controller (for a second forecast signal).
-pub type MakeForecaster = Box<dyn Fn() -> (Box<dyn Predictor>, Box<dyn VarianceController>) + Send>;
+/// What builds a stated demand's loop when the workload first states it: its variance controller always, its
+/// predictor only when the rate's predictor does not forecast the signal itself (a neural model's predictor
+/// would load the model once more for nothing).
+pub struct DemandBuilder {
+    /// The demand's own predictor.
+    pub predictor: Box<dyn Fn() -> Box<dyn Predictor> + Send>,
+    /// The demand's own variance controller.
+    pub variance: Box<dyn Fn() -> Box<dyn VarianceController> + Send>,
+}
 
 /// The loop of a stated demand (memory GiB, network Gbit/s): its own variance controller and feedback, and
 /// its own predictor unless the rate's predictor forecasts the signal too (`shared`: its index in
 /// [`Predictor::forecast_all`]). Created at the first step that states the demand.
 struct DemandLoop {
     signal: Signal,
-    make: MakeForecaster,
+    build: DemandBuilder,
     shared: Option<usize>,
     state: Option<DemandForecast>,
 }
@@ -134,16 +141,16 @@ impl PredictiveController {
         variance: Box<dyn VarianceController>,
         planner: ResourcePlanner,
         s: AllocatorSetting,
-        demands: Vec<(Signal, MakeForecaster)>,
+        demands: Vec<(Signal, DemandBuilder)>,
     ) -> Self {
         let (h_lo, h_hi) = prescale_sim::controller::lead_time_steps(s.provisioning_delay_s, s.step_s, s.warmup_s);
         let name = format!("predictive({} + {})", predictor.name(), variance.name());
         let others = predictor.other_targets();
         let demands = demands
             .into_iter()
-            .map(|(signal, make)| {
+            .map(|(signal, build)| {
                 let shared = others.iter().position(|o| *o == signal).map(|i| i + 1);
-                DemandLoop { signal, make, shared, state: None }
+                DemandLoop { signal, build, shared, state: None }
             })
             .collect();
         PredictiveController {
@@ -198,10 +205,11 @@ impl Controller for PredictiveController {
             if !v.is_finite() {
                 continue;
             }
-            let (make, shared) = (&d.make, d.shared);
-            let st = d.state.get_or_insert_with(|| {
-                let (predictor, variance) = make();
-                DemandForecast { predictor: shared.is_none().then_some(predictor), variance, feedback: Feedback::new() }
+            let (build, shared) = (&d.build, d.shared);
+            let st = d.state.get_or_insert_with(|| DemandForecast {
+                predictor: shared.is_none().then(|| (build.predictor)()),
+                variance: (build.variance)(),
+                feedback: Feedback::new(),
             });
             st.learn(v);
             planned.push((i, v));

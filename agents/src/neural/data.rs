@@ -68,13 +68,19 @@ impl Normaliser {
         match spec.level {
             Level::Global => raw,
             Level::Window => {
-                let floor = (1e-3 * raw.mean).max(1e-9);
-                let unit = Normaliser { mean: 0.0, sd: 1.0, level_floor_per_s: Some(floor) };
+                let unit = Normaliser::window_unit(raw.mean);
                 let ratios: Vec<f64> = train_windows(&unit).y.iter().map(|v| *v as f64).collect();
-                Normaliser { level_floor_per_s: Some(floor), ..Normaliser::fit(&ratios) }
+                Normaliser { level_floor_per_s: unit.level_floor_per_s, ..Normaliser::fit(&ratios) }
             }
         }
     }
+    /// The identity normaliser with a window level's floor for a signal whose training mean is `mean`: 0.1 %
+    /// of it (at least 1e-9), so that an idle window does not divide by zero; windows cut under it hold the
+    /// ratios the [`Level::Window`] normalisers are fitted on.
+    pub fn window_unit(mean: f64) -> Normaliser {
+        Normaliser { mean: 0.0, sd: 1.0, level_floor_per_s: Some((1e-3 * mean).max(1e-9)) }
+    }
+
     /// Normalises.
     pub fn z(&self, x: f64) -> f64 {
         (x - self.mean) / self.sd
@@ -119,8 +125,7 @@ impl Norms {
                 Norms { rate: raw, memory: fit(Signal::Memory), network: fit(Signal::Network) }
             }
             Level::Window => {
-                let unit =
-                    |mean: f64| Normaliser { mean: 0.0, sd: 1.0, level_floor_per_s: Some((1e-3 * mean).max(1e-9)) };
+                let unit = Normaliser::window_unit;
                 let unit_of = |s: Signal| spec.column_of(s).map(|c| unit(Normaliser::fit(&column(c)).mean));
                 let u =
                     Norms { rate: unit(raw.mean), memory: unit_of(Signal::Memory), network: unit_of(Signal::Network) };

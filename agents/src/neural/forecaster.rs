@@ -5,8 +5,8 @@
 //! `start_unix_s + k · step_s`, as in training; a model that sees the memory or network demand is told the
 //! step's first ([`Predictor::observe_demand`]). One forward pass gives every horizon and target (one libtorch
 //! call per control step): a model with targets `[Rate, Memory]` forecasts the memory demand with its own
-//! uncertainty from the same call ([`Predictor::forecast_all`]). The forecast's standard deviation per horizon is the model's own for a Gaussian output,
-//! `(q_hi − q_lo) / (z_hi − z_lo)` from the outermost quantile levels, and for a point output the exponentially
+//! uncertainty from the same call ([`Predictor::forecast_all`]). The forecast's standard deviation per horizon
+//! is the model's own for a Gaussian output, `(q_hi − q_lo) / (z_hi − z_lo)` from the outermost quantile levels, and for a point output the exponentially
 //! weighted one-step residual deviation times `√h` (as the classical predictors).
 //!
 //! **Online fine-tuning** (the feedback loop): every `every_s` seconds of virtual time the model takes `steps`
@@ -130,6 +130,16 @@ pub fn refit(model: &Model, frames: &Frames, train_end: usize, epochs: u32, seed
     Some(fresh)
 }
 
+/// Scheduled refits in observations: every how many, on how many steps, at most how many epochs, and how many
+/// so far.
+#[derive(Clone, Copy, Debug)]
+struct RefitSchedule {
+    every: usize,
+    steps: usize,
+    epochs: u32,
+    done: u64,
+}
+
 /// A trained forecasting model as a [`Predictor`].
 pub struct NeuralForecaster {
     model: ModelHandle,
@@ -153,8 +163,7 @@ pub struct NeuralForecaster {
     residuals: Residuals,
     last_one_step: Option<f64>,
     fine_tune: Option<(FineTuneConfig, usize)>,
-    /// Scheduled refits: the config, every how many observations, on how many steps, and how many so far.
-    refit: Option<(RefitConfig, usize, usize, u64)>,
+    refit: Option<RefitSchedule>,
     update: Option<(f64, f64)>,
 }
 
@@ -174,10 +183,11 @@ impl NeuralForecaster {
         let l = model.card().spec.window_steps as usize;
         let ft_steps = fine_tune.as_ref().map_or(0, |f| (f.window_s / step_s).round() as usize);
         let every = fine_tune.as_ref().map_or(0, |f| ((f.every_s / step_s).round() as usize).max(1));
-        let refit = refit.map(|r| {
-            let (every, steps) =
-                (((r.every_s / step_s).round() as usize).max(1), (r.window_s / step_s).round() as usize);
-            (r, every, steps, 0)
+        let refit = refit.map(|r| RefitSchedule {
+            every: ((r.every_s / step_s).round() as usize).max(1),
+            steps: (r.window_s / step_s).round() as usize,
+            epochs: r.epochs,
+            done: 0,
         });
         let name = model.card().spec.architecture.name();
         let others: Vec<Signal> = model.card().spec.targets[1..].to_vec();
@@ -192,7 +202,7 @@ impl NeuralForecaster {
             other_residuals: vec![Residuals::default(); others.len()],
             last_others: Vec::new(),
             others,
-            cap: l.max(ft_steps).max(refit.as_ref().map_or(0, |r| r.2)),
+            cap: l.max(ft_steps).max(refit.map_or(0, |r| r.steps)),
             seen: 0,
             residuals: Residuals::default(),
             last_one_step: None,
@@ -368,12 +378,13 @@ impl Predictor for NeuralForecaster {
         {
             self.fine_tune_now(&cfg);
         }
-        if let Some((cfg, every, steps, done)) = self.refit.clone()
-            && self.seen.is_multiple_of(every)
-            && self.rows.len() >= steps
+        if let Some(r) = self.refit.as_mut()
+            && self.seen.is_multiple_of(r.every)
+            && self.rows.len() >= r.steps
         {
-            self.refit.as_mut().expect("set").3 = done + 1;
-            self.refit_now(steps, cfg.epochs, done + 1);
+            r.done += 1;
+            let RefitSchedule { steps, epochs, done, .. } = *r;
+            self.refit_now(steps, epochs, done);
         }
     }
 

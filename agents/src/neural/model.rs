@@ -269,6 +269,9 @@ pub struct Model {
     /// [`ModelSpec::signals`] (0: calendar), and per output row 1 + its target's (int64).
     column_signal: Tensor,
     row_signal: Tensor,
+    /// With a window level: each signal's own input column and level floor, in [`ModelSpec::signals`] order
+    /// (read once here, not at every forward pass).
+    level_columns: Vec<(i64, f64)>,
     /// Forward passes made through [`Model::predict`] (this model only).
     calls: std::sync::atomic::AtomicU64,
 }
@@ -301,6 +304,10 @@ impl Model {
             .collect();
         let row_signal: Vec<i64> =
             (0..card.spec.horizon_steps).flat_map(|_| card.spec.targets.iter().map(|s| index(*s))).collect();
+        let level_columns: Vec<(i64, f64)> = signals
+            .iter()
+            .filter_map(|s| Some((card.spec.column_of(*s)? as i64, norms.of(*s).level_floor_per_s?)))
+            .collect();
         let device = vs.device();
         Model {
             card,
@@ -312,6 +319,7 @@ impl Model {
             row_sd: Tensor::from_slice(&row_sd).to_device(device),
             column_signal: Tensor::from_slice(&column_signal).to_device(device),
             row_signal: Tensor::from_slice(&row_signal).to_device(device),
+            level_columns,
             vs,
             calls: std::sync::atomic::AtomicU64::new(0),
         }
@@ -357,15 +365,12 @@ impl Model {
         let n = self.card.normalisation;
         match n.level_floor_per_s {
             None => self.forward_normalised(&((x - &self.shift) / &self.scale)),
-            Some(_) if self.card.spec.signals().len() > 1 => {
+            Some(_) if self.level_columns.len() > 1 => {
                 // Each signal's level per window (its column's mean, floored): `[batch, 1 + signals]` with a 1
                 // first for calendar columns; each column divided by its signal's, each row multiplied back.
-                let norms = self.card.norms();
                 let mut levels = vec![x.select(2, 0).select(1, 0).ones_like().unsqueeze(1)];
-                for s in self.card.spec.signals() {
-                    let col = self.card.spec.column_of(s).expect("checked at load: a signal has its own input");
-                    let floor = norms.of(s).level_floor_per_s.expect("checked at load: a floor per signal");
-                    levels.push(x.select(2, col as i64).mean_dim(1, true, Kind::Float).clamp_min(floor));
+                for &(col, floor) in &self.level_columns {
+                    levels.push(x.select(2, col).mean_dim(1, true, Kind::Float).clamp_min(floor));
                 }
                 let levels = Tensor::cat(&levels, 1);
                 let divisor = levels.index_select(1, &self.column_signal).unsqueeze(1);
@@ -381,6 +386,9 @@ impl Model {
                 }
             }
             Some(floor) => {
+                // The rate alone: the path window-level models had before there were other signals, kept as it
+                // is so that their outputs stay the same to the bit (the general path above divides by a
+                // gathered level where this one scales by `(level − 1) · mask + 1`).
                 // Each window's level (its mean rate, floored), `[batch, 1, 1]`; rate-like columns divided by it.
                 let col = self.card.spec.rate_column().expect("checked at load: a Window level has a Rate input");
                 let level = x.select(2, col as i64).mean_dim(1, true, Kind::Float).clamp_min(floor).unsqueeze(2);
