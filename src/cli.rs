@@ -230,6 +230,11 @@ enum Command {
         /// With --refit fine-tune: Adam's learning rate.
         #[arg(long, default_value_t = 5e-4)]
         fine_tune_learning_rate: f64,
+        /// A trained forecaster (a model directory, e.g. a global model trained on `series:`) evaluated beside the
+        /// models, repeatable: as it is with --refit once (zero-shot on a trace it never saw), fine-tuned at every
+        /// origin with --refit fine-tune.
+        #[arg(long, value_name = "DIR")]
+        trained: Vec<PathBuf>,
         /// No progress lines.
         #[arg(long)]
         quiet: bool,
@@ -449,6 +454,7 @@ pub fn run<I: IntoIterator<Item = OsString>>(args: I) -> Result<ExitCode> {
             fine_tune_window_s,
             fine_tune_steps,
             fine_tune_learning_rate,
+            trained,
             quiet,
         } => {
             let fine_tune = prescale_agents::neural::forecaster::FineTuneConfig {
@@ -457,8 +463,14 @@ pub fn run<I: IntoIterator<Item = OsString>>(args: I) -> Result<ExitCode> {
                 steps: fine_tune_steps,
                 learning_rate: fine_tune_learning_rate,
             };
-            let mut opts =
-                crate::forecast_eval::EvalOptions { epochs, refit, refit_window_s, fine_tune, ..Default::default() };
+            let mut opts = crate::forecast_eval::EvalOptions {
+                epochs,
+                refit,
+                refit_window_s,
+                fine_tune,
+                trained,
+                ..Default::default()
+            };
             if !horizons.is_empty() {
                 opts.horizons = horizons.into_iter().map(|h| h as usize).collect();
             }

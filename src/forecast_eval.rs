@@ -30,8 +30,9 @@ use std::time::Instant;
 use anyhow::{Context, Result, anyhow, bail};
 use prescale_agents::neural::data::Frames;
 use prescale_agents::neural::fit::TrainingConfig;
-use prescale_agents::neural::forecast_cloning::fit_forecaster;
+use prescale_agents::neural::forecast_cloning::{LabelledSeries, fit_forecaster};
 use prescale_agents::neural::forecaster::{FineTuneConfig, fine_tune};
+use prescale_agents::neural::model::Model;
 use prescale_agents::neural::spec::{Architecture, Input, Level, ModelSpec, OutputKind};
 use prescale_agents::predictor::{HoltWinters, Predictor, SeasonalNaive};
 use prescale_sim::demand::DemandSeries;
@@ -57,15 +58,36 @@ pub struct Series {
     pub peer: Option<PathBuf>,
 }
 
+/// `FILE[:COLUMN]` as the file and the column (`value` when none is named; a colon followed by a path is part
+/// of the file name).
+pub fn split_column(spec: &str) -> (&str, &str) {
+    match spec.rsplit_once(':') {
+        Some((f, c)) if !c.contains('/') && !c.is_empty() => (f, c),
+        _ => (spec, "value"),
+    }
+}
+
+impl Series {
+    /// The series as a training series of a global forecaster (its values as the demand's rate column).
+    pub fn labelled(self) -> LabelledSeries {
+        LabelledSeries {
+            label: self.label,
+            demand: DemandSeries {
+                step_s: self.step_s,
+                rate_per_s: self.y,
+                start_unix_s: self.start_unix_s,
+                ..DemandSeries::default()
+            },
+        }
+    }
+}
+
 /// Loads `FILE[:COLUMN]` onto its grid.
 ///
 /// # Errors
 /// Trace problems, naming the file and line.
 pub fn load(spec: &str) -> Result<Series> {
-    let (file, column) = match spec.rsplit_once(':') {
-        Some((f, c)) if !c.contains('/') => (f, c),
-        _ => (spec, "value"),
-    };
+    let (file, column) = split_column(spec);
     let policies = TracePolicies { gaps: GapPolicy::Interpolate, ..TracePolicies::default() };
     let trace =
         read_trace(Path::new(file), "timestamp", &[column.to_string()], &policies).map_err(|d| anyhow!("{d}"))?;
@@ -200,6 +222,9 @@ pub struct EvalOptions {
     /// With [`Refit::FineTune`], the fine-tune at each origin (its `every_s` is ignored: origins set the
     /// schedule).
     pub fine_tune: FineTuneConfig,
+    /// Trained forecasters (model directories) evaluated beside the models: as they are, or fine-tuned at every
+    /// origin with [`Refit::FineTune`].
+    pub trained: Vec<PathBuf>,
 }
 
 impl Default for EvalOptions {
@@ -211,6 +236,7 @@ impl Default for EvalOptions {
             refit: Refit::Once,
             refit_window_s: 3.0 * 86_400.0,
             fine_tune: FineTuneConfig { every_s: 3600.0, window_s: 86_400.0, steps: 20, learning_rate: 5e-4 },
+            trained: Vec::new(),
         }
     }
 }
@@ -318,8 +344,6 @@ pub fn evaluate(
             Refit::Once | Refit::FineTune => vec![(first, origins.clone())],
             Refit::EveryOrigin => origins.iter().map(|&o| (o, vec![o])).collect(),
         };
-        let l = window as usize;
-        let width = spec.width();
         let frames =
             prescale_agents::neural::forecast_cloning::forecast_frames(&spec, &demand).map_err(|e| anyhow!(e))?;
         let mut forecasts: Vec<Vec<f64>> = Vec::new();
@@ -360,38 +384,115 @@ pub fn evaluate(
                 }
             })?;
             wall_s += f.fit.wall_s;
-            let k = spec.output.width();
-            // The forecasts at `at`, in one forward pass.
-            let forecast_at = |at: &[usize]| -> Vec<Vec<f64>> {
-                let mut x = Vec::with_capacity(at.len() * l * width);
-                for &o in at {
-                    x.extend(frames.inputs[(o - l) * width..o * width].iter().map(|v| *v as f32));
-                }
-                let out = f.model.predict(&x, at.len());
-                (0..at.len()).map(|i| (0..hmax).map(|h| out[(i * hmax + h) * k] as f64).collect()).collect()
-            };
+            let t0 = Instant::now();
+            forecasts.extend(forecast_origins(&f.model, &frames, at, hmax, opts, s.step_s));
             if opts.refit == Refit::FineTune {
-                // At each origin: fine-tune on the recent window (the steps before the origin only), then forecast.
-                let t0 = Instant::now();
-                let recent = ((opts.fine_tune.window_s / s.step_s).round() as usize).max(l + hmax + 1);
-                for &o in at {
-                    let from = o.saturating_sub(recent);
-                    let part = Frames {
-                        width,
-                        inputs: frames.inputs[from * width..o * width].to_vec(),
-                        target: frames.target[from..o].to_vec(),
-                    };
-                    fine_tune(&f.model, &part, &opts.fine_tune);
-                    forecasts.extend(forecast_at(&[o]));
-                }
                 wall_s += t0.elapsed().as_secs_f64();
-            } else {
-                forecasts.extend(forecast_at(at));
             }
         }
         rows.push(Row { model: name, mae: pooled(&s.y, &origins, &forecasts, horizons), wall_s });
     }
+    // Trained forecasters, as they are (zero-shot where the trace is new to them) or fine-tuned at every origin.
+    for dir in &opts.trained {
+        let t0 = Instant::now();
+        let model = trained_for(dir, s, hmax, opts.refit)?;
+        let frames = prescale_agents::neural::forecast_cloning::forecast_frames(&model.card.spec, &demand)
+            .map_err(|e| anyhow!("--trained {}: {e}", dir.display()))?;
+        let l = model.card.spec.window_steps as usize;
+        if first < l {
+            bail!("--trained {}: its window of {l} steps reaches before {}'s first step", dir.display(), s.label);
+        }
+        let forecasts = forecast_origins(&model, &frames, &origins, hmax, opts, s.step_s);
+        rows.push(Row {
+            model: format!(
+                "{} (trained{})",
+                model.card.name,
+                if opts.refit == Refit::FineTune { ", fine-tuned" } else { "" }
+            ),
+            mae: pooled(&s.y, &origins, &forecasts, horizons),
+            wall_s: t0.elapsed().as_secs_f64(),
+        });
+    }
     Ok((rows, scale, first))
+}
+
+/// The trained forecaster in `dir`, checked for use on `s` with horizons up to `hmax` under `refit`.
+fn trained_for(dir: &Path, s: &Series, hmax: usize, refit: Refit) -> Result<Model> {
+    use prescale_agents::neural::model::Task;
+    let model = Model::load(dir).map_err(|e| anyhow!("--trained {}: {e}", dir.display()))?;
+    let (card, at) = (&model.card, dir.display());
+    if card.task != Task::Forecast {
+        bail!("--trained {at}: a {:?} model; forecast-eval evaluates forecasters (task: Forecast)", card.task);
+    }
+    if card.spec.targets.len() != 1 {
+        bail!("--trained {at}: forecasts {:?}; forecast-eval scores one series (targets [Rate])", card.spec.targets);
+    }
+    if (card.spec.horizon_steps as usize) < hmax {
+        bail!(
+            "--trained {at}: forecasts {} steps ahead, the evaluation's horizons reach {hmax} (choose --horizons up to \
+             {})",
+            card.spec.horizon_steps,
+            card.spec.horizon_steps
+        );
+    }
+    if !card.any_step && (card.step_s - s.step_s).abs() > 1e-9 * s.step_s {
+        bail!(
+            "--trained {at}: trained at step_s {}, {} steps {} s (a model trained across series, with `series:`, \
+             reads any step)",
+            card.step_s,
+            s.label,
+            s.step_s
+        );
+    }
+    if refit == Refit::EveryOrigin {
+        bail!(
+            "--trained {at}: --refit every-origin trains networks anew at each origin; a trained model is evaluated as \
+             it is (--refit once) or fine-tuned at every origin (--refit fine-tune)"
+        );
+    }
+    Ok(model)
+}
+
+/// `model`'s forecasts of steps `1..=hmax` at each origin of `at` (indices of the first forecast step) from the
+/// frames before it: in one forward pass, or with [`Refit::FineTune`] after fine-tuning on the recent window
+/// before each origin (the steps before it only).
+fn forecast_origins(
+    model: &Model,
+    frames: &Frames,
+    at: &[usize],
+    hmax: usize,
+    opts: &EvalOptions,
+    step_s: f64,
+) -> Vec<Vec<f64>> {
+    let spec = &model.card.spec;
+    let (l, width, k, horizons) =
+        (spec.window_steps as usize, spec.width(), spec.output.width(), spec.horizon_steps as usize);
+    let targets = spec.targets.len();
+    let forecast_at = |at: &[usize]| -> Vec<Vec<f64>> {
+        let mut x = Vec::with_capacity(at.len() * l * width);
+        for &o in at {
+            x.extend(frames.inputs[(o - l) * width..o * width].iter().map(|v| *v as f32));
+        }
+        let out = model.predict(&x, at.len());
+        // Rows horizon-major, then target; the rate is target 0.
+        (0..at.len()).map(|i| (0..hmax).map(|h| out[(i * horizons + h) * targets * k] as f64).collect()).collect()
+    };
+    if opts.refit != Refit::FineTune {
+        return forecast_at(at);
+    }
+    let recent = ((opts.fine_tune.window_s / step_s).round() as usize).max(l + horizons + 1);
+    let mut forecasts = Vec::with_capacity(at.len());
+    for &o in at {
+        let from = o.saturating_sub(recent);
+        let part = Frames {
+            width,
+            inputs: frames.inputs[from * width..o * width].to_vec(),
+            target: frames.target[from * targets..o * targets].to_vec(),
+        };
+        fine_tune(model, &part, &opts.fine_tune);
+        forecasts.extend(forecast_at(&[o]));
+    }
+    forecasts
 }
 
 /// The peers' rows (model, h, MAE, MASE) from their JSON results.
@@ -482,6 +583,17 @@ pub fn run(
         patience: 5,
         ..TrainingConfig::default()
     };
+    for dir in &opts.trained {
+        // Each trained model loads (and is a forecaster) before any trace is read or network trained.
+        let model = Model::load(dir).map_err(|e| anyhow!("--trained {}: {e}", dir.display()))?;
+        if model.card.task != prescale_agents::neural::model::Task::Forecast {
+            bail!(
+                "--trained {}: a {:?} model; forecast-eval evaluates forecasters (task: Forecast)",
+                dir.display(),
+                model.card.task
+            );
+        }
+    }
     let mut md = String::new();
     let mut table: Vec<Vec<String>> = Vec::new();
     let csv_row = |trace: &str, model: &str, source: &str, h: usize, mae: f64, scale: f64, fit_s: Option<f64>| {

@@ -81,7 +81,8 @@ impl Stage {
     pub fn train_file(&self, scenario: &str) -> TrainFile {
         TrainFile {
             name: self.name.clone(),
-            scenario: scenario.to_string(),
+            scenario: Some(scenario.to_string()),
+            series: Vec::new(),
             slice: self.slice.clone(),
             task: self.task.clone(),
             model: self.model.clone(),
@@ -96,7 +97,7 @@ impl Stage {
             TaskConfig::Forecast => Task::Forecast,
             TaskConfig::Imitate { .. } => Task::Policy,
         };
-        ModelFacts { task, spec: self.model.clone(), step_s }
+        ModelFacts { task, spec: self.model.clone(), step_s, any_step: false }
     }
 }
 
@@ -348,5 +349,6 @@ pub fn run_job(job: &Job, quiet: bool) -> Result<Option<Trained>> {
         return Ok(None);
     }
     let what = format!("training stage '{}' on {}", job.name, job.scenario_file.display());
-    train_loaded(&job.train, &job.loaded, &job.scenario_file.display().to_string(), &job.dir, &what, quiet).map(Some)
+    let source = crate::train::Source::Scenario(Box::new(job.loaded.clone()), job.scenario_file.clone());
+    train_loaded(&job.train, &source, &job.dir, &what, quiet).map(Some)
 }

@@ -25,9 +25,11 @@ use anyhow::{Context, Result, anyhow, bail};
 use prescale_agents::neural::dagger::{DaggerConfig, RolloutWorld, RoundRow, train_policy};
 use prescale_agents::neural::data::Split;
 use prescale_agents::neural::fit::{EpochRow, TrainingConfig};
-use prescale_agents::neural::forecast_cloning::{LearnError, train_forecaster};
+use prescale_agents::neural::forecast_cloning::{
+    LabelledSeries, LearnError, SeriesFit, train_forecaster, train_global_forecaster,
+};
 use prescale_agents::neural::model::Model;
-use prescale_agents::neural::spec::{Input, ModelSpec, Signal};
+use prescale_agents::neural::spec::{Input, Level, ModelSpec, Signal};
 use serde::{Deserialize, Serialize};
 
 use crate::ron_paths::value_lines;
@@ -65,8 +67,15 @@ fn seeds() -> Vec<u64> {
 pub struct TrainFile {
     /// Model name (folder name under the output root).
     pub name: String,
-    /// Scenario file whose demand is learned from, relative to this file.
-    pub scenario: String,
+    /// Scenario file whose demand is learned from, relative to this file (or `series`).
+    #[serde(default)]
+    pub scenario: Option<String>,
+    /// Instead of a scenario: the series a global forecaster learns from together, each `FILE[:COLUMN]`
+    /// (column `value` by default) relative to this file, read as `forecast-eval` reads a trace (onto a grid
+    /// at its median interval, gaps interpolated). Each series is split in time by `split`; the model must
+    /// scale by each window's level (`model.level: Window`), and may then be used on any trace at any step.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub series: Vec<String>,
     /// The part of the scenario's trace to learn from (instead of the scenario's own start and horizon; its
     /// warm history is not used): `Fraction(from: 0.0, to: 0.7)` trains on the first 70 % and leaves the rest
     /// to a test scenario that names `Fraction(from: 0.7, to: 1.0)`.
@@ -104,6 +113,36 @@ pub fn problems(cfg: &TrainFile) -> Problems {
         p.within("slice.from", *from, Interval::closed_open(0.0, 1.0));
         p.within("slice.to", *to, Interval::open_closed(0.0, 1.0));
         p.require("slice.to", to > from, || format!("must be above slice.from ({from}), got {to}"));
+    }
+    match (&cfg.scenario, cfg.series.is_empty()) {
+        (None, true) => p.add("scenario", "name the scenario to learn from (or `series`: traces, for a global model)"),
+        (Some(_), false) => p.add("series", "name a scenario or series, not both"),
+        (Some(s), true) if s.is_empty() => p.add("scenario", "must name a scenario file, got an empty path"),
+        _ => {}
+    }
+    if !cfg.series.is_empty() {
+        p.require("task", cfg.task == TaskConfig::Forecast, || {
+            "a model across series is a forecaster (task: Forecast); policies learn from a scenario's rollouts".into()
+        });
+        p.require("model.level", cfg.model.level == Level::Window, || {
+            "a model across series needs level: Window (each series scaled by its own recent level); with Global, \
+             series in different units would share one mean and deviation"
+                .into()
+        });
+        p.require("model.targets", cfg.model.targets == [Signal::Rate], || {
+            format!(
+                "a model across series forecasts each series' own values (targets [Rate]), got {:?}",
+                cfg.model.targets
+            )
+        });
+        p.require("slice", cfg.slice.is_none(), || {
+            "a slice names part of a scenario's trace; series are read whole".into()
+        });
+        for (i, s) in cfg.series.iter().enumerate() {
+            p.require(&format!("series[{i}]"), !s.trim().is_empty(), || {
+                "must name a trace file (FILE[:COLUMN])".into()
+            });
+        }
     }
     p.under("model", |p| cfg.model.check(p));
     p.under("split", |p| cfg.split.check(p));
@@ -163,9 +202,19 @@ pub fn load_train(file: &Path) -> Result<TrainFile, Vec<Diagnostic>> {
 pub fn load_train_text(file: &Path, text: &str) -> Result<TrainFile, Vec<Diagnostic>> {
     let cfg: TrainFile = parse_ron(file, text)?;
     let mut ps = problems(&cfg);
-    let scenario_file = file.parent().unwrap_or(Path::new(".")).join(&cfg.scenario);
-    if let Err(e) = std::fs::metadata(&scenario_file) {
-        ps.add("scenario", format!("cannot read the scenario file {}: {e}", scenario_file.display()));
+    let base = file.parent().unwrap_or(Path::new("."));
+    if let Some(scenario) = &cfg.scenario {
+        let scenario_file = base.join(scenario);
+        if let Err(e) = std::fs::metadata(&scenario_file) {
+            ps.add("scenario", format!("cannot read the scenario file {}: {e}", scenario_file.display()));
+        }
+    }
+    for (i, s) in cfg.series.iter().enumerate() {
+        let path = series_path(base, s);
+        let (trace, _) = crate::forecast_eval::split_column(&path);
+        if let Err(e) = std::fs::metadata(trace) {
+            ps.add(&format!("series[{i}]"), format!("cannot read the trace {trace}: {e}"));
+        }
     }
     if !ps.is_empty() {
         return Err(place_problems(file, &value_lines(text), ps.into_vec()));
@@ -173,28 +222,66 @@ pub fn load_train_text(file: &Path, text: &str) -> Result<TrainFile, Vec<Diagnos
     Ok(cfg)
 }
 
-/// [`load_train`], then the scenario it names, prepared with the scenario's seed; the training data's size
-/// is checked against [`MAX_TRAINING_BYTES`] before any is built.
-fn load_with_scenario(
-    file: &Path,
-) -> Result<(TrainFile, PathBuf, crate::scenario_io::Loaded, Prepared), Vec<Diagnostic>> {
+/// A series of a training file (`FILE[:COLUMN]`, relative to the file's folder `base`) as a path from here.
+fn series_path(base: &Path, spec: &str) -> String {
+    let (file, column) = crate::forecast_eval::split_column(spec);
+    let path = base.join(file).display().to_string();
+    if spec.len() > file.len() { format!("{path}:{column}") } else { path }
+}
+
+/// What a training learns from, loaded.
+pub enum Source {
+    /// A scenario (its slice applied) and its file.
+    Scenario(Box<crate::scenario_io::Loaded>, PathBuf),
+    /// Series of traces (a global forecaster).
+    Series(Vec<LabelledSeries>),
+}
+
+/// [`load_train`], then what it learns from: the scenario it names (prepared with the scenario's seed), or
+/// its series; the training data's size is checked against [`MAX_TRAINING_BYTES`] before any is built.
+fn load_source(file: &Path) -> Result<(TrainFile, Source, usize), Vec<Diagnostic>> {
     let cfg = load_train(file)?;
-    let scenario_file = file.parent().unwrap_or(Path::new(".")).join(&cfg.scenario);
-    let mut loaded = load_scenario(&scenario_file)?;
     let placed = |problem: Problem| -> Vec<Diagnostic> {
         match read_text(file) {
             Ok(text) => place_problems(file, &value_lines(&text), vec![problem]),
             Err(d) => d,
         }
     };
+    let Some(scenario) = &cfg.scenario else {
+        let base = file.parent().unwrap_or(Path::new("."));
+        let mut series = Vec::with_capacity(cfg.series.len());
+        for (i, spec) in cfg.series.iter().enumerate() {
+            let s = crate::forecast_eval::load(&series_path(base, spec))
+                .map_err(|e| placed(Problem { path: format!("series[{i}]"), message: format!("{e:#}") }))?;
+            series.push(s.labelled());
+        }
+        let steps = series.iter().map(|s| s.demand.steps()).sum();
+        if let Some(p) = data_problem(&cfg, steps) {
+            return Err(placed(p));
+        }
+        return Ok((cfg, Source::Series(series), steps));
+    };
+    let (loaded, scenario_file, p) = load_scenario_of(file, &cfg, scenario, &placed)?;
+    Ok((cfg, Source::Scenario(Box::new(loaded), scenario_file), p.demand.steps()))
+}
+
+/// The scenario `scenario` of the training file `file` (`cfg`), its slice applied, and prepared.
+fn load_scenario_of(
+    file: &Path,
+    cfg: &TrainFile,
+    scenario: &str,
+    placed: &dyn Fn(Problem) -> Vec<Diagnostic>,
+) -> Result<(crate::scenario_io::Loaded, PathBuf, Prepared), Vec<Diagnostic>> {
+    let scenario_file = file.parent().unwrap_or(Path::new(".")).join(scenario);
+    let mut loaded = load_scenario(&scenario_file)?;
     if let Some(slice) = &cfg.slice {
-        apply_slice(&mut loaded, slice, &cfg.scenario).map_err(placed)?;
+        apply_slice(&mut loaded, slice, scenario).map_err(placed)?;
     }
     let prepared = loaded.prepare(loaded.config.seed)?;
-    if let Some(p) = data_problem(&cfg, prepared.demand.steps()) {
+    if let Some(p) = data_problem(cfg, prepared.demand.steps()) {
         return Err(placed(p));
     }
-    Ok((cfg, scenario_file, loaded, prepared))
+    Ok((loaded, scenario_file, prepared))
 }
 
 /// Makes `loaded` play `slice` of its trace from its start (its own start, horizon and warm history are left
@@ -249,21 +336,24 @@ pub fn data_problem(cfg: &TrainFile, steps: usize) -> Option<Problem> {
 /// # Errors
 /// Every problem of the file, or the scenario's.
 pub fn check(file: &Path) -> Result<String, Vec<Diagnostic>> {
-    let (cfg, scenario_file, _, p) = load_with_scenario(file)?;
+    let (cfg, source, steps) = load_source(file)?;
     let task = match &cfg.task {
         TaskConfig::Forecast => "Forecast".to_string(),
         TaskConfig::Imitate { seeds, dagger, .. } => {
             format!("Imitate over {} seed(s), {} DAgger round(s)", seeds.len(), dagger.rounds)
         }
     };
+    let from = match &source {
+        Source::Scenario(loaded, scenario_file) => {
+            format!("of {} s from {}", loaded.config.step_s, scenario_file.display())
+        }
+        Source::Series(series) => format!("from {} series", series.len()),
+    };
     Ok(format!(
-        "{task}, {} (window {}, {} horizon(s)), on {} steps of {} s from {}",
+        "{task}, {} (window {}, {} horizon(s)), on {steps} steps {from}",
         cfg.model.architecture.name(),
         cfg.model.window_steps,
         cfg.model.horizon_steps,
-        p.demand.steps(),
-        p.demand.step_s,
-        scenario_file.display()
     ))
 }
 
@@ -273,27 +363,20 @@ pub fn check(file: &Path) -> Result<String, Vec<Diagnostic>> {
 /// Bad config (with file and line), bad data, a non-finite loss (after writing the last good checkpoint),
 /// or I/O.
 pub fn train(file: &Path, out_root: &Path, quiet: bool) -> Result<Trained> {
-    let (cfg, scenario_file, loaded, _) =
-        load_with_scenario(file).map_err(|d| crate::scenario_io::diagnostics_error(&d))?;
-    let source = scenario_file.display().to_string();
-    train_loaded(&cfg, &loaded, &source, &out_root.join(&cfg.name), &file.display().to_string(), quiet)
+    let (cfg, source, _) = load_source(file).map_err(|d| crate::scenario_io::diagnostics_error(&d))?;
+    train_loaded(&cfg, &source, &out_root.join(&cfg.name), &file.display().to_string(), quiet)
 }
 
-/// Trains `cfg` on the scenario `loaded` (its slice applied; `source` names it in the card) into `dir`
-/// (written whole or not at all); a non-finite loss writes the last good checkpoint beside it
-/// (`<dir>.last-good`). `what` names the training in messages (its file, or an experiment's stage).
+/// Trains `cfg` on `source` (a scenario, its slice applied and its file named in the card; or series) into
+/// `dir` (written whole or not at all; series add `series.csv`, one row per series with its test figures); a
+/// non-finite loss writes the last good checkpoint beside it (`<dir>.last-good`). `what` names the training
+/// in messages (its file, or an experiment's stage).
 ///
 /// # Errors
 /// Bad data, a non-finite loss, or I/O.
-pub fn train_loaded(
-    cfg: &TrainFile,
-    loaded: &crate::scenario_io::Loaded,
-    source: &str,
-    dir: &Path,
-    what: &str,
-    quiet: bool,
-) -> Result<Trained> {
-    let (source, dir) = (source.to_string(), dir.to_path_buf());
+pub fn train_loaded(cfg: &TrainFile, source: &Source, dir: &Path, what: &str, quiet: bool) -> Result<Trained> {
+    let dir = dir.to_path_buf();
+    let mut per_series: Vec<SeriesFit> = Vec::new();
     let mut curve: Vec<EpochRow> = Vec::new();
     let epochs = cfg.training.max_epochs as u64
         + match &cfg.task {
@@ -312,14 +395,23 @@ pub fn train_loaded(
         );
     };
     let mut rounds: Vec<RoundRow> = Vec::new();
-    let result = match &cfg.task {
-        TaskConfig::Forecast => {
+    let result = match (&cfg.task, source) {
+        (TaskConfig::Forecast, Source::Series(series)) => {
+            train_global_forecaster(&cfg.name, &cfg.model, series, &cfg.split, &cfg.training, &mut on_epoch).map(|g| {
+                per_series = g.series;
+                g.forecaster.model
+            })
+        }
+        (TaskConfig::Imitate { .. }, Source::Series(_)) => bail!("{what}: series train forecasters only (checked)"),
+        (TaskConfig::Forecast, Source::Scenario(loaded, scenario_file)) => {
+            let source = scenario_file.display().to_string();
             let seed = loaded.config.seed_or(None);
             let prepared = loaded.prepare(seed).map_err(|d| anyhow!("{}", d[0]))?;
             train_forecaster(&cfg.name, &cfg.model, &prepared.demand, &source, &cfg.split, &cfg.training, &mut on_epoch)
                 .map(|f| f.model)
         }
-        TaskConfig::Imitate { seeds, dagger, act_quantile } => {
+        (TaskConfig::Imitate { seeds, dagger, act_quantile }, Source::Scenario(loaded, scenario_file)) => {
+            let source = scenario_file.display().to_string();
             let mut demands = Vec::new();
             for &s in seeds {
                 let p = loaded.prepare(s).map_err(|d| anyhow!("{}", d[0]))?;
@@ -358,13 +450,18 @@ pub fn train_loaded(
     };
     pb.borrow().finish();
     let version = env!("CARGO_PKG_VERSION").to_string();
+    let series_text = if per_series.is_empty() { None } else { Some(crate::results::to_csv(&per_series)) };
     let write_extra = |curve: &[EpochRow], rounds: &[RoundRow]| {
         let curve_text = crate::results::to_csv(curve);
         let rounds_text = if rounds.is_empty() { None } else { Some(dagger_csv(rounds)) };
+        let series_text = series_text.clone();
         move |tmp: &Path| -> std::io::Result<()> {
             std::fs::write(tmp.join("curve.csv"), &curve_text)?;
             if let Some(t) = &rounds_text {
                 std::fs::write(tmp.join("dagger.csv"), t)?;
+            }
+            if let Some(t) = &series_text {
+                std::fs::write(tmp.join("series.csv"), t)?;
             }
             crate::plot::plot_curve(tmp).map_err(std::io::Error::other)?;
             Ok(())

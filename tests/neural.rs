@@ -381,6 +381,8 @@ fn bad_training_files_are_named_by_line_and_path() {
         .flatten()
         .map(|e| e.path())
         .filter(|p| p.extension().is_some_and(|e| e == "ron"))
+        // The global models' files read ../shared/traces: checked where it is present.
+        .filter(|p| common::shared_traces().is_some() || !std::fs::read_to_string(p).unwrap().contains("shared/traces"))
         .map(|p| p.display().to_string())
         .collect();
     assert!(shipped.len() >= 6);
@@ -841,6 +843,115 @@ fn forecast_eval_takes_models_and_epochs() {
     let bad = prescale(&["forecast-eval", trace.to_str().unwrap(), "--models", "prophet", "--quiet"]);
     assert_ne!(bad.status.code(), Some(0));
     assert!(text(&bad).1.contains("unknown model 'prophet'; known: seasonal-naive"), "{}", text(&bad).1);
+}
+
+/// A daily trace as CSV (`timestamp,value`, unix seconds) at `level` and `step_s`, `days` long.
+fn daily_csv(path: &Path, level: f64, step_s: u64, days: u64) {
+    let mut csv = String::from("timestamp,value\n");
+    for k in 0..days * 86_400 / step_s {
+        let t = 1_400_000_000 + k * step_s;
+        let day = (std::f64::consts::TAU * (t % 86_400) as f64 / 86_400.0).sin();
+        let noise = 0.05 * ((k as f64 * 12.9898).sin() * 43_758.545).fract();
+        csv += &format!("{t},{}\n", level * (1.0 + 0.5 * day + noise));
+    }
+    std::fs::write(path, csv).unwrap();
+}
+
+/// A global forecaster end to end: a training file names series (traces in other units and steps) instead of
+/// a scenario; the model folder says how it did on each (`series.csv`); `forecast-eval --trained` scores it on
+/// a trace it never saw, as it is and fine-tuned; a scenario at yet another step may use it; bad series are
+/// named at their line.
+#[test]
+fn a_global_model_trains_on_series_and_forecasts_a_trace_it_never_saw() {
+    let d = tempfile::tempdir().unwrap();
+    daily_csv(&d.path().join("a.csv"), 0.3, 300, 6);
+    daily_csv(&d.path().join("b.csv"), 5000.0, 3600, 30);
+    let text_of = |series: &str, level: &str| {
+        format!(
+            r#"Train(
+    name: "glob",
+    series: [{series}],
+    task: Forecast,
+    model: (architecture: Mlp(hidden: [16]), inputs: [Rate, TimeOfDay], window_steps: 24, horizon_steps: 5, output: Gaussian, level: {level}),
+    training: (max_epochs: 3, batch_size: 64, patience: 3, seed: 1, max_batches_per_epoch: 10),
+)
+"#
+        )
+    };
+    let file = d.path().join("glob.ron");
+    std::fs::write(&file, text_of("\"a.csv\", \"b.csv:value\"", "Window")).unwrap();
+    let out = d.path().join("m");
+    let o = prescale(&["train", file.to_str().unwrap(), "--out", out.to_str().unwrap(), "--quiet"]);
+    assert!(o.status.success(), "{}", text(&o).1);
+    let dir = out.join("glob");
+    let card: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("card.json")).unwrap()).unwrap();
+    assert_eq!((card["any_step"].as_bool(), card["data"]["series"].as_u64()), (Some(true), Some(2)), "{card}");
+    let series = std::fs::read_to_string(dir.join("series.csv")).unwrap();
+    assert!(series.starts_with("label,steps,step_s,") && series.lines().count() == 3, "{series}");
+    assert!(series.contains("a [value],1728,300.0,") && series.contains("b [value],720,3600.0,"), "{series}");
+
+    // On the ELB trace, which it never saw: as it is, and fine-tuned at every origin.
+    let trace = common::repo().join("scenarios/traces/nab_elb_request_count_8c0756.csv");
+    for (refit, row) in [("once", "| glob (trained) |"), ("fine-tune", "| glob (trained, fine-tuned) |")] {
+        let o = prescale(&[
+            "forecast-eval",
+            trace.to_str().unwrap(),
+            "--models",
+            "seasonal-naive",
+            "--horizons",
+            "1,5",
+            "--trained",
+            dir.to_str().unwrap(),
+            "--refit",
+            refit,
+            "--fine-tune-steps",
+            "2",
+            "--quiet",
+        ]);
+        let (so, se) = text(&o);
+        assert!(o.status.success(), "{se}");
+        let line = so.lines().find(|l| l.starts_with(row)).unwrap_or_else(|| panic!("no {row} in {so}"));
+        let mase: Vec<f64> = line.split(" | ").skip(3).take(2).map(|c| c.parse().unwrap()).collect();
+        assert!(mase.iter().all(|m| m.is_finite() && *m > 0.0), "{line}");
+    }
+    // Beyond its horizons: the flag and what to choose.
+    let o = prescale(&[
+        "forecast-eval",
+        trace.to_str().unwrap(),
+        "--models",
+        "seasonal-naive",
+        "--trained",
+        dir.to_str().unwrap(),
+        "--quiet",
+    ]);
+    assert!(text(&o).1.contains("forecasts 5 steps ahead, the evaluation's horizons reach 15"), "{}", text(&o).1);
+
+    // A scenario stepping 60 s may use it (trained at 300 s and 3600 s: any step).
+    let s = scenario(
+        d.path(),
+        &format!(
+            "Predictive(predictor: Neural(model: \"{}\"), variance: Fixed(), allocator: (target_utilisation: 0.6))",
+            dir.display()
+        ),
+    );
+    let o = prescale(&["validate", s.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o).0);
+
+    // A series that does not exist, named at its line; a global level refused at its path.
+    std::fs::write(&file, text_of("\"a.csv\",\n        \"missing.csv\"", "Global")).unwrap();
+    let o = prescale(&["validate", file.to_str().unwrap()]);
+    let (so, _) = text(&o);
+    assert!(!o.status.success(), "{so}");
+    assert!(so.contains("glob.ron:4: series[1]: cannot read the trace") && so.contains("missing.csv"), "{so}");
+    assert!(so.contains("model.level: a model across series needs level: Window"), "{so}");
+    std::fs::write(
+        &file,
+        text_of("\"a.csv\"", "Window").replace("    series:", "    scenario: \"nn-test.ron\",\n    series:"),
+    )
+    .unwrap();
+    let o = prescale(&["validate", file.to_str().unwrap()]);
+    assert!(text(&o).0.contains("series: name a scenario or series, not both"), "{}", text(&o).0);
 }
 
 /// A memory-bound service on a synthetic trace: 4 days at 5-minute rows, CPU swinging through the day (20–80 %

@@ -320,6 +320,21 @@ impl NeuralForecaster {
     }
 }
 
+/// The normalisers to cut `frames`' windows with for learning: the card's, but for a model trained across
+/// series (whose card keeps a tiny window-level floor,
+/// [`GLOBAL_LEVEL_FLOOR`](super::forecast_cloning::GLOBAL_LEVEL_FLOOR)) the rate's level floored as its
+/// training floored each series ([`series_floor`](super::forecast_cloning::series_floor) of these frames'
+/// mean), so that no target is a ratio to a near-zero level.
+fn tuning_norms(model: &Model, frames: &Frames) -> Norms {
+    let mut norms = model.card.norms();
+    if model.card.any_step && norms.rate.level_floor_per_s.is_some() {
+        let ys = frames.target_series(0, 0..frames.steps());
+        let mean = ys.iter().sum::<f64>() / ys.len().max(1) as f64;
+        norms.rate.level_floor_per_s = super::forecast_cloning::series_floor(mean).level_floor_per_s;
+    }
+    norms
+}
+
 /// One online fine-tune of `model` on every forecasting window of `frames` (unnormalised, in the spec's
 /// column order; normalised as in training): `cfg.steps` full-batch Adam steps with a fresh optimiser. The
 /// mean absolute one-step error over those windows before and after, requests per second; `None` when the
@@ -327,7 +342,8 @@ impl NeuralForecaster {
 pub fn fine_tune(model: &Model, frames: &Frames, cfg: &FineTuneConfig) -> Option<(f64, f64)> {
     let spec = &model.card.spec;
     let n = frames.steps();
-    let w = windows(frames, spec, &model.card.norms(), 1, Split::ends(&(0..n), 1, spec.horizon_steps as usize));
+    let w =
+        windows(frames, spec, &tuning_norms(model, frames), 1, Split::ends(&(0..n), 1, spec.horizon_steps as usize));
     if w.n == 0 {
         return None;
     }

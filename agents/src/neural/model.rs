@@ -76,8 +76,12 @@ pub struct ModelCard {
     pub input_columns: Vec<String>,
     /// Outputs per horizon, in order (requests per second; `log_variance` in (requests/s)²).
     pub output_columns: Vec<String>,
-    /// Control step the model was trained at, seconds.
+    /// Control step the model was trained at, seconds (for a model trained across series, the first series').
     pub step_s: f64,
+    /// Trained across series of several steps (a global model): used at any step, since the network reads
+    /// `window_steps` steps whatever their length. Absent (false) in other cards.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub any_step: bool,
     /// Normalisation of rate-like inputs and targets, fitted on training data.
     pub normalisation: Normaliser,
     /// Normalisation of the memory demand (input and target), GiB, for a model that sees it.
@@ -129,6 +133,7 @@ impl ModelCard {
             input_columns: spec.columns(),
             output_columns: output_columns(&spec.output),
             step_s,
+            any_step: false,
             normalisation: norm,
             memory_normalisation: norms.memory,
             network_normalisation: norms.network,
@@ -365,9 +370,11 @@ impl Model {
         let n = self.card.normalisation;
         match n.level_floor_per_s {
             None => self.forward_normalised(&((x - &self.shift) / &self.scale)),
-            Some(_) if self.level_columns.len() > 1 => {
+            Some(_) if self.level_columns.len() > 1 || self.card.any_step => {
                 // Each signal's level per window (its column's mean, floored): `[batch, 1 + signals]` with a 1
                 // first for calendar columns; each column divided by its signal's, each row multiplied back.
+                // Also a model trained across series: its tiny floor would vanish in the other path's
+                // `(level − 1) · mask + 1` in single precision (a window of zeros would divide 0 by 0).
                 let mut levels = vec![x.select(2, 0).select(1, 0).ones_like().unsqueeze(1)];
                 for &(col, floor) in &self.level_columns {
                     levels.push(x.select(2, col).mean_dim(1, true, Kind::Float).clamp_min(floor));
@@ -713,6 +720,8 @@ pub struct ModelFacts {
     pub spec: ModelSpec,
     /// Control step it is (or will be) trained at, seconds.
     pub step_s: f64,
+    /// Usable at any step (a model trained across series: [`ModelCard::any_step`]).
+    pub any_step: bool,
 }
 
 /// Checks a model named by a scenario into `p` (at `model`): it loads (card, hash, weights) — or, with
@@ -744,7 +753,7 @@ pub fn check_model(
             if task == Task::Forecast { "predictor (needs Forecast)" } else { "policy (needs Policy)" }
         )
     });
-    p.require("model", (facts.step_s - step_s).abs() <= 1e-9 * step_s, || {
+    p.require("model", facts.any_step || (facts.step_s - step_s).abs() <= 1e-9 * step_s, || {
         format!("{model}: trained at step_s {}, the scenario steps {step_s} s", facts.step_s)
     });
     if task == Task::Forecast

@@ -75,7 +75,12 @@ pub fn with_torch() -> NeuralRuntime {
     NeuralRuntime {
         load_facts: |dir| {
             Model::load(dir)
-                .map(|m| ModelFacts { task: m.card.task, spec: m.card.spec, step_s: m.card.step_s })
+                .map(|m| ModelFacts {
+                    task: m.card.task,
+                    spec: m.card.spec,
+                    step_s: m.card.step_s,
+                    any_step: m.card.any_step,
+                })
                 .map_err(|e| e.to_string())
         },
         bc_policy: |dir, setting, act_quantile| {
