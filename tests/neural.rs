@@ -1107,9 +1107,33 @@ fn a_rate_and_memory_model_plans_the_memory_a_rate_only_one_misses() {
         let o = prescale(&["run", s.to_str().unwrap(), "--out", out.to_str().unwrap(), "--quiet"]);
         assert!(o.status.success(), "{}", text(&o).1);
         let run = std::fs::read_dir(out.join("mem-test")).unwrap().next().unwrap().unwrap().path();
-        serde_json::from_str::<serde_json::Value>(&std::fs::read_to_string(run.join("summary.json")).unwrap()).unwrap()
+        let series = std::fs::read_to_string(run.join("timeseries.csv")).unwrap();
+        let header: Vec<String> = series.lines().next().unwrap().split(',').map(String::from).collect();
+        let rows: Vec<Vec<String>> = series.lines().skip(1).map(|l| l.split(',').map(String::from).collect()).collect();
+        let column = move |name: &str| -> Vec<f64> {
+            let c = header.iter().position(|h| h == name).unwrap_or_else(|| panic!("no {name} column"));
+            rows.iter().map(|r| r[c].parse().unwrap_or(f64::NAN)).collect()
+        };
+        let summary =
+            serde_json::from_str::<serde_json::Value>(&std::fs::read_to_string(run.join("summary.json")).unwrap())
+                .unwrap();
+        (summary, column)
     };
-    let (multi, rate_only) = (run("multi", predictive(&mem, "")), run("rate", predictive(&rate, ", memory: FromRate")));
+    let ((multi, multi_column), (rate_only, rate_column)) =
+        (run("multi", predictive(&mem, "")), run("rate", predictive(&rate, ", memory: FromRate")));
+    // The memory loop's own forecast, margin and coverage per step (GiB); none for the rate-only agent.
+    let (forecast, margin, coverage) =
+        (multi_column("memory_forecast_gib"), multi_column("memory_margin_gib"), multi_column("memory_coverage"));
+    let judged = forecast.iter().filter(|x| x.is_finite()).count();
+    assert!(judged > forecast.len() / 2, "{judged} of {} steps with a memory forecast", forecast.len());
+    // Adaptive conformal margins may dip below zero; they stay a small part of the ~850 GiB demand.
+    let finite: Vec<f64> = margin.iter().copied().filter(|x| x.is_finite()).collect();
+    let mean = finite.iter().sum::<f64>() / finite.len() as f64;
+    assert!(finite.iter().all(|m| m.abs() < 100.0) && mean > 0.0, "memory margins: mean {mean} GiB");
+    let last = coverage.iter().rev().copied().find(|x| x.is_finite()).expect("a coverage");
+    assert!(last > 0.8 && last <= 1.0, "memory coverage {last} at alpha 0.05");
+    assert!(rate_column("memory_margin_gib").iter().all(|x| x.is_nan()), "the rate-only agent has no memory loop");
+    assert!(multi_column("network_margin_gbps").iter().all(|x| x.is_nan()), "no network demand stated");
     let f = |r: &serde_json::Value, k: &str| r["summary"][k].as_f64().unwrap_or_else(|| panic!("{k} in {r}"));
     let (slo_multi, slo_rate) = (f(&multi, "slo_violation_minutes"), f(&rate_only, "slo_violation_minutes"));
     assert!(slo_rate > 600.0, "the rate-only agent runs short of memory most of the time: {slo_rate} min");

@@ -29,7 +29,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
 
 use prescale_sim::cluster::{ClusterConfig, Resources};
-use prescale_sim::controller::{Controller, Diagnostics, Observation, ScaleDecision};
+use prescale_sim::controller::{Controller, DemandDiagnostics, Diagnostics, Observation, ScaleDecision};
 use prescale_sim::validate::{Interval, Problems};
 
 use crate::feedback::Feedback;
@@ -100,24 +100,28 @@ struct DemandForecast {
 }
 
 impl DemandForecast {
-    /// Judges the pending forecast against `y` and, with a predictor of its own, learns `y`.
-    fn learn(&mut self, y: f64) {
-        self.feedback.judge(y, 0.0, self.variance.as_mut());
+    /// Judges the pending forecast against `y` and, with a predictor of its own, learns `y`; the forecast
+    /// judged (NaN when none was pending).
+    fn learn(&mut self, y: f64) -> f64 {
+        let judged = self.feedback.judge(y, 0.0, self.variance.as_mut()).unwrap_or(f64::NAN);
         if let Some(p) = self.predictor.as_mut() {
             p.observe(y);
         }
+        judged
     }
 
-    /// The largest need (forecast + margin) over horizons `lo..=hi` and `1..=lo` from `fc`; the last value
-    /// `y` for both before the first forecast.
-    fn needs(&mut self, fc: Option<&Forecast>, y: f64, lo: usize, hi: usize) -> (f64, f64) {
+    /// The largest need (forecast + margin) over horizons `lo..=hi` and `1..=lo` from `fc`, and the margin at
+    /// `hi`; the last value `y` for both needs and no margin before the first forecast.
+    fn needs(&mut self, fc: Option<&Forecast>, y: f64, lo: usize, hi: usize) -> (f64, f64, f64) {
         match fc {
             Some(fc) => {
-                let need = |h: usize| fc.mean[h - 1] + self.variance.margin(fc.mean[h - 1], fc.sd[h - 1]);
-                self.feedback.expect(fc.mean[0], self.variance.margin(fc.mean[0], fc.sd[0]));
-                ((lo..=hi).map(need).fold(0.0, f64::max), (1..=lo).map(need).fold(0.0, f64::max))
+                let margin = |h: usize| self.variance.margin(fc.mean[h - 1], fc.sd[h - 1]);
+                let need = |h: usize| fc.mean[h - 1] + margin(h);
+                self.feedback.expect(fc.mean[0], margin(1));
+                let far = (lo..=hi).map(need).fold(0.0, f64::max);
+                (far, (1..=lo).map(need).fold(0.0, f64::max), margin(hi))
             }
-            None => (y, y),
+            None => (y, y, 0.0),
         }
     }
 }
@@ -199,7 +203,8 @@ impl Controller for PredictiveController {
             self.diag.forecast_cpu_cores = f * cores_per_rate;
         }
         // The stated demands' feedback first: the step's values are what the forecasts of each are judged on.
-        let mut planned: Vec<(usize, f64)> = Vec::new();
+        let mut planned: Vec<(usize, f64, f64)> = Vec::new();
+        (self.diag.memory, self.diag.network) = (None, None);
         for (i, d) in self.demands.iter_mut().enumerate() {
             let v = stated(obs, d.signal);
             if !v.is_finite() {
@@ -211,8 +216,8 @@ impl Controller for PredictiveController {
                 variance: (build.variance)(),
                 feedback: Feedback::new(),
             });
-            st.learn(v);
-            planned.push((i, v));
+            let judged = st.learn(v);
+            planned.push((i, v, judged));
         }
         self.predictor.observe_demand(obs.memory_demand_gib, obs.network_demand_gbps);
         self.predictor.observe(y);
@@ -225,7 +230,7 @@ impl Controller for PredictiveController {
         self.diag.model_calls = self.predictor.model_calls() + self.demands.iter().map(own_calls).sum::<u64>();
         // 2–3. Forecast and needs (one model call for every target of a multi-target model).
         self.diag.non_finite_output = false;
-        let all_targets = planned.iter().any(|(i, _)| self.demands[*i].shared.is_some());
+        let all_targets = planned.iter().any(|(i, _, _)| self.demands[*i].shared.is_some());
         let forecasts = if all_targets {
             self.predictor.forecast_all(self.h_hi)
         } else {
@@ -259,7 +264,7 @@ impl Controller for PredictiveController {
         };
         let (mut need_far, mut need_near) = (self.resources(far), self.resources(near));
         let (lo, hi, t) = (self.h_lo, self.h_hi, self.s.target_utilisation);
-        for (i, v) in planned {
+        for (i, v, judged) in planned {
             let d = &mut self.demands[i];
             let st = d.state.as_mut().expect("created above");
             let own: Option<Forecast> = st.predictor.as_ref().and_then(|p| p.forecast(hi).ok());
@@ -268,13 +273,20 @@ impl Controller for PredictiveController {
                 (Some(j), Ok(all)) => all.get(j),
                 (Some(_), Err(_)) => None,
             };
-            let (f, n) = st.needs(fc, v, lo, hi);
+            let (f, n, margin) = st.needs(fc, v, lo, hi);
             if let (Some(p), Some(fc)) = (st.predictor.as_mut(), &own) {
                 p.after_forecast(fc);
             }
+            let report = Some(DemandDiagnostics { forecast: judged, margin, coverage: st.feedback.coverage() });
             let (far, near) = match d.signal {
-                Signal::Memory => (&mut need_far.memory_gib, &mut need_near.memory_gib),
-                Signal::Network => (&mut need_far.network_gbps, &mut need_near.network_gbps),
+                Signal::Memory => {
+                    self.diag.memory = report;
+                    (&mut need_far.memory_gib, &mut need_near.memory_gib)
+                }
+                Signal::Network => {
+                    self.diag.network = report;
+                    (&mut need_far.network_gbps, &mut need_near.network_gbps)
+                }
                 Signal::Rate => unreachable!("the rate is the main loop"),
             };
             *far = far.max(f / t);

@@ -167,6 +167,23 @@ pub struct Diagnostics {
     /// Forward passes the controller's learned model has made so far in this run (learned predictors and
     /// policies; 0 for classical controllers): what a decision costs in network evaluations.
     pub model_calls: u64,
+    /// The loop of the stated memory demand, GiB, when the controller plans it with a forecast of its own.
+    pub memory: Option<DemandDiagnostics>,
+    /// The loop of the stated network demand, Gbit/s, when the controller plans it with a forecast of its own.
+    pub network: Option<DemandDiagnostics>,
+}
+
+/// A stated demand's own forecasting loop (memory in GiB, network in Gbit/s), as [`Diagnostics`] reports the
+/// rate's in CPU cores.
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize)]
+pub struct DemandDiagnostics {
+    /// Demand forecast for the step that just ended (NaN when none was made for it).
+    pub forecast: f64,
+    /// Safety margin added at the last decision, at the far horizon (0 while the loop falls back to the last
+    /// value).
+    pub margin: f64,
+    /// Realised coverage so far: fraction of judged steps whose demand stayed within forecast + margin.
+    pub coverage: f64,
 }
 
 /// An autoscaling policy: observation in, decision out.

@@ -130,6 +130,18 @@ pub struct MetricsRow {
     pub fine_tune_mae_before_cores: f64,
     /// The same, just after the update.
     pub fine_tune_mae_after_cores: f64,
+    /// Memory demand forecast for this step by the controller's own memory loop, GiB (NaN without one).
+    pub memory_forecast_gib: f64,
+    /// Safety margin the memory loop added at the decision that ended this step, GiB.
+    pub memory_margin_gib: f64,
+    /// The memory loop's realised coverage so far.
+    pub memory_coverage: f64,
+    /// Network demand forecast for this step by the controller's own network loop, Gbit/s (NaN without one).
+    pub network_forecast_gbps: f64,
+    /// Safety margin the network loop added at the decision that ended this step, Gbit/s.
+    pub network_margin_gbps: f64,
+    /// The network loop's realised coverage so far.
+    pub network_coverage: f64,
     /// Shadow controller (if any): capacity it would have had allocated, cores.
     pub shadow_allocated_cpu_cores: f64,
     /// Shadow controller: capacity it would have had READY, cores.
@@ -455,11 +467,26 @@ pub fn row(basis: &MetricBasis, demand: &DemandSeries, k: usize, s: &StepSample)
         coverage: s.diagnostics.map_or(f64::NAN, |d| d.coverage),
         fine_tune_mae_before_cores: s.diagnostics.map_or(f64::NAN, |d| d.fine_tune_mae_before_cores),
         fine_tune_mae_after_cores: s.diagnostics.map_or(f64::NAN, |d| d.fine_tune_mae_after_cores),
+        memory_forecast_gib: demand_loop(s, |d| d.memory, |l| l.forecast),
+        memory_margin_gib: demand_loop(s, |d| d.memory, |l| l.margin),
+        memory_coverage: demand_loop(s, |d| d.memory, |l| l.coverage),
+        network_forecast_gbps: demand_loop(s, |d| d.network, |l| l.forecast),
+        network_margin_gbps: demand_loop(s, |d| d.network, |l| l.margin),
+        network_coverage: demand_loop(s, |d| d.network, |l| l.coverage),
         shadow_allocated_cpu_cores: f64::NAN,
         shadow_ready_cpu_cores: f64::NAN,
         shadow_slo_violated: None,
         shadow_cost_usd: f64::NAN,
     }
+}
+
+/// A figure of a stated demand's loop in the step's diagnostics (NaN when the controller has none).
+fn demand_loop(
+    s: &StepSample,
+    which: fn(&crate::controller::Diagnostics) -> Option<crate::controller::DemandDiagnostics>,
+    figure: fn(&crate::controller::DemandDiagnostics) -> f64,
+) -> f64 {
+    s.diagnostics.as_ref().and_then(which).as_ref().map_or(f64::NAN, figure)
 }
 
 /// The time blocks a scored period of `steps` steps of `step_s` seconds is cut into: one per whole day when

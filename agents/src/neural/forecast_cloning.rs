@@ -59,7 +59,9 @@ pub fn forecast_frames(spec: &ModelSpec, demand: &DemandSeries) -> Result<Frames
                 Input::DayOfWeek => f.inputs.extend([cal[2] as f64, cal[3] as f64]),
                 Input::Memory => f.inputs.push(memory.expect("looked up above")[k]),
                 Input::Network => f.inputs.push(network.expect("looked up above")[k]),
-                Input::ReadyCapacity | Input::PendingCapacity | Input::Backlog => unreachable!("refused above"),
+                Input::ReadyCapacity | Input::PendingCapacity | Input::Backlog | Input::LogBacklog => {
+                    unreachable!("refused above")
+                }
             }
         }
         f.target.extend(targets.iter().map(|t| t[k]));

@@ -223,7 +223,7 @@ impl NeuralForecaster {
                 Input::DayOfWeek => r.extend([cal[2] as f64, cal[3] as f64]),
                 Input::Memory => r.push(self.memory_gib),
                 Input::Network => r.push(self.network_gbps),
-                Input::ReadyCapacity | Input::PendingCapacity | Input::Backlog => r.push(0.0),
+                Input::ReadyCapacity | Input::PendingCapacity | Input::Backlog | Input::LogBacklog => r.push(0.0),
             }
         }
         r

@@ -30,6 +30,11 @@ pub fn state_row(inputs: &[Input], s: &PolicySetting, obs: &Observation) -> Vec<
             Input::ReadyCapacity => r.push(obs.ready_servers as f64 * per_server),
             Input::PendingCapacity => r.push(obs.provisioning_instances as f64 * spi * per_server),
             Input::Backlog => r.push(obs.queue_len as f64 / obs.interval_s.max(1e-9)),
+            Input::LogBacklog => r.push(super::spec::log_backlog(
+                obs.queue_len as f64,
+                obs.ready_servers as f64 * per_server,
+                obs.interval_s,
+            )),
             // Training refuses these for a policy; a card edited to have them sees the stated demand (NaN
             // when the workload states none, which the controller reports rather than acts on).
             Input::Memory => r.push(obs.memory_demand_gib),
@@ -106,6 +111,8 @@ impl PolicyState {
             fine_tune_mae_after_cores: f64::NAN,
             non_finite_output: self.diag.non_finite_output,
             model_calls: 0,
+            memory: None,
+            network: None,
         }
     }
 }
@@ -169,6 +176,41 @@ pub struct BcConfig {
 mod tests {
     use super::*;
     use crate::neural::model::{Model, ModelCard};
+
+    /// The log-scaled backlog counts control intervals of READY capacity, is 0 for an empty queue, ln 2 for one
+    /// interval's worth, and stays bounded however long the queue (and with nothing READY).
+    #[test]
+    fn the_log_backlog_is_bounded_and_counts_intervals_of_ready_capacity() {
+        use super::super::spec::{LOG_BACKLOG_CAP, log_backlog};
+        let s = PolicySetting {
+            step_s: 60.0,
+            start_unix_s: 0.0,
+            mean_service_s: 0.1,
+            servers_per_instance: 4,
+            static_servers: 0,
+            min_instances: 1,
+            max_instances: 10,
+            provisioning_delay_s: 120.0,
+            warmup_s: 0.0,
+            slo_quantile: 0.99,
+            slo_threshold_s: 0.5,
+        };
+        // 8 READY servers at 0.1 s: 80 requests per second, 4,800 per 60 s interval.
+        let obs = |queue_len: usize, ready_servers: u32| Observation {
+            interval_s: 60.0,
+            queue_len,
+            ready_servers,
+            ..Observation::default()
+        };
+        let row = |q, r| state_row(&[Input::Backlog, Input::LogBacklog], &s, &obs(q, r));
+        assert_eq!(row(0, 8), [0.0, 0.0]);
+        assert_eq!(row(4_800, 8), [80.0, 2f64.ln()]);
+        let huge = row(1_000_000_000, 8);
+        assert!(huge[0] > 1e7 && huge[1] == LOG_BACKLOG_CAP.ln_1p(), "{huge:?}");
+        assert_eq!(row(9, 0)[1], 10f64.ln(), "nothing READY: the queue over one request");
+        assert_eq!(log_backlog(-1.0, 80.0, 60.0), 0.0);
+        assert!(!Input::LogBacklog.is_rate() && Input::LogBacklog.is_state());
+    }
 
     #[test]
     fn batched_forward_equals_single_forward_to_float_rounding() {

@@ -102,6 +102,12 @@ pub enum Input {
     PendingCapacity,
     /// Waiting requests per second of control interval (queue length / interval).
     Backlog,
+    /// The waiting requests, bounded and log-scaled: `ln(1 + queue / (READY capacity × interval))` — the log of
+    /// one plus the control intervals the READY servers would need to serve the queue (a queue over one
+    /// request per second of interval when nothing is READY), at most `ln(1 + 1000)` ([`LOG_BACKLOG_CAP`]).
+    /// Unitless and not scaled by the rate's normalisation, so a backlog far beyond any in training (a crowd,
+    /// an outage) stays within the range the network has seen, where `Backlog` grows without bound.
+    LogBacklog,
     /// Memory demand of the step, GiB (a workload that states it: a trace's memory column).
     Memory,
     /// Network demand of the step, Gbit/s (a workload that states it: a trace's network column).
@@ -149,6 +155,7 @@ impl Input {
             Input::ReadyCapacity => &["ready_capacity_per_s"],
             Input::PendingCapacity => &["pending_capacity_per_s"],
             Input::Backlog => &["backlog_per_s"],
+            Input::LogBacklog => &["log_backlog_intervals"],
             Input::Memory => &["memory_gib"],
             Input::Network => &["network_gbps"],
         }
@@ -165,15 +172,26 @@ impl Input {
             Input::Rate | Input::ReadyCapacity | Input::PendingCapacity | Input::Backlog => Some(Signal::Rate),
             Input::Memory => Some(Signal::Memory),
             Input::Network => Some(Signal::Network),
-            Input::TimeOfDay | Input::DayOfWeek => None,
+            Input::TimeOfDay | Input::DayOfWeek | Input::LogBacklog => None,
         }
     }
 
     /// Whether the input describes the cluster's state (available only inside the simulator or a live
     /// system, not from a trace).
     pub fn is_state(self) -> bool {
-        matches!(self, Input::ReadyCapacity | Input::PendingCapacity | Input::Backlog)
+        matches!(self, Input::ReadyCapacity | Input::PendingCapacity | Input::Backlog | Input::LogBacklog)
     }
+}
+
+/// The most control intervals of READY capacity [`Input::LogBacklog`] counts: its value is at most
+/// `ln(1 + LOG_BACKLOG_CAP)`.
+pub const LOG_BACKLOG_CAP: f64 = 1000.0;
+
+/// [`Input::LogBacklog`] of `queue` waiting requests with `ready_capacity_per_s` READY over an interval of
+/// `interval_s`.
+pub fn log_backlog(queue: f64, ready_capacity_per_s: f64, interval_s: f64) -> f64 {
+    let intervals = queue / (ready_capacity_per_s * interval_s).max(1.0);
+    intervals.clamp(0.0, LOG_BACKLOG_CAP).ln_1p()
 }
 
 /// How rate-like values (the rate, cluster-state inputs, the target) are scaled before the network sees them.
