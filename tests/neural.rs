@@ -48,6 +48,14 @@ fn scenario(dir: &Path, controller: &str) -> PathBuf {
     p
 }
 
+/// A predictive controller on the neural predictor in `model` (fixed margin, 60 % target utilisation).
+fn neural_predictive(model: &Path) -> String {
+    format!(
+        "Predictive(predictor: Neural(model: \"{}\"), variance: Fixed(), allocator: (target_utilisation: 0.6))",
+        model.display()
+    )
+}
+
 fn train_file(dir: &Path, name: &str, arch: &str, extra: &str) -> PathBuf {
     let text = format!(
         r#"Train(
@@ -572,13 +580,7 @@ fn models_with_non_finite_weights_are_refused() {
     let (_, se) = text(&o);
     assert!(!o.status.success() && se.contains("non-finite") && se.contains("head"), "{se}");
     assert!(!m.join("model.pt").exists());
-    let s = scenario(
-        d.path(),
-        &format!(
-            "Predictive(predictor: Neural(model: \"{}\"), variance: Fixed(), allocator: (target_utilisation: 0.6))",
-            m.display()
-        ),
-    );
+    let s = scenario(d.path(), &neural_predictive(&m));
     let o = prescale(&["validate", s.to_str().unwrap()]);
     let (so, se) = text(&o);
     assert!(!o.status.success() && (so + &se).contains("non-finite"));
@@ -928,13 +930,7 @@ fn a_global_model_trains_on_series_and_forecasts_a_trace_it_never_saw() {
     assert!(text(&o).1.contains("forecasts 5 steps ahead, the evaluation's horizons reach 15"), "{}", text(&o).1);
 
     // A scenario stepping 60 s may use it (trained at 300 s and 3600 s: any step).
-    let s = scenario(
-        d.path(),
-        &format!(
-            "Predictive(predictor: Neural(model: \"{}\"), variance: Fixed(), allocator: (target_utilisation: 0.6))",
-            dir.display()
-        ),
-    );
+    let s = scenario(d.path(), &neural_predictive(&dir));
     let o = prescale(&["validate", s.to_str().unwrap()]);
     assert!(o.status.success(), "{}", text(&o).0);
 

@@ -106,6 +106,32 @@ pub fn per_window_level(e: tch::Tensor, model: &Model, w: &Windows) -> tch::Tens
     }
 }
 
+/// A fresh network for `card` (weights from the training seed) fitted on `wt` (early stopping on `wv`) on
+/// `device`, its fit summary in the card, back on the CPU: the model, the report, and why it stopped if the
+/// loss became non-finite (the model then holds the last good weights).
+fn fit_new(
+    card: ModelCard,
+    spec: &ModelSpec,
+    wt: &Windows,
+    wv: &Windows,
+    training: &TrainingConfig,
+    device: tch::Device,
+    on_epoch: &mut dyn FnMut(&EpochRow),
+) -> (Model, FitReport, Option<String>) {
+    let mut model = Model::seeded(card, training.seed, device);
+    let (report, stopped) = match fit(&model.vs, &model.net, spec, wt, wv, training, on_epoch) {
+        Ok(r) => (r, None),
+        Err(e) => (e.report.clone(), Some(e.to_string())),
+    };
+    model.card.fit = FitSummary::from(&report);
+    model.card.fit.stopped = stopped.clone();
+    if device != tch::Device::Cpu {
+        model.vs.set_device(tch::Device::Cpu);
+        model = Model::rebuilt(model);
+    }
+    (model, report, stopped)
+}
+
 /// The in-sample seasonal-naive MAE (lag `m`) of `ys`: the MASE scale of Hyndman & Koehler (2006).
 pub fn mase_scale(ys: &[f64], m: usize) -> f64 {
     let m = m.max(1);
@@ -182,18 +208,7 @@ pub fn fit_forecaster(
     c.data.series = 1;
     c.data.split = [tr.len() as f64 / n as f64, va.len() as f64 / n as f64, te.len() as f64 / n as f64];
     c.data.windows = [wt.n, wv.n, ws.n];
-    let mut model = Model::seeded(c, training.seed, device);
-    let result = fit(&model.vs, &model.net, spec, &wt, &wv, training, on_epoch);
-    let (report, stopped) = match result {
-        Ok(r) => (r, None),
-        Err(e) => (e.report.clone(), Some(e.to_string())),
-    };
-    model.card.fit = FitSummary::from(&report);
-    model.card.fit.stopped = stopped.clone();
-    if device != tch::Device::Cpu {
-        model.vs.set_device(tch::Device::Cpu);
-        model = Model::rebuilt(model);
-    }
+    let (mut model, report, stopped) = fit_new(c, spec, &wt, &wv, training, device, on_epoch);
     let mae = mae_per_horizon(&model, &ws);
     let m = ((86_400.0 / demand.step_s).round() as usize).max(1);
     let test_loss = evaluate(&model.net, spec, &ws, tch::Device::Cpu);
@@ -370,18 +385,7 @@ pub fn train_global_forecaster(
     c.data.series = series.len();
     c.data.split = [split.train, split.validation, 1.0 - split.train - split.validation];
     c.data.windows = [wt.n, wv.n, tests.iter().map(|t| t.2.n).sum()];
-    let mut model = Model::seeded(c, training.seed, device);
-    let result = fit(&model.vs, &model.net, spec, &wt, &wv, training, on_epoch);
-    let (report, stopped) = match result {
-        Ok(r) => (r, None),
-        Err(e) => (e.report.clone(), Some(e.to_string())),
-    };
-    model.card.fit = FitSummary::from(&report);
-    model.card.fit.stopped = stopped.clone();
-    if device != tch::Device::Cpu {
-        model.vs.set_device(tch::Device::Cpu);
-        model = Model::rebuilt(model);
-    }
+    let (mut model, report, stopped) = fit_new(c, spec, &wt, &wv, training, device, on_epoch);
     let mut fits = Vec::with_capacity(series.len());
     for ((s, part), (tn, vn, te)) in series.iter().zip(&parts).zip(&tests) {
         let mae = mae_per_horizon(&model, te);
