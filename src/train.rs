@@ -1,7 +1,8 @@
 //! `prescale train CONFIG` and `prescale export MODEL_DIR`: the front end of [`prescale_agents::neural`].
 //!
 //! A training file (RON) names a scenario (its demand — a trace replay or a synthetic workload — is the
-//! history learned from), the task, the model and the optimiser:
+//! history learned from; or `series` of traces, for one forecaster across all of them), the task, the model
+//! and the optimiser:
 //!
 //! ```ron
 //! Train(
