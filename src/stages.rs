@@ -248,7 +248,8 @@ fn content_hash(stage: &Stage, loaded: &Loaded) -> String {
 /// Checks a stage's own fields into `p` (paths below the stage): what a training file checks (its name
 /// included), and its axes being axes of the experiment.
 pub fn check_stage(p: &mut Problems, stage: &Stage, axes: &[String]) {
-    for Problem { path, message } in crate::train::problems(&stage.train_file("")).into_vec() {
+    // The scenario is each run's own or the stage's, checked where it is read; a stand-in here.
+    for Problem { path, message } in crate::train::problems(&stage.train_file("<the run's scenario>")).into_vec() {
         p.add(&path, message);
     }
     for (i, a) in stage.per_axes.iter().enumerate() {
