@@ -416,14 +416,23 @@ pub fn evaluate(
     Ok((rows, scale, first))
 }
 
+/// The trained model in `dir`, loaded (every check of the model directory) and a forecaster.
+fn load_trained(dir: &Path) -> Result<Model> {
+    let model = Model::load(dir).map_err(|e| anyhow!("--trained {}: {e}", dir.display()))?;
+    if model.card.task != prescale_agents::neural::model::Task::Forecast {
+        bail!(
+            "--trained {}: a {:?} model; forecast-eval evaluates forecasters (task: Forecast)",
+            dir.display(),
+            model.card.task
+        );
+    }
+    Ok(model)
+}
+
 /// The trained forecaster in `dir`, checked for use on `s` with horizons up to `hmax` under `refit`.
 fn trained_for(dir: &Path, s: &Series, hmax: usize, refit: Refit) -> Result<Model> {
-    use prescale_agents::neural::model::Task;
-    let model = Model::load(dir).map_err(|e| anyhow!("--trained {}: {e}", dir.display()))?;
+    let model = load_trained(dir)?;
     let (card, at) = (&model.card, dir.display());
-    if card.task != Task::Forecast {
-        bail!("--trained {at}: a {:?} model; forecast-eval evaluates forecasters (task: Forecast)", card.task);
-    }
     if card.spec.targets.len() != 1 {
         bail!("--trained {at}: forecasts {:?}; forecast-eval scores one series (targets [Rate])", card.spec.targets);
     }
@@ -585,14 +594,7 @@ pub fn run(
     };
     for dir in &opts.trained {
         // Each trained model loads (and is a forecaster) before any trace is read or network trained.
-        let model = Model::load(dir).map_err(|e| anyhow!("--trained {}: {e}", dir.display()))?;
-        if model.card.task != prescale_agents::neural::model::Task::Forecast {
-            bail!(
-                "--trained {}: a {:?} model; forecast-eval evaluates forecasters (task: Forecast)",
-                dir.display(),
-                model.card.task
-            );
-        }
+        load_trained(dir)?;
     }
     let mut md = String::new();
     let mut table: Vec<Vec<String>> = Vec::new();
