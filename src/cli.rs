@@ -860,17 +860,19 @@ fn run_loaded(loaded: &Loaded, seed: Option<u64>, out: &Path, quiet: bool, recor
             .progress_chars("=> "),
     );
     bar.set_message(format!("{} seed {seed}", prepared.config.name));
-    let t0 = std::time::Instant::now();
     let mut progress = |f: f64| bar.set_position((f * 1000.0) as u64);
-    let (output, ticks) = if record_live {
+    let (dir, output, wall_s, ticks) = if record_live {
+        let t0 = std::time::Instant::now();
         let (o, t) = prescale_sim::scenario::run_recorded(&prepared, seed, &mut progress);
-        (o, Some(t))
+        let wall_s = t0.elapsed().as_secs_f64();
+        bar.finish_and_clear();
+        (write_run(out, &prepared, &o, seed, wall_s)?, o, wall_s, Some(t))
     } else {
-        (prescale_sim::scenario::run(&prepared, seed, &mut progress), None)
+        // The per-step table is formatted and written on another thread while the simulation runs.
+        let (dir, o, wall_s) = crate::results::run_and_write(out, &prepared, seed, &mut progress)?;
+        bar.finish_and_clear();
+        (dir, o, wall_s, None)
     };
-    let wall_s = t0.elapsed().as_secs_f64();
-    bar.finish_and_clear();
-    let dir = write_run(out, &prepared, &output, seed, wall_s)?;
     if let Some(ticks) = ticks {
         let r = crate::live::record::recording(&prepared, seed, &ticks);
         crate::live::record::write_recording(&dir.join("live"), &r)?;

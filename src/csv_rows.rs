@@ -18,37 +18,60 @@ const CHUNK_ROWS: usize = 4096;
 /// text depends on the row alone, so the bytes are those of one pass (a test holds the two against each other).
 pub(crate) fn structs_to_csv<T: Serialize + Sync>(rows: &[T]) -> Option<String> {
     use rayon::prelude::*;
-    let first = rows.first()?;
-    let mut names = RowSerializer { out: Out::Names(Vec::new()) };
-    first.serialize(&mut names).ok()?;
-    let Out::Names(names) = names.out else { unreachable!("names collected") };
-    let mut w = prescale_sim::table::writer();
-    w.write_record(&names).expect("writing to memory");
-    let mut text = w.into_inner().expect("writing to memory");
-    let chunks: Vec<Option<Vec<u8>>> = rows.par_chunks(CHUNK_ROWS).map(|chunk| rows_to_csv(chunk)).collect();
+    let mut text = header(rows.first()?)?;
+    let chunks: Vec<Option<Vec<u8>>> = rows.par_chunks(CHUNK_ROWS).map(|chunk| records(chunk)).collect();
     for chunk in chunks {
         text.extend_from_slice(&chunk?);
     }
     Some(String::from_utf8(text).expect("fields are UTF-8"))
 }
 
-/// The CSV records of `rows` (no header); `None` if one is not a struct.
-fn rows_to_csv<T: Serialize>(rows: &[T]) -> Option<Vec<u8>> {
-    let mut r = RowSerializer { out: Out::Cells { text: Vec::new(), cell: Vec::new(), fields: 0 } };
-    for row in rows {
-        row.serialize(&mut r).ok()?;
-        let Out::Cells { text, fields, .. } = &mut r.out else { unreachable!("writing cells") };
-        text.push(b'\n');
-        *fields = 0;
-    }
-    let Out::Cells { text, .. } = r.out else { unreachable!("writing cells") };
+/// The CSV header line of a table whose first row is `first` (its field names); `None` if it is not a struct.
+pub(crate) fn header<T: Serialize>(first: &T) -> Option<Vec<u8>> {
+    let mut names = RowSerializer { out: Out::Names(Vec::new()) };
+    first.serialize(&mut names).ok()?;
+    let Out::Names(names) = names.out else { unreachable!("names collected") };
+    let mut w = prescale_sim::table::writer();
+    w.write_record(&names).expect("writing to memory");
+    Some(w.into_inner().expect("writing to memory"))
+}
+
+/// The CSV records of `rows` (no header); `None` if one is not a struct. A record's text depends on its row
+/// alone: the records of consecutive slices, joined, are those of the whole.
+pub(crate) fn records<T: Serialize>(rows: &[T]) -> Option<Vec<u8>> {
+    let mut text = Vec::new();
+    records_into(&mut text, rows)?;
     Some(text)
 }
 
-/// Appends one cell as the one CSV writer ([`prescale_sim::table::writer`]) writes it: quoted, with quotes
-/// doubled, only where it holds a comma, a quote or a line end.
+/// [`records`], appended to `text`; `None` if a row is not a struct (`text` then holds part of the records).
+pub(crate) fn records_into<T: Serialize>(text: &mut Vec<u8>, rows: &[T]) -> Option<()> {
+    let mut r = RowSerializer { out: Out::Cells { text: std::mem::take(text), fields: 0 } };
+    let mut all_structs = true;
+    for row in rows {
+        if row.serialize(&mut r).is_err() {
+            all_structs = false;
+            break;
+        }
+        let Out::Cells { text, fields } = &mut r.out else { unreachable!("writing cells") };
+        text.push(b'\n');
+        *fields = 0;
+    }
+    let Out::Cells { text: written, .. } = r.out else { unreachable!("writing cells") };
+    *text = written;
+    all_structs.then_some(())
+}
+
+/// Whether the one CSV writer ([`prescale_sim::table::writer`]) quotes a cell: where it holds a comma, a quote
+/// or a line end.
+fn needs_quotes(cell: &[u8]) -> bool {
+    cell.iter().any(|b| matches!(b, b',' | b'"' | b'\r' | b'\n'))
+}
+
+/// Appends one cell as the one CSV writer writes it: quoted, with quotes doubled, only where it
+/// [`needs_quotes`].
 fn push_cell(text: &mut Vec<u8>, cell: &[u8]) {
-    if cell.iter().any(|b| matches!(b, b',' | b'"' | b'\r' | b'\n')) {
+    if needs_quotes(cell) {
         text.push(b'"');
         for &b in cell {
             if b == b'"' {
@@ -79,11 +102,10 @@ impl ser::Error for NotAStruct {
 
 enum Out {
     Names(Vec<&'static str>),
-    /// The records so far, a buffer for a cell's text (reused: no allocation per cell), and the fields written
-    /// of the current record.
+    /// The records so far (each cell is formatted straight into it) and the fields written of the current
+    /// record.
     Cells {
         text: Vec<u8>,
-        cell: Vec<u8>,
         fields: usize,
     },
 }
@@ -98,18 +120,28 @@ impl ser::SerializeStruct for &mut RowSerializer {
     fn serialize_field<T: ?Sized + Serialize>(&mut self, key: &'static str, value: &T) -> Result<(), NotAStruct> {
         match &mut self.out {
             Out::Names(names) => names.push(key),
-            Out::Cells { text, cell, fields } => {
-                cell.clear();
-                if value.serialize(CellSerializer { cell: &mut *cell }).is_err() {
-                    // Anything but a scalar: its JSON value's cell text.
-                    *cell =
-                        crate::results::cell_text(&serde_json::to_value(value).expect("rows serialise")).into_bytes();
-                }
+            Out::Cells { text, fields } => {
                 if *fields > 0 {
                     text.push(b',');
                 }
-                push_cell(text, cell);
                 *fields += 1;
+                let start = text.len();
+                match value.serialize(CellSerializer { text: &mut *text }) {
+                    // Numbers, booleans and empty cells never need quotes.
+                    Ok(Cell::Bare) => {}
+                    Ok(Cell::Text) => {
+                        if needs_quotes(&text[start..]) {
+                            let cell = text.split_off(start);
+                            push_cell(text, &cell);
+                        }
+                    }
+                    Err(NotAStruct) => {
+                        // Anything but a scalar: its JSON value's cell text.
+                        text.truncate(start);
+                        let cell = crate::results::cell_text(&serde_json::to_value(value).expect("rows serialise"));
+                        push_cell(text, cell.as_bytes());
+                    }
+                }
             }
         }
         Ok(())
@@ -119,17 +151,24 @@ impl ser::SerializeStruct for &mut RowSerializer {
     }
 }
 
-/// Writes a scalar's cell text into `cell`; refuses (so the caller takes the JSON route) what it does not know.
+/// What a scalar wrote: text that never needs quotes, or a string's (which may).
+enum Cell {
+    Bare,
+    Text,
+}
+
+/// Appends a scalar's cell text to `text`; refuses (so the caller takes the JSON route) what it does not know.
 struct CellSerializer<'a> {
-    cell: &'a mut Vec<u8>,
+    text: &'a mut Vec<u8>,
 }
 
 /// Integers: their decimal digits, by serde_json's own formatter.
 macro_rules! integers {
     ($($name:ident($arg:ty) => $write:ident;)*) => {
-        $(fn $name(self, v: $arg) -> Result<(), NotAStruct> {
-            serde_json::ser::Formatter::$write(&mut serde_json::ser::CompactFormatter, self.cell, v)
-                .map_err(|_| NotAStruct)
+        $(fn $name(self, v: $arg) -> Result<Cell, NotAStruct> {
+            serde_json::ser::Formatter::$write(&mut serde_json::ser::CompactFormatter, self.text, v)
+                .map_err(|_| NotAStruct)?;
+            Ok(Cell::Bare)
         })*
     };
 }
@@ -141,19 +180,19 @@ macro_rules! refuse {
 }
 
 impl ser::Serializer for CellSerializer<'_> {
-    type Ok = ();
+    type Ok = Cell;
     type Error = NotAStruct;
-    type SerializeSeq = Impossible<(), NotAStruct>;
-    type SerializeTuple = Impossible<(), NotAStruct>;
-    type SerializeTupleStruct = Impossible<(), NotAStruct>;
-    type SerializeTupleVariant = Impossible<(), NotAStruct>;
-    type SerializeMap = Impossible<(), NotAStruct>;
-    type SerializeStruct = Impossible<(), NotAStruct>;
-    type SerializeStructVariant = Impossible<(), NotAStruct>;
+    type SerializeSeq = Impossible<Cell, NotAStruct>;
+    type SerializeTuple = Impossible<Cell, NotAStruct>;
+    type SerializeTupleStruct = Impossible<Cell, NotAStruct>;
+    type SerializeTupleVariant = Impossible<Cell, NotAStruct>;
+    type SerializeMap = Impossible<Cell, NotAStruct>;
+    type SerializeStruct = Impossible<Cell, NotAStruct>;
+    type SerializeStructVariant = Impossible<Cell, NotAStruct>;
 
-    fn serialize_bool(self, v: bool) -> Result<(), NotAStruct> {
-        self.cell.extend_from_slice(if v { b"true" } else { b"false" });
-        Ok(())
+    fn serialize_bool(self, v: bool) -> Result<Cell, NotAStruct> {
+        self.text.extend_from_slice(if v { b"true" } else { b"false" });
+        Ok(Cell::Bare)
     }
     integers! {
         serialize_i8(i8) => write_i8;
@@ -165,34 +204,34 @@ impl ser::Serializer for CellSerializer<'_> {
         serialize_u32(u32) => write_u32;
         serialize_u64(u64) => write_u64;
     }
-    fn serialize_f64(self, v: f64) -> Result<(), NotAStruct> {
+    fn serialize_f64(self, v: f64) -> Result<Cell, NotAStruct> {
         // A JSON value holds no NaN or infinity: it becomes null, an empty cell. A finite number is written by
         // serde_json's own formatter, so its text is the JSON route's.
         if v.is_finite() {
-            serde_json::ser::Formatter::write_f64(&mut serde_json::ser::CompactFormatter, self.cell, v)
+            serde_json::ser::Formatter::write_f64(&mut serde_json::ser::CompactFormatter, self.text, v)
                 .map_err(|_| NotAStruct)?;
         }
-        Ok(())
+        Ok(Cell::Bare)
     }
-    fn serialize_str(self, v: &str) -> Result<(), NotAStruct> {
-        self.cell.extend_from_slice(v.as_bytes());
-        Ok(())
+    fn serialize_str(self, v: &str) -> Result<Cell, NotAStruct> {
+        self.text.extend_from_slice(v.as_bytes());
+        Ok(Cell::Text)
     }
-    fn serialize_none(self) -> Result<(), NotAStruct> {
-        Ok(())
+    fn serialize_none(self) -> Result<Cell, NotAStruct> {
+        Ok(Cell::Bare)
     }
-    fn serialize_some<T: ?Sized + Serialize>(self, value: &T) -> Result<(), NotAStruct> {
+    fn serialize_some<T: ?Sized + Serialize>(self, value: &T) -> Result<Cell, NotAStruct> {
         value.serialize(self)
     }
-    fn serialize_unit(self) -> Result<(), NotAStruct> {
-        Ok(())
+    fn serialize_unit(self) -> Result<Cell, NotAStruct> {
+        Ok(Cell::Bare)
     }
     refuse! {
-        serialize_f32(f32) -> ();
-        serialize_char(char) -> ();
-        serialize_bytes(&[u8]) -> ();
-        serialize_unit_struct(&'static str) -> ();
-        serialize_unit_variant(&'static str, u32, &'static str) -> ();
+        serialize_f32(f32) -> Cell;
+        serialize_char(char) -> Cell;
+        serialize_bytes(&[u8]) -> Cell;
+        serialize_unit_struct(&'static str) -> Cell;
+        serialize_unit_variant(&'static str, u32, &'static str) -> Cell;
         serialize_seq(Option<usize>) -> Self::SerializeSeq;
         serialize_tuple(usize) -> Self::SerializeTuple;
         serialize_tuple_struct(&'static str, usize) -> Self::SerializeTupleStruct;
@@ -201,7 +240,7 @@ impl ser::Serializer for CellSerializer<'_> {
         serialize_struct(&'static str, usize) -> Self::SerializeStruct;
         serialize_struct_variant(&'static str, u32, &'static str, usize) -> Self::SerializeStructVariant;
     }
-    fn serialize_newtype_struct<T: ?Sized + Serialize>(self, _: &'static str, _: &T) -> Result<(), NotAStruct> {
+    fn serialize_newtype_struct<T: ?Sized + Serialize>(self, _: &'static str, _: &T) -> Result<Cell, NotAStruct> {
         Err(NotAStruct)
     }
     fn serialize_newtype_variant<T: ?Sized + Serialize>(
@@ -210,7 +249,7 @@ impl ser::Serializer for CellSerializer<'_> {
         _: u32,
         _: &'static str,
         _: &T,
-    ) -> Result<(), NotAStruct> {
+    ) -> Result<Cell, NotAStruct> {
         Err(NotAStruct)
     }
 }

@@ -154,13 +154,29 @@ impl FluidModel {
     /// [`FluidModel::run`], asking `cancel()` whenever it reports progress (every 1 % of the steps) and
     /// stopping with `None` once it says yes.
     pub fn run_unless(self, progress: &mut dyn FnMut(f64), cancel: &dyn Fn() -> bool) -> Option<FluidReport> {
+        self.run_observed(progress, cancel, &mut |_| {})
+    }
+
+    /// [`FluidModel::run_unless`], handing `closed` the steps closed since its last call whenever it reports
+    /// progress, and the last ones at the end: each step once, in order (what a writer streams to disk while
+    /// the run goes on). The same run, the same bits.
+    pub fn run_observed(
+        self,
+        progress: &mut dyn FnMut(f64),
+        cancel: &dyn Fn() -> bool,
+        closed: &mut dyn FnMut(&[StepSample]),
+    ) -> Option<FluidReport> {
         let h = self.horizon_s;
         let step = self.demand.step_s;
         let n = self.demand.steps();
         let mut sim = self.started();
         let chunk = (n / 100).max(1);
+        let mut handed = 0;
         for k in (chunk..n).step_by(chunk) {
             sim.run_until(SimTime::from_secs(k as f64 * step));
+            let steps = &sim.model().steps;
+            closed(&steps[handed..]);
+            handed = steps.len();
             progress(k as f64 / n as f64);
             if cancel() {
                 return None;
@@ -168,7 +184,9 @@ impl FluidModel {
         }
         sim.run_until(SimTime::from_secs(h));
         progress(1.0);
-        Some(sim.into_model().report())
+        let report = sim.into_model().report();
+        closed(&report.steps[handed..]);
+        Some(report)
     }
 
     /// The same run with its decisions made outside, one tick at a time ([`FluidStepper`]); the model's own

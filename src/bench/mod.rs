@@ -180,11 +180,21 @@ fn start(prescale: &std::path::Path, runs: u32) -> Result<Vec<String>> {
     let flash = out_dir.join("flash-crowd.ron");
     std::fs::write(&flash, scenarios)?;
     let long = out_dir.join("bench-fluid-28d.ron");
-    std::fs::write(
-        &long,
-        fluid::fluid_scenario("ReferenceHpa(target_utilisation: 0.6, max_instances: 100)")
-            .replace("horizon_s: 2592000", "horizon_s: 2419200"),
-    )?;
+    let long_text = fluid::fluid_scenario("ReferenceHpa(target_utilisation: 0.6, max_instances: 100)")
+        .replace("horizon_s: 2592000", "horizon_s: 2419200");
+    std::fs::write(&long, &long_text)?;
+    // The simulation repeated in this process (warm: its memory already mapped; nothing formatted or written).
+    let loaded = crate::scenario_io::load_scenario_text(&long, &long_text).map_err(|d| anyhow::anyhow!("{d:?}"))?;
+    let prepared = loaded.prepare(loaded.config.seed_or(None)).map_err(|d| anyhow::anyhow!("{d:?}"))?;
+    let mut sims: Vec<f64> = (0..runs.max(3))
+        .map(|_| {
+            let t0 = std::time::Instant::now();
+            let out = prescale_sim::scenario::run(&prepared, loaded.config.seed_or(None), &mut |_| {});
+            std::hint::black_box(out);
+            t0.elapsed().as_secs_f64()
+        })
+        .collect();
+    let warm_sim_ms = median(&mut sims) * 1e3;
     let (f, l, o) =
         (flash.display().to_string(), long.display().to_string(), out_dir.join("out").display().to_string());
     let cases: Vec<(&str, &std::path::Path, Vec<&str>)> = vec![
@@ -201,7 +211,7 @@ fn start(prescale: &std::path::Path, runs: u32) -> Result<Vec<String>> {
         }
         let mut walls = Vec::new();
         let mut rss: f64 = 0.0;
-        let mut sim_ms = f64::NAN;
+        let mut sims_ms = Vec::new();
         for _ in 0..runs.max(3) {
             let rss_file = out_dir.join("rss");
             let mut cmd = match measurer() {
@@ -236,7 +246,7 @@ fn start(prescale: &std::path::Path, runs: u32) -> Result<Vec<String>> {
                 .and_then(|(_, t)| t.strip_suffix(" ms"))
                 .and_then(|t| t.parse::<f64>().ok())
             {
-                sim_ms = ms;
+                sims_ms.push(ms);
             }
         }
         let wall = median(&mut walls);
@@ -247,12 +257,15 @@ fn start(prescale: &std::path::Path, runs: u32) -> Result<Vec<String>> {
                 if wall < 0.03 && rss < 20.0 { "met" } else { "NOT met" }
             ));
         }
-        if sim_ms.is_finite() {
+        if !sims_ms.is_empty() {
+            let sim_ms = median(&mut sims_ms);
             let ratio = wall * 1e3 / sim_ms;
             line.push_str(&format!(
-                "; simulation {sim_ms:.1} ms, process/simulation {ratio:.2}x (goal <= 1.5x: {}; the rest is writing \
-                 the per-step table, 11 MB)",
-                if ratio <= 1.5 { "met" } else { "NOT met" }
+                "; its simulation {sim_ms:.1} ms as the run reports it, process/simulation {ratio:.2}x (goal <= 1.5x: \
+                 {}); the same simulation repeated in one process (memory already mapped) {warm_sim_ms:.1} ms, \
+                 {:.2}x. The 11 MB per-step table is formatted and written on another thread while the run goes on",
+                if ratio <= 1.5 { "met" } else { "NOT met" },
+                wall * 1e3 / warm_sim_ms
             ));
         }
         lines.push(line);

@@ -89,7 +89,23 @@ use crate::workload::ExpServiceTimes;
 
 /// Lives through a prepared scenario with `seed`, calling `progress(fraction done)` now and then.
 pub fn run<C: ControllerSpec>(p: &Prepared<C>, seed: u64, progress: &mut dyn FnMut(f64)) -> RunOutput {
-    run_with(p, seed, progress, &|| false, None).expect("never cancelled")
+    run_with(p, seed, progress, &|| false, None, None).expect("never cancelled")
+}
+
+/// Where [`run_streamed`] hands a run's rows.
+type RowSink<'a> = &'a mut dyn FnMut(&[MetricsRow]);
+
+/// [`run`], handing `rows` the run's per-step rows in order, each once, in batches — a fluid run without a
+/// shadow controller while it goes on (every 1 % of the steps), any other at the end — so that a writer can
+/// format and store them while the simulation runs. Concatenated, the batches are the output's `rows`; the
+/// same bits as [`run`].
+pub fn run_streamed<C: ControllerSpec>(
+    p: &Prepared<C>,
+    seed: u64,
+    progress: &mut dyn FnMut(f64),
+    rows: &mut dyn FnMut(&[MetricsRow]),
+) -> RunOutput {
+    run_with(p, seed, progress, &|| false, None, Some(rows)).expect("never cancelled")
 }
 
 /// [`run`], asking `cancel()` whenever it reports progress (every 1 % of the steps) and giving up with `None`
@@ -101,7 +117,7 @@ pub fn run_unless<C: ControllerSpec>(
     progress: &mut dyn FnMut(f64),
     cancel: &dyn Fn() -> bool,
 ) -> Option<RunOutput> {
-    run_with(p, seed, progress, cancel, None)
+    run_with(p, seed, progress, cancel, None, None)
 }
 
 /// One control tick as the acting controller lived it: what it saw, what it answered, what it reported.
@@ -124,7 +140,7 @@ pub fn run_recorded<C: ControllerSpec>(
     progress: &mut dyn FnMut(f64),
 ) -> (RunOutput, Vec<RecordedTick>) {
     let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    let out = run_with(p, seed, progress, &|| false, Some(log.clone())).expect("never cancelled");
+    let out = run_with(p, seed, progress, &|| false, Some(log.clone()), None).expect("never cancelled");
     let ticks = std::mem::take(&mut *log.lock().expect("not poisoned"));
     (out, ticks)
 }
@@ -163,6 +179,7 @@ fn run_with<C: ControllerSpec>(
     progress: &mut dyn FnMut(f64),
     cancel: &dyn Fn() -> bool,
     record: Option<std::sync::Arc<std::sync::Mutex<Vec<RecordedTick>>>>,
+    mut rows_out: Option<RowSink<'_>>,
 ) -> Option<RunOutput> {
     let cfg = &p.config;
     let horizon_s = p.demand.steps() as f64 * p.demand.step_s;
@@ -179,9 +196,25 @@ fn run_with<C: ControllerSpec>(
         None => controller,
     };
     let fault;
+    // Rows made (and handed out) while a fluid run without a shadow goes on: a row is its step's alone there.
+    let mut streamed: Option<Vec<MetricsRow>> = None;
     let (steps, fleet, cost_usd, inst_s, max_i, final_i, p50, p99) = match cfg.fidelity {
         Fidelity::Fluid => {
-            let mut report = fluid_model(p, seed, controller).run_unless(progress, cancel)?;
+            let model = fluid_model(p, seed, controller);
+            let mut report = match rows_out.as_mut().filter(|_| cfg.shadow.is_none()) {
+                Some(hand) => {
+                    let basis = MetricBasis::of(cfg);
+                    let mut made: Vec<MetricsRow> = Vec::with_capacity(p.demand.steps());
+                    let report = model.run_observed(progress, cancel, &mut |closed| {
+                        let k0 = made.len();
+                        made.extend(closed.iter().enumerate().map(|(i, s)| row(&basis, &p.demand, k0 + i, s)));
+                        hand(&made[k0..]);
+                    })?;
+                    streamed = Some(made);
+                    report
+                }
+                None => model.run_unless(progress, cancel)?,
+            };
             fault = report.controller_fault.take();
             fluid_parts(report, scored_from(p))
         }
@@ -233,14 +266,20 @@ fn run_with<C: ControllerSpec>(
         }
     };
     let log = shadow_log.lock().expect("not poisoned");
-    Some(assemble(
+    let handed = streamed.is_some();
+    let out = assemble(
         p,
         seed,
         controller_name,
         (steps, fleet, cost_usd, inst_s, max_i, final_i, p50, p99),
         cfg.shadow.as_ref().map(|_| &log[..]),
         fault,
-    ))
+        streamed,
+    );
+    if let Some(hand) = rows_out.filter(|_| !handed) {
+        hand(&out.rows);
+    }
+    Some(out)
 }
 
 /// The fluid model of a prepared scenario, with `controller` deciding.
@@ -259,7 +298,7 @@ pub fn fluid_output<C: ControllerSpec>(
     mut report: FluidReport,
 ) -> RunOutput {
     let fault = report.controller_fault.take();
-    assemble(p, seed, controller_name, fluid_parts(report, scored_from(p)), None, fault)
+    assemble(p, seed, controller_name, fluid_parts(report, scored_from(p)), None, fault, None)
 }
 
 /// The first scored step of a run of `p` (after its warm history).
@@ -288,11 +327,15 @@ fn assemble<C: ControllerSpec>(
     (steps, fleet, cost_usd, inst_s, max_i, final_i, p50, p99): Parts,
     shadow_log: Option<&[crate::controller::ScaleDecision]>,
     controller_fault: Option<String>,
+    made: Option<Vec<MetricsRow>>,
 ) -> RunOutput {
     let cfg = &p.config;
     let horizon_s = p.demand.steps() as f64 * p.demand.step_s;
     let basis = MetricBasis::of(cfg);
-    let mut rows: Vec<MetricsRow> = steps.iter().enumerate().map(|(k, s)| row(&basis, &p.demand, k, s)).collect();
+    // The rows, unless made already as the steps closed (the same function of each step).
+    let mut rows: Vec<MetricsRow> =
+        made.unwrap_or_else(|| steps.iter().enumerate().map(|(k, s)| row(&basis, &p.demand, k, s)).collect());
+    debug_assert_eq!(rows.len(), steps.len(), "a row per step");
     let shadow = shadow_log.map(|log| shadow_rows(cfg, &p.demand, log, &mut rows));
     // Everything below scores the steps after the warm history (all of them without one).
     let k0 = scored_from(p).min(steps.len());
