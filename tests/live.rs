@@ -178,6 +178,43 @@ fn scenario(dir: &Path, name: &str, controller: &str) -> PathBuf {
     p
 }
 
+/// A day of a CPU + memory trace (generated here, one row a minute from the Unix epoch: both daily, the memory
+/// a quarter-day later) under a predictive controller that plans both (`memory` left at `Forecast`).
+fn memory_scenario(dir: &Path) -> PathBuf {
+    let mut csv = String::from("timestamp,cpu_util_percent,mem_util_percent\n");
+    for k in 0..=1440 {
+        let day = k as f64 / 1440.0 * std::f64::consts::TAU;
+        csv.push_str(&format!("{},{:.3},{:.3}\n", k * 60, 50.0 + 25.0 * day.sin(), 40.0 + 20.0 * day.cos()));
+    }
+    std::fs::write(dir.join("cpu-memory.csv"), csv).unwrap();
+    let text = r#"Scenario(
+    name: "live-memory",
+    step_s: 60,
+    fidelity: Fluid,
+    workload: Trace(
+        path: "cpu-memory.csv",
+        timestamp_column: "timestamp",
+        metrics: [
+            (column: "cpu_util_percent", meaning: Utilisation(resource: Cpu, percent: true, reference_capacity: 100)),
+            (column: "mem_util_percent", meaning: Utilisation(resource: Memory, percent: true, reference_capacity: 400)),
+        ],
+        policies: (timestamp_format: RelativeSeconds),
+    ),
+    service: (mean_service_s: 0.1, cores_per_request: 1.0, memory_gib_per_request: 0.05),
+    cluster: (
+        instance_types: [(name: "m", capacity: (cpu_cores: 8, memory_gib: 32), price_usd_per_hour: 0.384,
+            provisioning_delay: Constant(s: 120), initial_count: 10, max_count: 200)],
+        scaling_type: "m",
+    ),
+    slo: (latency_quantile: 0.99, latency_threshold_s: 0.5),
+    controller: Predictive(predictor: Ar(p: 6, window_s: 3600, refit_every_s: 600),
+        variance: AdaptiveConformal(alpha: 0.05, gamma: 0.01, window_s: 3600), allocator: (target_utilisation: 0.6)),
+)"#;
+    let p = dir.join("live-memory.ron");
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
 /// `prescale serve CONFIG --replay SPAN --prometheus URL --out CSV`: its output and stdout + stderr.
 fn replay(config: &Path, span: &str, prom: &str, csv: &Path) -> (std::process::Output, String) {
     let o = prescale()
@@ -188,6 +225,12 @@ fn replay(config: &Path, span: &str, prom: &str, csv: &Path) -> (std::process::O
         .unwrap();
     let (so, se) = text(&o);
     (o, format!("{so}{se}"))
+}
+
+/// The position of column `name` in a CSV's header.
+fn column(csv: &str, name: &str) -> usize {
+    let header = csv.lines().next().unwrap_or_default();
+    header.split(',').position(|c| c == name).unwrap_or_else(|| panic!("no column {name} in {header}"))
 }
 
 /// The replay's columns that the recording has, row by row.
@@ -227,6 +270,14 @@ fn replays_decide_as_the_recorded_runs_did() {
         let om = std::fs::read_to_string(run_dir(&out, name).join("live/observations.om")).unwrap();
         all.push_str(om.strip_suffix("# EOF\n").unwrap());
     }
+    // A controller that plans memory too (its own Ar and margin for it), on a day of a trace that states a
+    // memory demand beside the CPU: its memory loop replays as recorded, column for column.
+    let mem = memory_scenario(dir.path());
+    let o = prescale().args(["run", "--quiet", "--record-live", "--out"]).arg(&out).arg(&mem).output().unwrap();
+    let (so, se) = text(&o);
+    assert!(o.status.success(), "{so}{se}");
+    let om = std::fs::read_to_string(run_dir(&out, "live-memory").join("live/observations.om")).unwrap();
+    all.push_str(om.strip_suffix("# EOF\n").unwrap());
     all.push_str("# EOF\n");
     let om = dir.path().join("both.om");
     std::fs::write(&om, all).unwrap();
@@ -268,6 +319,24 @@ fn replays_decide_as_the_recorded_runs_did() {
             .collect();
         assert_same_rows(&leading_columns(&replayed, columns), &second_half, &format!("{name}: warm replay"));
     }
+    let live = run_dir(&out, "live-memory").join("live");
+    let recorded = std::fs::read_to_string(live.join("decisions.csv")).unwrap();
+    let serve = std::fs::read_to_string(live.join("serve.ron")).unwrap();
+    assert!(serve.contains("memory_gib: \"prescale_sim_memory_gib{"), "the memory demand is read: {serve}");
+    let columns = recorded.lines().next().unwrap().split(',').count();
+    let csv = dir.path().join("live-memory.csv");
+    let (o, said) = replay(&live.join("serve.ron"), "60..86400", &prom.url, &csv);
+    assert!(o.status.success(), "{said}");
+    let replayed = std::fs::read_to_string(&csv).unwrap();
+    assert_same_rows(&leading_columns(&replayed, columns), &leading_columns(&recorded, columns), "memory: cold replay");
+    let (forecast, coverage) = (column(&recorded, "memory_forecast_gib"), column(&recorded, "memory_coverage"));
+    let rows: Vec<Vec<&str>> = recorded.lines().skip(1).map(|l| l.split(',').collect()).collect();
+    let forecasts = rows.iter().filter(|c| !c[forecast].is_empty()).count();
+    assert!(forecasts > 1000, "the memory loop forecast ({forecasts} of {} ticks)", rows.len());
+    let last: f64 = rows.last().unwrap()[coverage].parse().unwrap();
+    assert!((0.5..=1.0).contains(&last), "memory coverage {last}");
+    assert!(rows.iter().all(|c| c[column(&recorded, "network_forecast_gbps")].is_empty()), "no network loop");
+
     // Shadow mode over the same stored data: every tick serves the running replicas and keeps the
     // controller's own beside them; the counterfactual is summed over the span.
     let live = run_dir(&out, "live-ar").join("live");
@@ -280,12 +349,14 @@ fn replays_decide_as_the_recorded_runs_did() {
     assert!(o.status.success(), "{said}");
     assert!(said.contains("shadow: over 1439 min the running replicas violated the SLO"), "{said}");
     let rows = std::fs::read_to_string(&csv).unwrap();
+    let (current, own) = (column(&rows, "current_replicas"), column(&rows, "controller_replicas"));
+    let (recommended, served) = (column(&rows, "recommended_replicas"), column(&rows, "served_replicas"));
     let mut differ = 0;
     for l in rows.lines().skip(1) {
         let c: Vec<&str> = l.split(',').collect();
-        assert_eq!(c[8], c[2], "served = current replicas: {l}");
-        assert_eq!(c[7], c[3], "recommended = the controller's own (no limits): {l}");
-        differ += (c[7] != c[2]) as usize;
+        assert_eq!(c[served], c[current], "served = current replicas: {l}");
+        assert_eq!(c[recommended], c[own], "recommended = the controller's own (no limits): {l}");
+        differ += (c[recommended] != c[current]) as usize;
     }
     assert!(differ > 100, "the controller's own answer differs from the running replicas at {differ} ticks");
 
@@ -301,12 +372,17 @@ fn replays_decide_as_the_recorded_runs_did() {
     assert!(o.status.success(), "{said}");
     assert!(said.contains("10 ticks (10 failed, 5 unavailable)"), "{said}");
     let rows = std::fs::read_to_string(&csv).unwrap();
-    let first_current: u32 = rows.lines().nth(1).unwrap().split(',').nth(2).unwrap().parse().unwrap();
+    let (current_at, own_at, held_at) = (
+        column(&rows, "current_replicas"),
+        column(&rows, "controller_replicas"),
+        column(&rows, "recommended_replicas"),
+    );
+    let first_current: u32 = rows.lines().nth(1).unwrap().split(',').nth(current_at).unwrap().parse().unwrap();
     for l in rows.lines().skip(1) {
         assert!(l.contains(",prometheus_error,\"request_rate_per_s: Prometheus error: HTTP 400: bad_data"), "{l}");
         let c: Vec<&str> = l.split(',').collect();
-        let (current, held): (u32, u32) = (c[2].parse().unwrap(), c[7].parse().unwrap());
-        assert_eq!(c[3], "", "no controller answer: {l}");
+        let (current, held): (u32, u32) = (c[current_at].parse().unwrap(), c[held_at].parse().unwrap());
+        assert_eq!(c[own_at], "", "no controller answer: {l}");
         // Never lower: the first tick's replicas, held while the running ones fall below them.
         assert_eq!(held, first_current.max(current), "{l}");
     }

@@ -84,21 +84,23 @@ pub fn recording(p: &Prepared, seed: u64, ticks: &[RecordedTick]) -> Recording {
     }
     om.push_str("# EOF\n");
 
-    let mut csv = String::from(
-        "t_unix_s,now_s,current_replicas,controller_replicas,forecast_cpu_cores,margin_cpu_cores,coverage\n",
+    let mut csv = format!(
+        "t_unix_s,now_s,current_replicas,controller_replicas,forecast_cpu_cores,margin_cpu_cores,coverage,\
+         {RESOURCE_COLUMNS}\n"
     );
     for (t, (t_unix, x)) in ticks.iter().zip(&inputs) {
         let d = t.diagnostics.unwrap_or_default();
         let n = decision_replicas(&t.decision, x.current_replicas(), st);
         writeln!(
             csv,
-            "{},{},{},{n},{},{},{}",
+            "{},{},{},{n},{},{},{}{}",
             timestamp(*t_unix),
             t.obs.now_s,
             x.current_replicas(),
             cell(t.diagnostics.map(|_| d.forecast_cpu_cores)),
             cell(t.diagnostics.map(|_| d.margin_cpu_cores)),
             cell(t.diagnostics.map(|_| d.coverage)),
+            resource_cells(t.diagnostics.as_ref()),
         )
         .expect("writing to memory");
     }
@@ -157,6 +159,23 @@ pub fn timestamp(t: f64) -> String {
 }
 
 /// A float cell: the shortest text that reads back as the same double; empty when absent or not finite.
+/// The per-resource loops' columns of `decisions.csv` and the replay CSV (after `coverage`), as in a run's
+/// `timeseries.csv`: empty where the controller plans no such resource.
+pub const RESOURCE_COLUMNS: &str = "memory_forecast_gib,memory_margin_gib,memory_coverage,network_forecast_gbps,\
+                                    network_margin_gbps,network_coverage";
+
+/// The cells of [`RESOURCE_COLUMNS`] for a tick's diagnostics, each led by a comma.
+pub fn resource_cells(d: Option<&prescale_sim::controller::Diagnostics>) -> String {
+    let mut out = String::new();
+    for r in [d.and_then(|d| d.memory), d.and_then(|d| d.network)] {
+        for x in [r.map(|r| r.forecast), r.map(|r| r.margin), r.map(|r| r.coverage)] {
+            out.push(',');
+            out.push_str(&cell(x));
+        }
+    }
+    out
+}
+
 pub fn cell(x: Option<f64>) -> String {
     match x {
         Some(v) if v.is_finite() => format!("{v:?}"),

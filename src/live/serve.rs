@@ -108,9 +108,10 @@ pub struct Replay {
 /// The replay CSV: the recording's columns first (`decisions.csv` of `prescale run --record-live`), then
 /// what the server would have served and why a tick failed.
 pub fn ticks_csv(ticks: &[Tick]) -> String {
-    let mut out = String::from(
+    let mut out = format!(
         "t_unix_s,now_s,current_replicas,controller_replicas,forecast_cpu_cores,margin_cpu_cores,coverage,\
-         recommended_replicas,served_replicas,available,fault_kind,fault\n",
+         {},recommended_replicas,served_replicas,available,fault_kind,fault\n",
+        super::record::RESOURCE_COLUMNS
     );
     let n = |x: Option<u32>| x.map(|v| v.to_string()).unwrap_or_default();
     for t in ticks {
@@ -118,7 +119,7 @@ pub fn ticks_csv(ticks: &[Tick]) -> String {
         let fault = t.fault.as_ref();
         let message = fault.map(|f| format!("\"{}\"", f.message.replace('"', "\"\""))).unwrap_or_default();
         out.push_str(&format!(
-            "{},{},{},{},{},{},{},{},{},{},{},{}\n",
+            "{},{},{},{},{},{},{}{},{},{},{},{},{}\n",
             timestamp(t.t_unix_s),
             t.now_s,
             n(t.current_replicas),
@@ -126,6 +127,7 @@ pub fn ticks_csv(ticks: &[Tick]) -> String {
             cell(d.map(|d| d.forecast_cpu_cores)),
             cell(d.map(|d| d.margin_cpu_cores)),
             cell(d.map(|d| d.coverage)),
+            super::record::resource_cells(d.as_ref()),
             n(t.recommended_replicas),
             n(t.served_replicas),
             t.available as u8,
@@ -157,10 +159,13 @@ struct Metrics {
     ticks: Counter,
     errors: Family<KindLabel, Counter>,
     shadow: [Gauge<f64, AtomicU64>; 7],
+    /// Forecast, margin and coverage of the memory and the network loops (registered only where the
+    /// configuration reads that demand, so that a controller that plans no such resource shows none).
+    resources: [[Gauge<f64, AtomicU64>; 3]; 2],
 }
 
 impl Metrics {
-    fn new(name: &str, mode: Mode) -> Metrics {
+    fn new(name: &str, mode: Mode, memory: bool, network: bool) -> Metrics {
         let mut registry = Registry::with_labels(std::iter::once(("service".into(), name.to_string().into())));
         let g = |r: &mut Registry, n: &str, h: &str| {
             let g = Gauge::<f64, AtomicU64>::default();
@@ -226,7 +231,35 @@ impl Metrics {
             }
             gauge
         });
+        let resource_names = [
+            (
+                memory,
+                [
+                    ("prescale_memory_forecast_gib", "Memory demand forecast for the interval, GiB"),
+                    ("prescale_memory_margin_gib", "Safety margin of the memory loop, GiB"),
+                    ("prescale_memory_coverage_ratio", "Memory loop's realised coverage"),
+                ],
+            ),
+            (
+                network,
+                [
+                    ("prescale_network_forecast_gbps", "Network demand forecast for the interval, Gbit/s"),
+                    ("prescale_network_margin_gbps", "Safety margin of the network loop, Gbit/s"),
+                    ("prescale_network_coverage_ratio", "Network loop's realised coverage"),
+                ],
+            ),
+        ];
+        let resources = resource_names.map(|(read, names)| {
+            names.map(|(n, h)| {
+                let gauge = Gauge::<f64, AtomicU64>::default();
+                if read {
+                    registry.register(n, h, gauge.clone());
+                }
+                gauge
+            })
+        });
         Metrics {
+            resources,
             registry,
             recommended,
             served,
@@ -258,6 +291,13 @@ impl Metrics {
             set(&self.forecast, d.forecast_cpu_cores.is_finite().then_some(d.forecast_cpu_cores));
             set(&self.margin, d.margin_cpu_cores.is_finite().then_some(d.margin_cpu_cores));
             set(&self.coverage, d.coverage.is_finite().then_some(d.coverage));
+            for (gauges, r) in self.resources.iter().zip([d.memory, d.network]) {
+                if let Some(r) = r {
+                    for (g, x) in gauges.iter().zip([r.forecast, r.margin, r.coverage]) {
+                        set(g, x.is_finite().then_some(x));
+                    }
+                }
+            }
         }
         self.available.set(t.available as u8 as f64);
         set(&self.input_age, t.max_input_age_s.is_finite().then_some(t.max_input_age_s));
@@ -326,6 +366,12 @@ impl App {
                     "forecastCpuCores": t.diagnostics.map(|_| num(d.forecast_cpu_cores)),
                     "marginCpuCores": t.diagnostics.map(|_| num(d.margin_cpu_cores)),
                     "coverage": t.diagnostics.map(|_| num(d.coverage)),
+                    "memory": d.memory.map(|r| json!({
+                        "forecastGib": num(r.forecast), "marginGib": num(r.margin), "coverage": num(r.coverage)
+                    })),
+                    "network": d.network.map(|r| json!({
+                        "forecastGbps": num(r.forecast), "marginGbps": num(r.margin), "coverage": num(r.coverage)
+                    })),
                     "mode": match self.mode { Mode::Act => "act", Mode::Shadow => "shadow" },
                     "controller": self.controller,
                     "inputsAgeSeconds": num(t.max_input_age_s),
@@ -503,7 +549,12 @@ pub fn serve(cfg: ServeConfig) -> Result<()> {
         controller: d.controller_name().to_string(),
         latest: RwLock::new(None),
         counterfactual: RwLock::new(Counterfactual::default()),
-        metrics: Metrics::new(&cfg.name, cfg.mode),
+        metrics: Metrics::new(
+            &cfg.name,
+            cfg.mode,
+            cfg.queries.memory_gib.is_some(),
+            cfg.queries.network_gbps.is_some(),
+        ),
         loop_alive: AtomicBool::new(true),
     });
     println!(
@@ -587,5 +638,55 @@ mod tests {
         assert_eq!(parse_span("2014-04-10T00:00:00Z..2014-04-10T01:00:00Z"), Ok((1397088000.0, 1397091600.0)));
         assert!(parse_span("160..100").unwrap_err().contains("FROM <= TO"));
         assert!(parse_span("yesterday").is_err());
+    }
+
+    /// A controller that plans memory (and network) shows each loop's forecast, margin and coverage in
+    /// `/metrics` (only where the configuration reads that demand) and in the replay CSV, in its own columns.
+    #[test]
+    fn per_resource_loops_are_exported() {
+        use prescale_sim::controller::{DemandDiagnostics, Diagnostics};
+        let memory = DemandDiagnostics { forecast: 41.5, margin: 3.25, coverage: 0.875 };
+        let tick = Tick {
+            t_unix_s: 1_400_000_000.0,
+            now_s: 60.0,
+            current_replicas: Some(4),
+            controller_replicas: Some(5),
+            recommended_replicas: Some(5),
+            served_replicas: Some(5),
+            diagnostics: Some(Diagnostics {
+                forecast_cpu_cores: 10.0,
+                margin_cpu_cores: 1.0,
+                coverage: 0.9,
+                memory: Some(memory),
+                ..Diagnostics::default()
+            }),
+            fault: None,
+            available: true,
+            max_input_age_s: 2.0,
+        };
+        let m = Metrics::new("svc", Mode::Act, true, false);
+        m.update(&tick, &Counterfactual::default(), 0.001);
+        let text = m.text();
+        for want in [
+            "prescale_memory_forecast_gib{service=\"svc\"} 41.5",
+            "prescale_memory_margin_gib{service=\"svc\"} 3.25",
+            "prescale_memory_coverage_ratio{service=\"svc\"} 0.875",
+        ] {
+            assert!(text.contains(want), "{want} in\n{text}");
+        }
+        assert!(!text.contains("prescale_network"), "no network query, no network gauges:\n{text}");
+        let none = Metrics::new("svc", Mode::Act, false, false).text();
+        assert!(!none.contains("prescale_memory") && !none.contains("prescale_network"), "{none}");
+
+        let csv = ticks_csv(&[tick.clone(), Tick { diagnostics: None, ..tick }]);
+        let lines: Vec<Vec<&str>> = csv.lines().map(|l| l.split(',').collect()).collect();
+        let col = |name: &str| lines[0].iter().position(|c| *c == name).unwrap_or_else(|| panic!("{name}"));
+        assert_eq!(lines[1][col("memory_forecast_gib")], "41.5");
+        assert_eq!(lines[1][col("memory_margin_gib")], "3.25");
+        assert_eq!(lines[1][col("memory_coverage")], "0.875");
+        assert_eq!(lines[1][col("network_forecast_gbps")], "");
+        assert_eq!(lines[2][col("memory_forecast_gib")], "", "no diagnostics, empty cells");
+        assert!(lines.iter().all(|l| l.len() == lines[0].len()), "{csv}");
+        assert_eq!(lines[1][col("recommended_replicas")], "5");
     }
 }
