@@ -164,7 +164,7 @@ fn stream_csv(
         file.write_all(&text).with_context(|| format!("writing {}", path.display()))?;
         text.clear();
     }
-    Ok(Written { bytes, sha256: hash.finalize().iter().map(|b| format!("{b:02x}")).collect() })
+    Ok(Written { bytes, sha256: hex(&hash.finalize()) })
 }
 
 /// A file already written: its size and SHA-256 (lowercase hex).
@@ -325,7 +325,12 @@ pub const COMPLETE_FILE: &str = "complete.json";
 /// SHA-256 of `bytes`, as lowercase hex.
 pub fn sha256_hex(bytes: &[u8]) -> String {
     use sha2::Digest;
-    sha2::Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+    hex(&sha2::Sha256::digest(bytes))
+}
+
+/// Bytes as lowercase hex.
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// The completion record of `files` (name, size and SHA-256, as written; JSON: `{"files": {name: {"bytes": n,
