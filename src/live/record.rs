@@ -84,10 +84,7 @@ pub fn recording(p: &Prepared, seed: u64, ticks: &[RecordedTick]) -> Recording {
     }
     om.push_str("# EOF\n");
 
-    let mut csv = format!(
-        "t_unix_s,now_s,current_replicas,controller_replicas,forecast_cpu_cores,margin_cpu_cores,coverage,\
-         {RESOURCE_COLUMNS}\n"
-    );
+    let mut csv = format!("{DECISION_COLUMNS}\n");
     for (t, (t_unix, x)) in ticks.iter().zip(&inputs) {
         let d = t.diagnostics.unwrap_or_default();
         let n = decision_replicas(&t.decision, x.current_replicas(), st);
@@ -158,13 +155,14 @@ pub fn timestamp(t: f64) -> String {
     if t.fract() == 0.0 { format!("{t:.0}") } else { format!("{t:.3}") }
 }
 
-/// A float cell: the shortest text that reads back as the same double; empty when absent or not finite.
-/// The per-resource loops' columns of `decisions.csv` and the replay CSV (after `coverage`), as in a run's
-/// `timeseries.csv`: empty where the controller plans no such resource.
-pub const RESOURCE_COLUMNS: &str = "memory_forecast_gib,memory_margin_gib,memory_coverage,network_forecast_gbps,\
-                                    network_margin_gbps,network_coverage";
+/// The columns of `decisions.csv`, which the replay CSV starts with (the rate's loop, then each resource's).
+pub const DECISION_COLUMNS: &str = concat!(
+    "t_unix_s,now_s,current_replicas,controller_replicas,forecast_cpu_cores,margin_cpu_cores,coverage,",
+    "memory_forecast_gib,memory_margin_gib,memory_coverage,network_forecast_gbps,network_margin_gbps,network_coverage"
+);
 
-/// The cells of [`RESOURCE_COLUMNS`] for a tick's diagnostics, each led by a comma.
+/// The per-resource loops' cells of [`DECISION_COLUMNS`] (as in a run's `timeseries.csv`; empty where the
+/// controller plans no such resource) for a tick's diagnostics, each led by a comma.
 pub fn resource_cells(d: Option<&prescale_sim::controller::Diagnostics>) -> String {
     let mut out = String::new();
     for r in [d.and_then(|d| d.memory), d.and_then(|d| d.network)] {
@@ -176,6 +174,7 @@ pub fn resource_cells(d: Option<&prescale_sim::controller::Diagnostics>) -> Stri
     out
 }
 
+/// A float cell: the shortest text that reads back as the same double; empty when absent or not finite.
 pub fn cell(x: Option<f64>) -> String {
     match x {
         Some(v) if v.is_finite() => format!("{v:?}"),

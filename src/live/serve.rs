@@ -109,9 +109,8 @@ pub struct Replay {
 /// what the server would have served and why a tick failed.
 pub fn ticks_csv(ticks: &[Tick]) -> String {
     let mut out = format!(
-        "t_unix_s,now_s,current_replicas,controller_replicas,forecast_cpu_cores,margin_cpu_cores,coverage,\
-         {},recommended_replicas,served_replicas,available,fault_kind,fault\n",
-        super::record::RESOURCE_COLUMNS
+        "{},recommended_replicas,served_replicas,available,fault_kind,fault\n",
+        super::record::DECISION_COLUMNS
     );
     let n = |x: Option<u32>| x.map(|v| v.to_string()).unwrap_or_default();
     for t in ticks {
