@@ -30,7 +30,7 @@ use prescale_agents::neural::forecast_cloning::{
     LabelledSeries, LearnError, SeriesFit, train_forecaster, train_global_forecaster,
 };
 use prescale_agents::neural::model::Model;
-use prescale_agents::neural::spec::{Input, Level, ModelSpec, Signal};
+use prescale_agents::neural::spec::{Input, Level, ModelSpec, OutputKind, Signal};
 use serde::{Deserialize, Serialize};
 
 use crate::ron_paths::value_lines;
@@ -55,6 +55,14 @@ pub enum TaskConfig {
         /// Act on this quantile when evaluating (Gaussian / quantile outputs).
         #[serde(default)]
         act_quantile: Option<f64>,
+        /// Cost-aware cloning: the scenario prices SLO violations (`slo.violation_price_usd_per_min`), the
+        /// expert trades them against the bill, and the learner (a `Point` output) is trained with the pinball
+        /// loss at the critical ratio `τ = u / (u + o)` of the two prices and acts on it: it orders the
+        /// `τ`-quantile of the expert's order, which minimises the expected cost of its errors
+        /// ([`PolicySetting::cost_ratio`](prescale_agents::neural::expert::PolicySetting::cost_ratio)). The
+        /// model card records the output as `Quantiles([τ])`.
+        #[serde(default)]
+        cost_aware: bool,
     },
 }
 
@@ -157,8 +165,20 @@ pub fn problems(cfg: &TrainFile) -> Problems {
                 );
             }
         }
-        TaskConfig::Imitate { seeds, dagger, act_quantile } => {
+        TaskConfig::Imitate { seeds, dagger, act_quantile, cost_aware } => {
             p.require("task.seeds", !seeds.is_empty(), || "must list at least one seed".into());
+            if *cost_aware {
+                p.require("model.output", cfg.model.output == OutputKind::Point, || {
+                    format!(
+                        "cost-aware cloning (task.cost_aware) trains the order's quantile at the scenario's cost \
+                         ratio: must be Point, got {:?}",
+                        cfg.model.output
+                    )
+                });
+                p.require("task.act_quantile", act_quantile.is_none(), || {
+                    "cost-aware cloning acts on the scenario's cost ratio: leave act_quantile out".into()
+                });
+            }
             p.require("model.horizon_steps", cfg.model.horizon_steps == 1, || {
                 format!("a policy predicts one order: must be 1, got {}", cfg.model.horizon_steps)
             });
@@ -281,6 +301,21 @@ fn load_scenario_of(
     let prepared = loaded.prepare(loaded.config.seed)?;
     if let Some(p) = data_problem(cfg, prepared.demand.steps()) {
         return Err(placed(p));
+    }
+    if let TaskConfig::Imitate { cost_aware: true, .. } = cfg.task {
+        let c = &loaded.config;
+        let violation = c.slo.violation_price_usd_per_min;
+        let instance = c.cluster.scaling_index().map_or(0.0, |i| c.cluster.instance_types[i].price_usd_per_hour);
+        if !(violation.is_some_and(|p| p > 0.0) && instance > 0.0) {
+            return Err(placed(Problem {
+                path: "task.cost_aware".into(),
+                message: format!(
+                    "cost-aware cloning weighs SLO-violation minutes against the bill, so {scenario} must price both \
+                     above zero: slo.violation_price_usd_per_min is {}, the scaling type's price_usd_per_hour {instance}",
+                    violation.map_or("not set".to_string(), |p| p.to_string())
+                ),
+            }));
+        }
     }
     Ok((loaded, scenario_file, prepared))
 }
@@ -411,33 +446,55 @@ pub fn train_loaded(cfg: &TrainFile, source: &Source, dir: &Path, what: &str, qu
             train_forecaster(&cfg.name, &cfg.model, &prepared.demand, &source, &cfg.split, &cfg.training, &mut on_epoch)
                 .map(|f| f.model)
         }
-        (TaskConfig::Imitate { seeds, dagger, act_quantile }, Source::Scenario(loaded, scenario_file)) => {
+        (TaskConfig::Imitate { seeds, dagger, act_quantile, cost_aware }, Source::Scenario(loaded, scenario_file)) => {
             let source = scenario_file.display().to_string();
             let mut demands = Vec::new();
             for &s in seeds {
                 let p = loaded.prepare(s).map_err(|d| anyhow!("{}", d[0]))?;
                 demands.push((s, p.demand));
             }
-            let world = RolloutWorld::from_scenario(&loaded.config, demands.clone(), *act_quantile);
+            let mut world = RolloutWorld::from_scenario(&loaded.config, demands.clone(), *act_quantile);
+            let cost_ratio = world.setting.cost_ratio();
+            if *cost_aware && cost_ratio.is_none() {
+                bail!(
+                    "{what}: task.cost_aware weighs SLO-violation minutes against the bill, so {source} must price \
+                     both above zero (slo.violation_price_usd_per_min and the scaling type's price_usd_per_hour)"
+                );
+            }
+            let spec = match cost_ratio {
+                Some(tau) if *cost_aware => {
+                    world.act_quantile = Some(tau);
+                    ModelSpec { output: OutputKind::Quantiles(vec![tau]), ..cfg.model.clone() }
+                }
+                _ => cfg.model.clone(),
+            };
+            let price = world.setting.violation_price_usd_per_min;
+            let total = move |m: &prescale_sim::scenario::PeriodMetrics| {
+                price.map_or(String::new(), |p| {
+                    format!(" ({:.2} USD with violations)", m.cost_usd + p * m.slo_violation_minutes)
+                })
+            };
             let mut on_round = |r: &RoundRow| {
                 pb.borrow().println(format!(
                     "  round {} (expert acts {:.0} %): {} windows, val loss {:.4}, validation: {:.0} SLO-violation min, \
-                     {:.2} USD; test: order error {:.2} instances, {:.0} SLO-violation min, {:.2} USD",
+                     {:.2} USD{}; test: order error {:.2} instances, {:.0} SLO-violation min, {:.2} USD{}",
                     r.round,
                     r.beta * 100.0,
                     r.train_windows,
                     r.validation_loss,
                     r.validation.slo_violation_minutes,
                     r.validation.cost_usd,
+                    total(&r.validation),
                     r.test_order_mae_instances,
                     r.test.slo_violation_minutes,
-                    r.test.cost_usd
+                    r.test.cost_usd,
+                    total(&r.test)
                 ));
                 rounds.push(r.clone());
             };
             train_policy(
                 &cfg.name,
-                &cfg.model,
+                &spec,
                 &world,
                 &source,
                 &cfg.split,
@@ -446,7 +503,13 @@ pub fn train_loaded(cfg: &TrainFile, source: &Source, dir: &Path, what: &str, qu
                 &mut on_epoch,
                 &mut on_round,
             )
-            .map(|p| p.model)
+            .map(|p| {
+                let mut model = p.model;
+                if let (true, Some(tau)) = (*cost_aware, cost_ratio) {
+                    model.card.metrics.insert("cost_ratio".into(), tau);
+                }
+                model
+            })
         }
     };
     pb.borrow().finish();

@@ -90,6 +90,8 @@ fn setting(
         warmup_s,
         slo_quantile: 0.99,
         slo_threshold_s: 0.5,
+        instance_price_usd_per_hour: 0.1,
+        violation_price_usd_per_min: None,
     }
 }
 
@@ -1135,4 +1137,102 @@ fn a_rate_and_memory_model_plans_the_memory_a_rate_only_one_misses() {
     assert!(slo_rate > 600.0, "the rate-only agent runs short of memory most of the time: {slo_rate} min");
     assert!(slo_multi <= 0.2 * slo_rate, "SLO minutes: multi-resource {slo_multi} vs rate-only {slo_rate}");
     assert!(f(&multi, "failed_requests") < 0.1 * f(&rate_only, "failed_requests"), "{multi}\n{rate_only}");
+}
+
+/// Cost-aware cloning, end to end. Where the scenario prices a violated minute, run summaries give the penalty
+/// and the total; the priced hindsight expert's total on the flash crowd is never more than 5 % above the hard
+/// expert's at the same price and far below it where minutes are cheap; a cost-aware policy is trained as the
+/// critical-ratio quantile of the expert's order (its card says so) and runs; and a cost-aware training
+/// without a price, or with an output other than `Point`, is refused at its line.
+#[test]
+fn cost_aware_cloning_prices_violations_in_the_expert_the_loss_and_the_summary() {
+    let d = tempfile::tempdir().unwrap();
+    let fc = std::fs::read_to_string(repo().join("scenarios/flash-crowd.ron")).unwrap();
+    let hpa = "controller: ReferenceHpa(target_utilisation: 0.6, tolerance: 0.1, min_instances: 2, max_instances: 80)";
+    let slo = "slo: (latency_quantile: 0.99, latency_threshold_s: 0.5)";
+    assert!(fc.contains(hpa) && fc.contains(slo));
+    let summary = |price: Option<f64>| {
+        let priced =
+            price.map_or(slo.to_string(), |p| slo.replace(")", &format!(", violation_price_usd_per_min: {p})")));
+        let p = d.path().join("fc.ron");
+        std::fs::write(&p, fc.replace(hpa, "controller: HindsightExpert").replace(slo, &priced)).unwrap();
+        let out = d.path().join(format!("run-{price:?}"));
+        let o = prescale(&["run", p.to_str().unwrap(), "--out", out.to_str().unwrap(), "--quiet"]);
+        assert!(o.status.success(), "{}", text(&o).1);
+        let run = std::fs::read_dir(out.join("flash-crowd")).unwrap().next().unwrap().unwrap().path();
+        let v: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(run.join("summary.json")).unwrap()).unwrap();
+        v["summary"].clone()
+    };
+    let hard = summary(None);
+    assert!(hard.get("total_cost_usd").is_none() && hard.get("slo_penalty_usd").is_none());
+    let (hard_min, hard_usd) = (hard["slo_violation_minutes"].as_f64().unwrap(), hard["cost_usd"].as_f64().unwrap());
+    for price in [0.002, 0.01, 0.05] {
+        let s = summary(Some(price));
+        let (min, usd) = (s["slo_violation_minutes"].as_f64().unwrap(), s["cost_usd"].as_f64().unwrap());
+        assert!((s["slo_penalty_usd"].as_f64().unwrap() - price * min).abs() < 1e-9);
+        let total = s["total_cost_usd"].as_f64().unwrap();
+        assert!((total - usd - price * min).abs() < 1e-9);
+        let hard_total = hard_usd + price * hard_min;
+        assert!(total <= 1.05 * hard_total, "price {price}: {total} USD vs the hard expert's {hard_total}");
+        if price == 0.002 {
+            assert!(total < 0.5 * hard_total && usd < hard_usd, "price {price}: {total} USD vs {hard_total}");
+        }
+    }
+
+    // A cost-aware policy on the diurnal service at 0.01 USD a minute and 0.192 USD an instance-hour.
+    let priced_slo = "slo: (latency_quantile: 0.99, latency_threshold_s: 0.5, violation_price_usd_per_min: 0.01)";
+    let sc = scenario(d.path(), "HindsightExpert");
+    let plain = std::fs::read_to_string(&sc).unwrap();
+    std::fs::write(&sc, plain.replace(slo, priced_slo)).unwrap();
+    let policy = |name: &str, task: &str, output: &str| {
+        let t = d.path().join(format!("{name}.ron"));
+        std::fs::write(
+            &t,
+            format!(
+                r#"Train(
+    name: "{name}",
+    scenario: "nn-test.ron",
+    task: Imitate(seeds: [3], dagger: (rounds: 1, epochs_per_round: 2){task}),
+    model: (architecture: Gru(hidden: 8), inputs: [Rate, ReadyCapacity, PendingCapacity, LogBacklog], window_steps: 8, horizon_steps: 1, output: {output}),
+    training: (max_epochs: 3, batch_size: 128, seed: 1),
+)
+"#
+            ),
+        )
+        .unwrap();
+        t
+    };
+    let m = train(d.path(), &policy("bc-cost", ", cost_aware: true", "Point"));
+    let card: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(m.join("card.json")).unwrap()).unwrap();
+    let tau = 0.6 / (0.6 + 0.192);
+    let levels = card["spec"]["output"]["Quantiles"].as_array().unwrap_or_else(|| panic!("{}", card["spec"]));
+    assert_eq!(levels.len(), 1);
+    assert!((levels[0].as_f64().unwrap() - tau).abs() < 1e-12);
+    assert!((card["metrics"]["cost_ratio"].as_f64().unwrap() - tau).abs() < 1e-12);
+    for k in ["test_total_cost_usd", "expert_test_total_cost_usd"] {
+        assert!(card["metrics"][k].as_f64().is_some_and(|x| x.is_finite() && x > 0.0), "{k}: {}", card["metrics"]);
+    }
+    let run_dir = d.path().join("bc-run");
+    let bc = d.path().join("bc-run.ron");
+    std::fs::write(
+        &bc,
+        std::fs::read_to_string(&sc)
+            .unwrap()
+            .replace("controller: HindsightExpert", &format!("controller: Bc(model: \"{}\")", m.display())),
+    )
+    .unwrap();
+    let o = prescale(&["run", bc.to_str().unwrap(), "--out", run_dir.to_str().unwrap(), "--quiet"]);
+    assert!(o.status.success(), "{}", text(&o).1);
+
+    // Refused: an output the loss would replace, and a scenario without a price (named with the fix).
+    let o = prescale(&["train", policy("bc-gauss", ", cost_aware: true", "Gaussian").to_str().unwrap(), "--quiet"]);
+    let msg = text(&o).1;
+    assert_eq!(o.status.code(), Some(2), "{msg}");
+    assert!(msg.contains("model.output") && msg.contains("must be Point"), "{msg}");
+    std::fs::write(&sc, plain).unwrap();
+    let o = prescale(&["train", policy("bc-unpriced", ", cost_aware: true", "Point").to_str().unwrap(), "--quiet"]);
+    let msg = text(&o).1;
+    assert_eq!(o.status.code(), Some(2), "{msg}");
+    assert!(msg.contains("task.cost_aware") && msg.contains("violation_price_usd_per_min is not set"), "{msg}");
 }

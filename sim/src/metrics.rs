@@ -195,6 +195,14 @@ pub struct RunSummary {
     pub slo_violation_request_fraction: f64,
     /// Billed cost, USD.
     pub cost_usd: f64,
+    /// The SLO-violation minutes at the scenario's `slo.violation_price_usd_per_min`, USD (absent without a
+    /// price).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub slo_penalty_usd: Option<f64>,
+    /// `cost_usd + slo_penalty_usd`: what the run cost in all, as the scenario prices violations (absent
+    /// without a price).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub total_cost_usd: Option<f64>,
     /// Instance-hours (live instances integrated over the run).
     pub instance_hours: f64,
     /// Over-provisioning integral, core-hours.
@@ -289,6 +297,7 @@ impl RunOutput {
             ("slo_violation_minutes", s.slo_violation_minutes),
             ("slo_violation_request_fraction", s.slo_violation_request_fraction),
             ("cost_usd", s.cost_usd),
+            ("slo_penalty_usd", s.slo_penalty_usd.unwrap_or(0.0)),
             ("instance_hours", s.instance_hours),
             ("over_provisioning_core_hours", s.over_provisioning_core_hours),
             ("under_provisioning_core_hours", s.under_provisioning_core_hours),

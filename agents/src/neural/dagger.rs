@@ -397,6 +397,11 @@ pub fn train_policy(
     met.insert("test_cost_usd".into(), last.test.cost_usd);
     met.insert("expert_test_slo_violation_minutes".into(), expert.slo_violation_minutes);
     met.insert("expert_test_cost_usd".into(), expert.cost_usd);
+    if let Some(price) = s.violation_price_usd_per_min {
+        let total = |m: &PeriodMetrics| m.cost_usd + price * m.slo_violation_minutes;
+        met.insert("test_total_cost_usd".into(), total(&last.test));
+        met.insert("expert_test_total_cost_usd".into(), total(&expert));
+    }
     if device != tch::Device::Cpu {
         model.vs.set_device(tch::Device::Cpu);
         model = Model::rebuilt(model);

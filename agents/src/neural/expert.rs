@@ -14,9 +14,27 @@
 //!
 //! where `B` is the backlog (waiting requests) at the decision: the expert also clears what is queued within
 //! the horizon. Horizons before `h_lo` count too: what is needed then cannot be ordered any more, but it must
-//! not be removed (the proactive allocator's scale-down rule). Its label depends on the state it is asked in (the backlog), which is what makes DAgger
-//! (Ross, Gordon & Bagnell 2011) matter: a learner that under-provisions meets backlogs the expert never
-//! produced, and is taught there.
+//! not be removed (the proactive allocator's scale-down rule).
+//!
+//! **Priced violations.** Where the scenario prices a minute of SLO violation (`slo.violation_price_usd_per_min`
+//! = `p`), meeting every peak is no longer the goal: among the counts `n` from `min_count` up to the order
+//! above, the expert orders the one whose window costs least (ties to the larger),
+//!
+//! ```text
+//! cost(n) = h_hi · n · c·Δ/3600  +  p·Δ/60 · (violated steps)
+//! ```
+//!
+//! (`c` the scaling type's price per instance-hour). The violated steps come from a fluid queue held at the
+//! capacity `C(n)` of `n` instances: `Q ← max(0, Q + (λ(k + h) − C(n))·Δ)` from the backlog `B`; a step of the
+//! window is violated when `n < n_min(λ(k + h))` or what is still queued at its end waits longer than the SLO
+//! threshold (`Q > C(n)·T`). What is ordered at the next decisions arrives only after the lead time, so the
+//! queue runs on at `n` under the last rate for `h_lo` more steps (each violated while `Q > C(n)·T`), and what
+//! is then left drains at the spare capacity of the hard order, one violated minute per minute of draining (at
+//! most to the end of the run). At `p = 0` it orders the least it may; as `p` grows it leaves as few violated
+//! minutes as the hard order (and may save instances that would not have prevented any); between the two it
+//! leaves a slight overload, which only slows requests, short when its minutes are cheap, and covers a spike
+//! whose backlog would take long to drain. It is a heuristic, myopic past the window (measured against the
+//! hard expert in `tests/neural.rs`).
 
 use std::sync::Arc;
 
@@ -51,6 +69,10 @@ pub struct PolicySetting {
     pub slo_quantile: f64,
     /// SLO latency threshold, seconds.
     pub slo_threshold_s: f64,
+    /// Scaling type's price, USD per instance-hour.
+    pub instance_price_usd_per_hour: f64,
+    /// What a minute of SLO violation costs, USD (`None`: the SLO is a hard target).
+    pub violation_price_usd_per_min: Option<f64>,
 }
 
 impl PolicySetting {
@@ -72,7 +94,20 @@ impl PolicySetting {
             warmup_s: t.warmup_s,
             slo_quantile: ctx.slo.latency_quantile,
             slo_threshold_s: ctx.slo.latency_threshold_s,
+            instance_price_usd_per_hour: t.price_usd_per_hour,
+            violation_price_usd_per_min: ctx.slo.violation_price_usd_per_min,
         }
+    }
+
+    /// The critical ratio of cost-aware cloning, `τ = u / (u + o)`: `u = p·Δ/60` what a step one instance
+    /// short costs (a violated step, by `n_min`'s definition), `o = c·Δ/3600` what a step one instance over
+    /// costs. Ordering the `τ`-quantile of the order needed minimises the expected sum of the two (the
+    /// newsvendor's solution; the pinball loss at `τ` is that expected cost, scaled by `u + o`). `None`
+    /// without a violation price, or when one of the two prices is zero (nothing to trade).
+    pub fn cost_ratio(&self) -> Option<f64> {
+        let under = self.violation_price_usd_per_min? * 60.0;
+        let over = self.instance_price_usd_per_hour;
+        (under > 0.0 && over > 0.0 && under.is_finite() && over.is_finite()).then(|| under / (under + over))
     }
 
     /// Horizons `(h_lo, h_hi)` in steps.
@@ -97,14 +132,15 @@ impl PolicySetting {
 pub struct HindsightExpert {
     s: PolicySetting,
     rates: Arc<Vec<f64>>,
+    h_lo: usize,
     h_hi: usize,
 }
 
 impl HindsightExpert {
     /// An expert that knows `rates` (requests per second per step).
     pub fn new(s: PolicySetting, rates: Arc<Vec<f64>>) -> Self {
-        let (_, h_hi) = s.horizons();
-        HindsightExpert { s, rates, h_hi }
+        let (h_lo, h_hi) = s.horizons();
+        HindsightExpert { s, rates, h_lo, h_hi }
     }
 
     /// The least instances meeting the SLO at rate `lambda` (the max count when none does).
@@ -136,9 +172,76 @@ impl HindsightExpert {
 
     /// The expert's order at the decision ending step `k`, with `backlog` requests waiting.
     pub fn label(&self, k: usize, backlog: f64) -> u32 {
+        let hard = (1..=self.h_hi).map(|h| self.label_at(k, h, backlog)).max().unwrap_or(0);
+        match self.s.violation_price_usd_per_min {
+            None => hard,
+            Some(price) => self.cheapest(k, backlog, hard, price),
+        }
+    }
+
+    /// What horizon `h` of the decision ending step `k` needs with `backlog` requests waiting: `n_min` of its
+    /// rate plus the backlog drained over the window.
+    pub fn label_at(&self, k: usize, h: usize, backlog: f64) -> u32 {
         let last = self.rates.len().saturating_sub(1);
         let drain = backlog.max(0.0) / (self.h_hi as f64 * self.s.step_s);
-        (1..=self.h_hi).map(|h| self.n_min(self.rates[(k + h).min(last)] + drain)).max().unwrap_or(0)
+        self.n_min(self.rates[(k + h).min(last)] + drain)
+    }
+
+    /// The order that makes the window cheapest when a violated minute costs `price_usd_per_min`, among the
+    /// counts up to the hard order `hard` (module docs).
+    fn cheapest(&self, k: usize, backlog: f64, hard: u32, price_usd_per_min: f64) -> u32 {
+        self.window_costs(k, backlog, hard, price_usd_per_min)
+            .min_by(|a, b| a.1.total_cmp(&b.1).then(b.0.cmp(&a.0)))
+            .map_or(hard, |(n, _)| n)
+    }
+
+    /// `(n, USD)` for every count from `min_count` to `hard`: the bill of holding `n` over the window plus the
+    /// price of the minutes it leaves violated, within the window and while its backlog drains after it
+    /// (module docs).
+    pub fn window_costs(
+        &self,
+        k: usize,
+        backlog: f64,
+        hard: u32,
+        price_usd_per_min: f64,
+    ) -> impl Iterator<Item = (u32, f64)> + '_ {
+        let s = &self.s;
+        let last = self.rates.len().saturating_sub(1);
+        let rates: Vec<f64> = (1..=self.h_hi).map(|h| self.rates[(k + h).min(last)]).collect();
+        let needs: Vec<u32> = rates.iter().map(|&r| self.n_min(r)).collect();
+        let capacity = |n: u32| (n * s.servers_per_instance + s.static_servers) as f64 / s.mean_service_s;
+        let hold_usd = self.h_hi as f64 * s.instance_price_usd_per_hour * s.step_s / 3600.0;
+        let minute_usd = price_usd_per_min * s.step_s / 60.0;
+        // After the window the backlog drains at what the hard order serves beyond the last rate, at worst for
+        // the rest of the run.
+        let rest_steps = (self.rates.len().saturating_sub(k + self.h_hi + self.h_lo)) as f64;
+        let spare = capacity(hard) - rates.last().copied().unwrap_or(0.0);
+        let lo = s.min_instances.min(hard);
+        (lo..=hard).map(move |n| {
+            let cap = capacity(n);
+            let (mut queued, mut violated) = (backlog.max(0.0), 0.0);
+            for (&rate, &need) in rates.iter().zip(&needs) {
+                queued = (queued + (rate - cap) * s.step_s).max(0.0);
+                // A step is violated when the fleet is under what its rate needs, or what is still queued at
+                // its end waits longer than the SLO allows.
+                if n < need || queued > cap * s.slo_threshold_s {
+                    violated += 1.0;
+                }
+            }
+            // What is ordered at the next decisions arrives only after the lead time: until then the fleet
+            // stays at `n` under the last rate, and then the hard order's capacity drains what is left.
+            let last_rate = rates.last().copied().unwrap_or(0.0);
+            for _ in 0..self.h_lo {
+                queued = (queued + (last_rate - cap) * s.step_s).max(0.0);
+                if queued > cap * s.slo_threshold_s {
+                    violated += 1.0;
+                }
+            }
+            if queued > capacity(hard) * s.slo_threshold_s {
+                violated += if spare > 0.0 { (queued / spare / s.step_s).min(rest_steps) } else { rest_steps };
+            }
+            (n, n as f64 * hold_usd + violated * minute_usd)
+        })
     }
 }
 
@@ -149,5 +252,104 @@ impl Controller for HindsightExpert {
     }
     fn decide(&mut self, obs: &Observation) -> ScaleDecision {
         ScaleDecision::To { instances: self.order(obs) }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// 4-server instances at 0.1 s (10 requests per second per server), p99 <= 0.5 s, one-minute steps, a
+    /// 2-minute delay and 1-minute warm-up (`h_hi` = 4), 0.12 USD per instance-hour.
+    fn setting(price_usd_per_min: Option<f64>) -> PolicySetting {
+        PolicySetting {
+            step_s: 60.0,
+            start_unix_s: 0.0,
+            mean_service_s: 0.1,
+            servers_per_instance: 4,
+            static_servers: 0,
+            min_instances: 1,
+            max_instances: 200,
+            provisioning_delay_s: 120.0,
+            warmup_s: 60.0,
+            slo_quantile: 0.99,
+            slo_threshold_s: 0.5,
+            instance_price_usd_per_hour: 0.12,
+            violation_price_usd_per_min: price_usd_per_min,
+        }
+    }
+
+    /// A steady 200 requests per second with one-step spikes to 1,500 every 7 steps.
+    fn spiky() -> Arc<Vec<f64>> {
+        Arc::new((0..200).map(|k| if k % 7 == 3 { 1500.0 } else { 200.0 }).collect())
+    }
+
+    /// With a price, the expert orders the cheapest count up to the hard order: at a price of zero the least
+    /// the fleet may hold, as the price grows as few violated minutes as the hard order leaves (no more
+    /// instances), and a one-step spike is covered where leaving it short leaves a backlog that takes long to
+    /// drain, while a slight overload that only slows requests is left short when its minute is cheap.
+    #[test]
+    fn a_priced_expert_trades_instances_against_violated_minutes() {
+        let hard = HindsightExpert::new(setting(None), spiky());
+        let (h_lo, h_hi) = hard.s.horizons();
+        assert_eq!((h_lo, h_hi), (2, 4));
+        let minutes = |e: &HindsightExpert, k: usize, b: f64, n: u32| {
+            let h = hard.label(k, b);
+            let at = |price: f64| e.window_costs(k, b, h, price).find(|c| c.0 == n).unwrap().1;
+            at(1.0) - at(0.0) // one minute per one-minute step at 1 USD per minute
+        };
+        for k in 0..150 {
+            for backlog in [0.0, 5_000.0, 200_000.0] {
+                let h = hard.label(k, backlog);
+                assert_eq!(HindsightExpert::new(setting(Some(0.0)), spiky()).label(k, backlog), 1);
+                let dear = HindsightExpert::new(setting(Some(1e6)), spiky());
+                let n = dear.label(k, backlog);
+                assert!(n <= h, "k {k}: {n} > hard {h}");
+                let (got, least) = (minutes(&dear, k, backlog, n), minutes(&dear, k, backlog, h));
+                assert!((got - least).abs() < 1e-9, "k {k}, backlog {backlog}: {got} min vs {least}");
+                for price in [0.001, 0.05] {
+                    let e = HindsightExpert::new(setting(Some(price)), spiky());
+                    let best = e.window_costs(k, backlog, h, price).map(|c| c.1).fold(f64::INFINITY, f64::min);
+                    let got = e.window_costs(k, backlog, h, price).find(|c| c.0 == e.label(k, backlog)).unwrap().1;
+                    assert_eq!(got, best);
+                }
+            }
+        }
+        // A spike of 1,500 requests per second left to the base fleet queues about 75,000 requests, which stay
+        // queued through the spike's step, the rest of the window and the lead time of what is ordered next:
+        // above the price at which those minutes cost what the spike's instances do, the expert serves the spike
+        // (at most its one step slow: one violated minute); below it, it leaves the spike to the base fleet.
+        let (base, spike) = (hard.n_min(200.0), hard.n_min(1500.0));
+        assert!(spike > base + 20, "{base} {spike}");
+        assert_eq!(hard.label(0, 0.0), spike);
+        let short = minutes(&hard, 0, 0.0, base);
+        assert!(short >= 1.0 + 1.0 + h_lo as f64, "{short} violated minutes");
+        let even = (spike - base) as f64 * h_hi as f64 * 0.12 / 60.0 / short;
+        let served = HindsightExpert::new(setting(Some(2.0 * even)), spiky()).label(0, 0.0);
+        assert!(served > base && minutes(&hard, 0, 0.0, served) <= 1.0 + 1e-9, "{served}");
+        assert_eq!(HindsightExpert::new(setting(Some(0.5 * even)), spiky()).label(0, 0.0), base);
+        // A steady rate a little above what one instance fewer serves fast enough, but below what it serves at
+        // all: one instance fewer only slows requests (no backlog), so a cheap minute leaves it short.
+        let lambda = (1..200).map(|x| x as f64 * 5.0).find(|&r| {
+            let n = hard.n_min(r);
+            n > 2 && ((n - 1) * 4) as f64 * 10.0 > r * 1.02
+        });
+        let lambda = lambda.expect("a rate whose n_min - 1 is stable");
+        let flat = |price| HindsightExpert::new(setting(price), Arc::new(vec![lambda; 50]));
+        let need = hard.n_min(lambda);
+        assert_eq!(flat(None).label(0, 0.0), need);
+        assert!(flat(Some(0.0001)).label(0, 0.0) < need);
+        assert_eq!(flat(Some(10.0)).label(0, 0.0), need);
+    }
+
+    /// The critical ratio is `60 p / (60 p + c)` and absent where either price is zero or the SLO is hard.
+    #[test]
+    fn the_cost_ratio_weighs_a_short_step_against_an_idle_instance() {
+        let tau = setting(Some(0.01)).cost_ratio().unwrap();
+        assert!((tau - 0.6 / 0.72).abs() < 1e-12, "{tau}");
+        assert_eq!(setting(None).cost_ratio(), None);
+        assert_eq!(setting(Some(0.0)).cost_ratio(), None);
+        let free = PolicySetting { instance_price_usd_per_hour: 0.0, ..setting(Some(0.01)) };
+        assert_eq!(free.cost_ratio(), None);
     }
 }

@@ -194,6 +194,8 @@ mod tests {
             warmup_s: 0.0,
             slo_quantile: 0.99,
             slo_threshold_s: 0.5,
+            instance_price_usd_per_hour: 0.1,
+            violation_price_usd_per_min: None,
         };
         // 8 READY servers at 0.1 s: 80 requests per second, 4,800 per 60 s interval.
         let obs = |queue_len: usize, ready_servers: u32| Observation {

@@ -168,6 +168,12 @@ pub struct SloConfig {
     pub latency_quantile: f64,
     /// Latency that quantile must not exceed, seconds.
     pub latency_threshold_s: f64,
+    /// What a minute of SLO violation costs, USD (a penalty, a lost-revenue estimate): the price that weighs
+    /// violations against the bill. With it, run summaries add `slo_penalty_usd` and `total_cost_usd`, and the
+    /// hindsight expert and cost-aware cloning trade instances against violation minutes (`agents::neural::
+    /// expert`); without it the SLO is a hard target (the expert meets it whatever it costs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub violation_price_usd_per_min: Option<f64>,
 }
 
 /// The autoscaler, by name with its parameters: the simulator's own two (the agents crate has the full set).

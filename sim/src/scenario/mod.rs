@@ -366,6 +366,7 @@ fn assemble<C: ControllerSpec>(
             PeriodMetrics::of_rows(&rows_scored[b], before)
         })
         .collect();
+    let penalty_usd = cfg.slo.violation_price_usd_per_min.map(|price| price * period.slo_violation_minutes);
     let summary = RunSummary {
         scenario: cfg.name.clone(),
         fidelity: cfg.fidelity,
@@ -382,6 +383,8 @@ fn assemble<C: ControllerSpec>(
         slo_violation_minutes: period.slo_violation_minutes,
         slo_violation_request_fraction: if requests > 0.0 { (slow + failed + unfinished) / requests } else { 0.0 },
         cost_usd,
+        slo_penalty_usd: penalty_usd,
+        total_cost_usd: penalty_usd.map(|x| x + cost_usd),
         instance_hours: inst_s / 3600.0,
         over_provisioning_core_hours: period.over_provisioning_core_hours,
         under_provisioning_core_hours: period.under_provisioning_core_hours,

@@ -201,6 +201,9 @@ impl SloConfig {
         let q = self.latency_quantile;
         p.require("latency_quantile", [0.5, 0.95, 0.99].contains(&q), || format!("must be 0.5, 0.95 or 0.99, got {q}"));
         p.positive("latency_threshold_s", self.latency_threshold_s);
+        if let Some(price) = self.violation_price_usd_per_min {
+            p.non_negative("violation_price_usd_per_min", price);
+        }
     }
 }
 
