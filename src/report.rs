@@ -25,6 +25,18 @@ pub(crate) const METRICS: [&str; 7] = [
     "scaling_actions",
 ];
 
+/// The metrics of a report of `rows`: [`METRICS`], and where the scenarios price violated minutes, the total
+/// cost with them (`total_cost_usd`) after the bill.
+fn metrics_of(rows: &[Row<'_>]) -> Vec<&'static str> {
+    let priced = rows.iter().any(|r| r.summary.get("total_cost_usd").and_then(Value::as_f64).is_some());
+    let mut m = METRICS.to_vec();
+    if priced {
+        let at = m.iter().position(|x| *x == "cost_usd").map_or(m.len(), |i| i + 1);
+        m.insert(at, "total_cost_usd");
+    }
+    m
+}
+
 fn fmt_ci(m: f64, hw: f64) -> String {
     if hw.is_nan() { format!("{m:.4}") } else { format!("{m:.4} ± {hw:.4}") }
 }
@@ -39,17 +51,18 @@ fn paired_table(
     heading: &str,
     by_controller: &[(&String, &Vec<&Row<'_>>)],
     base: (&String, &Vec<&Row<'_>>),
+    metrics: &[&str],
     combine: impl Fn(f64, f64) -> Option<f64>,
 ) {
     let _ = writeln!(out, "\n{heading}\n");
-    let _ = writeln!(out, "| controller | pairs | {} |", METRICS.join(" | "));
-    let _ = writeln!(out, "|---|---|{}", "---|".repeat(METRICS.len()));
+    let _ = writeln!(out, "| controller | pairs | {} |", metrics.join(" | "));
+    let _ = writeln!(out, "|---|---|{}", "---|".repeat(metrics.len()));
     for (c, rs) in by_controller {
         if *c == base.0 {
             continue;
         }
         let pairs = paired(rs, base.1);
-        let cells: Vec<String> = METRICS
+        let cells: Vec<String> = metrics
             .iter()
             .map(|m| {
                 let xs: Vec<f64> = pairs
@@ -78,6 +91,7 @@ fn paired<'a, 'r>(rs: &[&'a Row<'r>], base: &[&'a Row<'r>]) -> Vec<(&'a Row<'r>,
 pub(crate) fn report(cfg: &ExperimentConfig, rows: &[Row<'_>]) -> String {
     // Groups: scenario + axis values (the "cell" without controller and seed), then controller.
     let mut groups: BTreeMap<GroupKey, BTreeMap<String, Vec<&Row<'_>>>> = BTreeMap::new();
+    let metrics = metrics_of(rows);
     let mut order: Vec<GroupKey> = Vec::new();
     for r in rows {
         let key = (
@@ -114,10 +128,10 @@ pub(crate) fn report(cfg: &ExperimentConfig, rows: &[Row<'_>]) -> String {
             title(&key.0),
             if axes.is_empty() { String::new() } else { format!(" — {}", axes.join(", ")) }
         );
-        let _ = writeln!(out, "| controller | n | {} |", METRICS.join(" | "));
-        let _ = writeln!(out, "|---|---|{}", "---|".repeat(METRICS.len()));
+        let _ = writeln!(out, "| controller | n | {} |", metrics.join(" | "));
+        let _ = writeln!(out, "|---|---|{}", "---|".repeat(metrics.len()));
         for (c, rs) in &by_controller {
-            let cells: Vec<String> = METRICS
+            let cells: Vec<String> = metrics
                 .iter()
                 .map(|m| {
                     let xs: Vec<f64> = rs.iter().map(|r| metric(r, m)).filter(|x| x.is_finite()).collect();
@@ -131,13 +145,13 @@ pub(crate) fn report(cfg: &ExperimentConfig, rows: &[Row<'_>]) -> String {
             cfg.baseline.as_ref().and_then(|b| by_controller.iter().find(|(c, _)| *c == b).map(|(_, rs)| (b, *rs)));
         if let Some(base) = base {
             let heading = format!("Paired differences against `{}` on the same seeds (other − baseline):", base.0);
-            paired_table(&mut out, &heading, &by_controller, base, |o, b| Some(o - b));
+            paired_table(&mut out, &heading, &by_controller, base, &metrics, |o, b| Some(o - b));
             let heading = format!(
                 "Ratios to `{}` on the same seeds (other / baseline, the mean of the per-seed ratios; a seed where the \
                  baseline's figure is 0 is left out):",
                 base.0
             );
-            paired_table(&mut out, &heading, &by_controller, base, |o, b| (b != 0.0).then(|| o / b));
+            paired_table(&mut out, &heading, &by_controller, base, &metrics, |o, b| (b != 0.0).then(|| o / b));
         }
         blocks_table(&mut out, &by_controller, base.map(|b| b.0.as_str()));
         if let Some(base) = base {

@@ -1180,6 +1180,32 @@ fn cost_aware_cloning_prices_violations_in_the_expert_the_loss_and_the_summary()
         }
     }
 
+    // A sweep over the price carries the total in runs.csv and report.md.
+    let e = d.path().join("priced.ron");
+    std::fs::write(
+        &e,
+        format!(
+            r#"Experiment(
+    name: "priced",
+    description: "the price as an axis",
+    scenarios: ["{}"],
+    axes: [(path: "slo.violation_price_usd_per_min", values: ["Some(0.002)", "Some(0.05)"])],
+    controllers: [(name: "expert", controller: HindsightExpert)],
+    seeds: [1],
+)
+"#,
+            repo().join("scenarios/flash-crowd.ron").display()
+        ),
+    )
+    .unwrap();
+    let out = d.path().join("sweep");
+    let o = prescale(&["sweep", e.to_str().unwrap(), "--out", out.to_str().unwrap(), "--quiet"]);
+    assert!(o.status.success(), "{}", text(&o).1);
+    let runs = std::fs::read_to_string(out.join("priced/runs.csv")).unwrap();
+    assert!(runs.lines().next().unwrap().split(',').any(|c| c == "total_cost_usd"), "{runs}");
+    let report = std::fs::read_to_string(out.join("priced/report.md")).unwrap();
+    assert!(report.contains("| cost_usd | total_cost_usd |"), "{report}");
+
     // A cost-aware policy on the diurnal service at 0.01 USD a minute and 0.192 USD an instance-hour.
     let priced_slo = "slo: (latency_quantile: 0.99, latency_threshold_s: 0.5, violation_price_usd_per_min: 0.01)";
     let sc = scenario(d.path(), "HindsightExpert");

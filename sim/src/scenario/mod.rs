@@ -42,7 +42,9 @@
 //! Run summary ([`RunSummary`]): `slo_violation_minutes` (total length of violated steps),
 //! `slo_violation_request_fraction` ((slow completions + failed + still waiting at the horizon) / requests;
 //! fluid: expected numbers), `unfinished_requests` (waiting at the horizon),
-//! `cost_usd`, `over_/under_provisioning_core_hours` (integrals of the per-step values),
+//! `cost_usd`, with a priced SLO (`slo.violation_price_usd_per_min`) `slo_penalty_usd` (violated minutes ×
+//! price) and `total_cost_usd` (bill + penalty), `over_/under_provisioning_core_hours` (integrals of the
+//! per-step values),
 //! `scaling_actions`, `latency_p99_s` over the whole run (request-level: nearest rank of every completion;
 //! fluid: quantile of the request-weighted mixture of the step distributions) and mean utilisation; for
 //! forecasting controllers `forecast_mae_cores`, the final `coverage` and `fallback_steps` (decided by the
