@@ -367,6 +367,26 @@ fn the_fair_fight_validates_on_the_shared_traces() {
     );
 }
 
+/// The level-shift experiment of `experiments/level-shift/` validates as shipped, and its trace is what its
+/// README says: the scored last 30 % runs at a mean at least 3x below the first 35 % its models learn from.
+#[test]
+fn the_level_shift_experiment_validates_and_its_trace_shifts_threefold() {
+    let Some(traces) = common::shared_traces() else {
+        eprintln!("skipped: ../shared/traces is not beside the repository");
+        return;
+    };
+    validates_as_shipped(
+        "experiments/level-shift/level-shift.ron",
+        "96 runs = 1 scenario(s) x 1 axis combination(s) x 32 controller(s) x 3 seed(s); 2 training(s) first",
+    );
+    let text = std::fs::read_to_string(traces.join("nab_ec2_network_in_257a54.csv")).unwrap();
+    let v: Vec<f64> = text.lines().skip(1).map(|l| l.rsplit(',').next().unwrap().parse().unwrap()).collect();
+    let mean = |x: &[f64]| x.iter().sum::<f64>() / x.len() as f64;
+    let n = v.len();
+    let (train, test) = (mean(&v[..n * 35 / 100]), mean(&v[n * 70 / 100..]));
+    assert!(train / test >= 3.0, "training mean {train}, test mean {test}");
+}
+
 /// `prescale validate FILE` succeeds and states `plan` (runs and trainings).
 fn validates_as_shipped(file: &str, plan: &str) {
     let o = prescale(&["validate", file]);
