@@ -255,28 +255,35 @@ impl Controller for HindsightExpert {
     }
 }
 
+/// A setting for unit tests: 4-server instances at 0.1 s (10 requests per second per server), p99 <= 0.5 s,
+/// one-minute steps, a 2-minute delay and 1-minute warm-up (`h_hi` = 4), 1 to 200 instances at 0.12 USD an
+/// hour, the SLO a hard target.
+#[cfg(test)]
+pub(crate) fn test_setting() -> PolicySetting {
+    PolicySetting {
+        step_s: 60.0,
+        start_unix_s: 0.0,
+        mean_service_s: 0.1,
+        servers_per_instance: 4,
+        static_servers: 0,
+        min_instances: 1,
+        max_instances: 200,
+        provisioning_delay_s: 120.0,
+        warmup_s: 60.0,
+        slo_quantile: 0.99,
+        slo_threshold_s: 0.5,
+        instance_price_usd_per_hour: 0.12,
+        violation_price_usd_per_min: None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    /// 4-server instances at 0.1 s (10 requests per second per server), p99 <= 0.5 s, one-minute steps, a
-    /// 2-minute delay and 1-minute warm-up (`h_hi` = 4), 0.12 USD per instance-hour.
+    /// [`test_setting`] with a price of a violated minute.
     fn setting(price_usd_per_min: Option<f64>) -> PolicySetting {
-        PolicySetting {
-            step_s: 60.0,
-            start_unix_s: 0.0,
-            mean_service_s: 0.1,
-            servers_per_instance: 4,
-            static_servers: 0,
-            min_instances: 1,
-            max_instances: 200,
-            provisioning_delay_s: 120.0,
-            warmup_s: 60.0,
-            slo_quantile: 0.99,
-            slo_threshold_s: 0.5,
-            instance_price_usd_per_hour: 0.12,
-            violation_price_usd_per_min: price_usd_per_min,
-        }
+        PolicySetting { violation_price_usd_per_min: price_usd_per_min, ..test_setting() }
     }
 
     /// A steady 200 requests per second with one-step spikes to 1,500 every 7 steps.

@@ -182,21 +182,7 @@ mod tests {
     #[test]
     fn the_log_backlog_is_bounded_and_counts_intervals_of_ready_capacity() {
         use super::super::spec::{LOG_BACKLOG_CAP, log_backlog};
-        let s = PolicySetting {
-            step_s: 60.0,
-            start_unix_s: 0.0,
-            mean_service_s: 0.1,
-            servers_per_instance: 4,
-            static_servers: 0,
-            min_instances: 1,
-            max_instances: 10,
-            provisioning_delay_s: 120.0,
-            warmup_s: 0.0,
-            slo_quantile: 0.99,
-            slo_threshold_s: 0.5,
-            instance_price_usd_per_hour: 0.1,
-            violation_price_usd_per_min: None,
-        };
+        let s = PolicySetting { max_instances: 10, warmup_s: 0.0, ..super::super::expert::test_setting() };
         // 8 READY servers at 0.1 s: 80 requests per second, 4,800 per 60 s interval.
         let obs = |queue_len: usize, ready_servers: u32| Observation {
             interval_s: 60.0,
