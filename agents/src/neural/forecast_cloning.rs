@@ -290,14 +290,14 @@ pub const GLOBAL_LEVEL_FLOOR: f64 = 1e-9;
 /// The share of a series' mean below which a model trained across series does not scale a window while it
 /// learns: intermittent series (mostly zeros, such as requests per 5 minutes of a rarely used service, or disk
 /// writes) otherwise give bursts thousands of times their window's level, which swamp the loss of every other
-/// series. Measured on the shared traces: with 0.1 % (a single-series model's floor) the validation loss of a
-/// 21-series GRU rose from the first epoch on; with 5 % it falls.
-pub const GLOBAL_TRAINING_FLOOR_SHARE: f64 = 0.05;
+/// series. Measured on the shared traces: with 0.1 % the validation loss of a 21-series GRU rose from the first
+/// epoch on; with 5 % it falls. The same share as a single-series model's ([`super::data::WINDOW_FLOOR_SHARE`]).
+pub const GLOBAL_TRAINING_FLOOR_SHARE: f64 = super::data::WINDOW_FLOOR_SHARE;
 
 /// The window unit (identity, with a level floor) a model trained across series learns a series of training
 /// mean `mean` at: floored at [`GLOBAL_TRAINING_FLOOR_SHARE`] of it. Fine-tuning on a new series uses the same.
 pub fn series_floor(mean: f64) -> Normaliser {
-    Normaliser { mean: 0.0, sd: 1.0, level_floor_per_s: Some((GLOBAL_TRAINING_FLOOR_SHARE * mean.abs()).max(1e-9)) }
+    Normaliser::window_unit(mean)
 }
 
 /// A global forecaster: one network trained on the windows of every series in `series` together, each series
