@@ -55,9 +55,10 @@ pub enum TaskConfig {
         /// Act on this quantile when evaluating (Gaussian / quantile outputs).
         #[serde(default)]
         act_quantile: Option<f64>,
-        /// Cost-aware cloning: the scenario prices SLO violations (`slo.violation_price_usd_per_min`), the
-        /// expert trades them against the bill, and the learner (a `Point` output) is trained with the pinball
-        /// loss at the critical ratio `τ = u / (u + o)` of the two prices and acts on it: it orders the
+        /// Cost-aware cloning: the scenario must price SLO violations (`slo.violation_price_usd_per_min`; with
+        /// a price the expert trades them against the bill whether or not this is set), and the learner (a
+        /// `Point` output) is trained with the pinball loss at the critical ratio `τ = u / (u + o)` of the two
+        /// prices and acts on it: it orders the
         /// `τ`-quantile of the expert's order, which minimises the expected cost of its errors
         /// ([`PolicySetting::cost_ratio`](prescale_agents::neural::expert::PolicySetting::cost_ratio)). The
         /// model card records the output as `Quantiles([τ])`.
@@ -302,22 +303,24 @@ fn load_scenario_of(
     if let Some(p) = data_problem(cfg, prepared.demand.steps()) {
         return Err(placed(p));
     }
-    if let TaskConfig::Imitate { cost_aware: true, .. } = cfg.task {
-        let c = &loaded.config;
-        let violation = c.slo.violation_price_usd_per_min;
-        let instance = c.cluster.scaling_index().map_or(0.0, |i| c.cluster.instance_types[i].price_usd_per_hour);
-        if !(violation.is_some_and(|p| p > 0.0) && instance > 0.0) {
-            return Err(placed(Problem {
-                path: "task.cost_aware".into(),
-                message: format!(
-                    "cost-aware cloning weighs SLO-violation minutes against the bill, so {scenario} must price both \
-                     above zero: slo.violation_price_usd_per_min is {}, the scaling type's price_usd_per_hour {instance}",
-                    violation.map_or("not set".to_string(), |p| p.to_string())
-                ),
-            }));
-        }
+    if let (TaskConfig::Imitate { cost_aware: true, .. }, Some(why)) = (&cfg.task, unpriced(&loaded.config)) {
+        return Err(placed(Problem { path: "task.cost_aware".into(), message: format!("{scenario}: {why}") }));
     }
     Ok((loaded, scenario_file, prepared))
+}
+
+/// Why a cost-aware policy cannot learn from `config` (`None`: it prices both a violated minute and an
+/// instance of the scaling type above zero).
+fn unpriced(config: &crate::scenario_io::ScenarioConfig) -> Option<String> {
+    let violation = config.slo.violation_price_usd_per_min;
+    let instance = config.cluster.scaling_index().map_or(0.0, |i| config.cluster.instance_types[i].price_usd_per_hour);
+    (!(violation.is_some_and(|p| p > 0.0) && instance > 0.0)).then(|| {
+        format!(
+            "cost-aware cloning weighs SLO-violation minutes against the bill, so the scenario must price both above \
+             zero: slo.violation_price_usd_per_min is {}, the scaling type's price_usd_per_hour {instance}",
+            violation.map_or("not set".to_string(), |p| p.to_string())
+        )
+    })
 }
 
 /// Makes `loaded` play `slice` of its trace from its start (its own start, horizon and warm history are left
@@ -455,11 +458,8 @@ pub fn train_loaded(cfg: &TrainFile, source: &Source, dir: &Path, what: &str, qu
             }
             let mut world = RolloutWorld::from_scenario(&loaded.config, demands.clone(), *act_quantile);
             let cost_ratio = world.setting.cost_ratio();
-            if *cost_aware && cost_ratio.is_none() {
-                bail!(
-                    "{what}: task.cost_aware weighs SLO-violation minutes against the bill, so {source} must price \
-                     both above zero (slo.violation_price_usd_per_min and the scaling type's price_usd_per_hour)"
-                );
+            if let (true, Some(why)) = (*cost_aware, unpriced(&loaded.config)) {
+                bail!("{what}: task.cost_aware: {source}: {why}");
             }
             let spec = match cost_ratio {
                 Some(tau) if *cost_aware => {
