@@ -82,6 +82,7 @@ fn setting(
         step_s: 60.0,
         start_unix_s: 0.0,
         mean_service_s: 0.1,
+        cores_per_request: 1.0,
         servers_per_instance: 4,
         static_servers: 0,
         min_instances: 1,
@@ -1262,4 +1263,81 @@ fn cost_aware_cloning_prices_violations_in_the_expert_the_loss_and_the_summary()
     let msg = text(&o).1;
     assert_eq!(o.status.code(), Some(2), "{msg}");
     assert!(msg.contains("task.cost_aware") && msg.contains("violation_price_usd_per_min is not set"), "{msg}");
+}
+
+/// A BC policy fine-tuned online (`Bc(..., fine_tune: (...))`), run at three times the level it was trained at:
+/// it fine-tunes on schedule on its own decisions labelled in hindsight by the expert (the time series records
+/// each fine-tune's order error before and after), the error falls within a fine-tune and over the run, the run
+/// is the same bits twice, and a window too short for the model's window and the expert's horizons is refused
+/// at its path.
+#[test]
+fn a_bc_policy_fine_tunes_online_on_its_own_decisions() {
+    let d = tempfile::tempdir().unwrap();
+    let sc = scenario(d.path(), "HindsightExpert");
+    let t = d.path().join("bc-ft.ron");
+    std::fs::write(
+        &t,
+        r#"Train(
+    name: "bc-ft",
+    scenario: "nn-test.ron",
+    task: Imitate(seeds: [3], dagger: (rounds: 1, epochs_per_round: 2), act_quantile: Some(0.9)),
+    model: (architecture: Gru(hidden: 8), inputs: [Rate, ReadyCapacity, PendingCapacity, LogBacklog], window_steps: 8, horizon_steps: 1, output: Gaussian),
+    training: (max_epochs: 4, batch_size: 128, seed: 1),
+)
+"#,
+    )
+    .unwrap();
+    let m = train(d.path(), &t);
+    let base = std::fs::read_to_string(&sc).unwrap().replace("base_rate_per_s: 200.0", "base_rate_per_s: 600.0");
+    assert!(base.contains("base_rate_per_s: 600.0"));
+    let run = |name: &str, fine_tune: &str| {
+        let p = d.path().join(format!("{name}.ron"));
+        let c = format!("controller: Bc(model: \"{}\", act_quantile: Some(0.9){fine_tune})", m.display());
+        std::fs::write(&p, base.replace("controller: HindsightExpert", &c).replace("max_count: 80", "max_count: 300"))
+            .unwrap();
+        let out = d.path().join(format!("out-{name}"));
+        let o = prescale(&["run", p.to_str().unwrap(), "--out", out.to_str().unwrap(), "--quiet"]);
+        (o.status.code(), text(&o).1, out)
+    };
+    let ft = ", fine_tune: (every_s: 3600, window_s: 14400, steps: 20)";
+    let series = |out: &Path| {
+        let dir = std::fs::read_dir(out.join("nn-test")).unwrap().next().unwrap().unwrap().path();
+        std::fs::read_to_string(dir.join("timeseries.csv")).unwrap()
+    };
+    let (code, err, a) = run("a", ft);
+    assert_eq!(code, Some(0), "{err}");
+    let (_, _, b) = run("b", ft);
+    let (ta, tb) = (series(&a), series(&b));
+    assert_eq!(ta, tb, "a fine-tuned run is a function of its inputs");
+    let mut lines = ta.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let col = |name: &str| header.iter().position(|h| *h == name).unwrap();
+    let (cb, ca) = (col("fine_tune_mae_before_cores"), col("fine_tune_mae_after_cores"));
+    let tunes: Vec<(f64, f64)> = lines
+        .filter_map(|l| {
+            let c: Vec<&str> = l.split(',').collect();
+            Some((c[cb].parse::<f64>().ok()?, c[ca].parse::<f64>().ok()?))
+        })
+        .filter(|(x, y)| x.is_finite() && y.is_finite())
+        .collect();
+    // 72 hours, a fine-tune every hour (the first on the hour's labels so far: the window need not be full).
+    assert!(tunes.len() >= 60 && tunes.len() <= 72, "{} fine-tunes", tunes.len());
+    let mean = |f: fn(&(f64, f64)) -> f64| tunes.iter().map(f).sum::<f64>() / tunes.len() as f64;
+    assert!(mean(|t| t.1) < mean(|t| t.0), "after {} vs before {}", mean(|t| t.1), mean(|t| t.0));
+    // The policy, trained at a third of this level, falls behind its backlog at the first peak; fine-tuned on
+    // the expert's labels it learns the new level: its order error on the last day is a fraction of the first
+    // day's, and it runs with fewer violated minutes than the same policy left as trained.
+    let day = |d: usize| tunes.iter().skip(24 * d).take(24).map(|t| t.0).sum::<f64>();
+    assert!(day(2) < 0.5 * day(0), "order error on day 3 {} vs day 1 {}", day(2), day(0));
+    let minutes = |out: &Path| {
+        let dir = std::fs::read_dir(out.join("nn-test")).unwrap().next().unwrap().unwrap().path();
+        let v: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).unwrap()).unwrap();
+        v["summary"]["slo_violation_minutes"].as_f64().unwrap()
+    };
+    let (_, _, plain) = run("plain", "");
+    assert!(minutes(&a) < minutes(&plain), "fine-tuned {} SLO minutes, as trained {}", minutes(&a), minutes(&plain));
+    let (code, err, _) = run("short", ", fine_tune: (every_s: 3600, window_s: 300)");
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("controller.fine_tune.window_s"), "{err}");
 }

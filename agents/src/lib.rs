@@ -178,7 +178,7 @@ impl ControllerSpec for ControllerConfig {
             ControllerConfig::Bc(c) => (neural::runtime::runtime("a BC policy")
                 .expect("checked when validated")
                 .bc_policy)(
-                Path::new(&c.model), PolicySetting::from_context(ctx), c.act_quantile
+                Path::new(&c.model), PolicySetting::from_context(ctx), c
             ),
             ControllerConfig::HindsightExpert => Box::new(HindsightExpert::new(
                 PolicySetting::from_context(ctx),
@@ -223,9 +223,17 @@ impl ControllerConfig {
             ControllerConfig::StepScaling(c) => c.check(p),
             ControllerConfig::External(c) => c.check(p),
             ControllerConfig::Bc(c) => {
-                check_model(p, &c.model, Task::Policy, step_s, planned);
+                let card = check_model(p, &c.model, Task::Policy, step_s, planned);
                 if let Some(q) = c.act_quantile {
                     p.within("act_quantile", q, Interval::open(0.0, 1.0));
+                }
+                // A fine-tune labels decisions once the expert's horizons after them have passed.
+                let h_hi = cluster.scaling_index().map_or(1, |i| {
+                    let t = &cluster.instance_types[i];
+                    prescale_sim::controller::lead_time_steps(t.provisioning_delay.mean_s(), step_s, t.warmup_s).1
+                });
+                if let (Some(ft), Some(card)) = (&c.fine_tune, card) {
+                    p.under("fine_tune", |p| ft.check(p, step_s, card.spec.window_steps as usize, h_hi));
                 }
             }
             ControllerConfig::HindsightExpert => {}
@@ -305,6 +313,7 @@ impl ControllerConfig {
                 predictor: PredictorConfig::Neural { fine_tune, refit, .. },
                 ..
             }) => fine_tune.is_none() && refit.is_none(),
+            ControllerConfig::Bc(c) => c.fine_tune.is_none(),
             c => c.model().is_some(),
         }
     }

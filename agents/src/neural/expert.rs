@@ -53,6 +53,8 @@ pub struct PolicySetting {
     pub start_unix_s: f64,
     /// Mean service time, seconds.
     pub mean_service_s: f64,
+    /// CPU cores one request holds in service.
+    pub cores_per_request: f64,
     /// Servers per instance of the scaling type.
     pub servers_per_instance: u32,
     /// Servers of the static (non-scaling) pools.
@@ -86,6 +88,7 @@ impl PolicySetting {
             step_s: ctx.step_s,
             start_unix_s: ctx.demand.start_unix_s,
             mean_service_s: ctx.service.mean_service_s,
+            cores_per_request: ctx.service.cores_per_request,
             servers_per_instance: ClusterConfig::servers_per_instance(t, &per_request),
             static_servers,
             min_instances: t.min_count,
@@ -264,6 +267,7 @@ pub(crate) fn test_setting() -> PolicySetting {
         step_s: 60.0,
         start_unix_s: 0.0,
         mean_service_s: 0.1,
+        cores_per_request: 1.0,
         servers_per_instance: 4,
         static_servers: 0,
         min_instances: 1,

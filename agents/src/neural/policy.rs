@@ -8,12 +8,15 @@
 //! time`), turned into instances by the scenario's own instance size.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 
 use prescale_sim::controller::{Controller, Diagnostics, Observation, ScaleDecision};
 use serde::{Deserialize, Serialize};
 
 use super::batch::ModelHandle;
-use super::expert::PolicySetting;
+use super::data::{Frames, Split, windows};
+use super::expert::{HindsightExpert, PolicySetting};
+use super::forecaster::{FineTuneConfig, evaluate_mae, fit_steps};
 use super::spec::{Input, ModelSpec, OutputKind, calendar};
 
 /// The inputs of one decision, unnormalised, in the spec's order.
@@ -133,6 +136,25 @@ pub struct BcPolicy {
     model: ModelHandle,
     state: PolicyState,
     name: String,
+    tuner: Option<Tuner>,
+}
+
+/// Online fine-tuning of a policy (`Bc(..., fine_tune: (...))`): DAgger in the run. The policy logs its own
+/// states, the rate of each step and the backlog at each decision; every `every_s` of virtual time it labels
+/// the decisions of the last `window_s` whose horizons have passed with the hindsight expert over the *observed*
+/// rates (a decision's label needs the `h_hi` steps after it, so the newest `h_hi` decisions wait for the next
+/// fine-tune) and takes `steps` full-batch Adam steps on them with its own loss (a cost-aware policy stays
+/// cost-aware). The one-step order error over those labels before and after is reported in the time series as
+/// `fine_tune_mae_before_cores` / `_after_cores` (the order's capacity in cores).
+struct Tuner {
+    cfg: FineTuneConfig,
+    every: usize,
+    cap: usize,
+    seen: usize,
+    rows: VecDeque<Vec<f64>>,
+    rates_per_s: VecDeque<f64>,
+    queued: VecDeque<f64>,
+    update: Option<(f64, f64)>,
 }
 
 impl BcPolicy {
@@ -140,7 +162,67 @@ impl BcPolicy {
     /// quantile level) instead of the centre.
     pub fn new(model: ModelHandle, s: PolicySetting, act_quantile: Option<f64>) -> Self {
         let name = bc_name(&model.card().name);
-        BcPolicy { model, state: PolicyState::new(s, act_quantile), name }
+        BcPolicy { model, state: PolicyState::new(s, act_quantile), name, tuner: None }
+    }
+
+    /// The same, fine-tuned online as [`BcConfig::fine_tune`] says; the policy owns its model (its weights
+    /// change).
+    pub fn fine_tuned(
+        model: super::model::Model,
+        s: PolicySetting,
+        act_quantile: Option<f64>,
+        fine_tune: FineTuneConfig,
+    ) -> Self {
+        let step_s = s.step_s;
+        let tuner = Tuner {
+            every: ((fine_tune.every_s / step_s).round() as usize).max(1),
+            cap: ((fine_tune.window_s / step_s).round() as usize).max(1),
+            cfg: fine_tune,
+            seen: 0,
+            rows: VecDeque::new(),
+            rates_per_s: VecDeque::new(),
+            queued: VecDeque::new(),
+            update: None,
+        };
+        BcPolicy { tuner: Some(tuner), ..BcPolicy::new(ModelHandle::Own(Box::new(model)), s, act_quantile) }
+    }
+
+    /// Logs the decision's state for fine-tuning, and fine-tunes when one is due.
+    fn tune(&mut self, obs: &Observation) {
+        let Some(t) = self.tuner.as_mut() else { return };
+        let model = self.model.own();
+        let s = &self.state.s;
+        t.update = None;
+        t.seen += 1;
+        if t.rows.len() == t.cap {
+            t.rows.pop_front();
+            t.rates_per_s.pop_front();
+            t.queued.pop_front();
+        }
+        t.rows.push_back(state_row(&model.card.spec.inputs, s, obs));
+        t.rates_per_s.push_back(obs.arrivals_in_interval as f64 / obs.interval_s.max(1e-9));
+        t.queued.push_back(obs.queue_len as f64);
+        if !t.seen.is_multiple_of(t.every) {
+            return;
+        }
+        // Decisions whose horizons have all passed: the expert over the observed rates labels them.
+        let (_, h_hi) = s.horizons();
+        let labelled = t.rows.len().saturating_sub(h_hi);
+        let expert = HindsightExpert::new(s.clone(), Arc::new(t.rates_per_s.iter().copied().collect()));
+        let frames = Frames {
+            width: model.card.spec.width(),
+            inputs: t.rows.iter().take(labelled).flatten().copied().collect(),
+            target: (0..labelled).map(|j| s.capacity_per_s(expert.label(j, t.queued[j]) as f64)).collect(),
+        };
+        let w = windows(&frames, &model.card.spec, &model.card.norms(), 0, Split::ends(&(0..labelled), 0, 1));
+        if w.n == 0 {
+            return;
+        }
+        let before = evaluate_mae(model, &w);
+        let mut opt = tch::nn::OptimizerConfig::build(tch::nn::Adam::default(), &model.vs, t.cfg.learning_rate)
+            .expect("Adam builds");
+        let after = if fit_steps(model, &mut opt, &w, t.cfg.steps).is_ok() { evaluate_mae(model, &w) } else { before };
+        t.update = Some((before, after));
     }
 }
 
@@ -150,13 +232,21 @@ impl Controller for BcPolicy {
     }
 
     fn decide(&mut self, obs: &Observation) -> ScaleDecision {
+        self.tune(obs);
         let spec = &self.model.card().spec;
         let out = self.state.observe(spec, obs).map(|x| self.model.predict(&x, 1));
         self.state.decide(spec, out.as_deref(), obs)
     }
 
     fn diagnostics(&self) -> Option<Diagnostics> {
-        Some(Diagnostics { model_calls: self.model.forward_calls(), ..self.state.diagnostics() })
+        let mut d = Diagnostics { model_calls: self.model.forward_calls(), ..self.state.diagnostics() };
+        if let Some((before, after)) = self.tuner.as_ref().and_then(|t| t.update) {
+            // Capacity (requests per second) in cores: servers busy at that rate times the cores each holds.
+            let cores_per_rate = self.state.s.mean_service_s * self.state.s.cores_per_request;
+            (d.fine_tune_mae_before_cores, d.fine_tune_mae_after_cores) =
+                (before * cores_per_rate, after * cores_per_rate);
+        }
+        Some(d)
     }
 }
 
@@ -170,6 +260,13 @@ pub struct BcConfig {
     /// its centre: a safety margin learned with the policy.
     #[serde(default)]
     pub act_quantile: Option<f64>,
+    /// Online fine-tuning, DAgger in the run: `fine_tune: (every_s: 3600, window_s: 14400, steps: 20,
+    /// learning_rate: 5e-4)`. The policy logs its own states, the rate of each step and the backlog at each
+    /// decision; every `every_s` of virtual time it labels the decisions of the last `window_s` whose horizons
+    /// have passed with the hindsight expert over the *observed* rates, and takes `steps` full-batch Adam steps
+    /// on them with its own loss. The time series records each fine-tune's order error before and after.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fine_tune: Option<FineTuneConfig>,
 }
 
 #[cfg(test)]

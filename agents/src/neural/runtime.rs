@@ -16,6 +16,7 @@ use prescale_sim::controller::Controller;
 use super::expert::PolicySetting;
 use super::forecaster::{FineTuneConfig, RefitConfig};
 use super::model::ModelFacts;
+use super::policy::BcConfig;
 use crate::predictor::Predictor;
 
 /// The operations on neural models that the torch-free parts of the crate need.
@@ -23,8 +24,8 @@ use crate::predictor::Predictor;
 pub struct NeuralRuntime {
     /// Loads a model directory with every check ([`super::model::Model::load`]) and returns its facts.
     pub load_facts: fn(&Path) -> Result<ModelFacts, String>,
-    /// A BC policy from a model directory (already checked) acting in `setting`.
-    pub bc_policy: fn(&Path, PolicySetting, Option<f64>) -> Box<dyn Controller>,
+    /// A BC policy as `config` says (its model directory, `dir`, already checked) acting in `setting`.
+    pub bc_policy: fn(&Path, PolicySetting, &BcConfig) -> Box<dyn Controller>,
     /// A neural forecaster from a model directory (already checked).
     pub forecaster: ForecasterBuilder,
     /// Per-thread libtorch set-up ([`super::init_torch`]).
@@ -83,10 +84,17 @@ pub fn with_torch() -> NeuralRuntime {
                 })
                 .map_err(|e| e.to_string())
         },
-        bc_policy: |dir, setting, act_quantile| {
+        bc_policy: |dir, setting, config| match &config.fine_tune {
+            // Fine-tuning changes the weights: the policy owns its model.
+            Some(ft) => {
+                let m = Model::load(dir).expect("validated model directory");
+                Box::new(super::policy::BcPolicy::fine_tuned(m, setting, config.act_quantile, ft.clone()))
+            }
             // Shared through this thread's batcher when the run is part of a batched group.
-            let m = super::batch::handle(dir).expect("validated model directory");
-            Box::new(super::policy::BcPolicy::new(m, setting, act_quantile))
+            None => {
+                let m = super::batch::handle(dir).expect("validated model directory");
+                Box::new(super::policy::BcPolicy::new(m, setting, config.act_quantile))
+            }
         },
         forecaster: |dir, start_unix_s, step_s, fine_tune, refit| {
             // Fine-tuning and refits change the weights, so such a forecaster owns its model; others may share.
