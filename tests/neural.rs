@@ -72,6 +72,24 @@ fn train_file(dir: &Path, name: &str, arch: &str, extra: &str) -> PathBuf {
     p
 }
 
+/// A training file for a small BC policy on `nn-test.ron` (one DAgger round, the log-scaled backlog), with
+/// `task` appended to the `Imitate` task and the given output.
+fn policy_file(dir: &Path, name: &str, task: &str, output: &str) -> PathBuf {
+    let text = format!(
+        r#"Train(
+    name: "{name}",
+    scenario: "nn-test.ron",
+    task: Imitate(seeds: [3], dagger: (rounds: 1, epochs_per_round: 2){task}),
+    model: (architecture: Gru(hidden: 8), inputs: [Rate, ReadyCapacity, PendingCapacity, LogBacklog], window_steps: 8, horizon_steps: 1, output: {output}),
+    training: (max_epochs: 4, batch_size: 128, seed: 1),
+)
+"#
+    );
+    let p = dir.join(format!("{name}.ron"));
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
 /// A policy setting of 4-server instances at 0.1 s per request, SLO p99 <= 0.5 s, at one-minute steps.
 fn setting(
     max_instances: u32,
@@ -1213,24 +1231,7 @@ fn cost_aware_cloning_prices_violations_in_the_expert_the_loss_and_the_summary()
     let sc = scenario(d.path(), "HindsightExpert");
     let plain = std::fs::read_to_string(&sc).unwrap();
     std::fs::write(&sc, plain.replace(slo, priced_slo)).unwrap();
-    let policy = |name: &str, task: &str, output: &str| {
-        let t = d.path().join(format!("{name}.ron"));
-        std::fs::write(
-            &t,
-            format!(
-                r#"Train(
-    name: "{name}",
-    scenario: "nn-test.ron",
-    task: Imitate(seeds: [3], dagger: (rounds: 1, epochs_per_round: 2){task}),
-    model: (architecture: Gru(hidden: 8), inputs: [Rate, ReadyCapacity, PendingCapacity, LogBacklog], window_steps: 8, horizon_steps: 1, output: {output}),
-    training: (max_epochs: 3, batch_size: 128, seed: 1),
-)
-"#
-            ),
-        )
-        .unwrap();
-        t
-    };
+    let policy = |name: &str, task: &str, output: &str| policy_file(d.path(), name, task, output);
     let m = train(d.path(), &policy("bc-cost", ", cost_aware: true", "Point"));
     let card: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(m.join("card.json")).unwrap()).unwrap();
     let tau = 0.6 / (0.6 + 0.192);
@@ -1274,19 +1275,7 @@ fn cost_aware_cloning_prices_violations_in_the_expert_the_loss_and_the_summary()
 fn a_bc_policy_fine_tunes_online_on_its_own_decisions() {
     let d = tempfile::tempdir().unwrap();
     let sc = scenario(d.path(), "HindsightExpert");
-    let t = d.path().join("bc-ft.ron");
-    std::fs::write(
-        &t,
-        r#"Train(
-    name: "bc-ft",
-    scenario: "nn-test.ron",
-    task: Imitate(seeds: [3], dagger: (rounds: 1, epochs_per_round: 2), act_quantile: Some(0.9)),
-    model: (architecture: Gru(hidden: 8), inputs: [Rate, ReadyCapacity, PendingCapacity, LogBacklog], window_steps: 8, horizon_steps: 1, output: Gaussian),
-    training: (max_epochs: 4, batch_size: 128, seed: 1),
-)
-"#,
-    )
-    .unwrap();
+    let t = policy_file(d.path(), "bc-ft", ", act_quantile: Some(0.9)", "Gaussian");
     let m = train(d.path(), &t);
     let base = std::fs::read_to_string(&sc).unwrap().replace("base_rate_per_s: 200.0", "base_rate_per_s: 600.0");
     assert!(base.contains("base_rate_per_s: 600.0"));
