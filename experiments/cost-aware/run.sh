@@ -11,8 +11,10 @@
 # Writes OUT/{history,training}/ (the priced copies, generated), OUT/models/, and the sweep OUT/cost-aware/
 # (runs.csv, report.md: total_cost_usd is the bill plus the priced minutes).
 set -euo pipefail
+# OUT is taken relative to where the script is run from; the default lies in the repository.
+[ $# -gt 0 ] && out=$(realpath -m "$1")
 cd "$(dirname "$0")/../.."
-out=${1:-results/cost-aware}
+out=${out:-results/cost-aware}
 prescale=${PRESCALE:-target/release/prescale}
 [ -x "$prescale" ] || { scripts/setup-torch.sh >/dev/null; cargo build --release --quiet; }
 prices=(0.002 0.01 0.05 0.25)
