@@ -218,7 +218,8 @@ impl HindsightExpert {
         // After the window the backlog drains at what the hard order serves beyond the last rate, at worst for
         // the rest of the run.
         let rest_steps = (self.rates.len().saturating_sub(k + self.h_hi + self.h_lo)) as f64;
-        let spare = capacity(hard) - rates.last().copied().unwrap_or(0.0);
+        let last_rate = rates.last().copied().unwrap_or(0.0);
+        let spare = capacity(hard) - last_rate;
         let lo = s.min_instances.min(hard);
         (lo..=hard).map(move |n| {
             let cap = capacity(n);
@@ -233,7 +234,6 @@ impl HindsightExpert {
             }
             // What is ordered at the next decisions arrives only after the lead time: until then the fleet
             // stays at `n` under the last rate, and then the hard order's capacity drains what is left.
-            let last_rate = rates.last().copied().unwrap_or(0.0);
             for _ in 0..self.h_lo {
                 queued = (queued + (last_rate - cap) * s.step_s).max(0.0);
                 if queued > cap * s.slo_threshold_s {

@@ -347,13 +347,19 @@ pub fn fine_tune(model: &Model, frames: &Frames, cfg: &FineTuneConfig) -> Option
     if w.n == 0 {
         return None;
     }
-    let before = evaluate_mae(model, &w);
-    let tc = TrainingConfig { learning_rate: cfg.learning_rate, batch_size: w.n as u32, ..TrainingConfig::default() };
-    let mut opt = tch::nn::Adam::default().build(&model.vs, tc.learning_rate).expect("Adam builds");
-    if fit_steps(model, &mut opt, &w, cfg.steps).is_err() {
-        return Some((before, before));
+    Some(tune_on(model, &w, cfg))
+}
+
+/// `cfg.steps` full-batch Adam steps of `model` on the normalised windows `w` with a fresh optimiser: the mean
+/// absolute one-step error over them before and after (after = before when the loss stopped being finite,
+/// the weights then left as they were). The one fine-tuning step of forecasters and BC policies.
+pub fn tune_on(model: &Model, w: &Windows, cfg: &FineTuneConfig) -> (f64, f64) {
+    let before = evaluate_mae(model, w);
+    let mut opt = tch::nn::Adam::default().build(&model.vs, cfg.learning_rate).expect("Adam builds");
+    match fit_steps(model, &mut opt, w, cfg.steps) {
+        Ok(()) => (before, evaluate_mae(model, w)),
+        Err(_) => (before, before),
     }
-    Some((before, evaluate_mae(model, &w)))
 }
 
 impl Predictor for NeuralForecaster {

@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use super::batch::ModelHandle;
 use super::data::{Frames, Split, windows};
 use super::expert::{HindsightExpert, PolicySetting};
-use super::forecaster::{FineTuneConfig, evaluate_mae, fit_steps};
+use super::forecaster::{FineTuneConfig, tune_on};
 use super::spec::{Input, ModelSpec, OutputKind, calendar};
 
 /// The inputs of one decision, unnormalised, in the spec's order.
@@ -187,7 +187,8 @@ impl BcPolicy {
         BcPolicy { tuner: Some(tuner), ..BcPolicy::new(ModelHandle::Own(Box::new(model)), s, act_quantile) }
     }
 
-    /// Logs the decision's state for fine-tuning, and fine-tunes when one is due.
+    /// Logs the decision's state (the row [`PolicyState::observe`] has just added) for fine-tuning, and
+    /// fine-tunes when one is due.
     fn tune(&mut self, obs: &Observation) {
         let Some(t) = self.tuner.as_mut() else { return };
         let model = self.model.own();
@@ -199,7 +200,7 @@ impl BcPolicy {
             t.rates_per_s.pop_front();
             t.queued.pop_front();
         }
-        t.rows.push_back(state_row(&model.card.spec.inputs, s, obs));
+        t.rows.push_back(self.state.rows.back().cloned().expect("the decision's state was observed"));
         t.rates_per_s.push_back(obs.arrivals_in_interval as f64 / obs.interval_s.max(1e-9));
         t.queued.push_back(obs.queue_len as f64);
         if !t.seen.is_multiple_of(t.every) {
@@ -218,11 +219,7 @@ impl BcPolicy {
         if w.n == 0 {
             return;
         }
-        let before = evaluate_mae(model, &w);
-        let mut opt = tch::nn::OptimizerConfig::build(tch::nn::Adam::default(), &model.vs, t.cfg.learning_rate)
-            .expect("Adam builds");
-        let after = if fit_steps(model, &mut opt, &w, t.cfg.steps).is_ok() { evaluate_mae(model, &w) } else { before };
-        t.update = Some((before, after));
+        t.update = Some(tune_on(model, &w, &t.cfg));
     }
 }
 
@@ -232,10 +229,11 @@ impl Controller for BcPolicy {
     }
 
     fn decide(&mut self, obs: &Observation) -> ScaleDecision {
+        let window = self.state.observe(&self.model.card().spec, obs);
+        // A fine-tune that is due changes the weights before they act on this decision.
         self.tune(obs);
-        let spec = &self.model.card().spec;
-        let out = self.state.observe(spec, obs).map(|x| self.model.predict(&x, 1));
-        self.state.decide(spec, out.as_deref(), obs)
+        let out = window.map(|x| self.model.predict(&x, 1));
+        self.state.decide(&self.model.card().spec, out.as_deref(), obs)
     }
 
     fn diagnostics(&self) -> Option<Diagnostics> {
