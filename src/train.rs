@@ -470,9 +470,7 @@ pub fn train_loaded(cfg: &TrainFile, source: &Source, dir: &Path, what: &str, qu
             };
             let price = world.setting.violation_price_usd_per_min;
             let total = move |m: &prescale_sim::scenario::PeriodMetrics| {
-                price.map_or(String::new(), |p| {
-                    format!(" ({:.2} USD with violations)", m.cost_usd + p * m.slo_violation_minutes)
-                })
+                price.map_or(String::new(), |p| format!(" ({:.2} USD with violations)", m.total_cost_usd(p)))
             };
             let mut on_round = |r: &RoundRow| {
                 pb.borrow().println(format!(

@@ -372,6 +372,17 @@ impl PeriodMetrics {
         self.under_provisioning_core_hours += o.under_provisioning_core_hours;
     }
 
+    /// The violated minutes at `price_usd_per_min` (a scenario's `slo.violation_price_usd_per_min`), USD.
+    pub fn penalty_usd(&self, price_usd_per_min: f64) -> f64 {
+        price_usd_per_min * self.slo_violation_minutes
+    }
+
+    /// The bill plus [`PeriodMetrics::penalty_usd`]: what the span cost in all, as the scenario prices
+    /// violations, USD.
+    pub fn total_cost_usd(&self, price_usd_per_min: f64) -> f64 {
+        self.cost_usd + self.penalty_usd(price_usd_per_min)
+    }
+
     /// The totals of the metrics rows `rows` (consecutive steps; `cost_before_usd`: the cumulative cost at
     /// the end of the step before the first, 0 at the start of a run).
     pub fn of_rows(rows: &[MetricsRow], cost_before_usd: f64) -> PeriodMetrics {

@@ -398,9 +398,8 @@ pub fn train_policy(
     met.insert("expert_test_slo_violation_minutes".into(), expert.slo_violation_minutes);
     met.insert("expert_test_cost_usd".into(), expert.cost_usd);
     if let Some(price) = s.violation_price_usd_per_min {
-        let total = |m: &PeriodMetrics| m.cost_usd + price * m.slo_violation_minutes;
-        met.insert("test_total_cost_usd".into(), total(&last.test));
-        met.insert("expert_test_total_cost_usd".into(), total(&expert));
+        met.insert("test_total_cost_usd".into(), last.test.total_cost_usd(price));
+        met.insert("expert_test_total_cost_usd".into(), expert.total_cost_usd(price));
     }
     if device != tch::Device::Cpu {
         model.vs.set_device(tch::Device::Cpu);

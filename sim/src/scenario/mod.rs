@@ -368,7 +368,7 @@ fn assemble<C: ControllerSpec>(
             PeriodMetrics::of_rows(&rows_scored[b], before)
         })
         .collect();
-    let penalty_usd = cfg.slo.violation_price_usd_per_min.map(|price| price * period.slo_violation_minutes);
+    let penalty_usd = cfg.slo.violation_price_usd_per_min.map(|price| period.penalty_usd(price));
     let summary = RunSummary {
         scenario: cfg.name.clone(),
         fidelity: cfg.fidelity,
