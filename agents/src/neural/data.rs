@@ -56,9 +56,8 @@ pub struct Normaliser {
     /// the ratios).
     pub sd: f64,
     /// With [`Level::Window`]: the least level a window is scaled by ([`WINDOW_FLOOR_SHARE`] of the training
-    /// mean), in the
-    /// signal's unit (requests per second for the rate; GiB, Gbit/s for memory and network), so that an idle
-    /// window does not divide by zero. Absent with [`Level::Global`].
+    /// mean), in the signal's unit (requests per second for the rate; GiB, Gbit/s for memory and network), so
+    /// that an idle window does not divide by zero. Absent with [`Level::Global`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub level_floor_per_s: Option<f64>,
 }
@@ -126,8 +125,8 @@ impl Norms {
     /// `train` of `frames`, given `raw`, the training rate targets' own fit ([`Normaliser::fit`]). With
     /// [`Level::Global`]: the rate's is `raw`, every other signal's its input column's fit. With
     /// [`Level::Window`]: each signal is first divided by each window's level of it (its input column's mean,
-    /// floored at [`WINDOW_FLOOR_SHARE`] of its training mean), and the fits are of those ratios — the rate's on the targets,
-    /// as [`Normaliser::fit_for`], the others' on their input columns.
+    /// floored at [`WINDOW_FLOOR_SHARE`] of its training mean), and the fits are of those ratios — the rate's
+    /// on the targets, as [`Normaliser::fit_for`], the others' on their input columns.
     pub fn fit(spec: &ModelSpec, raw: Normaliser, frames: &Frames, train: std::ops::Range<usize>) -> Norms {
         let width = frames.width;
         let column = |col: usize| -> Vec<f64> { train.clone().map(|k| frames.inputs[k * width + col]).collect() };

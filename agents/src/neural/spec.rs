@@ -202,10 +202,11 @@ pub enum Level {
     #[default]
     Global,
     /// First divided by each window's own level (the mean of its `Rate` column, floored at 5 % of the training
-    /// mean, [`super::data::WINDOW_FLOOR_SHARE`]; a memory or network signal by the mean of its own column), then by the training ratios' mean and
-    /// standard deviation; outputs are multiplied back by their signal's level. The network sees and predicts
-    /// ratios to the recent level, so a level shift after training leaves its inputs in the range it was
-    /// trained on (the instance normalisation of RevIN, Kim et al. 2022, by the window mean).
+    /// mean, [`super::data::WINDOW_FLOOR_SHARE`]; a memory or network signal by the mean of its own column),
+    /// then by the training ratios' mean and standard deviation; outputs are multiplied back by their signal's
+    /// level. The network sees and predicts ratios to the recent level, so a level shift after training leaves
+    /// its inputs in the range it was trained on (the instance normalisation of RevIN, Kim et al. 2022, by the
+    /// window mean).
     Window,
 }
 
