@@ -235,6 +235,13 @@ enum Command {
         /// origin with --refit fine-tune.
         #[arg(long, value_name = "DIR")]
         trained: Vec<PathBuf>,
+        /// The networks' point forecast: mean (a Gaussian output, its mean) or median (trained with the pinball
+        /// loss at 0.5: the point that minimises absolute errors, as MAE and MASE score them).
+        #[arg(long, value_enum, default_value_t = crate::forecast_eval::PointForecast::Mean)]
+        point: crate::forecast_eval::PointForecast,
+        /// Networks per model, trained from seeds 1..=N, their point forecasts averaged (1 to 100).
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=100))]
+        ensemble: u32,
         /// No progress lines.
         #[arg(long)]
         quiet: bool,
@@ -455,6 +462,8 @@ pub fn run<I: IntoIterator<Item = OsString>>(args: I) -> Result<ExitCode> {
             fine_tune_steps,
             fine_tune_learning_rate,
             trained,
+            point,
+            ensemble,
             quiet,
         } => {
             let fine_tune = prescale_agents::neural::forecaster::FineTuneConfig {
@@ -469,6 +478,8 @@ pub fn run<I: IntoIterator<Item = OsString>>(args: I) -> Result<ExitCode> {
                 refit_window_s,
                 fine_tune,
                 trained,
+                point,
+                ensemble,
                 ..Default::default()
             };
             if !horizons.is_empty() {

@@ -206,6 +206,26 @@ pub enum Refit {
     FineTune,
 }
 
+/// What the networks of `forecast-eval` output and which point of it is scored.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum PointForecast {
+    /// A Gaussian (negative log-likelihood), its mean scored.
+    #[default]
+    Mean,
+    /// The median (the pinball loss at 0.5), scored as it is: the point that minimises the absolute error MASE
+    /// measures; on skewed, bursty series the mean is pulled above it by the bursts.
+    Median,
+}
+
+impl PointForecast {
+    fn output(self) -> OutputKind {
+        match self {
+            PointForecast::Mean => OutputKind::Gaussian,
+            PointForecast::Median => OutputKind::Quantiles(vec![0.5]),
+        }
+    }
+}
+
 /// What `forecast-eval` evaluates and how long networks train.
 #[derive(Clone, Debug)]
 pub struct EvalOptions {
@@ -225,6 +245,10 @@ pub struct EvalOptions {
     /// Trained forecasters (model directories) evaluated beside the models: as they are, or fine-tuned at every
     /// origin with [`Refit::FineTune`].
     pub trained: Vec<PathBuf>,
+    /// The networks' output and the point scored.
+    pub point: PointForecast,
+    /// Networks trained per model from seeds `1..=ensemble`, their point forecasts averaged (1: one network).
+    pub ensemble: u32,
 }
 
 impl Default for EvalOptions {
@@ -237,6 +261,8 @@ impl Default for EvalOptions {
             refit_window_s: 3.0 * 86_400.0,
             fine_tune: FineTuneConfig { every_s: 3600.0, window_s: 86_400.0, steps: 20, learning_rate: 5e-4 },
             trained: Vec::new(),
+            point: PointForecast::Mean,
+            ensemble: 1,
         }
     }
 }
@@ -335,7 +361,7 @@ pub fn evaluate(
             inputs: vec![Input::Rate, Input::TimeOfDay, Input::DayOfWeek],
             window_steps: window,
             horizon_steps: hmax as u32,
-            output: OutputKind::Gaussian,
+            output: opts.point.output(),
             level,
             targets: prescale_agents::neural::spec::default_targets(),
         };
@@ -349,46 +375,59 @@ pub fn evaluate(
         let mut forecasts: Vec<Vec<f64>> = Vec::new();
         let mut wall_s = 0.0;
         for (k, (end, at)) in fits.iter().enumerate() {
-            if !quiet {
-                let which =
-                    if fits.len() > 1 { format!(" (origin {} of {})", k + 1, fits.len()) } else { String::new() };
-                eprintln!("[forecast-eval] {}: training {name}{which}", s.label);
-            }
-            let mut progress = crate::progress::Progress::new(
-                quiet,
-                training.max_epochs as u64,
-                &format!("forecast-eval {}", s.label),
-                "epoch",
-            );
-            let cut = (*end as f64 * 0.85) as usize;
-            let fitted = fit_forecaster(
-                &name,
-                &spec,
-                &demand,
-                &s.label,
-                [0..cut, cut..*end, *end..*end],
-                training,
-                false,
-                &mut |r| {
-                    progress.update(
-                        r.epoch as u64,
-                        &format!("{name}: train loss {:.4}, validation loss {:.4}", r.train_loss, r.validation_loss),
-                    )
-                },
-            );
-            progress.finish();
-            let f = fitted.map_err(|e| match e {
-                prescale_agents::neural::forecast_cloning::LearnError::Data(m) => anyhow!(m),
-                prescale_agents::neural::forecast_cloning::LearnError::NonFinite(_, m) => {
-                    anyhow!("{}: {name}: {m}", s.label)
+            // One network per seed; their point forecasts averaged.
+            let mut sum: Vec<Vec<f64>> = vec![vec![0.0; hmax]; at.len()];
+            for seed in 1..=u64::from(opts.ensemble) {
+                if !quiet {
+                    let which =
+                        if fits.len() > 1 { format!(" (origin {} of {})", k + 1, fits.len()) } else { String::new() };
+                    let member = if opts.ensemble > 1 { format!(", seed {seed}") } else { String::new() };
+                    eprintln!("[forecast-eval] {}: training {name}{which}{member}", s.label);
                 }
-            })?;
-            wall_s += f.fit.wall_s;
-            let t0 = Instant::now();
-            forecasts.extend(forecast_origins(&f.model, &frames, at, hmax, opts, s.step_s));
-            if opts.refit == Refit::FineTune {
-                wall_s += t0.elapsed().as_secs_f64();
+                let mut progress = crate::progress::Progress::new(
+                    quiet,
+                    training.max_epochs as u64,
+                    &format!("forecast-eval {}", s.label),
+                    "epoch",
+                );
+                let cut = (*end as f64 * 0.85) as usize;
+                let fitted = fit_forecaster(
+                    &name,
+                    &spec,
+                    &demand,
+                    &s.label,
+                    [0..cut, cut..*end, *end..*end],
+                    &TrainingConfig { seed, ..training.clone() },
+                    false,
+                    &mut |r| {
+                        progress.update(
+                            r.epoch as u64,
+                            &format!(
+                                "{name}: train loss {:.4}, validation loss {:.4}",
+                                r.train_loss, r.validation_loss
+                            ),
+                        )
+                    },
+                );
+                progress.finish();
+                let f = fitted.map_err(|e| match e {
+                    prescale_agents::neural::forecast_cloning::LearnError::Data(m) => anyhow!(m),
+                    prescale_agents::neural::forecast_cloning::LearnError::NonFinite(_, m) => {
+                        anyhow!("{}: {name}: {m}", s.label)
+                    }
+                })?;
+                wall_s += f.fit.wall_s;
+                let t0 = Instant::now();
+                for (acc, one) in sum.iter_mut().zip(forecast_origins(&f.model, &frames, at, hmax, opts, s.step_s)) {
+                    for (a, v) in acc.iter_mut().zip(one) {
+                        *a += v / f64::from(opts.ensemble);
+                    }
+                }
+                if opts.refit == Refit::FineTune {
+                    wall_s += t0.elapsed().as_secs_f64();
+                }
             }
+            forecasts.extend(sum);
         }
         rows.push(Row { model: name, mae: pooled(&s.y, &origins, &forecasts, horizons), wall_s });
     }
@@ -585,6 +624,9 @@ pub fn run(
     if !(ft.learning_rate > 0.0 && ft.learning_rate < 1.0) {
         bail!("--fine-tune-learning-rate: must be in (0, 1), got {}", ft.learning_rate);
     }
+    if !(1..=100).contains(&opts.ensemble) {
+        bail!("--ensemble: must be 1 to 100 networks per model, got {}", opts.ensemble);
+    }
     let training = TrainingConfig {
         max_epochs: opts.epochs,
         batch_size: 256,
@@ -630,8 +672,17 @@ pub fn run(
         md,
         "Rolling origin as ../shared/peers/forecast_baselines.py: {ORIGINS} origins 1 h apart, horizons {} steps \
          (errors of steps 1..h pooled), MASE scale = in-sample seasonal-naive MAE before the first origin. \
-         {fitting} (networks: CPU, 1 thread, seed 1, window 1 h (24..60 steps), Gaussian output, its mean scored).\n",
-        hs.join("/")
+         {fitting} (networks: CPU, 1 thread, {seeds}, window 1 h (24..60 steps), {point}).\n",
+        hs.join("/"),
+        seeds = if opts.ensemble > 1 {
+            format!("seeds 1..{} with their point forecasts averaged", opts.ensemble)
+        } else {
+            "seed 1".into()
+        },
+        point = match opts.point {
+            PointForecast::Mean => "Gaussian output, its mean scored",
+            PointForecast::Median => "the median output (pinball loss at 0.5) scored",
+        }
     )?;
     for t in traces {
         let s = load(t).with_context(|| format!("loading {t}"))?;
