@@ -227,13 +227,19 @@ impl ControllerConfig {
                 if let Some(q) = c.act_quantile {
                     p.within("act_quantile", q, Interval::open(0.0, 1.0));
                 }
-                // A fine-tune labels decisions once the expert's horizons after them have passed.
+                // Fine-tunes and refits label decisions once the expert's horizons after them have passed.
                 let h_hi = cluster.scaling_index().map_or(1, |i| {
                     let t = &cluster.instance_types[i];
                     prescale_sim::controller::lead_time_steps(t.provisioning_delay.mean_s(), step_s, t.warmup_s).1
                 });
-                if let (Some(ft), Some(card)) = (&c.fine_tune, card) {
-                    p.under("fine_tune", |p| ft.check(p, step_s, card.spec.window_steps as usize, h_hi));
+                if let Some(card) = card {
+                    let l = card.spec.window_steps as usize;
+                    if let Some(ft) = &c.fine_tune {
+                        p.under("fine_tune", |p| ft.check(p, step_s, l, h_hi));
+                    }
+                    if let Some(r) = &c.refit {
+                        p.under("refit", |p| r.check(p, step_s, l, h_hi));
+                    }
                 }
             }
             ControllerConfig::HindsightExpert => {}
@@ -313,7 +319,7 @@ impl ControllerConfig {
                 predictor: PredictorConfig::Neural { fine_tune, refit, .. },
                 ..
             }) => fine_tune.is_none() && refit.is_none(),
-            ControllerConfig::Bc(c) => c.fine_tune.is_none(),
+            ControllerConfig::Bc(c) => c.fine_tune.is_none() && c.refit.is_none(),
             c => c.model().is_some(),
         }
     }

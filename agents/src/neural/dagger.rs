@@ -277,16 +277,8 @@ pub fn train_policy(
         expert.add(&PeriodMetrics::measure(&world.basis, d, &r.report.steps, te));
         all.push(r.frames);
     }
-    let train_targets: Vec<f64> =
-        all.iter().flat_map(|f| f.target[split.ranges(f.steps())[0].clone()].iter().copied()).collect();
-    let raw = Normaliser::fit(&train_targets);
-    let norm = Normaliser::fit_for(spec, raw, |unit| {
-        let mut w = Windows::default();
-        for f in &all {
-            w.extend(&windows(f, spec, &Norms::from(*unit), 0, Split::ends(&split.ranges(f.steps())[0], 0, 1)));
-        }
-        w
-    });
+    let trains: Vec<_> = all.iter().map(|f| (f, split.ranges(f.steps())[0].clone())).collect();
+    let (raw, norm) = policy_normaliser(spec, &trains);
     let parts = |all: &[Frames]| {
         let mut w = [Windows::default(), Windows::default(), Windows::default()];
         for f in all {
@@ -406,4 +398,23 @@ pub fn train_policy(
         model = Model::rebuilt(model);
     }
     Ok(Policy { model, fit: report, rounds: rows, expert })
+}
+/// A policy's normalisation, fitted on the decisions `range` of each frames: the raw fit of their targets (the
+/// expert's orders as capacity) and the normaliser `spec` asks for on it ([`Normaliser::fit_for`]: with a
+/// window level, of the targets' ratios to their windows' levels). Training and in-run refits
+/// ([`BcPolicy`]'s `refit`) both fit it this way.
+pub(super) fn policy_normaliser(
+    spec: &ModelSpec,
+    parts: &[(&Frames, std::ops::Range<usize>)],
+) -> (Normaliser, Normaliser) {
+    let targets: Vec<f64> = parts.iter().flat_map(|(f, r)| f.target[r.clone()].iter().copied()).collect();
+    let raw = Normaliser::fit(&targets);
+    let norm = Normaliser::fit_for(spec, raw, |unit| {
+        let mut w = Windows::default();
+        for (f, r) in parts {
+            w.extend(&windows(f, spec, &Norms::from(*unit), 0, Split::ends(r, 0, 1)));
+        }
+        w
+    });
+    (raw, norm)
 }

@@ -133,11 +133,23 @@ pub fn refit(model: &Model, frames: &Frames, train_end: usize, epochs: u32, seed
 /// Scheduled refits in observations: every how many, on how many steps, at most how many epochs, and how many
 /// so far.
 #[derive(Clone, Copy, Debug)]
-struct RefitSchedule {
-    every: usize,
-    steps: usize,
-    epochs: u32,
-    done: u64,
+pub(super) struct RefitSchedule {
+    pub(super) every: usize,
+    pub(super) steps: usize,
+    pub(super) epochs: u32,
+    pub(super) done: u64,
+}
+
+impl RefitSchedule {
+    /// `r` at steps of `step_s`, none done yet.
+    pub(super) fn new(r: &RefitConfig, step_s: f64) -> Self {
+        RefitSchedule {
+            every: ((r.every_s / step_s).round() as usize).max(1),
+            steps: (r.window_s / step_s).round() as usize,
+            epochs: r.epochs,
+            done: 0,
+        }
+    }
 }
 
 /// A trained forecasting model as a [`Predictor`].
@@ -183,12 +195,7 @@ impl NeuralForecaster {
         let l = model.card().spec.window_steps as usize;
         let ft_steps = fine_tune.as_ref().map_or(0, |f| (f.window_s / step_s).round() as usize);
         let every = fine_tune.as_ref().map_or(0, |f| ((f.every_s / step_s).round() as usize).max(1));
-        let refit = refit.map(|r| RefitSchedule {
-            every: ((r.every_s / step_s).round() as usize).max(1),
-            steps: (r.window_s / step_s).round() as usize,
-            epochs: r.epochs,
-            done: 0,
-        });
+        let refit = refit.map(|r| RefitSchedule::new(&r, step_s));
         let name = model.card().spec.architecture.name();
         let others: Vec<Signal> = model.card().spec.targets[1..].to_vec();
         NeuralForecaster {

@@ -14,9 +14,13 @@ use prescale_sim::controller::{Controller, Diagnostics, Observation, ScaleDecisi
 use serde::{Deserialize, Serialize};
 
 use super::batch::ModelHandle;
+use super::dagger::policy_normaliser;
+use super::data::Norms;
 use super::data::{Frames, Split, windows};
 use super::expert::{HindsightExpert, PolicySetting};
-use super::forecaster::{FineTuneConfig, tune_on};
+use super::fit::{DeviceChoice, TrainingConfig, fit};
+use super::forecaster::{FineTuneConfig, RefitConfig, RefitSchedule, evaluate_mae, tune_on};
+use super::model::Model;
 use super::spec::{Input, ModelSpec, OutputKind, calendar};
 
 /// The inputs of one decision, unnormalised, in the spec's order.
@@ -139,22 +143,67 @@ pub struct BcPolicy {
     tuner: Option<Tuner>,
 }
 
-/// Online fine-tuning of a policy (`Bc(..., fine_tune: (...))`): DAgger in the run. The policy logs its own
-/// states, the rate of each step and the backlog at each decision; every `every_s` of virtual time it labels
-/// the decisions of the last `window_s` whose horizons have passed with the hindsight expert over the *observed*
-/// rates (a decision's label needs the `h_hi` steps after it, so the newest `h_hi` decisions wait for the next
-/// fine-tune) and takes `steps` full-batch Adam steps on them with its own loss (a cost-aware policy stays
-/// cost-aware). The one-step order error over those labels before and after is reported in the time series as
-/// `fine_tune_mae_before_cores` / `_after_cores` (the order's capacity in cores).
+/// Online adaptation of a policy (`Bc(..., fine_tune: (...), refit: (...))`): DAgger in the run. The policy
+/// logs its own states, the rate of each step and the backlog at each decision. When a fine-tune or a refit is
+/// due it labels the logged decisions of its window whose horizons have passed with the hindsight expert over
+/// the *observed* rates (a decision's label needs the `h_hi` steps after it, so the newest `h_hi` decisions wait
+/// for the next one). A fine-tune (every `fine_tune.every_s`, on the last `fine_tune.window_s`) takes `steps`
+/// full-batch Adam steps on them with the policy's own loss (a cost-aware policy stays cost-aware). A refit
+/// (every `refit.every_s`, on the last `refit.window_s`) trains the architecture again from fresh weights
+/// (seeded with the card's training seed plus the refit's number) with the normalisation fitted anew on the
+/// window — the first four fifths of its decisions train, the last fifth stops early — for at most
+/// `refit.epochs` epochs, and replaces the policy when it trains; when both are due the refit follows the
+/// fine-tune and wins. The one-step order error over the labels before and after is reported in the time series
+/// as `fine_tune_mae_before_cores` / `_after_cores` (the order's capacity in cores).
 struct Tuner {
-    cfg: FineTuneConfig,
-    every: usize,
+    fine_tune: Option<(FineTuneConfig, usize)>,
+    refit: Option<RefitSchedule>,
     cap: usize,
     seen: usize,
     rows: VecDeque<Vec<f64>>,
     rates_per_s: VecDeque<f64>,
     queued: VecDeque<f64>,
     update: Option<(f64, f64)>,
+}
+
+impl Tuner {
+    /// The last `steps` logged decisions whose horizons have passed, labelled by the expert over the observed
+    /// rates since the first of them: inputs and orders (capacity, requests per second).
+    fn labelled(&self, s: &PolicySetting, width: usize, steps: usize) -> Frames {
+        let skip = self.rows.len().saturating_sub(steps);
+        let (_, h_hi) = s.horizons();
+        let n = (self.rows.len() - skip).saturating_sub(h_hi);
+        let rates: Vec<f64> = self.rates_per_s.iter().skip(skip).copied().collect();
+        let expert = HindsightExpert::new(s.clone(), Arc::new(rates));
+        Frames {
+            width,
+            inputs: self.rows.iter().skip(skip).take(n).flatten().copied().collect(),
+            target: (0..n).map(|j| s.capacity_per_s(expert.label(j, self.queued[skip + j]) as f64)).collect(),
+        }
+    }
+}
+
+/// Trains `model`'s architecture again from fresh weights (seeded with `seed`) on the labelled decisions
+/// `frames`: decisions `0..train_end` train (the normalisation fitted on them as in training), the rest stop
+/// early; at most `epochs` epochs. `None` when the frames hold no training or no validation window, or the
+/// loss stopped being finite.
+fn refit_policy(model: &Model, frames: &Frames, train_end: usize, epochs: u32, seed: u64) -> Option<Model> {
+    let spec = &model.card.spec;
+    let n = frames.steps();
+    let (tr, va) = (0..train_end.min(n), train_end.min(n)..n);
+    let (raw, norm) = policy_normaliser(spec, &[(frames, tr.clone())]);
+    let cut = |r: &std::ops::Range<usize>| windows(frames, spec, &Norms::from(norm), 0, Split::ends(r, 0, 1));
+    let (wt, wv) = (cut(&tr), cut(&va));
+    if wt.n == 0 || wv.n == 0 {
+        return None;
+    }
+    let mut card = model.card.clone();
+    card.normalisation = norm;
+    (card.data.target_mean_per_s, card.data.target_sd_per_s) = (raw.mean, raw.sd);
+    let training = TrainingConfig { max_epochs: epochs, seed, device: DeviceChoice::Cpu, ..card.training.clone() };
+    let fresh = Model::seeded(card, seed, tch::Device::Cpu);
+    fit(&fresh.vs, &fresh.net, spec, &wt, &wv, &training, &mut |_| {}).ok()?;
+    Some(fresh)
 }
 
 impl BcPolicy {
@@ -165,19 +214,25 @@ impl BcPolicy {
         BcPolicy { model, state: PolicyState::new(s, act_quantile), name, tuner: None }
     }
 
-    /// The same, fine-tuned online as [`BcConfig::fine_tune`] says; the policy owns its model (its weights
-    /// change).
-    pub fn fine_tuned(
-        model: super::model::Model,
+    /// The same, fine-tuned online and refitted on a schedule as [`BcConfig::fine_tune`] and
+    /// [`BcConfig::refit`] say; the policy owns its model (its weights change).
+    pub fn adapting(
+        model: Model,
         s: PolicySetting,
         act_quantile: Option<f64>,
-        fine_tune: FineTuneConfig,
+        fine_tune: Option<FineTuneConfig>,
+        refit: Option<RefitConfig>,
     ) -> Self {
         let step_s = s.step_s;
+        let steps = |window_s: f64| ((window_s / step_s).round() as usize).max(1);
+        let refit = refit.map(|r| RefitSchedule::new(&r, step_s));
         let tuner = Tuner {
-            every: ((fine_tune.every_s / step_s).round() as usize).max(1),
-            cap: ((fine_tune.window_s / step_s).round() as usize).max(1),
-            cfg: fine_tune,
+            cap: fine_tune.as_ref().map_or(0, |f| steps(f.window_s)).max(refit.map_or(0, |r| r.steps)).max(1),
+            fine_tune: fine_tune.map(|f| {
+                let every = steps(f.every_s);
+                (f, every)
+            }),
+            refit,
             seen: 0,
             rows: VecDeque::new(),
             rates_per_s: VecDeque::new(),
@@ -187,11 +242,10 @@ impl BcPolicy {
         BcPolicy { tuner: Some(tuner), ..BcPolicy::new(ModelHandle::Own(Box::new(model)), s, act_quantile) }
     }
 
-    /// Logs the decision's state (the row [`PolicyState::observe`] has just added) for fine-tuning, and
-    /// fine-tunes when one is due.
+    /// Logs the decision's state (the row [`PolicyState::observe`] has just added) for adaptation, and
+    /// fine-tunes or refits when one is due.
     fn tune(&mut self, obs: &Observation) {
         let Some(t) = self.tuner.as_mut() else { return };
-        let model = self.model.own();
         let s = &self.state.s;
         t.update = None;
         t.seen += 1;
@@ -203,23 +257,34 @@ impl BcPolicy {
         t.rows.push_back(self.state.rows.back().cloned().expect("the decision's state was observed"));
         t.rates_per_s.push_back(obs.arrivals_in_interval as f64 / obs.interval_s.max(1e-9));
         t.queued.push_back(obs.queue_len as f64);
-        if !t.seen.is_multiple_of(t.every) {
-            return;
+        let width = self.model.card().spec.width();
+        if let Some((cfg, every)) = &t.fine_tune
+            && t.seen.is_multiple_of(*every)
+        {
+            let model = self.model.own();
+            let frames = t.labelled(s, width, ((cfg.window_s / s.step_s).round() as usize).max(1));
+            let n = frames.steps();
+            let w = windows(&frames, &model.card.spec, &model.card.norms(), 0, Split::ends(&(0..n), 0, 1));
+            if w.n > 0 {
+                t.update = Some(tune_on(model, &w, cfg));
+            }
         }
-        // Decisions whose horizons have all passed: the expert over the observed rates labels them.
-        let (_, h_hi) = s.horizons();
-        let labelled = t.rows.len().saturating_sub(h_hi);
-        let expert = HindsightExpert::new(s.clone(), Arc::new(t.rates_per_s.iter().copied().collect()));
-        let frames = Frames {
-            width: model.card.spec.width(),
-            inputs: t.rows.iter().take(labelled).flatten().copied().collect(),
-            target: (0..labelled).map(|j| s.capacity_per_s(expert.label(j, t.queued[j]) as f64)).collect(),
-        };
-        let w = windows(&frames, &model.card.spec, &model.card.norms(), 0, Split::ends(&(0..labelled), 0, 1));
-        if w.n == 0 {
-            return;
+        if let Some(r) = t.refit
+            && t.seen.is_multiple_of(r.every)
+            && t.rows.len() >= r.steps
+        {
+            let number = r.done + 1;
+            t.refit = Some(RefitSchedule { done: number, ..r });
+            let frames = t.labelled(s, width, r.steps);
+            let current = self.model.own();
+            let n = frames.steps();
+            let all = |m: &Model| windows(&frames, &m.card.spec, &m.card.norms(), 0, Split::ends(&(0..n), 0, 1));
+            let seed = current.card.training.seed.wrapping_add(number);
+            if let Some(fresh) = refit_policy(current, &frames, n * 4 / 5, r.epochs, seed) {
+                t.update = Some((evaluate_mae(current, &all(current)), evaluate_mae(&fresh, &all(&fresh))));
+                self.model = ModelHandle::Own(Box::new(fresh));
+            }
         }
-        t.update = Some(tune_on(model, &w, &t.cfg));
     }
 }
 
@@ -265,6 +330,13 @@ pub struct BcConfig {
     /// on them with its own loss. The time series records each fine-tune's order error before and after.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fine_tune: Option<FineTuneConfig>,
+    /// Scheduled refits from fresh weights, DAgger in the run: `refit: (every_s: 21600, window_s: 86400,
+    /// epochs: 10)`. Every `every_s` of virtual time the policy labels its decisions of the last `window_s`
+    /// whose horizons have passed with the hindsight expert over the observed rates and trains its architecture
+    /// again on them from fresh weights, with the normalisation fitted anew (what a level shift needs, which
+    /// fine-tuning under the old normalisation cannot give).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refit: Option<RefitConfig>,
 }
 
 #[cfg(test)]

@@ -84,14 +84,19 @@ pub fn with_torch() -> NeuralRuntime {
                 })
                 .map_err(|e| e.to_string())
         },
-        bc_policy: |dir, setting, config| match &config.fine_tune {
-            // Fine-tuning changes the weights: the policy owns its model.
-            Some(ft) => {
+        bc_policy: |dir, setting, config| {
+            if config.fine_tune.is_some() || config.refit.is_some() {
+                // Fine-tuning and refits change the weights: the policy owns its model.
                 let m = Model::load(dir).expect("validated model directory");
-                Box::new(super::policy::BcPolicy::fine_tuned(m, setting, config.act_quantile, ft.clone()))
-            }
-            // Shared through this thread's batcher when the run is part of a batched group.
-            None => {
+                Box::new(super::policy::BcPolicy::adapting(
+                    m,
+                    setting,
+                    config.act_quantile,
+                    config.fine_tune.clone(),
+                    config.refit.clone(),
+                ))
+            } else {
+                // Shared through this thread's batcher when the run is part of a batched group.
                 let m = super::batch::handle(dir).expect("validated model directory");
                 Box::new(super::policy::BcPolicy::new(m, setting, config.act_quantile))
             }
