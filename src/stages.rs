@@ -83,6 +83,7 @@ impl Stage {
             name: self.name.clone(),
             scenario: Some(scenario.to_string()),
             series: Vec::new(),
+            max_windows_per_series: None,
             slice: self.slice.clone(),
             task: self.task.clone(),
             model: self.model.clone(),

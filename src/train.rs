@@ -86,6 +86,10 @@ pub struct TrainFile {
     /// scale by each window's level (`model.level: Window`), and may then be used on any trace at any step.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub series: Vec<String>,
+    /// With `series`: at most this many training windows from each series (a seeded sample; validation windows
+    /// in the split's proportion), so that a long or fine-grained series weighs no more than the others.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_windows_per_series: Option<u32>,
     /// The part of the scenario's trace to learn from (instead of the scenario's own start and horizon; its
     /// warm history is not used): `Fraction(from: 0.0, to: 0.7)` trains on the first 70 % and leaves the rest
     /// to a test scenario that names `Fraction(from: 0.7, to: 1.0)`.
@@ -153,6 +157,12 @@ pub fn problems(cfg: &TrainFile) -> Problems {
                 "must name a trace file (FILE[:COLUMN])".into()
             });
         }
+    }
+    if let Some(n) = cfg.max_windows_per_series {
+        p.require("max_windows_per_series", !cfg.series.is_empty(), || {
+            "balances the series of a model across series: name `series` or leave it out".into()
+        });
+        p.count_within("max_windows_per_series", n.into(), 1, 100_000_000);
     }
     p.under("model", |p| cfg.model.check(p));
     p.under("split", |p| cfg.split.check(p));
@@ -435,12 +445,19 @@ pub fn train_loaded(cfg: &TrainFile, source: &Source, dir: &Path, what: &str, qu
     };
     let mut rounds: Vec<RoundRow> = Vec::new();
     let result = match (&cfg.task, source) {
-        (TaskConfig::Forecast, Source::Series(series)) => {
-            train_global_forecaster(&cfg.name, &cfg.model, series, &cfg.split, &cfg.training, &mut on_epoch).map(|g| {
-                per_series = g.series;
-                g.forecaster.model
-            })
-        }
+        (TaskConfig::Forecast, Source::Series(series)) => train_global_forecaster(
+            &cfg.name,
+            &cfg.model,
+            series,
+            &cfg.split,
+            &cfg.training,
+            cfg.max_windows_per_series.map(|n| n as usize),
+            &mut on_epoch,
+        )
+        .map(|g| {
+            per_series = g.series;
+            g.forecaster.model
+        }),
         (TaskConfig::Imitate { .. }, Source::Series(_)) => bail!("{what}: series train forecasters only (checked)"),
         (TaskConfig::Forecast, Source::Scenario(loaded, scenario_file)) => {
             let source = scenario_file.display().to_string();

@@ -1017,6 +1017,31 @@ fn a_global_model_trains_on_series_and_forecasts_a_trace_it_never_saw() {
     .unwrap();
     let o = prescale(&["validate", file.to_str().unwrap()]);
     assert!(text(&o).0.contains("series: name a scenario or series, not both"), "{}", text(&o).0);
+
+    // Balanced: each series gives at most 100 training windows (the 6-day 5-minute series had ~1,150).
+    std::fs::write(
+        &file,
+        text_of("\"a.csv\", \"b.csv\"", "Window").replace("    task:", "    max_windows_per_series: 100,\n    task:"),
+    )
+    .unwrap();
+    let o = prescale(&["train", file.to_str().unwrap(), "--out", out.to_str().unwrap(), "--quiet"]);
+    assert!(o.status.success(), "{}", text(&o).1);
+    let card: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("card.json")).unwrap()).unwrap();
+    let w: Vec<u64> = card["data"]["windows"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap()).collect();
+    assert!(w[0] == 200 && w[1] <= 2 * 22, "windows {w:?}: 100 training windows from each series");
+    let series = std::fs::read_to_string(dir.join("series.csv")).unwrap();
+    assert!(series.lines().skip(1).all(|l| l.split(',').nth(3) == Some("100")), "{series}");
+    // Only a model across series is balanced.
+    let one = text_of("", "Window")
+        .replace("    series: [],", "    scenario: \"nn-test.ron\",\n    max_windows_per_series: 100,");
+    std::fs::write(&file, one).unwrap();
+    let o = prescale(&["validate", file.to_str().unwrap()]);
+    assert!(
+        text(&o).0.contains("max_windows_per_series: balances the series of a model across series"),
+        "{}",
+        text(&o).0
+    );
 }
 
 /// A memory-bound service on a synthetic trace: 4 days at 5-minute rows, CPU swinging through the day (20–80 %

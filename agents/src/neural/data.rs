@@ -199,6 +199,26 @@ pub struct Windows {
 }
 
 impl Windows {
+    /// At most `k` of the windows, drawn without replacement by `seed` and kept in their order (all of them when
+    /// there are no more than `k`).
+    pub fn sample(&self, k: usize, seed: u64) -> Windows {
+        if self.n <= k {
+            return self.clone();
+        }
+        use rand::SeedableRng;
+        let mut rng = rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(seed);
+        let mut keep = rand::seq::index::sample(&mut rng, self.n, k).into_vec();
+        keep.sort_unstable();
+        let (sx, sy, sl) = (self.x.len() / self.n, self.y.len() / self.n, self.level.len() / self.n);
+        let mut w = Windows { n: k, ..Windows::default() };
+        for i in keep {
+            w.x.extend_from_slice(&self.x[i * sx..(i + 1) * sx]);
+            w.y.extend_from_slice(&self.y[i * sy..(i + 1) * sy]);
+            w.level.extend_from_slice(&self.level[i * sl..(i + 1) * sl]);
+        }
+        w
+    }
+
     /// Appends another set (same shapes).
     pub fn extend(&mut self, other: &Windows) {
         self.x.extend_from_slice(&other.x);

@@ -305,7 +305,10 @@ pub fn series_floor(mean: f64) -> Normaliser {
 /// each window's own level (`spec.level` must be [`Level::Window`](super::spec::Level::Window): series of
 /// requests per second, CPU percentages and bytes share one network only as ratios to their recent level);
 /// the ratio normalisation is fitted on the pooled training windows. The card may be used at any step
-/// (`any_step`): the network reads `window_steps` steps, whatever their length. Targets: the rate only.
+/// (`any_step`): the network reads `window_steps` steps, whatever their length. Targets: the rate only. With
+/// `max_windows_per_series`, each series gives at most that many training windows and the same share of
+/// validation windows (`split.validation / split.train` of it), a seeded sample: long or fine-grained series
+/// then weigh no more than the others.
 ///
 /// # Errors
 /// A spec this cannot train (global level, other targets, memory or network inputs), a series too short to
@@ -316,6 +319,7 @@ pub fn train_global_forecaster(
     series: &[LabelledSeries],
     split: &Split,
     training: &TrainingConfig,
+    max_windows_per_series: Option<usize>,
     on_epoch: &mut dyn FnMut(&EpochRow),
 ) -> Result<GlobalForecaster, LearnError> {
     use super::spec::Level;
@@ -357,10 +361,15 @@ pub fn train_global_forecaster(
     let card_norm = Normaliser { level_floor_per_s: Some(GLOBAL_LEVEL_FLOOR), ..pooled };
     let (mut wt, mut wv) = (Windows::default(), Windows::default());
     let mut tests = Vec::with_capacity(parts.len());
-    for (s, part) in series.iter().zip(&parts) {
+    for (i, (s, part)) in series.iter().zip(&parts).enumerate() {
         let norms = Norms::from(Normaliser { level_floor_per_s: part.floor.level_floor_per_s, ..pooled });
         let cut = |r: &std::ops::Range<usize>| windows(&part.frames, spec, &norms, 1, Split::ends(r, 1, h));
-        let (t, v, te) = (cut(&part.ranges[0]), cut(&part.ranges[1]), cut(&part.ranges[2]));
+        let (mut t, mut v, te) = (cut(&part.ranges[0]), cut(&part.ranges[1]), cut(&part.ranges[2]));
+        if let Some(cap) = max_windows_per_series {
+            let seed = training.seed ^ (i as u64) << 32;
+            t = t.sample(cap, seed);
+            v = v.sample(((cap as f64 * split.validation / split.train).ceil() as usize).max(1), seed ^ 1);
+        }
         if t.n == 0 || v.n == 0 {
             return Err(LearnError::Data(format!(
                 "{}: {} steps give {} training and {} validation windows of {} + {h} steps; every series needs at \
@@ -562,7 +571,7 @@ mod tests {
         ];
         let split = Split { train: 0.7, validation: 0.15 };
         let training = TrainingConfig { max_epochs: 60, batch_size: 32, patience: 60, ..TrainingConfig::default() };
-        let Ok(g) = train_global_forecaster("g", &spec, &series, &split, &training, &mut |_| {}) else {
+        let Ok(g) = train_global_forecaster("g", &spec, &series, &split, &training, None, &mut |_| {}) else {
             panic!("training failed")
         };
         let card = &g.forecaster.model.card;
@@ -588,7 +597,8 @@ mod tests {
         assert!(zero_shot < 1.5 * own, "zero-shot MAE {zero_shot} vs {own} trained on the series");
 
         let global = ModelSpec { level: Level::Global, ..spec };
-        let Err(LearnError::Data(e)) = train_global_forecaster("g", &global, &series, &split, &training, &mut |_| {})
+        let Err(LearnError::Data(e)) =
+            train_global_forecaster("g", &global, &series, &split, &training, None, &mut |_| {})
         else {
             panic!("a global level across series was accepted")
         };
