@@ -377,7 +377,7 @@ fn the_level_shift_experiment_validates_and_its_trace_shifts_threefold() {
     };
     validates_as_shipped(
         "experiments/level-shift/level-shift.ron",
-        "96 runs = 1 scenario(s) x 1 axis combination(s) x 32 controller(s) x 3 seed(s); 2 training(s) first",
+        "114 runs = 1 scenario(s) x 1 axis combination(s) x 38 controller(s) x 3 seed(s); 3 training(s) first",
     );
     let text = std::fs::read_to_string(traces.join("nab_ec2_network_in_257a54.csv")).unwrap();
     let v: Vec<f64> = text.lines().skip(1).map(|l| l.rsplit(',').next().unwrap().parse().unwrap()).collect();
