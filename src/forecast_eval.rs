@@ -384,38 +384,8 @@ pub fn evaluate(
                     let member = if opts.ensemble > 1 { format!(", seed {seed}") } else { String::new() };
                     eprintln!("[forecast-eval] {}: training {name}{which}{member}", s.label);
                 }
-                let mut progress = crate::progress::Progress::new(
-                    quiet,
-                    training.max_epochs as u64,
-                    &format!("forecast-eval {}", s.label),
-                    "epoch",
-                );
-                let cut = (*end as f64 * 0.85) as usize;
-                let fitted = fit_forecaster(
-                    &name,
-                    &spec,
-                    &demand,
-                    &s.label,
-                    [0..cut, cut..*end, *end..*end],
-                    &TrainingConfig { seed, ..training.clone() },
-                    false,
-                    &mut |r| {
-                        progress.update(
-                            r.epoch as u64,
-                            &format!(
-                                "{name}: train loss {:.4}, validation loss {:.4}",
-                                r.train_loss, r.validation_loss
-                            ),
-                        )
-                    },
-                );
-                progress.finish();
-                let f = fitted.map_err(|e| match e {
-                    prescale_agents::neural::forecast_cloning::LearnError::Data(m) => anyhow!(m),
-                    prescale_agents::neural::forecast_cloning::LearnError::NonFinite(_, m) => {
-                        anyhow!("{}: {name}: {m}", s.label)
-                    }
-                })?;
+                let training = TrainingConfig { seed, ..training.clone() };
+                let f = train_network(&name, &spec, &demand, &s.label, *end, &training, quiet)?;
                 wall_s += f.fit.wall_s;
                 let t0 = Instant::now();
                 for (acc, one) in sum.iter_mut().zip(forecast_origins(&f.model, &frames, at, hmax, opts, s.step_s)) {
@@ -453,6 +423,34 @@ pub fn evaluate(
         });
     }
     Ok((rows, scale, first))
+}
+
+/// Network `name` of `spec` trained on `demand` before step `end` (its last 15 % stopping early), with a
+/// progress bar unless `quiet`.
+fn train_network(
+    name: &str,
+    spec: &ModelSpec,
+    demand: &DemandSeries,
+    label: &str,
+    end: usize,
+    training: &TrainingConfig,
+    quiet: bool,
+) -> Result<prescale_agents::neural::forecast_cloning::Forecaster> {
+    use prescale_agents::neural::forecast_cloning::LearnError;
+    let mut progress =
+        crate::progress::Progress::new(quiet, training.max_epochs as u64, &format!("forecast-eval {label}"), "epoch");
+    let cut = (end as f64 * 0.85) as usize;
+    let fitted = fit_forecaster(name, spec, demand, label, [0..cut, cut..end, end..end], training, false, &mut |r| {
+        progress.update(
+            r.epoch as u64,
+            &format!("{name}: train loss {:.4}, validation loss {:.4}", r.train_loss, r.validation_loss),
+        )
+    });
+    progress.finish();
+    fitted.map_err(|e| match e {
+        LearnError::Data(m) => anyhow!(m),
+        LearnError::NonFinite(_, m) => anyhow!("{label}: {name}: {m}"),
+    })
 }
 
 /// The trained model in `dir`, loaded (every check of the model directory) and a forecaster.

@@ -399,6 +399,7 @@ pub fn train_policy(
     }
     Ok(Policy { model, fit: report, rounds: rows, expert })
 }
+
 /// A policy's normalisation, fitted on the decisions `range` of each frames: the raw fit of their targets (the
 /// expert's orders as capacity) and the normaliser `spec` asks for on it ([`Normaliser::fit_for`]: with a
 /// window level, of the targets' ratios to their windows' levels). Training and in-run refits

@@ -156,7 +156,8 @@ pub struct BcPolicy {
 /// fine-tune and wins. The one-step order error over the labels before and after is reported in the time series
 /// as `fine_tune_mae_before_cores` / `_after_cores` (the order's capacity in cores).
 struct Tuner {
-    fine_tune: Option<(FineTuneConfig, usize)>,
+    /// The fine-tune, every how many decisions, on how many.
+    fine_tune: Option<(FineTuneConfig, usize, usize)>,
     refit: Option<RefitSchedule>,
     cap: usize,
     seen: usize,
@@ -229,8 +230,8 @@ impl BcPolicy {
         let tuner = Tuner {
             cap: fine_tune.as_ref().map_or(0, |f| steps(f.window_s)).max(refit.map_or(0, |r| r.steps)).max(1),
             fine_tune: fine_tune.map(|f| {
-                let every = steps(f.every_s);
-                (f, every)
+                let (every, window) = (steps(f.every_s), steps(f.window_s));
+                (f, every, window)
             }),
             refit,
             seen: 0,
@@ -258,11 +259,11 @@ impl BcPolicy {
         t.rates_per_s.push_back(obs.arrivals_in_interval as f64 / obs.interval_s.max(1e-9));
         t.queued.push_back(obs.queue_len as f64);
         let width = self.model.card().spec.width();
-        if let Some((cfg, every)) = &t.fine_tune
+        if let Some((cfg, every, window)) = &t.fine_tune
             && t.seen.is_multiple_of(*every)
         {
             let model = self.model.own();
-            let frames = t.labelled(s, width, ((cfg.window_s / s.step_s).round() as usize).max(1));
+            let frames = t.labelled(s, width, *window);
             let n = frames.steps();
             let w = windows(&frames, &model.card.spec, &model.card.norms(), 0, Split::ends(&(0..n), 0, 1));
             if w.n > 0 {
