@@ -195,12 +195,14 @@ pub fn problems(cfg: &TrainFile) -> Problems {
             });
             if let Some((i, input)) =
                 cfg.model.inputs.iter().enumerate().find(|(_, i)| matches!(i, Input::Memory | Input::Network))
+                && cfg.model.level != Level::Global
             {
                 p.add(
                     &format!("model.inputs[{i}]"),
                     format!(
-                        "{input:?}: a policy sees the rate, the calendar and cluster state; memory and network \
-                         demand are inputs of forecasters (Forecast)"
+                        "{input:?}: a policy sees a stated memory or network demand with level: Global (its order \
+                         is an absolute count, scaled by the training data), got {:?}",
+                        cfg.model.level
                     ),
                 );
             }
@@ -316,7 +318,32 @@ fn load_scenario_of(
     if let (TaskConfig::Imitate { cost_aware: true, .. }, Some(why)) = (&cfg.task, unpriced(&loaded.config)) {
         return Err(placed(Problem { path: "task.cost_aware".into(), message: format!("{scenario}: {why}") }));
     }
+    if let Some(p) = unstated(cfg, &loaded.config, scenario) {
+        return Err(placed(p));
+    }
     Ok((loaded, scenario_file, prepared))
+}
+
+/// A policy (`Imitate`) that sees a memory or network demand `config`'s workload does not state, at the input's
+/// path (`None`: every demand it sees is stated). Forecasters are checked where they are used.
+fn unstated(cfg: &TrainFile, config: &crate::scenario_io::ScenarioConfig, scenario: &str) -> Option<Problem> {
+    if !matches!(cfg.task, TaskConfig::Imitate { .. }) {
+        return None;
+    }
+    let stated = config.stated_demand();
+    let (i, input) = cfg
+        .model
+        .inputs
+        .iter()
+        .enumerate()
+        .find(|(_, i)| (**i == Input::Memory && !stated.memory) || (**i == Input::Network && !stated.network))?;
+    Some(Problem {
+        path: format!("model.inputs[{i}]"),
+        message: format!(
+            "{input:?}: {scenario} states no such demand; give its trace's column (meaning: Utilisation(resource: \
+             {input:?}, ...)) or leave the input out"
+        ),
+    })
 }
 
 /// Why a cost-aware policy cannot learn from `config` (`None`: it prices both a violated minute and an
@@ -477,6 +504,9 @@ pub fn train_loaded(cfg: &TrainFile, source: &Source, dir: &Path, what: &str, qu
             let cost_ratio = world.setting.cost_ratio();
             if let (true, Some(why)) = (*cost_aware, unpriced(&loaded.config)) {
                 bail!("{what}: task.cost_aware: {source}: {why}");
+            }
+            if let Some(p) = unstated(cfg, &loaded.config, &source) {
+                bail!("{what}: {}: {}", p.path, p.message);
             }
             let spec = match cost_ratio {
                 Some(tau) if *cost_aware => {

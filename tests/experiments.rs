@@ -446,6 +446,10 @@ fn on_a_memory_bound_trace_the_multi_resource_agent_beats_the_rate_only_one_at_e
     let plan = "102 runs = 1 scenario(s) x 1 axis combination(s) x 34 controller(s) x 3 seed(s); 2 training(s) first";
     validates_as_shipped("experiments/multi-resource/memory-bound.ron", plan);
     validates_as_shipped("experiments/multi-resource/network-bound.ron", plan);
+    validates_as_shipped(
+        "experiments/multi-resource/bc-memory.ron",
+        "20 runs = 1 scenario(s) x 1 axis combination(s) x 10 controller(s) x 2 seed(s); 9 training(s) first",
+    );
     // A stage's model, with a relative results folder, is where the sweep trains it (relative to where the
     // command runs), not below the experiment's folder.
     let e = load_experiment(&repo().join("experiments/multi-resource/memory-bound.ron"), Path::new("results")).unwrap();

@@ -111,6 +111,7 @@ fn setting(
         slo_threshold_s: 0.5,
         instance_price_usd_per_hour: 0.1,
         violation_price_usd_per_min: None,
+        resources: Default::default(),
     }
 }
 
@@ -1100,6 +1101,84 @@ fn memory_train_file(dir: &Path, name: &str, model: &str) -> PathBuf {
     let p = dir.join(format!("{name}.ron"));
     std::fs::write(&p, text).unwrap();
     p
+}
+
+/// BC policies and a stated memory: the hindsight expert knows it (its order never leaves the memory short: no
+/// failed request), a policy that sees it (`inputs: [Memory, …]`) learns the expert's memory floor and turns far
+/// fewer requests away than one that sees only the rate, and exports; a memory input with a window level, one
+/// on a scenario that states no memory (training), and a memory policy on such a scenario (validation) are
+/// refused at their paths.
+#[test]
+fn a_policy_that_sees_the_stated_memory_learns_the_experts_memory_floor() {
+    let d = tempfile::tempdir().unwrap();
+    // memory_scenario's CPU, but a memory that holds one of four levels (60–98 % of 1,000 GiB) for six hours at
+    // a time, at random: nothing but the memory itself tells it.
+    let mut csv = String::from("timestamp,cpu,mem\n");
+    for k in 0..4 * 288u64 {
+        let day = std::f64::consts::TAU * k as f64 / 288.0;
+        let u = ((((k / 72) as f64 + 0.5) * 12.9898).sin() * 43_758.545).fract().abs();
+        csv +=
+            &format!("{},{:.4},{}\n", k * 300, 50.0 + 30.0 * day.sin(), [60.0, 75.0, 90.0, 98.0][(u * 4.0) as usize]);
+    }
+    let failed = |controller: &str, name: &str| {
+        let s = memory_scenario(d.path(), controller);
+        std::fs::write(d.path().join("mem-trace.csv"), &csv).unwrap();
+        let out = d.path().join(format!("out-{name}"));
+        let o = prescale(&["run", s.to_str().unwrap(), "--out", out.to_str().unwrap(), "--quiet"]);
+        assert!(o.status.success(), "{}", text(&o).1);
+        let run = std::fs::read_dir(out.join("mem-test")).unwrap().next().unwrap().unwrap().path();
+        let v: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(run.join("summary.json")).unwrap()).unwrap();
+        v["summary"]["failed_requests"].as_f64().unwrap()
+    };
+    assert_eq!(failed("HindsightExpert", "expert"), 0.0, "the expert covers the stated memory");
+    let policy = |name: &str, inputs: &str, level: &str| {
+        let text = format!(
+            r#"Train(name: "{name}", scenario: "mem-test.ron", slice: Fraction(from: 0.0, to: 0.5),
+    task: Imitate(seeds: [11], dagger: (rounds: 1, epochs_per_round: 4), act_quantile: Some(0.9)),
+    model: (architecture: Gru(hidden: 16), inputs: {inputs}, window_steps: 12, horizon_steps: 1, output: Gaussian, level: {level}),
+    training: (max_epochs: 20, batch_size: 64, learning_rate: 0.003, patience: 6, seed: 1))"#
+        );
+        let p = d.path().join(format!("{name}.ron"));
+        std::fs::write(&p, text).unwrap();
+        p
+    };
+    let rate = train(d.path(), &policy("bc-rate", "[Rate, ReadyCapacity, PendingCapacity, LogBacklog]", "Global"));
+    let mem = train(d.path(), &policy("bc-mem", "[Memory, ReadyCapacity, PendingCapacity, LogBacklog]", "Global"));
+    let bc = |m: &Path| format!("Bc(model: \"{}\", act_quantile: Some(0.9))", m.display());
+    let (by_rate, by_memory) = (failed(&bc(&rate), "rate"), failed(&bc(&mem), "mem"));
+    // Measured: 0 against 3.7 million.
+    assert!(by_memory < 0.1 * by_rate, "failed requests: seeing the memory {by_memory}, the rate only {by_rate}");
+    let card: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(mem.join("card.json")).unwrap()).unwrap();
+    let memory_mean = card["memory_normalisation"]["mean"].as_f64().unwrap();
+    assert!((600.0..980.0).contains(&memory_mean), "memory normalisation mean {memory_mean} GiB");
+    let o = prescale(&["export", mem.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o).1);
+
+    // Refusals: a window level; a scenario without memory (training); a memory policy on it (validation).
+    let o = prescale(&["validate", policy("bc-w", "[Memory, ReadyCapacity]", "Window").to_str().unwrap()]);
+    assert!(text(&o).0.contains("model.inputs[0]: Memory: a policy sees a stated memory"), "{}", text(&o).0);
+    let rate_only = scenario(d.path(), "HindsightExpert");
+    let no_memory = policy("bc-none", "[Memory, ReadyCapacity]", "Global");
+    std::fs::write(
+        &no_memory,
+        std::fs::read_to_string(&no_memory)
+            .unwrap()
+            .replace("mem-test.ron", rate_only.file_name().unwrap().to_str().unwrap())
+            .replace(" slice: Fraction(from: 0.0, to: 0.5),", ""),
+    )
+    .unwrap();
+    let o = prescale(&["train", no_memory.to_str().unwrap(), "--out", d.path().join("m").to_str().unwrap(), "--quiet"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o).1);
+    assert!(
+        text(&o).1.contains("model.inputs[0]: Memory:") && text(&o).1.contains("states no such demand"),
+        "{}",
+        text(&o).1
+    );
+    let s = scenario(d.path(), &bc(&mem));
+    let o = prescale(&["validate", s.to_str().unwrap()]);
+    assert!(!o.status.success() && text(&o).0.contains("the policy sees the memory demand"), "{}", text(&o).0);
 }
 
 /// The multi-resource agent end to end: a model with targets `[Rate, Memory]` trains on a trace's CPU and

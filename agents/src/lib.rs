@@ -180,10 +180,10 @@ impl ControllerSpec for ControllerConfig {
                 .bc_policy)(
                 Path::new(&c.model), PolicySetting::from_context(ctx), c
             ),
-            ControllerConfig::HindsightExpert => Box::new(HindsightExpert::new(
-                PolicySetting::from_context(ctx),
-                Arc::new(ctx.demand.rate_per_s.clone()),
-            )),
+            ControllerConfig::HindsightExpert => Box::new(
+                HindsightExpert::new(PolicySetting::from_context(ctx), Arc::new(ctx.demand.rate_per_s.clone()))
+                    .with_demand(ctx.demand.memory_gib.as_deref(), ctx.demand.network_gbps.as_deref()),
+            ),
             ControllerConfig::External(c) => Box::new(external::ExternalController::start(c, ctx)),
         }
     }
@@ -263,15 +263,31 @@ impl ControllerConfig {
     /// that plans it — a neural predictor that forecasts it (targets `[Rate, Memory]`, …), or `FromRate` for
     /// it — and a model that sees such a demand needs a workload that states it.
     pub fn check_workload_with(&self, p: &mut Problems, stated: StatedDemand, planned: Option<&ModelFacts>) {
+        let spec_of = |model: &str| match planned {
+            Some(f) => Some(f.spec.clone()),
+            None => neural::model::read_card(Path::new(model)).ok().map(|card| card.spec),
+        };
+        if let ControllerConfig::Bc(c) = self {
+            // A policy that sees a stated demand needs a workload that states it.
+            let Some(spec) = spec_of(&c.model) else { return };
+            for (signal, states, field) in
+                [(Signal::Memory, stated.memory, "memory"), (Signal::Network, stated.network, "network")]
+            {
+                if spec.inputs.contains(&signal.input()) && !states {
+                    p.add(
+                        "model",
+                        format!(
+                            "{}: the policy sees the {field} demand (input {signal:?}), but the workload states none;                              give the trace's {field} column (meaning: Utilisation(resource: {signal:?}, ...)) or use                              a policy without it",
+                            c.model
+                        ),
+                    );
+                }
+            }
+            return;
+        }
         let ControllerConfig::Predictive(c) = self else { return };
         let PredictorConfig::Neural { model, .. } = &c.predictor else { return };
-        let spec = match planned {
-            Some(f) => f.spec.clone(),
-            None => match neural::model::read_card(Path::new(model)) {
-                Ok(card) => card.spec,
-                Err(_) => return,
-            },
-        };
+        let Some(spec) = spec_of(model) else { return };
         for (signal, states, plan, field) in [
             (Signal::Memory, stated.memory, c.memory, "memory"),
             (Signal::Network, stated.network, c.network, "network"),

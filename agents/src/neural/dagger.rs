@@ -26,7 +26,7 @@ use super::fit::{EpochRow, FitReport, TrainingConfig, fit, restore, snapshot};
 use super::forecast_cloning::{LearnError, mae_per_horizon};
 use super::model::{FitSummary, Model, ModelCard, Task};
 use super::policy::{BcPolicy, state_row};
-use super::spec::{Input, ModelSpec};
+use super::spec::{Input, ModelSpec, Signal};
 
 /// Who acts during a rollout.
 pub enum Actor<'a> {
@@ -94,7 +94,8 @@ pub fn rollout(
     seed: u64,
     act_quantile: Option<f64>,
 ) -> Result<Rollout, String> {
-    let expert = HindsightExpert::new(s.clone(), Arc::new(demand.rate_per_s.clone()));
+    let expert = HindsightExpert::new(s.clone(), Arc::new(demand.rate_per_s.clone()))
+        .with_demand(demand.memory_gib.as_deref(), demand.network_gbps.as_deref());
     let copy = |m: &Model| m.duplicate();
     let (learner, beta, draw_seed) = match actor {
         Actor::Expert => (None, 1.0, 0),
@@ -278,18 +279,19 @@ pub fn train_policy(
         all.push(r.frames);
     }
     let trains: Vec<_> = all.iter().map(|f| (f, split.ranges(f.steps())[0].clone())).collect();
-    let (raw, norm) = policy_normaliser(spec, &trains);
+    let (raw, norms) = policy_normaliser(spec, &trains);
     let parts = |all: &[Frames]| {
         let mut w = [Windows::default(), Windows::default(), Windows::default()];
         for f in all {
             for (i, r) in split.ranges(f.steps()).iter().enumerate() {
-                w[i].extend(&windows(f, spec, &Norms::from(norm), 0, Split::ends(r, 0, 1)));
+                w[i].extend(&windows(f, spec, &norms, 0, Split::ends(r, 0, 1)));
             }
         }
         w
     };
     tch::manual_seed(training.seed as i64);
-    let mut c = ModelCard::new(name, Task::Policy, spec, s.step_s, norm, training);
+    let mut c = ModelCard::new(name, Task::Policy, spec, s.step_s, norms.rate, training);
+    (c.memory_normalisation, c.network_normalisation) = (norms.memory, norms.network);
     (c.data.target_mean_per_s, c.data.target_sd_per_s) = (raw.mean, raw.sd);
     c.data.source = source.into();
     c.data.split = [split.train, split.validation, 1.0 - split.train - split.validation];
@@ -401,21 +403,24 @@ pub fn train_policy(
 }
 
 /// A policy's normalisation, fitted on the decisions `range` of each frames: the raw fit of their targets (the
-/// expert's orders as capacity) and the normaliser `spec` asks for on it ([`Normaliser::fit_for`]: with a
-/// window level, of the targets' ratios to their windows' levels). Training and in-run refits
+/// expert's orders as capacity), and every signal's normaliser — the rate's the one `spec` asks for on the raw
+/// fit ([`Normaliser::fit_for`]: with a window level, of the targets' ratios to their windows' levels), the
+/// stated memory's and network's (Global level only) their input columns' fits. Training and in-run refits
 /// ([`BcPolicy`]'s `refit`) both fit it this way.
-pub(super) fn policy_normaliser(
-    spec: &ModelSpec,
-    parts: &[(&Frames, std::ops::Range<usize>)],
-) -> (Normaliser, Normaliser) {
+pub(super) fn policy_normaliser(spec: &ModelSpec, parts: &[(&Frames, std::ops::Range<usize>)]) -> (Normaliser, Norms) {
     let targets: Vec<f64> = parts.iter().flat_map(|(f, r)| f.target[r.clone()].iter().copied()).collect();
     let raw = Normaliser::fit(&targets);
-    let norm = Normaliser::fit_for(spec, raw, |unit| {
+    let rate = Normaliser::fit_for(spec, raw, |unit| {
         let mut w = Windows::default();
         for (f, r) in parts {
             w.extend(&windows(f, spec, &Norms::from(*unit), 0, Split::ends(r, 0, 1)));
         }
         w
     });
-    (raw, norm)
+    let column = |s: Signal| {
+        let c = spec.column_of(s)?;
+        let xs: Vec<f64> = parts.iter().flat_map(|(f, r)| r.clone().map(move |k| f.inputs[k * f.width + c])).collect();
+        Some(Normaliser::fit(&xs))
+    };
+    (raw, Norms { rate, memory: column(Signal::Memory), network: column(Signal::Network) })
 }

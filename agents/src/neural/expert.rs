@@ -35,6 +35,12 @@
 //! leaves a slight overload, which only slows requests, short when its minutes are cheap, and covers a spike
 //! whose backlog would take long to drain. It is a heuristic, myopic past the window (measured against the
 //! hard expert in `tests/neural.rs`).
+//!
+//! **Stated memory and network.** Where the workload states memory or network demand per step (a trace's
+//! columns), the expert also knows it ([`HindsightExpert::with_demand`]) and orders no fewer instances than the
+//! horizons' largest demand needs beside the static pools (`⌈(demand − pools) / per instance⌉`, whichever
+//! resource binds): requests a short memory or network turns away are failures, not a latency to trade, so
+//! this floor holds with a price too.
 
 use std::sync::Arc;
 
@@ -75,6 +81,58 @@ pub struct PolicySetting {
     pub instance_price_usd_per_hour: f64,
     /// What a minute of SLO violation costs, USD (`None`: the SLO is a hard target).
     pub violation_price_usd_per_min: Option<f64>,
+    /// Memory and network of the fleet: what a stated memory or network demand needs of it.
+    #[serde(default)]
+    pub resources: FleetResources,
+}
+
+/// Memory and network bandwidth of an instance of the scaling type and of the static pools (READY from the
+/// start): what a stated memory or network demand (a trace's column) needs of the fleet. Zero per instance: the
+/// resource is not planned.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct FleetResources {
+    /// Memory of one instance of the scaling type, GiB.
+    pub memory_gib_per_instance: f64,
+    /// Network bandwidth of one instance of the scaling type, Gbit/s.
+    pub network_gbps_per_instance: f64,
+    /// Memory of the static pools, GiB.
+    pub static_memory_gib: f64,
+    /// Network bandwidth of the static pools, Gbit/s.
+    pub static_network_gbps: f64,
+}
+
+impl FleetResources {
+    /// The scaling type's and the static pools' memory and network in `cluster`.
+    pub fn of(cluster: &ClusterConfig) -> FleetResources {
+        let st = cluster.scaling_index();
+        let pools = |f: fn(&prescale_sim::cluster::InstanceTypeConfig) -> f64| -> f64 {
+            cluster
+                .instance_types
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| Some(*i) != st)
+                .map(|(_, t)| f64::from(t.initial_count) * f(t))
+                .sum()
+        };
+        let scaling = st.map(|i| &cluster.instance_types[i]);
+        FleetResources {
+            memory_gib_per_instance: scaling.map_or(0.0, |t| t.capacity.memory_gib),
+            network_gbps_per_instance: scaling.map_or(0.0, |t| t.capacity.network_gbps),
+            static_memory_gib: pools(|t| t.capacity.memory_gib),
+            static_network_gbps: pools(|t| t.capacity.network_gbps),
+        }
+    }
+
+    /// The least instances of the scaling type that hold `memory_gib` and `network_gbps` beside the static
+    /// pools (0 for a demand not stated: NaN).
+    pub fn instances_for(&self, memory_gib: f64, network_gbps: f64) -> u32 {
+        let need = |demand: f64, pools: f64, per: f64| {
+            if demand.is_finite() && per > 0.0 { ((demand - pools).max(0.0) / per).ceil() } else { 0.0 }
+        };
+        let memory = need(memory_gib, self.static_memory_gib, self.memory_gib_per_instance);
+        let network = need(network_gbps, self.static_network_gbps, self.network_gbps_per_instance);
+        memory.max(network).min(f64::from(u32::MAX)) as u32
+    }
 }
 
 impl PolicySetting {
@@ -99,6 +157,7 @@ impl PolicySetting {
             slo_threshold_s: ctx.slo.latency_threshold_s,
             instance_price_usd_per_hour: t.price_usd_per_hour,
             violation_price_usd_per_min: ctx.slo.violation_price_usd_per_min,
+            resources: FleetResources::of(ctx.cluster),
         }
     }
 
@@ -135,6 +194,8 @@ impl PolicySetting {
 pub struct HindsightExpert {
     s: PolicySetting,
     rates: Arc<Vec<f64>>,
+    /// Per step, the instances its stated memory and network demand need (empty: none stated).
+    floors: Arc<Vec<u32>>,
     h_lo: usize,
     h_hi: usize,
 }
@@ -143,7 +204,27 @@ impl HindsightExpert {
     /// An expert that knows `rates` (requests per second per step).
     pub fn new(s: PolicySetting, rates: Arc<Vec<f64>>) -> Self {
         let (h_lo, h_hi) = s.horizons();
-        HindsightExpert { s, rates, h_lo, h_hi }
+        HindsightExpert { s, rates, floors: Arc::new(Vec::new()), h_lo, h_hi }
+    }
+
+    /// The same expert knowing the stated memory (GiB) and network (Gbit/s) demand per step as well: no order
+    /// is below what they need of the fleet over its horizons (module docs).
+    pub fn with_demand(mut self, memory_gib: Option<&[f64]>, network_gbps: Option<&[f64]>) -> Self {
+        if memory_gib.is_none() && network_gbps.is_none() {
+            return self;
+        }
+        let at = |v: Option<&[f64]>, k: usize| v.and_then(|v| v.get(k)).copied().unwrap_or(f64::NAN);
+        let floors =
+            (0..self.rates.len()).map(|k| self.s.resources.instances_for(at(memory_gib, k), at(network_gbps, k)));
+        self.floors = Arc::new(floors.collect());
+        self
+    }
+
+    /// The instances the stated memory and network need over the horizons of the decision ending step `k`.
+    fn floor(&self, k: usize) -> u32 {
+        let last = self.floors.len().saturating_sub(1);
+        let floor = (1..=self.h_hi).filter_map(|h| self.floors.get((k + h).min(last))).max().copied().unwrap_or(0);
+        floor.min(self.s.max_instances)
     }
 
     /// The least instances meeting the SLO at rate `lambda` (the max count when none does).
@@ -175,10 +256,11 @@ impl HindsightExpert {
 
     /// The expert's order at the decision ending step `k`, with `backlog` requests waiting.
     pub fn label(&self, k: usize, backlog: f64) -> u32 {
-        let hard = (1..=self.h_hi).map(|h| self.label_at(k, h, backlog)).max().unwrap_or(0);
+        let floor = self.floor(k);
+        let hard = (1..=self.h_hi).map(|h| self.label_at(k, h, backlog)).max().unwrap_or(0).max(floor);
         match self.s.violation_price_usd_per_min {
             None => hard,
-            Some(price) => self.cheapest(k, backlog, hard, price),
+            Some(price) => self.cheapest(k, backlog, hard, price).max(floor),
         }
     }
 
@@ -278,6 +360,7 @@ pub(crate) fn test_setting() -> PolicySetting {
         slo_threshold_s: 0.5,
         instance_price_usd_per_hour: 0.12,
         violation_price_usd_per_min: None,
+        resources: FleetResources::default(),
     }
 }
 
@@ -362,5 +445,38 @@ mod tests {
         assert_eq!(setting(Some(0.0)).cost_ratio(), None);
         let free = PolicySetting { instance_price_usd_per_hour: 0.0, ..setting(Some(0.01)) };
         assert_eq!(free.cost_ratio(), None);
+    }
+
+    /// A stated memory or network demand is a floor on the order: `⌈(demand − pools) / per instance⌉` of the
+    /// binding resource over the decision's horizons, with a price too; unstated (NaN) it is no floor.
+    #[test]
+    fn stated_memory_and_network_are_floors_on_the_order() {
+        let resources = FleetResources {
+            memory_gib_per_instance: 32.0,
+            network_gbps_per_instance: 10.0,
+            static_memory_gib: 640.0,
+            static_network_gbps: 100.0,
+        };
+        assert_eq!(resources.instances_for(900.0, f64::NAN), 9, "(900 - 640) / 32 = 8.1");
+        assert_eq!(resources.instances_for(900.0, 250.0), 15, "the network binds: (250 - 100) / 10");
+        assert_eq!(resources.instances_for(100.0, 50.0), 0, "the pools hold both");
+        assert_eq!(resources.instances_for(f64::NAN, f64::NAN), 0);
+        assert_eq!(FleetResources::default().instances_for(900.0, 250.0), 0, "nothing per instance: not planned");
+
+        // 40 requests/s (one 4-server instance) and a memory step to 1,600 GiB at step 30 (30 instances).
+        let memory: Vec<f64> = (0..60).map(|k| if k >= 30 { 1600.0 } else { 300.0 }).collect();
+        let with = |price| {
+            let s = PolicySetting { resources, ..setting(price) };
+            HindsightExpert::new(s, Arc::new(vec![40.0; 60])).with_demand(Some(&memory), None)
+        };
+        let (_, h_hi) = setting(None).horizons();
+        for price in [None, Some(0.0), Some(1e6)] {
+            let (e, plain) = (with(price), HindsightExpert::new(setting(price), Arc::new(vec![40.0; 60])));
+            // Before the step comes within the horizons, the rate decides; from then on the memory does.
+            assert_eq!(e.label(30 - h_hi - 1, 0.0), plain.label(30 - h_hi - 1, 0.0), "{price:?}");
+            assert_eq!(e.label(30 - h_hi, 0.0), 30, "{price:?}");
+            assert_eq!(e.label(45, 0.0), 30, "{price:?}");
+        }
+        assert_eq!(with(None).with_demand(None, None).label(45, 0.0), 30, "no demand named: unchanged");
     }
 }

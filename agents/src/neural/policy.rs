@@ -15,7 +15,6 @@ use serde::{Deserialize, Serialize};
 
 use super::batch::ModelHandle;
 use super::dagger::policy_normaliser;
-use super::data::Norms;
 use super::data::{Frames, Split, windows};
 use super::expert::{HindsightExpert, PolicySetting};
 use super::fit::{DeviceChoice, TrainingConfig, fit};
@@ -42,8 +41,8 @@ pub fn state_row(inputs: &[Input], s: &PolicySetting, obs: &Observation) -> Vec<
                 obs.ready_servers as f64 * per_server,
                 obs.interval_s,
             )),
-            // Training refuses these for a policy; a card edited to have them sees the stated demand (NaN
-            // when the workload states none, which the controller reports rather than acts on).
+            // The stated demand (NaN when the workload states none: training and validation refuse such a
+            // policy on such a workload).
             Input::Memory => r.push(obs.memory_demand_gib),
             Input::Network => r.push(obs.network_demand_gbps),
         }
@@ -163,6 +162,9 @@ struct Tuner {
     seen: usize,
     rows: VecDeque<Vec<f64>>,
     rates_per_s: VecDeque<f64>,
+    /// The memory (GiB) and network (Gbit/s) demand each step stated (NaN where none).
+    memory_gib: VecDeque<f64>,
+    network_gbps: VecDeque<f64>,
     queued: VecDeque<f64>,
     update: Option<(f64, f64)>,
 }
@@ -175,7 +177,13 @@ impl Tuner {
         let (_, h_hi) = s.horizons();
         let n = (self.rows.len() - skip).saturating_sub(h_hi);
         let rates: Vec<f64> = self.rates_per_s.iter().skip(skip).copied().collect();
-        let expert = HindsightExpert::new(s.clone(), Arc::new(rates));
+        let stated = |v: &VecDeque<f64>| {
+            let xs: Vec<f64> = v.iter().skip(skip).copied().collect();
+            xs.iter().any(|x| x.is_finite()).then_some(xs)
+        };
+        let (memory, network) = (stated(&self.memory_gib), stated(&self.network_gbps));
+        let expert =
+            HindsightExpert::new(s.clone(), Arc::new(rates)).with_demand(memory.as_deref(), network.as_deref());
         Frames {
             width,
             inputs: self.rows.iter().skip(skip).take(n).flatten().copied().collect(),
@@ -192,14 +200,15 @@ fn refit_policy(model: &Model, frames: &Frames, train_end: usize, epochs: u32, s
     let spec = &model.card.spec;
     let n = frames.steps();
     let (tr, va) = (0..train_end.min(n), train_end.min(n)..n);
-    let (raw, norm) = policy_normaliser(spec, &[(frames, tr.clone())]);
-    let cut = |r: &std::ops::Range<usize>| windows(frames, spec, &Norms::from(norm), 0, Split::ends(r, 0, 1));
+    let (raw, norms) = policy_normaliser(spec, &[(frames, tr.clone())]);
+    let cut = |r: &std::ops::Range<usize>| windows(frames, spec, &norms, 0, Split::ends(r, 0, 1));
     let (wt, wv) = (cut(&tr), cut(&va));
     if wt.n == 0 || wv.n == 0 {
         return None;
     }
     let mut card = model.card.clone();
-    card.normalisation = norm;
+    (card.normalisation, card.memory_normalisation, card.network_normalisation) =
+        (norms.rate, norms.memory, norms.network);
     (card.data.target_mean_per_s, card.data.target_sd_per_s) = (raw.mean, raw.sd);
     let training = TrainingConfig { max_epochs: epochs, seed, device: DeviceChoice::Cpu, ..card.training.clone() };
     let fresh = Model::seeded(card, seed, tch::Device::Cpu);
@@ -237,6 +246,8 @@ impl BcPolicy {
             seen: 0,
             rows: VecDeque::new(),
             rates_per_s: VecDeque::new(),
+            memory_gib: VecDeque::new(),
+            network_gbps: VecDeque::new(),
             queued: VecDeque::new(),
             update: None,
         };
@@ -253,10 +264,14 @@ impl BcPolicy {
         if t.rows.len() == t.cap {
             t.rows.pop_front();
             t.rates_per_s.pop_front();
+            t.memory_gib.pop_front();
+            t.network_gbps.pop_front();
             t.queued.pop_front();
         }
         t.rows.push_back(self.state.rows.back().cloned().expect("the decision's state was observed"));
         t.rates_per_s.push_back(obs.arrivals_in_interval as f64 / obs.interval_s.max(1e-9));
+        t.memory_gib.push_back(obs.memory_demand_gib);
+        t.network_gbps.push_back(obs.network_demand_gbps);
         t.queued.push_back(obs.queue_len as f64);
         let width = self.model.card().spec.width();
         if let Some((cfg, every, window)) = &t.fine_tune
