@@ -277,7 +277,9 @@ impl ControllerConfig {
                     p.add(
                         "model",
                         format!(
-                            "{}: the policy sees the {field} demand (input {signal:?}), but the workload states none;                              give the trace's {field} column (meaning: Utilisation(resource: {signal:?}, ...)) or use                              a policy without it",
+                            "{}: the policy sees the {field} demand (input {signal:?}), but the workload states none; \
+                             give the trace's {field} column (meaning: Utilisation(resource: {signal:?}, ...)) or use \
+                             a policy without it",
                             c.model
                         ),
                     );
