@@ -290,8 +290,7 @@ pub fn train_policy(
         w
     };
     tch::manual_seed(training.seed as i64);
-    let mut c = ModelCard::new(name, Task::Policy, spec, s.step_s, norms.rate, training);
-    (c.memory_normalisation, c.network_normalisation) = (norms.memory, norms.network);
+    let mut c = ModelCard::new(name, Task::Policy, spec, s.step_s, norms, training);
     (c.data.target_mean_per_s, c.data.target_sd_per_s) = (raw.mean, raw.sd);
     c.data.source = source.into();
     c.data.split = [split.train, split.validation, 1.0 - split.train - split.validation];

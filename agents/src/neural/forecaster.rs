@@ -23,7 +23,7 @@ use tch::nn::OptimizerConfig;
 use super::batch::ModelHandle;
 use super::data::{Frames, Normaliser, Norms, Split, Windows, windows};
 use super::fit::{DeviceChoice, TrainingConfig, fit, loss, point, restore, snapshot, tensors};
-use super::model::Model;
+use super::model::{Model, ModelCard};
 
 use super::spec::{Input, OutputKind, Signal, calendar, nearest_level};
 use crate::predictor::{Forecast, NotEnoughHistory, Predictor, Residuals};
@@ -122,11 +122,18 @@ pub fn refit(model: &Model, frames: &Frames, train_end: usize, epochs: u32, seed
         return None;
     }
     let mut card = model.card.clone();
-    (card.normalisation, card.memory_normalisation, card.network_normalisation) =
-        (norms.rate, norms.memory, norms.network);
+    card.set_norms(norms);
+    fit_fresh(card, &wt, &wv, epochs, seed)
+}
+
+/// A model of `card` (its architecture, normalisation and training settings) from fresh weights seeded with
+/// `seed`, trained on the windows `wt` with early stopping on `wv` for at most `epochs` epochs, on the CPU:
+/// the refits of forecasters and policies. `None` when the loss stopped being finite.
+pub(super) fn fit_fresh(card: ModelCard, wt: &Windows, wv: &Windows, epochs: u32, seed: u64) -> Option<Model> {
     let training = TrainingConfig { max_epochs: epochs, seed, device: DeviceChoice::Cpu, ..card.training.clone() };
+    let spec = card.spec.clone();
     let fresh = Model::seeded(card, seed, tch::Device::Cpu);
-    fit(&fresh.vs, &fresh.net, spec, &wt, &wv, &training, &mut |_| {}).ok()?;
+    fit(&fresh.vs, &fresh.net, &spec, wt, wv, &training, &mut |_| {}).ok()?;
     Some(fresh)
 }
 

@@ -168,6 +168,12 @@ impl ModelCard {
     pub fn norms(&self) -> Norms {
         Norms { rate: self.normalisation, memory: self.memory_normalisation, network: self.network_normalisation }
     }
+
+    /// Sets [`ModelCard::norms`].
+    pub fn set_norms(&mut self, norms: Norms) {
+        (self.normalisation, self.memory_normalisation, self.network_normalisation) =
+            (norms.rate, norms.memory, norms.network);
+    }
 }
 
 /// serde_json writes a NaN `f64` as `null`; these read it back as NaN, so that every card prescale writes can

@@ -17,8 +17,7 @@ use super::batch::ModelHandle;
 use super::dagger::policy_normaliser;
 use super::data::{Frames, Split, windows};
 use super::expert::{HindsightExpert, PolicySetting};
-use super::fit::{DeviceChoice, TrainingConfig, fit};
-use super::forecaster::{FineTuneConfig, RefitConfig, RefitSchedule, evaluate_mae, tune_on};
+use super::forecaster::{FineTuneConfig, RefitConfig, RefitSchedule, evaluate_mae, fit_fresh, tune_on};
 use super::model::Model;
 use super::spec::{Input, ModelSpec, OutputKind, calendar};
 
@@ -160,34 +159,40 @@ struct Tuner {
     refit: Option<RefitSchedule>,
     cap: usize,
     seen: usize,
-    rows: VecDeque<Vec<f64>>,
-    rates_per_s: VecDeque<f64>,
-    /// The memory (GiB) and network (Gbit/s) demand each step stated (NaN where none).
-    memory_gib: VecDeque<f64>,
-    network_gbps: VecDeque<f64>,
-    queued: VecDeque<f64>,
+    /// The last `cap` decisions, oldest first.
+    log: VecDeque<Logged>,
     update: Option<(f64, f64)>,
+}
+
+/// What the tuner keeps of a decision.
+struct Logged {
+    /// The state row the policy saw (unnormalised, in the spec's order).
+    row: Vec<f64>,
+    /// The rate observed over the step, requests per second.
+    rate_per_s: f64,
+    /// The memory (GiB) and network (Gbit/s) demand the step stated (NaN where none).
+    memory_gib: f64,
+    network_gbps: f64,
+    /// Requests waiting at the decision.
+    queued: f64,
 }
 
 impl Tuner {
     /// The last `steps` logged decisions whose horizons have passed, labelled by the expert over the observed
     /// rates since the first of them: inputs and orders (capacity, requests per second).
     fn labelled(&self, s: &PolicySetting, width: usize, steps: usize) -> Frames {
-        let skip = self.rows.len().saturating_sub(steps);
+        let part: Vec<&Logged> = self.log.iter().skip(self.log.len().saturating_sub(steps)).collect();
         let (_, h_hi) = s.horizons();
-        let n = (self.rows.len() - skip).saturating_sub(h_hi);
-        let rates: Vec<f64> = self.rates_per_s.iter().skip(skip).copied().collect();
-        let stated = |v: &VecDeque<f64>| {
-            let xs: Vec<f64> = v.iter().skip(skip).copied().collect();
-            xs.iter().any(|x| x.is_finite()).then_some(xs)
-        };
-        let (memory, network) = (stated(&self.memory_gib), stated(&self.network_gbps));
-        let expert =
-            HindsightExpert::new(s.clone(), Arc::new(rates)).with_demand(memory.as_deref(), network.as_deref());
+        let n = part.len().saturating_sub(h_hi);
+        let series = |f: fn(&Logged) -> f64| part.iter().map(|d| f(d)).collect::<Vec<f64>>();
+        let stated = |xs: Vec<f64>| xs.iter().any(|x| x.is_finite()).then_some(xs);
+        let (memory, network) = (stated(series(|d| d.memory_gib)), stated(series(|d| d.network_gbps)));
+        let expert = HindsightExpert::new(s.clone(), Arc::new(series(|d| d.rate_per_s)))
+            .with_demand(memory.as_deref(), network.as_deref());
         Frames {
             width,
-            inputs: self.rows.iter().skip(skip).take(n).flatten().copied().collect(),
-            target: (0..n).map(|j| s.capacity_per_s(expert.label(j, self.queued[skip + j]) as f64)).collect(),
+            inputs: part[..n].iter().flat_map(|d| d.row.iter().copied()).collect(),
+            target: (0..n).map(|j| s.capacity_per_s(expert.label(j, part[j].queued) as f64)).collect(),
         }
     }
 }
@@ -207,13 +212,9 @@ fn refit_policy(model: &Model, frames: &Frames, train_end: usize, epochs: u32, s
         return None;
     }
     let mut card = model.card.clone();
-    (card.normalisation, card.memory_normalisation, card.network_normalisation) =
-        (norms.rate, norms.memory, norms.network);
+    card.set_norms(norms);
     (card.data.target_mean_per_s, card.data.target_sd_per_s) = (raw.mean, raw.sd);
-    let training = TrainingConfig { max_epochs: epochs, seed, device: DeviceChoice::Cpu, ..card.training.clone() };
-    let fresh = Model::seeded(card, seed, tch::Device::Cpu);
-    fit(&fresh.vs, &fresh.net, spec, &wt, &wv, &training, &mut |_| {}).ok()?;
-    Some(fresh)
+    fit_fresh(card, &wt, &wv, epochs, seed)
 }
 
 impl BcPolicy {
@@ -244,11 +245,7 @@ impl BcPolicy {
             }),
             refit,
             seen: 0,
-            rows: VecDeque::new(),
-            rates_per_s: VecDeque::new(),
-            memory_gib: VecDeque::new(),
-            network_gbps: VecDeque::new(),
-            queued: VecDeque::new(),
+            log: VecDeque::new(),
             update: None,
         };
         BcPolicy { tuner: Some(tuner), ..BcPolicy::new(ModelHandle::Own(Box::new(model)), s, act_quantile) }
@@ -261,18 +258,16 @@ impl BcPolicy {
         let s = &self.state.s;
         t.update = None;
         t.seen += 1;
-        if t.rows.len() == t.cap {
-            t.rows.pop_front();
-            t.rates_per_s.pop_front();
-            t.memory_gib.pop_front();
-            t.network_gbps.pop_front();
-            t.queued.pop_front();
+        if t.log.len() == t.cap {
+            t.log.pop_front();
         }
-        t.rows.push_back(self.state.rows.back().cloned().expect("the decision's state was observed"));
-        t.rates_per_s.push_back(obs.arrivals_in_interval as f64 / obs.interval_s.max(1e-9));
-        t.memory_gib.push_back(obs.memory_demand_gib);
-        t.network_gbps.push_back(obs.network_demand_gbps);
-        t.queued.push_back(obs.queue_len as f64);
+        t.log.push_back(Logged {
+            row: self.state.rows.back().cloned().expect("the decision's state was observed"),
+            rate_per_s: obs.arrivals_in_interval as f64 / obs.interval_s.max(1e-9),
+            memory_gib: obs.memory_demand_gib,
+            network_gbps: obs.network_demand_gbps,
+            queued: obs.queue_len as f64,
+        });
         let width = self.model.card().spec.width();
         if let Some((cfg, every, window)) = &t.fine_tune
             && t.seen.is_multiple_of(*every)
@@ -287,7 +282,7 @@ impl BcPolicy {
         }
         if let Some(r) = t.refit
             && t.seen.is_multiple_of(r.every)
-            && t.rows.len() >= r.steps
+            && t.log.len() >= r.steps
         {
             let number = r.done + 1;
             t.refit = Some(RefitSchedule { done: number, ..r });
@@ -353,6 +348,13 @@ pub struct BcConfig {
     /// fine-tuning under the old normalisation cannot give).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refit: Option<RefitConfig>,
+}
+
+impl BcConfig {
+    /// Whether the policy changes its weights in the run (fine-tunes or refits): it then owns its model.
+    pub fn adapts(&self) -> bool {
+        self.fine_tune.is_some() || self.refit.is_some()
+    }
 }
 
 #[cfg(test)]

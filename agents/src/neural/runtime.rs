@@ -85,7 +85,7 @@ pub fn with_torch() -> NeuralRuntime {
                 .map_err(|e| e.to_string())
         },
         bc_policy: |dir, setting, config| {
-            if config.fine_tune.is_some() || config.refit.is_some() {
+            if config.adapts() {
                 // Fine-tuning and refits change the weights: the policy owns its model.
                 let m = Model::load(dir).expect("validated model directory");
                 Box::new(super::policy::BcPolicy::adapting(
