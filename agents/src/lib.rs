@@ -261,52 +261,41 @@ impl ControllerConfig {
     /// otherwise a neural predictor's card is read from its folder, and a folder that cannot be read is left to
     /// [`ControllerConfig::check_with`]): a workload that states a memory or network demand needs a controller
     /// that plans it — a neural predictor that forecasts it (targets `[Rate, Memory]`, …), or `FromRate` for
-    /// it — and a model that sees such a demand needs a workload that states it.
+    /// it — and a model (a predictor's or a BC policy's) that sees such a demand needs a workload that states it.
     pub fn check_workload_with(&self, p: &mut Problems, stated: StatedDemand, planned: Option<&ModelFacts>) {
-        let spec_of = |model: &str| match planned {
-            Some(f) => Some(f.spec.clone()),
-            None => neural::model::read_card(Path::new(model)).ok().map(|card| card.spec),
+        // The model's path and what it is; a predictive controller also plans what the workload states.
+        let (model, path, what, plans) = match self {
+            ControllerConfig::Bc(c) => (c.model.as_str(), "model", "policy", None),
+            ControllerConfig::Predictive(c) => match &c.predictor {
+                PredictorConfig::Neural { model, .. } => (model.as_str(), "predictor.model", "model", Some(c)),
+                _ => return,
+            },
+            _ => return,
         };
-        if let ControllerConfig::Bc(c) = self {
-            // A policy that sees a stated demand needs a workload that states it.
-            let Some(spec) = spec_of(&c.model) else { return };
-            for (signal, states, field) in
-                [(Signal::Memory, stated.memory, "memory"), (Signal::Network, stated.network, "network")]
-            {
-                if spec.inputs.contains(&signal.input()) && !states {
-                    p.add(
-                        "model",
-                        format!(
-                            "{}: the policy sees the {field} demand (input {signal:?}), but the workload states none; \
-                             give the trace's {field} column (meaning: Utilisation(resource: {signal:?}, ...)) or use \
-                             a policy without it",
-                            c.model
-                        ),
-                    );
-                }
-            }
-            return;
-        }
-        let ControllerConfig::Predictive(c) = self else { return };
-        let PredictorConfig::Neural { model, .. } = &c.predictor else { return };
-        let Some(spec) = spec_of(model) else { return };
-        for (signal, states, plan, field) in [
-            (Signal::Memory, stated.memory, c.memory, "memory"),
-            (Signal::Network, stated.network, c.network, "network"),
-        ] {
+        let spec = match planned {
+            Some(f) => f.spec.clone(),
+            None => match neural::model::read_card(Path::new(model)) {
+                Ok(card) => card.spec,
+                Err(_) => return,
+            },
+        };
+        for (signal, states, field) in
+            [(Signal::Memory, stated.memory, "memory"), (Signal::Network, stated.network, "network")]
+        {
             if spec.inputs.contains(&signal.input()) && !states {
                 p.add(
-                    "predictor.model",
+                    path,
                     format!(
-                        "{model}: the model sees the {field} demand (input {signal:?}), but the workload states \
+                        "{model}: the {what} sees the {field} demand (input {signal:?}), but the workload states \
                          none; give the trace's {field} column (meaning: Utilisation(resource: {signal:?}, ...)) or \
-                         use a model without it"
+                         use a {what} without it"
                     ),
                 );
             }
-            if states && plan == DemandPlan::Forecast && !spec.targets.contains(&signal) {
+            let plan = plans.map(|c| if signal == Signal::Memory { c.memory } else { c.network });
+            if states && plan == Some(DemandPlan::Forecast) && !spec.targets.contains(&signal) {
                 p.add(
-                    "predictor.model",
+                    path,
                     format!(
                         "{model}: the workload states a {field} demand, which the controller must plan for, but \
                          this model does not forecast it (targets {:?}); train it with {signal:?} among its targets \
@@ -337,7 +326,7 @@ impl ControllerConfig {
                 predictor: PredictorConfig::Neural { fine_tune, refit, .. },
                 ..
             }) => fine_tune.is_none() && refit.is_none(),
-            ControllerConfig::Bc(c) => c.fine_tune.is_none() && c.refit.is_none(),
+            ControllerConfig::Bc(c) => !c.adapts(),
             c => c.model().is_some(),
         }
     }
