@@ -448,7 +448,7 @@ fn on_a_memory_bound_trace_the_multi_resource_agent_beats_the_rate_only_one_at_e
     validates_as_shipped("experiments/multi-resource/network-bound.ron", plan);
     validates_as_shipped(
         "experiments/multi-resource/bc-memory.ron",
-        "20 runs = 1 scenario(s) x 1 axis combination(s) x 10 controller(s) x 2 seed(s); 9 training(s) first",
+        "38 runs = 1 scenario(s) x 1 axis combination(s) x 19 controller(s) x 2 seed(s); 9 training(s) first",
     );
     // A stage's model, with a relative results folder, is where the sweep trains it (relative to where the
     // command runs), not below the experiment's folder.

@@ -1105,9 +1105,10 @@ fn memory_train_file(dir: &Path, name: &str, model: &str) -> PathBuf {
 
 /// BC policies and a stated memory: the hindsight expert knows it (its order never leaves the memory short: no
 /// failed request), a policy that sees it (`inputs: [Memory, …]`) learns the expert's memory floor and turns far
-/// fewer requests away than one that sees only the rate, and exports; a memory input with a window level, one
-/// on a scenario that states no memory (training), and a memory policy on such a scenario (validation) are
-/// refused at their paths.
+/// fewer requests away than one that sees only the rate, and exports; the rate-only policy held to the stated
+/// memory's floor (`resource_floor: true`) turns far fewer away too; a memory input with a window level, one on
+/// a scenario that states no memory (training), and a memory policy or a floor on such a scenario (validation)
+/// are refused at their paths.
 #[test]
 fn a_policy_that_sees_the_stated_memory_learns_the_experts_memory_floor() {
     let d = tempfile::tempdir().unwrap();
@@ -1149,6 +1150,13 @@ fn a_policy_that_sees_the_stated_memory_learns_the_experts_memory_floor() {
     let (by_rate, by_memory) = (failed(&bc(&rate), "rate"), failed(&bc(&mem), "mem"));
     // Measured: 0 against 3.7 million.
     assert!(by_memory < 0.1 * by_rate, "failed requests: seeing the memory {by_memory}, the rate only {by_rate}");
+    // The rate-only policy held to the stated memory's floor: short only while a new level's instances start.
+    let floored = format!("Bc(model: \"{}\", act_quantile: Some(0.9), resource_floor: true)", rate.display());
+    let by_floor = failed(&floored, "rate-floor");
+    assert!(
+        by_floor < 0.1 * by_rate,
+        "failed requests: the rate-only policy with the floor {by_floor}, without {by_rate}"
+    );
     let card: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(mem.join("card.json")).unwrap()).unwrap();
     let memory_mean = card["memory_normalisation"]["mean"].as_f64().unwrap();
@@ -1179,6 +1187,10 @@ fn a_policy_that_sees_the_stated_memory_learns_the_experts_memory_floor() {
     let s = scenario(d.path(), &bc(&mem));
     let o = prescale(&["validate", s.to_str().unwrap()]);
     assert!(!o.status.success() && text(&o).0.contains("the policy sees the memory demand"), "{}", text(&o).0);
+    // A floor on a workload that states no memory or network would be no floor.
+    let s = scenario(d.path(), &floored);
+    let o = prescale(&["validate", s.to_str().unwrap()]);
+    assert!(!o.status.success() && text(&o).0.contains("controller.resource_floor: the floor is"), "{}", text(&o).0);
 }
 
 /// The multi-resource agent end to end: a model with targets `[Rate, Memory]` trains on a trace's CPU and

@@ -261,8 +261,21 @@ impl ControllerConfig {
     /// otherwise a neural predictor's card is read from its folder, and a folder that cannot be read is left to
     /// [`ControllerConfig::check_with`]): a workload that states a memory or network demand needs a controller
     /// that plans it — a neural predictor that forecasts it (targets `[Rate, Memory]`, …), or `FromRate` for
-    /// it — and a model (a predictor's or a BC policy's) that sees such a demand needs a workload that states it.
+    /// it — and a model (a predictor's or a BC policy's) that sees such a demand needs a workload that states it,
+    /// as does a BC policy's `resource_floor`.
     pub fn check_workload_with(&self, p: &mut Problems, stated: StatedDemand, planned: Option<&ModelFacts>) {
+        if let ControllerConfig::Bc(c) = self
+            && c.resource_floor
+            && !stated.memory
+            && !stated.network
+        {
+            p.add(
+                "resource_floor",
+                "the floor is what the memory or network the workload states needs, but it states neither; give \
+                 the trace's memory or network column (meaning: Utilisation(resource: Memory, ...)) or drop \
+                 resource_floor",
+            );
+        }
         // The model's path and what it is; a predictive controller also plans what the workload states.
         let (model, path, what, plans) = match self {
             ControllerConfig::Bc(c) => (c.model.as_str(), "model", "policy", None),

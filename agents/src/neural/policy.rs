@@ -55,13 +55,15 @@ pub struct PolicyState {
     s: PolicySetting,
     rows: VecDeque<Vec<f64>>,
     act_quantile: Option<f64>,
+    /// Never order fewer instances than the stated memory and network need now ([`BcConfig::resource_floor`]).
+    resource_floor: bool,
     diag: Diagnostics,
 }
 
 impl PolicyState {
     /// An empty window for a scenario's setting.
     pub fn new(s: PolicySetting, act_quantile: Option<f64>) -> Self {
-        PolicyState { s, rows: VecDeque::new(), act_quantile, diag: Diagnostics::default() }
+        PolicyState { s, rows: VecDeque::new(), act_quantile, resource_floor: false, diag: Diagnostics::default() }
     }
 
     /// Adds the tick's state; the model's input window (raw, `window × width` floats) once it is full.
@@ -75,7 +77,8 @@ impl PolicyState {
     }
 
     /// The order, from the model's outputs for this window (`None`: window not full yet, so the reactive
-    /// rule of the HPA at 70 % utilisation).
+    /// rule of the HPA at 70 % utilisation); with the resource floor, at least what the memory and network the
+    /// workload states at this step need beside the static pools (within the count limits).
     pub fn decide(&mut self, spec: &ModelSpec, out: Option<&[f32]>, obs: &Observation) -> ScaleDecision {
         self.diag.fallback = out.is_none();
         self.diag.non_finite_output = out.is_some_and(|o| o.iter().any(|x| !x.is_finite()));
@@ -101,7 +104,12 @@ impl PolicyState {
                     .clamp(self.s.min_instances, self.s.max_instances)
             }
         };
-        ScaleDecision::To { instances: n }
+        let floor = if self.resource_floor {
+            self.s.resources.instances_for(obs.memory_demand_gib, obs.network_demand_gbps).min(self.s.max_instances)
+        } else {
+            0
+        };
+        ScaleDecision::To { instances: n.max(floor) }
     }
 
     /// What the policy reports per step (only whether it fell back).
@@ -251,6 +259,13 @@ impl BcPolicy {
         BcPolicy { tuner: Some(tuner), ..BcPolicy::new(ModelHandle::Own(Box::new(model)), s, act_quantile) }
     }
 
+    /// The same, never ordering fewer instances than the memory and network the workload states now need
+    /// ([`BcConfig::resource_floor`]).
+    pub fn with_resource_floor(mut self, on: bool) -> Self {
+        self.state.resource_floor = on;
+        self
+    }
+
     /// Logs the decision's state (the row [`PolicyState::observe`] has just added) for adaptation, and
     /// fine-tunes or refits when one is due.
     fn tune(&mut self, obs: &Observation) {
@@ -348,6 +363,12 @@ pub struct BcConfig {
     /// fine-tuning under the old normalisation cannot give).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refit: Option<RefitConfig>,
+    /// Never order fewer instances than the memory and network the workload states at the decision need beside
+    /// the static pools (`⌈(demand − pools) / per instance⌉`, the hindsight expert's floor at the current step;
+    /// the workload must state memory or network). A guard for states the policy never learned from — a memory
+    /// level beyond its training range — where the order it learned falls short of what the fleet must hold.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub resource_floor: bool,
 }
 
 impl BcConfig {
@@ -383,6 +404,53 @@ mod tests {
         assert_eq!(row(9, 0)[1], 10f64.ln(), "nothing READY: the queue over one request");
         assert_eq!(log_backlog(-1.0, 80.0, 60.0), 0.0);
         assert!(!Input::LogBacklog.is_rate() && Input::LogBacklog.is_state());
+    }
+
+    /// With the resource floor the order is at least `⌈(stated memory − pools) / per instance⌉` (and the
+    /// network's), from the model's output and from the fallback alike, within the count limits; an unstated
+    /// (NaN) demand is no floor, and without the option the stated demand changes nothing.
+    #[test]
+    fn the_resource_floor_holds_the_order_to_the_stated_memory_and_network() {
+        use super::super::expert::FleetResources;
+        let resources = FleetResources {
+            memory_gib_per_instance: 32.0,
+            network_gbps_per_instance: 10.0,
+            static_memory_gib: 64.0,
+            static_network_gbps: 0.0,
+        };
+        let s = PolicySetting { resources, max_instances: 40, ..super::super::expert::test_setting() };
+        let spec = ModelSpec {
+            architecture: super::super::spec::Architecture::Mlp { hidden: vec![8] },
+            inputs: vec![Input::Rate],
+            window_steps: 1,
+            horizon_steps: 1,
+            output: OutputKind::Gaussian,
+            level: Default::default(),
+            targets: crate::neural::spec::default_targets(),
+        };
+        // A model output of 120 requests/s: 3 instances of 4 servers at 0.1 s.
+        let out = [120.0_f32, 0.0];
+        let order = |floor: bool, memory_gib: f64, network_gbps: f64, out: Option<&[f32]>| {
+            let mut state = PolicyState::new(s.clone(), None);
+            state.resource_floor = floor;
+            let obs = Observation {
+                interval_s: 60.0,
+                memory_demand_gib: memory_gib,
+                network_demand_gbps: network_gbps,
+                ..Observation::default()
+            };
+            match state.decide(&spec, out, &obs) {
+                ScaleDecision::To { instances } => instances,
+                d => panic!("{d:?}"),
+            }
+        };
+        assert_eq!(order(false, 1_000.0, 300.0, Some(&out)), 3, "no floor: the model's order");
+        assert_eq!(order(true, f64::NAN, f64::NAN, Some(&out)), 3, "nothing stated: no floor");
+        assert_eq!(order(true, 400.0, f64::NAN, Some(&out)), 11, "(400 - 64) / 32 = 10.5");
+        assert_eq!(order(true, 400.0, 150.0, Some(&out)), 15, "the network binds: 150 / 10");
+        assert_eq!(order(true, 64.0, 5.0, Some(&out)), 3, "the pools hold the memory: the model's order");
+        assert_eq!(order(true, 10_000.0, f64::NAN, Some(&out)), 40, "within max_instances");
+        assert_eq!(order(true, 400.0, f64::NAN, None), 11, "the fallback too");
     }
 
     #[test]
