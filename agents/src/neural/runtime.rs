@@ -85,27 +85,22 @@ pub fn with_torch() -> NeuralRuntime {
                 .map_err(|e| e.to_string())
         },
         bc_policy: |dir, setting, config| {
-            if config.adapts() {
+            let policy = if config.adapts() {
                 // Fine-tuning and refits change the weights: the policy owns its model.
                 let m = Model::load(dir).expect("validated model directory");
-                Box::new(
-                    super::policy::BcPolicy::adapting(
-                        m,
-                        setting,
-                        config.act_quantile,
-                        config.fine_tune.clone(),
-                        config.refit.clone(),
-                    )
-                    .with_resource_floor(config.resource_floor),
+                super::policy::BcPolicy::adapting(
+                    m,
+                    setting,
+                    config.act_quantile,
+                    config.fine_tune.clone(),
+                    config.refit.clone(),
                 )
             } else {
                 // Shared through this thread's batcher when the run is part of a batched group.
                 let m = super::batch::handle(dir).expect("validated model directory");
-                Box::new(
-                    super::policy::BcPolicy::new(m, setting, config.act_quantile)
-                        .with_resource_floor(config.resource_floor),
-                )
-            }
+                super::policy::BcPolicy::new(m, setting, config.act_quantile)
+            };
+            Box::new(policy.with_resource_floor(config.resource_floor))
         },
         forecaster: |dir, start_unix_s, step_s, fine_tune, refit| {
             // Fine-tuning and refits change the weights, so such a forecaster owns its model; others may share.
