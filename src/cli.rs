@@ -11,6 +11,7 @@ use clap::{Args, Parser, Subcommand};
 use prescale_sim::reference::{
     AUTOSCALE_CHECKS, AutoscaleParams, CheckLine, MMC_CHECKS, MmcParams, run_autoscale, run_mmc,
 };
+use prescale_sim::scenario::Sizing;
 use serde_json::Value;
 
 use crate::bench::{self, BenchArgs};
@@ -786,6 +787,7 @@ fn validate(files: &[PathBuf]) -> Result<ExitCode> {
     let mut bad = 0;
     for f in files {
         let first = std::fs::read_to_string(f).ok().and_then(|t| first_item(&t).map(str::to_string));
+        let mut warnings = Vec::new();
         let outcome = match first.as_deref() {
             Some(l) if l.starts_with("Train") => crate::train::check(f),
             Some(l) if l.starts_with("Serve") => crate::live::config::load_serve(f).map(|l| {
@@ -823,17 +825,26 @@ fn validate(files: &[PathBuf]) -> Result<ExitCode> {
             }
             _ => load_scenario(f).and_then(|l| l.prepare(l.config.seed)).map(|p| {
                 let trace = p.trace_report.as_ref().map(|t| format!("; trace: {}", t.summary())).unwrap_or_default();
+                // What the demand asks of the fleet, and a warning where the count limits decide the run.
+                let sizing = p.sizing();
+                warnings.extend(sizing.iter().flat_map(Sizing::warnings));
                 format!(
-                    "{} steps of {} s, {:?}, controller {:?}{trace}",
+                    "{} steps of {} s, {:?}, controller {:?}{trace}{}",
                     p.demand.steps(),
                     p.demand.step_s,
                     p.config.fidelity,
-                    controller_name(&p.config.controller)
+                    controller_name(&p.config.controller),
+                    sizing.map(|s| format!("; sizing: {}", s.summary())).unwrap_or_default(),
                 )
             }),
         };
         match outcome {
-            Ok(summary) => writeln!(report, "{}: ok ({summary})", f.display())?,
+            Ok(summary) => {
+                writeln!(report, "{}: ok ({summary})", f.display())?;
+                for w in warnings {
+                    writeln!(report, "  warning: {w}")?;
+                }
+            }
             Err(diags) => {
                 bad += 1;
                 writeln!(

@@ -375,3 +375,34 @@ fn the_same_rule_reads_the_same_in_every_crate() {
     assert_ne!(t.status.code(), Some(0));
     assert!(t_err.contains("t.ron:6: split.train: must be in (0, 1), got 1.5"), "{t_err}");
 }
+
+/// A trace the fleet's count limits decide is accepted with a warning by `prescale validate`, which also says
+/// what the demand asks of the fleet: a peak of 400 requests/s needs 43 servers at 0.1 s for p99 <= 0.5 s (Erlang
+/// C, `../shared/peers/erlang_c.py`), 11 instances of 4 — more than `max_count` 10; scaled to 4/s, the minimum
+/// of 2 meets it; scaled to 200/s (23 servers, 6 instances) nothing is said.
+#[test]
+fn validate_sizes_the_demand_and_warns_where_the_count_limits_decide() {
+    let trace = "timestamp,value\n0,100\n60,400\n120,250\n180,300\n";
+    let validate = |scale: &str| {
+        let dir = tempfile::tempdir().unwrap();
+        let workload = format!(
+            r#"Trace(path: "trace.csv", metrics: [(column: "value", meaning: RequestsPerSecond)], amplitude_scale: {scale})"#
+        );
+        let s = scenario(&workload, "60", SERVICE, PRICE).replace("max_count: 10", "min_count: 2, max_count: 10");
+        std::fs::write(dir.path().join("s.ron"), s).unwrap();
+        std::fs::write(dir.path().join("trace.csv"), trace).unwrap();
+        let out = prescale(&["validate", dir.path().join("s.ron").to_str().unwrap()]);
+        assert_eq!(out.status.code(), Some(0), "a warning is no error: {}", text(&out).1);
+        text(&out).0
+    };
+    let big = validate("1.0");
+    assert!(big.contains("peak 400 per s; the SLO needs") && big.contains("/ 11 instances of m there"), "{big}");
+    assert!(
+        big.contains("warning: the peak rate needs 11 instances of m to meet the SLO, more than max_count 10"),
+        "{big}"
+    );
+    let small = validate("0.01");
+    assert!(small.contains("warning: min_count 2 alone meets the SLO at the peak rate"), "{small}");
+    let fitting = validate("0.5");
+    assert!(fitting.contains("/ 6 instances of m there") && !fitting.contains("warning"), "{fitting}");
+}

@@ -62,12 +62,14 @@
 mod config;
 mod prepare;
 mod shadow;
+mod sizing;
 mod validate;
 
 pub use crate::validate::{Problem, Problems};
 pub use config::*;
 pub use prepare::{Prepared, prepare};
 pub use shadow::ShadowSummary;
+pub use sizing::{SIZING_MAX_INSTANCES, Sizing, instances_for_slo};
 pub use validate::{MAX_HORIZON_S, MAX_RATE_PER_S, MAX_REQUEST_LEVEL_REQUESTS, MAX_STEPS};
 
 use crate::metrics::sum;
