@@ -1,5 +1,5 @@
-//! Scenario files: any text through the reader, validation and preparation `prescale validate` and `run` use.
-//! No input may panic; an accepted scenario prepares or says why not.
+//! Scenario files: any text through the reader, validation and preparation `prescale validate` and `run` use,
+//! and the sizing `prescale validate` prints. No input may panic; an accepted scenario prepares or says why not.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -11,6 +11,8 @@ fuzz_target!(|data: &[u8]| {
     // Anchored in the repository's scenarios folder, so that relative trace paths can resolve.
     let file = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/fuzz.ron");
     if let Ok(loaded) = prescale::scenario_io::load_scenario_text(&file, text) {
-        let _ = loaded.prepare(loaded.config.seed);
+        if let Ok(prepared) = loaded.prepare(loaded.config.seed) {
+            let _ = prepared.sizing().map(|s| (s.summary(), s.warnings()));
+        }
     }
 });

@@ -91,7 +91,9 @@ impl Sizing {
 
 /// The least instances of `servers_per_instance` servers beside `static_servers` whose M/M/c sojourn time
 /// meets `quantile` ≤ `threshold_s` at `rate_per_s` with service rate `mu_per_s` per server (`None`: more than
-/// [`SIZING_MAX_INSTANCES`]).
+/// [`SIZING_MAX_INSTANCES`], or the service time alone misses the threshold). A bisection: the quantile falls
+/// as servers are added, and each look costs one Erlang C (O(√load)), so any rate a scenario may state is sized
+/// in a few dozen looks.
 pub fn instances_for_slo(
     rate_per_s: f64,
     mu_per_s: f64,
@@ -100,27 +102,49 @@ pub fn instances_for_slo(
     quantile: f64,
     threshold_s: f64,
 ) -> Option<u32> {
-    let spi = f64::from(servers_per_instance.max(1));
-    // Below the offered load no count is stable: start there.
-    let mut n = ((rate_per_s / mu_per_s - f64::from(static_servers)) / spi).floor().max(0.0) as u32;
-    while n <= SIZING_MAX_INSTANCES {
-        let c = n * servers_per_instance.max(1) + static_servers;
-        if rate_per_s <= 0.0 && c > 0 {
-            return Some(n);
-        }
-        if c > 0 && rate_per_s < f64::from(c) * mu_per_s {
-            let q = Latency::mmc(rate_per_s, mu_per_s, c).quantile(quantile);
-            if q <= threshold_s {
-                return Some(n);
-            }
-            // The pure service time alone misses the threshold: no count helps.
-            if Latency::mmc(0.0, mu_per_s, 1).quantile(quantile) > threshold_s {
-                return None;
-            }
-        }
-        n += 1;
+    if Latency::mmc(0.0, mu_per_s, 1).quantile(quantile) > threshold_s {
+        return None;
     }
-    None
+    let (spi, pools) = (u64::from(servers_per_instance.max(1)), u64::from(static_servers));
+    let meets = |n: u64| {
+        let c = n * spi + pools;
+        match u32::try_from(c) {
+            _ if c == 0 => false,
+            _ if rate_per_s <= 0.0 => true,
+            Ok(c) => {
+                rate_per_s < f64::from(c) * mu_per_s
+                    && Latency::mmc(rate_per_s, mu_per_s, c).quantile(quantile) <= threshold_s
+            }
+            // Beyond what a u32 counts: as good as the service time alone once stable.
+            Err(_) => rate_per_s < c as f64 * mu_per_s,
+        }
+    };
+    let max = u64::from(SIZING_MAX_INSTANCES);
+    // Below the offered load no count is stable: start there, then double the excess until a count meets it.
+    let mut lo = ((rate_per_s / mu_per_s - pools as f64) / spi as f64).floor().clamp(0.0, max as f64) as u64;
+    if meets(lo) {
+        return u32::try_from(lo).ok();
+    }
+    let mut step = 1;
+    let mut hi = lo + step;
+    while !meets(hi) {
+        if hi >= max {
+            return None;
+        }
+        lo = hi;
+        step *= 2;
+        hi = (lo + step).min(max);
+    }
+    // The least between: `lo` misses, `hi` meets.
+    while hi - lo > 1 {
+        let mid = lo + (hi - lo) / 2;
+        if meets(mid) {
+            hi = mid;
+        } else {
+            lo = mid;
+        }
+    }
+    u32::try_from(hi).ok()
 }
 
 impl<C> Prepared<C> {
@@ -192,5 +216,10 @@ mod tests {
         assert_eq!(instances_for_slo(0.0, 10.0, 4, 8, 0.99, 0.5), Some(0), "the pools serve it");
         // A service time whose own p99 (ln 100 / μ = 0.46 s) misses the threshold: no count meets it.
         assert_eq!(instances_for_slo(5.0, 10.0, 4, 0, 0.99, 0.4), None);
+        // The largest rate a scenario may state: about 10^11 busy servers, 2.5 x 10^10 instances of four, more
+        // than it looks for (a bisection of a few dozen Erlang C looks; a walk count by count would not end).
+        assert_eq!(instances_for_slo(1e12, 10.0, 4, 0, 0.99, 0.5), None);
+        let n = instances_for_slo(3e7, 10.0, 4, 0, 0.99, 0.5).expect("within the search");
+        assert!(n > 750_000 && n < 760_000, "{n}: 3 million busy servers in instances of four, and a little more");
     }
 }
