@@ -34,8 +34,9 @@ pub struct Sizing {
 pub const SIZING_MAX_INSTANCES: u32 = 1_000_000;
 
 impl Sizing {
-    /// The warnings worth a user's attention: the peak needs more than `max_count`, or `min_count` alone meets
-    /// the peak (so no controller has anything to decide).
+    /// The warnings worth a user's attention: the peak (the SLO at the peak rate, or a stated memory's or
+    /// network's peak, whichever needs more) needs more than `max_count`, or `min_count` alone meets it (so no
+    /// controller has anything to decide).
     pub fn warnings(&self) -> Vec<String> {
         let mut w = Vec::new();
         let peak = match (self.instances[2], self.stated_peak_instances) {
@@ -44,8 +45,8 @@ impl Sizing {
         };
         match peak {
             Some(peak) if peak > self.max_count => w.push(format!(
-                "the peak rate needs {peak} instances of {} to meet the SLO, more than max_count {}: every \
-                 controller violates it there",
+                "the peak needs {peak} instances of {}, more than max_count {}: every controller falls short \
+                 there",
                 self.scaling_type, self.max_count
             )),
             None => w.push(format!(
@@ -53,8 +54,8 @@ impl Sizing {
                 self.scaling_type
             )),
             Some(peak) if peak <= self.min_count => w.push(format!(
-                "min_count {} alone meets the SLO at the peak rate ({peak} needed): every controller is held at \
-                 the minimum; scale the trace (amplitude_scale) or lower min_count to compare controllers",
+                "min_count {} alone meets the peak ({peak} needed): every controller is held at the minimum; \
+                 scale the trace (amplitude_scale) or lower min_count to compare controllers",
                 self.min_count
             )),
             _ => {}
