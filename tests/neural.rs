@@ -1364,7 +1364,7 @@ fn cost_aware_cloning_prices_violations_in_the_expert_the_loss_and_the_summary()
             assert!(total < 0.5 * hard_total && usd < hard_usd, "price {price}: {total} USD vs {hard_total}");
         }
         // Where a minute costs about three instance-minutes the crowd is cheaper left short: the cost-to-go
-        // plans it (the window alone paid 1.01x the hard total here).
+        // plans it (the window alone paid 1.01x the hard expert's total, over five seeds).
         if price == 0.01 {
             assert!(total < 0.8 * hard_total, "price {price}: {total} USD vs {hard_total}");
         }
