@@ -49,8 +49,7 @@ use std::sync::{Arc, OnceLock};
 
 use prescale_sim::cluster::ClusterConfig;
 use prescale_sim::controller::{Controller, Observation, ScaleDecision};
-use prescale_sim::queueing::Latency;
-use prescale_sim::scenario::InitContext;
+use prescale_sim::scenario::{InitContext, instances_for_slo};
 use serde::{Deserialize, Serialize};
 
 /// What the expert and the policy need to know about the scenario.
@@ -330,25 +329,16 @@ impl HindsightExpert {
         floor.min(self.s.max_instances)
     }
 
-    /// The least instances meeting the SLO at rate `lambda` (the max count when none does).
+    /// The least instances meeting the SLO at rate `lambda` (the max count when none does): the least count
+    /// whose M/M/c sojourn-time quantile is within the threshold ([`prescale_sim::scenario::instances_for_slo`],
+    /// what `prescale validate` sizes with), within the scaling type's limits — an order the fleet cannot carry
+    /// out is no label to learn from.
     pub fn n_min(&self, lambda: f64) -> u32 {
-        let mu = 1.0 / self.s.mean_service_s;
-        let spi = self.s.servers_per_instance;
-        let q = self.s.slo_quantile;
-        let lower = ((lambda / mu - self.s.static_servers as f64) / spi as f64).floor().max(0.0) as u32;
-        // Within the scaling type's limits: an order the fleet cannot carry out is no label to learn from.
-        let mut n = lower.max(self.s.min_instances).min(self.s.max_instances);
-        while n < self.s.max_instances {
-            let c = n * spi + self.s.static_servers;
-            if c > 0
-                && lambda < c as f64 * mu
-                && (lambda <= 0.0 || Latency::mmc(lambda, mu, c).quantile(q) <= self.s.slo_threshold_s)
-            {
-                break;
-            }
-            n += 1;
-        }
-        n
+        let s = &self.s;
+        let mu = 1.0 / s.mean_service_s;
+        let least =
+            instances_for_slo(lambda, mu, s.servers_per_instance, s.static_servers, s.slo_quantile, s.slo_threshold_s);
+        least.map_or(s.max_instances, |n| n.max(s.min_instances).min(s.max_instances))
     }
 
     /// The expert's order at the decision an observation belongs to (it ends step `now / Δ − 1`).
@@ -595,6 +585,52 @@ mod tests {
             assert!(dp >= rates.len() as f64 * hold - 1e-12);
             assert_eq!(v.at(rates.len(), 1e9), 0.0, "nothing counts after the run");
         }
+    }
+
+    /// `n_min` by bisection ([`instances_for_slo`]) gives what the walk count by count it replaced gave, bit for
+    /// bit, over rates from idle to beyond the largest count, with and without static pools and count limits.
+    #[test]
+    fn n_min_is_the_walk_it_replaced() {
+        use prescale_sim::queueing::Latency;
+        let walk = |s: &PolicySetting, lambda: f64| {
+            let mu = 1.0 / s.mean_service_s;
+            let lower = ((lambda / mu - s.static_servers as f64) / s.servers_per_instance as f64).floor().max(0.0);
+            let mut n = (lower as u32).max(s.min_instances).min(s.max_instances);
+            while n < s.max_instances {
+                let c = n * s.servers_per_instance + s.static_servers;
+                if c > 0
+                    && lambda < c as f64 * mu
+                    && (lambda <= 0.0 || Latency::mmc(lambda, mu, c).quantile(s.slo_quantile) <= s.slo_threshold_s)
+                {
+                    break;
+                }
+                n += 1;
+            }
+            n
+        };
+        let mut checked = 0;
+        for (spi, pools, min, max) in [(4, 0, 1, 200), (1, 0, 0, 50), (8, 13, 2, 120), (4, 40, 0, 10), (2, 0, 5, 5)] {
+            for threshold_s in [0.5, 0.2, 0.4] {
+                let s = PolicySetting {
+                    servers_per_instance: spi,
+                    static_servers: pools,
+                    min_instances: min,
+                    max_instances: max,
+                    slo_threshold_s: threshold_s,
+                    ..test_setting()
+                };
+                let e = HindsightExpert::new(s.clone(), Arc::new(vec![]));
+                for lambda in (0..800).map(|i| i as f64 * 9.7).chain([f64::NAN, -1.0, 0.001, 1e7]) {
+                    assert_eq!(
+                        e.n_min(lambda),
+                        walk(&s, lambda),
+                        "{spi} {pools} {min} {max} {threshold_s}: λ {lambda}"
+                    );
+                    checked += 1;
+                }
+            }
+        }
+        assert_eq!(checked, 5 * 3 * 804);
     }
 
     /// The critical ratio is `60 p / (60 p + c)` and absent where either price is zero or the SLO is hard.

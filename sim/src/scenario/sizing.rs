@@ -92,9 +92,10 @@ impl Sizing {
 
 /// The least instances of `servers_per_instance` servers beside `static_servers` whose M/M/c sojourn time
 /// meets `quantile` ≤ `threshold_s` at `rate_per_s` with service rate `mu_per_s` per server (`None`: more than
-/// [`SIZING_MAX_INSTANCES`], or the service time alone misses the threshold). A bisection: the quantile falls
-/// as servers are added, and each look costs one Erlang C (O(√load)), so any rate a scenario may state is sized
-/// in a few dozen looks.
+/// [`SIZING_MAX_INSTANCES`], or the service time alone misses the threshold; an idle service needs one server,
+/// whatever the threshold). The hindsight expert's `n_min` is this within the count limits. A bisection: the
+/// quantile falls as servers are added, and each look costs one Erlang C (O(√load)), so any rate a scenario may
+/// state is sized in a few dozen looks.
 pub fn instances_for_slo(
     rate_per_s: f64,
     mu_per_s: f64,
@@ -103,7 +104,7 @@ pub fn instances_for_slo(
     quantile: f64,
     threshold_s: f64,
 ) -> Option<u32> {
-    if Latency::mmc(0.0, mu_per_s, 1).quantile(quantile) > threshold_s {
+    if rate_per_s > 0.0 && Latency::mmc(0.0, mu_per_s, 1).quantile(quantile) > threshold_s {
         return None;
     }
     let (spi, pools) = (u64::from(servers_per_instance.max(1)), u64::from(static_servers));
@@ -200,7 +201,8 @@ mod tests {
     use super::*;
 
     /// Servers for p99 ≤ 0.5 s at μ = 10 per second, from `../shared/peers/erlang_c.py` (`sojourn_quantile`,
-    /// the least c): λ = 8.3 → 3, 400 → 43, 1,234 → 126, 2,500 → 253 (c − 1 gives 0.522, 0.512, 0.545, 0.522 s).
+    /// the least c): λ = 8.3 → 3, 400 → 43, 1,234 → 126, 2,500 → 253 (c − 1 gives 0.522, 0.512, 0.545 and
+    /// 0.522 s).
     #[test]
     fn the_counts_are_the_least_that_meet_the_slo_by_erlang_c() {
         for (rate, servers) in [(8.3, 3u32), (400.0, 43), (1_234.0, 126), (2_500.0, 253)] {
@@ -217,6 +219,8 @@ mod tests {
         assert_eq!(instances_for_slo(0.0, 10.0, 4, 8, 0.99, 0.5), Some(0), "the pools serve it");
         // A service time whose own p99 (ln 100 / μ = 0.46 s) misses the threshold: no count meets it.
         assert_eq!(instances_for_slo(5.0, 10.0, 4, 0, 0.99, 0.4), None);
+        assert_eq!(instances_for_slo(0.0, 10.0, 4, 0, 0.99, 0.4), Some(1), "idle: no request to be slow");
+        assert_eq!(instances_for_slo(f64::NAN, 10.0, 4, 0, 0.99, 0.5), None);
         // The largest rate a scenario may state: about 10^11 busy servers, 2.5 x 10^10 instances of four, more
         // than it looks for (a bisection of a few dozen Erlang C looks; a walk count by count would not end).
         assert_eq!(instances_for_slo(1e12, 10.0, 4, 0, 0.99, 0.5), None);
