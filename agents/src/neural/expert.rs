@@ -235,7 +235,6 @@ impl CostToGo {
         let grid: Vec<f64> = std::iter::once(0.0).chain((0..Self::POINTS - 1).map(|j| ratio.powi(j as i32))).collect();
         let hold_usd = s.instance_price_usd_per_hour * s.step_s / 3600.0;
         let minute_usd = price_usd_per_min * s.step_s / 60.0;
-        let capacity = |n: u32| (n * s.servers_per_instance + s.static_servers) as f64 / s.mean_service_s;
         let mut values = vec![0.0_f32; (k_max + 1) * grid.len()];
         for k in (0..k_max).rev() {
             let (now, next) = values[k * grid.len()..].split_at_mut(grid.len());
@@ -254,9 +253,7 @@ impl CostToGo {
                     .step_by(stride as usize)
                     .chain(std::iter::once(hi))
                     .map(|n| {
-                        let cap = capacity(n);
-                        let queued = (q + (rate - cap) * s.step_s).max(0.0);
-                        let violated = n < need || queued > cap * s.slo_threshold_s;
+                        let (queued, violated) = e.fluid_step(n, rate, need, q);
                         n as f64 * hold_usd + if violated { minute_usd } else { 0.0 } + next.at(queued)
                     })
                     .fold(f64::INFINITY, f64::min) as f32;
@@ -329,6 +326,20 @@ impl HindsightExpert {
         floor.min(self.s.max_instances)
     }
 
+    /// Capacity of `n` instances of the scaling type beside the static pools, requests per second.
+    fn capacity(&self, n: u32) -> f64 {
+        (n * self.s.servers_per_instance + self.s.static_servers) as f64 / self.s.mean_service_s
+    }
+
+    /// One fluid step at `n` instances from `queued` requests at `rate`: what is queued after it, and whether
+    /// it is violated — the fleet under what the rate needs (`need`), or what is still queued at its end waits
+    /// longer than the SLO allows (`Q > C(n)·T`). The window's costs and the cost-to-go both step by it.
+    fn fluid_step(&self, n: u32, rate: f64, need: u32, queued: f64) -> (f64, bool) {
+        let cap = self.capacity(n);
+        let after = (queued + (rate - cap) * self.s.step_s).max(0.0);
+        (after, n < need || after > cap * self.s.slo_threshold_s)
+    }
+
     /// The least instances meeting the SLO at rate `lambda` (the max count when none does): the least count
     /// whose M/M/c sojourn-time quantile is within the threshold ([`prescale_sim::scenario::instances_for_slo`],
     /// what `prescale validate` sizes with), within the scaling type's limits — an order the fleet cannot carry
@@ -389,7 +400,6 @@ impl HindsightExpert {
         let last = self.rates.len().saturating_sub(1);
         let rates: Vec<f64> = (1..=self.h_hi).map(|h| self.rates[(k + h).min(last)]).collect();
         let needs: Vec<u32> = rates.iter().map(|&r| self.n_min(r)).collect();
-        let capacity = |n: u32| (n * s.servers_per_instance + s.static_servers) as f64 / s.mean_service_s;
         let hold_usd = self.h_hi as f64 * s.instance_price_usd_per_hour * s.step_s / 3600.0;
         let lead_hold_usd = self.h_lo as f64 * s.instance_price_usd_per_hour * s.step_s / 3600.0;
         let minute_usd = price_usd_per_min * s.step_s / 60.0;
@@ -397,26 +407,17 @@ impl HindsightExpert {
         // the rest of the run.
         let rest_steps = (self.rates.len().saturating_sub(k + self.h_hi + self.h_lo)) as f64;
         let last_rate = rates.last().copied().unwrap_or(0.0);
-        let spare = capacity(hard) - last_rate;
+        let spare = self.capacity(hard) - last_rate;
         let lo = s.min_instances.min(hard);
         (lo..=hard).map(move |n| {
-            let cap = capacity(n);
             let (mut queued, mut violated) = (backlog.max(0.0), 0.0);
-            for (&rate, &need) in rates.iter().zip(&needs) {
-                queued = (queued + (rate - cap) * s.step_s).max(0.0);
-                // A step is violated when the fleet is under what its rate needs, or what is still queued at
-                // its end waits longer than the SLO allows.
-                if n < need || queued > cap * s.slo_threshold_s {
-                    violated += 1.0;
-                }
-            }
-            // What is ordered at the next decisions arrives only after the lead time: until then the fleet
-            // stays at `n` under the last rate, and then the hard order's capacity drains what is left.
-            for _ in 0..self.h_lo {
-                queued = (queued + (last_rate - cap) * s.step_s).max(0.0);
-                if queued > cap * s.slo_threshold_s {
-                    violated += 1.0;
-                }
+            // The window's steps, then the lead time of what is ordered at the next decisions: until it has
+            // passed the fleet stays at `n` under the last rate (only the backlog counts there).
+            let steps = rates.iter().zip(&needs).map(|(&r, &need)| (r, need));
+            for (rate, need) in steps.chain(std::iter::repeat_n((last_rate, 0), self.h_lo)) {
+                let (after, short) = self.fluid_step(n, rate, need, queued);
+                queued = after;
+                violated += if short { 1.0 } else { 0.0 };
             }
             match self.cost_to_go() {
                 // What is left queued then costs what the rest of the run must pay for it at best.
@@ -425,7 +426,7 @@ impl HindsightExpert {
                     (n, n as f64 * (hold_usd + lead_hold_usd) + violated * minute_usd + after)
                 }
                 None => {
-                    if queued > capacity(hard) * s.slo_threshold_s {
+                    if queued > self.capacity(hard) * s.slo_threshold_s {
                         violated += if spare > 0.0 { (queued / spare / s.step_s).min(rest_steps) } else { rest_steps };
                     }
                     (n, n as f64 * hold_usd + violated * minute_usd)
