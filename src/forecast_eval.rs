@@ -36,9 +36,9 @@ use prescale_agents::neural::model::Model;
 use prescale_agents::neural::spec::{Architecture, Input, Level, ModelSpec, OutputKind};
 use prescale_agents::predictor::{HoltWinters, Predictor, SeasonalNaive};
 use prescale_sim::demand::DemandSeries;
-use prescale_sim::trace::{GapPolicy, TracePolicies, resample};
+use prescale_sim::trace::{DEFAULT_TIME_COLUMN, GapPolicy, TracePolicies, resample};
 
-use crate::scenario_io::read_trace;
+use crate::scenario_io::{parse_trace_text, read_trace_text};
 
 /// The peers' horizons, steps: the default of `--horizons`.
 pub const HORIZONS: [usize; 3] = [1, 5, 15];
@@ -58,12 +58,31 @@ pub struct Series {
     pub peer: Option<PathBuf>,
 }
 
-/// `FILE[:COLUMN]` as the file and the column (`value` when none is named; a colon followed by a path is part
-/// of the file name).
-pub fn split_column(spec: &str) -> (&str, &str) {
+/// `FILE[:COLUMN]` as the file and the column, if one is named (a colon followed by a path is part of the file
+/// name).
+pub fn split_column(spec: &str) -> (&str, Option<&str>) {
     match spec.rsplit_once(':') {
-        Some((f, c)) if !c.contains('/') && !c.is_empty() => (f, c),
-        _ => (spec, "value"),
+        Some((f, c)) if !c.contains('/') && !c.is_empty() => (f, Some(c)),
+        _ => (spec, None),
+    }
+}
+
+/// The column a `FILE` names no column of: `value` where the header has it (NAB's files), else the only column
+/// besides the timestamps (`timestamp`, or the first column where there is none), else `value` (whose absence
+/// the trace's error then names, with the header).
+pub fn default_column(csv_text: &str) -> String {
+    let mut header: Vec<String> = Vec::new();
+    let first = csv_text.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
+    let _ = prescale_sim::table::read_rows::<prescale_sim::table::TableError>(first, |_, fields| {
+        header = fields.iter().map(|f| f.to_string()).collect();
+        Ok(())
+    });
+    let time = header.iter().position(|h| h == DEFAULT_TIME_COLUMN).unwrap_or(0);
+    let others: Vec<&String> = header.iter().enumerate().filter(|(i, _)| *i != time).map(|(_, h)| h).collect();
+    match others.as_slice() {
+        _ if header.iter().any(|h| h == "value") => "value".into(),
+        [only] => (*only).clone(),
+        _ => "value".into(),
     }
 }
 
@@ -87,10 +106,15 @@ impl Series {
 /// # Errors
 /// Trace problems, naming the file and line.
 pub fn load(spec: &str) -> Result<Series> {
-    let (file, column) = split_column(spec);
+    let (file, named) = split_column(spec);
     let policies = TracePolicies { gaps: GapPolicy::Interpolate, ..TracePolicies::default() };
-    let trace =
-        read_trace(Path::new(file), "timestamp", &[column.to_string()], &policies).map_err(|d| anyhow!("{d}"))?;
+    let text = read_trace_text(Path::new(file)).map_err(|d| anyhow!("{d}"))?;
+    let column = named.map_or_else(|| default_column(&text), str::to_string);
+    let trace = parse_trace_text(Path::new(file), &text, DEFAULT_TIME_COLUMN, std::slice::from_ref(&column), &policies)
+        .map_err(|d| {
+            let hint = if named.is_none() { " (name the column: FILE:COLUMN)" } else { "" };
+            anyhow!("{d}{hint}")
+        })?;
     let step_s = trace.report.nominal_interval_s;
     let steps = (trace.report.span_s / step_s).floor() as usize;
     let y = resample(&trace, 0, GapPolicy::Interpolate, 0.0, 1.0, step_s, steps);

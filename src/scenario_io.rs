@@ -214,6 +214,14 @@ pub fn read_trace(
     columns: &[String],
     policies: &prescale_sim::trace::TracePolicies,
 ) -> Result<Trace, Diagnostic> {
+    parse_trace_text(file, &read_trace_text(file)?, time_column, columns, policies)
+}
+
+/// The text of a trace file (gzip-compressed if the name ends in `.gz`), size-capped and checked to be UTF-8.
+///
+/// # Errors
+/// A diagnostic naming the file (and the line of the first byte that is not UTF-8).
+pub fn read_trace_text(file: &Path) -> Result<String, Diagnostic> {
     let diag =
         |line: Option<usize>, message: String| Diagnostic { file: file.to_path_buf(), line, path: None, message };
     let raw = read_capped(file, " trace").map_err(|m| diag(None, m))?;
@@ -234,9 +242,26 @@ pub fn read_trace(
     } else {
         raw
     };
-    let text = utf8_text(raw).map_err(|(line, m)| diag(Some(line), m))?;
-    parse_csv(&text, time_column, columns, policies)
-        .map_err(|e| diag((e.line > 0).then_some(e.line), e.to_string_without_line()))
+    utf8_text(raw).map_err(|(line, m)| diag(Some(line), m))
+}
+
+/// Parses the text of the trace `file` (as [`read_trace`]).
+///
+/// # Errors
+/// A diagnostic naming the file, and the line and column where the problem is.
+pub fn parse_trace_text(
+    file: &Path,
+    text: &str,
+    time_column: &str,
+    columns: &[String],
+    policies: &prescale_sim::trace::TracePolicies,
+) -> Result<Trace, Diagnostic> {
+    parse_csv(text, time_column, columns, policies).map_err(|e| Diagnostic {
+        file: file.to_path_buf(),
+        line: (e.line > 0).then_some(e.line),
+        path: None,
+        message: e.to_string_without_line(),
+    })
 }
 
 /// Formats a trace error without its line (the diagnostic carries it).

@@ -260,7 +260,10 @@ pub fn load_train_text(file: &Path, text: &str) -> Result<TrainFile, Vec<Diagnos
 fn series_path(base: &Path, spec: &str) -> String {
     let (file, column) = crate::forecast_eval::split_column(spec);
     let path = base.join(file).display().to_string();
-    if spec.len() > file.len() { format!("{path}:{column}") } else { path }
+    match column {
+        Some(c) => format!("{path}:{c}"),
+        None => path,
+    }
 }
 
 /// What a training learns from, loaded.

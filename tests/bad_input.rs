@@ -138,14 +138,47 @@ fn empty_trace_and_no_usable_rows() {
 fn bad_values_name_row_and_column() {
     let s = scenario(&trace_workload("value"), "60", SERVICE, PRICE);
     for (bad, needle) in [
-        ("NaN", "finite and >= 0, got NaN"),
+        ("NaN", "missing value ('NaN'; expected a number >= 0): `policies: (missing: Drop)`"),
         ("inf", "finite and >= 0, got inf"),
         ("-4", "finite and >= 0, got -4"),
-        ("", "empty value"),
+        ("", "missing value (an empty cell"),
     ] {
         let t = format!("timestamp,value\n0,10\n60,12\n120,{bad}\n180,13\n");
         check(&s, Some(&t), &["trace.csv:4", "column 'value'", needle]);
     }
+}
+
+/// A trace as a new user's exporter writes it — semicolons, no `timestamp` column, unix milliseconds, holes —
+/// runs without editing the file: the report says how it was read; the holes are refused until the policy
+/// says what to do with them, and then counted.
+#[test]
+fn a_trace_as_an_exporter_writes_it_runs_with_its_reading_reported() {
+    let t = "time_ms;requests\n1700000000000;10\n1700000060000;\n1700000120000;NaN\n1700000180000;13\n";
+    let refuse = scenario(&trace_workload("requests"), "60", SERVICE, PRICE);
+    check(&refuse, Some(t), &["trace.csv:3", "column 'requests'", "missing value (an empty cell", "missing: Drop"]);
+    let drop = refuse.replace("RequestsPerSecond)]", "RequestsPerSecond)], policies: (missing: Drop)");
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("s.ron"), drop).unwrap();
+    std::fs::write(dir.path().join("trace.csv"), t).unwrap();
+    let out = prescale(&["validate", dir.path().join("s.ron").to_str().unwrap()]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    for needle in [
+        "2 rows, unix-milliseconds timestamps (column 'time_ms'), nominal interval 60 s",
+        "rows with a missing value 2 (dropped), gaps 1 (longest 180 s)",
+        "missing: Drop",
+    ] {
+        assert!(stdout.contains(needle), "'{needle}' missing from: {stdout}");
+    }
+    // forecast-eval reads the same file as it is: its one column beside the timestamps.
+    let series: String =
+        (0..4400).map(|i| format!("{};{}\n", 1_700_000_000_000u64 + 60_000 * i, 100 + (i % 60))).collect();
+    std::fs::write(dir.path().join("series.csv"), format!("time_ms;requests\n{series}")).unwrap();
+    let out =
+        prescale(&["forecast-eval", dir.path().join("series.csv").to_str().unwrap(), "--models", "seasonal-naive"]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    assert!(stdout.contains("### series [requests]") && stdout.contains("4400 points at 60 s"), "{stdout}");
 }
 
 #[test]
@@ -164,6 +197,13 @@ fn missing_column() {
         &scenario(&trace_workload("cpu"), "60", SERVICE, PRICE),
         Some(GOOD_TRACE),
         &["trace.csv:1", "column 'cpu'", "no such column; the header has: timestamp, value"],
+    );
+    // A named timestamp column that is not there is never replaced by another.
+    let named = trace_workload("value").replace("metrics:", "timestamp_column: \"ts\", metrics:");
+    check(
+        &scenario(&named, "60", SERVICE, PRICE),
+        Some(GOOD_TRACE),
+        &["trace.csv:1", "column 'ts': no such column for the timestamps; the header has: timestamp, value"],
     );
 }
 

@@ -4,8 +4,8 @@
 
 use libfuzzer_sys::fuzz_target;
 use prescale_sim::trace::{
-    DuplicatePolicy, GapPolicy, OrderPolicy, TimestampFormat, TracePolicies, ZeroRunPolicy, parse_csv, parse_iso8601,
-    resample,
+    DEFAULT_TIME_COLUMN, DuplicatePolicy, GapPolicy, MissingPolicy, OrderPolicy, TimestampFormat, TracePolicies,
+    ZeroRunPolicy, parse_csv, parse_iso8601, resample,
 };
 
 fuzz_target!(|data: &[u8]| {
@@ -21,7 +21,10 @@ fuzz_target!(|data: &[u8]| {
             TimestampFormat::Iso8601,
             TimestampFormat::UnixSeconds,
             TimestampFormat::RelativeSeconds,
-        ][knobs[0] as usize % 4],
+            TimestampFormat::UnixMilliseconds,
+            TimestampFormat::UnixMicroseconds,
+            TimestampFormat::UnixNanoseconds,
+        ][knobs[0] as usize % 7],
         out_of_order: [OrderPolicy::Sort, OrderPolicy::Drop, OrderPolicy::Reject][knobs[1] as usize % 3],
         duplicates: [
             DuplicatePolicy::Mean,
@@ -31,11 +34,14 @@ fuzz_target!(|data: &[u8]| {
             DuplicatePolicy::Reject,
         ][(knobs[1] / 3) as usize % 5],
         gaps: [GapPolicy::Hold, GapPolicy::Interpolate, GapPolicy::Zero, GapPolicy::Reject][knobs[2] as usize % 4],
+        missing: [MissingPolicy::Refuse, MissingPolicy::Drop][(knobs[2] / 16) as usize % 2],
         zero_runs: [ZeroRunPolicy::Keep, ZeroRunPolicy::Missing, ZeroRunPolicy::Refuse][(knobs[0] / 4) as usize % 3],
         min_zero_run: 1 + (knobs[0] / 12) as usize % 4,
         min_plateau_run: 2 + (knobs[1] / 15) as usize % 12,
     };
-    let Ok(trace) = parse_csv(text, "t", &["v".to_string()], &policies) else { return };
+    // The named column, or the default one (a header without it has its first column read as the timestamps).
+    let time_column = if (knobs[2] / 32) % 2 == 0 { "t" } else { DEFAULT_TIME_COLUMN };
+    let Ok(trace) = parse_csv(text, time_column, &["v".to_string()], &policies) else { return };
     assert!(trace.times_s.windows(2).all(|w| w[0] < w[1]), "times strictly increase");
     assert!(trace.times_s.iter().all(|t| t.is_finite()));
     assert!(trace.columns[0].iter().all(|v| v.is_finite() && *v >= 0.0));

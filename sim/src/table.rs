@@ -5,7 +5,9 @@
 //! to the caller; fields are trimmed of surrounding spaces, blank lines (and rows of a single empty field,
 //! which cannot be told from them) are skipped, a UTF-8 byte-order mark
 //! at the start is dropped, and rows may have fewer or more fields than the header (the caller says what a
-//! missing field means). The writer ([`write_rows`]) quotes a field only when it must (a comma, a quote or a
+//! missing field means). The delimiter is the comma, unless the header line holds none and holds a tab or a
+//! semicolon: then that ([`delimiter`]; the tab first), so that the tab-separated and semicolon-separated
+//! exports of spreadsheets and databases read as they are. The writer ([`write_rows`]) quotes a field only when it must (a comma, a quote or a
 //! line break in it) and ends every row with `\n`. One leniency beyond RFC 4180: a field quoted after a space
 //! (`a, "b"`) is read as `b`, as the hand-written files of many tools expect.
 
@@ -34,8 +36,12 @@ pub fn read_rows<E: From<TableError>>(
     mut row: impl FnMut(usize, &[&str]) -> Result<(), E>,
 ) -> Result<usize, E> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    let mut reader =
-        csv::ReaderBuilder::new().has_headers(false).flexible(true).trim(csv::Trim::All).from_reader(text.as_bytes());
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .trim(csv::Trim::All)
+        .delimiter(delimiter(text))
+        .from_reader(text.as_bytes());
     let mut record = csv::StringRecord::new();
     let mut seen = 0;
     let bytes = text.as_bytes();
@@ -74,6 +80,21 @@ pub fn read_rows<E: From<TableError>>(
         return Err(TableError { line: 0, message: "the file is empty (expected a header row)".into() }.into());
     }
     Ok(seen)
+}
+
+/// The field delimiter of `text`, from its first non-blank line (the header): `,` if it holds a comma (or
+/// nothing else), else a tab if it holds one, else `;` if it holds one.
+pub fn delimiter(text: &str) -> u8 {
+    let header = text.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
+    if header.contains(',') {
+        b','
+    } else if header.contains('\t') {
+        b'\t'
+    } else if header.contains(';') {
+        b';'
+    } else {
+        b','
+    }
 }
 
 /// A field quoted after a space (`a, "b"`), which RFC 4180 reads as the literal text `"b"` with its quotes:
@@ -145,6 +166,22 @@ mod tests {
         let lines = |t: &str| read(t).unwrap().1.into_iter().map(|r| r.0).collect::<Vec<_>>();
         assert_eq!(lines("a,b\n0,1\n\n\n1,2\n"), [2, 5]);
         assert_eq!(lines("a,b\r\n\r\n0,1\r\n"), [3]);
+    }
+
+    #[test]
+    fn tab_and_semicolon_separated_headers_set_the_delimiter() {
+        let (h, rows) = read("time\trequests\n0\t1.5\n60\t2\n").unwrap();
+        assert_eq!(h, ["time", "requests"]);
+        assert_eq!(rows[1].1, ["60", "2"]);
+        let (h, rows) = read("\n\"time\";\"requests\"\r\n0;1.5\r\n").unwrap();
+        assert_eq!(h, ["time", "requests"]);
+        assert_eq!(rows[0], (3, vec!["0".into(), "1.5".into()]));
+        // A comma in the header decides: a semicolon inside a field stays text.
+        let (h, rows) = read("a,b\n0,x;y\n").unwrap();
+        assert_eq!(h, ["a", "b"]);
+        assert_eq!(rows[0].1, ["0", "x;y"]);
+        // One column: no delimiter to find.
+        assert_eq!(read("value\n3\n").unwrap().1[0].1, ["3"]);
     }
 
     #[test]

@@ -1,11 +1,16 @@
 //! Trace replay: real time series (CSV) turned into demand at the simulation step.
 //!
 //! [`parse_csv`] reads a CSV text (the caller opens and, for `.gz`, decompresses the file: this crate does no
-//! I/O) with a header row, a timestamp column and metric columns. Timestamps may be ISO-8601
-//! (`YYYY-MM-DDTHH:MM:SS[.fff][Z|±HH:MM]`, or NAB's `YYYY-MM-DD HH:MM:SS`), unix seconds or relative seconds
-//! ([`TimestampFormat::Auto`] tells them apart: non-numeric → ISO-8601; numeric with the first value
-//! ≥ 1e8 → unix; else relative). Values must be finite and ≥ 0; an empty cell, NaN, inf or a negative value is
-//! an error naming the file, the line and the column.
+//! I/O; comma-, tab- or semicolon-separated, see [`crate::table`]) with a header row, a timestamp column and
+//! metric columns. The timestamp column is the one named; where that is the default `timestamp` and the header
+//! has no such column, its first column is taken (the report names it). Timestamps may be ISO-8601
+//! (`YYYY-MM-DDTHH:MM:SS[.fff][Z|±HH:MM]`, or NAB's `YYYY-MM-DD HH:MM:SS`), unix seconds, milliseconds,
+//! microseconds or nanoseconds, or relative seconds ([`TimestampFormat::Auto`] tells them apart by the first
+//! row: non-numeric → ISO-8601; numeric ≥ 1e17 → unix nanoseconds, ≥ 1e14 → microseconds, ≥ 1e11 →
+//! milliseconds, ≥ 1e8 → unix seconds (1973 onwards; 1e11 s is the year 5138); else relative). Values must be
+//! finite and ≥ 0: inf or a negative value is an error naming the file, the line and the column; a *missing*
+//! value (an empty cell, `NaN`, `null`, `NA`, `N/A`, `None`) is one too, unless [`MissingPolicy::Drop`] drops
+//! its row (counted) and leaves the gap to the gap policy.
 //!
 //! Irregularities are handled by declared policies and *counted*, never hidden ([`TraceReport`]):
 //! out-of-order rows ([`OrderPolicy`]), repeated timestamps ([`DuplicatePolicy`]) and gaps longer than 1.5
@@ -20,6 +25,15 @@ use serde::{Deserialize, Serialize};
 
 use crate::input::clip;
 pub use crate::iso8601::{civil_from_days, days_from_civil, parse_iso8601};
+
+/// The timestamp column a trace workload names unless told otherwise; a header without it has its first
+/// column read as the timestamps.
+pub const DEFAULT_TIME_COLUMN: &str = "timestamp";
+
+/// Whether a cell is a missing value: empty, or `NaN`, `null`, `NA`, `N/A` or `None` in any case.
+fn is_missing(cell: &str) -> bool {
+    cell.is_empty() || ["nan", "null", "na", "n/a", "none"].iter().any(|m| cell.eq_ignore_ascii_case(m))
+}
 
 /// Largest timestamp magnitude accepted, seconds (about 31,700 years: beyond any real trace, and small enough
 /// that differences of timestamps stay exact to the millisecond).
@@ -41,6 +55,12 @@ pub enum TimestampFormat {
     Iso8601,
     /// Seconds since 1970-01-01T00:00:00Z.
     UnixSeconds,
+    /// Milliseconds since 1970-01-01T00:00:00Z (JavaScript's and Java's clocks, many exporters).
+    UnixMilliseconds,
+    /// Microseconds since 1970-01-01T00:00:00Z.
+    UnixMicroseconds,
+    /// Nanoseconds since 1970-01-01T00:00:00Z (e.g. InfluxDB; read to about a microsecond).
+    UnixNanoseconds,
     /// Seconds since the start of the trace (or any origin).
     RelativeSeconds,
 }
@@ -87,6 +107,17 @@ pub enum GapPolicy {
     Reject,
 }
 
+/// What to do with a row whose metric cell is missing: empty, or `NaN`, `null`, `NA`, `N/A` or `None` (in any
+/// case).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum MissingPolicy {
+    /// Refuse the trace, naming the first such cell's line and column.
+    #[default]
+    Refuse,
+    /// Drop the row (every metric of it; counted): the gap it leaves is filled by the gap policy.
+    Drop,
+}
+
 /// What to do with a run of zeros (see the module docs).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ZeroRunPolicy {
@@ -122,6 +153,9 @@ pub struct TracePolicies {
     /// Gaps.
     #[serde(default)]
     pub gaps: GapPolicy,
+    /// Missing values.
+    #[serde(default)]
+    pub missing: MissingPolicy,
     /// Runs of zeros.
     #[serde(default)]
     pub zero_runs: ZeroRunPolicy,
@@ -140,6 +174,7 @@ impl Default for TracePolicies {
             out_of_order: OrderPolicy::default(),
             duplicates: DuplicatePolicy::default(),
             gaps: GapPolicy::default(),
+            missing: MissingPolicy::default(),
             zero_runs: ZeroRunPolicy::default(),
             min_zero_run: three(),
             min_plateau_run: twelve(),
@@ -174,6 +209,8 @@ impl std::fmt::Display for TraceError {
 pub struct TraceReport {
     /// Data rows read (header excluded).
     pub rows: usize,
+    /// The column read as the timestamps.
+    pub timestamp_column: String,
     /// Timestamp format found or used.
     pub timestamp_format: String,
     /// Median positive difference between consecutive timestamps, seconds.
@@ -186,6 +223,8 @@ pub struct TraceReport {
     pub out_of_order_rows: usize,
     /// Rows dropped by the order policy.
     pub dropped_rows: usize,
+    /// Rows with a missing value (dropped under [`MissingPolicy::Drop`]; not in `rows`).
+    pub missing_rows: usize,
     /// Rows merged into another row with the same timestamp.
     pub duplicate_rows: usize,
     /// Gaps longer than 1.5 nominal intervals.
@@ -210,16 +249,18 @@ impl TraceReport {
     /// One line for people: every irregularity and what was done about it.
     pub fn summary(&self) -> String {
         format!(
-            "{} rows, {} timestamps, nominal interval {} s, span {:.1} h; out-of-order rows {} (dropped {}), \
-             duplicate rows {}, gaps {} (longest {} s), runs of zeros {} ({} rows, longest {} s), plateaus {} \
-             (longest {} s); policies: {}",
+            "{} rows, {} timestamps (column '{}'), nominal interval {} s, span {:.1} h; out-of-order rows {} \
+             (dropped {}), duplicate rows {}, rows with a missing value {} (dropped), gaps {} (longest {} s), runs \
+             of zeros {} ({} rows, longest {} s), plateaus {} (longest {} s); policies: {}",
             self.rows,
             self.timestamp_format,
+            self.timestamp_column,
             self.nominal_interval_s,
             self.span_s / 3600.0,
             self.out_of_order_rows,
             self.dropped_rows,
             self.duplicate_rows,
+            self.missing_rows,
             self.gaps,
             self.longest_gap_s,
             self.zero_runs,
@@ -263,21 +304,33 @@ pub fn parse_csv(
         message,
     };
     let mut t_idx = 0;
+    let mut t_name = time_column.to_string();
+    // Said after a timestamp that does not parse when the column was taken for want of a `timestamp` one.
+    let mut t_note = String::new();
     let mut idx: Vec<usize> = Vec::new();
     let mut format = policies.timestamp_format;
     let mut rows: Vec<(f64, usize, Vec<f64>)> = Vec::new();
+    // Timestamps of the rows dropped for a missing value: they still tell the nominal interval.
+    let mut missing_times: Vec<f64> = Vec::new();
     let mut header_seen = false;
     crate::table::read_rows(text, |lineno, fields| {
         if !header_seen {
             header_seen = true;
             let names = fields;
-            let find = |c: &str| -> Result<usize, TraceError> {
-                names.iter().position(|n| *n == c).ok_or_else(|| {
-                    err(lineno, Some(c), format!("no such column; the header has: {}", clip(&names.join(", "), 200)))
-                })
+            let no_column = |c: &str, what: &str| {
+                err(lineno, Some(c), format!("no such column{what}; the header has: {}", clip(&names.join(", "), 200)))
             };
-            t_idx = find(time_column)?;
-            idx = columns.iter().map(|c| find(c)).collect::<Result<_, _>>()?;
+            let find = |c: &str| names.iter().position(|n| *n == c);
+            idx = columns.iter().map(|c| find(c).ok_or_else(|| no_column(c, ""))).collect::<Result<_, _>>()?;
+            t_idx = match find(time_column) {
+                Some(i) => i,
+                None if time_column == DEFAULT_TIME_COLUMN && names.len() > 1 && !idx.contains(&0) => {
+                    t_note = format!(" (the first column, read as the timestamps: the header has no '{time_column}')");
+                    0
+                }
+                None => return Err(no_column(time_column, " for the timestamps")),
+            };
+            t_name = names[t_idx].to_string();
             return Ok(());
         }
         {
@@ -287,30 +340,55 @@ pub fn parse_csv(
                     .copied()
                     .ok_or_else(|| err(lineno, Some(name), format!("missing: the row has {} fields", fields.len())))
             };
-            let ts = cell(t_idx, time_column)?;
+            let ts = cell(t_idx, &t_name)?;
             if format == TimestampFormat::Auto {
                 format = match ts.parse::<f64>() {
+                    Ok(x) if x >= 1e17 => TimestampFormat::UnixNanoseconds,
+                    Ok(x) if x >= 1e14 => TimestampFormat::UnixMicroseconds,
+                    Ok(x) if x >= 1e11 => TimestampFormat::UnixMilliseconds,
                     Ok(x) if x >= 1e8 => TimestampFormat::UnixSeconds,
                     Ok(_) => TimestampFormat::RelativeSeconds,
                     Err(_) => TimestampFormat::Iso8601,
                 };
             }
+            let per_s = match format {
+                TimestampFormat::UnixMilliseconds => 1e3,
+                TimestampFormat::UnixMicroseconds => 1e6,
+                TimestampFormat::UnixNanoseconds => 1e9,
+                _ => 1.0,
+            };
             let t = match format {
                 TimestampFormat::Iso8601 => parse_iso8601(ts),
-                _ => ts.parse::<f64>().ok().filter(|x| x.is_finite() && x.abs() <= MAX_TIMESTAMP_S),
+                _ => ts.parse::<f64>().ok().map(|x| x / per_s).filter(|x| x.is_finite() && x.abs() <= MAX_TIMESTAMP_S),
             }
             .ok_or_else(|| {
                 err(
                     lineno,
-                    Some(time_column),
-                    format!("cannot parse timestamp '{}' as {}", clip(ts, 80), format_name(format)),
+                    Some(&t_name),
+                    format!("cannot parse timestamp '{}' as {}{t_note}", clip(ts, 80), format_name(format)),
                 )
             })?;
             let mut values = Vec::with_capacity(idx.len());
             for (&j, name) in idx.iter().zip(columns) {
                 let c = cell(j, name)?;
-                if c.is_empty() {
-                    return Err(err(lineno, Some(name), "empty value (expected a number >= 0)".into()));
+                if is_missing(c) {
+                    match policies.missing {
+                        MissingPolicy::Drop => {
+                            missing_times.push(t);
+                            return Ok(());
+                        }
+                        MissingPolicy::Refuse => {
+                            let what = if c.is_empty() { "an empty cell".to_string() } else { format!("'{c}'") };
+                            return Err(err(
+                                lineno,
+                                Some(name),
+                                format!(
+                                    "missing value ({what}; expected a number >= 0): `policies: (missing: Drop)` \
+                                     drops such rows and fills what they leave by the gap policy"
+                                ),
+                            ));
+                        }
+                    }
                 }
                 let v: f64 = c.parse().map_err(|_| {
                     let hint = if c.contains(',') {
@@ -330,13 +408,21 @@ pub fn parse_csv(
         }
     })?;
     if rows.is_empty() {
-        return Err(err(0, None, "no data rows after the header".into()));
+        let n = missing_times.len();
+        let why = if n > 0 { format!(" ({n} rows with a missing value dropped)") } else { "".into() };
+        return Err(err(0, None, format!("no data rows after the header{why}")));
     }
-    let mut report =
-        TraceReport { rows: rows.len(), timestamp_format: format_name(format).into(), ..Default::default() };
+    let time_column = t_name.as_str();
+    let mut report = TraceReport {
+        rows: rows.len(),
+        timestamp_column: t_name.clone(),
+        timestamp_format: format_name(format).into(),
+        missing_rows: missing_times.len(),
+        ..Default::default()
+    };
     report.policies = format!(
-        "out_of_order: {:?}, duplicates: {:?}, gaps: {:?}, zero_runs: {:?}",
-        policies.out_of_order, policies.duplicates, policies.gaps, policies.zero_runs
+        "out_of_order: {:?}, duplicates: {:?}, gaps: {:?}, missing: {:?}, zero_runs: {:?}",
+        policies.out_of_order, policies.duplicates, policies.gaps, policies.missing, policies.zero_runs
     );
     // Out-of-order rows.
     let mut max_t = f64::NEG_INFINITY;
@@ -397,6 +483,19 @@ pub fn parse_csv(
             }
         }
     }
+    // The nominal interval: the (lower) median positive difference of every row's timestamp, those of rows
+    // dropped as missing or in a run of zeros included (so that a trace with many holes keeps its interval).
+    let nominal = {
+        let mut all: Vec<f64> = times.iter().chain(&missing_times).copied().collect();
+        all.sort_by(f64::total_cmp);
+        all.dedup();
+        let diffs = {
+            let mut d: Vec<f64> = all.windows(2).map(|w| w[1] - w[0]).collect();
+            d.sort_by(f64::total_cmp);
+            d
+        };
+        if diffs.is_empty() { 1.0 } else { diffs[(diffs.len() - 1) / 2] }
+    };
     // Runs of zeros and plateaus, over the merged rows.
     let runs = |same: &dyn Fn(usize, usize) -> bool, start_ok: &dyn Fn(usize) -> bool, min: usize| {
         let mut out: Vec<std::ops::Range<usize>> = Vec::new();
@@ -466,9 +565,6 @@ pub fn parse_csv(
             }
         }
     }
-    let mut diffs: Vec<f64> = times.windows(2).map(|w| w[1] - w[0]).collect();
-    diffs.sort_by(f64::total_cmp);
-    let nominal = if diffs.is_empty() { 1.0 } else { diffs[(diffs.len() - 1) / 2] };
     for w in times.windows(2) {
         let d = w[1] - w[0];
         if d > 1.5 * nominal {
@@ -490,6 +586,9 @@ fn format_name(f: TimestampFormat) -> &'static str {
         TimestampFormat::Auto => "auto",
         TimestampFormat::Iso8601 => "ISO-8601",
         TimestampFormat::UnixSeconds => "unix-seconds",
+        TimestampFormat::UnixMilliseconds => "unix-milliseconds",
+        TimestampFormat::UnixMicroseconds => "unix-microseconds",
+        TimestampFormat::UnixNanoseconds => "unix-nanoseconds",
         TimestampFormat::RelativeSeconds => "relative-seconds",
     }
 }
@@ -627,8 +726,9 @@ mod tests {
         let p = TracePolicies::default();
         for (text, line, needle) in [
             ("timestamp,value\n0,1\n1,-2\n", 3, "finite and >= 0"),
-            ("timestamp,value\n0,1\n1,nan\n", 3, "finite and >= 0"),
-            ("timestamp,value\n0,1\n1,\n", 3, "empty value"),
+            ("timestamp,value\n0,1\n1,inf\n", 3, "finite and >= 0"),
+            ("timestamp,value\n0,1\n1,nan\n", 3, "missing value ('nan'"),
+            ("timestamp,value\n0,1\n1,\n", 3, "missing value (an empty cell"),
             ("timestamp,value\n0,abc\n", 2, "not a number"),
             ("timestamp,value\n2014-13-01 00:00:00,1\n", 2, "cannot parse timestamp"),
         ] {
@@ -640,6 +740,65 @@ mod tests {
         assert!(e.message.contains("no data rows"));
         let e = parse_csv("timestamp,value\n0,1\n", "timestamp", &cols(&["cpu"]), &p).unwrap_err();
         assert!(e.to_string().contains("no such column; the header has: timestamp, value"), "{e}");
+        let e = parse_csv("time,value\n0,1\n", "t", &cols(&["value"]), &p).unwrap_err();
+        assert!(e.to_string().contains("column 't': no such column for the timestamps; the header has: time"), "{e}");
+    }
+
+    #[test]
+    fn a_header_without_timestamp_has_its_first_column_read_as_the_timestamps() {
+        let p = TracePolicies::default();
+        let t = parse_csv("time,requests\n0,1\n60,2\n", DEFAULT_TIME_COLUMN, &cols(&["requests"]), &p).unwrap();
+        assert_eq!((t.times_s.clone(), t.report.timestamp_column.as_str()), (vec![0.0, 60.0], "time"));
+        assert!(t.report.summary().contains("(column 'time')"), "{}", t.report.summary());
+        // Said where the first column is not a time.
+        let e = parse_csv("host,requests\nweb-1,1\n", DEFAULT_TIME_COLUMN, &cols(&["requests"]), &p).unwrap_err();
+        assert_eq!(e.column.as_deref(), Some("host"));
+        assert!(e.message.contains("the first column, read as the timestamps: the header has no 'timestamp'"), "{e}");
+        // Never a metric column, nor a column named otherwise than the default.
+        assert!(parse_csv("requests,x\n1,2\n", DEFAULT_TIME_COLUMN, &cols(&["requests"]), &p).is_err());
+        assert!(parse_csv("time,requests\n0,1\n", "ts", &cols(&["requests"]), &p).is_err());
+    }
+
+    #[test]
+    fn unix_milli_micro_and_nanoseconds_are_told_apart_and_read_as_seconds() {
+        let p = TracePolicies::default();
+        for (scale, name) in
+            [(1.0, "unix-seconds"), (1e3, "unix-milliseconds"), (1e6, "unix-microseconds"), (1e9, "unix-nanoseconds")]
+        {
+            let text = format!("timestamp,v\n{},1\n{},2\n", 1_700_000_000.0 * scale, 1_700_000_060.0 * scale);
+            let t = parse_csv(&text, "timestamp", &cols(&["v"]), &p).unwrap();
+            assert_eq!(t.report.timestamp_format, name);
+            assert_eq!(t.times_s, vec![1_700_000_000.0, 1_700_000_060.0], "{name}");
+            assert_eq!(t.report.nominal_interval_s, 60.0, "{name}");
+        }
+        // A stated format wins over the magnitude.
+        let ms = TracePolicies { timestamp_format: TimestampFormat::UnixMilliseconds, ..p };
+        let t = parse_csv("timestamp,v\n0,1\n500,2\n", "timestamp", &cols(&["v"]), &ms).unwrap();
+        assert_eq!(t.times_s, vec![0.0, 0.5]);
+        // Past the largest instant accepted, in any unit.
+        let e = parse_csv("timestamp,v\n9e30,1\n", "timestamp", &cols(&["v"]), &p).unwrap_err();
+        assert!(e.message.contains("as unix-nanoseconds"), "{e}");
+    }
+
+    #[test]
+    fn missing_values_are_refused_or_their_rows_dropped_and_filled_as_a_gap() {
+        let text = "timestamp,a,b\n0,1,1\n60,,2\n120,3,NaN\n180,4,null\n240,5,5\n300,6,n/a\n";
+        let e = parse_csv(text, "timestamp", &cols(&["a", "b"]), &TracePolicies::default()).unwrap_err();
+        assert_eq!((e.line, e.column.as_deref()), (3, Some("a")));
+        assert!(e.message.contains("missing: Drop"), "{e}");
+        let drop = TracePolicies { missing: MissingPolicy::Drop, gaps: GapPolicy::Interpolate, ..Default::default() };
+        let t = parse_csv(text, "timestamp", &cols(&["a", "b"]), &drop).unwrap();
+        assert_eq!((t.report.rows, t.report.missing_rows), (2, 4));
+        assert_eq!(t.times_s, vec![0.0, 240.0]);
+        // The dropped rows still tell the nominal interval (60 s, not 240 s): the first row holds for one
+        // interval, then a line runs from its value at 60 s to the next kept row's at 240 s, as across any gap.
+        assert_eq!((t.report.nominal_interval_s, t.report.gaps), (60.0, 1));
+        let r = resample(&t, 0, GapPolicy::Interpolate, 0.0, 1.0, 60.0, 5);
+        let line = |at_s: f64| 1.0 + (at_s - 60.0) * 4.0 / 180.0;
+        let want = [1.0, line(90.0), line(150.0), line(210.0), 5.0];
+        assert!(r.iter().zip(want).all(|(a, b)| (a - b).abs() < 1e-12), "{r:?}");
+        let e = parse_csv("timestamp,a\n0,\n60,NA\n", "timestamp", &cols(&["a"]), &drop).unwrap_err();
+        assert!(e.message.contains("no data rows after the header (2 rows with a missing value dropped)"), "{e}");
     }
 
     #[test]

@@ -14,7 +14,7 @@ fn default_seed() -> u64 {
     1
 }
 fn timestamp() -> String {
-    "timestamp".into()
+    crate::trace::DEFAULT_TIME_COLUMN.into()
 }
 
 /// How requests are simulated.
@@ -49,7 +49,8 @@ pub enum WorkloadConfig {
 pub struct TraceWorkload {
     /// CSV file (plain or `.gz`), relative to the scenario file.
     pub path: String,
-    /// Name of the timestamp column.
+    /// Name of the timestamp column (default `timestamp`; a header without one has its first column read as
+    /// the timestamps, as the trace report says).
     #[serde(default = "timestamp")]
     pub timestamp_column: String,
     /// Columns and what they mean.
