@@ -365,7 +365,7 @@ pub fn parse_csv(
                 err(
                     lineno,
                     Some(&t_name),
-                    format!("cannot parse timestamp '{}' as {}{t_note}", clip(ts, 80), format_name(format)),
+                    format!("cannot parse timestamp '{}' as {}{}{t_note}", clip(ts, 80), format_name(format), hint(ts)),
                 )
             })?;
             let mut values = Vec::with_capacity(idx.len());
@@ -581,6 +581,18 @@ pub fn parse_csv(
     Ok(Trace { times_s: times, columns: cols, report })
 }
 
+/// What a timestamp that does not parse may be instead: a date written day or month first.
+fn hint(ts: &str) -> &'static str {
+    let date = ts.split([' ', 'T']).next().unwrap_or("");
+    let parts: Vec<&str> = date.split(['/', '.', '-']).collect();
+    let digits = |p: &str| !p.is_empty() && p.bytes().all(|c| c.is_ascii_digit());
+    if parts.len() == 3 && parts.iter().all(|p| digits(p)) && parts[2].len() == 4 && parts[0].len() <= 2 {
+        " (a date written day or month first is ambiguous: write it year first, YYYY-MM-DD, as ISO-8601 does)"
+    } else {
+        ""
+    }
+}
+
 fn format_name(f: TimestampFormat) -> &'static str {
     match f {
         TimestampFormat::Auto => "auto",
@@ -669,6 +681,25 @@ mod tests {
         assert_eq!(parse_iso8601("2014-02-14T14:30:00.25"), Some(1392388200.25));
         assert_eq!(parse_iso8601("2015-02-30T00:00:00"), None);
         assert_eq!(parse_iso8601("yesterday"), None);
+        // The shorter and looser forms exporters write; the values are Python's
+        // `datetime.fromisoformat(x).timestamp()` (UTC where no offset is given).
+        for (x, unix_s) in [
+            ("2024-01-01", 1704067200.0),
+            ("2024-01-01T00:00Z", 1704067200.0),
+            ("2024-01-01 13:45", 1704116700.0),
+            ("2024-01-01T13:45:10.5+0130", 1704111310.5),
+            ("2024-01-01T13:45:10-05", 1704134710.0),
+            ("2024-01-01 00:00:00 +00:00", 1704067200.0),
+            ("2024/01/01 13:45", 1704116700.0),
+            ("2024-01-01 13:45:00 UTC", 1704116700.0),
+        ] {
+            assert_eq!(parse_iso8601(x), Some(unix_s), "{x}");
+        }
+        for x in
+            ["2024-01-01T", "2024-01-01T13", "2024-01-01 13:45.5", "2024-01/01", "2024-01-01T13:45+25", "01/02/2024"]
+        {
+            assert_eq!(parse_iso8601(x), None, "{x}");
+        }
         assert_eq!(civil_from_days(days_from_civil(2016, 2, 29)), (2016, 2, 29));
     }
 
@@ -731,6 +762,7 @@ mod tests {
             ("timestamp,value\n0,1\n1,\n", 3, "missing value (an empty cell"),
             ("timestamp,value\n0,abc\n", 2, "not a number"),
             ("timestamp,value\n2014-13-01 00:00:00,1\n", 2, "cannot parse timestamp"),
+            ("timestamp,value\n03/04/2024 10:00,1\n", 2, "day or month first is ambiguous"),
         ] {
             let e = parse_csv(text, "timestamp", &cols(&["value"]), &p).unwrap_err();
             assert_eq!(e.line, line, "{text}: {e}");
