@@ -106,22 +106,13 @@ pub struct FleetResources {
 impl FleetResources {
     /// The scaling type's and the static pools' memory and network in `cluster`.
     pub fn of(cluster: &ClusterConfig) -> FleetResources {
-        let st = cluster.scaling_index();
-        let pools = |f: fn(&prescale_sim::cluster::InstanceTypeConfig) -> f64| -> f64 {
-            cluster
-                .instance_types
-                .iter()
-                .enumerate()
-                .filter(|(i, _)| Some(*i) != st)
-                .map(|(_, t)| f64::from(t.initial_count) * f(t))
-                .sum()
-        };
-        let scaling = st.map(|i| &cluster.instance_types[i]);
+        let scaling = cluster.scaling_index().map(|i| &cluster.instance_types[i]);
+        let pools = cluster.static_capacity();
         FleetResources {
             memory_gib_per_instance: scaling.map_or(0.0, |t| t.capacity.memory_gib),
             network_gbps_per_instance: scaling.map_or(0.0, |t| t.capacity.network_gbps),
-            static_memory_gib: pools(|t| t.capacity.memory_gib),
-            static_network_gbps: pools(|t| t.capacity.network_gbps),
+            static_memory_gib: pools.memory_gib,
+            static_network_gbps: pools.network_gbps,
         }
     }
 

@@ -375,6 +375,17 @@ impl ClusterConfig {
             .sum()
     }
 
+    /// Capacity of the static pools: every type but the scaling one at its initial count, resource by resource
+    /// (what a stated memory or network demand may count on beside the scaled group).
+    pub fn static_capacity(&self) -> Resources {
+        let st = self.scaling_index();
+        let mut total = Resources::default();
+        for (_, t) in self.instance_types.iter().enumerate().filter(|(i, _)| Some(*i) != st) {
+            total.add_scaled(&t.capacity, f64::from(t.initial_count));
+        }
+        total
+    }
+
     /// Servers (concurrent requests) of one instance of type `t` when each request in service holds
     /// `per_request`: the least over the resources a request uses of `floor(capacity / per_request)`, at
     /// least 1.

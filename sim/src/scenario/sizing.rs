@@ -169,21 +169,15 @@ impl<C> Prepared<C> {
         let mu = 1.0 / cfg.service.mean_service_s;
         let need = |r: f64| instances_for_slo(r, mu, spi, pools, cfg.slo.latency_quantile, cfg.slo.latency_threshold_s);
         // A stated demand's peak, beside what the static pools hold of it.
-        let stated = |series: Option<&Vec<f64>>, per: f64, of: fn(&crate::cluster::InstanceTypeConfig) -> f64| {
+        let static_capacity = cluster.static_capacity();
+        let stated = |series: Option<&Vec<f64>>, per: f64, pools: f64| {
             let peak = series?.iter().copied().filter(|x| x.is_finite()).fold(f64::NAN, f64::max);
-            let pools: f64 = cluster
-                .instance_types
-                .iter()
-                .enumerate()
-                .filter(|(i, _)| Some(*i) != cluster.scaling_index())
-                .map(|(_, p)| f64::from(p.initial_count) * of(p))
-                .sum();
             (peak.is_finite() && per > 0.0)
                 .then(|| ((peak - pools).max(0.0) / per).ceil().min(f64::from(u32::MAX)) as u32)
         };
-        let memory = stated(self.demand.memory_gib.as_ref(), t.capacity.memory_gib, |p| p.capacity.memory_gib)
+        let memory = stated(self.demand.memory_gib.as_ref(), t.capacity.memory_gib, static_capacity.memory_gib)
             .map(|n| (n, "memory"));
-        let network = stated(self.demand.network_gbps.as_ref(), t.capacity.network_gbps, |p| p.capacity.network_gbps)
+        let network = stated(self.demand.network_gbps.as_ref(), t.capacity.network_gbps, static_capacity.network_gbps)
             .map(|n| (n, "network"));
         Some(Sizing {
             rate_per_s: [mean, p99, peak],
