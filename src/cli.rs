@@ -92,6 +92,26 @@ enum Command {
         #[arg(long, value_name = "ADDR")]
         grpc_listen: Option<String>,
     },
+    /// Write a scenario and a fair-fight experiment for a trace nobody has configured yet: read as a scenario
+    /// reads it, scaled so that the fleet has something to decide, sized by `validate`'s sizing.
+    Scaffold {
+        /// The trace: `FILE[:COLUMN]` (CSV, plain or `.gz`; the column `value`, or the only one beside the
+        /// timestamps, unless named).
+        #[arg(value_name = "TRACE[:COLUMN]")]
+        trace: String,
+        /// What the column's values are (a constant factor in fluid mode, which the amplitude absorbs).
+        #[arg(long, value_enum, default_value = "requests-per-interval")]
+        meaning: crate::scaffold::Meaning,
+        /// Folder the two files are written to.
+        #[arg(long, value_name = "DIR", default_value = ".")]
+        out: PathBuf,
+        /// Base name of the files and the scenario (default: the trace's file name).
+        #[arg(long, value_name = "NAME")]
+        name: Option<String>,
+        /// Replace the files if they exist.
+        #[arg(long)]
+        force: bool,
+    },
     /// Check scenario, experiment and training files: every problem, with its file, line and dotted path.
     Validate {
         /// Scenario files (RON).
@@ -409,6 +429,11 @@ pub fn run<I: IntoIterator<Item = OsString>>(args: I) -> Result<ExitCode> {
             cmd_serve(&config, replay, out.as_deref(), prometheus, listen, grpc_listen)
         }
         Command::Validate { files } => validate(&files),
+        Command::Scaffold { trace, meaning, out, name, force } => {
+            let done = crate::scaffold::scaffold(&crate::scaffold::Options { trace, meaning, out, name, force })?;
+            println!("{}", done.summary);
+            Ok(ExitCode::SUCCESS)
+        }
         Command::CheckReference => check_reference(),
         Command::Plot { dir, seed, window_h } => cmd_plot(&dir, &crate::plot::PlotOptions { seed, window_h }),
         Command::Sweep { experiment, out, collect: true, .. } => cmd_collect(&experiment, &out),

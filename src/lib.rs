@@ -18,6 +18,7 @@ pub mod progress;
 pub mod report;
 pub mod results;
 pub mod ron_paths;
+pub mod scaffold;
 pub mod scenario_io;
 pub mod slurm;
 pub mod stages;

@@ -504,3 +504,90 @@ fn slo_ratios_at_equal_cost(section: &str, family: &str) -> Vec<f64> {
 fn ratio(cell: &str) -> Option<f64> {
     cell.split(" ± ").next().unwrap().trim().parse::<f64>().ok()
 }
+
+/// `prescale scaffold` on a trace as an exporter writes it (semicolons, unix milliseconds, a hole, a run of
+/// zeros): two files that validate, a scenario sized by validate's own sizing around the scaffold's target, that
+/// runs; nothing overwritten without `--force`; a trace too short or without demand refused by name.
+#[test]
+fn a_new_trace_is_scaffolded_into_a_scenario_and_a_fight_that_validate_and_run() {
+    let d = tempfile::tempdir().unwrap();
+    // Five days at five minutes: a daily cycle, one empty cell, an hour of zeros.
+    let mut csv = String::from("time_ms;rps\n");
+    for i in 0..1440u64 {
+        let t_ms = 1_700_000_000_000 + 300_000 * i;
+        let day = (i % 288) as f64 / 288.0;
+        let v = 50.0 + 30.0 * (2.0 * std::f64::consts::PI * day).sin() + (i % 7) as f64;
+        let cell = match i {
+            100 => String::new(),
+            500..=511 => "0".to_string(),
+            _ => format!("{v:.2}"),
+        };
+        csv.push_str(&format!("{t_ms};{cell}\n"));
+    }
+    std::fs::write(d.path().join("exported.csv"), &csv).unwrap();
+    let out = d.path().join("cfg");
+    let args = |extra: &[&str]| {
+        let mut a: Vec<String> =
+            vec!["scaffold".into(), d.path().join("exported.csv").to_str().unwrap().into(), "--out".into()];
+        a.push(out.to_str().unwrap().to_string());
+        a.extend(extra.iter().map(|s| s.to_string()));
+        a
+    };
+    let run = |a: Vec<String>| prescale(&a.iter().map(String::as_str).collect::<Vec<_>>());
+    let o = run(args(&["--meaning", "requests-per-second"]));
+    let (stdout, stderr) = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{stdout}{stderr}");
+    for needle in [
+        "unix-milliseconds timestamps (column 'time_ms'), nominal interval 300 s",
+        "rows with a missing value 1 (dropped)",
+        "column 'rps' as RequestsPerSecond, amplitude_scale ",
+        "78 runs and one GRU training",
+        "prescale sweep ",
+    ] {
+        assert!(stdout.contains(needle), "'{needle}' missing from: {stdout}");
+    }
+    let (scenario, fight) = (out.join("exported.ron"), out.join("exported-fight.ron"));
+    let scenario_text = std::fs::read_to_string(&scenario).unwrap();
+    assert!(scenario_text.contains("policies: (missing: Drop)"), "{scenario_text}");
+    assert!(scenario_text.contains("1 runs of zeros (12 rows)"), "{scenario_text}");
+    assert!(scenario_text.contains("path: \"../exported.csv\""), "relative to the scenario: {scenario_text}");
+    // Both validate; the p99 rate needs about the target (a 1-2-5 amplitude: within a factor of 1.6 of it).
+    let v = prescale(&["validate", scenario.to_str().unwrap(), fight.to_str().unwrap()]);
+    let (vout, verr) = text(&v);
+    assert_eq!(v.status.code(), Some(0), "{vout}{verr}");
+    assert!(!vout.contains("warning"), "{vout}");
+    let p99_need: u32 = vout
+        .split("the SLO needs ")
+        .nth(1)
+        .and_then(|s| s.split(" / ").nth(1))
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no sizing in: {vout}"));
+    let target = prescale::scaffold::TARGET_P99_INSTANCES as f64;
+    assert!((target / 1.6..=target * 1.6).contains(&(p99_need as f64)), "p99 needs {p99_need}: {vout}");
+    // The scenario runs as it is.
+    let r =
+        prescale(&["run", scenario.to_str().unwrap(), "--out", d.path().join("results").to_str().unwrap(), "--quiet"]);
+    assert_eq!(r.status.code(), Some(0), "{:?}", text(&r));
+    // Nothing is overwritten unless asked.
+    let before = std::fs::read_to_string(&fight).unwrap();
+    let again = run(args(&[]));
+    assert_ne!(again.status.code(), Some(0));
+    assert!(text(&again).1.contains("exist; --force replaces them"), "{:?}", text(&again));
+    assert_eq!(std::fs::read_to_string(&fight).unwrap(), before);
+    assert_eq!(run(args(&["--force"])).status.code(), Some(0));
+    // A trace too short to split, and one without demand.
+    std::fs::write(d.path().join("short.csv"), "timestamp,value\n0,1\n60,2\n120,3\n").unwrap();
+    std::fs::write(
+        d.path().join("idle.csv"),
+        (0..2000).fold("timestamp,value\n".to_string(), |s, i| s + &format!("{},0\n", 60 * i)),
+    )
+    .unwrap();
+    for (file, needle) in [("short.csv", "too short to learn from"), ("idle.csv", "99th percentile is 0")] {
+        let o = prescale(&["scaffold", d.path().join(file).to_str().unwrap(), "--out", out.to_str().unwrap()]);
+        assert_ne!(o.status.code(), Some(0), "{file}");
+        assert!(text(&o).1.contains(needle), "{file}: {:?}", text(&o));
+    }
+    let names: Vec<String> =
+        std::fs::read_dir(&out).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    assert_eq!(names.len(), 2, "only the two files, no temporary ones: {names:?}");
+}
