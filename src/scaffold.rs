@@ -210,7 +210,7 @@ impl Plan {
             trace.columns[0].iter().map(|&v| meaning.rate_per_s(v, r.nominal_interval_s)).collect();
         rates.sort_by(f64::total_cmp);
         let p99 = rates[((rates.len() - 1) as f64 * 0.99).round() as usize];
-        if !(p99 > 0.0) {
+        if p99 <= 0.0 || p99.is_nan() {
             bail!("the trace's 99th percentile is 0: no demand to scale a fleet to");
         }
         let amplitude = nice(target_rate_per_s() / p99);
