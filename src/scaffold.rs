@@ -409,7 +409,7 @@ mod tests {
         assert_eq!(nice(1.0), 1.0);
         assert_eq!(nice(2.9), 2.0);
         assert_eq!(nice(3.3), 5.0);
-        assert_eq!(nice(0.0071), 0.005);
+        assert!((nice(0.0065) - 0.005).abs() < 1e-15 && (nice(0.0072) - 0.01).abs() < 1e-15);
         assert_eq!(nice(1700.0), 2000.0);
         assert_eq!(nice(8.0), 10.0);
     }
