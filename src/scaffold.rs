@@ -235,10 +235,11 @@ fn target_rate_per_s() -> f64 {
 
 /// The 1-2-5 number nearest to `x` in ratio.
 fn nice(x: f64) -> f64 {
-    let decade = 10f64.powf(x.log10().floor());
-    [1.0, 2.0, 5.0, 10.0]
+    // Parsed from decimal text, so that the number prints as it reads (0.005, not 0.005000000000000001).
+    let exponent = x.log10().floor() as i32;
+    [1, 2, 5, 10]
         .iter()
-        .map(|m| m * decade)
+        .filter_map(|m| format!("{m}e{exponent}").parse::<f64>().ok())
         .min_by(|a, b| (a / x).ln().abs().total_cmp(&(b / x).ln().abs()))
         .unwrap_or(1.0)
 }
@@ -409,7 +410,8 @@ mod tests {
         assert_eq!(nice(1.0), 1.0);
         assert_eq!(nice(2.9), 2.0);
         assert_eq!(nice(3.3), 5.0);
-        assert!((nice(0.0065) - 0.005).abs() < 1e-15 && (nice(0.0072) - 0.01).abs() < 1e-15);
+        assert_eq!((nice(0.0065), nice(0.0072)), (0.005, 0.01));
+        assert_eq!(fmt_num(nice(0.0065)), "0.005");
         assert_eq!(nice(1700.0), 2000.0);
         assert_eq!(nice(8.0), 10.0);
     }
