@@ -108,12 +108,14 @@ pub fn scaffold(opts: &Options) -> Result<Scaffolded> {
         .map_err(|d| anyhow!("{d}{}", if named.is_none() { " (name the column: TRACE:COLUMN)" } else { "" }))?;
     let name = match &opts.name {
         Some(n) => n.clone(),
-        None => trace_path.file_stem().and_then(|s| s.to_str()).unwrap_or("trace").replace(['.', ' '], "-"),
+        None => {
+            let stem = trace_path.file_stem().and_then(|s| s.to_str()).unwrap_or("trace");
+            stem.strip_suffix(".csv").unwrap_or(stem).replace(['.', ' '], "-")
+        }
     };
     if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
         bail!("--name: '{name}' is no file name (letters, digits, '-' and '_')");
     }
-    std::fs::create_dir_all(&opts.out).with_context(|| format!("creating {}", opts.out.display()))?;
     let scenario_path = opts.out.join(format!("{name}.ron"));
     let experiment_path = opts.out.join(format!("{name}-fight.ron"));
     if !opts.force {
@@ -125,6 +127,7 @@ pub fn scaffold(opts: &Options) -> Result<Scaffolded> {
         }
     }
     let plan = Plan::of(&trace, opts.meaning)?;
+    std::fs::create_dir_all(&opts.out).with_context(|| format!("creating {}", opts.out.display()))?;
     let trace_ref = relative_to(&opts.out, trace_path)?;
     // First at a provisional fleet, to size it with validate's own sizing; then at that size.
     let draft = scenario_text(&name, &trace_ref, &column, opts.meaning, &trace, &plan, (2, 100_000));
@@ -146,22 +149,23 @@ pub fn scaffold(opts: &Options) -> Result<Scaffolded> {
     // checked against the temporary scenario, and renamed last.
     let tmp = |p: &Path, stem: &str| p.with_file_name(format!(".{stem}.scaffold-{}.ron", std::process::id()));
     let (tmp_s, tmp_e) = (tmp(&scenario_path, &name), tmp(&experiment_path, &format!("{name}-fight")));
-    std::fs::write(&tmp_s, &scenario).with_context(|| format!("writing {}", tmp_s.display()))?;
-    let checked = {
+    let written = || -> Result<usize> {
+        std::fs::write(&tmp_s, &scenario).with_context(|| format!("writing {}", tmp_s.display()))?;
         let tmp_name = tmp_s.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         let probe = experiment.replace(&format!("[\"{name}.ron\"]"), &format!("[\"{tmp_name}\"]"));
-        crate::experiment::load_experiment_text(&experiment_path, &probe, Path::new("results"))
+        let runs = crate::experiment::load_experiment_text(&experiment_path, &probe, Path::new("results"))
+            .map_err(|d| anyhow!("the scaffolded experiment does not load (a bug): {}", diagnostics(&d)))?
+            .cells
+            .len();
+        std::fs::write(&tmp_e, &experiment).with_context(|| format!("writing {}", tmp_e.display()))?;
+        std::fs::rename(&tmp_s, &scenario_path).with_context(|| format!("writing {}", scenario_path.display()))?;
+        std::fs::rename(&tmp_e, &experiment_path).with_context(|| format!("writing {}", experiment_path.display()))?;
+        Ok(runs)
     };
-    let runs = match checked {
-        Ok(e) => e.cells.len(),
-        Err(d) => {
-            let _ = std::fs::remove_file(&tmp_s);
-            bail!("the scaffolded experiment does not load (a bug): {}", diagnostics(&d));
-        }
-    };
-    std::fs::write(&tmp_e, &experiment).with_context(|| format!("writing {}", tmp_e.display()))?;
-    std::fs::rename(&tmp_s, &scenario_path).with_context(|| format!("writing {}", scenario_path.display()))?;
-    std::fs::rename(&tmp_e, &experiment_path).with_context(|| format!("writing {}", experiment_path.display()))?;
+    let runs = written().inspect_err(|_| {
+        let _ = std::fs::remove_file(&tmp_s);
+        let _ = std::fs::remove_file(&tmp_e);
+    })?;
     let mut summary = String::new();
     writeln!(summary, "trace: {}", trace.report.summary())?;
     writeln!(
