@@ -102,6 +102,9 @@ enum Command {
         /// What the column's values are (a constant factor in fluid mode, which the amplitude absorbs).
         #[arg(long, value_enum, default_value = "requests-per-interval")]
         meaning: crate::scaffold::Meaning,
+        /// How the dates are written, where not year first (ISO-8601 and unix timestamps need nothing).
+        #[arg(long, value_enum)]
+        date_order: Option<crate::scaffold::DateOrder>,
         /// Folder the two files are written to.
         #[arg(long, value_name = "DIR", default_value = ".")]
         out: PathBuf,
@@ -429,8 +432,9 @@ pub fn run<I: IntoIterator<Item = OsString>>(args: I) -> Result<ExitCode> {
             cmd_serve(&config, replay, out.as_deref(), prometheus, listen, grpc_listen)
         }
         Command::Validate { files } => validate(&files),
-        Command::Scaffold { trace, meaning, out, name, force } => {
-            let done = crate::scaffold::scaffold(&crate::scaffold::Options { trace, meaning, out, name, force })?;
+        Command::Scaffold { trace, meaning, date_order, out, name, force } => {
+            let options = crate::scaffold::Options { trace, meaning, date_order, out, name, force };
+            let done = crate::scaffold::scaffold(&options)?;
             println!("{}", done.summary);
             Ok(ExitCode::SUCCESS)
         }

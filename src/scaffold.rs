@@ -24,7 +24,7 @@ use std::path::{Component, Path, PathBuf};
 
 use anyhow::{Context, Result, anyhow, bail};
 use prescale_sim::scenario::instances_for_slo;
-use prescale_sim::trace::{DEFAULT_TIME_COLUMN, MissingPolicy, Trace, TracePolicies};
+use prescale_sim::trace::{DEFAULT_TIME_COLUMN, MissingPolicy, TimestampFormat, Trace, TracePolicies};
 
 use crate::forecast_eval::{default_column, split_column};
 use crate::scenario_io::{load_scenario_text, parse_trace_text, read_trace_text};
@@ -66,6 +66,24 @@ impl Meaning {
     }
 }
 
+/// How a trace's dates are written when not year first (`--date-order`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum DateOrder {
+    /// `31/01/2024 13:45`.
+    DayFirst,
+    /// `01/31/2024 13:45`.
+    MonthFirst,
+}
+
+impl DateOrder {
+    fn format(self) -> TimestampFormat {
+        match self {
+            DateOrder::DayFirst => TimestampFormat::DayFirst,
+            DateOrder::MonthFirst => TimestampFormat::MonthFirst,
+        }
+    }
+}
+
 /// What `prescale scaffold` is asked.
 #[derive(Clone, Debug)]
 pub struct Options {
@@ -73,6 +91,8 @@ pub struct Options {
     pub trace: String,
     /// What the column's values are.
     pub meaning: Meaning,
+    /// How the dates are written, where not year first.
+    pub date_order: Option<DateOrder>,
     /// Folder the two files go to.
     pub out: PathBuf,
     /// Base name of the files and of the scenario (default: the trace's file stem).
@@ -103,9 +123,23 @@ pub fn scaffold(opts: &Options) -> Result<Scaffolded> {
     let text = read_trace_text(trace_path).map_err(|d| anyhow!("{d}"))?;
     let column = named.map_or_else(|| default_column(&text), str::to_string);
     // Holes are dropped and filled as gaps, and said in the scenario; everything else as a scenario reads it.
-    let policies = TracePolicies { missing: MissingPolicy::Drop, ..TracePolicies::default() };
+    let policies = TracePolicies {
+        missing: MissingPolicy::Drop,
+        timestamp_format: opts.date_order.map_or(TimestampFormat::Auto, DateOrder::format),
+        ..TracePolicies::default()
+    };
     let trace = parse_trace_text(trace_path, &text, DEFAULT_TIME_COLUMN, std::slice::from_ref(&column), &policies)
-        .map_err(|d| anyhow!("{d}{}", if named.is_none() { " (name the column: TRACE:COLUMN)" } else { "" }))?;
+        .map_err(|d| {
+            let d = d.to_string();
+            let hint = if d.contains("`timestamp_format: DayFirst` or `MonthFirst`") {
+                " (here: --date-order day-first or month-first)"
+            } else if named.is_none() && d.contains("no such column") {
+                " (name the column: TRACE:COLUMN)"
+            } else {
+                ""
+            };
+            anyhow!("{d}{hint}")
+        })?;
     let name = match &opts.name {
         Some(n) => n.clone(),
         None => {
@@ -130,7 +164,7 @@ pub fn scaffold(opts: &Options) -> Result<Scaffolded> {
     std::fs::create_dir_all(&opts.out).with_context(|| format!("creating {}", opts.out.display()))?;
     let trace_ref = relative_to(&opts.out, trace_path)?;
     // First at a provisional fleet, to size it with validate's own sizing; then at that size.
-    let draft = scenario_text(&name, &trace_ref, &column, opts.meaning, &trace, &plan, (2, 100_000));
+    let draft = scenario_text(opts, &name, &trace_ref, &column, &trace, &plan, (2, 100_000));
     let sizing = load_scenario_text(&scenario_path, &draft)
         .and_then(|l| l.prepare(l.config.seed))
         .map_err(|d| anyhow!("the scaffolded scenario does not load (a bug): {}", diagnostics(&d)))?
@@ -139,7 +173,7 @@ pub fn scaffold(opts: &Options) -> Result<Scaffolded> {
     let [mean, _, peak] = sizing.instances;
     let peak = peak.ok_or_else(|| anyhow!("the trace's peak rate needs more instances than prescale sizes"))?;
     let fleet = (mean.unwrap_or(2).max(2), (2 * peak).max(20));
-    let scenario = scenario_text(&name, &trace_ref, &column, opts.meaning, &trace, &plan, fleet);
+    let scenario = scenario_text(opts, &name, &trace_ref, &column, &trace, &plan, fleet);
     let loaded = load_scenario_text(&scenario_path, &scenario)
         .and_then(|l| l.prepare(l.config.seed))
         .map_err(|d| anyhow!("the scaffolded scenario does not load (a bug): {}", diagnostics(&d)))?;
@@ -255,24 +289,32 @@ fn fmt_num(x: f64) -> String {
 }
 
 fn scenario_text(
+    opts: &Options,
     name: &str,
     trace_ref: &str,
     column: &str,
-    meaning: Meaning,
     trace: &Trace,
     plan: &Plan,
     (initial, max): (u32, u32),
 ) -> String {
     let r = &trace.report;
-    let missing = if r.missing_rows > 0 {
-        format!(
-            "\n        // {} rows hold a missing value: dropped, and the holes they leave filled as gaps.\n        \
-             policies: (missing: Drop),",
+    let meaning = opts.meaning;
+    // The policies the trace needs beyond the defaults, each with its reason.
+    let mut notes = String::new();
+    let mut policies = Vec::new();
+    if let Some(order) = opts.date_order {
+        policies.push(format!("timestamp_format: {:?}", order.format()));
+    }
+    if r.missing_rows > 0 {
+        let _ = write!(
+            notes,
+            "\n        // {} rows hold a missing value: dropped, and the holes they leave filled as gaps.",
             r.missing_rows
-        )
-    } else {
-        String::new()
-    };
+        );
+        policies.push("missing: Drop".into());
+    }
+    let missing =
+        if policies.is_empty() { notes } else { format!("{notes}\n        policies: ({}),", policies.join(", ")) };
     let zeros = if r.zero_runs > 0 {
         format!(
             "\n        // {} runs of zeros ({} rows): outages or collector drop-outs? `policies: (zero_runs: Missing)` \

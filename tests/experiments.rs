@@ -587,6 +587,27 @@ fn a_new_trace_is_scaffolded_into_a_scenario_and_a_fight_that_validate_and_run()
         assert_ne!(o.status.code(), Some(0), "{file}");
         assert!(text(&o).1.contains(needle), "{file}: {:?}", text(&o));
     }
+    // Dates written day first: refused with the flag to say so, then read as stated.
+    let day_first: String = (0..1440u32).fold("Date,Requests\n".to_string(), |s, i| {
+        let (day, minute) = (1 + i / 288, (i % 288) * 5);
+        s + &format!("{day:02}/03/2024 {:02}:{:02},{}\n", minute / 60, minute % 60, 40 + i % 13)
+    });
+    std::fs::write(d.path().join("day-first.csv"), day_first).unwrap();
+    let df = |extra: &[&str]| {
+        let (trace, to) = (d.path().join("day-first.csv"), d.path().join("df"));
+        let mut a = vec!["scaffold", trace.to_str().unwrap(), "--out", to.to_str().unwrap()];
+        a.extend_from_slice(extra);
+        prescale(&a)
+    };
+    let o = df(&[]);
+    assert!(text(&o).1.contains("--date-order day-first or month-first"), "{:?}", text(&o));
+    let o = df(&["--date-order", "day-first"]);
+    assert_eq!(o.status.code(), Some(0), "{:?}", text(&o));
+    assert!(
+        text(&o).0.contains("1440 rows, day-first timestamps (column 'Date'), nominal interval 300 s"),
+        "{:?}",
+        text(&o)
+    );
     let names: Vec<String> =
         std::fs::read_dir(&out).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
     assert_eq!(names.len(), 2, "only the two files, no temporary ones: {names:?}");

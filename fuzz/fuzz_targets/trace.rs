@@ -24,7 +24,9 @@ fuzz_target!(|data: &[u8]| {
             TimestampFormat::UnixMilliseconds,
             TimestampFormat::UnixMicroseconds,
             TimestampFormat::UnixNanoseconds,
-        ][knobs[0] as usize % 7],
+            TimestampFormat::DayFirst,
+            TimestampFormat::MonthFirst,
+        ][knobs[0] as usize % 9],
         out_of_order: [OrderPolicy::Sort, OrderPolicy::Drop, OrderPolicy::Reject][knobs[1] as usize % 3],
         duplicates: [
             DuplicatePolicy::Mean,

@@ -63,6 +63,12 @@ pub enum TimestampFormat {
     UnixNanoseconds,
     /// Seconds since the start of the trace (or any origin).
     RelativeSeconds,
+    /// A date written day first, `DD/MM/YYYY` (or with `.` or `-`), then the time as ISO-8601 writes it
+    /// (`31/01/2024 13:45`): many European spreadsheets. Never chosen by `Auto` (`01/02/2024` reads both ways).
+    DayFirst,
+    /// A date written month first, `MM/DD/YYYY` (or with `.` or `-`), then the time as ISO-8601 writes it
+    /// (`01/31/2024 13:45`): US spreadsheets. Never chosen by `Auto`.
+    MonthFirst,
 }
 
 /// What to do with a row whose timestamp is earlier than a previous row's.
@@ -359,13 +365,20 @@ pub fn parse_csv(
             };
             let t = match format {
                 TimestampFormat::Iso8601 => parse_iso8601(ts),
+                TimestampFormat::DayFirst => parse_date_first(ts, true),
+                TimestampFormat::MonthFirst => parse_date_first(ts, false),
                 _ => ts.parse::<f64>().ok().map(|x| x / per_s).filter(|x| x.is_finite() && x.abs() <= MAX_TIMESTAMP_S),
             }
             .ok_or_else(|| {
                 err(
                     lineno,
                     Some(&t_name),
-                    format!("cannot parse timestamp '{}' as {}{}{t_note}", clip(ts, 80), format_name(format), hint(ts)),
+                    format!(
+                        "cannot parse timestamp '{}' as {}{}{t_note}",
+                        clip(ts, 80),
+                        format_name(format),
+                        hint(ts, format)
+                    ),
                 )
             })?;
             let mut values = Vec::with_capacity(idx.len());
@@ -581,13 +594,36 @@ pub fn parse_csv(
     Ok(Trace { times_s: times, columns: cols, report })
 }
 
-/// What a timestamp that does not parse may be instead: a date written day or month first.
-fn hint(ts: &str) -> &'static str {
-    let date = ts.split([' ', 'T']).next().unwrap_or("");
+/// The day, month and year of a date written `A/B/YYYY` (or with `.` or `-`; one- or two-digit `A` and `B`)
+/// at the start of `ts`, and the rest of `ts` after it.
+fn date_last_year(ts: &str) -> Option<([u32; 2], u32, &str)> {
+    let ts = ts.trim();
+    let end = ts.find([' ', 'T']).unwrap_or(ts.len());
+    let (date, rest) = ts.split_at(end);
     let parts: Vec<&str> = date.split(['/', '.', '-']).collect();
-    let digits = |p: &str| !p.is_empty() && p.bytes().all(|c| c.is_ascii_digit());
-    if parts.len() == 3 && parts.iter().all(|p| digits(p)) && parts[2].len() == 4 && parts[0].len() <= 2 {
-        " (a date written day or month first is ambiguous: write it year first, YYYY-MM-DD, as ISO-8601 does)"
+    let digits = |p: &str| !p.is_empty() && p.len() <= 4 && p.bytes().all(|c| c.is_ascii_digit());
+    if parts.len() != 3
+        || !parts.iter().all(|p| digits(p))
+        || parts[2].len() != 4
+        || parts[0].len() > 2
+        || parts[1].len() > 2
+    {
+        return None;
+    }
+    Some(([parts[0].parse().ok()?, parts[1].parse().ok()?], parts[2].parse().ok()?, rest))
+}
+
+/// A timestamp whose date is written day first (`day_first`) or month first, as unix seconds.
+fn parse_date_first(ts: &str, day_first: bool) -> Option<f64> {
+    let ([a, b], year, rest) = date_last_year(ts)?;
+    let (day, month) = if day_first { (a, b) } else { (b, a) };
+    parse_iso8601(&format!("{year:04}-{month:02}-{day:02}{rest}"))
+}
+
+/// What a timestamp that does not parse as ISO-8601 may be instead: a date written day or month first.
+fn hint(ts: &str, format: TimestampFormat) -> &'static str {
+    if format == TimestampFormat::Iso8601 && date_last_year(ts).is_some() {
+        " (a date written day or month first: state which, `timestamp_format: DayFirst` or `MonthFirst`)"
     } else {
         ""
     }
@@ -602,6 +638,8 @@ fn format_name(f: TimestampFormat) -> &'static str {
         TimestampFormat::UnixMicroseconds => "unix-microseconds",
         TimestampFormat::UnixNanoseconds => "unix-nanoseconds",
         TimestampFormat::RelativeSeconds => "relative-seconds",
+        TimestampFormat::DayFirst => "day-first",
+        TimestampFormat::MonthFirst => "month-first",
     }
 }
 
@@ -762,7 +800,7 @@ mod tests {
             ("timestamp,value\n0,1\n1,\n", 3, "missing value (an empty cell"),
             ("timestamp,value\n0,abc\n", 2, "not a number"),
             ("timestamp,value\n2014-13-01 00:00:00,1\n", 2, "cannot parse timestamp"),
-            ("timestamp,value\n03/04/2024 10:00,1\n", 2, "day or month first is ambiguous"),
+            ("timestamp,value\n03/04/2024 10:00,1\n", 2, "`timestamp_format: DayFirst` or `MonthFirst`"),
         ] {
             let e = parse_csv(text, "timestamp", &cols(&["value"]), &p).unwrap_err();
             assert_eq!(e.line, line, "{text}: {e}");
@@ -810,6 +848,28 @@ mod tests {
         // Past the largest instant accepted, in any unit.
         let e = parse_csv("timestamp,v\n9e30,1\n", "timestamp", &cols(&["v"]), &p).unwrap_err();
         assert!(e.message.contains("as unix-nanoseconds"), "{e}");
+    }
+
+    #[test]
+    fn dates_written_day_or_month_first_read_as_stated() {
+        let text = "timestamp,v\n03/04/2024 10:00,1\n3.4.2024 10:01:30Z,2\n03-04-2024T10:03:00+01:00,3\n";
+        let at = |f: TimestampFormat| {
+            parse_csv(text, "timestamp", &cols(&["v"]), &TracePolicies { timestamp_format: f, ..Default::default() })
+                .map(|t| t.times_s)
+        };
+        // 3 April and 4 March 2024, 10:00 UTC (Python: datetime(2024, 4, 3, 10, tzinfo=timezone.utc).timestamp()).
+        let (april, march) = (1712138400.0, 1709546400.0);
+        assert_eq!(at(TimestampFormat::DayFirst).unwrap(), vec![april - 3600.0 + 180.0, april, april + 90.0]);
+        assert_eq!(at(TimestampFormat::MonthFirst).unwrap(), vec![march - 3600.0 + 180.0, march, march + 90.0]);
+        // A day past 12 in the month's place is no date.
+        let e = parse_csv(
+            "timestamp,v\n13/01/2024,1\n",
+            "timestamp",
+            &cols(&["v"]),
+            &TracePolicies { timestamp_format: TimestampFormat::MonthFirst, ..Default::default() },
+        )
+        .unwrap_err();
+        assert!(e.message.contains("as month-first"), "{e}");
     }
 
     #[test]
