@@ -246,8 +246,8 @@ impl Plan {
         }
         let mut rates: Vec<f64> =
             trace.columns[0].iter().map(|&v| meaning.rate_per_s(v, r.nominal_interval_s)).collect();
-        rates.sort_by(f64::total_cmp);
-        let p99 = rates[((rates.len() - 1) as f64 * 0.99).round() as usize];
+        prescale_sim::stats::sort_samples(&mut rates);
+        let p99 = prescale_sim::stats::nearest_rank(&rates, 0.99);
         if p99 <= 0.0 || p99.is_nan() {
             bail!("the trace's 99th percentile is 0: no demand to scale a fleet to");
         }

@@ -162,9 +162,9 @@ impl<C> Prepared<C> {
         if rates.is_empty() {
             return None;
         }
-        rates.sort_by(f64::total_cmp);
+        crate::stats::sort_samples(&mut rates);
         let mean = rates.iter().sum::<f64>() / rates.len() as f64;
-        let p99 = rates[((rates.len() - 1) as f64 * 0.99).round() as usize];
+        let p99 = crate::stats::nearest_rank(&rates, 0.99);
         let peak = rates[rates.len() - 1];
         let mu = 1.0 / cfg.service.mean_service_s;
         let need = |r: f64| instances_for_slo(r, mu, spi, pools, cfg.slo.latency_quantile, cfg.slo.latency_threshold_s);
