@@ -36,7 +36,7 @@ use prescale_agents::neural::model::Model;
 use prescale_agents::neural::spec::{Architecture, Input, Level, ModelSpec, OutputKind};
 use prescale_agents::predictor::{HoltWinters, Predictor, SeasonalNaive};
 use prescale_sim::demand::DemandSeries;
-use prescale_sim::trace::{DEFAULT_TIME_COLUMN, GapPolicy, TracePolicies, resample};
+use prescale_sim::trace::{DEFAULT_TIME_COLUMN, GapPolicy, TracePolicies, resample, time_column_index};
 
 use crate::scenario_io::{parse_trace_text, read_trace_text};
 
@@ -77,8 +77,8 @@ pub fn default_column(csv_text: &str) -> String {
         header = fields.iter().map(|f| f.to_string()).collect();
         Ok(())
     });
-    let time = header.iter().position(|h| h == DEFAULT_TIME_COLUMN).unwrap_or(0);
-    let others: Vec<&String> = header.iter().enumerate().filter(|(i, _)| *i != time).map(|(_, h)| h).collect();
+    let time = time_column_index(&header, DEFAULT_TIME_COLUMN, &[]);
+    let others: Vec<&String> = header.iter().enumerate().filter(|(i, _)| Some(*i) != time).map(|(_, h)| h).collect();
     match others.as_slice() {
         _ if header.iter().any(|h| h == "value") => "value".into(),
         [only] => (*only).clone(),

@@ -30,6 +30,16 @@ pub use crate::iso8601::{civil_from_days, days_from_civil, parse_iso8601};
 /// column read as the timestamps.
 pub const DEFAULT_TIME_COLUMN: &str = "timestamp";
 
+/// Which of a header's columns `names` holds the timestamps when `time_column` is asked for and the columns
+/// `metrics` are read: the one so named; where the default [`DEFAULT_TIME_COLUMN`] is asked for and missing,
+/// the first column, unless it is the only one or a metric.
+pub fn time_column_index<S: AsRef<str>>(names: &[S], time_column: &str, metrics: &[usize]) -> Option<usize> {
+    names
+        .iter()
+        .position(|n| n.as_ref() == time_column)
+        .or_else(|| (time_column == DEFAULT_TIME_COLUMN && names.len() > 1 && !metrics.contains(&0)).then_some(0))
+}
+
 /// Whether a cell is a missing value: empty, or `NaN`, `null`, `NA`, `N/A` or `None` in any case.
 fn is_missing(cell: &str) -> bool {
     cell.is_empty() || ["nan", "null", "na", "n/a", "none"].iter().any(|m| cell.eq_ignore_ascii_case(m))
@@ -328,14 +338,11 @@ pub fn parse_csv(
             };
             let find = |c: &str| names.iter().position(|n| *n == c);
             idx = columns.iter().map(|c| find(c).ok_or_else(|| no_column(c, ""))).collect::<Result<_, _>>()?;
-            t_idx = match find(time_column) {
-                Some(i) => i,
-                None if time_column == DEFAULT_TIME_COLUMN && names.len() > 1 && !idx.contains(&0) => {
-                    t_note = format!(" (the first column, read as the timestamps: the header has no '{time_column}')");
-                    0
-                }
-                None => return Err(no_column(time_column, " for the timestamps")),
-            };
+            t_idx = time_column_index(names, time_column, &idx)
+                .ok_or_else(|| no_column(time_column, " for the timestamps"))?;
+            if names[t_idx] != time_column {
+                t_note = format!(" (the first column, read as the timestamps: the header has no '{time_column}')");
+            }
             t_name = names[t_idx].to_string();
             return Ok(());
         }
