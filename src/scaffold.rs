@@ -165,7 +165,7 @@ pub fn scaffold(opts: &Options) -> Result<Scaffolded> {
     let trace_ref = relative_to(&opts.out, trace_path)?;
     // First at a provisional fleet, to size it with validate's own sizing; then at that size.
     let draft = scenario_text(opts, &name, &trace_ref, &column, &trace, &plan, (2, 100_000));
-    let sizing = load_scenario_text(&scenario_path, &draft)
+    let mut sizing = load_scenario_text(&scenario_path, &draft)
         .and_then(|l| l.prepare(l.config.seed))
         .map_err(|d| anyhow!("the scaffolded scenario does not load (a bug): {}", diagnostics(&d)))?
         .sizing()
@@ -174,10 +174,10 @@ pub fn scaffold(opts: &Options) -> Result<Scaffolded> {
     let peak = peak.ok_or_else(|| anyhow!("the trace's peak rate needs more instances than prescale sizes"))?;
     let fleet = (mean.unwrap_or(2).max(2), (2 * peak).max(20));
     let scenario = scenario_text(opts, &name, &trace_ref, &column, &trace, &plan, fleet);
-    let loaded = load_scenario_text(&scenario_path, &scenario)
-        .and_then(|l| l.prepare(l.config.seed))
-        .map_err(|d| anyhow!("the scaffolded scenario does not load (a bug): {}", diagnostics(&d)))?;
-    let sized = loaded.sizing().map(|s| s.summary()).unwrap_or_default();
+    // The fleet's limits change nothing else the sizing reads; the experiment's check below loads the scenario
+    // as written.
+    sizing.max_count = fleet.1;
+    let sized = sizing.summary();
     let experiment = experiment_text(&name, &plan, fleet.1);
     // The experiment loads its scenario from its file: both are written under temporary names, the experiment
     // checked against the temporary scenario, and renamed last.
