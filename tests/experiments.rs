@@ -387,6 +387,54 @@ fn the_level_shift_experiment_validates_and_its_trace_shifts_threefold() {
     assert!(train / test >= 3.0, "training mean {train}, test mean {test}");
 }
 
+/// What level adaptation can reach on that shift (`experiments/level-shift/level-oracle.ron`, README "What level
+/// adaptation can reach"): a predictor told the future level exactly — it fails the run if its reading of the
+/// trace disagrees with what the run observes — tracks the demand to a few percent of its mean, and yet at the
+/// hindsight expert's SLO minutes it costs well over 1.3x the expert: the gap the issue's goal measures is the
+/// bursts, not the level. Reduced grid: one seed, three settings.
+#[test]
+fn knowing_the_future_level_does_not_bring_the_cost_near_the_clairvoyant_expert() {
+    let Some(traces) = common::shared_traces() else {
+        eprintln!("skipped: ../shared/traces is not beside the repository");
+        return;
+    };
+    validates_as_shipped(
+        "experiments/level-shift/level-oracle.ron",
+        "45 runs = 1 scenario(s) x 1 axis combination(s) x 15 controller(s) x 3 seed(s)",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let exp = format!(
+        r#"Experiment(name: "level", scenarios: ["{scenario}"], axes: [],
+            controllers: [
+                (name: "level", controller: Predictive(
+                    predictor: External(command: ["python3", "{oracle}", "{trace}", "--scale", "0.4"], timeout_s: 60),
+                    variance: AdaptiveConformal(alpha: 0.05, gamma: 0.005, window_s: 86400),
+                    allocator: (target_utilisation: 0.6)), knob: (values: [0.2, 0.3, 0.6])),
+                (name: "expert", controller: HindsightExpert),
+            ],
+            seeds: [1], baseline: "level-0.6")"#,
+        scenario = repo().join("experiments/level-shift/ec2-network-in.ron").display(),
+        oracle = repo().join("experiments/level-shift/level_oracle.py").display(),
+        trace = traces.join("nab_ec2_network_in_257a54.csv").display(),
+    );
+    let report = sweep_report(dir.path(), "level", &exp);
+    let runs = read(dir.path().join("r/level/runs.csv"));
+    let header: Vec<&str> = runs.lines().next().unwrap().split(',').collect();
+    let col = |name: &str| header.iter().position(|h| *h == name).unwrap_or_else(|| panic!("no {name} in runs.csv"));
+    let (controller, mae) = (col("controller"), col("forecast_mae_cores"));
+    for l in runs.lines().skip(1).map(|l| l.split(',').collect::<Vec<_>>()) {
+        if l[controller].starts_with("level-") {
+            // The test period's mean demand is about 30 cores; its bursts reach 166.
+            let m: f64 = l[mae].parse().unwrap();
+            assert!(m < 2.0, "{}: forecast MAE {m} cores", l[controller]);
+        }
+    }
+    let floor = report.split("The cost floor").nth(1).expect("the cost floor section");
+    let row = floor.lines().find(|l| l.starts_with("| level |")).unwrap_or_else(|| panic!("{floor}"));
+    let r = ratio(row.split(" | ").nth(2).unwrap()).unwrap_or_else(|| panic!("not read at the expert's minutes: {row}"));
+    assert!(r > 2.0, "the level oracle at {r}x the expert's cost at its SLO minutes: {row}");
+}
+
 /// `prescale validate FILE` succeeds and states `plan` (runs and trainings).
 fn validates_as_shipped(file: &str, plan: &str) {
     let o = prescale(&["validate", file]);
