@@ -367,4 +367,50 @@ fn equal_cost_section(
             let _ = writeln!(out, "| {f} | {} | {} | {} |{by_block}", members(f), show(&cost_ratio), cost_ratio.len());
         }
     }
+    // A family of priced experts (`PricedHindsightExpert`, swept over the price of a violated minute) is the
+    // expert's cost–SLO frontier: every other family is read at each of its points.
+    let is_priced =
+        |c: &str| entry(c).is_some_and(|n| matches!(n.controller, ControllerConfig::PricedHindsightExpert(_)));
+    let mut priced_families: Vec<String> = Vec::new();
+    for (c, _) in by_controller.iter().filter(|(c, _)| is_priced(c)) {
+        if !priced_families.contains(&family(c)) {
+            priced_families.push(family(c));
+        }
+    }
+    for pf in &priced_families {
+        let _ = writeln!(
+            out,
+            "\nThe expert's frontier: `{pf}` (the hindsight expert, which knows the future demand, planning at several \
+             prices of a violated minute). Each family's cost at each of its points' SLO minutes, as a ratio to that \
+             point's cost (per seed; n = seeds where the point's SLO minutes lie within the family's range):\n"
+        );
+        let _ = writeln!(
+            out,
+            "| family | members | expert | its SLO minutes | its cost (USD) | cost at its SLO minutes (ratio) | n |{}",
+            if blocks { " over time blocks | n |" } else { "" }
+        );
+        let _ = writeln!(out, "|---|---|---|---|---|---|---|{}", if blocks { "---|---|" } else { "" });
+        let points: Vec<&(&String, &Vec<&Row<'_>>)> = by_controller.iter().filter(|(c, _)| family(c) == *pf).collect();
+        for f in families.iter().filter(|f| *f != pf) {
+            for (e, rows) in &points {
+                let mean_of = |m: &str| rows.iter().map(|r| metric(r, m)).sum::<f64>() / rows.len().max(1) as f64;
+                let (_, cost_ratio) = read(f, e);
+                let by_block = if blocks {
+                    let (_, c) = read_blocks(f, e);
+                    format!(" {} | {} |", show(&c), c.len())
+                } else {
+                    String::new()
+                };
+                let _ = writeln!(
+                    out,
+                    "| {f} | {} | {e} | {:.1} | {:.2} | {} | {} |{by_block}",
+                    members(f),
+                    mean_of("slo_violation_minutes"),
+                    mean_of("cost_usd"),
+                    show(&cost_ratio),
+                    cost_ratio.len()
+                );
+            }
+        }
+    }
 }

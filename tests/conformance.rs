@@ -55,6 +55,7 @@ fn controllers(forecaster: &Path, policy: &Path) -> Vec<String> {
          (lower: 0.2, adjustment: PercentChangeInCapacity(50))], scale_in_threshold: 0.3, \
          scale_in_steps: [(lower: 0, adjustment: ExactCapacity(2))], max_instances: 50)",
         "HindsightExpert",
+        "PricedHindsightExpert(violation_price_usd_per_min: 0.05)",
     ]
     .map(String::from)
     .to_vec();
@@ -186,7 +187,7 @@ fn every_controller_variant_answers_edge_observations_with_a_valid_decision() {
     let forecaster = train(d.path(), "f", "Forecast", "[Rate, TimeOfDay]", 4);
     let policy = train(d.path(), "p", "Imitate(seeds: [1])", "[Rate, ReadyCapacity, PendingCapacity, Backlog]", 1);
     let mut all = controllers(&forecaster, &policy);
-    assert!(all.len() >= 21, "every kind is covered");
+    assert!(all.len() >= 22, "every kind is covered");
     // The learned ones again on models scaled by their window's level: an idle window meets the level's floor,
     // not a division by zero.
     let forecaster_w = train(d.path(), "fw", "Forecast", "[Rate, TimeOfDay], level: Window", 4);

@@ -50,6 +50,7 @@ pub use crate::predictor::PredictorConfig;
 use crate::reactive::{StepScaling, StepScalingConfig, TargetTracking, TargetTrackingConfig};
 use crate::resource::ResourcePlanner;
 pub use crate::variance::VarianceConfig;
+pub use neural::expert::PricedExpert;
 use neural::expert::{HindsightExpert, PolicySetting};
 use neural::model::{ModelFacts, Task, check_model};
 use neural::spec::Signal;
@@ -75,6 +76,10 @@ pub enum ControllerConfig {
     Bc(BcConfig),
     /// The hindsight expert BC policies imitate: knows the future (an upper bound, like the oracle).
     HindsightExpert,
+    /// The hindsight expert planning for its own price of a violated SLO minute instead of the scenario's
+    /// (`slo.violation_price_usd_per_min`): swept as a family (`knob: (values: [0.01, 0.05, 1.0])`) it traces
+    /// the expert's cost–SLO frontier, so that other families can be read against it at equal SLO minutes.
+    PricedHindsightExpert(PricedExpert),
     /// A controller outside Rust: a child process answering each tick's observation with a decision
     /// (`examples/external/README.md`).
     External(external::ExternalConfig),
@@ -95,6 +100,7 @@ impl ControllerSpec for ControllerConfig {
                 &Path::new(&c.model).file_name().map_or(c.model.clone(), |n| n.to_string_lossy().into_owned()),
             ),
             ControllerConfig::HindsightExpert => "hindsight-expert".into(),
+            ControllerConfig::PricedHindsightExpert(_) => "priced-hindsight-expert".into(),
             ControllerConfig::External(_) => "external".into(),
         }
     }
@@ -184,6 +190,16 @@ impl ControllerSpec for ControllerConfig {
                 HindsightExpert::new(PolicySetting::from_context(ctx), Arc::new(ctx.demand.rate_per_s.clone()))
                     .with_demand(ctx.demand.memory_gib.as_deref(), ctx.demand.network_gbps.as_deref()),
             ),
+            ControllerConfig::PricedHindsightExpert(c) => {
+                let setting = PolicySetting {
+                    violation_price_usd_per_min: Some(c.violation_price_usd_per_min),
+                    ..PolicySetting::from_context(ctx)
+                };
+                Box::new(
+                    HindsightExpert::new(setting, Arc::new(ctx.demand.rate_per_s.clone()))
+                        .with_demand(ctx.demand.memory_gib.as_deref(), ctx.demand.network_gbps.as_deref()),
+                )
+            }
             ControllerConfig::External(c) => Box::new(external::ExternalController::start(c, ctx)),
         }
     }
@@ -243,6 +259,7 @@ impl ControllerConfig {
                 }
             }
             ControllerConfig::HindsightExpert => {}
+            ControllerConfig::PricedHindsightExpert(c) => c.check(p),
             ControllerConfig::Predictive(c) => {
                 // The allocator's farthest horizon (the lead time `PredictiveController::new` uses).
                 let h_hi = cluster.scaling_index().map(|i| {
@@ -369,6 +386,7 @@ impl ControllerConfig {
             }
             ControllerConfig::Predictive(_) => Some("allocator.target_utilisation"),
             ControllerConfig::Bc(_) => Some("act_quantile"),
+            ControllerConfig::PricedHindsightExpert(_) => Some("violation_price_usd_per_min"),
             ControllerConfig::StepScaling(_) | ControllerConfig::HindsightExpert | ControllerConfig::External(_) => {
                 None
             }

@@ -257,6 +257,7 @@ impl ServeConfig {
                 self.controller.check_workload(p, stated);
                 match &self.controller {
                     ControllerConfig::HindsightExpert
+                    | ControllerConfig::PricedHindsightExpert(_)
                     | ControllerConfig::Predictive(PredictiveConfig { predictor: PredictorConfig::Oracle, .. }) => p
                         .add(
                             "",

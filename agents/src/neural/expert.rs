@@ -88,6 +88,24 @@ pub struct PolicySetting {
     pub resources: FleetResources,
 }
 
+/// `controller: PricedHindsightExpert(violation_price_usd_per_min: 0.05)`: the hindsight expert planning for
+/// this price of a violated SLO minute instead of the scenario's (which still prices the run's
+/// `total_cost_usd`). The price trades minutes for instance cost (module docs, "Priced violations"): swept over
+/// a family of prices it traces the expert's cost–SLO frontier.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PricedExpert {
+    /// What the expert counts a minute of SLO violation at, USD (≥ 0; 0 orders the least the fleet may hold).
+    pub violation_price_usd_per_min: f64,
+}
+
+impl PricedExpert {
+    /// Its problems, at paths below the controller.
+    pub fn check(&self, p: &mut prescale_sim::validate::Problems) {
+        p.non_negative("violation_price_usd_per_min", self.violation_price_usd_per_min);
+    }
+}
+
 /// Memory and network bandwidth of an instance of the scaling type and of the static pools (READY from the
 /// start): what a stated memory or network demand (a trace's column) needs of the fleet. Zero per instance: the
 /// resource is not planned.
