@@ -13,7 +13,8 @@
 //!   by `prescale validate`'s sizing: M/M/c, Erlang C).
 //! - `<name>-fight.ron`, the experiment: the Kubernetes HPA, last value, Holt-Winters and a GRU forecaster
 //!   trained on the first 70 % (each with an adaptive conformal margin) swept over their knobs, and the
-//!   hindsight expert, three seeds, baseline `hpa-0.6`.
+//!   hindsight expert, hard and priced (its frontier: a violated minute at 0.5–1000 times what the mean fleet
+//!   costs a minute), three seeds, baseline `hpa-0.6`.
 //!
 //! How a column's values become demand (`--meaning`) only sets a constant factor in fluid mode, which the
 //! amplitude absorbs; it is written into the scenario so that the scale reads right. Nothing is overwritten
@@ -34,6 +35,12 @@ use crate::scenario_io::{load_scenario_text, parse_trace_text, read_trace_text};
 pub const TARGET_P99_INSTANCES: u32 = 25;
 /// The one-minute step of scaffolded scenarios, seconds.
 const STEP_S: f64 = 60.0;
+/// The scaffolded instance type's price.
+const INSTANCE_PRICE_USD_PER_HOUR: f64 = 0.192;
+/// The prices of a violated minute the expert's frontier is traced at, as multiples of what the fleet costs a
+/// minute at its mean need: from letting minutes go where covering them costs the mean fleet twice over, to
+/// meeting every peak it can.
+const EXPERT_PRICE_MULTIPLES: [f64; 6] = [0.5, 1.0, 2.0, 5.0, 20.0, 1000.0];
 
 /// What a trace column's values are, as `--meaning` names it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -178,7 +185,7 @@ pub fn scaffold(opts: &Options) -> Result<Scaffolded> {
     // as written.
     sizing.max_count = fleet.1;
     let sized = sizing.summary();
-    let experiment = experiment_text(&name, &plan, fleet.1);
+    let experiment = experiment_text(&name, &plan, fleet);
     // The experiment loads its scenario from its file: both are written under temporary names, the experiment
     // checked against the temporary scenario, and renamed last.
     let tmp = |p: &Path, stem: &str| p.with_file_name(format!(".{stem}.scaffold-{}.ron", std::process::id()));
@@ -350,7 +357,7 @@ Scenario(
             (
                 name: "m5.xlarge",
                 capacity: (cpu_cores: 4, memory_gib: 16, storage_gib: 100, network_gbps: 10),
-                price_usd_per_hour: 0.192,
+                price_usd_per_hour: {price},
                 provisioning_delay: LogNormal(median_s: 120, sigma: 0.25),
                 warmup_s: 60,
                 warmup_capacity_fraction: 0.5,
@@ -376,20 +383,34 @@ Scenario(
         history = fmt_num(plan.history_s),
         meaning = meaning.ron(),
         amplitude = fmt_num(plan.amplitude),
+        price = fmt_num(INSTANCE_PRICE_USD_PER_HOUR),
     )
 }
 
-fn experiment_text(name: &str, plan: &Plan, max: u32) -> String {
+/// The expert family's prices of a violated minute, USD (1-2-5 numbers, distinct, rising) for a fleet whose
+/// mean need is `mean_instances`.
+fn expert_prices(mean_instances: u32) -> Vec<f64> {
+    let per_min = f64::from(mean_instances.max(1)) * INSTANCE_PRICE_USD_PER_HOUR / 60.0;
+    let mut prices: Vec<f64> = EXPERT_PRICE_MULTIPLES.iter().map(|k| nice(k * per_min)).collect();
+    prices.dedup();
+    prices
+}
+
+fn experiment_text(name: &str, plan: &Plan, (mean, max): (u32, u32)) -> String {
     let calendar = if plan.weeks { "Rate, TimeOfDay, DayOfWeek" } else { "Rate, TimeOfDay" };
     // A daily season (on a trace shorter than a day of history it forecasts as the reactive rule until one has
     // passed).
     let seasonal = "HoltWinters(period_s: 86400, fit: true)";
     let aci = "AdaptiveConformal(alpha: 0.05, gamma: 0.005, window_s: 86400)";
+    let prices = expert_prices(mean).iter().map(|&p| fmt_num(p)).collect::<Vec<_>>().join(", ");
+    let first_price = fmt_num(expert_prices(mean)[0]);
     format!(
         r#"// Scaffolded by `prescale scaffold`: the fair fight (experiments/fair-fight/README.md) on {name}.ron —
 // each controller family swept over its aggressiveness knob, read at equal cost against the Kubernetes HPA and
-// at equal SLO minutes against the hindsight expert (report.md). A GRU forecaster is trained first on the
-// trace's first 70 % (the stage "gru").
+// at equal SLO minutes against the hindsight expert (report.md): at the hard expert's minutes ("The cost
+// floor") and at each point of its frontier, the expert planning at a price of a violated minute from half to
+// a thousand times what the mean fleet costs a minute ("The expert's frontier"). A GRU forecaster is trained
+// first on the trace's first 70 % (the stage "gru").
 //
 //   prescale sweep {name}-fight.ron --batch-runs && prescale plot results/{name}-fight
 Experiment(
@@ -412,6 +433,8 @@ Experiment(
         (name: "gru-aci", controller: Predictive(predictor: Neural(model: "@gru"), variance: {aci},
             allocator: (target_utilisation: 0.6)), knob: (values: [0.4, 0.5, 0.6, 0.7, 0.8, 0.9])),
         (name: "expert", controller: HindsightExpert),
+        (name: "expert-priced", controller: PricedHindsightExpert(violation_price_usd_per_min: {first_price}),
+         knob: (values: [{prices}])),
     ],
     seeds: [1, 2, 3],
     baseline: "hpa-0.6",

@@ -650,12 +650,27 @@ fn a_new_trace_is_scaffolded_into_a_scenario_and_a_fight_that_validate_and_run()
         "unix-milliseconds timestamps (column 'time_ms'), nominal interval 300 s",
         "rows with a missing value 1 (dropped)",
         "column 'rps' as RequestsPerSecond, amplitude_scale ",
-        "78 runs and one GRU training",
+        "runs and one GRU training",
         "prescale sweep ",
     ] {
         assert!(stdout.contains(needle), "'{needle}' missing from: {stdout}");
     }
     let (scenario, fight) = (out.join("exported.ron"), out.join("exported-fight.ron"));
+    // 26 controllers (three families of six settings, the HPA's seven, the hard expert) and the expert's
+    // frontier: five or six prices (two multiples may round to one 1-2-5 number), rising; three seeds each.
+    let fight_text = std::fs::read_to_string(&fight).unwrap();
+    let prices: Vec<f64> = fight_text
+        .split("PricedHindsightExpert(")
+        .nth(1)
+        .and_then(|t| t.split("values: [").nth(1))
+        .and_then(|t| t.split(']').next())
+        .unwrap_or_else(|| panic!("no expert's frontier in {fight_text}"))
+        .split(", ")
+        .map(|v| v.parse().unwrap())
+        .collect();
+    assert!((5..=6).contains(&prices.len()) && prices.windows(2).all(|w| w[0] < w[1]), "{prices:?}");
+    let runs = 3 * (26 + prices.len());
+    assert!(stdout.contains(&format!("({runs} runs and one GRU training)")), "{runs} runs: {stdout}");
     let scenario_text = std::fs::read_to_string(&scenario).unwrap();
     assert!(scenario_text.contains("policies: (missing: Drop)"), "{scenario_text}");
     assert!(scenario_text.contains("1 runs of zeros (12 rows)"), "{scenario_text}");
