@@ -343,6 +343,15 @@ fn equal_cost_section(
             );
         }
     }
+    // A reference's cost ratios over time blocks as two more table cells (none without blocks).
+    let cost_over_blocks = |f: &str, reference: &str| {
+        if blocks {
+            let (_, c) = read_blocks(f, reference);
+            format!(" {} | {} |", show(&c), c.len())
+        } else {
+            String::new()
+        }
+    };
     for (expert, _) in by_controller.iter().filter(|(c, _)| is_expert(c)) {
         let _ = writeln!(
             out,
@@ -358,12 +367,7 @@ fn equal_cost_section(
         let _ = writeln!(out, "|---|---|---|---|{}", if blocks { "---|---|" } else { "" });
         for f in &families {
             let (_, cost_ratio) = read(f, expert);
-            let by_block = if blocks {
-                let (_, c) = read_blocks(f, expert);
-                format!(" {} | {} |", show(&c), c.len())
-            } else {
-                String::new()
-            };
+            let by_block = cost_over_blocks(f, expert);
             let _ = writeln!(out, "| {f} | {} | {} | {} |{by_block}", members(f), show(&cost_ratio), cost_ratio.len());
         }
     }
@@ -395,12 +399,7 @@ fn equal_cost_section(
             for (e, rows) in &points {
                 let mean_of = |m: &str| rows.iter().map(|r| metric(r, m)).sum::<f64>() / rows.len().max(1) as f64;
                 let (_, cost_ratio) = read(f, e);
-                let by_block = if blocks {
-                    let (_, c) = read_blocks(f, e);
-                    format!(" {} | {} |", show(&c), c.len())
-                } else {
-                    String::new()
-                };
+                let by_block = cost_over_blocks(f, e);
                 let _ = writeln!(
                     out,
                     "| {f} | {} | {e} | {:.1} | {:.2} | {} | {} |{by_block}",

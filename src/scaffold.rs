@@ -38,8 +38,8 @@ const STEP_S: f64 = 60.0;
 /// The scaffolded instance type's price.
 const INSTANCE_PRICE_USD_PER_HOUR: f64 = 0.192;
 /// The prices of a violated minute the expert's frontier is traced at, as multiples of what the fleet costs a
-/// minute at its mean need: from letting minutes go where covering them costs the mean fleet twice over, to
-/// meeting every peak it can.
+/// minute at its mean need: from half of it (the expert lets most minutes go) to a thousand times it (it meets
+/// every peak it can).
 const EXPERT_PRICE_MULTIPLES: [f64; 6] = [0.5, 1.0, 2.0, 5.0, 20.0, 1000.0];
 
 /// What a trace column's values are, as `--meaning` names it.
@@ -402,8 +402,8 @@ fn experiment_text(name: &str, plan: &Plan, (mean, max): (u32, u32)) -> String {
     // passed).
     let seasonal = "HoltWinters(period_s: 86400, fit: true)";
     let aci = "AdaptiveConformal(alpha: 0.05, gamma: 0.005, window_s: 86400)";
-    let prices = expert_prices(mean).iter().map(|&p| fmt_num(p)).collect::<Vec<_>>().join(", ");
-    let first_price = fmt_num(expert_prices(mean)[0]);
+    let prices: Vec<String> = expert_prices(mean).into_iter().map(fmt_num).collect();
+    let (first_price, prices) = (&prices[0], prices.join(", "));
     format!(
         r#"// Scaffolded by `prescale scaffold`: the fair fight (experiments/fair-fight/README.md) on {name}.ron —
 // each controller family swept over its aggressiveness knob, read at equal cost against the Kubernetes HPA and
