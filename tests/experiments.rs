@@ -418,16 +418,10 @@ fn knowing_the_future_level_does_not_bring_the_cost_near_the_clairvoyant_expert(
         trace = traces.join("nab_ec2_network_in_257a54.csv").display(),
     );
     let report = sweep_report(dir.path(), "level", &exp);
-    let runs = read(dir.path().join("r/level/runs.csv"));
-    let header: Vec<&str> = runs.lines().next().unwrap().split(',').collect();
-    let col = |name: &str| header.iter().position(|h| *h == name).unwrap_or_else(|| panic!("no {name} in runs.csv"));
-    let (controller, mae) = (col("controller"), col("forecast_mae_cores"));
-    for l in runs.lines().skip(1).map(|l| l.split(',').collect::<Vec<_>>()) {
-        if l[controller].starts_with("level-") {
-            // The test period's mean demand is about 30 cores; its bursts reach 166.
-            let m: f64 = l[mae].parse().unwrap();
-            assert!(m < 2.0, "{}: forecast MAE {m} cores", l[controller]);
-        }
+    for run in runs_csv(&dir.path().join("r/level/runs.csv")).iter().filter(|r| r["controller"].starts_with("level-")) {
+        // The test period's mean demand is about 30 cores; its bursts reach 166.
+        let m: f64 = run["forecast_mae_cores"].parse().unwrap();
+        assert!(m < 2.0, "{}: forecast MAE {m} cores", run["controller"]);
     }
     let floor = report.split("The cost floor").nth(1).expect("the cost floor section");
     let row = floor.lines().find(|l| l.starts_with("| level |")).unwrap_or_else(|| panic!("{floor}"));
@@ -459,13 +453,10 @@ fn the_priced_expert_traces_the_experts_frontier_and_families_are_read_against_i
         repo().join("experiments/level-shift/ec2-network-in.ron").display()
     );
     let report = sweep_report(dir.path(), "frontier", &exp);
-    let runs = read(dir.path().join("r/frontier/runs.csv"));
-    let header: Vec<&str> = runs.lines().next().unwrap().split(',').collect();
-    let col = |name: &str| header.iter().position(|h| *h == name).unwrap();
-    let (c, m, u) = (col("controller"), col("slo_violation_minutes"), col("cost_usd"));
+    let runs = runs_csv(&dir.path().join("r/frontier/runs.csv"));
     let point = |name: &str| {
-        let l: Vec<&str> = runs.lines().find(|l| l.split(',').nth(c) == Some(name)).unwrap().split(',').collect();
-        (l[m].parse::<f64>().unwrap(), l[u].parse::<f64>().unwrap())
+        let r = runs.iter().find(|r| r["controller"] == name).unwrap_or_else(|| panic!("no run of {name}"));
+        (r["slo_violation_minutes"].parse::<f64>().unwrap(), r["cost_usd"].parse::<f64>().unwrap())
     };
     let (cheap, mid, dear, hard) = (point("priced-0.03"), point("priced-0.1"), point("priced-1000"), point("expert"));
     assert!(cheap.0 > mid.0 && mid.0 > dear.0, "minutes fall as the price rises: {cheap:?} {mid:?} {dear:?}");
@@ -530,6 +521,14 @@ fn after_a_threefold_level_shift_the_median_gru_costs_within_1_3x_of_the_expert_
     let row = section.lines().find(|l| l.starts_with("| gru |") && l.contains("| expert-0.03 |")).unwrap();
     let r = ratio(row.split(" | ").nth(5).unwrap()).unwrap_or_else(|| panic!("the GRU is not read there: {row}"));
     assert!((1.0..=1.3).contains(&r), "the median GRU at {r}x the expert at equal SLO minutes: {row}");
+}
+
+/// A sweep's `runs.csv` as one map of column to cell per run (no cell there holds a comma).
+fn runs_csv(path: &Path) -> Vec<std::collections::HashMap<String, String>> {
+    let text = read(path.to_path_buf());
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().expect("a header").split(',').collect();
+    lines.map(|l| header.iter().map(|h| h.to_string()).zip(l.split(',').map(String::from)).collect()).collect()
 }
 
 /// `prescale validate FILE` succeeds and states `plan` (runs and trainings).

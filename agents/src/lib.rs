@@ -186,15 +186,11 @@ impl ControllerSpec for ControllerConfig {
                 .bc_policy)(
                 Path::new(&c.model), PolicySetting::from_context(ctx), c
             ),
-            ControllerConfig::HindsightExpert => Box::new(
-                HindsightExpert::new(PolicySetting::from_context(ctx), Arc::new(ctx.demand.rate_per_s.clone()))
-                    .with_demand(ctx.demand.memory_gib.as_deref(), ctx.demand.network_gbps.as_deref()),
-            ),
-            ControllerConfig::PricedHindsightExpert(c) => {
-                let setting = PolicySetting {
-                    violation_price_usd_per_min: Some(c.violation_price_usd_per_min),
-                    ..PolicySetting::from_context(ctx)
-                };
+            ControllerConfig::HindsightExpert | ControllerConfig::PricedHindsightExpert(_) => {
+                let mut setting = PolicySetting::from_context(ctx);
+                if let ControllerConfig::PricedHindsightExpert(c) = self {
+                    setting.violation_price_usd_per_min = Some(c.violation_price_usd_per_min);
+                }
                 Box::new(
                     HindsightExpert::new(setting, Arc::new(ctx.demand.rate_per_s.clone()))
                         .with_demand(ctx.demand.memory_gib.as_deref(), ctx.demand.network_gbps.as_deref()),
