@@ -1,28 +1,22 @@
-//! prescale's front ends over the simulator and agents crates: the command line, the live server (`live`),
-//! output formatting and benchmarks. No simulation logic lives here; every command is a thin layer over calls
-//! into `prescale-sim` and `prescale-agents` that other front ends can make too.
+//! prescale's front ends over the simulator and agents crates. No simulation logic lives here: every command
+//! is a layer over calls into `prescale-sim` and `prescale-agents` that other front ends can make too.
+//!
+//! The rooms, by floor (a module imports only from rooms on its own floor or below; ARCHITECTURE.md draws it):
+//!
+//! | room | what it is | what it is not |
+//! |---|---|---|
+//! | [`files`] | reading scenarios, RON paths and spans, writing a run's files and CSV rows, embedded inputs | no runs |
+//! | [`lab`] | experiments, their training stages, sweeps (shards, locks, batched groups, tables), Slurm, reports, frontiers, statistics, scaffold | no command-line parsing |
+//! | [`plot`] | figures from results folders | no simulation |
+//! | [`neural`] | the front end's libtorch side: training, export, forecast evaluation, and the gate between the two binaries | no controllers (those are `prescale-agents`) |
+//! | [`live`] | `prescale serve`: Prometheus in, KEDA out | no files but its own |
+//! | [`bench`] | `prescale bench`'s workloads, and process facts | no assertions |
+//! | [`cli`] | the clap schema, the dispatch table, one module per command, printing | no logic another front end would need |
 
 pub mod bench;
 pub mod cli;
-mod csv_rows;
-pub mod demo;
-pub mod embedded;
-pub mod experiment;
-pub mod forecast_eval;
-pub mod frontier;
+pub mod files;
+pub mod lab;
 pub mod live;
-pub mod output;
+pub mod neural;
 pub mod plot;
-pub mod procinfo;
-pub mod progress;
-pub mod report;
-pub mod results;
-pub mod ron_paths;
-pub mod scaffold;
-pub mod scenario_io;
-pub mod slurm;
-pub mod stages;
-pub mod stats;
-pub mod sweep;
-pub mod torch_gate;
-pub mod train;

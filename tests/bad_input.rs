@@ -1,7 +1,7 @@
 //! Bad input to `prescale run`: each case exits non-zero with a message naming the file, the line (or
 //! row) and the field, and writes nothing to the results folder.
 
-mod common;
+use crate::common;
 
 use common::{files_under, prescale, text};
 

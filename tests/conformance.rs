@@ -8,12 +8,12 @@
 //! whose own `minReplicas` defaults to 1); and a controller that reports diagnostics must not flag a
 //! non-finite model output.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 
 use common::{prescale, text};
-use prescale::scenario_io::load_scenario_text;
+use prescale::files::scenario_io::load_scenario_text;
 use prescale_sim::controller::{Observation, ScaleDecision};
 use prescale_sim::scenario::{ControllerSpec, InitContext};
 
@@ -182,7 +182,7 @@ fn train(dir: &Path, name: &str, task: &str, inputs: &str, horizons: u32) -> std
 #[test]
 fn every_controller_variant_answers_edge_observations_with_a_valid_decision() {
     // Models used in this process: libtorch's side installed, as `prescale-torch` does.
-    prescale::torch_gate::install();
+    prescale::cli::install_torch();
     let d = tempfile::tempdir().unwrap();
     let forecaster = train(d.path(), "f", "Forecast", "[Rate, TimeOfDay]", 4);
     let policy = train(d.path(), "p", "Imitate(seeds: [1])", "[Rate, ReadyCapacity, PendingCapacity, Backlog]", 1);

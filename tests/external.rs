@@ -6,7 +6,7 @@
 //! outside Rust (observation in, decision out) works the same way: the Python port of the reference HPA rule
 //! gives the built-in's run bit for bit.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::Output;

@@ -4,7 +4,7 @@
 //! Whether a process loaded libtorch is read from the dynamic loader itself (glibc's `LD_DEBUG=libs` names
 //! every library it opens), so the check does not trust the code under test.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::process::{Command, Output};

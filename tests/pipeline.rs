@@ -1,10 +1,10 @@
 //! The predictive pipeline end to end: adaptive conformal coverage on a real trace, the reactive fallback,
 //! validation of bad parameters, and the evidence table (`-- --nocapture` prints it).
 
-mod common;
+use crate::common;
 
 use common::{prescale, repo, shared_traces, text};
-use prescale::scenario_io::load_scenario_text;
+use prescale::files::scenario_io::load_scenario_text;
 use prescale_sim::scenario::{self, RunSummary};
 
 /// A scenario over `workload` with `controller`, 4-core instances provisioning in exactly 2 minutes, 10 of

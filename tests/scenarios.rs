@@ -1,12 +1,12 @@
 //! Scenarios end to end: the shipped scenario files, `prescale validate` (golden output), `prescale run`
 //! (results written atomically), and every real trace of `../shared/traces` loading and running.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 
 use common::{files_under, prescale, repo, shared_traces, text};
-use prescale::scenario_io::{load_scenario, load_scenario_text, read_trace};
+use prescale::files::scenario_io::{load_scenario, load_scenario_text, read_trace};
 use prescale_sim::scenario::{self, Fidelity};
 use prescale_sim::trace::TracePolicies;
 
@@ -256,7 +256,7 @@ fn fidelity_override() {
 }
 
 fn sha256(text: &str) -> String {
-    prescale::results::sha256_hex(text.as_bytes())
+    prescale::files::results::sha256_hex(text.as_bytes())
 }
 
 /// The results of every shipped scenario (its own seed: the per-step table and the summary, as `prescale run`
@@ -274,7 +274,7 @@ fn shipped_results_match_their_golden_digests() {
         got.push_str(&format!(
             "scenarios/{} seed {seed}: timeseries.csv {} summary {}\n",
             file.file_name().unwrap().to_string_lossy(),
-            sha256(&prescale::results::to_csv(&out.rows)),
+            sha256(&prescale::files::results::to_csv(&out.rows)),
             sha256(&summary),
         ));
     }

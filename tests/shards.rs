@@ -4,7 +4,7 @@
 //! (started by `scripts/slurm-cluster.sh` in a loopback-only network namespace): a 4-task job array, one task
 //! killed mid-way, the resubmission of only that shard, and byte-identical tables and figures.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -35,8 +35,8 @@ fn bytes(p: PathBuf) -> Vec<u8> {
 }
 
 /// The experiment's cells, as the library expands them.
-fn cells(out: &Path) -> Vec<prescale::experiment::Cell> {
-    prescale::experiment::load_experiment(&repo().join(EXP), out).unwrap().cells
+fn cells(out: &Path) -> Vec<prescale::lab::experiment::Cell> {
+    prescale::lab::experiment::load_experiment(&repo().join(EXP), out).unwrap().cells
 }
 
 /// A whole sweep of the experiment (plus its figures) into `out`, once per test binary.
@@ -68,10 +68,10 @@ fn the_split_is_a_balanced_partition_fixed_by_the_experiment() {
     let d = tempfile::tempdir().unwrap();
     let cells = cells(d.path());
     assert_eq!(cells.len(), 36);
-    assert_eq!(prescale::sweep::work_units(&cells, false), 36, "no BC groups here: each cell is its own unit");
+    assert_eq!(prescale::lab::sweep::work_units(&cells, false), 36, "no BC groups here: each cell is its own unit");
     for n in [1, 2, 3, 4, 7, 36, 50] {
-        let a = prescale::sweep::shard_assignment(&cells, n, false);
-        assert_eq!(a, prescale::sweep::shard_assignment(&cells, n, false), "a function of the experiment");
+        let a = prescale::lab::sweep::shard_assignment(&cells, n, false);
+        assert_eq!(a, prescale::lab::sweep::shard_assignment(&cells, n, false), "a function of the experiment");
         let mut per = vec![0usize; n];
         for &k in &a {
             assert!(k < n);
@@ -106,7 +106,7 @@ fn shards_then_collect_equal_a_whole_sweep_byte_for_byte_and_name_what_is_missin
     let (o, all) = run(&["sweep", EXP, "--collect", "--out", outs]);
     assert!(!o.status.success() && all.contains("nothing to collect"), "{all}");
     // Shard 1 of 3 loses a cell to a failure; shard 2 has not run.
-    let assignment = prescale::sweep::shard_assignment(&cells(&out), 3, false);
+    let assignment = prescale::lab::sweep::shard_assignment(&cells(&out), 3, false);
     let cells = cells(&out);
     let in_shard = |k: usize| cells.iter().zip(&assignment).filter(move |(_, s)| **s == k).map(|(c, _)| c.id.clone());
     let failing = in_shard(1).nth(3).unwrap();
@@ -302,7 +302,7 @@ fn a_slurm_job_array_runs_the_sweep_and_a_resubmission_finishes_a_killed_shard()
     let out = d.path().join("b");
     let outs = out.to_str().unwrap();
     let cells = cells(&out);
-    let assignment = prescale::sweep::shard_assignment(&cells, 4, false);
+    let assignment = prescale::lab::sweep::shard_assignment(&cells, 4, false);
     let shard2: Vec<&str> =
         cells.iter().zip(&assignment).filter(|(_, k)| **k == 2).map(|(c, _)| c.id.as_str()).collect();
     assert_eq!(shard2.len(), 9);

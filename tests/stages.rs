@@ -1,7 +1,7 @@
 //! Experiments that train what they need: training stages per scenario and per axis value, cached by content
 //! hash, bound to the runs that use them (issue 12, item 2).
 
-mod common;
+use crate::common;
 
 use common::{prescale, repo, text};
 use std::path::Path;

@@ -2,7 +2,7 @@
 //! found and rerun, one sweep at a time per results folder, controllers checked with the experiment, names
 //! that cannot leave the results root, and Ctrl-C that says what was finished.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::Output;
@@ -67,7 +67,7 @@ fn column(runs_csv: &str, col: &str) -> Vec<(String, String)> {
 
 #[test]
 fn ids_are_unique_by_construction() {
-    use prescale::experiment::cell_id;
+    use prescale::lab::experiment::cell_id;
     let ax = |v: &str| vec![("slo.latency_threshold_s".to_string(), v.to_string())];
     // Values alike in their first 24 characters, values alike once made folder-safe, same-stem files.
     let a = cell_id("s.ron", &ax("0.2500000000000000000000001"), "hpa", 1, &[]);

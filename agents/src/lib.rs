@@ -43,7 +43,7 @@ pub use prescale_sim::controller::{Observation, ScaleDecision};
 
 pub use crate::hpa::HpaConfig;
 use crate::hpa::KubernetesHpa;
-pub use crate::neural::policy::BcConfig;
+pub use crate::neural::facts::BcConfig;
 pub use crate::predictive::{AllocatorConfig, DemandPlan, PredictiveConfig};
 use crate::predictive::{AllocatorSetting, PredictiveController};
 pub use crate::predictor::PredictorConfig;
@@ -52,7 +52,8 @@ use crate::resource::ResourcePlanner;
 pub use crate::variance::VarianceConfig;
 pub use neural::expert::PricedExpert;
 use neural::expert::{HindsightExpert, PolicySetting};
-use neural::model::{ModelFacts, Task, check_model};
+use neural::facts::{ModelFacts, Task};
+use neural::runtime::check_model;
 use neural::spec::Signal;
 use std::path::Path;
 

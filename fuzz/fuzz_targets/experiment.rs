@@ -5,8 +5,8 @@ use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     // In process, as `prescale-torch` runs them: model directories are checked with libtorch.
-    prescale::torch_gate::install();
+    prescale::cli::install_torch();
     let Ok(text) = std::str::from_utf8(data) else { return };
     let file = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../experiments/fuzz.ron");
-    let _ = prescale::experiment::load_experiment_text(&file, text, std::path::Path::new("fuzz-results"));
+    let _ = prescale::lab::experiment::load_experiment_text(&file, text, std::path::Path::new("fuzz-results"));
 });

@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use prescale::ron_paths::{value_lines, value_spans};
+use prescale::files::ron_paths::{value_lines, value_spans};
 
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else { return };
@@ -20,7 +20,7 @@ fuzz_target!(|data: &[u8]| {
     // One replacement and one insertion, at the first path in order (HashMap order would make runs
     // irreproducible).
     if let Some(path) = spans.keys().min() {
-        let _ = prescale::experiment::set_path(text, path, "1");
-        let _ = prescale::experiment::set_path(text, &format!("{path}.new_field"), "(a: 1)");
+        let _ = prescale::lab::experiment::set_path(text, path, "1");
+        let _ = prescale::lab::experiment::set_path(text, &format!("{path}.new_field"), "(a: 1)");
     }
 });

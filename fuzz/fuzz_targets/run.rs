@@ -114,7 +114,7 @@ fuzz_target!(|world: World| {
     for fidelity in ["Fluid", "RequestLevel"] {
         let text = world.ron(fidelity);
         let file = std::path::Path::new("fuzz.ron");
-        let Ok(loaded) = prescale::scenario_io::load_scenario_text(file, &text) else { return };
+        let Ok(loaded) = prescale::files::scenario_io::load_scenario_text(file, &text) else { return };
         let Ok(prepared) = loaded.prepare(world.seed) else { return };
         // Request-level runs are kept small enough for many executions a second.
         if fidelity == "RequestLevel" && prepared.demand.expected_requests() > 20_000.0 {

@@ -6,11 +6,11 @@ use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     // In process, as `prescale-torch` runs them: model directories are checked with libtorch.
-    prescale::torch_gate::install();
+    prescale::cli::install_torch();
     let Ok(text) = std::str::from_utf8(data) else { return };
     // Anchored in the repository's scenarios folder, so that relative trace paths can resolve.
     let file = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/fuzz.ron");
-    if let Ok(loaded) = prescale::scenario_io::load_scenario_text(&file, text) {
+    if let Ok(loaded) = prescale::files::scenario_io::load_scenario_text(&file, text) {
         if let Ok(prepared) = loaded.prepare(loaded.config.seed) {
             let _ = prepared.sizing().map(|s| (s.summary(), s.warnings()));
         }

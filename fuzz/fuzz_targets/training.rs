@@ -5,8 +5,8 @@ use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     // In process, as `prescale-torch` runs them: model directories are checked with libtorch.
-    prescale::torch_gate::install();
+    prescale::cli::install_torch();
     let Ok(text) = std::str::from_utf8(data) else { return };
     let file = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../training/fuzz.ron");
-    let _ = prescale::train::load_train_text(&file, text);
+    let _ = prescale::neural::train::load_train_text(&file, text);
 });

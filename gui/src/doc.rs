@@ -1,11 +1,11 @@
 //! The scenario being edited: its file, its form (the config as a JSON tree), its RON text, and what the
 //! library says of it. Every change goes through the library's own reading and validation
-//! ([`prescale::scenario_io::load_scenario_text`], then `prepare`, as `prescale validate` and `prescale run`
+//! ([`prescale::files::scenario_io::load_scenario_text`], then `prepare`, as `prescale validate` and `prescale run`
 //! do), so the workbench accepts exactly what the CLI accepts.
 
 use std::path::{Path, PathBuf};
 
-use prescale::scenario_io::{Diagnostic, Loaded, ScenarioConfig};
+use prescale::files::scenario_io::{Diagnostic, Loaded, ScenarioConfig};
 use serde_json::Value;
 
 use crate::form::FieldProblem;
@@ -32,7 +32,7 @@ impl ScenarioDoc {
     /// # Errors
     /// A file that cannot be read.
     pub fn open(file: &Path) -> Result<ScenarioDoc, String> {
-        let text = prescale::scenario_io::read_text(file)
+        let text = prescale::files::scenario_io::read_text(file)
             .map_err(|d| d.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("\n"))?;
         Ok(ScenarioDoc::from_text(file, text))
     }
@@ -55,7 +55,7 @@ impl ScenarioDoc {
     /// Re-reads the source text (after it was edited in the source view), and rebuilds the form from it.
     pub fn source_changed(&mut self) {
         self.dirty = true;
-        match prescale::scenario_io::parse_ron::<ScenarioConfig>(&self.file, &self.source) {
+        match prescale::files::scenario_io::parse_ron::<ScenarioConfig>(&self.file, &self.source) {
             Ok(cfg) => self.tree = serde_json::to_value(&cfg).unwrap_or(Value::Null),
             Err(_) => self.tree = Value::Null,
         }
@@ -84,7 +84,7 @@ impl ScenarioDoc {
 
     /// Runs the library's checks on the source text.
     fn check(&mut self) {
-        match prescale::scenario_io::load_scenario_text(&self.file, &self.source) {
+        match prescale::files::scenario_io::load_scenario_text(&self.file, &self.source) {
             Ok(loaded) => match loaded.prepare(loaded.config.seed) {
                 Ok(_) => {
                     self.diagnostics.clear();
@@ -115,7 +115,7 @@ impl ScenarioDoc {
     /// # Errors
     /// The write's error.
     pub fn save_as(&mut self, file: &Path) -> anyhow::Result<()> {
-        prescale::results::write_atomically(file, &self.source)?;
+        prescale::files::results::write_atomically(file, &self.source)?;
         self.file = file.to_path_buf();
         self.dirty = false;
         Ok(())
@@ -162,7 +162,7 @@ pub fn presets() -> crate::form::Presets {
         (
             "controller",
             parse(controllers, &|t| {
-                prescale::scenario_io::ron_options()
+                prescale::files::scenario_io::ron_options()
                     .from_str::<prescale_agents::ControllerConfig>(t)
                     .ok()
                     .and_then(|c| serde_json::to_value(c).ok())
@@ -171,7 +171,7 @@ pub fn presets() -> crate::form::Presets {
         (
             "provisioning_delay",
             parse(delays, &|t| {
-                prescale::scenario_io::ron_options()
+                prescale::files::scenario_io::ron_options()
                     .from_str::<prescale_sim::cluster::Delay>(t)
                     .ok()
                     .and_then(|c| serde_json::to_value(c).ok())

@@ -10,7 +10,7 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     // Learned controllers (Bc, Neural) in a scenario need libtorch, as in `prescale-torch`.
-    prescale::torch_gate::install();
+    prescale::cli::install_torch();
     let mut path = None;
     let mut run = false;
     let mut screenshot = None;

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread::JoinHandle;
 
+use prescale::files::scenario_io::Loaded;
 use prescale::plot::data::Table;
-use prescale::scenario_io::Loaded;
 use prescale_sim::metrics::MetricsRow;
 
 /// The columns the workbench draws, one value per step (NaN where a run has none, e.g. no forecast).
@@ -105,7 +105,7 @@ impl Figures {
         ]
     }
 
-    fn of_summary(s: &prescale_sim::metrics::RunSummary) -> Figures {
+    fn of_summary(s: &prescale_sim::scenario::RunSummary) -> Figures {
         Figures {
             slo_violation_minutes: s.slo_violation_minutes,
             cost_usd: s.cost_usd,
@@ -176,7 +176,8 @@ impl RunResult {
 
 fn read_slo(file: &Path) -> Option<f64> {
     let text = std::fs::read_to_string(file).ok()?;
-    let cfg: prescale::scenario_io::ScenarioConfig = prescale::scenario_io::parse_ron(file, &text).ok()?;
+    let cfg: prescale::files::scenario_io::ScenarioConfig =
+        prescale::files::scenario_io::parse_ron(file, &text).ok()?;
     Some(cfg.slo.latency_threshold_s)
 }
 
@@ -265,7 +266,7 @@ fn run(
     cancel: &AtomicBool,
     repaint: &dyn Fn(),
 ) -> Result<Option<RunResult>, String> {
-    let prepared = loaded.prepare(seed).map_err(|d| prescale::scenario_io::diagnostics_error(&d).to_string())?;
+    let prepared = loaded.prepare(seed).map_err(|d| prescale::files::scenario_io::diagnostics_error(&d).to_string())?;
     let mut report = |f: f64| {
         progress.store(f.to_bits(), Ordering::Relaxed);
         repaint();

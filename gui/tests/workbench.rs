@@ -19,7 +19,7 @@ fn flash_crowd() -> PathBuf {
 
 fn harness() -> Harness<'static, Workbench> {
     // As the binary does: learned controllers' model directories are checked with libtorch.
-    prescale::torch_gate::install();
+    prescale::cli::install_torch();
     Harness::builder()
         .with_size([1400.0, 1000.0])
         .build_ui_state(|ui, app: &mut Workbench| app.show(ui), Workbench::with(Persisted::default()))
@@ -54,7 +54,7 @@ fn wait_for_run(h: &mut Harness<'_, Workbench>) {
 
 /// The SLO-violation minutes of `text` run with seed 1 by the library, as the workbench writes them.
 fn library_slo_minutes(file: &Path, text: &str) -> String {
-    let loaded = prescale::scenario_io::load_scenario_text(file, text).expect("valid");
+    let loaded = prescale::files::scenario_io::load_scenario_text(file, text).expect("valid");
     let prepared = loaded.prepare(1).expect("prepares");
     let out = prescale_sim::scenario::run(&prepared, 1, &mut |_| {});
     prescale_gui::plots::fmt(out.summary.slo_violation_minutes)
@@ -115,7 +115,7 @@ fn edit_validate_run_and_save() {
     set_text(&mut h, "path", &saved.display().to_string());
     h.get_by_label("Save as path").click_accesskit();
     h.run();
-    let loaded = prescale::scenario_io::load_scenario(&saved).expect("the saved file is a valid scenario");
+    let loaded = prescale::files::scenario_io::load_scenario(&saved).expect("the saved file is a valid scenario");
     let delay = serde_json::to_value(&loaded.config.cluster.instance_types[0].provisioning_delay).unwrap();
     assert_eq!(delay["LogNormal"]["median_s"], serde_json::json!(300.0), "{delay}");
 }
@@ -186,14 +186,14 @@ fn open_a_sweep_folder() {
     )
     .unwrap();
     let out = dir.path().join("results");
-    let opts = prescale::sweep::SweepOptions {
+    let opts = prescale::lab::sweep::SweepOptions {
         out_root: out.clone(),
         threads: Some(2),
         quiet: true,
         batch_runs: false,
         shard: None,
     };
-    prescale::sweep::sweep(&exp, &opts).expect("the sweep runs");
+    prescale::lab::sweep::sweep(&exp, &opts).expect("the sweep runs");
     let folder = out.join("gui-whatif");
 
     let mut h = harness();
@@ -228,7 +228,7 @@ fn open_a_sweep_folder() {
 /// Learned controllers name a model directory: one that does not exist is refused with its path.
 #[test]
 fn a_missing_model_directory_is_named() {
-    prescale::torch_gate::install();
+    prescale::cli::install_torch();
     let text = std::fs::read_to_string(flash_crowd()).unwrap();
     let start = text.find("controller: ReferenceHpa").unwrap();
     let end = start + text[start..].find('\n').unwrap();

@@ -24,6 +24,7 @@ pub mod metrics;
 pub mod queue;
 pub mod queueing;
 pub mod reference;
+pub mod resources;
 pub mod rng;
 pub mod scenario;
 pub mod service;

@@ -28,7 +28,7 @@ pub(super) fn sweep(runs: usize) -> Result<Vec<String>> {
     use rayon::prelude::*;
     let text = fluid_scenario("ReferenceHpa(target_utilisation: 0.6, max_instances: 100)")
         .replace("horizon_s: 2592000", "horizon_s: 604800");
-    let loaded = crate::scenario_io::load_scenario_text(std::path::Path::new("bench-sweep.ron"), &text)
+    let loaded = crate::files::scenario_io::load_scenario_text(std::path::Path::new("bench-sweep.ron"), &text)
         .map_err(|d| anyhow::anyhow!("{d:?}"))?;
     let mut walls = Vec::new();
     let mut checks = Vec::new();
@@ -68,7 +68,7 @@ pub(super) fn thirty_days(runs: u32) -> Result<Vec<String>> {
     for (label, controller) in
         [("Static", "Static()"), ("ReferenceHpa", "ReferenceHpa(target_utilisation: 0.6, max_instances: 100)")]
     {
-        let loaded = crate::scenario_io::load_scenario_text(
+        let loaded = crate::files::scenario_io::load_scenario_text(
             std::path::Path::new("bench-fluid.ron"),
             &fluid_scenario(controller),
         )
@@ -124,7 +124,7 @@ struct Timed {
 
 /// Median in-process time of `runs` runs of one scenario text (the demand prepared once, outside the timing).
 fn time_runs(text: &str, runs: u32) -> Result<Timed> {
-    let loaded = crate::scenario_io::load_scenario_text(std::path::Path::new("bench-scaling.ron"), text)
+    let loaded = crate::files::scenario_io::load_scenario_text(std::path::Path::new("bench-scaling.ron"), text)
         .map_err(|d| anyhow::anyhow!("{d:?}"))?;
     let prepared = loaded.prepare(1).map_err(|d| anyhow::anyhow!("{d:?}"))?;
     let steps = prepared.demand.steps();

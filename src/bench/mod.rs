@@ -15,10 +15,11 @@ use anyhow::{Context, Result, bail};
 use clap::{Args, ValueEnum};
 use serde_json::Value;
 
-use crate::procinfo::wait_with_peak_rss;
+use crate::bench::procinfo::wait_with_peak_rss;
 
 mod fluid;
 mod neural;
+pub mod procinfo;
 mod serve;
 
 /// Targets of the simulator-core issue, canonical events per second on this 2-core machine.
@@ -171,7 +172,7 @@ fn run_once(p: &Program, w: &Workload) -> Result<RunResult> {
 fn start(prescale: &std::path::Path, runs: u32) -> Result<Vec<String>> {
     let torch = prescale.with_file_name("prescale-torch");
     let out_dir = std::env::temp_dir().join(format!("prescale-bench-start-{}", std::process::id()));
-    let scenarios = crate::embedded::INPUTS
+    let scenarios = crate::files::embedded::INPUTS
         .iter()
         .find(|(p, _)| p.ends_with("scenarios/flash-crowd.ron"))
         .map(|(_, t)| *t)
@@ -184,7 +185,8 @@ fn start(prescale: &std::path::Path, runs: u32) -> Result<Vec<String>> {
         .replace("horizon_s: 2592000", "horizon_s: 2419200");
     std::fs::write(&long, &long_text)?;
     // The simulation repeated in this process (warm: its memory already mapped; nothing formatted or written).
-    let loaded = crate::scenario_io::load_scenario_text(&long, &long_text).map_err(|d| anyhow::anyhow!("{d:?}"))?;
+    let loaded =
+        crate::files::scenario_io::load_scenario_text(&long, &long_text).map_err(|d| anyhow::anyhow!("{d:?}"))?;
     let prepared = loaded.prepare(loaded.config.seed_or(None)).map_err(|d| anyhow::anyhow!("{d:?}"))?;
     let mut sims: Vec<f64> = (0..runs.max(3))
         .map(|_| {
@@ -308,7 +310,7 @@ pub fn run(args: &BenchArgs) -> Result<ExitCode> {
     // The neural part needs libtorch: ask for it before anything runs (in `prescale` this re-runs the command
     // line in `prescale-torch`).
     let torch = matches!(args.workload, Workloads::Neural | Workloads::Serve | Workloads::All)
-        .then(|| crate::torch_gate::require("prescale bench --workload neural / serve"));
+        .then(|| crate::neural::gate::require("prescale bench --workload neural / serve"));
     // The `prescale` binary (which does not load libtorch) runs the reference workloads, also when this is
     // `prescale-torch` (as for `--workload all`, which includes the neural part).
     let current = std::env::current_exe().context("locating the prescale executable")?;
@@ -444,7 +446,7 @@ pub fn run(args: &BenchArgs) -> Result<ExitCode> {
         for v in &verdicts {
             writeln!(text, "- {v}")?;
         }
-        crate::results::write_atomically(path, &text)?;
+        crate::files::results::write_atomically(path, &text)?;
         eprintln!("[bench] table written to {}", path.display());
     }
     Ok(ExitCode::SUCCESS)

@@ -32,7 +32,7 @@ pub(super) fn costs() -> Result<Vec<String>> {
     fresh_policy(&dir.join("bc"))?;
     // Runs over the ELB test period (the demo's embedded inputs).
     let inputs = dir.join("inputs");
-    crate::embedded::write_inputs(&inputs, |t| t.to_string())?;
+    crate::files::embedded::write_inputs(&inputs, |t| t.to_string())?;
     let scenario = inputs.join("scenarios/nab-elb-test.ron");
     let base = std::fs::read_to_string(&scenario)?;
     let hpa = "controller: ReferenceHpa(target_utilisation: 0.6, max_instances: 150),";
@@ -49,7 +49,7 @@ pub(super) fn costs() -> Result<Vec<String>> {
     ] {
         let text = base.replace(hpa, &controller);
         let loaded =
-            crate::scenario_io::load_scenario_text(&scenario, &text).map_err(|d| anyhow::anyhow!("{}", d[0]))?;
+            crate::files::scenario_io::load_scenario_text(&scenario, &text).map_err(|d| anyhow::anyhow!("{}", d[0]))?;
         let p = loaded.prepare(1).map_err(|d| anyhow::anyhow!("{}", d[0]))?;
         // Driven step by step so that the controller's own count of forward passes can be read at the end.
         let t0 = std::time::Instant::now();

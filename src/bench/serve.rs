@@ -22,8 +22,8 @@ pub(super) fn costs() -> Result<Vec<String>> {
     super::neural::fresh_forecaster(&dir.join("gru"))?;
     super::neural::fresh_policy(&dir.join("bc"))?;
     let inputs = dir.join("inputs");
-    crate::embedded::write_inputs(&inputs, |t| t.to_string())?;
-    let loaded = crate::scenario_io::load_scenario(&inputs.join("scenarios/nab-elb-test.ron"))
+    crate::files::embedded::write_inputs(&inputs, |t| t.to_string())?;
+    let loaded = crate::files::scenario_io::load_scenario(&inputs.join("scenarios/nab-elb-test.ron"))
         .map_err(|d| anyhow::anyhow!("{}", d[0]))?;
     let p = loaded.prepare(1).map_err(|d| anyhow::anyhow!("{}", d[0]))?;
     let (_, ticks) = prescale_sim::scenario::run_recorded(&p, 1, &mut |_| {});
@@ -31,7 +31,7 @@ pub(super) fn costs() -> Result<Vec<String>> {
     let setting = Setting::new(p.demand.step_s, &cfg.cluster, &cfg.service);
     let serve = |controller: &str| -> Result<ServeConfig> {
         let controller =
-            crate::scenario_io::ron_options().from_str(controller).with_context(|| controller.to_string())?;
+            crate::files::scenario_io::ron_options().from_str(controller).with_context(|| controller.to_string())?;
         Ok(ServeConfig {
             name: "bench".into(),
             prometheus: PrometheusConfig { url: "http://127.0.0.1:9".into(), timeout_s: 1.0 },

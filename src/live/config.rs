@@ -10,8 +10,8 @@ use prescale_sim::scenario::{ControllerSpec, Problem, Problems, ServiceSpec, Slo
 use prescale_sim::validate::Interval;
 use serde::{Deserialize, Serialize};
 
-use crate::ron_paths::value_lines;
-use crate::scenario_io::{Diagnostic, parse_ron, place_problems, read_text};
+use crate::files::ron_paths::value_lines;
+use crate::files::scenario_io::{Diagnostic, parse_ron, place_problems, read_text};
 
 fn one() -> u64 {
     1

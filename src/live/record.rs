@@ -15,7 +15,7 @@ use prescale_sim::scenario::RecordedTick;
 use super::config::{FailSafe, Mode, PrometheusConfig, Queries, ServeConfig};
 use super::decider::decision_replicas;
 use super::inputs::{LiveInputs, Setting, inputs_of};
-use crate::scenario_io::Prepared;
+use crate::files::scenario_io::Prepared;
 
 /// The metric name a recorded input is stored under.
 pub fn metric_name(input: &str) -> String {
@@ -185,8 +185,8 @@ pub fn cell(x: Option<f64>) -> String {
 /// Writes the recording into `dir` (created; each file atomically).
 pub fn write_recording(dir: &Path, r: &Recording) -> Result<()> {
     std::fs::create_dir_all(dir)?;
-    crate::results::write_atomically(&dir.join("observations.om"), &r.openmetrics)?;
-    crate::results::write_atomically(&dir.join("decisions.csv"), &r.decisions_csv)?;
-    crate::results::write_atomically(&dir.join("serve.ron"), &r.serve_ron)?;
+    crate::files::results::write_atomically(&dir.join("observations.om"), &r.openmetrics)?;
+    crate::files::results::write_atomically(&dir.join("decisions.csv"), &r.decisions_csv)?;
+    crate::files::results::write_atomically(&dir.join("serve.ron"), &r.serve_ron)?;
     Ok(())
 }

@@ -9,13 +9,13 @@ use anyhow::{Context, Result, anyhow, bail};
 use prescale_agents::ControllerConfig;
 use prescale_sim::scenario::ScenarioConfig;
 
-use crate::stats::mean_ci95;
+use crate::lab::stats::mean_ci95;
 
 /// A sweep folder as the figures read it: its `runs.csv` and the experiment it ran (`experiment.json`), with
 /// the axes' dotted paths in the experiment's order.
 pub struct SweepFolder {
     pub runs: Table,
-    pub experiment: crate::experiment::ExperimentConfig,
+    pub experiment: crate::lab::experiment::ExperimentConfig,
     pub axes: Vec<String>,
 }
 
@@ -28,7 +28,7 @@ impl SweepFolder {
         let runs = Table::read(&dir.join("runs.csv"))?;
         let exp_file = dir.join("experiment.json");
         let text = std::fs::read_to_string(&exp_file).with_context(|| format!("reading {}", exp_file.display()))?;
-        let experiment: crate::experiment::ExperimentConfig =
+        let experiment: crate::lab::experiment::ExperimentConfig =
             serde_json::from_str(&text).with_context(|| format!("reading {}", exp_file.display()))?;
         let axes = experiment.axes.iter().map(|a| a.path.clone()).collect();
         Ok(SweepFolder { runs, experiment, axes })
@@ -118,7 +118,7 @@ pub fn span(xs: impl Iterator<Item = f64>) -> (f64, f64) {
 pub fn slo_threshold(dir: &Path) -> Option<f64> {
     let file = dir.join("scenario.ron");
     let text = std::fs::read_to_string(&file).ok()?;
-    let config: ScenarioConfig<ControllerConfig> = crate::scenario_io::parse_ron(&file, &text).ok()?;
+    let config: ScenarioConfig<ControllerConfig> = crate::files::scenario_io::parse_ron(&file, &text).ok()?;
     Some(config.slo.latency_threshold_s)
 }
 

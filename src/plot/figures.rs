@@ -327,7 +327,7 @@ pub(super) fn draw_frontiers<DB: DrawingBackend>(
             // The family's hue; its members are shades of it in the other figures.
             let color = colours.of_family(family);
             let points: Vec<(f64, f64)> = members.iter().map(|(_, c, s)| (*c, *s)).collect();
-            let front = crate::frontier::frontier(&points);
+            let front = crate::lab::frontier::frontier(&points);
             chart
                 .draw_series(LineSeries::new(front, color.stroke_width(2)))
                 .map_err(e)?

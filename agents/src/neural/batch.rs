@@ -14,7 +14,7 @@
 //! batching is opt-in (`prescale sweep --batch-runs`) and its groups are fixed by the experiment.
 //!
 //! Which batcher a model built on this thread joins is set with [`Participation::enter`]: the runtime's
-//! factories ([`super::runtime::with_torch`]) build [`ModelHandle::Shared`] handles while one is entered.
+//! factories ([`super::torch::with_torch`]) build [`ModelHandle::Shared`] handles while one is entered.
 //! A forecaster that fine-tunes online changes its weights, so it always owns its model.
 
 use std::cell::RefCell;

@@ -20,13 +20,13 @@ use rand_xoshiro::Xoshiro256PlusPlus;
 use serde::{Deserialize, Serialize};
 
 use super::batch::ModelHandle;
-use super::data::{Frames, Normaliser, Norms, Split, Windows, windows};
+use super::data::{Frames, Split, Windows, policy_normaliser, windows};
 use super::expert::{HindsightExpert, PolicySetting};
 use super::fit::{EpochRow, FitReport, TrainingConfig, fit, restore, snapshot};
 use super::forecast_cloning::{LearnError, mae_per_horizon};
 use super::model::{FitSummary, Model, ModelCard, Task};
 use super::policy::{BcPolicy, state_row};
-use super::spec::{Input, ModelSpec, Signal};
+use super::spec::{Input, ModelSpec};
 
 /// Who acts during a rollout.
 pub enum Actor<'a> {
@@ -399,27 +399,4 @@ pub fn train_policy(
         model = Model::rebuilt(model);
     }
     Ok(Policy { model, fit: report, rounds: rows, expert })
-}
-
-/// A policy's normalisation, fitted on the decisions `range` of each frames: the raw fit of their targets (the
-/// expert's orders as capacity), and every signal's normaliser — the rate's the one `spec` asks for on the raw
-/// fit ([`Normaliser::fit_for`]: with a window level, of the targets' ratios to their windows' levels), the
-/// stated memory's and network's (Global level only) their input columns' fits. Training and in-run refits
-/// ([`BcPolicy`]'s `refit`) both fit it this way.
-pub(super) fn policy_normaliser(spec: &ModelSpec, parts: &[(&Frames, std::ops::Range<usize>)]) -> (Normaliser, Norms) {
-    let targets: Vec<f64> = parts.iter().flat_map(|(f, r)| f.target[r.clone()].iter().copied()).collect();
-    let raw = Normaliser::fit(&targets);
-    let rate = Normaliser::fit_for(spec, raw, |unit| {
-        let mut w = Windows::default();
-        for (f, r) in parts {
-            w.extend(&windows(f, spec, &Norms::from(*unit), 0, Split::ends(r, 0, 1)));
-        }
-        w
-    });
-    let column = |s: Signal| {
-        let c = spec.column_of(s)?;
-        let xs: Vec<f64> = parts.iter().flat_map(|(f, r)| r.clone().map(move |k| f.inputs[k * f.width + c])).collect();
-        Some(Normaliser::fit(&xs))
-    };
-    (raw, Norms { rate, memory: column(Signal::Memory), network: column(Signal::Network) })
 }

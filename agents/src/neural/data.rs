@@ -43,7 +43,7 @@ impl Frames {
 /// (MASE at h = 1, the peers' protocol) against 0.1 %: NAB Twitter CVS 7.57 -> 0.58, PFE 7.64 -> 0.56, KO 1.96
 /// -> 1.05, AMZN 0.72 -> 0.58; NASA, Google CPU, ELB, RDS, EC2 network and Wikipedia unchanged (their windows
 /// never come near it); Twitter AAPL 0.31 -> 0.33. A model trained across series floors each series' windows at
-/// the same share ([`super::forecast_cloning::series_floor`]).
+/// the same share ([`series_floor`]).
 pub const WINDOW_FLOOR_SHARE: f64 = 0.05;
 
 /// Affine normalisation of rate-like values, fitted on training data only: `z = (x − mean) / sd`; with
@@ -349,4 +349,33 @@ impl Split {
             format!("must be > 0 and leave a test period (train + validation < 1), got {}", self.validation)
         });
     }
+}
+
+/// The window unit (identity, with a level floor) a model trained across series learns a series of training
+/// mean `mean` at: floored at [`WINDOW_FLOOR_SHARE`] (the global model's `GLOBAL_TRAINING_FLOOR_SHARE`) of it. Fine-tuning on a new series uses the same.
+pub fn series_floor(mean: f64) -> Normaliser {
+    Normaliser::window_unit(mean)
+}
+
+/// A policy's normalisation, fitted on the decisions `range` of each frames: the raw fit of their targets (the
+/// expert's orders as capacity), and every signal's normaliser — the rate's the one `spec` asks for on the raw
+/// fit ([`Normaliser::fit_for`]: with a window level, of the targets' ratios to their windows' levels), the
+/// stated memory's and network's (Global level only) their input columns' fits. Training and in-run refits
+/// (`BcPolicy`'s `refit`) both fit it this way.
+pub(super) fn policy_normaliser(spec: &ModelSpec, parts: &[(&Frames, std::ops::Range<usize>)]) -> (Normaliser, Norms) {
+    let targets: Vec<f64> = parts.iter().flat_map(|(f, r)| f.target[r.clone()].iter().copied()).collect();
+    let raw = Normaliser::fit(&targets);
+    let rate = Normaliser::fit_for(spec, raw, |unit| {
+        let mut w = Windows::default();
+        for (f, r) in parts {
+            w.extend(&windows(f, spec, &Norms::from(*unit), 0, Split::ends(r, 0, 1)));
+        }
+        w
+    });
+    let column = |s: Signal| {
+        let c = spec.column_of(s)?;
+        let xs: Vec<f64> = parts.iter().flat_map(|(f, r)| r.clone().map(move |k| f.inputs[k * f.width + c])).collect();
+        Some(Normaliser::fit(&xs))
+    };
+    (raw, Norms { rate, memory: column(Signal::Memory), network: column(Signal::Network) })
 }

@@ -6,9 +6,10 @@ use prescale_sim::demand::DemandSeries;
 use serde::Serialize;
 use tch::Kind;
 
+use super::data::series_floor;
 use super::data::{Frames, Normaliser, Norms, Split, Windows, windows};
 use super::fit::{EpochRow, FitReport, TrainingConfig, evaluate, fit, point};
-use super::model::{FitSummary, Model, ModelCard, Task};
+use super::model::{FitSummary, Model, ModelCard, Task, per_window_level};
 use super::spec::{Input, ModelSpec, Signal, calendar};
 
 /// Training failed: a non-finite loss (the model holds the last good weights) or bad data.
@@ -85,25 +86,6 @@ pub fn mae_per_horizon(model: &Model, w: &Windows) -> Vec<f64> {
     });
     let sd: Vec<f64> = model.card.norms().rows(spec).into_iter().map(|(_, sd)| sd).collect();
     Vec::<f32>::try_from(&e).expect("floats").iter().zip(sd).map(|(v, sd)| *v as f64 * sd).collect()
-}
-
-/// Errors in normalised units (`[n]`: the rate one step on; `[n, rows]`: every row), times each window's level
-/// of the row's target when the model scales by it (so that times `sd` they are in the target's unit);
-/// unchanged otherwise.
-pub fn per_window_level(e: tch::Tensor, model: &Model, w: &Windows) -> tch::Tensor {
-    if model.card.normalisation.level_floor_per_s.is_none() {
-        return e;
-    }
-    // `[n, targets]`; errors are `[n]` (the rate one step on) or `[n, rows]` (rows horizon-major).
-    let targets = model.card.spec.targets.len() as i64;
-    let level = tch::Tensor::from_slice(&w.level).to_device(e.device()).view([w.n as i64, targets]);
-    match e.dim() {
-        1 => e * level.select(1, 0),
-        _ => {
-            let horizons = e.size()[1] / targets;
-            e * level.repeat([1, horizons])
-        }
-    }
 }
 
 /// A fresh network for `card` (weights from the training seed) fitted on `wt` (early stopping on `wv`) on
@@ -283,7 +265,7 @@ pub struct GlobalForecaster {
 
 /// The window-level floor a model trained across series keeps in its card: no one series' floor fits the
 /// others, so the card's is tiny in any unit and only an idle window (mean below it) is floored at inference.
-/// Training cuts each series' windows at its own floor ([`series_floor`]), so no training target is a ratio to
+/// Training cuts each series' windows at its own floor ([`series_floor`](super::data::series_floor)), so no training target is a ratio to
 /// a near-zero level.
 pub const GLOBAL_LEVEL_FLOOR: f64 = 1e-9;
 
@@ -293,12 +275,6 @@ pub const GLOBAL_LEVEL_FLOOR: f64 = 1e-9;
 /// series. Measured on the shared traces: with 0.1 % the validation loss of a 21-series GRU rose from the first
 /// epoch on; with 5 % it falls. The same share as a single-series model's ([`super::data::WINDOW_FLOOR_SHARE`]).
 pub const GLOBAL_TRAINING_FLOOR_SHARE: f64 = super::data::WINDOW_FLOOR_SHARE;
-
-/// The window unit (identity, with a level floor) a model trained across series learns a series of training
-/// mean `mean` at: floored at [`GLOBAL_TRAINING_FLOOR_SHARE`] of it. Fine-tuning on a new series uses the same.
-pub fn series_floor(mean: f64) -> Normaliser {
-    Normaliser::window_unit(mean)
-}
 
 /// A global forecaster: one network trained on the windows of every series in `series` together, each series
 /// split in time by `split` (its own first part trains, the next stops early, the last tests) and scaled by

@@ -17,92 +17,18 @@
 
 use std::collections::VecDeque;
 
-use serde::{Deserialize, Serialize};
 use tch::nn::OptimizerConfig;
 
 use super::batch::ModelHandle;
 use super::data::{Frames, Normaliser, Norms, Split, Windows, windows};
+use super::facts::{FineTuneConfig, RefitConfig};
 use super::fit::{DeviceChoice, TrainingConfig, fit, loss, point, restore, snapshot, tensors};
 use super::model::{Model, ModelCard};
 
 use super::spec::{Input, OutputKind, Signal, calendar, nearest_level};
 use crate::predictor::{Forecast, NotEnoughHistory, Predictor, Residuals};
-use prescale_sim::validate::{Interval, Problems};
 use tch::Kind;
 use tch::nn;
-
-/// Online fine-tuning settings.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct FineTuneConfig {
-    /// Fine-tune every this many seconds of virtual time.
-    pub every_s: f64,
-    /// On the windows of the last this many seconds.
-    pub window_s: f64,
-    /// Adam steps per fine-tune.
-    #[serde(default = "steps")]
-    pub steps: u32,
-    /// Adam learning rate.
-    #[serde(default = "lr")]
-    pub learning_rate: f64,
-}
-
-fn steps() -> u32 {
-    20
-}
-fn lr() -> f64 {
-    5e-4
-}
-
-impl FineTuneConfig {
-    /// Checks the parameters into `p`, given the model's window and horizon in steps.
-    pub fn check(&self, p: &mut Problems, step_s: f64, window_steps: usize, horizon_steps: usize) {
-        p.at_least("every_s", self.every_s, step_s, "step_s");
-        let need = (window_steps + horizon_steps + 1) as f64 * step_s;
-        p.require("window_s", self.window_s >= need, || {
-            format!("must cover the model's window and horizons ({need} s), got {}", self.window_s)
-        });
-        p.count_within("steps", self.steps as u64, 1, 10_000);
-        p.within("learning_rate", self.learning_rate, Interval::open(0.0, 1.0));
-    }
-}
-
-/// Scheduled refits: every `every_s` seconds of virtual time the network is trained again from fresh weights
-/// ([`Model::seeded`] with the card's training seed plus the refit's number) on the last `window_s` seconds —
-/// its first four fifths train, the last fifth stops early — with the normalisation fitted anew on that window,
-/// for at most `epochs` epochs (batch size and learning rate as the card's training). Like `forecast-eval
-/// --refit every-origin`, on a schedule.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RefitConfig {
-    /// Refit every this many seconds of virtual time.
-    pub every_s: f64,
-    /// On the last this many seconds.
-    pub window_s: f64,
-    /// Most epochs per refit.
-    #[serde(default = "refit_epochs")]
-    pub epochs: u32,
-}
-
-fn refit_epochs() -> u32 {
-    10
-}
-
-impl RefitConfig {
-    /// Checks the parameters into `p`, given the model's window and horizon in steps.
-    pub fn check(&self, p: &mut Problems, step_s: f64, window_steps: usize, horizon_steps: usize) {
-        p.at_least("every_s", self.every_s, step_s, "step_s");
-        let need = 5.0 * (window_steps + horizon_steps + 1) as f64 * step_s;
-        p.require("window_s", self.window_s >= need, || {
-            format!(
-                "must hold training and validation windows: at least 5 x (window + horizons + 1) steps ({need} s), \
-                 got {}",
-                self.window_s
-            )
-        });
-        p.count_within("epochs", self.epochs.into(), 1, 1000);
-    }
-}
 
 /// Trains `model`'s architecture again from fresh weights (seeded with `seed`) on `frames` (unnormalised, in
 /// the spec's order): steps `0..train_end` train (with the normalisation fitted on them), the rest stops early;
@@ -337,14 +263,14 @@ impl NeuralForecaster {
 /// The normalisers to cut `frames`' windows with for learning: the card's, but for a model trained across
 /// series (whose card keeps a tiny window-level floor,
 /// [`GLOBAL_LEVEL_FLOOR`](super::forecast_cloning::GLOBAL_LEVEL_FLOOR)) the rate's level floored as its
-/// training floored each series ([`series_floor`](super::forecast_cloning::series_floor) of these frames'
+/// training floored each series ([`series_floor`](super::data::series_floor) of these frames'
 /// mean), so that no target is a ratio to a near-zero level.
 fn tuning_norms(model: &Model, frames: &Frames) -> Norms {
     let mut norms = model.card.norms();
     if model.card.any_step && norms.rate.level_floor_per_s.is_some() {
         let ys = frames.target_series(0, 0..frames.steps());
         let mean = ys.iter().sum::<f64>() / ys.len().max(1) as f64;
-        norms.rate.level_floor_per_s = super::forecast_cloning::series_floor(mean).level_floor_per_s;
+        norms.rate.level_floor_per_s = super::data::series_floor(mean).level_floor_per_s;
     }
     norms
 }
@@ -463,7 +389,7 @@ pub fn evaluate_mae(model: &Model, w: &Windows) -> f64 {
     let (x, y) = tensors(w, spec, model.vs.device());
     tch::no_grad(|| {
         let p = point(&model.net.forward(&x), &spec.output).select(1, 0);
-        let abs = super::forecast_cloning::per_window_level((p - y.select(1, 0)).abs(), model, w);
+        let abs = super::model::per_window_level((p - y.select(1, 0)).abs(), model, w);
         abs.mean(Kind::Float).double_value(&[]) * model.card.normalisation.sd
     })
 }

@@ -15,6 +15,7 @@ pub mod batch;
 pub mod dagger;
 pub mod data;
 pub mod expert;
+pub mod facts;
 pub mod fit;
 pub mod forecast_cloning;
 pub mod forecaster;
@@ -23,6 +24,7 @@ pub mod net;
 pub mod policy;
 pub mod runtime;
 pub mod spec;
+pub mod torch;
 
 /// One libtorch (intra-op) thread on the calling thread. Parallelism comes from running scenarios side by
 /// side; with libtorch's default of one thread per core, two-core training took up to 30 times longer in a

@@ -10,13 +10,13 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use prescale_sim::validate::Problems;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tch::nn::VarStore;
 use tch::{Device, Kind, Tensor};
 
-use super::data::{Normaliser, Norms, rate_mask};
+use super::data::{Normaliser, Norms, Windows, rate_mask};
+pub use super::facts::Task;
 use super::fit::{FitReport, TrainingConfig};
 use super::net::Net;
 use super::spec::{Level, ModelSpec, OutputKind, Signal};
@@ -29,17 +29,6 @@ pub const CARD_FILE: &str = "card.json";
 pub const WEIGHTS_FILE: &str = "weights.safetensors";
 /// TorchScript, written by export.
 pub const TORCHSCRIPT_FILE: &str = "model.pt";
-
-/// What a model was trained to do.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub enum Task {
-    /// Forecast the request rate at horizons `1..=horizon_steps` (used as a predictor).
-    Forecast,
-    /// Imitate the hindsight expert: the capacity (requests per second at the SLO) to order now (used as a
-    /// policy).
-    Policy,
-}
 
 /// Where the training data came from and how it was split.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -715,59 +704,23 @@ fn replace_dir(tmp: &Path, dir: &Path) -> Result<(), ModelError> {
     Ok(())
 }
 
-/// What a controller's checks need of a model: the task, the spec and the step it was trained at — read from
-/// a model directory's card, or, for a model an experiment trains before its runs, taken from the training
-/// stage that will write it.
-#[derive(Clone, Debug, PartialEq)]
-pub struct ModelFacts {
-    /// What it predicts.
-    pub task: Task,
-    /// Architecture, inputs, window, horizons, output.
-    pub spec: ModelSpec,
-    /// Control step it is (or will be) trained at, seconds.
-    pub step_s: f64,
-    /// Usable at any step (a model trained across series: [`ModelCard::any_step`]).
-    pub any_step: bool,
-}
-
-/// Checks a model named by a scenario into `p` (at `model`): it loads (card, hash, weights) — or, with
-/// `planned`, will be trained as those facts say — was trained for `task` at this step, and (as a predictor)
-/// takes no cluster-state inputs. Its facts, if it loads.
-pub fn check_model(
-    p: &mut Problems,
-    model: &str,
-    task: Task,
-    step_s: f64,
-    planned: Option<&ModelFacts>,
-) -> Option<ModelFacts> {
-    let facts = match planned {
-        Some(f) => f.clone(),
-        None => match super::runtime::runtime("checking a model directory")
-            .and_then(|rt| (rt.load_facts)(Path::new(model)))
-        {
-            Ok(facts) => facts,
-            Err(e) => {
-                p.add("model", e);
-                return None;
-            }
-        },
-    };
-    p.require("model", facts.task == task, || {
-        format!(
-            "{model}: trained for {:?}, used here as a {}",
-            facts.task,
-            if task == Task::Forecast { "predictor (needs Forecast)" } else { "policy (needs Policy)" }
-        )
-    });
-    p.require("model", facts.any_step || (facts.step_s - step_s).abs() <= 1e-9 * step_s, || {
-        format!("{model}: trained at step_s {}, the scenario steps {step_s} s", facts.step_s)
-    });
-    if task == Task::Forecast
-        && let Some(i) = facts.spec.inputs.iter().find(|i| i.is_state())
-    {
-        p.add("model", format!("{model}: input {i:?} is cluster state, which a predictor does not see (use it as Bc)"));
+/// Errors in normalised units (`[n]`: the rate one step on; `[n, rows]`: every row), times each window's level
+/// of the row's target when the model scales by it (so that times `sd` they are in the target's unit);
+/// unchanged otherwise.
+pub fn per_window_level(e: tch::Tensor, model: &Model, w: &Windows) -> tch::Tensor {
+    if model.card.normalisation.level_floor_per_s.is_none() {
+        return e;
     }
-    Some(facts)
+    // `[n, targets]`; errors are `[n]` (the rate one step on) or `[n, rows]` (rows horizon-major).
+    let targets = model.card.spec.targets.len() as i64;
+    let level = tch::Tensor::from_slice(&w.level).to_device(e.device()).view([w.n as i64, targets]);
+    match e.dim() {
+        1 => e * level.select(1, 0),
+        _ => {
+            let horizons = e.size()[1] / targets;
+            e * level.repeat([1, horizons])
+        }
+    }
 }
 
 #[cfg(test)]

@@ -11,13 +11,12 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 
 use prescale_sim::controller::{Controller, Diagnostics, Observation, ScaleDecision};
-use serde::{Deserialize, Serialize};
 
 use super::batch::ModelHandle;
-use super::dagger::policy_normaliser;
-use super::data::{Frames, Split, windows};
+use super::data::{Frames, Split, policy_normaliser, windows};
 use super::expert::{HindsightExpert, PolicySetting};
-use super::forecaster::{FineTuneConfig, RefitConfig, RefitSchedule, evaluate_mae, fit_fresh, tune_on};
+use super::facts::{FineTuneConfig, RefitConfig};
+use super::forecaster::{RefitSchedule, evaluate_mae, fit_fresh, tune_on};
 use super::model::Model;
 use super::spec::{Input, ModelSpec, OutputKind, calendar};
 
@@ -336,45 +335,6 @@ impl Controller for BcPolicy {
                 (before * cores_per_rate, after * cores_per_rate);
         }
         Some(d)
-    }
-}
-
-/// A learned policy.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct BcConfig {
-    /// Model directory, relative to the file that names it.
-    pub model: String,
-    /// Act on this quantile of the model's predictive distribution (Gaussian or quantile output) instead of
-    /// its centre: a safety margin learned with the policy.
-    #[serde(default)]
-    pub act_quantile: Option<f64>,
-    /// Online fine-tuning, DAgger in the run: `fine_tune: (every_s: 3600, window_s: 14400, steps: 20,
-    /// learning_rate: 5e-4)`. The policy logs its own states, the rate of each step and the backlog at each
-    /// decision; every `every_s` of virtual time it labels the decisions of the last `window_s` whose horizons
-    /// have passed with the hindsight expert over the *observed* rates, and takes `steps` full-batch Adam steps
-    /// on them with its own loss. The time series records each fine-tune's order error before and after.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub fine_tune: Option<FineTuneConfig>,
-    /// Scheduled refits from fresh weights, DAgger in the run: `refit: (every_s: 21600, window_s: 86400,
-    /// epochs: 10)`. Every `every_s` of virtual time the policy labels its decisions of the last `window_s`
-    /// whose horizons have passed with the hindsight expert over the observed rates and trains its architecture
-    /// again on them from fresh weights, with the normalisation fitted anew (what a level shift needs, which
-    /// fine-tuning under the old normalisation cannot give).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub refit: Option<RefitConfig>,
-    /// Never order fewer instances than the memory and network the workload states at the decision need beside
-    /// the static pools (`⌈(demand − pools) / per instance⌉`, the hindsight expert's floor at the current step;
-    /// the workload must state memory or network). A guard for states the policy never learned from — a memory
-    /// level beyond its training range — where the order it learned falls short of what the fleet must hold.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub resource_floor: bool,
-}
-
-impl BcConfig {
-    /// Whether the policy changes its weights in the run (fine-tunes or refits): it then owns its model.
-    pub fn adapts(&self) -> bool {
-        self.fine_tune.is_some() || self.refit.is_some()
     }
 }
 

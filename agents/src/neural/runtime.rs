@@ -3,7 +3,7 @@
 //! A binary links libtorch (and pays ~0.2 s and ~110 MB to load it at every start) only if code that calls it
 //! is reachable from its `main`. The controller and predictor configurations reach the neural models only
 //! through the function pointers of a [`NeuralRuntime`], which a binary installs with [`install`] — the
-//! `prescale-torch` binary installs [`with_torch`]; the `prescale` binary installs nothing, so libtorch is not
+//! `prescale-torch` binary installs [`with_torch`](super::torch::with_torch); the `prescale` binary installs nothing, so libtorch is not
 //! among its libraries. When code of a binary without the runtime needs a model, [`runtime`] calls the
 //! handler set by [`on_missing`] (the `prescale` binary's re-runs the same command line in `prescale-torch`,
 //! before anything is written), or panics naming the cause.
@@ -13,10 +13,10 @@ use std::sync::OnceLock;
 
 use prescale_sim::controller::Controller;
 
+use prescale_sim::validate::Problems;
+
 use super::expert::PolicySetting;
-use super::forecaster::{FineTuneConfig, RefitConfig};
-use super::model::ModelFacts;
-use super::policy::BcConfig;
+use super::facts::{BcConfig, FineTuneConfig, ModelFacts, RefitConfig, Task};
 use crate::predictor::Predictor;
 
 /// The operations on neural models that the torch-free parts of the crate need.
@@ -70,52 +70,42 @@ pub fn runtime(why: &str) -> Result<&'static NeuralRuntime, String> {
     }
 }
 
-/// The runtime on libtorch: what `prescale-torch` (and tests that use models in process) install.
-pub fn with_torch() -> NeuralRuntime {
-    use super::model::Model;
-    NeuralRuntime {
-        load_facts: |dir| {
-            Model::load(dir)
-                .map(|m| ModelFacts {
-                    task: m.card.task,
-                    spec: m.card.spec,
-                    step_s: m.card.step_s,
-                    any_step: m.card.any_step,
-                })
-                .map_err(|e| e.to_string())
+/// Checks a model named by a scenario into `p` (at `model`): it loads (card, hash, weights) — or, with
+/// `planned`, will be trained as those facts say — was trained for `task` at this step, and (as a predictor)
+/// takes no cluster-state inputs. Its facts, if it loads.
+pub fn check_model(
+    p: &mut Problems,
+    model: &str,
+    task: Task,
+    step_s: f64,
+    planned: Option<&ModelFacts>,
+) -> Option<ModelFacts> {
+    let facts = match planned {
+        Some(f) => f.clone(),
+        None => match super::runtime::runtime("checking a model directory")
+            .and_then(|rt| (rt.load_facts)(Path::new(model)))
+        {
+            Ok(facts) => facts,
+            Err(e) => {
+                p.add("model", e);
+                return None;
+            }
         },
-        bc_policy: |dir, setting, config| {
-            let policy = if config.adapts() {
-                // Fine-tuning and refits change the weights: the policy owns its model.
-                let m = Model::load(dir).expect("validated model directory");
-                super::policy::BcPolicy::adapting(
-                    m,
-                    setting,
-                    config.act_quantile,
-                    config.fine_tune.clone(),
-                    config.refit.clone(),
-                )
-            } else {
-                // Shared through this thread's batcher when the run is part of a batched group.
-                let m = super::batch::handle(dir).expect("validated model directory");
-                super::policy::BcPolicy::new(m, setting, config.act_quantile)
-            };
-            Box::new(policy.with_resource_floor(config.resource_floor))
-        },
-        forecaster: |dir, start_unix_s, step_s, fine_tune, refit| {
-            // Fine-tuning and refits change the weights, so such a forecaster owns its model; others may share.
-            let m = if fine_tune.is_some() || refit.is_some() {
-                super::batch::ModelHandle::Own(Box::new(Model::load(dir).expect("validated model directory")))
-            } else {
-                super::batch::handle(dir).expect("validated model directory")
-            };
-            Box::new(super::forecaster::NeuralForecaster::new(m, start_unix_s, step_s, fine_tune, refit))
-        },
-        init_thread: super::init_torch,
+    };
+    p.require("model", facts.task == task, || {
+        format!(
+            "{model}: trained for {:?}, used here as a {}",
+            facts.task,
+            if task == Task::Forecast { "predictor (needs Forecast)" } else { "policy (needs Policy)" }
+        )
+    });
+    p.require("model", facts.any_step || (facts.step_s - step_s).abs() <= 1e-9 * step_s, || {
+        format!("{model}: trained at step_s {}, the scenario steps {step_s} s", facts.step_s)
+    });
+    if task == Task::Forecast
+        && let Some(i) = facts.spec.inputs.iter().find(|i| i.is_state())
+    {
+        p.add("model", format!("{model}: input {i:?} is cluster state, which a predictor does not see (use it as Bc)"));
     }
-}
-
-/// Installs [`with_torch`] (idempotent): for tests and tools that use models in process.
-pub fn install_torch() {
-    install(with_torch());
+    Some(facts)
 }

@@ -8,8 +8,8 @@ use prescale_sim::validate::{Interval, Problems};
 use serde::{Deserialize, Serialize};
 
 use super::*;
-use crate::neural::forecaster::{FineTuneConfig, RefitConfig};
-use crate::neural::model::{ModelFacts, Task, check_model};
+use crate::neural::facts::{FineTuneConfig, ModelFacts, RefitConfig, Task};
+use crate::neural::runtime::check_model;
 
 /// A predictor by name (periods and windows in seconds; they become steps of the scenario's `step_s`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

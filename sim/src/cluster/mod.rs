@@ -21,6 +21,7 @@ mod fleet;
 mod invariants;
 mod ledger;
 
+pub use crate::resources::Resources;
 pub use config::*;
 pub use fleet::*;
 

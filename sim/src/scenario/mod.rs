@@ -63,6 +63,7 @@ mod config;
 mod prepare;
 mod shadow;
 mod sizing;
+mod summary;
 mod validate;
 
 pub use crate::validate::{Problem, Problems};
@@ -73,8 +74,9 @@ pub use sizing::{SIZING_MAX_INSTANCES, Sizing, instances_for_slo};
 pub use validate::{MAX_HORIZON_S, MAX_RATE_PER_S, MAX_REQUEST_LEVEL_REQUESTS, MAX_STEPS};
 
 use crate::metrics::sum;
-pub use crate::metrics::{MetricBasis, MetricsRow, PeriodMetrics, RunOutput, RunSummary, row};
+pub use crate::metrics::{MetricBasis, MetricsRow, PeriodMetrics, row};
 use shadow::{Shadowed, shadow_rows};
+pub use summary::{RunOutput, RunSummary};
 use validate::{demand_problem, failures_problem};
 
 use serde::{Deserialize, Serialize};

@@ -1,0 +1,653 @@
+//! `prescale train CONFIG` and `prescale export MODEL_DIR`: the front end of [`prescale_agents::neural`].
+//!
+//! A training file (RON) names a scenario (its demand — a trace replay or a synthetic workload — is the
+//! history learned from; or `series` of traces, for one forecaster across all of them), the task, the model
+//! and the optimiser:
+//!
+//! ```ron
+//! Train(
+//!     name: "gru-elb",
+//!     scenario: "../scenarios/nab-elb-replay.ron",
+//!     task: Forecast,                      // or Imitate(seeds: [1, 2], dagger: (rounds: 3))
+//!     model: (architecture: Gru(hidden: 32), window_steps: 24, horizon_steps: 6, output: Gaussian),
+//!     split: (train: 0.7, validation: 0.15),
+//!     training: (max_epochs: 40, batch_size: 128, learning_rate: 0.002, patience: 6, seed: 1),
+//! )
+//! ```
+//!
+//! The model directory `<out>/<name>/` gets `card.json`, `weights.safetensors`, `curve.csv` (loss per epoch),
+//! `dagger.csv` (imitation: one row per round) and `plots/curve.{png,svg}`; it is written to a temporary
+//! folder and renamed, so a failed training leaves no half-written model. A non-finite loss stops training,
+//! writes the last good checkpoint to `<out>/<name>.last-good/` and exits non-zero.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, anyhow, bail};
+use prescale_agents::neural::dagger::{DaggerConfig, RolloutWorld, RoundRow, train_policy};
+use prescale_agents::neural::data::Split;
+use prescale_agents::neural::fit::{EpochRow, TrainingConfig};
+use prescale_agents::neural::forecast_cloning::{
+    LabelledSeries, LearnError, SeriesFit, train_forecaster, train_global_forecaster,
+};
+use prescale_agents::neural::model::Model;
+use prescale_agents::neural::spec::{Input, Level, ModelSpec, OutputKind, Signal};
+use serde::{Deserialize, Serialize};
+
+use crate::files::ron_paths::value_lines;
+use crate::files::scenario_io::{Diagnostic, Prepared, load_scenario, parse_ron, place_problems, read_text};
+use prescale_sim::scenario::{TraceSlice, WorkloadConfig};
+use prescale_sim::validate::{Interval, Problem, Problems};
+
+/// What to learn.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub enum TaskConfig {
+    /// Forecast cloning: future request rates from history.
+    Forecast,
+    /// Behavioural cloning of the hindsight expert over simulator rollouts of the scenario, with DAgger.
+    Imitate {
+        /// Rollout seeds (synthetic workloads draw their noise from them).
+        #[serde(default = "seeds")]
+        seeds: Vec<u64>,
+        /// DAgger rounds and mixture.
+        #[serde(default)]
+        dagger: DaggerConfig,
+        /// Act on this quantile when evaluating (Gaussian / quantile outputs).
+        #[serde(default)]
+        act_quantile: Option<f64>,
+        /// Cost-aware cloning: the scenario must price SLO violations (`slo.violation_price_usd_per_min`; with
+        /// a price the expert trades them against the bill whether or not this is set), and the learner (a
+        /// `Point` output) is trained with the pinball loss at the critical ratio `τ = u / (u + o)` of the two
+        /// prices and acts on it: it orders the
+        /// `τ`-quantile of the expert's order, which minimises the expected cost of its errors
+        /// ([`PolicySetting::cost_ratio`](prescale_agents::neural::expert::PolicySetting::cost_ratio)). The
+        /// model card records the output as `Quantiles([τ])`.
+        #[serde(default)]
+        cost_aware: bool,
+    },
+}
+
+fn seeds() -> Vec<u64> {
+    vec![1]
+}
+
+/// A training file.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename = "Train")]
+pub struct TrainFile {
+    /// Model name (folder name under the output root).
+    pub name: String,
+    /// Scenario file whose demand is learned from, relative to this file (or `series`).
+    #[serde(default)]
+    pub scenario: Option<String>,
+    /// Instead of a scenario: the series a global forecaster learns from together, each `FILE[:COLUMN]`
+    /// (column `value` by default) relative to this file, read as `forecast-eval` reads a trace (onto a grid
+    /// at its median interval, gaps interpolated). Each series is split in time by `split`; the model must
+    /// scale by each window's level (`model.level: Window`), and may then be used on any trace at any step.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub series: Vec<String>,
+    /// With `series`: at most this many training windows from each series (a seeded sample; validation windows
+    /// in the split's proportion), so that a long or fine-grained series weighs no more than the others.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_windows_per_series: Option<u32>,
+    /// The part of the scenario's trace to learn from (instead of the scenario's own start and horizon; its
+    /// warm history is not used): `Fraction(from: 0.0, to: 0.7)` trains on the first 70 % and leaves the rest
+    /// to a test scenario that names `Fraction(from: 0.7, to: 1.0)`.
+    #[serde(default)]
+    pub slice: Option<TraceSlice>,
+    /// The task.
+    pub task: TaskConfig,
+    /// The network.
+    pub model: ModelSpec,
+    /// Time-ordered split.
+    #[serde(default)]
+    pub split: Split,
+    /// The optimiser.
+    #[serde(default)]
+    pub training: TrainingConfig,
+}
+
+/// What a training produced.
+pub struct Trained {
+    /// The model directory.
+    pub dir: PathBuf,
+    /// The card's metrics, for printing.
+    pub model: Model,
+    /// DAgger rounds (imitation).
+    pub rounds: Vec<RoundRow>,
+}
+
+/// The training file's own problems (not its scenario's), paths from its root.
+pub fn problems(cfg: &TrainFile) -> Problems {
+    let mut p = Problems::new();
+    if let Some(m) = prescale_sim::input::name_problem(&cfg.name) {
+        p.add("name", m);
+    }
+    if let Some(TraceSlice::Fraction { from, to }) = &cfg.slice {
+        p.within("slice.from", *from, Interval::closed_open(0.0, 1.0));
+        p.within("slice.to", *to, Interval::open_closed(0.0, 1.0));
+        p.require("slice.to", to > from, || format!("must be above slice.from ({from}), got {to}"));
+    }
+    match (&cfg.scenario, cfg.series.is_empty()) {
+        (None, true) => p.add("scenario", "name the scenario to learn from (or `series`: traces, for a global model)"),
+        (Some(_), false) => p.add("series", "name a scenario or series, not both"),
+        (Some(s), true) if s.is_empty() => p.add("scenario", "must name a scenario file, got an empty path"),
+        _ => {}
+    }
+    if !cfg.series.is_empty() {
+        p.require("task", cfg.task == TaskConfig::Forecast, || {
+            "a model across series is a forecaster (task: Forecast); policies learn from a scenario's rollouts".into()
+        });
+        p.require("model.level", cfg.model.level == Level::Window, || {
+            "a model across series needs level: Window (each series scaled by its own recent level); with Global, \
+             series in different units would share one mean and deviation"
+                .into()
+        });
+        p.require("model.targets", cfg.model.targets == [Signal::Rate], || {
+            format!(
+                "a model across series forecasts each series' own values (targets [Rate]), got {:?}",
+                cfg.model.targets
+            )
+        });
+        p.require("slice", cfg.slice.is_none(), || {
+            "a slice names part of a scenario's trace; series are read whole".into()
+        });
+        for (i, s) in cfg.series.iter().enumerate() {
+            p.require(&format!("series[{i}]"), !s.trim().is_empty(), || {
+                "must name a trace file (FILE[:COLUMN])".into()
+            });
+        }
+    }
+    if let Some(n) = cfg.max_windows_per_series {
+        p.require("max_windows_per_series", !cfg.series.is_empty(), || {
+            "balances the series of a model across series: name `series` or leave it out".into()
+        });
+        p.count_within("max_windows_per_series", n.into(), 1, 100_000_000);
+    }
+    p.under("model", |p| cfg.model.check(p));
+    p.under("split", |p| cfg.split.check(p));
+    p.under("training", |p| cfg.training.check(p));
+    match &cfg.task {
+        TaskConfig::Forecast => {
+            if let Some((i, input)) = cfg.model.inputs.iter().enumerate().find(|(_, i)| i.is_state()) {
+                p.add(
+                    &format!("model.inputs[{i}]"),
+                    format!("{input:?} is cluster state; Forecast learns from demand only"),
+                );
+            }
+        }
+        TaskConfig::Imitate { seeds, dagger, act_quantile, cost_aware } => {
+            p.require("task.seeds", !seeds.is_empty(), || "must list at least one seed".into());
+            if *cost_aware {
+                p.require("model.output", cfg.model.output == OutputKind::Point, || {
+                    format!(
+                        "cost-aware cloning (task.cost_aware) trains the order's quantile at the scenario's cost \
+                         ratio: must be Point, got {:?}",
+                        cfg.model.output
+                    )
+                });
+                p.require("task.act_quantile", act_quantile.is_none(), || {
+                    "cost-aware cloning acts on the scenario's cost ratio: leave act_quantile out".into()
+                });
+            }
+            p.require("model.horizon_steps", cfg.model.horizon_steps == 1, || {
+                format!("a policy predicts one order: must be 1, got {}", cfg.model.horizon_steps)
+            });
+            if let Some((i, input)) =
+                cfg.model.inputs.iter().enumerate().find(|(_, i)| matches!(i, Input::Memory | Input::Network))
+                && cfg.model.level != Level::Global
+            {
+                p.add(
+                    &format!("model.inputs[{i}]"),
+                    format!(
+                        "{input:?}: a policy sees a stated memory or network demand with level: Global (its order \
+                         is an absolute count, scaled by the training data), got {:?}",
+                        cfg.model.level
+                    ),
+                );
+            }
+            p.require("model.targets", cfg.model.targets == [Signal::Rate], || {
+                format!("a policy predicts one order (targets [Rate]), got {:?}", cfg.model.targets)
+            });
+            p.under("task", |p| {
+                p.within("dagger.beta", dagger.beta, Interval::closed(0.0, 1.0));
+                p.count_within("dagger.rounds", dagger.rounds.into(), 0, 50);
+                if let Some(q) = act_quantile {
+                    p.within("act_quantile", *q, Interval::open(0.0, 1.0));
+                }
+            });
+        }
+    }
+    p
+}
+
+/// Reads and checks a training file.
+///
+/// # Errors
+/// Every problem, with file, line and dotted path.
+pub fn load_train(file: &Path) -> Result<TrainFile, Vec<Diagnostic>> {
+    load_train_text(file, &read_text(file)?)
+}
+
+/// Like [`load_train`], from text (`file` names it and anchors the scenario path).
+///
+/// # Errors
+/// As [`load_train`].
+pub fn load_train_text(file: &Path, text: &str) -> Result<TrainFile, Vec<Diagnostic>> {
+    let cfg: TrainFile = parse_ron(file, text)?;
+    let mut ps = problems(&cfg);
+    let base = file.parent().unwrap_or(Path::new("."));
+    if let Some(scenario) = &cfg.scenario {
+        let scenario_file = base.join(scenario);
+        if let Err(e) = std::fs::metadata(&scenario_file) {
+            ps.add("scenario", format!("cannot read the scenario file {}: {e}", scenario_file.display()));
+        }
+    }
+    for (i, s) in cfg.series.iter().enumerate() {
+        let path = series_path(base, s);
+        let (trace, _) = crate::neural::forecast_eval::split_column(&path);
+        if let Err(e) = std::fs::metadata(trace) {
+            ps.add(&format!("series[{i}]"), format!("cannot read the trace {trace}: {e}"));
+        }
+    }
+    if !ps.is_empty() {
+        return Err(place_problems(file, &value_lines(text), ps.into_vec()));
+    }
+    Ok(cfg)
+}
+
+/// A series of a training file (`FILE[:COLUMN]`, relative to the file's folder `base`) as a path from here.
+fn series_path(base: &Path, spec: &str) -> String {
+    let (file, column) = crate::neural::forecast_eval::split_column(spec);
+    let path = base.join(file).display().to_string();
+    match column {
+        Some(c) => format!("{path}:{c}"),
+        None => path,
+    }
+}
+
+/// What a training learns from, loaded.
+pub enum Source {
+    /// A scenario (its slice applied) and its file.
+    Scenario(Box<crate::files::scenario_io::Loaded>, PathBuf),
+    /// Series of traces (a global forecaster).
+    Series(Vec<LabelledSeries>),
+}
+
+/// [`load_train`], then what it learns from: the scenario it names (prepared with the scenario's seed), or
+/// its series; the training data's size is checked against [`MAX_TRAINING_BYTES`] before any is built.
+fn load_source(file: &Path) -> Result<(TrainFile, Source, usize), Vec<Diagnostic>> {
+    let cfg = load_train(file)?;
+    let placed = |problem: Problem| -> Vec<Diagnostic> {
+        match read_text(file) {
+            Ok(text) => place_problems(file, &value_lines(&text), vec![problem]),
+            Err(d) => d,
+        }
+    };
+    let Some(scenario) = &cfg.scenario else {
+        let base = file.parent().unwrap_or(Path::new("."));
+        let mut series = Vec::with_capacity(cfg.series.len());
+        for (i, spec) in cfg.series.iter().enumerate() {
+            let s = crate::neural::forecast_eval::load(&series_path(base, spec))
+                .map_err(|e| placed(Problem { path: format!("series[{i}]"), message: format!("{e:#}") }))?;
+            series.push(s.labelled());
+        }
+        let steps = series.iter().map(|s| s.demand.steps()).sum();
+        if let Some(p) = data_problem(&cfg, steps) {
+            return Err(placed(p));
+        }
+        return Ok((cfg, Source::Series(series), steps));
+    };
+    let (loaded, scenario_file, p) = load_scenario_of(file, &cfg, scenario, &placed)?;
+    Ok((cfg, Source::Scenario(Box::new(loaded), scenario_file), p.demand.steps()))
+}
+
+/// The scenario `scenario` of the training file `file` (`cfg`), its slice applied, and prepared.
+fn load_scenario_of(
+    file: &Path,
+    cfg: &TrainFile,
+    scenario: &str,
+    placed: &dyn Fn(Problem) -> Vec<Diagnostic>,
+) -> Result<(crate::files::scenario_io::Loaded, PathBuf, Prepared), Vec<Diagnostic>> {
+    let scenario_file = file.parent().unwrap_or(Path::new(".")).join(scenario);
+    let mut loaded = load_scenario(&scenario_file)?;
+    if let Some(slice) = &cfg.slice {
+        apply_slice(&mut loaded, slice, scenario).map_err(placed)?;
+    }
+    let prepared = loaded.prepare(loaded.config.seed)?;
+    if let Some(p) = data_problem(cfg, prepared.demand.steps()) {
+        return Err(placed(p));
+    }
+    if let (TaskConfig::Imitate { cost_aware: true, .. }, Some(why)) = (&cfg.task, unpriced(&loaded.config)) {
+        return Err(placed(Problem { path: "task.cost_aware".into(), message: format!("{scenario}: {why}") }));
+    }
+    if let Some(p) = unstated(cfg, &loaded.config, scenario) {
+        return Err(placed(p));
+    }
+    Ok((loaded, scenario_file, prepared))
+}
+
+/// A policy (`Imitate`) that sees a memory or network demand `config`'s workload does not state, at the input's
+/// path (`None`: every demand it sees is stated). Forecasters are checked where they are used.
+fn unstated(cfg: &TrainFile, config: &crate::files::scenario_io::ScenarioConfig, scenario: &str) -> Option<Problem> {
+    if !matches!(cfg.task, TaskConfig::Imitate { .. }) {
+        return None;
+    }
+    let stated = config.stated_demand();
+    let (i, input) = cfg
+        .model
+        .inputs
+        .iter()
+        .enumerate()
+        .find(|(_, i)| (**i == Input::Memory && !stated.memory) || (**i == Input::Network && !stated.network))?;
+    Some(Problem {
+        path: format!("model.inputs[{i}]"),
+        message: format!(
+            "{input:?}: {scenario} states no such demand; give its trace's column (meaning: Utilisation(resource: \
+             {input:?}, ...)) or leave the input out"
+        ),
+    })
+}
+
+/// Why a cost-aware policy cannot learn from `config` (`None`: it prices both a violated minute and an
+/// instance of the scaling type above zero).
+fn unpriced(config: &crate::files::scenario_io::ScenarioConfig) -> Option<String> {
+    let violation = config.slo.violation_price_usd_per_min;
+    let instance = config.cluster.scaling_index().map_or(0.0, |i| config.cluster.instance_types[i].price_usd_per_hour);
+    (!(violation.is_some_and(|p| p > 0.0) && instance > 0.0)).then(|| {
+        format!(
+            "cost-aware cloning weighs SLO-violation minutes against the bill, so the scenario must price both above \
+             zero: slo.violation_price_usd_per_min is {}, the scaling type's price_usd_per_hour {instance}",
+            violation.map_or("not set".to_string(), |p| p.to_string())
+        )
+    })
+}
+
+/// Makes `loaded` play `slice` of its trace from its start (its own start, horizon and warm history are left
+/// aside): what a training learns from. `scenario` names it in the message.
+///
+/// # Errors
+/// A synthetic workload (at `slice`): a slice names part of a trace.
+pub fn apply_slice(
+    loaded: &mut crate::files::scenario_io::Loaded,
+    slice: &TraceSlice,
+    scenario: &str,
+) -> Result<(), Problem> {
+    let c = &mut loaded.config;
+    let WorkloadConfig::Trace(t) = &mut c.workload else {
+        return Err(Problem {
+            path: "slice".into(),
+            message: format!("{scenario}: the scenario's workload is synthetic; a slice names part of a trace"),
+        });
+    };
+    t.slice = Some(slice.clone());
+    t.start_offset_s = 0.0;
+    c.horizon_s = None;
+    c.history_s = 0.0;
+    Ok(())
+}
+
+/// Most bytes of training windows a training may hold (inputs and targets, `f32`).
+pub const MAX_TRAINING_BYTES: f64 = 4.0 * (1u64 << 30) as f64;
+
+/// The training windows' size when the scenario has `steps` steps, if over [`MAX_TRAINING_BYTES`]: one window
+/// per step of `window_steps × inputs` values and `horizon_steps` targets, for each seed and DAgger round
+/// (whose windows are aggregated).
+pub fn data_problem(cfg: &TrainFile, steps: usize) -> Option<Problem> {
+    let per_window = cfg.model.window_steps as f64 * cfg.model.width() as f64 + cfg.model.horizon_steps as f64;
+    let copies = match &cfg.task {
+        TaskConfig::Forecast => 1.0,
+        TaskConfig::Imitate { seeds, dagger, .. } => seeds.len() as f64 * (dagger.rounds as f64 + 1.0),
+    };
+    let bytes = steps as f64 * per_window * 4.0 * copies;
+    (bytes > MAX_TRAINING_BYTES).then(|| Problem {
+        path: "model.window_steps".into(),
+        message: format!(
+            "{steps} steps of windows of {} x {} inputs{} would take {:.1} GiB, more than {:.0} GiB; use a shorter \
+                 window, fewer seeds or rounds, or a shorter scenario",
+            cfg.model.window_steps,
+            cfg.model.width(),
+            if copies > 1.0 { format!(" over {copies} seed-rounds") } else { String::new() },
+            bytes / (1u64 << 30) as f64,
+            MAX_TRAINING_BYTES / (1u64 << 30) as f64
+        ),
+    })
+}
+
+/// `prescale validate` for a training file: the file itself, then the scenario it names (with its trace).
+///
+/// # Errors
+/// Every problem of the file, or the scenario's.
+pub fn check(file: &Path) -> Result<String, Vec<Diagnostic>> {
+    let (cfg, source, steps) = load_source(file)?;
+    let task = match &cfg.task {
+        TaskConfig::Forecast => "Forecast".to_string(),
+        TaskConfig::Imitate { seeds, dagger, .. } => {
+            format!("Imitate over {} seed(s), {} DAgger round(s)", seeds.len(), dagger.rounds)
+        }
+    };
+    let from = match &source {
+        Source::Scenario(loaded, scenario_file) => {
+            format!("of {} s from {}", loaded.config.step_s, scenario_file.display())
+        }
+        Source::Series(series) => format!("from {} series", series.len()),
+    };
+    Ok(format!(
+        "{task}, {} (window {}, {} horizon(s)), on {steps} steps {from}",
+        cfg.model.architecture.name(),
+        cfg.model.window_steps,
+        cfg.model.horizon_steps,
+    ))
+}
+
+/// Trains as `file` says into `<out_root>/<name>/`.
+///
+/// # Errors
+/// Bad config (with file and line), bad data, a non-finite loss (after writing the last good checkpoint),
+/// or I/O.
+pub fn train(file: &Path, out_root: &Path, quiet: bool) -> Result<Trained> {
+    let (cfg, source, _) = load_source(file).map_err(|d| crate::files::scenario_io::diagnostics_error(&d))?;
+    train_loaded(&cfg, &source, &out_root.join(&cfg.name), &file.display().to_string(), quiet)
+}
+
+/// Trains `cfg` on `source` (a scenario, its slice applied and its file named in the card; or series) into
+/// `dir` (written whole or not at all; series add `series.csv`, one row per series with its test figures); a
+/// non-finite loss writes the last good checkpoint beside it (`<dir>.last-good`). `what` names the training
+/// in messages (its file, or an experiment's stage).
+///
+/// # Errors
+/// Bad data, a non-finite loss, or I/O.
+pub fn train_loaded(cfg: &TrainFile, source: &Source, dir: &Path, what: &str, quiet: bool) -> Result<Trained> {
+    let dir = dir.to_path_buf();
+    let mut per_series: Vec<SeriesFit> = Vec::new();
+    let mut curve: Vec<EpochRow> = Vec::new();
+    let epochs = cfg.training.max_epochs as u64
+        + match &cfg.task {
+            TaskConfig::Imitate { dagger, .. } => dagger.rounds as u64 * dagger.epochs_per_round as u64,
+            TaskConfig::Forecast => 0,
+        };
+    let pb = std::cell::RefCell::new(crate::lab::progress::Progress::new(quiet, epochs, &cfg.name, "epoch"));
+    let mut on_epoch = |r: &EpochRow| {
+        // Epochs count on across DAgger rounds, so the curve reads left to right.
+        let mut r = *r;
+        r.epoch = curve.len() as u32 + 1;
+        curve.push(r);
+        pb.borrow_mut().update(
+            r.epoch as u64,
+            &format!("train loss {:.4}, validation loss {:.4}", r.train_loss, r.validation_loss),
+        );
+    };
+    let mut rounds: Vec<RoundRow> = Vec::new();
+    let result = match (&cfg.task, source) {
+        (TaskConfig::Forecast, Source::Series(series)) => train_global_forecaster(
+            &cfg.name,
+            &cfg.model,
+            series,
+            &cfg.split,
+            &cfg.training,
+            cfg.max_windows_per_series.map(|n| n as usize),
+            &mut on_epoch,
+        )
+        .map(|g| {
+            per_series = g.series;
+            g.forecaster.model
+        }),
+        (TaskConfig::Imitate { .. }, Source::Series(_)) => bail!("{what}: series train forecasters only (checked)"),
+        (TaskConfig::Forecast, Source::Scenario(loaded, scenario_file)) => {
+            let source = scenario_file.display().to_string();
+            let seed = loaded.config.seed_or(None);
+            let prepared = loaded.prepare(seed).map_err(|d| anyhow!("{}", d[0]))?;
+            train_forecaster(&cfg.name, &cfg.model, &prepared.demand, &source, &cfg.split, &cfg.training, &mut on_epoch)
+                .map(|f| f.model)
+        }
+        (TaskConfig::Imitate { seeds, dagger, act_quantile, cost_aware }, Source::Scenario(loaded, scenario_file)) => {
+            let source = scenario_file.display().to_string();
+            let mut demands = Vec::new();
+            for &s in seeds {
+                let p = loaded.prepare(s).map_err(|d| anyhow!("{}", d[0]))?;
+                demands.push((s, p.demand));
+            }
+            let mut world = RolloutWorld::from_scenario(&loaded.config, demands.clone(), *act_quantile);
+            let cost_ratio = world.setting.cost_ratio();
+            if let (true, Some(why)) = (*cost_aware, unpriced(&loaded.config)) {
+                bail!("{what}: task.cost_aware: {source}: {why}");
+            }
+            if let Some(p) = unstated(cfg, &loaded.config, &source) {
+                bail!("{what}: {}: {}", p.path, p.message);
+            }
+            let spec = match cost_ratio {
+                Some(tau) if *cost_aware => {
+                    world.act_quantile = Some(tau);
+                    ModelSpec { output: OutputKind::Quantiles(vec![tau]), ..cfg.model.clone() }
+                }
+                _ => cfg.model.clone(),
+            };
+            let price = world.setting.violation_price_usd_per_min;
+            let total = move |m: &prescale_sim::scenario::PeriodMetrics| {
+                price.map_or(String::new(), |p| format!(" ({:.2} USD with violations)", m.total_cost_usd(p)))
+            };
+            let mut on_round = |r: &RoundRow| {
+                pb.borrow().println(format!(
+                    "  round {} (expert acts {:.0} %): {} windows, val loss {:.4}, validation: {:.0} SLO-violation min, \
+                     {:.2} USD{}; test: order error {:.2} instances, {:.0} SLO-violation min, {:.2} USD{}",
+                    r.round,
+                    r.beta * 100.0,
+                    r.train_windows,
+                    r.validation_loss,
+                    r.validation.slo_violation_minutes,
+                    r.validation.cost_usd,
+                    total(&r.validation),
+                    r.test_order_mae_instances,
+                    r.test.slo_violation_minutes,
+                    r.test.cost_usd,
+                    total(&r.test)
+                ));
+                rounds.push(r.clone());
+            };
+            train_policy(
+                &cfg.name,
+                &spec,
+                &world,
+                &source,
+                &cfg.split,
+                &cfg.training,
+                dagger,
+                &mut on_epoch,
+                &mut on_round,
+            )
+            .map(|p| {
+                let mut model = p.model;
+                if let (true, Some(tau)) = (*cost_aware, cost_ratio) {
+                    model.card.metrics.insert("cost_ratio".into(), tau);
+                }
+                model
+            })
+        }
+    };
+    pb.borrow().finish();
+    let version = env!("CARGO_PKG_VERSION").to_string();
+    let series_text = if per_series.is_empty() { None } else { Some(crate::files::results::to_csv(&per_series)) };
+    let write_extra = |curve: &[EpochRow], rounds: &[RoundRow]| {
+        let curve_text = crate::files::results::to_csv(curve);
+        let rounds_text = if rounds.is_empty() { None } else { Some(dagger_csv(rounds)) };
+        let series_text = series_text.clone();
+        move |tmp: &Path| -> std::io::Result<()> {
+            std::fs::write(tmp.join("curve.csv"), &curve_text)?;
+            if let Some(t) = &rounds_text {
+                std::fs::write(tmp.join("dagger.csv"), t)?;
+            }
+            if let Some(t) = &series_text {
+                std::fs::write(tmp.join("series.csv"), t)?;
+            }
+            crate::plot::plot_curve(tmp).map_err(std::io::Error::other)?;
+            Ok(())
+        }
+    };
+    match result {
+        Ok(mut model) => {
+            model.card.prescale_version = version;
+            model.save(&dir, &write_extra(&curve, &rounds))?;
+            Ok(Trained { dir, model, rounds })
+        }
+        Err(LearnError::Data(msg)) => bail!("{what}: {msg}"),
+        Err(LearnError::NonFinite(mut model, msg)) => {
+            model.card.prescale_version = version;
+            let keep = PathBuf::from(format!("{}.last-good", dir.display()));
+            model.save(&keep, &write_extra(&curve, &rounds))?;
+            bail!("{what}: {msg}; the last good checkpoint is in {}", keep.display())
+        }
+    }
+}
+
+fn dagger_csv(rounds: &[RoundRow]) -> String {
+    let header = [
+        "round",
+        "expert_probability",
+        "train_windows",
+        "validation_loss",
+        "validation_order_mae_instances",
+        "validation_slo_violation_minutes",
+        "validation_cost_usd",
+        "test_order_mae_instances",
+        "test_slo_violation_minutes",
+        "test_cost_usd",
+        "test_over_provisioning_core_hours",
+    ];
+    let rows = rounds.iter().map(|r| {
+        vec![
+            r.round.to_string(),
+            r.beta.to_string(),
+            r.train_windows.to_string(),
+            r.validation_loss.to_string(),
+            r.validation_order_mae_instances.to_string(),
+            r.validation.slo_violation_minutes.to_string(),
+            r.validation.cost_usd.to_string(),
+            r.test_order_mae_instances.to_string(),
+            r.test.slo_violation_minutes.to_string(),
+            r.test.cost_usd.to_string(),
+            r.test.over_provisioning_core_hours.to_string(),
+        ]
+    });
+    prescale_sim::table::write_rows(&header, rows)
+}
+
+/// `prescale export MODEL_DIR`: checks the model and writes `model.pt` (traced, frozen TorchScript).
+///
+/// # Errors
+/// A model directory that does not load (missing files, hash or architecture mismatch) or tracing problems.
+pub fn export(dir: &Path) -> Result<()> {
+    let card = Model::export(dir).with_context(|| format!("exporting {}", dir.display()))?;
+    println!(
+        "{}: TorchScript {} (inputs [batch, {}, {}]: {}; outputs [batch, {}, {}]: {}), sha256 {}",
+        dir.display(),
+        dir.join(prescale_agents::neural::model::TORCHSCRIPT_FILE).display(),
+        card.spec.window_steps,
+        card.input_columns.len(),
+        card.input_columns.join(", "),
+        card.spec.horizon_steps,
+        card.output_columns.len(),
+        card.output_columns.join(", "),
+        card.torchscript_sha256.as_deref().unwrap_or("?")
+    );
+    Ok(())
+}
