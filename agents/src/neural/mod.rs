@@ -12,6 +12,7 @@
 //! no libtorch (fast start; see that module).
 
 pub mod batch;
+pub mod card;
 pub mod dagger;
 pub mod data;
 pub mod expert;

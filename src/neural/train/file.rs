@@ -1,34 +1,13 @@
-//! `prescale train CONFIG` and `prescale export MODEL_DIR`: the front end of [`prescale_agents::neural`].
-//!
-//! A training file (RON) names a scenario (its demand — a trace replay or a synthetic workload — is the
-//! history learned from; or `series` of traces, for one forecaster across all of them), the task, the model
-//! and the optimiser:
-//!
-//! ```ron
-//! Train(
-//!     name: "gru-elb",
-//!     scenario: "../scenarios/nab-elb-replay.ron",
-//!     task: Forecast,                      // or Imitate(seeds: [1, 2], dagger: (rounds: 3))
-//!     model: (architecture: Gru(hidden: 32), window_steps: 24, horizon_steps: 6, output: Gaussian),
-//!     split: (train: 0.7, validation: 0.15),
-//!     training: (max_epochs: 40, batch_size: 128, learning_rate: 0.002, patience: 6, seed: 1),
-//! )
-//! ```
-//!
-//! The model directory `<out>/<name>/` gets `card.json`, `weights.safetensors`, `curve.csv` (loss per epoch),
-//! `dagger.csv` (imitation: one row per round) and `plots/curve.{png,svg}`; it is written to a temporary
-//! folder and renamed, so a failed training leaves no half-written model. A non-finite loss stops training,
-//! writes the last good checkpoint to `<out>/<name>.last-good/` and exits non-zero.
+//! A training file: its types ([`TrainFile`], [`TaskConfig`]), reading and checking it with every problem at
+//! its line, the scenario or series it learns from ([`Source`]), and the size limits of the data it asks for.
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result, anyhow, bail};
-use prescale_agents::neural::dagger::{DaggerConfig, RolloutWorld, RoundRow, train_policy};
+use anyhow::Result;
+use prescale_agents::neural::dagger::{DaggerConfig, RoundRow};
 use prescale_agents::neural::data::Split;
-use prescale_agents::neural::fit::{EpochRow, TrainingConfig};
-use prescale_agents::neural::forecast_cloning::{
-    LabelledSeries, LearnError, SeriesFit, train_forecaster, train_global_forecaster,
-};
+use prescale_agents::neural::fit::TrainingConfig;
+use prescale_agents::neural::forecast_cloning::LabelledSeries;
 use prescale_agents::neural::model::Model;
 use prescale_agents::neural::spec::{Input, Level, ModelSpec, OutputKind, Signal};
 use serde::{Deserialize, Serialize};
@@ -276,7 +255,7 @@ pub enum Source {
 
 /// [`load_train`], then what it learns from: the scenario it names (prepared with the scenario's seed), or
 /// its series; the training data's size is checked against [`MAX_TRAINING_BYTES`] before any is built.
-fn load_source(file: &Path) -> Result<(TrainFile, Source, usize), Vec<Diagnostic>> {
+pub(super) fn load_source(file: &Path) -> Result<(TrainFile, Source, usize), Vec<Diagnostic>> {
     let cfg = load_train(file)?;
     let placed = |problem: Problem| -> Vec<Diagnostic> {
         match read_text(file) {
@@ -329,7 +308,11 @@ fn load_scenario_of(
 
 /// A policy (`Imitate`) that sees a memory or network demand `config`'s workload does not state, at the input's
 /// path (`None`: every demand it sees is stated). Forecasters are checked where they are used.
-fn unstated(cfg: &TrainFile, config: &crate::files::scenario_io::ScenarioConfig, scenario: &str) -> Option<Problem> {
+pub(super) fn unstated(
+    cfg: &TrainFile,
+    config: &crate::files::scenario_io::ScenarioConfig,
+    scenario: &str,
+) -> Option<Problem> {
     if !matches!(cfg.task, TaskConfig::Imitate { .. }) {
         return None;
     }
@@ -351,7 +334,7 @@ fn unstated(cfg: &TrainFile, config: &crate::files::scenario_io::ScenarioConfig,
 
 /// Why a cost-aware policy cannot learn from `config` (`None`: it prices both a violated minute and an
 /// instance of the scaling type above zero).
-fn unpriced(config: &crate::files::scenario_io::ScenarioConfig) -> Option<String> {
+pub(super) fn unpriced(config: &crate::files::scenario_io::ScenarioConfig) -> Option<String> {
     let violation = config.slo.violation_price_usd_per_min;
     let instance = config.cluster.scaling_index().map_or(0.0, |i| config.cluster.instance_types[i].price_usd_per_hour);
     (!(violation.is_some_and(|p| p > 0.0) && instance > 0.0)).then(|| {
@@ -438,216 +421,4 @@ pub fn check(file: &Path) -> Result<String, Vec<Diagnostic>> {
         cfg.model.window_steps,
         cfg.model.horizon_steps,
     ))
-}
-
-/// Trains as `file` says into `<out_root>/<name>/`.
-///
-/// # Errors
-/// Bad config (with file and line), bad data, a non-finite loss (after writing the last good checkpoint),
-/// or I/O.
-pub fn train(file: &Path, out_root: &Path, quiet: bool) -> Result<Trained> {
-    let (cfg, source, _) = load_source(file).map_err(|d| crate::files::scenario_io::diagnostics_error(&d))?;
-    train_loaded(&cfg, &source, &out_root.join(&cfg.name), &file.display().to_string(), quiet)
-}
-
-/// Trains `cfg` on `source` (a scenario, its slice applied and its file named in the card; or series) into
-/// `dir` (written whole or not at all; series add `series.csv`, one row per series with its test figures); a
-/// non-finite loss writes the last good checkpoint beside it (`<dir>.last-good`). `what` names the training
-/// in messages (its file, or an experiment's stage).
-///
-/// # Errors
-/// Bad data, a non-finite loss, or I/O.
-pub fn train_loaded(cfg: &TrainFile, source: &Source, dir: &Path, what: &str, quiet: bool) -> Result<Trained> {
-    let dir = dir.to_path_buf();
-    let mut per_series: Vec<SeriesFit> = Vec::new();
-    let mut curve: Vec<EpochRow> = Vec::new();
-    let epochs = cfg.training.max_epochs as u64
-        + match &cfg.task {
-            TaskConfig::Imitate { dagger, .. } => dagger.rounds as u64 * dagger.epochs_per_round as u64,
-            TaskConfig::Forecast => 0,
-        };
-    let pb = std::cell::RefCell::new(crate::lab::progress::Progress::new(quiet, epochs, &cfg.name, "epoch"));
-    let mut on_epoch = |r: &EpochRow| {
-        // Epochs count on across DAgger rounds, so the curve reads left to right.
-        let mut r = *r;
-        r.epoch = curve.len() as u32 + 1;
-        curve.push(r);
-        pb.borrow_mut().update(
-            r.epoch as u64,
-            &format!("train loss {:.4}, validation loss {:.4}", r.train_loss, r.validation_loss),
-        );
-    };
-    let mut rounds: Vec<RoundRow> = Vec::new();
-    let result = match (&cfg.task, source) {
-        (TaskConfig::Forecast, Source::Series(series)) => train_global_forecaster(
-            &cfg.name,
-            &cfg.model,
-            series,
-            &cfg.split,
-            &cfg.training,
-            cfg.max_windows_per_series.map(|n| n as usize),
-            &mut on_epoch,
-        )
-        .map(|g| {
-            per_series = g.series;
-            g.forecaster.model
-        }),
-        (TaskConfig::Imitate { .. }, Source::Series(_)) => bail!("{what}: series train forecasters only (checked)"),
-        (TaskConfig::Forecast, Source::Scenario(loaded, scenario_file)) => {
-            let source = scenario_file.display().to_string();
-            let seed = loaded.config.seed_or(None);
-            let prepared = loaded.prepare(seed).map_err(|d| anyhow!("{}", d[0]))?;
-            train_forecaster(&cfg.name, &cfg.model, &prepared.demand, &source, &cfg.split, &cfg.training, &mut on_epoch)
-                .map(|f| f.model)
-        }
-        (TaskConfig::Imitate { seeds, dagger, act_quantile, cost_aware }, Source::Scenario(loaded, scenario_file)) => {
-            let source = scenario_file.display().to_string();
-            let mut demands = Vec::new();
-            for &s in seeds {
-                let p = loaded.prepare(s).map_err(|d| anyhow!("{}", d[0]))?;
-                demands.push((s, p.demand));
-            }
-            let mut world = RolloutWorld::from_scenario(&loaded.config, demands.clone(), *act_quantile);
-            let cost_ratio = world.setting.cost_ratio();
-            if let (true, Some(why)) = (*cost_aware, unpriced(&loaded.config)) {
-                bail!("{what}: task.cost_aware: {source}: {why}");
-            }
-            if let Some(p) = unstated(cfg, &loaded.config, &source) {
-                bail!("{what}: {}: {}", p.path, p.message);
-            }
-            let spec = match cost_ratio {
-                Some(tau) if *cost_aware => {
-                    world.act_quantile = Some(tau);
-                    ModelSpec { output: OutputKind::Quantiles(vec![tau]), ..cfg.model.clone() }
-                }
-                _ => cfg.model.clone(),
-            };
-            let price = world.setting.violation_price_usd_per_min;
-            let total = move |m: &prescale_sim::scenario::PeriodMetrics| {
-                price.map_or(String::new(), |p| format!(" ({:.2} USD with violations)", m.total_cost_usd(p)))
-            };
-            let mut on_round = |r: &RoundRow| {
-                pb.borrow().println(format!(
-                    "  round {} (expert acts {:.0} %): {} windows, val loss {:.4}, validation: {:.0} SLO-violation min, \
-                     {:.2} USD{}; test: order error {:.2} instances, {:.0} SLO-violation min, {:.2} USD{}",
-                    r.round,
-                    r.beta * 100.0,
-                    r.train_windows,
-                    r.validation_loss,
-                    r.validation.slo_violation_minutes,
-                    r.validation.cost_usd,
-                    total(&r.validation),
-                    r.test_order_mae_instances,
-                    r.test.slo_violation_minutes,
-                    r.test.cost_usd,
-                    total(&r.test)
-                ));
-                rounds.push(r.clone());
-            };
-            train_policy(
-                &cfg.name,
-                &spec,
-                &world,
-                &source,
-                &cfg.split,
-                &cfg.training,
-                dagger,
-                &mut on_epoch,
-                &mut on_round,
-            )
-            .map(|p| {
-                let mut model = p.model;
-                if let (true, Some(tau)) = (*cost_aware, cost_ratio) {
-                    model.card.metrics.insert("cost_ratio".into(), tau);
-                }
-                model
-            })
-        }
-    };
-    pb.borrow().finish();
-    let version = env!("CARGO_PKG_VERSION").to_string();
-    let series_text = if per_series.is_empty() { None } else { Some(crate::files::results::to_csv(&per_series)) };
-    let write_extra = |curve: &[EpochRow], rounds: &[RoundRow]| {
-        let curve_text = crate::files::results::to_csv(curve);
-        let rounds_text = if rounds.is_empty() { None } else { Some(dagger_csv(rounds)) };
-        let series_text = series_text.clone();
-        move |tmp: &Path| -> std::io::Result<()> {
-            std::fs::write(tmp.join("curve.csv"), &curve_text)?;
-            if let Some(t) = &rounds_text {
-                std::fs::write(tmp.join("dagger.csv"), t)?;
-            }
-            if let Some(t) = &series_text {
-                std::fs::write(tmp.join("series.csv"), t)?;
-            }
-            crate::plot::plot_curve(tmp).map_err(std::io::Error::other)?;
-            Ok(())
-        }
-    };
-    match result {
-        Ok(mut model) => {
-            model.card.prescale_version = version;
-            model.save(&dir, &write_extra(&curve, &rounds))?;
-            Ok(Trained { dir, model, rounds })
-        }
-        Err(LearnError::Data(msg)) => bail!("{what}: {msg}"),
-        Err(LearnError::NonFinite(mut model, msg)) => {
-            model.card.prescale_version = version;
-            let keep = PathBuf::from(format!("{}.last-good", dir.display()));
-            model.save(&keep, &write_extra(&curve, &rounds))?;
-            bail!("{what}: {msg}; the last good checkpoint is in {}", keep.display())
-        }
-    }
-}
-
-fn dagger_csv(rounds: &[RoundRow]) -> String {
-    let header = [
-        "round",
-        "expert_probability",
-        "train_windows",
-        "validation_loss",
-        "validation_order_mae_instances",
-        "validation_slo_violation_minutes",
-        "validation_cost_usd",
-        "test_order_mae_instances",
-        "test_slo_violation_minutes",
-        "test_cost_usd",
-        "test_over_provisioning_core_hours",
-    ];
-    let rows = rounds.iter().map(|r| {
-        vec![
-            r.round.to_string(),
-            r.beta.to_string(),
-            r.train_windows.to_string(),
-            r.validation_loss.to_string(),
-            r.validation_order_mae_instances.to_string(),
-            r.validation.slo_violation_minutes.to_string(),
-            r.validation.cost_usd.to_string(),
-            r.test_order_mae_instances.to_string(),
-            r.test.slo_violation_minutes.to_string(),
-            r.test.cost_usd.to_string(),
-            r.test.over_provisioning_core_hours.to_string(),
-        ]
-    });
-    prescale_sim::table::write_rows(&header, rows)
-}
-
-/// `prescale export MODEL_DIR`: checks the model and writes `model.pt` (traced, frozen TorchScript).
-///
-/// # Errors
-/// A model directory that does not load (missing files, hash or architecture mismatch) or tracing problems.
-pub fn export(dir: &Path) -> Result<()> {
-    let card = Model::export(dir).with_context(|| format!("exporting {}", dir.display()))?;
-    println!(
-        "{}: TorchScript {} (inputs [batch, {}, {}]: {}; outputs [batch, {}, {}]: {}), sha256 {}",
-        dir.display(),
-        dir.join(prescale_agents::neural::model::TORCHSCRIPT_FILE).display(),
-        card.spec.window_steps,
-        card.input_columns.len(),
-        card.input_columns.join(", "),
-        card.spec.horizon_steps,
-        card.output_columns.len(),
-        card.output_columns.join(", "),
-        card.torchscript_sha256.as_deref().unwrap_or("?")
-    );
-    Ok(())
 }
