@@ -10,7 +10,7 @@
 //! | [`plot`] | figures from results folders | no simulation |
 //! | [`neural`] | the front end's libtorch side: training, export, forecast evaluation, and the gate between the two binaries | no controllers (those are `prescale-agents`) |
 //! | [`live`] | `prescale serve`: Prometheus in, KEDA out | no files but its own |
-//! | [`bench`] | `prescale bench`'s workloads, and process facts | no assertions |
+//! | [`mod@bench`] | `prescale bench`'s workloads, and process facts | no assertions |
 //! | [`cli`] | the clap schema, the dispatch table, one module per command, printing | no logic another front end would need |
 
 pub mod bench;

@@ -17,4 +17,5 @@ mod pipeline;
 mod scenarios;
 mod shards;
 mod stages;
+mod structure;
 mod sweep_reliability;

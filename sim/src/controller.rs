@@ -142,6 +142,33 @@ pub enum ScaleDecision {
     },
 }
 
+impl ScaleDecision {
+    /// Applies this decision to `counts` (allocated instances of each type, in the cluster's order;
+    /// `scaling_index` is the type a `To` scales): `Hold` keeps them, `To` sets the scaling type's, `Mix` sets
+    /// each type it lists. The one reading of a decision against the current counts, without the fleet's limits:
+    /// shadow runs and live mode replay decisions through it ([`crate::cluster::Fleet::apply`] carries one out,
+    /// with the limits, on real instances).
+    pub fn apply_to(&self, counts: &mut [u32], scaling_index: usize) {
+        match self {
+            ScaleDecision::Hold => {}
+            ScaleDecision::To { instances } => counts[scaling_index] = *instances,
+            ScaleDecision::Mix { instances } => {
+                for (c, n) in counts.iter_mut().zip(instances) {
+                    *c = *n;
+                }
+            }
+        }
+    }
+
+    /// The scaling type's count this decision asks for, given its current count (see [`Self::apply_to`]).
+    pub fn scaling_count(&self, current: u32, scaling_index: usize) -> u32 {
+        let mut counts = vec![0; scaling_index + 1];
+        counts[scaling_index] = current;
+        self.apply_to(&mut counts, scaling_index);
+        counts[scaling_index]
+    }
+}
+
 /// What a controller may report about its last decision, for the run's time series.
 #[derive(Clone, Copy, Debug, Default, PartialEq, serde::Serialize)]
 pub struct Diagnostics {

@@ -15,6 +15,7 @@
 
 pub mod cluster;
 pub mod controller;
+pub mod counterfactual;
 pub mod demand;
 pub mod engine;
 pub mod fluid;

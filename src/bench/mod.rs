@@ -306,6 +306,9 @@ pub(crate) fn serve_costs() -> Result<Vec<String>> {
 }
 
 /// Runs the benchmark and prints the table.
+///
+/// Why one function: the table is its output, one section per workload in a fixed order, each a few calls
+/// into the workload modules and the rows they print.
 pub fn run(args: &BenchArgs) -> Result<ExitCode> {
     // The neural part needs libtorch: ask for it before anything runs (in `prescale` this re-runs the command
     // line in `prescale-torch`).

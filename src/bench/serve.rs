@@ -17,6 +17,9 @@ fn pct(sorted: &[f64], q: f64) -> f64 {
 }
 
 /// The bench's lines.
+///
+/// Why one function: the bench's lines in the order printed, each measured by a few calls on one decider and
+/// one set of recorded inputs.
 pub(super) fn costs() -> Result<Vec<String>> {
     let dir = super::neural::tempfile_dir("prescale-bench-serve")?;
     super::neural::fresh_forecaster(&dir.join("gru"))?;

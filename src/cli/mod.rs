@@ -1,4 +1,4 @@
-//! The command line: the clap schema ([`args`]), this dispatch table, and one module per command (or family of
+//! The command line: the clap schema (`args`), this dispatch table, and one module per command (or family of
 //! commands). Flags are parsed in two stages (clap's raw values, then checks across flags), and every error
 //! becomes one line naming the flag and what it accepts.
 //!

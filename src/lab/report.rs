@@ -230,6 +230,9 @@ fn blocks_table(out: &mut String, by_controller: &[(&String, &Vec<&Row<'_>>)], b
 /// the group, each family is also read at the expert's SLO minutes: the expert knows the future demand, so its
 /// cost is the floor, and the ratio says how close a family comes to it. Where the runs have time blocks, each
 /// reading is also made block by block (each block's figures the means over seeds), with CIs over the blocks.
+///
+/// Why one function: one table, read over seeds and then over blocks by the same frontier readings; the two
+/// passes share the families, the baseline's points and the expert's, which a split would pass around.
 fn equal_cost_section(
     out: &mut String,
     cfg: &ExperimentConfig,

@@ -154,6 +154,9 @@ fn inputs(file: &Path, exp: &Experiment) -> Vec<String> {
 /// An invalid experiment (every problem, before anything is written); a results folder holding another
 /// experiment or being written; bad options; with `--submit`: `sbatch` missing or failing, or an earlier
 /// submission of this folder still queued or running.
+///
+/// Why one function: the order of its steps is the contract (validate, lock, check the queue, write every
+/// script, then submit in dependency order), and each step uses what the previous ones found.
 pub fn slurm(file: &Path, opts: &SlurmOptions) -> Result<SlurmPlan> {
     let exp = load_experiment(file, &opts.out_root).map_err(|d| crate::files::scenario_io::diagnostics_error(&d))?;
     let cfg = &exp.config;

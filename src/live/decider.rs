@@ -15,11 +15,10 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 
-use prescale_sim::controller::{Controller, Diagnostics, ScaleDecision};
+use prescale_sim::controller::{Controller, Diagnostics};
+use prescale_sim::counterfactual::{ready_lag_steps, violates_slo};
 use prescale_sim::demand::DemandSeries;
-use prescale_sim::queueing::Latency;
 use prescale_sim::scenario::{ControllerSpec, InitContext};
-use serde::Serialize;
 
 use super::config::{Behavior, Mode, ServeConfig};
 use super::inputs::{Checked, Fault, FaultKind, LiveInputs, Setting, observation};
@@ -49,27 +48,11 @@ pub struct Tick {
     pub max_input_age_s: f64,
 }
 
-/// Shadow mode's running counterfactual, as the simulator's shadow summary defines it: the controller's
-/// READY replicas are taken to be what it recommended one mean provisioning delay earlier, and a minute
-/// violates the SLO when the M/M/c latency at the observed rate on those servers misses it (for the running
-/// replicas: the measured latency when `queries.latency_s` is given, else the same estimate).
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
-pub struct Counterfactual {
-    /// Minutes observed.
-    pub minutes: f64,
-    /// Minutes the running replicas violated the SLO.
-    pub actual_violation_minutes: f64,
-    /// Minutes the controller's replicas would have violated it.
-    pub shadow_violation_minutes: f64,
-    /// Minutes the running replicas violated it and the controller's would not have.
-    pub prevented_minutes: f64,
-    /// Minutes the controller's replicas would have violated it and the running ones did not.
-    pub caused_minutes: f64,
-    /// Price of the running replicas, USD.
-    pub actual_cost_usd: f64,
-    /// Price of the controller's replicas, USD.
-    pub shadow_cost_usd: f64,
-}
+/// Shadow mode's running counterfactual, by the one definition shadow runs in a scenario use
+/// ([`prescale_sim::counterfactual`]): the controller's READY replicas are what it recommended one lead time
+/// earlier, and a minute violates the SLO when the M/M/c latency at the observed rate on those servers misses it
+/// (for the running replicas: the measured latency when `queries.latency_s` is given, else the same estimate).
+pub use prescale_sim::counterfactual::Counterfactual;
 
 /// The decision loop's state.
 pub struct Decider {
@@ -131,7 +114,7 @@ impl Decider {
             recent: VecDeque::new(),
             degraded_since: None,
             errors: BTreeMap::new(),
-            lag_ticks: ((t.provisioning_delay.mean_s() / cfg.interval_s).ceil() as usize).max(1),
+            lag_ticks: ready_lag_steps(t.provisioning_delay.mean_s(), cfg.interval_s),
             shadow_history: VecDeque::new(),
             counterfactual: Counterfactual::default(),
             price_usd_per_hour: t.price_usd_per_hour,
@@ -179,7 +162,7 @@ impl Decider {
                     ),
                 });
             }
-            let n = decision_replicas(&decision, x.current_replicas(), self.scaling_index);
+            let n = decision.scaling_count(x.current_replicas(), self.scaling_index);
             Ok((n, x))
         });
         let (controller_replicas, recommended, fault) = match outcome {
@@ -276,30 +259,18 @@ impl Decider {
         let (q, thr) = (self.slo.latency_quantile, self.slo.latency_threshold_s);
         let violated = |replicas: u32| {
             let c = replicas * s.servers_per_instance + s.static_ready_servers;
-            lambda > 0.0 && (lambda >= c as f64 * mu || Latency::mmc(lambda, mu, c).quantile(q) > thr)
+            violates_slo(lambda, mu, c as f64, q, thr)
         };
         let actual = x.latency_s.map_or_else(|| violated(x.ready_replicas), |l| l > thr);
         let shadow = violated(shadow_ready);
-        let minutes = s.interval_s / 60.0;
-        let c = &mut self.counterfactual;
-        c.minutes += minutes;
-        c.actual_violation_minutes += minutes * actual as u8 as f64;
-        c.shadow_violation_minutes += minutes * shadow as u8 as f64;
-        c.prevented_minutes += minutes * (actual && !shadow) as u8 as f64;
-        c.caused_minutes += minutes * (shadow && !actual) as u8 as f64;
         let hours = s.interval_s / 3600.0;
-        c.actual_cost_usd += x.current_replicas() as f64 * self.price_usd_per_hour * hours;
-        c.shadow_cost_usd += recommended as f64 * self.price_usd_per_hour * hours;
-    }
-}
-
-/// The replica count a decision stands for, given the current allocation (the one reading of a
-/// [`ScaleDecision`] that replays and recordings share).
-pub fn decision_replicas(d: &ScaleDecision, current: u32, scaling_index: usize) -> u32 {
-    match d {
-        ScaleDecision::Hold => current,
-        ScaleDecision::To { instances } => *instances,
-        ScaleDecision::Mix { instances } => instances.get(scaling_index).copied().unwrap_or(current),
+        self.counterfactual.add(
+            s.interval_s / 60.0,
+            actual,
+            shadow,
+            x.current_replicas() as f64 * self.price_usd_per_hour * hours,
+            recommended as f64 * self.price_usd_per_hour * hours,
+        );
     }
 }
 
@@ -311,6 +282,7 @@ mod tests {
     use super::*;
     use crate::live::config::load_serve_text;
     use crate::live::prom::Sample;
+    use prescale_sim::controller::ScaleDecision;
     use std::path::Path;
 
     fn config(extra: &str) -> ServeConfig {

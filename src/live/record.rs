@@ -13,7 +13,6 @@ use anyhow::Result;
 use prescale_sim::scenario::RecordedTick;
 
 use super::config::{FailSafe, Mode, PrometheusConfig, Queries, ServeConfig};
-use super::decider::decision_replicas;
 use super::inputs::{LiveInputs, Setting, inputs_of};
 use crate::files::scenario_io::Prepared;
 
@@ -84,23 +83,13 @@ pub fn recording(p: &Prepared, seed: u64, ticks: &[RecordedTick]) -> Recording {
     }
     om.push_str("# EOF\n");
 
-    let mut csv = format!("{DECISION_COLUMNS}\n");
-    for (t, (t_unix, x)) in ticks.iter().zip(&inputs) {
-        let d = t.diagnostics.unwrap_or_default();
-        let n = decision_replicas(&t.decision, x.current_replicas(), st);
-        writeln!(
-            csv,
-            "{},{},{},{n},{},{},{}{}",
-            timestamp(*t_unix),
-            t.obs.now_s,
-            x.current_replicas(),
-            cell(t.diagnostics.map(|_| d.forecast_cpu_cores)),
-            cell(t.diagnostics.map(|_| d.margin_cpu_cores)),
-            cell(t.diagnostics.map(|_| d.coverage)),
-            resource_cells(t.diagnostics.as_ref()),
-        )
-        .expect("writing to memory");
-    }
+    let csv = prescale_sim::table::write_rows(
+        &DECISION_COLUMNS,
+        ticks.iter().zip(&inputs).map(|(t, (t_unix, x))| {
+            let n = t.decision.scaling_count(x.current_replicas(), st);
+            decision_cells(*t_unix, t.obs.now_s, Some(x.current_replicas()), Some(n), t.diagnostics.as_ref())
+        }),
+    );
 
     let selector = |name: &str| format!("{}{{{labels}}}", metric_name(name));
     let has = |name: &str| present.contains(&name).then(|| selector(name));
@@ -156,22 +145,47 @@ pub fn timestamp(t: f64) -> String {
 }
 
 /// The columns of `decisions.csv`, which the replay CSV starts with (the rate's loop, then each resource's).
-pub const DECISION_COLUMNS: &str = concat!(
-    "t_unix_s,now_s,current_replicas,controller_replicas,forecast_cpu_cores,margin_cpu_cores,coverage,",
-    "memory_forecast_gib,memory_margin_gib,memory_coverage,network_forecast_gbps,network_margin_gbps,network_coverage"
-);
+pub const DECISION_COLUMNS: [&str; 13] = [
+    "t_unix_s",
+    "now_s",
+    "current_replicas",
+    "controller_replicas",
+    "forecast_cpu_cores",
+    "margin_cpu_cores",
+    "coverage",
+    "memory_forecast_gib",
+    "memory_margin_gib",
+    "memory_coverage",
+    "network_forecast_gbps",
+    "network_margin_gbps",
+    "network_coverage",
+];
 
-/// The per-resource loops' cells of [`DECISION_COLUMNS`] (as in a run's `timeseries.csv`; empty where the
-/// controller plans no such resource) for a tick's diagnostics, each led by a comma.
-pub fn resource_cells(d: Option<&prescale_sim::controller::Diagnostics>) -> String {
-    let mut out = String::new();
+/// The cells of [`DECISION_COLUMNS`] for one tick: when, the controller's clock, the current replicas and the
+/// controller's answer (empty where unknown), and its diagnostics (the per-resource loops as in a run's
+/// `timeseries.csv`; empty where the controller plans no such resource). The one writer of those columns, for
+/// the recording and the replay.
+pub fn decision_cells(
+    t_unix_s: f64,
+    now_s: f64,
+    current_replicas: Option<u32>,
+    controller_replicas: Option<u32>,
+    d: Option<&prescale_sim::controller::Diagnostics>,
+) -> Vec<String> {
+    let n = |x: Option<u32>| x.map(|v| v.to_string()).unwrap_or_default();
+    let mut cells = vec![
+        timestamp(t_unix_s),
+        now_s.to_string(),
+        n(current_replicas),
+        n(controller_replicas),
+        cell(d.map(|d| d.forecast_cpu_cores)),
+        cell(d.map(|d| d.margin_cpu_cores)),
+        cell(d.map(|d| d.coverage)),
+    ];
     for r in [d.and_then(|d| d.memory), d.and_then(|d| d.network)] {
-        for x in [r.map(|r| r.forecast), r.map(|r| r.margin), r.map(|r| r.coverage)] {
-            out.push(',');
-            out.push_str(&cell(x));
-        }
+        cells.extend([r.map(|r| r.forecast), r.map(|r| r.margin), r.map(|r| r.coverage)].map(cell));
     }
-    out
+    cells
 }
 
 /// A float cell: the shortest text that reads back as the same double; empty when absent or not finite.

@@ -135,7 +135,8 @@ fn replays_decide_as_the_recorded_runs_did() {
     );
     let first_current: u32 = rows.lines().nth(1).unwrap().split(',').nth(current_at).unwrap().parse().unwrap();
     for l in rows.lines().skip(1) {
-        assert!(l.contains(",prometheus_error,\"request_rate_per_s: Prometheus error: HTTP 400: bad_data"), "{l}");
+        // The message is a CSV cell, quoted only where it must be (it holds no comma or quote here).
+        assert!(l.contains(",prometheus_error,request_rate_per_s: Prometheus error: HTTP 400: bad_data"), "{l}");
         let c: Vec<&str> = l.split(',').collect();
         let (current, held): (u32, u32) = (c[current_at].parse().unwrap(), c[held_at].parse().unwrap());
         assert_eq!(c[own_at], "", "no controller answer: {l}");

@@ -275,7 +275,7 @@ pub fn read_verified_card(dir: &Path) -> Result<ModelCard, ModelError> {
 
 /// Whether `dir` holds a finished model: its card reads and its weights are the ones the card describes
 /// (SHA-256). Without libtorch: what sweeps and Slurm scripts ask to decide whether to train; loading it
-/// ([`Model::load`]) checks the tensors too.
+/// ([`Model::load`](super::model::Model::load)) checks the tensors too.
 pub fn is_trained(dir: &Path) -> bool {
     read_verified_card(dir).is_ok()
 }

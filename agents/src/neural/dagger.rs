@@ -251,6 +251,9 @@ pub struct Policy {
 ///
 /// # Errors
 /// Bad data or a non-finite loss.
+///
+/// Why one function: the DAgger rounds share the growing data set, the normaliser fitted once, the best model
+/// so far and the per-round rows; the round's steps (roll out, label, fit, score) are already functions.
 #[allow(clippy::too_many_arguments)]
 pub fn train_policy(
     name: &str,

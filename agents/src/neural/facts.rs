@@ -32,7 +32,7 @@ pub struct ModelFacts {
     pub spec: ModelSpec,
     /// Control step it is (or will be) trained at, seconds.
     pub step_s: f64,
-    /// Usable at any step (a model trained across series: [`ModelCard::any_step`]).
+    /// Usable at any step (a model trained across series: [`ModelCard::any_step`](super::card::ModelCard::any_step)).
     pub any_step: bool,
 }
 
@@ -73,7 +73,7 @@ impl FineTuneConfig {
 }
 
 /// Scheduled refits: every `every_s` seconds of virtual time the network is trained again from fresh weights
-/// ([`Model::seeded`] with the card's training seed plus the refit's number) on the last `window_s` seconds —
+/// ([`Model::seeded`](super::model::Model::seeded) with the card's training seed plus the refit's number) on the last `window_s` seconds —
 /// its first four fifths train, the last fifth stops early — with the normalisation fitted anew on that window,
 /// for at most `epochs` epochs (batch size and learning rate as the card's training). Like `forecast-eval
 /// --refit every-origin`, on a schedule.

@@ -265,7 +265,7 @@ pub struct GlobalForecaster {
 
 /// The window-level floor a model trained across series keeps in its card: no one series' floor fits the
 /// others, so the card's is tiny in any unit and only an idle window (mean below it) is floored at inference.
-/// Training cuts each series' windows at its own floor ([`series_floor`](super::data::series_floor)), so no training target is a ratio to
+/// Training cuts each series' windows at its own floor ([`series_floor`]), so no training target is a ratio to
 /// a near-zero level.
 pub const GLOBAL_LEVEL_FLOOR: f64 = 1e-9;
 

@@ -232,8 +232,8 @@ impl BcPolicy {
         BcPolicy { model, state: PolicyState::new(s, act_quantile), name, tuner: None }
     }
 
-    /// The same, fine-tuned online and refitted on a schedule as [`BcConfig::fine_tune`] and
-    /// [`BcConfig::refit`] say; the policy owns its model (its weights change).
+    /// The same, fine-tuned online and refitted on a schedule as [`BcConfig::fine_tune`](super::facts::BcConfig::fine_tune) and
+    /// [`BcConfig::refit`](super::facts::BcConfig::refit) say; the policy owns its model (its weights change).
     pub fn adapting(
         model: Model,
         s: PolicySetting,
@@ -259,7 +259,7 @@ impl BcPolicy {
     }
 
     /// The same, never ordering fewer instances than the memory and network the workload states now need
-    /// ([`BcConfig::resource_floor`]).
+    /// ([`BcConfig::resource_floor`](super::facts::BcConfig::resource_floor)).
     pub fn with_resource_floor(mut self, on: bool) -> Self {
         self.state.resource_floor = on;
         self

@@ -2,6 +2,7 @@
 //! done (definitions in the module docs of `scenario`).
 
 use super::*;
+use crate::counterfactual::{Counterfactual, ready_lag_steps, violates_slo};
 
 /// What a shadow controller would have done (definitions in the module docs).
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -45,70 +46,50 @@ impl Controller for Shadowed {
 }
 
 /// Replays a shadow's decisions on the cluster's types: per step its allocated and ready capacity (ready =
-/// what it decided ⌈d/Δ⌉ steps earlier, `d` the scaling type's mean provisioning delay), whether its capacity
-/// would have met the SLO (M/M/c at the step's rate), and its cost.
+/// what it decided [`ready_lag_steps`] earlier, by the scaling type's mean provisioning delay), whether its
+/// capacity would have met the SLO ([`violates_slo`]), and its cost, tallied by the one [`Counterfactual`].
 pub(super) fn shadow_rows<C: ControllerSpec>(
     cfg: &ScenarioConfig<C>,
     demand: &DemandSeries,
     decisions: &[crate::controller::ScaleDecision],
     rows: &mut [MetricsRow],
 ) -> ShadowSummary {
-    use crate::controller::ScaleDecision;
     let types = &cfg.cluster.instance_types;
     let st = cfg.cluster.scaling_index().expect("validated");
     let per = cfg.per_request();
     let servers: Vec<f64> = types.iter().map(|t| ClusterConfig::servers_per_instance(t, &per) as f64).collect();
-    let lag = ((types[st].provisioning_delay.mean_s() / demand.step_s).ceil() as usize).max(1);
-    let mut counts: Vec<Vec<f64>> = Vec::with_capacity(rows.len());
-    let mut cur: Vec<f64> = types.iter().map(|t| t.initial_count as f64).collect();
+    let lag = ready_lag_steps(types[st].provisioning_delay.mean_s(), demand.step_s);
+    let mut counts: Vec<Vec<u32>> = Vec::with_capacity(rows.len());
+    let mut cur: Vec<u32> = types.iter().map(|t| t.initial_count).collect();
     for k in 0..rows.len() {
         counts.push(cur.clone());
-        match decisions.get(k) {
-            Some(ScaleDecision::To { instances }) => cur[st] = *instances as f64,
-            Some(ScaleDecision::Mix { instances }) => {
-                for (c, n) in cur.iter_mut().zip(instances) {
-                    *c = *n as f64;
-                }
-            }
-            _ => {}
+        if let Some(d) = decisions.get(k) {
+            d.apply_to(&mut cur, st);
         }
     }
     let mu = 1.0 / cfg.service.mean_service_s;
     let q = cfg.slo.latency_quantile;
-    let mut sum = ShadowSummary {
-        controller: cfg.shadow.as_ref().map(|c| c.name()).unwrap_or_default(),
-        cost_usd: 0.0,
-        slo_violation_minutes: 0.0,
-        prevented_minutes: 0.0,
-        caused_minutes: 0.0,
-    };
+    let mut tally = Counterfactual::default();
     for (j, row) in rows.iter_mut().enumerate() {
         let allocated = &counts[j];
         let ready = &counts[j.saturating_sub(lag)];
-        let cores = |c: &[f64]| c.iter().zip(types).map(|(n, t)| n * t.capacity.cpu_cores).sum::<f64>();
-        let c_servers: f64 = ready.iter().zip(&servers).map(|(n, s)| n * s).sum();
-        let lambda = demand.rate_per_s[j];
-        let violated = if lambda <= 0.0 {
-            false
-        } else if lambda < c_servers * mu {
-            crate::queueing::Latency::mmc(lambda, mu, c_servers as u32).quantile(q) > cfg.slo.latency_threshold_s
-        } else {
-            true
-        };
+        let cores = |c: &[u32]| c.iter().zip(types).map(|(n, t)| *n as f64 * t.capacity.cpu_cores).sum::<f64>();
+        let c_servers: f64 = ready.iter().zip(&servers).map(|(n, s)| *n as f64 * s).sum();
+        let violated = violates_slo(demand.rate_per_s[j], mu, c_servers, q, cfg.slo.latency_threshold_s);
         let dt_min = (row.t_end_s - row.t_start_s) / 60.0;
-        sum.cost_usd += allocated.iter().zip(types).map(|(n, t)| n * t.price_usd_per_hour).sum::<f64>() * dt_min / 60.0;
+        let cost =
+            allocated.iter().zip(types).map(|(n, t)| *n as f64 * t.price_usd_per_hour).sum::<f64>() * dt_min / 60.0;
+        tally.add(dt_min, row.slo_violated == 1, violated, 0.0, cost);
         row.shadow_allocated_cpu_cores = cores(allocated);
         row.shadow_ready_cpu_cores = cores(ready);
         row.shadow_slo_violated = Some(violated as u8);
-        row.shadow_cost_usd = sum.cost_usd;
-        if violated {
-            sum.slo_violation_minutes += dt_min;
-        }
-        match (row.slo_violated == 1, violated) {
-            (true, false) => sum.prevented_minutes += dt_min,
-            (false, true) => sum.caused_minutes += dt_min,
-            _ => {}
-        }
+        row.shadow_cost_usd = tally.shadow_cost_usd;
     }
-    sum
+    ShadowSummary {
+        controller: cfg.shadow.as_ref().map(|c| c.name()).unwrap_or_default(),
+        cost_usd: tally.shadow_cost_usd,
+        slo_violation_minutes: tally.shadow_violation_minutes,
+        prevented_minutes: tally.prevented_minutes,
+        caused_minutes: tally.caused_minutes,
+    }
 }

@@ -13,8 +13,26 @@ fn is_missing(cell: &str) -> bool {
     cell.is_empty() || ["nan", "null", "na", "n/a", "none"].iter().any(|m| cell.eq_ignore_ascii_case(m))
 }
 
+/// A [`TraceError`] at `line` (0: the file as a whole) and `column`.
+fn err(line: usize, column: Option<&str>, message: String) -> TraceError {
+    TraceError { line, column: column.map(String::from), message }
+}
+
+/// Rows as read from the text, before any policy: `(timestamp, line, values)`.
+type Rows = Vec<(f64, usize, Vec<f64>)>;
+
+/// What reading the text gives: the rows, the timestamps of rows dropped for a missing value (they still tell
+/// the nominal interval), the timestamp column's name and the format its first row decided.
+struct Read {
+    rows: Rows,
+    missing_times: Vec<f64>,
+    time_column: String,
+    format: TimestampFormat,
+}
+
 /// Parses a CSV text (RFC 4180 quoting, see [`crate::table`]): `time_column` and each of `columns`, with
-/// `policies`.
+/// `policies`. The steps, in order: `read` the rows, put them `in_order`, `merge_duplicates`, take the
+/// `nominal_interval`, count and handle `zero_runs` and plateaus, and count `gaps`.
 ///
 /// # Errors
 /// A [`TraceError`] naming the line and column of the first problem: no header, a missing column (listing
@@ -27,11 +45,39 @@ pub fn parse_csv(
     columns: &[String],
     policies: &TracePolicies,
 ) -> Result<Trace, TraceError> {
-    let err = |line: usize, column: Option<&str>, message: String| TraceError {
-        line,
-        column: column.map(String::from),
-        message,
+    let Read { rows, missing_times, time_column: t_name, format } = read(text, time_column, columns, policies)?;
+    if rows.is_empty() {
+        let n = missing_times.len();
+        let why = if n > 0 { format!(" ({n} rows with a missing value dropped)") } else { "".into() };
+        return Err(err(0, None, format!("no data rows after the header{why}")));
+    }
+    let mut report = TraceReport {
+        rows: rows.len(),
+        timestamp_column: t_name.clone(),
+        timestamp_format: format_name(format).into(),
+        missing_rows: missing_times.len(),
+        ..Default::default()
     };
+    report.policies = format!(
+        "out_of_order: {:?}, duplicates: {:?}, gaps: {:?}, missing: {:?}, zero_runs: {:?}",
+        policies.out_of_order, policies.duplicates, policies.gaps, policies.missing, policies.zero_runs
+    );
+    let kept = in_order(rows, policies.out_of_order, &t_name, &mut report)?;
+    let Merged { mut times, lines, mut cols } =
+        merge_duplicates(kept, columns.len(), policies.duplicates, &t_name, &mut report)?;
+    let nominal = nominal_interval(&times, &missing_times);
+    zero_runs(&mut times, &mut cols, &lines, policies, &mut report)?;
+    gaps(&times, nominal, policies.gaps, &t_name, &mut report)?;
+    report.nominal_interval_s = nominal;
+    report.first_timestamp_s = times[0];
+    report.span_s = times[times.len() - 1] + nominal - times[0];
+    Ok(Trace { times_s: times, columns: cols, report })
+}
+
+/// Reads the header (the timestamp column and each of `columns`) and every row: its timestamp in the format
+/// the first row decides (unless `policies` states one) and its values, each finite and >= 0; a row with a
+/// missing value is dropped (its timestamp kept apart) or refused, as `policies.missing` says.
+fn read(text: &str, time_column: &str, columns: &[String], policies: &TracePolicies) -> Result<Read, TraceError> {
     let mut t_idx = 0;
     let mut t_name = time_column.to_string();
     // Said after a timestamp that does not parse when the column was taken for want of a `timestamp` one.
@@ -140,30 +186,18 @@ pub fn parse_csv(
             Ok(())
         }
     })?;
-    if rows.is_empty() {
-        let n = missing_times.len();
-        let why = if n > 0 { format!(" ({n} rows with a missing value dropped)") } else { "".into() };
-        return Err(err(0, None, format!("no data rows after the header{why}")));
-    }
-    let time_column = t_name.as_str();
-    let mut report = TraceReport {
-        rows: rows.len(),
-        timestamp_column: t_name.clone(),
-        timestamp_format: format_name(format).into(),
-        missing_rows: missing_times.len(),
-        ..Default::default()
-    };
-    report.policies = format!(
-        "out_of_order: {:?}, duplicates: {:?}, gaps: {:?}, missing: {:?}, zero_runs: {:?}",
-        policies.out_of_order, policies.duplicates, policies.gaps, policies.missing, policies.zero_runs
-    );
-    // Out-of-order rows.
+    Ok(Read { rows, missing_times, time_column: t_name, format })
+}
+
+/// The rows in time order: a row earlier than a previous one is counted, then refused, dropped or sorted into
+/// place as `policy` says.
+fn in_order(rows: Rows, policy: OrderPolicy, time_column: &str, report: &mut TraceReport) -> Result<Rows, TraceError> {
     let mut max_t = f64::NEG_INFINITY;
     let mut kept = Vec::with_capacity(rows.len());
     for row in rows {
         if row.0 < max_t {
             report.out_of_order_rows += 1;
-            match policies.out_of_order {
+            match policy {
                 OrderPolicy::Reject => {
                     return Err(err(
                         row.1,
@@ -182,10 +216,28 @@ pub fn parse_csv(
         kept.push(row);
     }
     kept.sort_by(|a, b| a.0.total_cmp(&b.0));
-    // Duplicates.
+    Ok(kept)
+}
+
+/// The rows after merging repeated timestamps: the timestamps, each row's line, and each column's values.
+struct Merged {
+    times: Vec<f64>,
+    lines: Vec<usize>,
+    cols: Vec<Vec<f64>>,
+}
+
+/// Rows of one timestamp merged into one (counted; refused, averaged, summed, the first or the last kept, as
+/// `policy` says): the timestamps, each row's line, and each column's values.
+fn merge_duplicates(
+    kept: Rows,
+    n_columns: usize,
+    policy: DuplicatePolicy,
+    time_column: &str,
+    report: &mut TraceReport,
+) -> Result<Merged, TraceError> {
     let mut times: Vec<f64> = Vec::with_capacity(kept.len());
     let mut lines: Vec<usize> = Vec::with_capacity(kept.len());
-    let mut cols: Vec<Vec<f64>> = vec![Vec::with_capacity(kept.len()); columns.len()];
+    let mut cols: Vec<Vec<f64>> = vec![Vec::with_capacity(kept.len()); n_columns];
     let mut group = 1usize;
     for (t, lineno, values) in kept {
         if times.last() == Some(&t) {
@@ -193,7 +245,7 @@ pub fn parse_csv(
             group += 1;
             for (c, v) in cols.iter_mut().zip(values) {
                 let last = c.last_mut().expect("a value");
-                match policies.duplicates {
+                match policy {
                     DuplicatePolicy::Reject => {
                         return Err(err(
                             lineno,
@@ -216,20 +268,33 @@ pub fn parse_csv(
             }
         }
     }
-    // The nominal interval: the (lower) median positive difference of every row's timestamp, those of rows
-    // dropped as missing or in a run of zeros included (so that a trace with many holes keeps its interval).
-    let nominal = {
-        let mut all: Vec<f64> = times.iter().chain(&missing_times).copied().collect();
-        all.sort_by(f64::total_cmp);
-        all.dedup();
-        let diffs = {
-            let mut d: Vec<f64> = all.windows(2).map(|w| w[1] - w[0]).collect();
-            d.sort_by(f64::total_cmp);
-            d
-        };
-        if diffs.is_empty() { 1.0 } else { diffs[(diffs.len() - 1) / 2] }
+    Ok(Merged { times, lines, cols })
+}
+
+/// The nominal interval: the (lower) median positive difference of every row's timestamp, those of rows dropped
+/// as missing or in a run of zeros included (so that a trace with many holes keeps its interval).
+fn nominal_interval(times: &[f64], missing_times: &[f64]) -> f64 {
+    let mut all: Vec<f64> = times.iter().chain(missing_times).copied().collect();
+    all.sort_by(f64::total_cmp);
+    all.dedup();
+    let diffs = {
+        let mut d: Vec<f64> = all.windows(2).map(|w| w[1] - w[0]).collect();
+        d.sort_by(f64::total_cmp);
+        d
     };
-    // Runs of zeros and plateaus, over the merged rows.
+    if diffs.is_empty() { 1.0 } else { diffs[(diffs.len() - 1) / 2] }
+}
+
+/// Runs of zeros (at least `min_zero_run` rows in which every column is 0) and plateaus (at least
+/// `min_plateau_run` rows repeating one non-zero value), counted; the runs of zeros kept, refused or dropped as
+/// missing, as `policies.zero_runs` says.
+fn zero_runs(
+    times: &mut Vec<f64>,
+    cols: &mut Vec<Vec<f64>>,
+    lines: &[usize],
+    policies: &TracePolicies,
+    report: &mut TraceReport,
+) -> Result<(), TraceError> {
     let runs = |same: &dyn Fn(usize, usize) -> bool, start_ok: &dyn Fn(usize) -> bool, min: usize| {
         let mut out: Vec<std::ops::Range<usize>> = Vec::new();
         let mut i = 0;
@@ -286,8 +351,8 @@ pub fn parse_csv(
                 fn kept(v: &[f64], drop: &[bool]) -> Vec<f64> {
                     v.iter().zip(drop).filter(|(_, d)| !**d).map(|(x, _)| *x).collect()
                 }
-                times = kept(&times, &drop);
-                cols = cols.iter().map(|c| kept(c, &drop)).collect();
+                *times = kept(times, &drop);
+                *cols = cols.iter().map(|c| kept(c, &drop)).collect();
                 if times.is_empty() {
                     return Err(err(
                         0,
@@ -298,20 +363,28 @@ pub fn parse_csv(
             }
         }
     }
+    Ok(())
+}
+
+/// Gaps longer than 1.5 nominal intervals, counted (the longest kept), or refused as `policy` says.
+fn gaps(
+    times: &[f64],
+    nominal: f64,
+    policy: GapPolicy,
+    time_column: &str,
+    report: &mut TraceReport,
+) -> Result<(), TraceError> {
     for w in times.windows(2) {
         let d = w[1] - w[0];
         if d > 1.5 * nominal {
             report.gaps += 1;
             report.longest_gap_s = report.longest_gap_s.max(d);
-            if policies.gaps == GapPolicy::Reject {
+            if policy == GapPolicy::Reject {
                 return Err(err(0, Some(time_column), format!("gap of {d} s after t = {} (policy Reject)", w[0])));
             }
         }
     }
-    report.nominal_interval_s = nominal;
-    report.first_timestamp_s = times[0];
-    report.span_s = times[times.len() - 1] + nominal - times[0];
-    Ok(Trace { times_s: times, columns: cols, report })
+    Ok(())
 }
 
 /// The day, month and year of a date written `A/B/YYYY` (or with `.` or `-`; one- or two-digit `A` and `B`)

@@ -75,6 +75,9 @@ pub fn cell_id(
 /// Every problem: an unreadable or repeated scenario file, an axis path that names no field, a value that
 /// makes the scenario invalid, a controller that is invalid in a scenario (placed at the controller's own
 /// line), or two cells with one id (naming both).
+///
+/// Why one function: one walk over scenario × axis values × controller × seed, in the order that fixes the cells'
+/// indices and ids; every level adds to the same problems, models and cells, which a split would pass around.
 pub fn expand(
     file: &Path,
     exp_lines: &std::collections::HashMap<String, usize>,

@@ -1,6 +1,6 @@
 //! Batched groups: the cells that use neural models (BC policies and neural predictors, across controllers,
 //! axis values and seeds) form groups of at most [`BATCH_GROUP_MAX`] runs, each run as one work item on its own
-//! threads, with one libtorch forward pass per model per round of calls ([`run_group`], installed in the gate's
+//! threads, with one libtorch forward pass per model per round of calls (`run_group`, installed in the gate's
 //! table by `prescale-torch`).
 
 use std::collections::BTreeMap;

@@ -181,92 +181,15 @@ pub fn sweep(file: &Path, opts: &SweepOptions) -> Result<SweepOutcome> {
     // folder is named by the content hash of what the training reads). A failed training fails its runs.
     let needed = jobs_of(todo.iter().copied());
     let (model_rows, failed_jobs) = train_needed(&jobs, &needed, opts.quiet);
-    // Work items: single cells, or (with --batch-runs) a batched group with a cell to do.
-    let group_of: HashMap<&str, usize> = if opts.batch_runs {
-        cells.iter().zip(batch_groups(&cells)).filter_map(|(c, g)| g.map(|g| (c.id.as_str(), g))).collect()
-    } else {
-        HashMap::new()
-    };
-    let mut items: Vec<Vec<&Cell>> = Vec::new();
-    let mut groups: BTreeMap<usize, Vec<&Cell>> = BTreeMap::new();
-    for &cell in &mine {
-        match group_of.get(cell.id.as_str()) {
-            Some(&g) => groups.entry(g).or_default().push(cell),
-            None if !done(cell) => items.push(vec![cell]),
-            None => {}
-        }
-    }
-    items.extend(groups.into_values().filter(|g| g.iter().any(|c| !done(c))));
-    // A bar on a terminal, periodic plain lines otherwise (a long sweep is never silent in a log).
+    let items = work_items(&cells, &mine, &done, opts.batch_runs);
     let title = match opts.shard {
         None => cfg.name.clone(),
         Some(s) => format!("{} shard {s}", cfg.name),
     };
-    let bar = std::sync::Mutex::new(crate::lab::progress::Progress::new(opts.quiet, todo.len() as u64, &title, "runs"));
-    let failed_now = AtomicUsize::new(0);
-    let pool = rayon::ThreadPoolBuilder::new()
-        .start_handler(|_| {
-            if let Some(rt) = prescale_agents::neural::runtime::installed() {
-                (rt.init_thread)();
-            }
-        })
-        .num_threads(opts.threads.unwrap_or(0))
-        .build()?;
-    let threads = pool.current_num_threads();
-    let previous_sigint = install_sigint_handler();
-    let interrupt_after: Option<usize> = std::env::var(INTERRUPT_AFTER_ENV).ok().and_then(|v| v.parse().ok());
-    let finished_now = AtomicUsize::new(0);
-    let (groups_run, model_calls, forward_passes) = (AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0));
-    let results: Vec<(String, Result<(), String>)> = pool.install(|| {
-        items
-            .par_iter()
-            .flat_map_iter(|item| {
-                if INTERRUPTED.load(Ordering::SeqCst) {
-                    return Vec::new();
-                }
-                let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| -> Result<Vec<Result<()>>> {
-                    if let Some((j, why)) =
-                        item.iter().flat_map(|c| c.jobs.iter()).find_map(|j| failed_jobs.get_key_value(j))
-                    {
-                        anyhow::bail!("its model (training stage '{}') did not train: {why}", jobs[*j].name);
-                    }
-                    if item.len() == 1 {
-                        Ok(vec![run_cell(item[0], &dir.join("runs").join(&item[0].id))])
-                    } else {
-                        let g = (crate::neural::gate::require("a batched group of runs").run_group)(item, &dir);
-                        groups_run.fetch_add(1, Ordering::SeqCst);
-                        model_calls.fetch_add(g.model_calls, Ordering::SeqCst);
-                        forward_passes.fetch_add(g.forward_passes, Ordering::SeqCst);
-                        Ok(g.cells)
-                    }
-                }));
-                let per_cell: Vec<Result<(), String>> = match outcome {
-                    Ok(Ok(rs)) => rs.into_iter().map(|r| r.map_err(|e| format!("{e:#}"))).collect(),
-                    Ok(Err(e)) => vec![Err(format!("{e:#}")); item.len()],
-                    Err(p) => vec![Err(panic_text(&*p)); item.len()],
-                };
-                let results: Vec<(String, Result<(), String>)> =
-                    item.iter().zip(per_cell).filter(|(c, _)| !done(c)).map(|(c, r)| (c.id.clone(), r)).collect();
-                let n = finished_now.fetch_add(results.len(), Ordering::SeqCst) + results.len();
-                failed_now.fetch_add(results.iter().filter(|(_, r)| r.is_err()).count(), Ordering::SeqCst);
-                if let Ok(mut b) = bar.lock() {
-                    b.update(n as u64, &format!("{} failed", failed_now.load(Ordering::SeqCst)));
-                }
-                if interrupt_after.is_some_and(|k| n >= k) {
-                    // SAFETY: raising a signal in this process; the handler above is installed.
-                    unsafe { libc::raise(libc::SIGINT) };
-                }
-                results
-            })
-            .collect()
-    });
-    // Ctrl-C means what it meant before the sweep again (the tables below are written atomically).
-    // SAFETY: restoring the handler `signal` returned.
-    unsafe { libc::signal(libc::SIGINT, previous_sigint) };
-    let interrupted = INTERRUPTED.load(Ordering::SeqCst);
-    if let Ok(b) = bar.lock() {
-        b.finish();
-    }
+    let Ran { results, threads, interrupted, batched } = run_items(
+        &items,
+        &Work { dir: &dir, jobs: &jobs, failed_jobs: &failed_jobs, done: &done, todo: todo.len(), title: &title, opts },
+    )?;
     let failed: Vec<(String, String)> =
         results.iter().filter_map(|(id, r)| r.as_ref().err().map(|e| (id.clone(), e.clone()))).collect();
     let ran = results.len() - failed.len();
@@ -283,11 +206,6 @@ pub fn sweep(file: &Path, opts: &SweepOptions) -> Result<SweepOutcome> {
         "interrupted": interrupted,
         "wall_time_s": t0.elapsed().as_secs_f64(),
     });
-    let batched = BatchTotals {
-        groups: groups_run.load(Ordering::SeqCst),
-        model_calls: model_calls.load(Ordering::SeqCst),
-        forward_passes: forward_passes.load(Ordering::SeqCst),
-    };
     let mut runs = runs;
     if opts.batch_runs {
         runs["batched_inference"] = json!({
@@ -336,6 +254,139 @@ pub fn sweep(file: &Path, opts: &SweepOptions) -> Result<SweepOutcome> {
         cells: mine.len(),
         finished: finished_count,
         batched,
+    })
+}
+
+/// A sweep's work items: single cells to do, or (with `batch_runs`) each batched group with a cell to do, whole.
+fn work_items<'a>(
+    cells: &'a [Cell],
+    mine: &[&'a Cell],
+    done: &dyn Fn(&Cell) -> bool,
+    batch_runs: bool,
+) -> Vec<Vec<&'a Cell>> {
+    let group_of: HashMap<&str, usize> = if batch_runs {
+        cells.iter().zip(batch_groups(cells)).filter_map(|(c, g)| g.map(|g| (c.id.as_str(), g))).collect()
+    } else {
+        HashMap::new()
+    };
+    let mut items: Vec<Vec<&Cell>> = Vec::new();
+    let mut groups: BTreeMap<usize, Vec<&Cell>> = BTreeMap::new();
+    for &cell in mine {
+        match group_of.get(cell.id.as_str()) {
+            Some(&g) => groups.entry(g).or_default().push(cell),
+            None if !done(cell) => items.push(vec![cell]),
+            None => {}
+        }
+    }
+    items.extend(groups.into_values().filter(|g| g.iter().any(|c| !done(c))));
+    items
+}
+
+/// What the work items need besides themselves.
+struct Work<'a> {
+    /// The experiment's results folder.
+    dir: &'a Path,
+    /// The training jobs, and those that failed with why.
+    jobs: &'a [crate::lab::stages::Job],
+    failed_jobs: &'a BTreeMap<usize, String>,
+    /// Whether a cell was finished before this sweep.
+    done: &'a (dyn Fn(&Cell) -> bool + Sync),
+    /// Cells to run now, and the progress bar's title.
+    todo: usize,
+    title: &'a str,
+    opts: &'a SweepOptions,
+}
+
+/// What running the work items gave.
+struct Ran {
+    /// Each cell run now, by id: `Ok`, or its error (a panic's message included).
+    results: Vec<(String, Result<(), String>)>,
+    /// Worker threads.
+    threads: usize,
+    /// Whether Ctrl-C stopped the sweep before every item started.
+    interrupted: bool,
+    /// The batched groups' totals.
+    batched: BatchTotals,
+}
+
+/// Runs the work items on a rayon pool (`opts.threads`), each in `catch_unwind` so that a failing cell fails
+/// alone; Ctrl-C stops starting items. A bar on a terminal, periodic plain lines otherwise.
+fn run_items(items: &[Vec<&Cell>], w: &Work<'_>) -> Result<Ran> {
+    // A bar on a terminal, periodic plain lines otherwise (a long sweep is never silent in a log).
+    let bar = std::sync::Mutex::new(crate::lab::progress::Progress::new(w.opts.quiet, w.todo as u64, w.title, "runs"));
+    let failed_now = AtomicUsize::new(0);
+    let pool = rayon::ThreadPoolBuilder::new()
+        .start_handler(|_| {
+            if let Some(rt) = prescale_agents::neural::runtime::installed() {
+                (rt.init_thread)();
+            }
+        })
+        .num_threads(w.opts.threads.unwrap_or(0))
+        .build()?;
+    let threads = pool.current_num_threads();
+    let previous_sigint = install_sigint_handler();
+    let interrupt_after: Option<usize> = std::env::var(INTERRUPT_AFTER_ENV).ok().and_then(|v| v.parse().ok());
+    let finished_now = AtomicUsize::new(0);
+    let (groups_run, model_calls, forward_passes) = (AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0));
+    let results: Vec<(String, Result<(), String>)> = pool.install(|| {
+        items
+            .par_iter()
+            .flat_map_iter(|item| {
+                if INTERRUPTED.load(Ordering::SeqCst) {
+                    return Vec::new();
+                }
+                let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| -> Result<Vec<Result<()>>> {
+                    if let Some((j, why)) =
+                        item.iter().flat_map(|c| c.jobs.iter()).find_map(|j| w.failed_jobs.get_key_value(j))
+                    {
+                        anyhow::bail!("its model (training stage '{}') did not train: {why}", w.jobs[*j].name);
+                    }
+                    if item.len() == 1 {
+                        Ok(vec![run_cell(item[0], &w.dir.join("runs").join(&item[0].id))])
+                    } else {
+                        let g = (crate::neural::gate::require("a batched group of runs").run_group)(item, w.dir);
+                        groups_run.fetch_add(1, Ordering::SeqCst);
+                        model_calls.fetch_add(g.model_calls, Ordering::SeqCst);
+                        forward_passes.fetch_add(g.forward_passes, Ordering::SeqCst);
+                        Ok(g.cells)
+                    }
+                }));
+                let per_cell: Vec<Result<(), String>> = match outcome {
+                    Ok(Ok(rs)) => rs.into_iter().map(|r| r.map_err(|e| format!("{e:#}"))).collect(),
+                    Ok(Err(e)) => vec![Err(format!("{e:#}")); item.len()],
+                    Err(p) => vec![Err(panic_text(&*p)); item.len()],
+                };
+                let results: Vec<(String, Result<(), String>)> =
+                    item.iter().zip(per_cell).filter(|(c, _)| !(w.done)(c)).map(|(c, r)| (c.id.clone(), r)).collect();
+                let n = finished_now.fetch_add(results.len(), Ordering::SeqCst) + results.len();
+                failed_now.fetch_add(results.iter().filter(|(_, r)| r.is_err()).count(), Ordering::SeqCst);
+                if let Ok(mut b) = bar.lock() {
+                    b.update(n as u64, &format!("{} failed", failed_now.load(Ordering::SeqCst)));
+                }
+                if interrupt_after.is_some_and(|k| n >= k) {
+                    // SAFETY: raising a signal in this process; the handler above is installed.
+                    unsafe { libc::raise(libc::SIGINT) };
+                }
+                results
+            })
+            .collect()
+    });
+    // Ctrl-C means what it meant before the sweep again (the tables below are written atomically).
+    // SAFETY: restoring the handler `signal` returned.
+    unsafe { libc::signal(libc::SIGINT, previous_sigint) };
+    let interrupted = INTERRUPTED.load(Ordering::SeqCst);
+    if let Ok(b) = bar.lock() {
+        b.finish();
+    }
+    Ok(Ran {
+        results,
+        threads,
+        interrupted,
+        batched: BatchTotals {
+            groups: groups_run.load(Ordering::SeqCst),
+            model_calls: model_calls.load(Ordering::SeqCst),
+            forward_passes: forward_passes.load(Ordering::SeqCst),
+        },
     })
 }
 

@@ -9,7 +9,7 @@ use crate::live::config::ServeConfig;
 use crate::live::decider::{Counterfactual, Decider, Tick};
 use crate::live::inputs::{Checked, RawInputs, check};
 use crate::live::prom::{Prometheus, millis};
-use crate::live::record::{cell, timestamp};
+use crate::live::record::{DECISION_COLUMNS, decision_cells};
 
 /// The inputs of every tick from `start` to `end` (Unix seconds, step `interval_s`), each checked.
 ///
@@ -78,36 +78,31 @@ pub struct Replay {
     pub counterfactual: Counterfactual,
 }
 
-/// The replay CSV: the recording's columns first (`decisions.csv` of `prescale run --record-live`), then
-/// what the server would have served and why a tick failed.
+/// The replay CSV: the recording's columns first (`decisions.csv` of `prescale run --record-live`, by the same
+/// [`decision_cells`]), then what the server would have served and why a tick failed.
 pub fn ticks_csv(ticks: &[Tick]) -> String {
-    let mut out = format!(
-        "{},recommended_replicas,served_replicas,available,fault_kind,fault\n",
-        crate::live::record::DECISION_COLUMNS
-    );
+    let header: Vec<&str> = DECISION_COLUMNS
+        .iter()
+        .copied()
+        .chain(["recommended_replicas", "served_replicas", "available", "fault_kind", "fault"])
+        .collect();
     let n = |x: Option<u32>| x.map(|v| v.to_string()).unwrap_or_default();
-    for t in ticks {
-        let d = t.diagnostics;
-        let fault = t.fault.as_ref();
-        let message = fault.map(|f| format!("\"{}\"", f.message.replace('"', "\"\""))).unwrap_or_default();
-        out.push_str(&format!(
-            "{},{},{},{},{},{},{}{},{},{},{},{},{}\n",
-            timestamp(t.t_unix_s),
-            t.now_s,
-            n(t.current_replicas),
-            n(t.controller_replicas),
-            cell(d.map(|d| d.forecast_cpu_cores)),
-            cell(d.map(|d| d.margin_cpu_cores)),
-            cell(d.map(|d| d.coverage)),
-            crate::live::record::resource_cells(d.as_ref()),
-            n(t.recommended_replicas),
-            n(t.served_replicas),
-            t.available as u8,
-            fault.map_or("", |f| f.kind.label()),
-            message,
-        ));
-    }
-    out
+    prescale_sim::table::write_rows(
+        &header,
+        ticks.iter().map(|t| {
+            let mut cells =
+                decision_cells(t.t_unix_s, t.now_s, t.current_replicas, t.controller_replicas, t.diagnostics.as_ref());
+            let fault = t.fault.as_ref();
+            cells.extend([
+                n(t.recommended_replicas),
+                n(t.served_replicas),
+                (t.available as u8).to_string(),
+                fault.map_or("", |f| f.kind.label()).to_string(),
+                fault.map(|f| f.message.clone()).unwrap_or_default(),
+            ]);
+            cells
+        }),
+    )
 }
 
 /// `FROM..TO` of `--replay`: Unix seconds or ISO-8601 instants.

@@ -129,6 +129,9 @@ impl Default for EvalOptions {
 ///
 /// # Errors
 /// A trace too short for the protocol, or a network's training failing.
+///
+/// Why one function: the protocol's loop over models and origins, with the refit schedule deciding per model
+/// what is trained when; each model kind is a short arm of one match over the same origins and rows.
 pub fn evaluate(
     s: &Series,
     training: &TrainingConfig,

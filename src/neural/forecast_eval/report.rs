@@ -62,6 +62,9 @@ pub const CSV_HEADER: [&str; 7] = ["trace", "model", "source", "horizon_steps", 
 ///
 /// # Errors
 /// Unknown model names, trace, protocol or training problems.
+///
+/// Why one function: the report is rebuilt after each trace from everything so far (peers' rows beside
+/// prescale's), so the loop over traces and the table it writes stay together.
 pub fn run(
     traces: &[String],
     opts: &EvalOptions,

@@ -28,6 +28,9 @@ pub fn train(file: &Path, out_root: &Path, quiet: bool) -> Result<Trained> {
 ///
 /// # Errors
 /// Bad data, a non-finite loss, or I/O.
+///
+/// Why one function: the model folder is written whole or not at all, so the training, its curve, its card
+/// and the checkpoint on failure all happen between making the temporary folder and renaming it.
 pub fn train_loaded(cfg: &TrainFile, source: &Source, dir: &Path, what: &str, quiet: bool) -> Result<Trained> {
     let dir = dir.to_path_buf();
     let mut per_series: Vec<SeriesFit> = Vec::new();
