@@ -20,7 +20,7 @@ fuzz_target!(|data: &[u8]| {
     // One replacement and one insertion, at the first path in order (HashMap order would make runs
     // irreproducible).
     if let Some(path) = spans.keys().min() {
-        let _ = prescale::lab::experiment::set_path(text, path, "1");
-        let _ = prescale::lab::experiment::set_path(text, &format!("{path}.new_field"), "(a: 1)");
+        let _ = prescale::files::ron_paths::set_path(text, path, "1");
+        let _ = prescale::files::ron_paths::set_path(text, &format!("{path}.new_field"), "(a: 1)");
     }
 });
