@@ -5,7 +5,9 @@
 # One build serves every step: the whole workspace (the GUI included, so that cargo unifies features once) in
 # release mode, as shipped (thin LTO is what keeps libtorch out of the `prescale` binary, which
 # tests/fast_start.rs checks; a profile without LTO builds faster but loads libtorch in every command, and one with
-# LTO and many codegen units links each test binary far more slowly). Each step prints its time.
+# LTO and many codegen units links each test binary far more slowly). Each test binary is a thin-LTO link of the
+# library, so each crate has one integration-test binary (tests/main.rs, a module per concern). Each step prints
+# its time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
