@@ -5,6 +5,7 @@
 #   scripts/fuzz.sh              # every target: 10^6 executions for the parser targets, 10^5 for `run`
 #   scripts/fuzz.sh --runs N     # every target: N executions for the parser targets, N/10 for `run`
 #   scripts/fuzz.sh trace 5000   # one target, N executions
+#   scripts/fuzz.sh --build      # only build the targets (the test command builds first, runs later)
 #
 # cargo-fuzz is installed once per machine into ~/.cache/prescale/cargo-fuzz (about 4 minutes to build).
 # A crash leaves its input in fuzz/artifacts/<target>/ and the command to reproduce it in the output.
@@ -25,13 +26,15 @@ if [ ! -x "$ROOT/bin/cargo-fuzz" ]; then
     trap - EXIT
 fi
 export PATH="$ROOT/bin:$PATH"
-# The targets link prescale, hence libtorch: found through the per-machine PyTorch install.
-LIBTORCH_DIR="$(scripts/setup-torch.sh)"
-export LD_LIBRARY_PATH="$(readlink -f "$LIBTORCH_DIR")/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+# The targets link prescale without its `torch` feature (fuzz/Cargo.toml): no libtorch to find.
 
 PARSERS=(scenario experiment training trace ron_paths serve)
 PARSER_RUNS=1000000
-if [ "${1:-}" = --runs ]; then
+BUILD_ONLY=0
+if [ "${1:-}" = --build ]; then
+    BUILD_ONLY=1
+    set --
+elif [ "${1:-}" = --runs ]; then
     [[ "${2:-}" =~ ^[1-9][0-9]*$ ]] || { echo "fuzz: --runs needs a positive number of executions" >&2; exit 2; }
     PARSER_RUNS="$2"
     set --
@@ -47,6 +50,7 @@ cd fuzz
 # build of every dependency is most of this script's time; the same flags go to `run`, which reuses the build.
 BUILD_FLAGS=(-s none --codegen-units 16)
 cargo fuzz build "${BUILD_FLAGS[@]}"
+[ "$BUILD_ONLY" = 1 ] && exit 0
 for t in "${TARGETS[@]}"; do
     runs="${2:-$PARSER_RUNS}"
     [ "$t" = run ] && [ $# -lt 2 ] && runs=$(( (PARSER_RUNS + 9) / 10 ))

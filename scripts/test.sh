@@ -5,9 +5,11 @@
 # One build serves every step: the whole workspace (the GUI included, so that cargo unifies features once) in
 # release mode, as shipped (thin LTO is what keeps libtorch out of the `prescale` binary, which
 # tests/fast_start.rs checks; a profile without LTO builds faster but loads libtorch in every command, and one with
-# LTO and many codegen units links each test binary far more slowly). Each test binary is a thin-LTO link of the
-# library, so each crate has one integration-test binary (tests/main.rs, a module per concern). Each step prints
-# its time.
+# LTO and many codegen units links each test binary far more slowly). A thin-LTO link generates the code of
+# everything the binary links anew (measured: most of the build), so there are as few as possible: each crate has
+# one test binary, its library's, which holds its integration tests too (tests/main.rs, a module per concern,
+# included under cfg(test)); the GUI's also runs the real window, so CI links no `prescale-gui`; the fuzz
+# targets build without PyTorch. Each step prints its time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -44,18 +46,37 @@ step setup setup
 
 step fmt cargo fmt --all -- --check
 step clippy cargo clippy --workspace --all-targets --release -- -D warnings
+# The build without PyTorch (`--no-default-features`: classical controllers only) must compile and lint clean.
+step clippy-no-torch cargo clippy -p prescale -p prescale-agents --no-default-features --all-targets --release -- -D warnings
 RUSTDOCFLAGS="-D warnings" step doc cargo doc --workspace --no-deps --quiet --release
 # Fuzzing: every cargo-fuzz target on stable without a sanitizer, from the checked-in seed corpus: 10^5
-# executions per parser target and 10^4 for `run` here (scripts/fuzz.sh alone runs ten times as many).
-if [ "${PRESCALE_SKIP_FUZZ:-0}" = 1 ]; then
-    echo "fuzz: skipped (PRESCALE_SKIP_FUZZ=1)"
-else
-    step fuzz scripts/fuzz.sh --runs 100000
-fi
+# executions per parser target and 10^4 for `run` here (scripts/fuzz.sh alone runs ten times as many). Built
+# here; the executions run beside the tests below, whose processes leave a core idle much of the time.
+FUZZ=1
+[ "${PRESCALE_SKIP_FUZZ:-0}" = 1 ] && FUZZ=0 && echo "fuzz: skipped (PRESCALE_SKIP_FUZZ=1)"
+[ "$FUZZ" = 1 ] && step fuzz-build scripts/fuzz.sh --build
 # The conformance tests simulate millions of events: optimised code. The GUI's egui_kittest tests and snapshots
 # (wgpu on Mesa's software GL, no display) run here too.
+step test-build cargo test --workspace --release --no-run
+FUZZ_LOG="$(mktemp)"
+FUZZ_PID=
+# The fuzzing runs in its own process group, at a lower priority than the tests (whose timeouts it must not
+# stretch), and is stopped with the whole group if this script ends first.
+trap 'rm -f "$FUZZ_LOG"; [ -n "$FUZZ_PID" ] && kill -- "-$FUZZ_PID" 2>/dev/null; true' EXIT
+if [ "$FUZZ" = 1 ]; then
+    setsid nice -n 10 bash -c 't0=$SECONDS; scripts/fuzz.sh --runs 100000; rc=$?
+        echo "step fuzz: $((SECONDS - t0)) s (beside the tests)"; exit $rc' >"$FUZZ_LOG" 2>&1 &
+    FUZZ_PID=$!
+fi
 step test cargo test --workspace --release
-# The workbench's real window under Xvfb, from the binary the tests' build made.
-step gui-window scripts/gui-window.sh target/release/prescale-gui
+if [ "$FUZZ" = 1 ]; then
+    fuzz_rc=0
+    wait "$FUZZ_PID" || fuzz_rc=$?
+    FUZZ_PID=
+    cat "$FUZZ_LOG"
+    [ "$fuzz_rc" = 0 ] || { echo "fuzz: failed (exit $fuzz_rc)" >&2; exit "$fuzz_rc"; }
+fi
+# The workbench's real window under Xvfb, run by the GUI's test binary (the function `prescale-gui` runs).
+step gui-window scripts/gui-window.sh
 # The notebooks, executed headless in the project's Python environment (fails on any cell error).
 step notebooks scripts/notebooks.sh

@@ -20,3 +20,14 @@ pub mod lab;
 pub mod live;
 pub mod neural;
 pub mod plot;
+
+// The integration tests (tests/main.rs, one module per concern) are modules of the library's one test binary,
+// naming the crate as users do: one link of the library instead of two. They need PyTorch. The binaries they
+// run are built by cargo for tests/bins.rs, the package's one integration test.
+#[cfg(all(test, feature = "torch"))]
+extern crate self as prescale;
+#[cfg(all(test, feature = "torch"))]
+#[path = "../tests/main.rs"]
+mod integration;
+#[cfg(all(test, feature = "torch"))]
+pub(crate) use integration::common;

@@ -3,7 +3,7 @@
 use std::process::{Command, Output};
 
 fn prescale(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_prescale")).args(args).output().expect("prescale runs")
+    Command::new(crate::common::exe("prescale")).args(args).output().expect("prescale runs")
 }
 
 fn result_json(out: &Output) -> serde_json::Value {

@@ -12,8 +12,8 @@ use crate::common;
 
 use std::path::Path;
 
+use ::prescale::files::scenario_io::load_scenario_text;
 use common::{prescale, text};
-use prescale::files::scenario_io::load_scenario_text;
 use prescale_sim::controller::{Observation, ScaleDecision};
 use prescale_sim::scenario::{ControllerSpec, InitContext};
 

@@ -19,8 +19,8 @@ fn run_with_loader_log(bin: &Path, args: &[&str]) -> (Output, bool) {
 
 #[test]
 fn commands_without_networks_do_not_load_libtorch_and_the_others_run_in_prescale_torch() {
-    let light = Path::new(env!("CARGO_BIN_EXE_prescale"));
-    let torch = Path::new(env!("CARGO_BIN_EXE_prescale-torch"));
+    let light = Path::new(crate::common::exe("prescale"));
+    let torch = Path::new(crate::common::exe("prescale-torch"));
     // The check can fail: prescale-torch does load it.
     let (out, loaded) = run_with_loader_log(torch, &["--version"]);
     assert!(out.status.success());
@@ -49,7 +49,7 @@ fn commands_without_networks_do_not_load_libtorch_and_the_others_run_in_prescale
 fn both_binaries_compute_the_same_bits() {
     let d = tempfile::tempdir().unwrap();
     let mut tables = Vec::new();
-    for (bin, name) in [(env!("CARGO_BIN_EXE_prescale"), "light"), (env!("CARGO_BIN_EXE_prescale-torch"), "torch")] {
+    for (bin, name) in [(crate::common::exe("prescale"), "light"), (crate::common::exe("prescale-torch"), "torch")] {
         let out_dir = d.path().join(name);
         let out = Command::new(bin)
             .args(["run", "scenarios/bursty-mmpp.ron", "--quiet", "--out", out_dir.to_str().unwrap()])
@@ -69,7 +69,7 @@ fn both_binaries_compute_the_same_bits() {
 fn without_prescale_torch_beside_it_a_network_command_names_the_missing_binary() {
     let d = tempfile::tempdir().unwrap();
     let alone = d.path().join("prescale");
-    std::fs::copy(env!("CARGO_BIN_EXE_prescale"), &alone).unwrap();
+    std::fs::copy(crate::common::exe("prescale"), &alone).unwrap();
     let ok = Command::new(&alone).args(["validate", "scenarios/flash-crowd.ron"]).current_dir(repo()).output().unwrap();
     assert!(ok.status.success(), "{}", text(&ok).1);
     let scenario = std::fs::read_to_string(repo().join("scenarios/flash-crowd.ron")).unwrap();
@@ -91,7 +91,7 @@ fn without_prescale_torch_beside_it_a_network_command_names_the_missing_binary()
     }
     assert!(!out_dir.exists(), "nothing written");
     // With prescale-torch beside it, the same validate answers once, naming the missing model directory.
-    let both = Command::new(env!("CARGO_BIN_EXE_prescale"))
+    let both = Command::new(crate::common::exe("prescale"))
         .args(["validate", "scenarios/flash-crowd.ron", bc.to_str().unwrap()])
         .current_dir(repo())
         .output()

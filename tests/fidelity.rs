@@ -2,7 +2,7 @@
 //! they do not (transients after sudden changes) the test says by how much. `cargo test --release --test
 //! fidelity -- --nocapture` prints the figures.
 
-use prescale::files::scenario_io::load_scenario_text;
+use ::prescale::files::scenario_io::load_scenario_text;
 use prescale_sim::scenario::{self, RunOutput};
 
 fn scenario(fidelity: &str, workload: &str, horizon_s: u32, controller: &str, initial: u32) -> String {

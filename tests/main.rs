@@ -1,8 +1,10 @@
-//! prescale's integration tests, as one test binary (one link of the library, one build): one module per
-//! concern, each with its own module docs. `cargo test --release --test integration MODULE::` runs one module
-//! (e.g. `live::`), and a test's name is `MODULE::NAME`.
+//! prescale's integration tests: one module per concern, each with its own module docs. They are modules of the
+//! library's test binary (`src/lib.rs` includes this file under `cfg(test)`: one link of the library for all
+//! of them and the unit tests), and run the binaries cargo builds for `tests/bins.rs`. `cargo test --release
+//! --lib integration::MODULE::` runs one module (e.g. `integration::live::`); a test's name is
+//! `integration::MODULE::NAME`.
 
-mod common;
+pub(crate) mod common;
 
 mod bad_input;
 mod cli;

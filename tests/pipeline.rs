@@ -3,8 +3,8 @@
 
 use crate::common;
 
+use ::prescale::files::scenario_io::load_scenario_text;
 use common::{prescale, repo, shared_traces, text};
-use prescale::files::scenario_io::load_scenario_text;
 use prescale_sim::scenario::{self, RunSummary};
 
 /// A scenario over `workload` with `controller`, 4-core instances provisioning in exactly 2 minutes, 10 of

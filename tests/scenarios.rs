@@ -5,8 +5,8 @@ use crate::common;
 
 use std::path::Path;
 
+use ::prescale::files::scenario_io::{load_scenario, load_scenario_text, read_trace};
 use common::{files_under, prescale, repo, shared_traces, text};
-use prescale::files::scenario_io::{load_scenario, load_scenario_text, read_trace};
 use prescale_sim::scenario::{self, Fidelity};
 use prescale_sim::trace::TracePolicies;
 

@@ -16,7 +16,7 @@ const EXP: &str = "experiments/provisioning-whatif.ron";
 const NAME: &str = "provisioning-whatif";
 
 fn prescale_env(args: &[&str], env: &[(&str, &str)]) -> (Output, String) {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_prescale"));
+    let mut cmd = Command::new(crate::common::exe("prescale"));
     cmd.current_dir(repo()).args(args);
     for (k, v) in env {
         cmd.env(k, v);
@@ -308,7 +308,7 @@ fn a_slurm_job_array_runs_the_sweep_and_a_resubmission_finishes_a_killed_shard()
     assert_eq!(shard2.len(), 9);
     // Array task 2 is killed (SIGKILL, as by a node failure or `scancel --signal=KILL`) when it reaches its
     // second cell; the environment of the submission reaches every task.
-    let exe = env!("CARGO_BIN_EXE_prescale");
+    let exe = crate::common::exe("prescale");
     let (o, all) = cluster.run(
         exe,
         &["slurm", EXP, "--out", outs, "--array-size", "4", "--submit"],

@@ -144,7 +144,7 @@ fn shards_side_by_side_train_each_model_once() {
     let (f, out) = (file.to_str().unwrap(), d.path().join("r"));
     let outs = out.to_str().unwrap();
     let spawn = |shard: &str| {
-        std::process::Command::new(env!("CARGO_BIN_EXE_prescale"))
+        std::process::Command::new(crate::common::exe("prescale"))
             .args(["sweep", f, "--out", outs, "--quiet", "--shard", shard])
             .current_dir(repo())
             .stdout(std::process::Stdio::piped())

@@ -43,7 +43,7 @@ fn run(args: &[&str]) -> (Output, String) {
 }
 
 fn sweep(exp: &Path, out: &Path, env: &[(&str, &str)]) -> (Output, String) {
-    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_prescale"));
+    let mut cmd = std::process::Command::new(crate::common::exe("prescale"));
     cmd.current_dir(repo()).args(["sweep", exp.to_str().unwrap(), "--quiet", "--out", out.to_str().unwrap()]);
     for (k, v) in env {
         cmd.env(k, v);
@@ -67,7 +67,7 @@ fn column(runs_csv: &str, col: &str) -> Vec<(String, String)> {
 
 #[test]
 fn ids_are_unique_by_construction() {
-    use prescale::lab::experiment::cell_id;
+    use ::prescale::lab::experiment::cell_id;
     let ax = |v: &str| vec![("slo.latency_threshold_s".to_string(), v.to_string())];
     // Values alike in their first 24 characters, values alike once made folder-safe, same-stem files.
     let a = cell_id("s.ron", &ax("0.2500000000000000000000001"), "hpa", 1, &[]);
@@ -229,7 +229,7 @@ fn two_concurrent_sweeps_never_both_write() {
     let out = d.path().join("out");
     let exp = repo().join("experiments/provisioning-whatif.ron");
     let spawn = || {
-        std::process::Command::new(env!("CARGO_BIN_EXE_prescale"))
+        std::process::Command::new(crate::common::exe("prescale"))
             .current_dir(repo())
             .args(["sweep", exp.to_str().unwrap(), "--quiet", "--out", out.to_str().unwrap()])
             .stdout(std::process::Stdio::piped())

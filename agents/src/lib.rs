@@ -97,7 +97,7 @@ impl ControllerSpec for ControllerConfig {
             ControllerConfig::Predictive(p) => {
                 format!("predictive({} + {})", variant(&p.predictor), variant(&p.variance))
             }
-            ControllerConfig::Bc(c) => neural::policy::bc_name(
+            ControllerConfig::Bc(c) => neural::facts::bc_name(
                 &Path::new(&c.model).file_name().map_or(c.model.clone(), |n| n.to_string_lossy().into_owned()),
             ),
             ControllerConfig::HindsightExpert => "hindsight-expert".into(),
@@ -301,7 +301,7 @@ impl ControllerConfig {
         };
         let spec = match planned {
             Some(f) => f.spec.clone(),
-            None => match neural::model::read_card(Path::new(model)) {
+            None => match neural::card::read_card(Path::new(model)) {
                 Ok(card) => card.spec,
                 Err(_) => return,
             },
@@ -436,3 +436,11 @@ impl ControllerConfig {
         })
     }
 }
+
+// The tests beyond the modules' own (agents/tests/: the HPA against its documented behaviour, the reactive
+// controllers) are modules of the library's one test binary, naming the crate as users do: one link, not two.
+#[cfg(test)]
+extern crate self as prescale_agents;
+#[cfg(test)]
+#[path = "../tests/main.rs"]
+mod integration;

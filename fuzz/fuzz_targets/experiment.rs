@@ -4,8 +4,6 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    // In process, as `prescale-torch` runs them: model directories are checked with libtorch.
-    prescale::cli::install_torch();
     let Ok(text) = std::str::from_utf8(data) else { return };
     let file = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../experiments/fuzz.ron");
     let _ = prescale::lab::experiment::load_experiment_text(&file, text, std::path::Path::new("fuzz-results"));

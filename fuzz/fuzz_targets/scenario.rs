@@ -5,8 +5,6 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    // In process, as `prescale-torch` runs them: model directories are checked with libtorch.
-    prescale::cli::install_torch();
     let Ok(text) = std::str::from_utf8(data) else { return };
     // Anchored in the repository's scenarios folder, so that relative trace paths can resolve.
     let file = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/fuzz.ron");

@@ -6,8 +6,6 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    // In process, as `prescale-torch` runs them: model directories are checked with libtorch.
-    prescale::cli::install_torch();
     let Ok(text) = std::str::from_utf8(data) else { return };
     let file = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/live/fuzz.ron");
     if let Ok(loaded) = prescale::live::config::load_serve_text(&file, text) {

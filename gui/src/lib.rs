@@ -8,7 +8,7 @@
 //! - [`runs`]: background runs and what the plots draw of a run.
 //! - [`plots`]: the linked time series and the summary table.
 //! - [`sweep`]: the sweep view.
-//! - [`app`]: the window.
+//! - [`app`]: the workbench's state and frame; [`window`]: it in its own window (the binary's body).
 
 pub mod app;
 pub mod doc;
@@ -16,8 +16,16 @@ pub mod form;
 pub mod plots;
 pub mod runs;
 pub mod sweep;
+pub mod window;
 
 pub use app::Workbench;
+
+// The tests are modules of the library's one test binary (no integration-test binary: each would be another
+// link of the whole GUI); they name the crate as users do.
+#[cfg(test)]
+extern crate self as prescale_gui;
+#[cfg(test)]
+mod tests;
 
 use std::path::Path;
 

@@ -7,7 +7,8 @@
 //! * [`cluster`]: instance types, the fleet's lifecycle, billing, quotas, failures.
 //! * [`service`] (request-level) and [`fluid`] (flows per step, [`queueing`] formulas): the two fidelities.
 //! * [`scenario`]: scenario configs, validation, the runner and the metrics ([`metrics`]).
-//! * [`controller`]: the seam every autoscaler plugs into, with `Static` and the reference HPA rule.
+//! * [`controller`]: the seam every autoscaler plugs into, with `Static` and the reference HPA rule;
+//!   [`observe`]: per-tick data out of a controller a model owns (recorded runs, shadows, DAgger labels).
 //! * [`mod@reference`]: the two workloads of the peers' REFERENCE_MODEL.md, reproduced exactly.
 //!
 //! This crate is a leaf: it depends on no ML, GUI, plotting, CLI or thread-pool crate, and holds no global
@@ -22,6 +23,7 @@ pub mod fluid;
 pub mod input;
 pub mod iso8601;
 pub mod metrics;
+pub mod observe;
 pub mod queue;
 pub mod queueing;
 pub mod reference;
@@ -38,3 +40,11 @@ pub mod workload;
 
 pub use engine::{Context, Model, Simulation, Stop};
 pub use time::SimTime;
+
+// The tests beyond the modules' own (sim/tests/: the reference model, Erlang C, properties over random
+// scenarios) are modules of the library's one test binary, naming the crate as users do: one link, not two.
+#[cfg(test)]
+extern crate self as prescale_sim;
+#[cfg(test)]
+#[path = "../tests/main.rs"]
+mod integration;

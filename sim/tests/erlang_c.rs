@@ -145,7 +145,7 @@ fn intervals(set: char, discipline: QueueDiscipline) -> Vec<(&'static str, f64, 
 fn misses(set: char, discipline: QueueDiscipline) -> Vec<String> {
     let rows = intervals(set, discipline);
     for (name, m, hw, want) in &rows {
-        // Shown with `cargo test --release -p prescale-sim --test sim erlang_c -- --nocapture`.
+        // Shown with `cargo test --release -p prescale-sim integration::erlang_c -- --nocapture`.
         eprintln!(
             "{discipline:?} set {set} {name:>12}: {m:.6} ± {hw:.6}  theory {want:.6}  ({:+.2} half-widths)",
             (m - want) / hw

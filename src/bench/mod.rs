@@ -18,8 +18,10 @@ use serde_json::Value;
 use crate::bench::procinfo::wait_with_peak_rss;
 
 mod fluid;
+#[cfg(feature = "torch")]
 mod neural;
 pub mod procinfo;
+#[cfg(feature = "torch")]
 mod serve;
 
 /// Targets of the simulator-core issue, canonical events per second on this 2-core machine.
@@ -296,11 +298,13 @@ fn same_results(a: &Value, b: &Value) -> bool {
 }
 
 /// The neural benchmark's lines (reached through `torch_gate`: it needs libtorch).
+#[cfg(feature = "torch")]
 pub(crate) fn neural_costs() -> Result<Vec<String>> {
     neural::costs()
 }
 
 /// The live-mode benchmark's lines (reached through `torch_gate`: its learned controllers need libtorch).
+#[cfg(feature = "torch")]
 pub(crate) fn serve_costs() -> Result<Vec<String>> {
     serve::costs()
 }

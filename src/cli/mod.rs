@@ -5,6 +5,7 @@
 //! What it is not: no logic another front end would need; each command calls the library's rooms and prints.
 
 mod args;
+#[cfg(feature = "torch")]
 pub mod demo;
 mod lab;
 pub mod output;
@@ -22,7 +23,9 @@ use anyhow::{Result, bail};
 use clap::Parser;
 
 use crate::bench;
-use crate::neural::gate::{TorchCommands, require};
+#[cfg(feature = "torch")]
+use crate::neural::gate::TorchCommands;
+use crate::neural::gate::require;
 use args::{Cli, Command, one_line};
 use lab::{cmd_collect, cmd_plot, cmd_slurm, cmd_sweep, cmd_train_only};
 use reference::{check_reference, cmd_reference};
@@ -30,6 +33,7 @@ use run::cmd_run;
 use serve::cmd_serve;
 use validate::validate;
 
+#[cfg(feature = "torch")]
 /// Installs libtorch's side in this process: the agents' neural runtime and the front end's commands that need
 /// it (what `prescale-torch` does first; tests that use models in process call it too). Idempotent. It lives
 /// here, on the top floor, because the table names commands from every room.
@@ -39,7 +43,7 @@ pub fn install_torch() {
         demo: demo::run,
         train: train::cmd_train,
         export: crate::neural::train::export,
-        forecast_eval: train::cmd_forecast_eval,
+        forecast_networks: crate::neural::forecast_eval::NETWORKS,
         train_jobs: crate::lab::stages::train_jobs,
         run_group: crate::lab::sweep::group::run_group,
         bench_neural: crate::bench::neural_costs,
@@ -162,7 +166,12 @@ pub fn run<I: IntoIterator<Item = OsString>>(args: I) -> Result<ExitCode> {
             if !models.is_empty() {
                 opts.models = models;
             }
-            (require("prescale forecast-eval").forecast_eval)(traces, &opts, out.as_deref(), csv.as_deref(), quiet)
+            if opts.needs_torch() {
+                // Networks: in `prescale-torch` (this re-runs the command line there unless it is this process).
+                let why = format!("prescale forecast-eval with {}", opts.networks_named());
+                opts.networks = Some(require(&why).forecast_networks);
+            }
+            train::cmd_forecast_eval(traces, &opts, out.as_deref(), csv.as_deref(), quiet)
         }
         Command::Export { model_dir } => {
             (require("prescale export").export)(&model_dir)?;

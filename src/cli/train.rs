@@ -1,11 +1,13 @@
-//! `prescale train` and `prescale forecast-eval`: the commands on networks (run in `prescale-torch`, through
-//! the gate's table that [`super::install_torch`] fills).
+//! `prescale train` and `prescale forecast-eval`: the commands on networks. Training runs in `prescale-torch`
+//! (through the gate's table that `install_torch` fills); forecast-eval runs in either binary, re-run in
+//! `prescale-torch` when it evaluates networks.
 
 use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::Result;
 
+#[cfg(feature = "torch")]
 /// `prescale train`: the model folder, its metrics and its fit.
 pub(crate) fn cmd_train(config: &Path, out: &Path, quiet: bool) -> Result<ExitCode> {
     let t = crate::neural::train::train(config, out, quiet)?;

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Result;
-use prescale_agents::neural::model::is_trained;
+use prescale_agents::neural::card::is_trained;
 use prescale_sim::scenario::Sizing;
 
 use crate::files::scenario_io::load_scenario;

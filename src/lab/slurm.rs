@@ -199,7 +199,7 @@ pub fn slurm(file: &Path, opts: &SlurmOptions) -> Result<SlurmPlan> {
     let unfinished = todo.iter().filter(|t| **t).count();
     let needs_training = jobs_of(exp.cells.iter().zip(&todo).filter(|(_, t)| **t).map(|(c, _)| c))
         .into_iter()
-        .any(|j| !prescale_agents::neural::model::is_trained(&exp.jobs[j].dir));
+        .any(|j| !prescale_agents::neural::card::is_trained(&exp.jobs[j].dir));
 
     let exp_arg = sh(&file.display().to_string());
     let out_arg = sh(&opts.out_root.display().to_string());

@@ -32,48 +32,38 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
-use prescale_agents::neural::data::Split;
+#[cfg(feature = "torch")]
+use anyhow::Context;
+use anyhow::Result;
 use prescale_agents::neural::facts::{ModelFacts, Task};
-use prescale_agents::neural::fit::TrainingConfig;
-use prescale_agents::neural::spec::ModelSpec;
-use prescale_sim::scenario::{TraceSlice, WorkloadConfig};
+use prescale_sim::scenario::WorkloadConfig;
 use prescale_sim::validate::{Problem, Problems};
 use serde::{Deserialize, Serialize};
 
 use crate::files::ron_paths::set_path;
 use crate::files::scenario_io::{Loaded, load_scenario_text, read_text};
-use crate::neural::train::{TaskConfig, TrainFile, Trained, apply_slice, data_problem, train_loaded};
+use crate::neural::train::{TaskConfig, TrainFile, apply_slice, data_problem, with_training_block};
+#[cfg(feature = "torch")]
+use crate::neural::train::{Trained, train_loaded};
 
 /// What a controller writes as its model to name a stage's: `"@<stage>"`.
 pub const STAGE_PREFIX: char = '@';
 
-/// A training stage (see the module docs).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Stage {
-    /// Name (controllers write `"@<name>"`).
-    pub name: String,
-    /// Learn from this scenario file (relative to the experiment) instead of each run's own.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub scenario: Option<String>,
-    /// Axes (paths, as in `axes`) whose values the training scenario takes: one model per value. Default
-    /// none: one model per scenario file, whatever the axes.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub per_axes: Vec<String>,
-    /// The part of the trace to learn from (see `Train`'s `slice`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub slice: Option<TraceSlice>,
-    /// The task.
-    pub task: TaskConfig,
-    /// The network.
-    pub model: ModelSpec,
-    /// Time-ordered split.
-    #[serde(default)]
-    pub split: Split,
-    /// The optimiser.
-    #[serde(default)]
-    pub training: TrainingConfig,
+with_training_block! {
+    /// A training stage (see the module docs).
+    #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct Stage {
+        /// Name (controllers write `"@<name>"`).
+        pub name: String,
+        /// Learn from this scenario file (relative to the experiment) instead of each run's own.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub scenario: Option<String>,
+        /// Axes (paths, as in `axes`) whose values the training scenario takes: one model per value. Default
+        /// none: one model per scenario file, whatever the axes.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        pub per_axes: Vec<String>,
+    }
 }
 
 impl Stage {
@@ -278,6 +268,7 @@ pub fn trace_window(
 /// Trains the jobs `needed` (indices into `jobs`) one after the other, each unless its model directory already
 /// holds it: per job a manifest row (stage, scenario, axes, folder, `trained`/`reused`/`failed`), and the
 /// failures by job (a failed training fails the runs that need it, not the sweep).
+#[cfg(feature = "torch")]
 pub fn train_jobs(
     jobs: &[Job],
     needed: &std::collections::BTreeSet<usize>,
@@ -334,6 +325,7 @@ pub fn train_jobs(
 }
 
 /// Takes (waiting for it) the lock of the model directory `dir`: `.<dir name>.lock` beside it.
+#[cfg(feature = "torch")]
 fn lock_model(dir: &Path) -> Result<std::fs::File> {
     let parent = dir.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
@@ -348,8 +340,9 @@ fn lock_model(dir: &Path) -> Result<std::fs::File> {
 ///
 /// # Errors
 /// As [`train_loaded`].
+#[cfg(feature = "torch")]
 pub fn run_job(job: &Job, quiet: bool) -> Result<Option<Trained>> {
-    if prescale_agents::neural::model::is_trained(&job.dir) {
+    if prescale_agents::neural::card::is_trained(&job.dir) {
         return Ok(None);
     }
     let what = format!("training stage '{}' on {}", job.name, job.scenario_file.display());

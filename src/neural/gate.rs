@@ -32,8 +32,8 @@ pub struct TorchCommands {
     pub train: fn(&Path, &Path, bool) -> Result<ExitCode>,
     /// `prescale export MODEL_DIR`.
     pub export: fn(&Path) -> Result<()>,
-    /// `prescale forecast-eval` (traces, options, Markdown out, CSV out, quiet).
-    pub forecast_eval: ForecastEvalCommand,
+    /// `prescale forecast-eval`'s networks.
+    pub forecast_networks: crate::neural::forecast_eval::NetworkEval,
     /// An experiment's training jobs (see [`crate::lab::stages::train_jobs`]).
     pub train_jobs: TrainJobs,
     /// One batched group of cells (see `lab::sweep::group::run_group`), each cell's outcome.
@@ -43,10 +43,6 @@ pub struct TorchCommands {
     /// `prescale bench --workload serve`'s lines.
     pub bench_serve: fn() -> Result<Vec<String>>,
 }
-
-/// The signature of `prescale forecast-eval`'s body.
-pub type ForecastEvalCommand =
-    fn(Vec<String>, &crate::neural::forecast_eval::EvalOptions, Option<&Path>, Option<&Path>, bool) -> Result<ExitCode>;
 
 /// The signature of [`crate::lab::stages::train_jobs`]: the jobs, the ones needed, quiet → a row per model and the
 /// failed jobs with their errors.
@@ -88,6 +84,13 @@ pub fn torch_binary() -> Option<PathBuf> {
 /// and a message naming the missing binary if it cannot.
 pub fn reexec_in_torch(why: &str) -> ! {
     use std::os::unix::process::CommandExt;
+    if !cfg!(feature = "torch") {
+        eprintln!(
+            "error: {why} needs PyTorch, but this prescale was built without it (the `torch` cargo feature); build \
+             with the default features"
+        );
+        std::process::exit(2);
+    }
     let Some(bin) = torch_binary().filter(|b| b.is_file()) else {
         eprintln!(
             "error: {why} needs libtorch, which the `prescale` binary does not load; `prescale-torch` (built beside it \

@@ -7,7 +7,26 @@ use std::process::{Command, Output};
 
 /// Runs the `prescale` binary with `args` in the repository root.
 pub fn prescale(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_prescale")).args(args).current_dir(repo()).output().expect("prescale runs")
+    Command::new(exe("prescale")).args(args).current_dir(repo()).output().expect("prescale runs")
+}
+
+/// The package's binary `name` (`prescale` or `prescale-torch`) that cargo built for this test run:
+/// `target/<profile>/<name>`, above the test binary's `deps/`. (`cargo test` builds it for `tests/bins.rs`.)
+pub fn exe(name: &str) -> &'static str {
+    static PRESCALE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    static TORCH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let cell = match name {
+        "prescale" => &PRESCALE,
+        "prescale-torch" => &TORCH,
+        _ => panic!("the package has no binary {name}"),
+    };
+    cell.get_or_init(|| {
+        let test_binary = std::env::current_exe().expect("the test binary's path");
+        let dir = test_binary.parent().and_then(Path::parent).expect("the test binary is in target/<profile>/deps");
+        let p = dir.join(name);
+        assert!(p.is_file(), "{} is not built: `cargo test --release` builds it (for tests/bins.rs)", p.display());
+        p.display().to_string()
+    })
 }
 
 /// The repository root.

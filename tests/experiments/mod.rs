@@ -8,15 +8,15 @@ use crate::common;
 
 use std::path::Path;
 
+use ::prescale::lab::experiment::load_experiment;
 use common::{prescale, repo, text};
-use prescale::lab::experiment::load_experiment;
 
 fn out_root() -> &'static std::path::Path {
     std::path::Path::new("results")
 }
 
 fn sweep(out: &std::path::Path, extra: &[&str], env: Option<(&str, &str)>) -> std::process::Output {
-    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_prescale"));
+    let mut cmd = std::process::Command::new(crate::common::exe("prescale"));
     cmd.current_dir(repo())
         .args(["sweep", "experiments/provisioning-whatif.ron", "--quiet", "--out", out.to_str().unwrap()])
         .args(extra);
@@ -30,7 +30,7 @@ fn sweep(out: &std::path::Path, extra: &[&str], env: Option<(&str, &str)>) -> st
 fn sweep_report(dir: &std::path::Path, name: &str, exp: &str) -> String {
     let file = dir.join(format!("{name}.ron"));
     std::fs::write(&file, exp).unwrap();
-    let o = std::process::Command::new(env!("CARGO_BIN_EXE_prescale"))
+    let o = std::process::Command::new(crate::common::exe("prescale"))
         .args(["sweep", file.to_str().unwrap(), "--quiet", "--out", dir.join("r").to_str().unwrap()])
         .output()
         .unwrap();

@@ -263,7 +263,7 @@ fn on_a_memory_bound_trace_the_multi_resource_agent_beats_the_rate_only_one_at_e
     );
     let file = dir.path().join("mem.ron");
     std::fs::write(&file, exp).unwrap();
-    let o = std::process::Command::new(env!("CARGO_BIN_EXE_prescale"))
+    let o = std::process::Command::new(crate::common::exe("prescale"))
         .args(["sweep", file.to_str().unwrap(), "--quiet", "--out", "r"])
         .current_dir(dir.path())
         .output()

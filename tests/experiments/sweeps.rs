@@ -132,7 +132,7 @@ fn sweeps_resume_isolate_failures_and_refuse_to_mix() {
     };
     let extended = with("seeds: [1, 2, 3]", "seeds: [1, 2, 3, 4]");
     let run_ext = |p: &Path| {
-        std::process::Command::new(env!("CARGO_BIN_EXE_prescale"))
+        std::process::Command::new(crate::common::exe("prescale"))
             .args(["sweep", p.to_str().unwrap(), "--quiet", "--out", out.to_str().unwrap()])
             .output()
             .unwrap()
@@ -301,7 +301,7 @@ fn knob_sweeps_are_checked_at_their_values() {
 #[test]
 fn sweeps_report_progress_lines_when_not_on_a_terminal() {
     let dir = tempfile::tempdir().unwrap();
-    let o = std::process::Command::new(env!("CARGO_BIN_EXE_prescale"))
+    let o = std::process::Command::new(crate::common::exe("prescale"))
         .current_dir(repo())
         .args(["sweep", "experiments/provisioning-whatif.ron", "--out", dir.path().to_str().unwrap()])
         .env("PRESCALE_PROGRESS_EVERY_S", "0")

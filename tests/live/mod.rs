@@ -157,7 +157,7 @@ fn http_get(url: &str) -> (u16, String) {
 }
 
 fn prescale() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_prescale"));
+    let mut c = Command::new(crate::common::exe("prescale"));
     c.current_dir(repo());
     c
 }

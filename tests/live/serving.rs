@@ -142,8 +142,8 @@ impl Drop for Server {
 
 /// The KEDA external scaler's three calls, through the generated client.
 fn grpc_calls(addr: &str) -> (Result<bool, tonic::Code>, Result<f64, tonic::Code>, Result<f64, tonic::Code>) {
-    use prescale::live::externalscaler::external_scaler_client::ExternalScalerClient;
-    use prescale::live::externalscaler::{GetMetricsRequest, ScaledObjectRef};
+    use ::prescale::live::externalscaler::external_scaler_client::ExternalScalerClient;
+    use ::prescale::live::externalscaler::{GetMetricsRequest, ScaledObjectRef};
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     rt.block_on(async {
         let mut c = ExternalScalerClient::connect(addr.to_string()).await.unwrap();
@@ -419,7 +419,7 @@ fn pct_ms(sorted: &[f64], q: f64) -> f64 {
 
 /// A bounded load on loopback: 200 HTTP clients (keep-alive) on the JSON endpoint and 200 gRPC clients on
 /// `GetMetrics`, at once, for 10 s, while the decision loop ticks every second: every answer is a success
-/// with the recommendation; the answer latencies are printed (`cargo test --release --test integration live::load --
+/// with the recommendation; the answer latencies are printed (`cargo test --release --lib integration::live::load --
 /// --nocapture`).
 #[test]
 fn load_on_the_endpoints_answers_every_request() {
@@ -462,8 +462,8 @@ fn load_on_the_endpoints_answers_every_request() {
     let grpc = {
         let addr = server.grpc.clone();
         std::thread::spawn(move || {
-            use prescale::live::externalscaler::external_scaler_client::ExternalScalerClient;
-            use prescale::live::externalscaler::{GetMetricsRequest, ScaledObjectRef};
+            use ::prescale::live::externalscaler::external_scaler_client::ExternalScalerClient;
+            use ::prescale::live::externalscaler::{GetMetricsRequest, ScaledObjectRef};
             let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
             rt.block_on(async move {
                 let tasks: Vec<_> = (0..200)

@@ -302,7 +302,7 @@ fn training_reports_progress_lines_when_not_on_a_terminal() {
     let d = tempfile::tempdir().unwrap();
     scenario(d.path(), "HindsightExpert");
     let file = train_file(d.path(), "lines", "Mlp(hidden: [8])", "");
-    let o = std::process::Command::new(env!("CARGO_BIN_EXE_prescale"))
+    let o = std::process::Command::new(crate::common::exe("prescale"))
         .args(["train", file.to_str().unwrap(), "--out", d.path().join("models").to_str().unwrap()])
         .env("PRESCALE_PROGRESS_EVERY_S", "0")
         .output()

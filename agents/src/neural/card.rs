@@ -13,7 +13,7 @@ use sha2::{Digest, Sha256};
 
 use super::data::{Normaliser, Norms};
 use super::facts::Task;
-use super::fit::{FitReport, TrainingConfig};
+use super::facts::TrainingConfig;
 use super::spec::{Level, ModelSpec, OutputKind, Signal};
 
 /// The card's format tag.
@@ -180,7 +180,7 @@ mod null_as_nan {
     }
 }
 
-/// [`FitReport`] without its curve.
+/// A training's report (`fit::FitReport`) without its curve.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct FitSummary {
     /// Epoch kept.
@@ -199,20 +199,6 @@ pub struct FitSummary {
     /// Why training stopped early, if it did not finish normally (e.g. a non-finite loss).
     #[serde(default)]
     pub stopped: Option<String>,
-}
-
-impl From<&FitReport> for FitSummary {
-    fn from(r: &FitReport) -> Self {
-        FitSummary {
-            best_epoch: r.best_epoch,
-            best_validation_loss: r.best_validation_loss,
-            epochs: r.curve.len() as u32,
-            steps: r.steps,
-            wall_s: r.wall_s,
-            device: r.device.clone(),
-            stopped: None,
-        }
-    }
 }
 
 /// A model could not be loaded or saved; the message names the file and what was wrong.
@@ -372,6 +358,7 @@ pub fn read_card(dir: &Path) -> Result<ModelCard, ModelError> {
 }
 
 /// Writes `dir/card.json` through a temporary file and a rename: a reader never sees half a card.
+#[cfg_attr(not(feature = "torch"), allow(dead_code))]
 pub(super) fn write_card(dir: &Path, card: &ModelCard) -> Result<(), ModelError> {
     let path = dir.join(CARD_FILE);
     let tmp = dir.join(format!(".{CARD_FILE}.tmp"));

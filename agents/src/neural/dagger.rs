@@ -7,12 +7,13 @@
 //! from a seeded generator), labels every visited state with the expert, aggregates all rounds' data and
 //! continues training. Each round reports the validation loss and the learner's own run metrics.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use prescale_sim::cluster::ClusterConfig;
 use prescale_sim::controller::{Controller, Observation, ScaleDecision};
 use prescale_sim::demand::DemandSeries;
 use prescale_sim::fluid::{FluidModel, FluidParams, FluidReport};
+use prescale_sim::observe::{Observer, observe};
 use prescale_sim::rng::RunSeed;
 use prescale_sim::scenario::{ControllerSpec, MetricBasis, PeriodMetrics, ScenarioConfig};
 use rand::{RngExt, SeedableRng};
@@ -22,6 +23,7 @@ use serde::{Deserialize, Serialize};
 use super::batch::ModelHandle;
 use super::data::{Frames, Split, Windows, policy_normaliser, windows};
 use super::expert::{HindsightExpert, PolicySetting};
+pub use super::facts::{DaggerConfig, KeepRound};
 use super::fit::{EpochRow, FitReport, TrainingConfig, fit, restore, snapshot};
 use super::forecast_cloning::{LearnError, mae_per_horizon};
 use super::model::{FitSummary, Model, ModelCard, Task};
@@ -46,35 +48,42 @@ pub struct Rollout {
     pub report: FluidReport,
 }
 
-struct Recorder {
+/// Who acts in a rollout: the expert, or per decision the learner unless the expert is drawn.
+struct Mixture {
     expert: HindsightExpert,
-    inputs: Vec<Input>,
     learner: Option<BcPolicy>,
     beta: f64,
     rng: Xoshiro256PlusPlus,
-    log: Arc<Mutex<Frames>>,
-    s: PolicySetting,
 }
 
-impl Controller for Recorder {
+impl Controller for Mixture {
     fn name(&self) -> &str {
         "dagger-rollout"
     }
 
     fn decide(&mut self, obs: &Observation) -> ScaleDecision {
-        let n_expert = self.expert.order(obs);
-        let row = state_row(&self.inputs, &self.s, obs);
-        let mut log = self.log.lock().expect("not poisoned");
-        log.width = row.len();
-        log.inputs.extend(&row);
-        log.target.push(self.s.capacity_per_s(n_expert as f64));
         // The learner sees every state (its window must be current) but acts only when drawn.
         let learner = self.learner.as_mut().map(|l| l.decide(obs));
         let use_expert = self.beta >= 1.0 || self.rng.random::<f64>() < self.beta;
         match learner {
             Some(d) if !use_expert => d,
-            _ => ScaleDecision::To { instances: n_expert },
+            _ => ScaleDecision::To { instances: self.expert.order(obs) },
         }
+    }
+}
+
+/// Labels every visited state with the expert's order: the state's inputs and the order as capacity.
+struct Labeller {
+    expert: HindsightExpert,
+    inputs: Vec<Input>,
+    s: PolicySetting,
+}
+
+impl Observer for Labeller {
+    type Entry = (Vec<f64>, f64);
+    fn observe(&mut self, obs: &Observation, _: &ScaleDecision, _: &dyn Controller) -> Self::Entry {
+        let row = state_row(&self.inputs, &self.s, obs);
+        (row, self.s.capacity_per_s(self.expert.order(obs) as f64))
     }
 }
 
@@ -102,71 +111,22 @@ pub fn rollout(
         Actor::Learner(m) => (Some(copy(m)), 0.0, 0),
         Actor::Mixture(m, beta, seed) => (Some(copy(m)), beta, seed),
     };
-    let log = Arc::new(Mutex::new(Frames::default()));
-    let recorder = Recorder {
-        expert,
-        inputs: inputs.to_vec(),
+    let mixture = Mixture {
+        expert: expert.clone(),
         learner: learner.map(|m| BcPolicy::new(ModelHandle::Own(Box::new(m)), s.clone(), act_quantile)),
         beta,
         rng: Xoshiro256PlusPlus::seed_from_u64(draw_seed ^ 0xda99e5),
-        log: log.clone(),
-        s: s.clone(),
     };
-    let model = FluidModel::new(cluster, params, demand.clone(), Box::new(recorder), RunSeed(seed))?;
+    let (controller, labels) = observe(Box::new(mixture), Labeller { expert, inputs: inputs.to_vec(), s: s.clone() });
+    let model = FluidModel::new(cluster, params, demand.clone(), controller, RunSeed(seed))?;
     let report = model.run(&mut |_| {});
-    let frames = std::mem::take(&mut *log.lock().expect("not poisoned"));
-    Ok(Rollout { frames, report })
-}
-
-/// DAgger settings.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct DaggerConfig {
-    /// DAgger rounds after the initial behavioural cloning (0: plain behavioural cloning).
-    #[serde(default = "rounds")]
-    pub rounds: u32,
-    /// Mixture decay: the expert acts with probability `beta^round`.
-    #[serde(default = "beta")]
-    pub beta: f64,
-    /// Epochs of continued training per round.
-    #[serde(default = "round_epochs")]
-    pub epochs_per_round: u32,
-    /// Which round's policy to keep: the one with the least imitation error on the validation period of its
-    /// own (learner-alone) rollouts — the error DAgger minimises, measured where the learner goes — as Ross et
-    /// al. return the best policy on validation; or the last round's.
-    #[serde(default)]
-    pub keep: KeepRound,
-}
-
-/// Which DAgger round's policy to keep.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub enum KeepRound {
-    /// Least validation imitation error (see [`DaggerConfig::keep`]).
-    #[default]
-    BestValidation,
-    /// The last round.
-    Last,
-}
-
-fn rounds() -> u32 {
-    3
-}
-fn beta() -> f64 {
-    0.5
-}
-fn round_epochs() -> u32 {
-    10
-}
-
-impl Default for DaggerConfig {
-    fn default() -> Self {
-        DaggerConfig {
-            rounds: rounds(),
-            beta: beta(),
-            epochs_per_round: round_epochs(),
-            keep: KeepRound::BestValidation,
-        }
+    let mut frames = Frames::default();
+    for (row, target) in labels.take() {
+        frames.width = row.len();
+        frames.inputs.extend(&row);
+        frames.target.push(target);
     }
+    Ok(Rollout { frames, report })
 }
 
 /// One DAgger round's figures.

@@ -362,6 +362,7 @@ pub fn series_floor(mean: f64) -> Normaliser {
 /// fit ([`Normaliser::fit_for`]: with a window level, of the targets' ratios to their windows' levels), the
 /// stated memory's and network's (Global level only) their input columns' fits. Training and in-run refits
 /// (`BcPolicy`'s `refit`) both fit it this way.
+#[cfg_attr(not(feature = "torch"), allow(dead_code))]
 pub(super) fn policy_normaliser(spec: &ModelSpec, parts: &[(&Frames, std::ops::Range<usize>)]) -> (Normaliser, Norms) {
     let targets: Vec<f64> = parts.iter().flat_map(|(f, r)| f.target[r.clone()].iter().copied()).collect();
     let raw = Normaliser::fit(&targets);

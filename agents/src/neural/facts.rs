@@ -1,10 +1,12 @@
 //! What the rest of the crate needs to know of a model without libtorch: what it was trained to do ([`Task`]),
 //! the facts a controller's checks read ([`ModelFacts`]), and the plain settings of the neural controllers
-//! ([`BcConfig`], [`FineTuneConfig`], [`RefitConfig`]) as scenario files state them.
+//! ([`BcConfig`], [`FineTuneConfig`], [`RefitConfig`]) as scenario files state them, and the training settings
+//! training files state ([`TrainingConfig`], [`DaggerConfig`], [`LabelledSeries`]).
 //!
 //! The floor of `neural/`: it imports only `spec` and the simulator's validation, never a torch module, so a
 //! configuration can be read, checked and printed by a binary that does not load libtorch.
 
+use prescale_sim::demand::DemandSeries;
 use prescale_sim::validate::{Interval, Problems};
 use serde::{Deserialize, Serialize};
 
@@ -146,4 +148,149 @@ impl BcConfig {
     pub fn adapts(&self) -> bool {
         self.fine_tune.is_some() || self.refit.is_some()
     }
+}
+
+/// The name a BC policy reports for the model called `model_name` (runs, sweep tables, figures).
+pub fn bc_name(model_name: &str) -> String {
+    format!("bc({model_name})")
+}
+
+/// Optimiser settings.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrainingConfig {
+    /// Most epochs (passes over the training windows).
+    #[serde(default = "epochs")]
+    pub max_epochs: u32,
+    /// Windows per Adam step.
+    #[serde(default = "batch")]
+    pub batch_size: u32,
+    /// Adam learning rate.
+    #[serde(default = "learning_rate")]
+    pub learning_rate: f64,
+    /// Stop after this many epochs without a better validation loss.
+    #[serde(default = "patience")]
+    pub patience: u32,
+    /// Cap on Adam steps per epoch (long series): a random subset of batches each epoch.
+    #[serde(default)]
+    pub max_batches_per_epoch: Option<u32>,
+    /// Seed of the initial weights and the batch order.
+    #[serde(default = "one")]
+    pub seed: u64,
+    /// Where to train: `Cpu` (default; exact repeatability), `Cuda` or `Auto` (CUDA when libtorch sees a GPU).
+    #[serde(default)]
+    pub device: DeviceChoice,
+}
+
+fn epochs() -> u32 {
+    40
+}
+fn batch() -> u32 {
+    128
+}
+fn learning_rate() -> f64 {
+    2e-3
+}
+fn patience() -> u32 {
+    6
+}
+fn one() -> u64 {
+    1
+}
+
+impl Default for TrainingConfig {
+    fn default() -> Self {
+        TrainingConfig {
+            max_epochs: epochs(),
+            batch_size: batch(),
+            learning_rate: learning_rate(),
+            patience: patience(),
+            max_batches_per_epoch: None,
+            seed: 1,
+            device: DeviceChoice::Cpu,
+        }
+    }
+}
+
+impl TrainingConfig {
+    /// Checks the settings into `p`.
+    pub fn check(&self, p: &mut Problems) {
+        p.count_within("max_epochs", self.max_epochs.into(), 1, 100_000);
+        p.count_within("batch_size", self.batch_size.into(), 1, 65_536);
+        p.within("learning_rate", self.learning_rate, Interval::open(0.0, 1.0));
+        if let Some(n) = self.max_batches_per_epoch {
+            p.at_least("max_batches_per_epoch", n.into(), 1.0, "");
+        }
+    }
+}
+
+/// Where training runs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum DeviceChoice {
+    /// The CPU.
+    #[default]
+    Cpu,
+    /// The first CUDA device (an error when libtorch sees none).
+    Cuda,
+    /// CUDA when available, else the CPU.
+    Auto,
+}
+
+/// DAgger settings.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DaggerConfig {
+    /// DAgger rounds after the initial behavioural cloning (0: plain behavioural cloning).
+    #[serde(default = "rounds")]
+    pub rounds: u32,
+    /// Mixture decay: the expert acts with probability `beta^round`.
+    #[serde(default = "beta")]
+    pub beta: f64,
+    /// Epochs of continued training per round.
+    #[serde(default = "round_epochs")]
+    pub epochs_per_round: u32,
+    /// Which round's policy to keep: the one with the least imitation error on the validation period of its
+    /// own (learner-alone) rollouts — the error DAgger minimises, measured where the learner goes — as Ross et
+    /// al. return the best policy on validation; or the last round's.
+    #[serde(default)]
+    pub keep: KeepRound,
+}
+
+/// Which DAgger round's policy to keep.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum KeepRound {
+    /// Least validation imitation error (see [`DaggerConfig::keep`]).
+    #[default]
+    BestValidation,
+    /// The last round.
+    Last,
+}
+
+fn rounds() -> u32 {
+    3
+}
+fn beta() -> f64 {
+    0.5
+}
+fn round_epochs() -> u32 {
+    10
+}
+
+impl Default for DaggerConfig {
+    fn default() -> Self {
+        DaggerConfig {
+            rounds: rounds(),
+            beta: beta(),
+            epochs_per_round: round_epochs(),
+            keep: KeepRound::BestValidation,
+        }
+    }
+}
+
+/// One series of a model trained across several (a global model): a label for tables and its demand.
+pub struct LabelledSeries {
+    /// File and column, as the training file names it.
+    pub label: String,
+    /// The values on their grid (`rate_per_s` holds the series, whatever its unit).
+    pub demand: DemandSeries,
 }

@@ -3,7 +3,6 @@
 
 use std::time::Instant;
 
-use prescale_sim::validate::{Interval, Problems};
 use rand::{RngExt, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
 use serde::{Deserialize, Serialize};
@@ -11,89 +10,9 @@ use tch::nn::{self, OptimizerConfig};
 use tch::{Device, Kind, Tensor};
 
 use super::data::*;
+pub use super::facts::{DeviceChoice, TrainingConfig};
 use super::net::Net;
 use super::spec::{ModelSpec, OutputKind};
-
-/// Optimiser settings.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TrainingConfig {
-    /// Most epochs (passes over the training windows).
-    #[serde(default = "epochs")]
-    pub max_epochs: u32,
-    /// Windows per Adam step.
-    #[serde(default = "batch")]
-    pub batch_size: u32,
-    /// Adam learning rate.
-    #[serde(default = "lr")]
-    pub learning_rate: f64,
-    /// Stop after this many epochs without a better validation loss.
-    #[serde(default = "patience")]
-    pub patience: u32,
-    /// Cap on Adam steps per epoch (long series): a random subset of batches each epoch.
-    #[serde(default)]
-    pub max_batches_per_epoch: Option<u32>,
-    /// Seed of the initial weights and the batch order.
-    #[serde(default = "one")]
-    pub seed: u64,
-    /// Where to train: `Cpu` (default; exact repeatability), `Cuda` or `Auto` (CUDA when libtorch sees a GPU).
-    #[serde(default)]
-    pub device: DeviceChoice,
-}
-
-fn epochs() -> u32 {
-    40
-}
-fn batch() -> u32 {
-    128
-}
-fn lr() -> f64 {
-    2e-3
-}
-fn patience() -> u32 {
-    6
-}
-fn one() -> u64 {
-    1
-}
-
-impl Default for TrainingConfig {
-    fn default() -> Self {
-        TrainingConfig {
-            max_epochs: epochs(),
-            batch_size: batch(),
-            learning_rate: lr(),
-            patience: patience(),
-            max_batches_per_epoch: None,
-            seed: 1,
-            device: DeviceChoice::Cpu,
-        }
-    }
-}
-
-impl TrainingConfig {
-    /// Checks the settings into `p`.
-    pub fn check(&self, p: &mut Problems) {
-        p.count_within("max_epochs", self.max_epochs.into(), 1, 100_000);
-        p.count_within("batch_size", self.batch_size.into(), 1, 65_536);
-        p.within("learning_rate", self.learning_rate, Interval::open(0.0, 1.0));
-        if let Some(n) = self.max_batches_per_epoch {
-            p.at_least("max_batches_per_epoch", n.into(), 1.0, "");
-        }
-    }
-}
-
-/// Where training runs.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub enum DeviceChoice {
-    /// The CPU.
-    #[default]
-    Cpu,
-    /// The first CUDA device (an error when libtorch sees none).
-    Cuda,
-    /// CUDA when available, else the CPU.
-    Auto,
-}
 
 impl DeviceChoice {
     /// The libtorch device.
@@ -162,6 +81,20 @@ pub struct FitReport {
     pub wall_s: f64,
     /// Where it ran (`cpu`, `cuda:0`).
     pub device: String,
+}
+
+impl From<&FitReport> for super::card::FitSummary {
+    fn from(r: &FitReport) -> Self {
+        super::card::FitSummary {
+            best_epoch: r.best_epoch,
+            best_validation_loss: r.best_validation_loss,
+            epochs: r.curve.len() as u32,
+            steps: r.steps,
+            wall_s: r.wall_s,
+            device: r.device.clone(),
+            stopped: None,
+        }
+    }
 }
 
 /// Training stopped because the loss was not finite; the weights are those of the last good epoch.

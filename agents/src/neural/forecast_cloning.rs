@@ -8,6 +8,7 @@ use tch::Kind;
 
 use super::data::series_floor;
 use super::data::{Frames, Normaliser, Norms, Split, Windows, windows};
+pub use super::facts::LabelledSeries;
 use super::fit::{EpochRow, FitReport, TrainingConfig, evaluate, fit, point};
 use super::model::{FitSummary, Model, ModelCard, Task, per_window_level};
 use super::spec::{Input, ModelSpec, Signal, calendar};
@@ -218,14 +219,6 @@ pub fn fit_forecaster(
         Some(msg) => Err(LearnError::NonFinite(Box::new(model), msg)),
         None => Ok(Forecaster { model, fit: report }),
     }
-}
-
-/// One series of a model trained across several (a global model): a label for tables and its demand.
-pub struct LabelledSeries {
-    /// File and column, as the training file names it.
-    pub label: String,
-    /// The values on their grid (`rate_per_s` holds the series, whatever its unit).
-    pub demand: DemandSeries,
 }
 
 /// How a model trained across series did on one of them: its own test part (the last fraction the split

@@ -15,6 +15,7 @@ use prescale_sim::controller::{Controller, Diagnostics, Observation, ScaleDecisi
 use super::batch::ModelHandle;
 use super::data::{Frames, Split, policy_normaliser, windows};
 use super::expert::{HindsightExpert, PolicySetting};
+pub use super::facts::bc_name;
 use super::facts::{FineTuneConfig, RefitConfig};
 use super::forecaster::{RefitSchedule, evaluate_mae, fit_fresh, tune_on};
 use super::model::Model;
@@ -132,11 +133,6 @@ impl PolicyState {
 /// The utilisation the reactive fallback sizes for before a full window has been seen (the reference HPA's
 /// target in spirit: busy servers / 0.7).
 pub const FALLBACK_UTILISATION: f64 = 0.7;
-
-/// The name a BC policy reports for the model called `model_name` (runs, sweep tables, figures).
-pub fn bc_name(model_name: &str) -> String {
-    format!("bc({model_name})")
-}
 
 /// A learned policy acting in the simulator (or a live system): the window of observed states in, an order
 /// out. Until a full window has been seen it uses the reactive rule of the HPA (capacity for the busy servers

@@ -62,6 +62,12 @@ pub fn runtime(why: &str) -> Result<&'static NeuralRuntime, String> {
     if let Some(rt) = RUNTIME.get() {
         return Ok(rt);
     }
+    if !cfg!(feature = "torch") {
+        return Err(format!(
+            "{why} needs PyTorch, but this prescale was built without it (the `torch` cargo feature); build with \
+             the default features"
+        ));
+    }
     match ON_MISSING.get() {
         Some(handler) => handler(why),
         None => {

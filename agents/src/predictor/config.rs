@@ -111,7 +111,7 @@ impl PredictorConfig {
             PredictorConfig::Ar { p, .. } => (3 * p + 2) as f64 * step_s,
             PredictorConfig::Oracle => 0.0,
             PredictorConfig::Neural { model, .. } => {
-                crate::neural::model::read_card(Path::new(model)).map_or(0.0, |c| c.spec.window_steps as f64 * step_s)
+                crate::neural::card::read_card(Path::new(model)).map_or(0.0, |c| c.spec.window_steps as f64 * step_s)
             }
             // The child says when it has enough (`wait`).
             PredictorConfig::External { .. } => step_s,

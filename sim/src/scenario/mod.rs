@@ -75,7 +75,7 @@ pub use validate::{MAX_HORIZON_S, MAX_RATE_PER_S, MAX_REQUEST_LEVEL_REQUESTS, MA
 
 use crate::metrics::sum;
 pub use crate::metrics::{MetricBasis, MetricsRow, PeriodMetrics, row};
-use shadow::{Shadowed, shadow_rows};
+use shadow::{Shadow, shadow_rows};
 pub use summary::{RunOutput, RunSummary};
 use validate::{demand_problem, failures_problem};
 
@@ -86,6 +86,7 @@ use crate::controller::{Controller, Diagnostics, Observation, ReferenceHpa, Scal
 use crate::demand::{Component, DemandSeries, PiecewiseArrivals, arrival_draws, synthetic_rates};
 use crate::fluid::{FluidModel, FluidParams, FluidReport, FluidStepper};
 use crate::metrics::StepSample;
+use crate::observe::{Observer, observe};
 use crate::queueing::mixture_quantile;
 use crate::rng::RunSeed;
 use crate::service::{QueueDiscipline, ServiceConfig, ServiceModel};
@@ -145,37 +146,18 @@ pub fn run_recorded<C: ControllerSpec>(
     seed: u64,
     progress: &mut dyn FnMut(f64),
 ) -> (RunOutput, Vec<RecordedTick>) {
-    let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    let out = run_with(p, seed, progress, &|| false, Some(log.clone()), None).expect("never cancelled");
-    let ticks = std::mem::take(&mut *log.lock().expect("not poisoned"));
+    let mut ticks = Vec::new();
+    let out = run_with(p, seed, progress, &|| false, Some(&mut ticks), None).expect("never cancelled");
     (out, ticks)
 }
 
-/// A controller that logs every tick of the one it wraps.
-struct Recorder {
-    inner: Box<dyn Controller>,
-    log: std::sync::Arc<std::sync::Mutex<Vec<RecordedTick>>>,
-}
+/// Logs every tick of the acting controller as a [`RecordedTick`].
+struct RecordTicks;
 
-impl Controller for Recorder {
-    fn name(&self) -> &str {
-        self.inner.name()
-    }
-    fn decide(&mut self, obs: &Observation) -> ScaleDecision {
-        let decision = self.inner.decide(obs);
-        let diagnostics = self.inner.diagnostics();
-        self.log.lock().expect("not poisoned").push(RecordedTick {
-            obs: obs.clone(),
-            decision: decision.clone(),
-            diagnostics,
-        });
-        decision
-    }
-    fn diagnostics(&self) -> Option<Diagnostics> {
-        self.inner.diagnostics()
-    }
-    fn fault(&self) -> Option<String> {
-        self.inner.fault()
+impl Observer for RecordTicks {
+    type Entry = RecordedTick;
+    fn observe(&mut self, obs: &Observation, decision: &ScaleDecision, acting: &dyn Controller) -> RecordedTick {
+        RecordedTick { obs: obs.clone(), decision: decision.clone(), diagnostics: acting.diagnostics() }
     }
 }
 
@@ -184,7 +166,7 @@ fn run_with<C: ControllerSpec>(
     seed: u64,
     progress: &mut dyn FnMut(f64),
     cancel: &dyn Fn() -> bool,
-    record: Option<std::sync::Arc<std::sync::Mutex<Vec<RecordedTick>>>>,
+    record: Option<&mut Vec<RecordedTick>>,
     mut rows_out: Option<RowSink<'_>>,
 ) -> Option<RunOutput> {
     let cfg = &p.config;
@@ -192,15 +174,17 @@ fn run_with<C: ControllerSpec>(
     let ctx = p.init_context(seed);
     let controller = cfg.controller.init(&ctx);
     let controller_name = controller.name().to_string();
-    let controller: Box<dyn Controller> = match record {
-        Some(log) => Box::new(Recorder { inner: controller, log }),
-        None => controller,
-    };
-    let shadow_log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    let controller: Box<dyn Controller> = match &cfg.shadow {
-        Some(sc) => Box::new(Shadowed { acting: controller, shadow: sc.init(&ctx), log: shadow_log.clone() }),
-        None => controller,
-    };
+    // Observers of the acting controller: the tick recorder, then the shadow controller.
+    let (mut ticks, mut shadow_log) = (None, None);
+    let mut controller = controller;
+    if record.is_some() {
+        let (observed, log) = observe(controller, RecordTicks);
+        (controller, ticks) = (observed, Some(log));
+    }
+    if let Some(sc) = &cfg.shadow {
+        let (observed, log) = observe(controller, Shadow(sc.init(&ctx)));
+        (controller, shadow_log) = (observed, Some(log));
+    }
     let fault;
     // Rows made (and handed out) while a fluid run without a shadow goes on: a row is its step's alone there.
     let mut streamed: Option<Vec<MetricsRow>> = None;
@@ -271,14 +255,17 @@ fn run_with<C: ControllerSpec>(
             )
         }
     };
-    let log = shadow_log.lock().expect("not poisoned");
+    if let (Some(record), Some(ticks)) = (record, ticks) {
+        *record = ticks.take();
+    }
+    let shadow_decisions = shadow_log.map(|log| log.take());
     let handed = streamed.is_some();
     let out = assemble(
         p,
         seed,
         controller_name,
         (steps, fleet, cost_usd, inst_s, max_i, final_i, p50, p99),
-        cfg.shadow.as_ref().map(|_| &log[..]),
+        shadow_decisions.as_deref(),
         fault,
         streamed,
     );

@@ -3,6 +3,7 @@
 
 use super::*;
 use crate::counterfactual::{Counterfactual, ready_lag_steps, violates_slo};
+use crate::observe::Observer;
 
 /// What a shadow controller would have done (definitions in the module docs).
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -19,29 +20,22 @@ pub struct ShadowSummary {
     pub caused_minutes: f64,
 }
 
-/// The acting controller with a shadow beside it: the shadow decides on every observation, its decisions are
-/// logged, and only the acting controller's decision is carried out.
-pub(super) struct Shadowed {
-    pub(super) acting: Box<dyn Controller>,
-    pub(super) shadow: Box<dyn Controller>,
-    pub(super) log: std::sync::Arc<std::sync::Mutex<Vec<crate::controller::ScaleDecision>>>,
-}
+/// A shadow controller beside the acting one, as an observer: it decides on every observation the acting
+/// controller saw, after it, and its decision is logged, never carried out.
+pub(super) struct Shadow(pub(super) Box<dyn Controller>);
 
-impl Controller for Shadowed {
-    fn name(&self) -> &str {
-        self.acting.name()
-    }
-    fn decide(&mut self, obs: &crate::controller::Observation) -> crate::controller::ScaleDecision {
-        let s = self.shadow.decide(obs);
-        self.log.lock().expect("not poisoned").push(s);
-        self.acting.decide(obs)
+impl Observer for Shadow {
+    type Entry = crate::controller::ScaleDecision;
+    fn observe(
+        &mut self,
+        obs: &crate::controller::Observation,
+        _acting_decided: &crate::controller::ScaleDecision,
+        _acting: &dyn Controller,
+    ) -> Self::Entry {
+        self.0.decide(obs)
     }
     fn fault(&self) -> Option<String> {
-        self.acting.fault().or_else(|| self.shadow.fault())
-    }
-
-    fn diagnostics(&self) -> Option<crate::controller::Diagnostics> {
-        self.acting.diagnostics()
+        self.0.fault()
     }
 }
 

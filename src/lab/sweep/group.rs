@@ -4,13 +4,19 @@
 //! table by `prescale-torch`).
 
 use std::collections::BTreeMap;
+#[cfg(feature = "torch")]
 use std::path::Path;
+#[cfg(feature = "torch")]
 use std::time::Instant;
 
 use anyhow::Result;
+#[cfg(feature = "torch")]
 use serde_json::json;
 
-use super::cell::{cell_json, panic_text, uses_model};
+use super::cell::uses_model;
+#[cfg(feature = "torch")]
+use super::cell::{cell_json, panic_text};
+#[cfg(feature = "torch")]
 use crate::files::results::write_run_to;
 use crate::lab::experiment::Cell;
 
@@ -74,6 +80,7 @@ pub struct GroupOutcome {
 /// batched, which changes their float rounding, so a cell's bits depend on its group — fixed by the experiment,
 /// hence the same on any thread count and on a resumed sweep (an unfinished group is run whole again and only
 /// its missing cells are written). Returns each cell's outcome, in order.
+#[cfg(feature = "torch")]
 pub(crate) fn run_group(cells: &[&Cell], dir: &Path) -> GroupOutcome {
     use prescale_agents::neural::batch::{Batcher, Participation};
     let batcher = Batcher::new(cells.len());

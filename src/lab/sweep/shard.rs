@@ -163,7 +163,7 @@ pub fn collect(file: &Path, out_root: &Path) -> Result<CollectOutcome> {
     let models: Vec<Value> = jobs
         .iter()
         .map(|j| {
-            let present = prescale_agents::neural::model::is_trained(&j.dir);
+            let present = prescale_agents::neural::card::is_trained(&j.dir);
             json!({"stage": j.name, "dir": j.dir.display().to_string(), "state": if present { "present" } else { "missing" }})
         })
         .collect();

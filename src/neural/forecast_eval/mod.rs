@@ -24,9 +24,15 @@
 //! the series.
 
 mod evaluate;
+#[cfg(feature = "torch")]
+mod networks;
+mod options;
 mod protocol;
 mod report;
 
-pub use evaluate::{DEFAULT_MODELS, EvalOptions, MODELS, PointForecast, Refit, Row, evaluate};
+pub use evaluate::evaluate;
+#[cfg(feature = "torch")]
+pub use networks::NETWORKS;
+pub use options::{CLASSICAL, DEFAULT_MODELS, EvalOptions, MODELS, NetworkEval, PointForecast, Refit, Row};
 pub use protocol::{HORIZONS, Series, default_column, load, protocol, seasonal_naive_mae, split_column};
 pub use report::{CSV_HEADER, Report, default_traces, run};

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Result, anyhow};
-use prescale_agents::neural::forecast_cloning::LabelledSeries;
+use prescale_agents::neural::facts::LabelledSeries;
 use prescale_sim::demand::DemandSeries;
 use prescale_sim::trace::{DEFAULT_TIME_COLUMN, GapPolicy, TracePolicies, resample, time_column_index};
 

@@ -5,9 +5,10 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use anyhow::{Context, Result, bail};
-use prescale_agents::neural::fit::TrainingConfig;
+use prescale_agents::neural::facts::TrainingConfig;
 
 use super::evaluate::*;
+use super::options::*;
 use super::protocol::*;
 /// The peers' rows (model, h, MAE, MASE) from their JSON results.
 fn peer_rows(path: &Path) -> Result<Vec<(String, u64, f64, f64)>> {
@@ -105,7 +106,12 @@ pub fn run(
     };
     for dir in &opts.trained {
         // Each trained model loads (and is a forecaster) before any trace is read or network trained.
-        load_trained(dir)?;
+        match &opts.networks {
+            Some(n) => (n.check_trained)(dir)?,
+            None => {
+                bail!("forecast-eval: --trained {} needs PyTorch, which this process has not loaded", dir.display())
+            }
+        }
     }
     let mut md = String::new();
     let mut table: Vec<Vec<String>> = Vec::new();

@@ -4,12 +4,9 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Result;
-use prescale_agents::neural::dagger::{DaggerConfig, RoundRow};
-use prescale_agents::neural::data::Split;
-use prescale_agents::neural::fit::TrainingConfig;
-use prescale_agents::neural::forecast_cloning::LabelledSeries;
-use prescale_agents::neural::model::Model;
-use prescale_agents::neural::spec::{Input, Level, ModelSpec, OutputKind, Signal};
+use prescale_agents::neural::facts::DaggerConfig;
+use prescale_agents::neural::facts::LabelledSeries;
+use prescale_agents::neural::spec::{Input, Level, OutputKind, Signal};
 use serde::{Deserialize, Serialize};
 
 use crate::files::ron_paths::value_lines;
@@ -50,50 +47,59 @@ fn seeds() -> Vec<u64> {
     vec![1]
 }
 
-/// A training file.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, rename = "Train")]
-pub struct TrainFile {
-    /// Model name (folder name under the output root).
-    pub name: String,
-    /// Scenario file whose demand is learned from, relative to this file (or `series`).
-    #[serde(default)]
-    pub scenario: Option<String>,
-    /// Instead of a scenario: the series a global forecaster learns from together, each `FILE[:COLUMN]`
-    /// (column `value` by default) relative to this file, read as `forecast-eval` reads a trace (onto a grid
-    /// at its median interval, gaps interpolated). Each series is split in time by `split`; the model must
-    /// scale by each window's level (`model.level: Window`), and may then be used on any trace at any step.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub series: Vec<String>,
-    /// With `series`: at most this many training windows from each series (a seeded sample; validation windows
-    /// in the split's proportion), so that a long or fine-grained series weighs no more than the others.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub max_windows_per_series: Option<u32>,
-    /// The part of the scenario's trace to learn from (instead of the scenario's own start and horizon; its
-    /// warm history is not used): `Fraction(from: 0.0, to: 0.7)` trains on the first 70 % and leaves the rest
-    /// to a test scenario that names `Fraction(from: 0.7, to: 1.0)`.
-    #[serde(default)]
-    pub slice: Option<TraceSlice>,
-    /// The task.
-    pub task: TaskConfig,
-    /// The network.
-    pub model: ModelSpec,
-    /// Time-ordered split.
-    #[serde(default)]
-    pub split: Split,
-    /// The optimiser.
-    #[serde(default)]
-    pub training: TrainingConfig,
+/// Declares a file format's struct: its own fields, then the **training block** — `slice`, `task`, `model`,
+/// `split`, `training`, what a learned model is made from. A training file ([`TrainFile`]) and an experiment's
+/// training stage ([`crate::lab::stages::Stage`]) are both declared through it, so the block has one
+/// definition (fields, defaults, documentation). A macro rather than a nested struct with `#[serde(flatten)]`:
+/// serde cannot combine `flatten` with `deny_unknown_fields`, and both formats reject unknown fields.
+macro_rules! with_training_block {
+    ($(#[$attr:meta])* pub struct $name:ident { $($(#[$fattr:meta])* pub $field:ident: $ty:ty,)* }) => {
+        $(#[$attr])*
+        pub struct $name {
+            $($(#[$fattr])* pub $field: $ty,)*
+            /// The part of the scenario's trace to learn from (instead of the scenario's own start and horizon;
+            /// its warm history is not used): `Fraction(from: 0.0, to: 0.7)` trains on the first 70 % and leaves
+            /// the rest to a test scenario that names `Fraction(from: 0.7, to: 1.0)`.
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            pub slice: Option<::prescale_sim::scenario::TraceSlice>,
+            /// The task.
+            pub task: $crate::neural::train::TaskConfig,
+            /// The network.
+            pub model: ::prescale_agents::neural::spec::ModelSpec,
+            /// Time-ordered split.
+            #[serde(default)]
+            pub split: ::prescale_agents::neural::data::Split,
+            /// The optimiser.
+            #[serde(default)]
+            pub training: ::prescale_agents::neural::facts::TrainingConfig,
+        }
+    };
 }
+pub(crate) use with_training_block;
 
-/// What a training produced.
-pub struct Trained {
-    /// The model directory.
-    pub dir: PathBuf,
-    /// The card's metrics, for printing.
-    pub model: Model,
-    /// DAgger rounds (imitation).
-    pub rounds: Vec<RoundRow>,
+with_training_block! {
+    /// A training file.
+    #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+    #[serde(deny_unknown_fields, rename = "Train")]
+    pub struct TrainFile {
+        /// Model name (folder name under the output root).
+        pub name: String,
+        /// Scenario file whose demand is learned from, relative to this file (or `series`).
+        #[serde(default)]
+        pub scenario: Option<String>,
+        /// Instead of a scenario: the series a global forecaster learns from together, each `FILE[:COLUMN]`
+        /// (column `value` by default) relative to this file, read as `forecast-eval` reads a trace (onto a
+        /// grid at its median interval, gaps interpolated). Each series is split in time by `split`; the model
+        /// must scale by each window's level (`model.level: Window`), and may then be used on any trace at any
+        /// step.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        pub series: Vec<String>,
+        /// With `series`: at most this many training windows from each series (a seeded sample; validation
+        /// windows in the split's proportion), so that a long or fine-grained series weighs no more than the
+        /// others.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub max_windows_per_series: Option<u32>,
+    }
 }
 
 /// The training file's own problems (not its scenario's), paths from its root.

@@ -21,7 +21,9 @@
 //! writes the last good checkpoint to `<out>/<name>.last-good/` and exits non-zero.
 
 mod file;
+#[cfg(feature = "torch")]
 mod run;
 
 pub use file::*;
-pub use run::{export, train, train_loaded};
+#[cfg(feature = "torch")]
+pub use run::{Trained, export, train, train_loaded};

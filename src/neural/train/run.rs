@@ -11,6 +11,16 @@ use prescale_agents::neural::model::Model;
 use prescale_agents::neural::spec::{ModelSpec, OutputKind};
 
 use super::file::*;
+/// What a training produced.
+pub struct Trained {
+    /// The model directory.
+    pub dir: PathBuf,
+    /// The card's metrics, for printing.
+    pub model: Model,
+    /// DAgger rounds (imitation).
+    pub rounds: Vec<RoundRow>,
+}
+
 /// Trains as `file` says into `<out_root>/<name>/`.
 ///
 /// # Errors
