@@ -169,6 +169,36 @@ fn a_misbehaving_child_fails_the_run_naming_the_step_and_what_it_received() {
 }
 
 #[test]
+fn a_childs_stderr_leaves_no_file_behind_and_only_its_end_is_quoted() {
+    // Its stderr goes to an unnamed temporary file: nothing in TMPDIR during or after the run, so nothing can
+    // be planted in its place, and a killed prescale leaves nothing behind.
+    let d = tempfile::tempdir().unwrap();
+    let tmp = d.path().join("tmp");
+    std::fs::create_dir_all(&tmp).unwrap();
+    let f = write(
+        d.path(),
+        "crash.ron",
+        &scenario(
+            &format!(r#"External(command: ["python3", "{}", "crash", "5"], timeout_s: 60)"#, example("misbehave.py")),
+            86400,
+        ),
+    );
+    let out = d.path().join("out");
+    let o = std::process::Command::new(crate::common::exe("prescale"))
+        .args(["run", f.to_str().unwrap(), "--out", out.to_str().unwrap(), "--quiet"])
+        .current_dir(repo())
+        .env("TMPDIR", &tmp)
+        .output()
+        .unwrap();
+    let (a, b) = text(&o);
+    let all = format!("{a}{b}");
+    assert!(!o.status.success(), "{all}");
+    assert!(all.contains("its stderr ends: misbehaving (crash) at step 5"), "{all}");
+    let left: Vec<_> = std::fs::read_dir(&tmp).unwrap().flatten().map(|e| e.path()).collect();
+    assert!(left.is_empty(), "files left in TMPDIR: {left:?}");
+}
+
+#[test]
 fn bad_external_predictor_fields_are_named_at_their_lines() {
     let d = tempfile::tempdir().unwrap();
     for (predictor, want) in [

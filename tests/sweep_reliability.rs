@@ -224,6 +224,29 @@ fn a_second_sweep_into_the_same_folder_is_refused_naming_the_holder() {
 }
 
 #[test]
+fn a_planted_symbolic_link_in_place_of_the_lock_is_refused_and_its_target_untouched() {
+    let d = tempfile::tempdir().unwrap();
+    let out = d.path().join("out");
+    std::fs::create_dir_all(&out).unwrap();
+    // Another user of a shared results root plants a link where the sweep's lock file goes.
+    let victim = d.path().join("victim.txt");
+    std::fs::write(&victim, "keep me").unwrap();
+    std::os::unix::fs::symlink(&victim, out.join(".provisioning-whatif.lock")).unwrap();
+    let (o, all) = sweep(&repo().join("experiments/provisioning-whatif.ron"), &out, &[]);
+    assert_eq!(o.status.code(), Some(2), "{all}");
+    assert!(all.contains(".provisioning-whatif.lock is a symbolic link; refusing to follow it"), "{all}");
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "keep me", "the link's target was not touched");
+    assert!(!out.join("provisioning-whatif").exists(), "nothing was written");
+    // A FIFO (not a regular file) is refused too, without blocking.
+    std::fs::remove_file(out.join(".provisioning-whatif.lock")).unwrap();
+    let fifo = std::ffi::CString::new(out.join(".provisioning-whatif.lock").to_str().unwrap()).unwrap();
+    assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o600) }, 0);
+    let (o, all) = sweep(&repo().join("experiments/provisioning-whatif.ron"), &out, &[]);
+    assert_eq!(o.status.code(), Some(2), "{all}");
+    assert!(all.contains("is not a regular file"), "{all}");
+}
+
+#[test]
 fn two_concurrent_sweeps_never_both_write() {
     let d = tempfile::tempdir().unwrap();
     let out = d.path().join("out");

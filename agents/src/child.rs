@@ -9,7 +9,7 @@
 
 use std::io::{Read, Write};
 use std::os::fd::AsRawFd;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -17,8 +17,6 @@ use serde_json::Value;
 
 /// Longest answer line accepted, bytes.
 const MAX_LINE: usize = 1 << 20;
-
-static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 /// A running child process.
 pub(crate) struct JsonChild {
@@ -28,8 +26,13 @@ pub(crate) struct JsonChild {
     stdin: Option<ChildStdin>,
     stdout: ChildStdout,
     buf: Vec<u8>,
-    stderr_file: PathBuf,
+    /// Where its stderr goes: an anonymous temporary file (no name anywhere, so nothing can be planted in its
+    /// place and nothing stays behind when prescale is killed); only its last bytes are ever read.
+    stderr_file: std::fs::File,
 }
+
+/// The most of a child's stderr a fault message quotes (its end), bytes.
+const STDERR_TAIL_BYTES: u64 = 600;
 
 /// `command` as the messages show it.
 pub(crate) fn describe(kind: &str, command: &[String]) -> String {
@@ -53,13 +56,11 @@ impl JsonChild {
     ) -> Result<(JsonChild, String), String> {
         let what = describe(kind, command);
         let (program, args) = command.split_first().ok_or(format!("{what}: an empty command"))?;
-        let stderr_file = std::env::temp_dir().join(format!(
-            "prescale-external-{}-{}.stderr",
-            std::process::id(),
-            NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-        ));
-        let err_out = std::fs::File::create(&stderr_file)
-            .map_err(|e| format!("{what}: cannot create {}: {e}", stderr_file.display()))?;
+        // Unnamed from the start (O_TMPFILE, or an exclusive create under a random name unlinked at once).
+        let stderr_file =
+            tempfile::tempfile().map_err(|e| format!("{what}: cannot create a temporary file for its stderr: {e}"))?;
+        let err_out =
+            stderr_file.try_clone().map_err(|e| format!("{what}: cannot hand its stderr a temporary file: {e}"))?;
         // A program named by a path is found in the child's folder (not this process's).
         let program = match dir {
             Some(d) if program.contains('/') => d.join(program).display().to_string(),
@@ -71,7 +72,6 @@ impl JsonChild {
             cmd.current_dir(d);
         }
         let mut child = cmd.spawn().map_err(|e| {
-            let _ = std::fs::remove_file(&stderr_file);
             format!("{what}: cannot start it{}: {e}", dir.map(|d| format!(" in {}", d.display())).unwrap_or_default())
         })?;
         let stdin = child.stdin.take();
@@ -163,12 +163,15 @@ impl JsonChild {
     pub(crate) fn fail(&mut self, kind: &str, at: &str, what: &str) -> String {
         let _ = self.child.kill();
         let _ = self.child.wait();
-        let tail = std::fs::read(&self.stderr_file)
-            .map(|b| {
-                let s = String::from_utf8_lossy(&b[b.len().saturating_sub(600)..]).trim().to_string();
-                if s.is_empty() { String::new() } else { format!("; its stderr ends: {}", s.replace('\n', " | ")) }
-            })
-            .unwrap_or_default();
+        // The end only, read in place (`pread`: the child's file offset is shared and left alone), whatever
+        // the size of what it wrote.
+        use std::os::unix::fs::FileExt as _;
+        let len = self.stderr_file.metadata().map_or(0, |m| m.len());
+        let from = len.saturating_sub(STDERR_TAIL_BYTES);
+        let mut b = vec![0u8; (len - from) as usize];
+        let n = self.stderr_file.read_at(&mut b, from).unwrap_or(0);
+        let s = String::from_utf8_lossy(&b[..n]).trim().to_string();
+        let tail = if s.is_empty() { String::new() } else { format!("; its stderr ends: {}", s.replace('\n', " | ")) };
         format!("{} {at}: {what}{tail}", describe(kind, &self.command))
     }
 }
@@ -186,6 +189,5 @@ impl Drop for JsonChild {
         }
         let _ = self.child.kill();
         let _ = self.child.wait();
-        let _ = std::fs::remove_file(&self.stderr_file);
     }
 }

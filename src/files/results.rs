@@ -8,7 +8,7 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use prescale_sim::scenario::RunOutput;
 
 use crate::files::csv_rows::cell_text;
@@ -68,15 +68,29 @@ pub fn write_atomically(path: &std::path::Path, text: &str) -> Result<()> {
 }
 
 /// Opens (creating, never truncating) the lock file `path`: the one opener of the sweep's, the shards' and the
-/// models' locks (`flock`-style, held for as long as the handle lives).
+/// models' locks (`flock`-style, held for as long as the handle lives). A results root may be shared scratch
+/// where another user can plant files: a symbolic link in the lock's place is refused, never followed (its
+/// target is not touched), and so is anything but a regular file.
 pub(crate) fn open_lock(path: &Path) -> Result<std::fs::File> {
-    std::fs::OpenOptions::new()
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let opened = std::fs::OpenOptions::new()
         .read(true)
         .write(true)
         .create(true)
         .truncate(false)
-        .open(path)
-        .with_context(|| format!("opening the lock file {}", path.display()))
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open(path);
+    let f = match opened {
+        Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
+            bail!("the lock file {} is a symbolic link; refusing to follow it (remove it and retry)", path.display())
+        }
+        r => r.with_context(|| format!("opening the lock file {}", path.display()))?,
+    };
+    let kind = f.metadata().with_context(|| format!("reading the lock file {}", path.display()))?.file_type();
+    if !kind.is_file() {
+        bail!("the lock file {} is not a regular file; refusing to use it (remove it and retry)", path.display());
+    }
+    Ok(f)
 }
 
 /// The folder `root/<scenario>/seed<seed>-<UTC time>[-n]/` for a run of `scenario` (the first such name not

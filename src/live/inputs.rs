@@ -168,7 +168,7 @@ pub enum FaultKind {
     Missing,
     /// An input's newest sample was older than `fail_safe.max_input_age_s`.
     Stale,
-    /// An input was NaN, infinite or negative.
+    /// An input was NaN, infinite, negative, above its bound, or a replica count not a whole number.
     Invalid,
     /// The controller failed (a model that answered a non-finite value, or a controller fault).
     Model,
@@ -222,8 +222,37 @@ pub struct Checked {
     pub max_age_s: f64,
 }
 
-/// Checks what the source gave at `t_unix_s`: every input must have a finite, non-negative value no older
-/// than `max_age_s`.
+/// The most replicas a count input may say (READY, pending, draining): far above any real deployment, so that
+/// an exporter's garbage (a wrapped unsigned integer, 1e10) is invalid input, not a fleet size.
+pub const MAX_REPLICAS: f64 = 100_000.0;
+
+/// The most any other input may say (cores, queue length, GiB, …); the request rate is bounded by the
+/// scenarios' own limit ([`prescale_sim::scenario::MAX_RATE_PER_S`]).
+pub const MAX_INPUT_VALUE: f64 = 1e12;
+
+/// Why `value` of input `name` cannot be used, if it cannot: not finite, negative, above its bound, or a
+/// replica count that is not a whole number.
+fn invalid(name: &str, value: f64) -> Option<String> {
+    let is_count = matches!(name, "ready_replicas" | "pending_replicas" | "draining_replicas");
+    let bound = match name {
+        _ if is_count => MAX_REPLICAS,
+        "request_rate_per_s" => prescale_sim::scenario::MAX_RATE_PER_S,
+        _ => MAX_INPUT_VALUE,
+    };
+    if !(value.is_finite() && value >= 0.0) {
+        Some(format!("{name}: {value} is not a finite number >= 0"))
+    } else if value > bound {
+        Some(format!("{name}: {value} is above {bound}, the most live mode accepts"))
+    } else if is_count && (value - value.round()).abs() > 1e-6 {
+        Some(format!("{name}: {value} is not a whole number of replicas"))
+    } else {
+        None
+    }
+}
+
+/// Checks what the source gave at `t_unix_s`: every input must have a finite, non-negative value within its
+/// bound ([`MAX_REPLICAS`] and whole for replica counts, the scenarios' rate limit for the request rate,
+/// [`MAX_INPUT_VALUE`] for the rest) no older than `max_age_s`.
 pub fn check(raw: &RawInputs, t_unix_s: f64, max_age_s: f64) -> Checked {
     let mut x = LiveInputs::default();
     let mut first: Option<Fault> = None;
@@ -245,11 +274,8 @@ pub fn check(raw: &RawInputs, t_unix_s: f64, max_age_s: f64) -> Checked {
             Ok(Some(s)) => {
                 let age = t_unix_s - s.sample_unix_s;
                 max_age = if max_age.is_nan() { age } else { max_age.max(age) };
-                if !(s.value.is_finite() && s.value >= 0.0) {
-                    Err(Fault {
-                        kind: FaultKind::Invalid,
-                        message: format!("{name}: {} is not a finite number >= 0", s.value),
-                    })
+                if let Some(message) = invalid(name, s.value) {
+                    Err(Fault { kind: FaultKind::Invalid, message })
                 } else if age > max_age_s {
                     Err(Fault {
                         kind: FaultKind::Stale,
@@ -263,8 +289,10 @@ pub fn check(raw: &RawInputs, t_unix_s: f64, max_age_s: f64) -> Checked {
         let v = match value {
             Ok(v) => v,
             Err(f) => {
-                if *name == "pending_replicas" {
-                    pending = None;
+                match *name {
+                    "pending_replicas" => pending = None,
+                    "ready_replicas" => ready = None,
+                    _ => {}
                 }
                 first.get_or_insert(f);
                 continue;
@@ -398,5 +426,38 @@ mod tests {
             assert!(f.message.starts_with("request_rate_per_s: "), "{}", f.message);
             assert_eq!(c.current_replicas, Some(3));
         }
+    }
+
+    /// Absurd counts and rates from a broken exporter are invalid input, never a fleet size: nothing is read as
+    /// the current replicas then, so the fail-safe engages instead of scaling the service in.
+    #[test]
+    fn absurd_counts_and_rates_are_invalid_input() {
+        let ok = |v: f64| Ok(Some(Sample { value: v, sample_unix_s: 1000.0 }));
+        for (input, value, why) in [
+            ("ready_replicas", 0.4, "is not a whole number of replicas"),
+            ("ready_replicas", 4_294_967_295.0, "is above 100000"),
+            ("ready_replicas", 1e10, "is above 100000"),
+            ("pending_replicas", 1e300, "is above 100000"),
+            ("draining_replicas", 2.5, "is not a whole number of replicas"),
+            ("request_rate_per_s", 1e308, "is above"),
+            ("ready_capacity_cores", 1e300, "is above 1000000000000"),
+        ] {
+            let mut raw: RawInputs =
+                vec![("request_rate_per_s", ok(10.0)), ("ready_replicas", ok(3.0)), ("pending_replicas", ok(1.0))];
+            match raw.iter_mut().find(|(n, _)| *n == input) {
+                Some(entry) => entry.1 = ok(value),
+                None => raw.push((input, ok(value))),
+            }
+            let c = check(&raw, 1010.0, 60.0);
+            let f = c.inputs.unwrap_err();
+            assert_eq!(f.kind, FaultKind::Invalid, "{input} {value}: {}", f.message);
+            assert!(f.message.starts_with(&format!("{input}: ")) && f.message.contains(why), "{}", f.message);
+            if input.ends_with("_replicas") && input != "draining_replicas" {
+                assert_eq!(c.current_replicas, None, "{input} {value}: no current replicas from a bad count");
+            }
+        }
+        // Whole numbers within the bound are read as they are.
+        let raw: RawInputs = vec![("ready_replicas", ok(100_000.0)), ("pending_replicas", ok(0.0))];
+        assert_eq!(check(&raw, 1010.0, 60.0).current_replicas, Some(100_000));
     }
 }

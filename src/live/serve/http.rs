@@ -28,16 +28,32 @@ pub(super) struct App {
     pub(super) counterfactual: RwLock<Counterfactual>,
     pub(super) metrics: Metrics,
     pub(super) loop_alive: AtomicBool,
+    /// How long after its instant the latest tick may be served, seconds: the interval (the next tick is due
+    /// then) plus `fail_safe.grace_s`. Judged on the wall clock when a request comes, so the grace holds while
+    /// a tick's queries are still in flight (a slow Prometheus), not only when a tick ends.
+    pub(super) serve_for_s: f64,
 }
 
 impl App {
     /// The latest tick if it may be served, else why not.
     pub(super) fn answer(&self) -> Result<Tick, String> {
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64());
+        self.answer_at(now)
+    }
+
+    /// [`Self::answer`] at `now_unix_s`.
+    pub(super) fn answer_at(&self, now_unix_s: f64) -> Result<Tick, String> {
         if !self.loop_alive.load(Ordering::Relaxed) {
             return Err("the decision loop stopped".into());
         }
         match &*self.latest.read().expect("not poisoned") {
             None => Err("no decision yet (waiting for the first tick)".into()),
+            Some(t) if now_unix_s - t.t_unix_s > self.serve_for_s => Err(format!(
+                "no tick has finished for {:.0} s, more than the interval and the grace ({} s): its queries are \
+                 still running (a slow or unreachable Prometheus?)",
+                now_unix_s - t.t_unix_s,
+                self.serve_for_s
+            )),
             Some(t) if !t.available => Err(match &t.fault {
                 Some(f) => format!("failing for longer than the grace: {}: {}", f.kind.label(), f.message),
                 None => "no replicas known yet".into(),

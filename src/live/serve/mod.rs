@@ -104,6 +104,7 @@ pub fn serve(cfg: ServeConfig) -> Result<()> {
             cfg.queries.network_gbps.is_some(),
         ),
         loop_alive: AtomicBool::new(true),
+        serve_for_s: cfg.interval_s + cfg.fail_safe.grace_s,
     });
     println!(
         "prescale serve {}: controller {}, mode {:?}, every {} s from {}; warmed on {fed} history tick(s)",

@@ -58,3 +58,34 @@ fn per_resource_loops_are_exported() {
     assert!(lines.iter().all(|l| l.len() == lines[0].len()), "{csv}");
     assert_eq!(lines[1][col("recommended_replicas")], "5");
 }
+
+/// The grace is judged on the wall clock when a request comes: a tick whose successor has not finished (its
+/// queries hang on a slow Prometheus) is served until the interval and the grace have passed, then refused.
+#[test]
+fn the_grace_holds_while_a_ticks_queries_are_in_flight() {
+    let tick = Tick {
+        t_unix_s: 1_400_000_000.0,
+        now_s: 60.0,
+        current_replicas: Some(4),
+        controller_replicas: Some(5),
+        recommended_replicas: Some(5),
+        served_replicas: Some(5),
+        diagnostics: None,
+        fault: None,
+        available: true,
+        max_input_age_s: 2.0,
+    };
+    let app = App {
+        name: "svc".into(),
+        mode: Mode::Act,
+        controller: "hpa".into(),
+        latest: RwLock::new(Some(tick)),
+        counterfactual: RwLock::new(Counterfactual::default()),
+        metrics: Metrics::new("svc", Mode::Act, false, false),
+        loop_alive: AtomicBool::new(true),
+        serve_for_s: 15.0 + 10.0,
+    };
+    assert_eq!(app.answer_at(1_400_000_024.0).map(|t| t.served_replicas), Ok(Some(5)), "within the grace");
+    let e = app.answer_at(1_400_000_026.0).unwrap_err();
+    assert!(e.contains("no tick has finished for 26 s, more than the interval and the grace (25 s)"), "{e}");
+}
