@@ -52,7 +52,8 @@ RUSTDOCFLAGS="-D warnings" step doc cargo doc --workspace --no-deps --quiet --re
 # Fuzzing: every cargo-fuzz target on stable without a sanitizer, from the checked-in seed corpus: 10^5
 # executions per parser target and 10^4 for `run` here (scripts/fuzz.sh alone runs ten times as many). Its
 # build (its own target folder, without PyTorch) and its executions run beside the test build and the tests, at
-# a lower priority: those leave a core idle much of the time (single-threaded links, tests waiting on servers).
+# a lower priority: beside the tests it gains time (they wait on servers and children); beside the test build
+# it gains nothing measurable, as that keeps both cores busy (docs/results.md).
 # It runs in its own process group, stopped with the whole group if this script ends first.
 FUZZ_LOG="$(mktemp)"
 FUZZ_PID=
