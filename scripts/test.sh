@@ -50,28 +50,26 @@ step clippy cargo clippy --workspace --all-targets --release -- -D warnings
 step clippy-no-torch cargo clippy -p prescale -p prescale-agents --no-default-features --all-targets --release -- -D warnings
 RUSTDOCFLAGS="-D warnings" step doc cargo doc --workspace --no-deps --quiet --release
 # Fuzzing: every cargo-fuzz target on stable without a sanitizer, from the checked-in seed corpus: 10^5
-# executions per parser target and 10^4 for `run` here (scripts/fuzz.sh alone runs ten times as many). Its
-# build (its own target folder, without PyTorch) and its executions run beside the test build and the tests, at
-# a lower priority: beside the tests it gains time (they wait on servers and children); beside the test build
-# it gains nothing measurable, as that keeps both cores busy (docs/results.md).
-# It runs in its own process group, stopped with the whole group if this script ends first.
-FUZZ_LOG="$(mktemp)"
-FUZZ_PID=
-trap 'rm -f "$FUZZ_LOG"; [ -n "$FUZZ_PID" ] && kill -- "-$FUZZ_PID" 2>/dev/null; true' EXIT
-if [ "${PRESCALE_SKIP_FUZZ:-0}" = 1 ]; then
-    echo "fuzz: skipped (PRESCALE_SKIP_FUZZ=1)"
-else
-    setsid nice -n 10 bash -c 't0=$SECONDS; scripts/fuzz.sh --build || exit
-        echo "step fuzz-build: $((SECONDS - t0)) s (beside the test build)"
-        t0=$SECONDS; scripts/fuzz.sh --runs 100000; rc=$?
-        echo "step fuzz: $((SECONDS - t0)) s (beside the tests)"; exit $rc' >"$FUZZ_LOG" 2>&1 &
-    FUZZ_PID=$!
-fi
+# executions per parser target and 10^4 for `run` here (scripts/fuzz.sh alone runs ten times as many). Built
+# here; the executions run beside the tests below, whose processes leave a core idle much of the time.
+FUZZ=1
+[ "${PRESCALE_SKIP_FUZZ:-0}" = 1 ] && FUZZ=0 && echo "fuzz: skipped (PRESCALE_SKIP_FUZZ=1)"
+[ "$FUZZ" = 1 ] && step fuzz-build scripts/fuzz.sh --build
 # The conformance tests simulate millions of events: optimised code. The GUI's egui_kittest tests and snapshots
 # (wgpu on Mesa's software GL, no display) run here too.
 step test-build cargo test --workspace --release --no-run
+FUZZ_LOG="$(mktemp)"
+FUZZ_PID=
+# The fuzzing runs in its own process group, at a lower priority than the tests (whose timeouts it must not
+# stretch), and is stopped with the whole group if this script ends first.
+trap 'rm -f "$FUZZ_LOG"; [ -n "$FUZZ_PID" ] && kill -- "-$FUZZ_PID" 2>/dev/null; true' EXIT
+if [ "$FUZZ" = 1 ]; then
+    setsid nice -n 10 bash -c 't0=$SECONDS; scripts/fuzz.sh --runs 100000; rc=$?
+        echo "step fuzz: $((SECONDS - t0)) s (beside the tests)"; exit $rc' >"$FUZZ_LOG" 2>&1 &
+    FUZZ_PID=$!
+fi
 step test cargo test --workspace --release
-if [ -n "$FUZZ_PID" ]; then
+if [ "$FUZZ" = 1 ]; then
     fuzz_rc=0
     wait "$FUZZ_PID" || fuzz_rc=$?
     FUZZ_PID=

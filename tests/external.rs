@@ -49,7 +49,17 @@ fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
 }
 
 fn run(file: &Path, out: &Path) -> (Output, String) {
-    let o = common::prescale(&["run", file.to_str().unwrap(), "--out", out.to_str().unwrap(), "--quiet"]);
+    run_env(file, out, &[])
+}
+
+/// [`run`] with environment variables `env` set.
+fn run_env(file: &Path, out: &Path, env: &[(&str, &Path)]) -> (Output, String) {
+    let mut cmd = std::process::Command::new(crate::common::exe("prescale"));
+    cmd.args(["run", file.to_str().unwrap(), "--out", out.to_str().unwrap(), "--quiet"]).current_dir(repo());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let o = cmd.output().expect("prescale runs");
     let (a, b) = text(&o);
     (o, format!("{a}{b}"))
 }
@@ -183,15 +193,7 @@ fn a_childs_stderr_leaves_no_file_behind_and_only_its_end_is_quoted() {
             86400,
         ),
     );
-    let out = d.path().join("out");
-    let o = std::process::Command::new(crate::common::exe("prescale"))
-        .args(["run", f.to_str().unwrap(), "--out", out.to_str().unwrap(), "--quiet"])
-        .current_dir(repo())
-        .env("TMPDIR", &tmp)
-        .output()
-        .unwrap();
-    let (a, b) = text(&o);
-    let all = format!("{a}{b}");
+    let (o, all) = run_env(&f, &d.path().join("out"), &[("TMPDIR", &tmp)]);
     assert!(!o.status.success(), "{all}");
     assert!(all.contains("its stderr ends: misbehaving (crash) at step 5"), "{all}");
     let left: Vec<_> = std::fs::read_dir(&tmp).unwrap().flatten().map(|e| e.path()).collect();

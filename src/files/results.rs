@@ -78,7 +78,7 @@ pub(crate) fn open_lock(path: &Path) -> Result<std::fs::File> {
         .write(true)
         .create(true)
         .truncate(false)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
         .open(path);
     let f = match opened {
         Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {

@@ -1,6 +1,22 @@
 use super::*;
 use crate::live::config::Mode;
 
+/// A good tick at Unix time 1.4e9: 4 replicas, 5 recommended and served, no diagnostics.
+fn good_tick() -> Tick {
+    Tick {
+        t_unix_s: 1_400_000_000.0,
+        now_s: 60.0,
+        current_replicas: Some(4),
+        controller_replicas: Some(5),
+        recommended_replicas: Some(5),
+        served_replicas: Some(5),
+        diagnostics: None,
+        fault: None,
+        available: true,
+        max_input_age_s: 2.0,
+    }
+}
+
 #[test]
 fn replay_spans_parse() {
     assert_eq!(parse_span("100..160"), Ok((100.0, 160.0)));
@@ -16,12 +32,6 @@ fn per_resource_loops_are_exported() {
     use prescale_sim::controller::{DemandDiagnostics, Diagnostics};
     let memory = DemandDiagnostics { forecast: 41.5, margin: 3.25, coverage: 0.875 };
     let tick = Tick {
-        t_unix_s: 1_400_000_000.0,
-        now_s: 60.0,
-        current_replicas: Some(4),
-        controller_replicas: Some(5),
-        recommended_replicas: Some(5),
-        served_replicas: Some(5),
         diagnostics: Some(Diagnostics {
             forecast_cpu_cores: 10.0,
             margin_cpu_cores: 1.0,
@@ -29,9 +39,7 @@ fn per_resource_loops_are_exported() {
             memory: Some(memory),
             ..Diagnostics::default()
         }),
-        fault: None,
-        available: true,
-        max_input_age_s: 2.0,
+        ..good_tick()
     };
     let m = Metrics::new("svc", Mode::Act, true, false);
     m.update(&tick, &Counterfactual::default(), 0.001);
@@ -63,23 +71,11 @@ fn per_resource_loops_are_exported() {
 /// queries hang on a slow Prometheus) is served until the interval and the grace have passed, then refused.
 #[test]
 fn the_grace_holds_while_a_ticks_queries_are_in_flight() {
-    let tick = Tick {
-        t_unix_s: 1_400_000_000.0,
-        now_s: 60.0,
-        current_replicas: Some(4),
-        controller_replicas: Some(5),
-        recommended_replicas: Some(5),
-        served_replicas: Some(5),
-        diagnostics: None,
-        fault: None,
-        available: true,
-        max_input_age_s: 2.0,
-    };
     let app = App {
         name: "svc".into(),
         mode: Mode::Act,
         controller: "hpa".into(),
-        latest: RwLock::new(Some(tick)),
+        latest: RwLock::new(Some(good_tick())),
         counterfactual: RwLock::new(Counterfactual::default()),
         metrics: Metrics::new("svc", Mode::Act, false, false),
         loop_alive: AtomicBool::new(true),
